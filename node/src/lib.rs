@@ -1,0 +1,3 @@
+//! ZeroDB node: the per-node state machine that composes gossip and txn,
+//! the runtime (tokio, quinn, rustls) and the `zerodb` binary.
+#![forbid(unsafe_code)]

@@ -1,0 +1,19 @@
+//! ZeroDB local storage: the `Engine` trait every node keeps its data behind,
+//! and the engines that implement it (DESIGN.md section 8).
+//!
+//! Owns: records, write batches, durability (`sync`), checkpoints, TTL at
+//! read time, and the reserved system keyspace where the transaction layer
+//! keeps its locks and decision records. Does not own: versions' meaning
+//! (the "never replace with a lower version" rule belongs to `txn`), or any
+//! network or clock: `now` is passed in.
+#![forbid(unsafe_code)]
+
+mod engine;
+mod error;
+mod memory;
+mod record;
+
+pub use engine::{Direction, Engine, EngineStats, OpenReport, ScanRange, WriteBatch, WriteOp};
+pub use error::{StorageError, StorageResult};
+pub use memory::MemoryEngine;
+pub use record::{Incarnation, Record, Space, Version};
