@@ -12,8 +12,10 @@ mod engine;
 mod error;
 mod memory;
 mod record;
+pub mod vfs;
 
 pub use engine::{Direction, Engine, EngineStats, OpenReport, ScanRange, WriteBatch, WriteOp};
 pub use error::{StorageError, StorageResult};
 pub use memory::MemoryEngine;
 pub use record::{Incarnation, Record, Space, Version};
+pub use vfs::{CrashMode, FaultVfs, RealVfs, Vfs, VfsFile};
