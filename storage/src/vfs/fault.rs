@@ -288,7 +288,7 @@ impl VfsFile for FaultFile {
         tick(&mut state.faults.reads, "read")?;
         let file = state.file(self.id)?;
         let start = offset as usize;
-        let end = start.checked_add(buf.len()).unwrap_or(usize::MAX);
+        let end = start.saturating_add(buf.len());
         if end > file.written.len() {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,

@@ -30,6 +30,11 @@ pub trait VfsFile: Send + Sync + Debug {
     /// The file's current length.
     fn len(&self) -> io::Result<u64>;
 
+    /// Whether the file is empty.
+    fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
     /// Truncates or extends (with zeros) the file. Not durable until `sync`.
     fn set_len(&self, len: u64) -> io::Result<()>;
 
