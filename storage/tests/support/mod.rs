@@ -52,12 +52,13 @@ pub trait Harness: Sized {
     fn engine(&mut self) -> &mut Self::E;
     /// Closes the engine if still open and opens the same store again.
     fn reopen(&mut self);
-}
-
-/// A crash-capable harness: loses what was not synced, then reopens.
-pub trait CrashHarness: Harness {
-    /// Simulates power loss followed by a restart.
-    fn crash_and_reopen(&mut self);
+    /// Whether [`Harness::crash_and_reopen`] is supported.
+    const CAN_CRASH: bool = false;
+    /// Simulates power loss followed by a restart: what was not synced may
+    /// be lost (whole batches, oldest kept first).
+    fn crash_and_reopen(&mut self) {
+        unreachable!("this harness cannot simulate a crash");
+    }
 }
 
 /// [`MemoryEngine`]; reopening is its `crash`, which keeps synced batches.
@@ -84,9 +85,9 @@ impl Harness for MemoryHarness {
         let _ = self.engine.close();
         self.engine.crash();
     }
-}
 
-impl CrashHarness for MemoryHarness {
+    const CAN_CRASH: bool = true;
+
     fn crash_and_reopen(&mut self) {
         self.engine.crash();
     }
