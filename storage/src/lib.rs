@@ -13,9 +13,14 @@ mod error;
 mod memory;
 mod record;
 pub mod vfs;
+mod zero;
 
 pub use engine::{Direction, Engine, EngineStats, OpenReport, ScanRange, WriteBatch, WriteOp};
 pub use error::{StorageError, StorageResult};
 pub use memory::MemoryEngine;
 pub use record::{Incarnation, Record, Space, Version};
 pub use vfs::{CrashMode, FaultVfs, RealVfs, Vfs, VfsFile};
+pub use zero::{
+    EngineOptions, RepairReport, ValidationReport, ZeroEngine, MAIN_FILE as ZERO_MAIN_FILE,
+    PAGE_SIZE,
+};
