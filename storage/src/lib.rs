@@ -12,8 +12,12 @@ mod engine;
 mod error;
 mod memory;
 mod record;
+mod sled_engine;
+pub mod vfs;
 
 pub use engine::{Direction, Engine, EngineStats, OpenReport, ScanRange, WriteBatch, WriteOp};
 pub use error::{StorageError, StorageResult};
 pub use memory::MemoryEngine;
 pub use record::{Incarnation, Record, Space, Version};
+pub use sled_engine::{SledEngine, SLED_KEY_MAX_BYTES, SLED_VALUE_MAX_BYTES};
+pub use vfs::{CrashMode, FaultVfs, RealVfs, Vfs, VfsFile};
