@@ -42,24 +42,31 @@ impl Gossip {
     /// clockwise after this node.
     pub(crate) fn digest_target(&self) -> Option<GossipId> {
         let store = self.store.lock();
-        let mut candidates: Vec<((Token, NodeId), GossipId)> = store
-            .records()
-            .filter(|record| record.node() != self.id.node)
-            .filter(|record| self.liveness_of(record.node()) != Liveness::Down)
-            .map(|record| (ring_position(&store, record.node()), record.id))
+        // Members known by metadata, and members foca knows whose metadata
+        // has not arrived yet (a joiner has only the latter).
+        let mut candidates: BTreeMap<NodeId, GossipId> =
+            store.records().map(|record| (record.node(), record.id)).collect();
+        for (node, id, _) in self.liveness.iter() {
+            candidates.insert(node, id);
+        }
+        candidates.remove(&self.id.node);
+        let mut ordered: Vec<((Token, NodeId), GossipId)> = candidates
+            .into_values()
+            .filter(|id| self.liveness_of(id.node) != Liveness::Down)
+            .map(|id| (ring_position(&store, id.node), id))
             .collect();
-        if candidates.is_empty() {
+        if ordered.is_empty() {
             return None;
         }
-        candidates.sort();
+        ordered.sort();
         let own = ring_position(&store, self.id.node);
-        let first = candidates
+        let first = ordered
             .iter()
             .position(|(position, _)| *position > own)
             .unwrap_or(0);
-        let index = (first + self.digest.skip) % candidates.len();
+        let index = (first + self.digest.skip) % ordered.len();
         // Prefer the identity foca knows (it may be a newer life).
-        let target = candidates[index].1;
+        let target = ordered[index].1;
         Some(
             self.liveness
                 .get(target.node)

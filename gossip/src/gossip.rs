@@ -397,25 +397,42 @@ impl Gossip {
 
     /// If the cluster remembers a later life of this node (a restart that
     /// reused an old generation), jump past it.
-    fn renew_past_later_lives(&mut self) -> GossipResult<()> {
+    fn renew_past_later_lives(&mut self, now_ms: u64) -> GossipResult<()> {
+        if self.left {
+            return Ok(());
+        }
         let seen_by_codec = self
             .tap
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
             .highest_local_generation_seen;
-        let seen_in_metadata = self.store.lock().highest_local_generation_seen();
-        let seen = seen_by_codec.max(seen_in_metadata);
-        if seen < self.id.generation || self.left {
+        let (own_version, seen_in_metadata) = {
+            let store = self.store.lock();
+            let own = store.get(self.id.node).map(NodeMetadata::version);
+            (own, store.newest_local_version_seen())
+        };
+        let later_life = seen_by_codec > self.id.generation;
+        let newer_record = match (seen_in_metadata, own_version) {
+            (Some(seen), Some(own)) => seen > own,
+            (Some(seen), None) => seen.generation >= self.id.generation,
+            (None, _) => false,
+        };
+        if !later_life && !newer_record {
             return Ok(());
         }
+        let highest = seen_by_codec
+            .max(seen_in_metadata.map_or(0, |seen| seen.generation))
+            .max(self.id.generation);
         let renewed = GossipId {
-            generation: seen.saturating_add(1),
+            generation: highest.saturating_add(1),
             ..self.id
         };
         tracing::info!(old = %self.id, new = %renewed, "renewing past a later life of this node");
         self.foca.change_identity(renewed, &mut self.collector)?;
         self.active = false;
-        self.adopt_identity(renewed)
+        self.adopt_identity(renewed)?;
+        // Rejoin through the seeds with the new identity.
+        self.send_join_requests(now_ms)
     }
 
     // -----------------------------------------------------------------
@@ -550,7 +567,7 @@ impl Gossip {
         for _ in 0..ABSORB_ROUNDS_MAX {
             self.absorb_collector(now_ms)?;
             self.absorb_metadata_changes()?;
-            self.renew_past_later_lives()?;
+            self.renew_past_later_lives(now_ms)?;
             if self.collector.is_empty() {
                 return Ok(());
             }

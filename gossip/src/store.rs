@@ -10,7 +10,7 @@ use zerodb_ring::NodeId;
 use crate::codec::{decode_metadata, DigestEntry};
 use crate::error::GossipError;
 use crate::identity::GossipId;
-use crate::metadata::{MetadataKey, NodeMetadata};
+use crate::metadata::{MetadataKey, MetadataVersion, NodeMetadata};
 
 /// Number of digest buckets: the digest summary carries one hash per bucket.
 pub const DIGEST_BUCKETS: usize = 32;
@@ -23,8 +23,8 @@ pub(crate) struct MetadataStore {
     changed: Vec<NodeId>,
     /// The local node: its own record is only ever set locally.
     local: Option<NodeId>,
-    /// Highest generation seen in others' records about the local node.
-    highest_local_generation_seen: u64,
+    /// Newest version seen in others' records about the local node.
+    newest_local_version_seen: Option<MetadataVersion>,
 }
 
 impl MetadataStore {
@@ -36,11 +36,13 @@ impl MetadataStore {
     /// newer than the held one and replaced it.
     pub(crate) fn offer(&mut self, record: NodeMetadata) -> bool {
         if Some(record.node()) == self.local {
-            // Someone remembers a life of ours. If it is a later life than
-            // this one, the state machine renews past it.
-            self.highest_local_generation_seen = self
-                .highest_local_generation_seen
-                .max(record.id.generation);
+            // Someone remembers a record of ours. If it is newer than the
+            // one this life published (a restart reused an old generation),
+            // the state machine renews past it.
+            let version = record.version();
+            if self.newest_local_version_seen.is_none_or(|seen| seen < version) {
+                self.newest_local_version_seen = Some(version);
+            }
             return false;
         }
         self.replace_if_newer(record)
@@ -78,8 +80,8 @@ impl MetadataStore {
         std::mem::take(&mut self.changed)
     }
 
-    pub(crate) fn highest_local_generation_seen(&self) -> u64 {
-        self.highest_local_generation_seen
+    pub(crate) fn newest_local_version_seen(&self) -> Option<MetadataVersion> {
+        self.newest_local_version_seen
     }
 
     /// The identity held for `node`, if any record names it.
@@ -170,7 +172,6 @@ impl foca::BroadcastHandler<GossipId> for MetadataBroadcasts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metadata::MetadataVersion;
     use foca::BroadcastHandler;
     use zerodb_ring::NodeStatus;
 
@@ -207,7 +208,13 @@ mod tests {
         );
         // A record about the local node from a later life is remembered.
         assert!(handler.receive_item(&encode(&record(1, 7, 1)), None).unwrap().is_none());
-        assert_eq!(store.lock().highest_local_generation_seen(), 7);
+        assert_eq!(
+            store.lock().newest_local_version_seen(),
+            Some(MetadataVersion {
+                generation: 7,
+                counter: 1
+            })
+        );
         assert!(handler.receive_item(b"junk", None).is_err());
     }
 
