@@ -177,3 +177,82 @@ pub fn connection_identity(connection: &quinn::Connection) -> Result<PeerIdentit
     let leaf = certificates.first().ok_or(IdentityError::Missing)?;
     identity_from_certificate(leaf)
 }
+
+/// Verifies a server as "any node of the cluster": the certificate must
+/// chain to the cluster CA and name a node (`n<id>.node.zerodb`); the full
+/// WebPKI check then runs against that node's name. Used by clients that
+/// know a node's address but not its id.
+#[derive(Debug)]
+struct AnyNodeVerifier {
+    webpki: Arc<rustls::client::WebPkiServerVerifier>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for AnyNodeVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        let node = match identity_from_certificate(end_entity) {
+            Ok(PeerIdentity::Node(node)) => node,
+            _ => {
+                return Err(rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::NotValidForName,
+                ))
+            }
+        };
+        let name = rustls::pki_types::ServerName::try_from(super::identity::node_dns_name(node))
+            .map_err(|_| {
+                rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName)
+            })?;
+        self.webpki
+            .verify_server_cert(end_entity, intermediates, &name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
+}
+
+/// Like [`client_config`], but accepts any node of the cluster (a server
+/// whose certificate chains to the CA and names some `n<id>.node.zerodb`),
+/// whatever server name is dialed. Read which node answered with
+/// [`connection_identity`].
+pub fn client_config_any_node(identity: &TlsIdentity) -> Result<quinn::ClientConfig, TlsError> {
+    let webpki =
+        rustls::client::WebPkiServerVerifier::builder_with_provider(identity.roots()?, provider())
+            .build()
+            .map_err(|error| TlsError::Pem {
+                what: "CA certificate",
+                problem: error.to_string(),
+            })?;
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyNodeVerifier { webpki }))
+        .with_client_auth_cert(identity.chain.clone(), identity.key.clone_key())?;
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls)?;
+    Ok(quinn::ClientConfig::new(Arc::new(quic)))
+}

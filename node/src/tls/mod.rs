@@ -9,7 +9,10 @@
 pub mod config;
 pub mod identity;
 
-pub use config::{client_config, server_config, TlsError, TlsIdentity, ALPN};
+pub use config::{
+    client_config, client_config_any_node, connection_identity, server_config, TlsError,
+    TlsIdentity, ALPN,
+};
 pub use identity::{
     client_dns_name, identity_from_certificate, node_dns_name, IdentityError, NodeId, PeerIdentity,
 };

@@ -255,7 +255,7 @@ impl<P: Protocol> Transport<P> {
                 tracing::warn!(%addr, %expected, %found, "refusing node with the wrong certificate");
                 return Err(TransportError::WrongPeer {
                     addr,
-                    expected,
+                    expected: expected.to_string(),
                     found,
                 });
             }

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::codec::{ErrorFrame, FrameError};
-use crate::tls::{IdentityError, NodeId, PeerIdentity, TlsError};
+use crate::tls::{IdentityError, NodeId, TlsError};
 
 /// Why a transport operation failed. None of these stop the node: they
 /// concern one peer, one connection or one stream.
@@ -42,7 +42,7 @@ pub enum TransportError {
         /// Where we dialed.
         addr: SocketAddr,
         /// The identity we dialed.
-        expected: PeerIdentity,
+        expected: String,
         /// The identity its certificate names.
         found: String,
     },
