@@ -38,6 +38,21 @@ fn frame_failed(peer: &str, source: FrameError) -> TransportError {
     }
 }
 
+/// When a stream operation fails because the whole connection closed (for
+/// example the node refused our certificate after the handshake), report the
+/// connection's close reason, which says why, rather than the stream error.
+fn prefer_close_reason(
+    connection: &quinn::Connection,
+    peer: &str,
+    error: TransportError,
+) -> TransportError {
+    match (connection.close_reason(), &error) {
+        (_, TransportError::Connection { .. } | TransportError::Remote { .. }) => error,
+        (Some(source), _) => connection_lost(peer, source),
+        (None, _) => error,
+    }
+}
+
 /// Encodes a message frame once, so that a retry does not encode again.
 pub(crate) fn encode_message<T: Encode>(
     message: &T,
@@ -50,6 +65,16 @@ pub(crate) fn encode_message<T: Encode>(
 
 /// Sends already-encoded frame bytes on a new unidirectional stream.
 pub(crate) async fn send_on_uni(
+    connection: &quinn::Connection,
+    frame: &[u8],
+    peer: &str,
+) -> Result<(), TransportError> {
+    send_on_uni_inner(connection, frame, peer)
+        .await
+        .map_err(|error| prefer_close_reason(connection, peer, error))
+}
+
+async fn send_on_uni_inner(
     connection: &quinn::Connection,
     frame: &[u8],
     peer: &str,
@@ -117,6 +142,7 @@ pub(crate) async fn request_on_bi<Resp: Decode<()>>(
             peer: peer.to_string(),
             after: timeout,
         })?
+        .map_err(|error| prefer_close_reason(connection, peer, error))
 }
 
 /// Writes one frame and finishes the stream.
