@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use zerodb_storage::{
-    CrashMode, Direction, Engine, EngineOptions, FaultVfs, Record, ScanRange, Space,
-    StorageError, Version, WriteBatch, ZeroEngine,
+    CrashMode, Direction, Engine, EngineOptions, FaultVfs, Record, ScanRange, Space, StorageError,
+    Version, WriteBatch, ZeroEngine,
 };
 
 struct Rng(u64);
@@ -62,7 +62,11 @@ fn random_batch(rng: &mut Rng, step: u64) -> WriteBatch {
                 logical: 0,
                 node: 1,
             };
-            batch.put(Space::Data, key, Record::value(version, vec![(step % 251) as u8; len]));
+            batch.put(
+                Space::Data,
+                key,
+                Record::value(version, vec![(step % 251) as u8; len]),
+            );
         }
     }
     batch
@@ -186,12 +190,19 @@ fn io_errors_poison_the_engine_until_reopened() {
     let vfs = FaultVfs::new(9);
     let (mut engine, _) = ZeroEngine::open(Arc::new(vfs.clone()), "db", options()).unwrap();
     let mut batch = WriteBatch::new();
-    batch.put(Space::Data, b"a".to_vec(), Record::value(Version::ZERO, b"1".to_vec()));
+    batch.put(
+        Space::Data,
+        b"a".to_vec(),
+        Record::value(Version::ZERO, b"1".to_vec()),
+    );
     engine.write(batch.clone()).unwrap();
     vfs.fail_syncs_after(0);
     assert!(matches!(engine.sync(), Err(StorageError::Io { .. })));
     vfs.clear_faults();
-    assert!(matches!(engine.write(batch.clone()), Err(StorageError::Poisoned(_))));
+    assert!(matches!(
+        engine.write(batch.clone()),
+        Err(StorageError::Poisoned(_))
+    ));
     assert!(matches!(engine.sync(), Err(StorageError::Poisoned(_))));
     // Reads still work; a reopen clears the poison.
     assert!(engine.get(Space::Data, b"a").unwrap().is_some());
