@@ -13,6 +13,7 @@ use zerodb_ring::{NodeId, NodeStatus, Ring};
 
 use crate::codec::{self, CodecTap, Control, FrameKind, SwimCodec};
 use crate::config::GossipConfig;
+use crate::digest::RingOrder;
 use crate::error::{GossipError, GossipResult};
 use crate::identity::GossipId;
 use crate::metadata::{LocalMetadata, MetadataVersion, NodeMetadata};
@@ -76,6 +77,7 @@ pub struct Gossip {
     left: bool,
     ticking: bool,
     pub(crate) digest: DigestState,
+    pub(crate) ring_order: RingOrder,
     pub(crate) suspicions: BTreeMap<NodeId, Suspicion>,
 }
 
@@ -120,6 +122,7 @@ impl Gossip {
             left: false,
             ticking: false,
             digest: DigestState::default(),
+            ring_order: RingOrder::default(),
             suspicions: BTreeMap::new(),
         })
     }

@@ -118,6 +118,8 @@ pub struct SimStats {
     pub errors: u64,
     /// Down events about nodes that were running at the time.
     pub false_downs: u64,
+    /// Bytes sent per datagram kind (`swim`, or `control-<variant>`).
+    pub bytes_by_kind: BTreeMap<String, u64>,
 }
 
 /// A simulated cluster.
@@ -316,6 +318,11 @@ impl SimCluster {
         self.stats.datagrams_sent += 1;
         self.stats.bytes_sent += bytes.len() as u64;
         self.stats.largest_datagram = self.stats.largest_datagram.max(bytes.len());
+        let kind = match bytes.get(1) {
+            Some(0) => "swim".to_string(),
+            _ => format!("control-{}", bytes.get(2).copied().unwrap_or(0)),
+        };
+        *self.stats.bytes_by_kind.entry(kind).or_default() += bytes.len() as u64;
         let Some(&target) = self.by_addr.get(&to) else {
             self.stats.datagrams_dropped += 1;
             return;
