@@ -214,6 +214,10 @@ pub fn zero_wal(data: &[u8]) -> u64 {
     report.wal_records_replayed
 }
 
+/// Records in the store the page target edits: enough for a two-level
+/// tree, small enough to open, validate and repair many times a second.
+const STORE_RECORDS: u64 = 300;
+
 /// The main file of a store with a multi-level tree, overflow values,
 /// tombstones, expiries and a free list, built once.
 fn base_pages() -> &'static [u8] {
@@ -223,9 +227,9 @@ fn base_pages() -> &'static [u8] {
         let (mut engine, _) =
             ZeroEngine::open(Arc::new(vfs.clone()), DIR, options()).expect("create");
         let mut batch = WriteBatch::new();
-        for i in 0..600u64 {
+        for i in 0..STORE_RECORDS {
             let key = format!("key-{i:05}-{}", "k".repeat((i % 40) as usize)).into_bytes();
-            let record = match i % 7 {
+            let record = match i % 13 {
                 0 => Record::tombstone(version(i)),
                 1 => Record::value(version(i), vec![i as u8; 3_000]),
                 2 => Record {
@@ -245,7 +249,7 @@ fn base_pages() -> &'static [u8] {
         engine.write(batch).expect("write");
         engine.checkpoint().expect("checkpoint");
         let mut batch = WriteBatch::new();
-        for i in (0..600u64).step_by(3) {
+        for i in (0..STORE_RECORDS).step_by(3) {
             let key = format!("key-{i:05}-{}", "k".repeat((i % 40) as usize)).into_bytes();
             batch.remove(Space::Data, key);
         }
