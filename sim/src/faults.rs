@@ -29,7 +29,9 @@ impl std::str::FromStr for FaultLevel {
             "light" => Ok(FaultLevel::Light),
             "heavy" => Ok(FaultLevel::Heavy),
             "mixed" => Ok(FaultLevel::Mixed),
-            other => Err(format!("unknown fault level {other:?}; use none, light, heavy or mixed")),
+            other => Err(format!(
+                "unknown fault level {other:?}; use none, light, heavy or mixed"
+            )),
         }
     }
 }
@@ -96,11 +98,17 @@ impl FaultRates {
         let weight = |rng: &mut StdRng| rng.random_range(0..10u32);
         FaultRates {
             net,
-            fault_interval_ms: (300.0 / intensity) as u64,
-            weights: [weight(rng) + 2, weight(rng) + 2, weight(rng), weight(rng), weight(rng)],
+            fault_interval_ms: (40.0 / intensity) as u64,
+            weights: [
+                weight(rng) + 2,
+                weight(rng) + 2,
+                weight(rng),
+                weight(rng),
+                weight(rng),
+            ],
             wipe: 0.3 * intensity,
             crash_mid_batch: 0.5,
-            outage_ms_max: rng.random_range(500..8_000),
+            outage_ms_max: rng.random_range(100..3_000),
             skew_ms_max: (rng.random_range(0..500) as f64 * intensity) as i64,
             drift_ppm_max: (rng.random_range(0..2_000) as f64 * intensity) as i64,
         }
