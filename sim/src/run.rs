@@ -10,7 +10,7 @@ use zerodb_storage::MemoryEngine;
 use zerodb_txn::{ClientId, Policies, Request, TxnOptions};
 
 use crate::cluster::{Cluster, SimDisk, SimEvent, CLIENT_LATENCY_US};
-use crate::faults::{FaultCounts, FaultLevel, FaultRates};
+use crate::faults::{FaultCounts, FaultKind, FaultLevel, FaultRates};
 use crate::history::{Micros, ProcessId};
 use crate::workload::append::AppendWorkload;
 use crate::workload::bank::BankWorkload;
@@ -82,6 +82,8 @@ pub struct RunConfig {
     pub unsafe_switches: UnsafeSwitches,
     /// Keep the rendered history in the summary (for debugging a seed).
     pub keep_history: bool,
+    /// Fault kinds switched off.
+    pub without: Vec<FaultKind>,
 }
 
 impl Default for RunConfig {
@@ -96,6 +98,7 @@ impl Default for RunConfig {
             clients: 8,
             unsafe_switches: UnsafeSwitches::default(),
             keep_history: false,
+            without: Vec::new(),
         }
     }
 }
@@ -104,10 +107,11 @@ impl RunConfig {
     /// The command that reproduces this run.
     pub fn command(&self) -> String {
         format!(
-            "zerodb-sim --seed {} --nodes {} --ops {} --workload {} --faults {}{}{}",
+            "zerodb-sim --seed {} --nodes {} --ops {} --clients {} --workload {} --faults {}{}{}{}",
             self.seed,
             self.nodes,
             self.ops,
+            self.clients,
             self.workload.name(),
             match self.faults {
                 FaultLevel::None => "none",
@@ -116,7 +120,11 @@ impl RunConfig {
                 FaultLevel::Mixed => "mixed",
             },
             if self.eventual { " --eventual" } else { "" },
-            self.unsafe_switches.flags()
+            self.unsafe_switches.flags(),
+            self.without
+                .iter()
+                .map(|k| format!(" --without {}", k.name()))
+                .collect::<String>()
         )
     }
 }
@@ -140,6 +148,8 @@ pub struct RunSummary {
     pub simulated_ms: u64,
     /// Events processed.
     pub events: u64,
+    /// Each node's clock as `(skew ms, drift ppm)` at the end of the run.
+    pub clocks: Vec<(i64, i64)>,
     /// The history, one operation per line (only when asked for with
     /// [`RunConfig::keep_history`]).
     pub history: Option<String>,
@@ -254,7 +264,10 @@ impl Clients {
 /// Runs one seed over disks of type `D`.
 pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
     let mut rng = StdRng::seed_from_u64(config.seed);
-    let rates = FaultRates::draw(config.faults, &mut rng);
+    let mut rates = FaultRates::draw(config.faults, &mut rng);
+    for &kind in &config.without {
+        rates.without(kind);
+    }
     let txn_options = options(config);
     let client_timeout_us = (txn_options.request_timeout_ms + 1_000) * 1_000;
     let mut cluster: Cluster<D> = Cluster::new(
@@ -380,6 +393,11 @@ pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
         history_hash: xxhash_rust::xxh3::xxh3_64(history.as_bytes()),
         simulated_ms: cluster.now_us / 1_000,
         events: cluster.events,
+        clocks: cluster
+            .nodes
+            .iter()
+            .map(|slot| (slot.clock.skew_ms, slot.clock.drift_ppm))
+            .collect(),
         history: config.keep_history.then_some(history),
     }
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use zerodb_sim::faults::{FaultCounts, FaultLevel};
+use zerodb_sim::faults::{FaultCounts, FaultKind, FaultLevel};
 use zerodb_sim::run::{run, RunConfig, UnsafeSwitches};
 use zerodb_sim::workload::{OutcomeCounts, WorkloadKind};
 
@@ -56,6 +56,10 @@ struct Args {
     /// Print every anomaly of a single seed (default: the first 20).
     #[arg(long)]
     verbose: bool,
+    /// Switch a kind of fault off (repeatable): crash, wipe, mid-batch,
+    /// partition, one-way, pause, clock, jump, network.
+    #[arg(long, value_name = "KIND")]
+    without: Vec<FaultKind>,
     /// Print the history of a single seed, one operation per line.
     #[arg(long)]
     history: bool,
@@ -82,6 +86,7 @@ fn main() -> ExitCode {
             ignore_read_locks: args.unsafe_ignore_read_locks,
         },
         keep_history: args.history,
+        without: args.without.clone(),
     };
     match (args.seed, args.seeds) {
         (Some(_), _) => single(&base, args.verbose),
@@ -107,6 +112,7 @@ fn single(config: &RunConfig, verbose: bool) -> ExitCode {
         "  simulated time: {} ms, events: {}",
         summary.simulated_ms, summary.events
     );
+    println!("  node clocks (skew ms, drift ppm): {:?}", summary.clocks);
     println!("  history hash: {:016x}", summary.history_hash);
     println!(
         "  wall clock: {:.3} s, {:.0} simulated ops per second",
