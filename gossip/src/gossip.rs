@@ -441,7 +441,12 @@ impl Gossip {
     // -----------------------------------------------------------------
     // Control messages.
 
-    fn handle_control(&mut self, now_ms: u64, from: SocketAddr, control: Control) -> GossipResult<()> {
+    fn handle_control(
+        &mut self,
+        now_ms: u64,
+        from: SocketAddr,
+        control: Control,
+    ) -> GossipResult<()> {
         if self.left {
             return Ok(());
         }

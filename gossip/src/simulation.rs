@@ -228,7 +228,13 @@ impl SimCluster {
     }
 
     /// Restarts a crashed node with a new generation and rejoins.
-    pub fn restart(&mut self, index: usize, config: &GossipConfig, generation: u64, seeds: &[usize]) {
+    pub fn restart(
+        &mut self,
+        index: usize,
+        config: &GossipConfig,
+        generation: u64,
+        seeds: &[usize],
+    ) {
         let node = &mut self.nodes[index];
         node.life += 1;
         node.generation = generation;

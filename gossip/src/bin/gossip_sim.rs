@@ -51,12 +51,20 @@ fn parse_args() -> Plan {
         .iter()
         .position(|arg| arg == "--sizes")
         .and_then(|index| args.get(index + 1))
-        .map(|list| list.split(',').filter_map(|size| size.parse().ok()).collect());
+        .map(|list| {
+            list.split(',')
+                .filter_map(|size| size.parse().ok())
+                .collect()
+        });
     let losses: Option<Vec<f64>> = args
         .iter()
         .position(|arg| arg == "--losses")
         .and_then(|index| args.get(index + 1))
-        .map(|list| list.split(',').filter_map(|loss| loss.parse().ok()).collect());
+        .map(|list| {
+            list.split(',')
+                .filter_map(|loss| loss.parse().ok())
+                .collect()
+        });
     let mut plan = if quick {
         Plan {
             sizes: vec![5, 50, 200],
@@ -134,7 +142,8 @@ fn measure(nodes: usize, loss: f64, plan: &Plan) -> Row {
     let start = sim.now_ms;
     sim.run_until(start + plan.steady_ms);
     let seconds = plan.steady_ms as f64 / 1000.0;
-    let bytes_per_node_second = (sim.stats.bytes_sent - bytes_before) as f64 / nodes as f64 / seconds;
+    let bytes_per_node_second =
+        (sim.stats.bytes_sent - bytes_before) as f64 / nodes as f64 / seconds;
     let node_hours = nodes as f64 * seconds / 3600.0;
     let false_downs_per_node_hour = (sim.stats.false_downs - false_before) as f64 / node_hours;
     if std::env::var_os("GOSSIP_SIM_VERBOSE").is_some() {
@@ -199,7 +208,9 @@ fn measure(nodes: usize, loss: f64, plan: &Plan) -> Row {
 }
 
 fn seconds(value: Option<u64>) -> String {
-    value.map_or("never".to_string(), |ms| format!("{:.2}", ms as f64 / 1000.0))
+    value.map_or("never".to_string(), |ms| {
+        format!("{:.2}", ms as f64 / 1000.0)
+    })
 }
 
 fn main() {
@@ -241,9 +252,9 @@ fn main() {
     for &nodes in &plan.sizes {
         for &loss in &plan.losses {
             let row = measure(nodes, loss, &plan);
-            let rounds = row
-                .join_ms
-                .map_or("-".to_string(), |ms| ms.div_ceil(config.gossip_period_ms).to_string());
+            let rounds = row.join_ms.map_or("-".to_string(), |ms| {
+                ms.div_ceil(config.gossip_period_ms).to_string()
+            });
             println!(
                 "{:>5} {:>4.0}% | {:>8} {:>8} {:>6} {:>6.1} | {:>8} {:>8} | {:>10.3} | {:>9.0} {:>6} | {:>6} {:>7.1}",
                 row.nodes,
