@@ -177,12 +177,12 @@ pub fn encode_frame<T: Encode>(
         Frame::Message(message) => (
             KIND_MESSAGE,
             bincode::encode_into_std_write(message, &mut bytes, bincode_config())
-                .map_err(|error| encode_error::<T>(error)),
+                .map_err(encode_error::<T>),
         ),
         Frame::Error(error) => (
             KIND_ERROR,
             bincode::encode_into_std_write(error, &mut bytes, bincode_config())
-                .map_err(|error| encode_error::<ErrorFrame>(error)),
+                .map_err(encode_error::<ErrorFrame>),
         ),
     };
     let body = encoded?;
