@@ -1,0 +1,1 @@
+//! The `zerodb` command line.

@@ -1,0 +1,204 @@
+//! The coordinator role: strong transactions (`txn.rs`), strong single-key
+//! reads with read-time repair (`read.rs`), eventual reads and writes
+//! (`eventual.rs`). Requests are routed here by namespace policy.
+
+mod eventual;
+mod execute;
+mod read;
+mod txn;
+
+use std::collections::BTreeMap;
+
+use zerodb_storage::Engine;
+
+use crate::error::{ClientError, Refusal};
+use crate::membership::{Consistency, NodeId};
+use crate::message::{RegisterStatus, ReqId};
+use crate::node::TxnNode;
+use crate::request::{ClientId, Op, Request, Response};
+use crate::types::{Key, PartitionId, TxnId};
+
+pub(crate) use eventual::EventualOp;
+pub(crate) use read::StrongRead;
+pub(crate) use txn::{ReplyKind, TxnRun};
+
+/// Operations in one transaction, at most.
+pub const TXN_OPS_MAX: usize = 1_024;
+
+/// Who asked a `QueryDecision`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum QueryOwner {
+    /// A transaction learning the outcome of this attempt.
+    Txn(TxnId, crate::types::Attempt),
+    /// A strong read resolving a lock it met.
+    Read(ReqId),
+}
+
+/// Requests in flight at this coordinator.
+#[derive(Debug, Default)]
+pub(crate) struct CoordinatorState {
+    pub(crate) txns: BTreeMap<TxnId, TxnRun>,
+    pub(crate) reads: BTreeMap<ReqId, StrongRead>,
+    pub(crate) eventual: BTreeMap<ReqId, EventualOp>,
+    pub(crate) queries: BTreeMap<ReqId, QueryOwner>,
+}
+
+impl CoordinatorState {
+    pub(crate) fn in_flight(&self) -> usize {
+        self.txns.len()
+            + self.reads.len()
+            + self.eventual.values().filter(|e| !e.answered()).count()
+    }
+}
+
+impl<E: Engine> TxnNode<E> {
+    pub(crate) fn start_request(&mut self, client: ClientId, req: Request) {
+        if let Err(e) = self.route_request(client, req) {
+            self.reply(client, Response::Error(e));
+        }
+    }
+
+    fn route_request(&mut self, client: ClientId, req: Request) -> Result<(), ClientError> {
+        let first = match &req {
+            Request::Get { key, .. } | Request::Put { key, .. } | Request::Delete { key, .. } => {
+                key.clone()
+            }
+            Request::Txn { ops } => ops
+                .first()
+                .map(|op| op.key().clone())
+                .ok_or_else(|| bad("a transaction needs at least one operation"))?,
+        };
+        let view = self.view.as_ref().ok_or_else(|| ClientError::Unavailable {
+            partition: PartitionId {
+                namespace: first.namespace.clone(),
+                token: 0,
+            },
+            missing: Vec::new(),
+            needed: 1,
+            replicas: 0,
+        })?;
+        let consistency = view.policies.get(&first.namespace).consistency;
+        match (consistency, req) {
+            (Consistency::Strong, Request::Get { key, .. }) => self.start_strong_read(client, key),
+            (Consistency::Strong, Request::Put { key, value, .. }) => {
+                self.start_txn(client, ReplyKind::Written, vec![Op::Put(key, value)])
+            }
+            (Consistency::Strong, Request::Delete { key, .. }) => {
+                self.start_txn(client, ReplyKind::Written, vec![Op::Delete(key)])
+            }
+            (Consistency::Strong, Request::Txn { ops }) => {
+                self.check_txn_ops(&ops)?;
+                self.start_txn(client, ReplyKind::Txn, ops)
+            }
+            (Consistency::Eventual, Request::Get { key, level }) => {
+                self.start_eventual_read(client, key, level)
+            }
+            (Consistency::Eventual, Request::Put { key, value, level }) => {
+                self.start_eventual_write(client, key, Some(value), level)
+            }
+            (Consistency::Eventual, Request::Delete { key, level }) => {
+                self.start_eventual_write(client, key, None, level)
+            }
+            (Consistency::Eventual, Request::Txn { .. }) => Err(bad(&format!(
+                "namespace {} is eventual: transactions need a strong namespace",
+                first.namespace
+            ))),
+        }
+    }
+
+    fn check_txn_ops(&self, ops: &[Op]) -> Result<(), ClientError> {
+        if ops.len() > TXN_OPS_MAX {
+            return Err(bad(&format!(
+                "transaction has {} operations: at most {TXN_OPS_MAX} allowed",
+                ops.len()
+            )));
+        }
+        let Some(view) = &self.view else {
+            return Ok(());
+        };
+        for op in ops {
+            let ns = &op.key().namespace;
+            if view.policies.get(ns).consistency != Consistency::Strong {
+                return Err(bad(&format!(
+                    "key {} is in eventual namespace {ns}: a transaction may not span strong and eventual namespaces",
+                    op.key()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn coordinator_tick(&mut self) {
+        self.txn_tick();
+        self.read_tick();
+        self.eventual_tick();
+    }
+
+    pub(crate) fn on_decision_status(
+        &mut self,
+        from: NodeId,
+        req: ReqId,
+        status: Option<RegisterStatus>,
+    ) {
+        match self.coord.queries.get(&req).copied() {
+            Some(QueryOwner::Txn(txn, attempt)) => {
+                self.txn_on_decision_status(txn, attempt, status)
+            }
+            Some(QueryOwner::Read(read)) => self.read_on_decision_status(read, req, from, status),
+            None => {}
+        }
+    }
+
+    pub(crate) fn on_read_reply(
+        &mut self,
+        from: NodeId,
+        req: ReqId,
+        value: Option<crate::types::Versioned>,
+        lock: Option<crate::message::LockInfo>,
+    ) {
+        if self.coord.reads.contains_key(&req) {
+            self.read_on_reply(from, req, value, lock);
+        } else if self.coord.eventual.contains_key(&req) {
+            self.eventual_on_read_reply(from, req, value);
+        }
+    }
+
+    pub(crate) fn on_stored(&mut self, from: NodeId, req: ReqId) {
+        if self.on_hint_stored(req) {
+            return;
+        }
+        if self.coord.reads.contains_key(&req) {
+            self.read_on_stored(from, req);
+        } else if self.coord.eventual.contains_key(&req) {
+            self.eventual_on_stored(from, req);
+        }
+    }
+
+    pub(crate) fn on_refused(&mut self, from: NodeId, req: ReqId, reason: Refusal) {
+        if self.coord.reads.contains_key(&req) {
+            self.read_on_refused(from, req, reason);
+        } else if self.coord.eventual.contains_key(&req) {
+            self.eventual_on_refused(from, req);
+        }
+    }
+}
+
+/// A `BadRequest` with this reason.
+pub(crate) fn bad(reason: &str) -> ClientError {
+    ClientError::BadRequest {
+        reason: reason.to_string(),
+    }
+}
+
+/// The client-visible key for an error, when only the storage key is known.
+pub(crate) fn key_of(storage_key: &[u8]) -> Key {
+    match crate::membership::RecordKey::decode(storage_key) {
+        Ok(rk) => Key {
+            namespace: rk.namespace,
+            database: rk.database,
+            table: rk.table,
+            id: rk.id,
+        },
+        Err(_) => Key::new("", "", "", storage_key.to_vec()),
+    }
+}

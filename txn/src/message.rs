@@ -1,0 +1,259 @@
+//! Node-to-node protocol messages (DESIGN.md 6.1, 6.2, 7 and lost-state
+//! recovery). Encoded only through [`crate::codec`].
+
+use bincode::{Decode, Encode};
+
+use crate::error::Refusal;
+use crate::types::{Attempt, Ballot, Decision, Epoch, LockMode, PartitionId, TxnId, Versioned};
+
+/// A request id chosen by the sender, echoed in replies.
+pub type ReqId = u64;
+
+/// One key a `LockRead` asks for.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct LockKey {
+    /// Storage key.
+    pub key: Vec<u8>,
+    /// Its partition.
+    pub partition: PartitionId,
+    /// Shared for reads, exclusive for writes.
+    pub mode: LockMode,
+}
+
+/// Fetch-and-lock (6.1 step 1): lock every key or none, reply with values.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct LockRead {
+    /// The transaction.
+    pub txn: TxnId,
+    /// Its attempt.
+    pub attempt: Attempt,
+    /// Partition holding the decision register.
+    pub home: PartitionId,
+    /// Sender's `(ring epoch, policy version)`.
+    pub epoch: Epoch,
+    /// Lease after which the replica recovers the lock, in ms.
+    pub lease_ms: u64,
+    /// The keys of this replica.
+    pub keys: Vec<LockKey>,
+}
+
+/// A write lock a replica reports with a read (6.2).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct LockInfo {
+    /// Holder.
+    pub txn: TxnId,
+    /// Holder's attempt.
+    pub attempt: Attempt,
+    /// Holder's home partition.
+    pub home: PartitionId,
+}
+
+/// What an acceptor reports about a decision register.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct RegisterStatus {
+    /// Highest ballot promised.
+    pub promised: Ballot,
+    /// Highest-ballot value accepted, if any.
+    pub accepted: Option<(Ballot, Decision)>,
+    /// The decided value, if learned.
+    pub decided: Option<Decision>,
+}
+
+/// Every node-to-node message.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum Message {
+    /// Fetch and lock (coordinator -> replica).
+    LockRead(LockRead),
+    /// All locks granted; the current value of each key.
+    LockGranted {
+        /// Transaction.
+        txn: TxnId,
+        /// Attempt.
+        attempt: Attempt,
+        /// `(storage key, record)` per requested key; `None`: never written.
+        values: Vec<(Vec<u8>, Option<Versioned>)>,
+    },
+    /// Wait-die said die: a conflicting holder is older (or the wait queue
+    /// is full or timed out).
+    LockBusy {
+        /// Transaction.
+        txn: TxnId,
+        /// Attempt.
+        attempt: Attempt,
+        /// Contended key.
+        key: Vec<u8>,
+        /// Holder.
+        holder: TxnId,
+    },
+    /// The replica refused the request.
+    LockRefused {
+        /// Transaction.
+        txn: TxnId,
+        /// Attempt.
+        attempt: Attempt,
+        /// Why.
+        reason: Refusal,
+    },
+    /// Paxos phase 2 (accept): coordinator with ballot `(0, coordinator)`, or
+    /// a recovering replica with its own ballot.
+    Decide {
+        /// Transaction.
+        txn: TxnId,
+        /// Attempt.
+        attempt: Attempt,
+        /// Ballot.
+        ballot: Ballot,
+        /// Proposed value.
+        value: Decision,
+        /// Sender's epoch.
+        epoch: Epoch,
+    },
+    /// The acceptor accepted `ballot`.
+    Accepted {
+        /// Transaction.
+        txn: TxnId,
+        /// Attempt.
+        attempt: Attempt,
+        /// Ballot accepted.
+        ballot: Ballot,
+    },
+    /// Paxos phase 1 (recovery).
+    Prepare {
+        /// Transaction.
+        txn: TxnId,
+        /// Attempt.
+        attempt: Attempt,
+        /// Ballot.
+        ballot: Ballot,
+        /// Sender's epoch.
+        epoch: Epoch,
+    },
+    /// Promise for `ballot` with the register's state.
+    Promise {
+        /// Transaction.
+        txn: TxnId,
+        /// Attempt.
+        attempt: Attempt,
+        /// Ballot promised.
+        ballot: Ballot,
+        /// Register state.
+        status: RegisterStatus,
+    },
+    /// `ballot` was refused: a higher one was promised, or the register
+    /// is decided (then `status.decided` says so).
+    PaxosNack {
+        /// Transaction.
+        txn: TxnId,
+        /// Attempt.
+        attempt: Attempt,
+        /// Ballot refused.
+        ballot: Ballot,
+        /// Register state.
+        status: RegisterStatus,
+    },
+    /// A Paxos message refused for a reason other than the ballot.
+    PaxosRefused {
+        /// Transaction.
+        txn: TxnId,
+        /// Attempt.
+        attempt: Attempt,
+        /// Why.
+        reason: Refusal,
+    },
+    /// The decision is known: apply it (writes of this replica's
+    /// partitions), record it in the register if home, release the locks.
+    Apply {
+        /// Transaction.
+        txn: TxnId,
+        /// Attempt.
+        attempt: Attempt,
+        /// Home partition (its replicas record the decision).
+        home: PartitionId,
+        /// The decided value.
+        decision: Decision,
+    },
+    /// Read a register without voting (6.2 lock handling).
+    QueryDecision {
+        /// Request id.
+        req: ReqId,
+        /// Transaction.
+        txn: TxnId,
+        /// Attempt.
+        attempt: Attempt,
+    },
+    /// Answer to `QueryDecision`.
+    DecisionStatus {
+        /// Request id.
+        req: ReqId,
+        /// Register state (`None`: refused, e.g. recovering).
+        status: Option<RegisterStatus>,
+    },
+    /// Strong single-key read (6.2).
+    Read {
+        /// Request id.
+        req: ReqId,
+        /// Storage key.
+        key: Vec<u8>,
+        /// Sender's epoch.
+        epoch: Epoch,
+    },
+    /// Answer to `Read`.
+    ReadReply {
+        /// Request id.
+        req: ReqId,
+        /// Stored record.
+        value: Option<Versioned>,
+        /// A write lock on the key, if held.
+        lock: Option<LockInfo>,
+    },
+    /// Refusal of a request-id message (`Read`, `WriteBack`, `ERead`...).
+    Refused {
+        /// Request id.
+        req: ReqId,
+        /// Why.
+        reason: Refusal,
+    },
+    /// Read repair / eventual write: store if newer (version rule).
+    /// `hint_for`: keep it as a hint for that node and replay it later.
+    Store {
+        /// Request id.
+        req: ReqId,
+        /// Storage key.
+        key: Vec<u8>,
+        /// The record.
+        record: Versioned,
+        /// Intended replica when this is a sloppy-quorum hint.
+        hint_for: Option<u32>,
+    },
+    /// `Store` is durable (sent after the batch syncs).
+    Stored {
+        /// Request id.
+        req: ReqId,
+    },
+    /// Eventual read of one key.
+    ReadEventual {
+        /// Request id.
+        req: ReqId,
+        /// Storage key.
+        key: Vec<u8>,
+    },
+    /// Lost-state copy: send up to a page of `space_tag` entries after
+    /// `after`.
+    SyncRequest {
+        /// `b'd'` data or `b's'` system.
+        space_tag: u8,
+        /// Exclusive lower bound; `None` from the start.
+        after: Option<Vec<u8>>,
+    },
+    /// A page of copied entries.
+    SyncChunk {
+        /// Space of the entries.
+        space_tag: u8,
+        /// The request's `after`, echoed so stale pages are ignored.
+        after: Option<Vec<u8>>,
+        /// `(key, version, value)` entries in key order.
+        entries: Vec<(Vec<u8>, Versioned)>,
+        /// Whether this is the last page of the space.
+        done: bool,
+    },
+}

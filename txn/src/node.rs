@@ -1,0 +1,347 @@
+//! [`TxnNode`]: one node's coordinator and replica roles behind the three
+//! `handle_*` entry points. Everything the node wants done comes back as a
+//! list of [`Action`]s.
+
+use std::collections::BTreeSet;
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use zerodb_storage::{Engine, StorageError};
+
+use crate::coordinator::CoordinatorState;
+use crate::hlc::Hlc;
+use crate::membership::{NodeId, Policies, Ring, View};
+use crate::message::{Message, ReqId};
+use crate::options::TxnOptions;
+use crate::replica::ReplicaState;
+use crate::request::{ClientId, Request, Response};
+
+/// A timer the node asked for; hand it back to [`TxnNode::handle_timer`]
+/// when `at_ms` has come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Timer {
+    /// The periodic tick: timeouts, retries, lease checks, recovery, hint
+    /// replay and lost-state copy all run from it.
+    Tick,
+}
+
+/// Something the driver must do for the node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Send a message to a peer (encode with [`crate::codec`]).
+    Send {
+        /// Destination.
+        to: NodeId,
+        /// The message.
+        msg: Message,
+    },
+    /// Answer a client request.
+    Reply {
+        /// The id given to `handle_request`.
+        client: ClientId,
+        /// The answer.
+        response: Response,
+    },
+    /// Call `handle_timer(at_ms, timer)` once the clock reaches `at_ms`.
+    SetTimer {
+        /// When.
+        at_ms: u64,
+        /// Which timer.
+        timer: Timer,
+    },
+}
+
+/// Whether the node's replica votes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplicaStatus {
+    /// Serving: reads, locks and Paxos votes.
+    Normal,
+    /// Lost state (new or changed engine incarnation): copying data, locks
+    /// and decisions from peers; no read, lock or Paxos vote until done.
+    Recovering,
+}
+
+/// One node's transaction layer: coordinator for the client requests it
+/// receives and replica for the partitions it holds.
+///
+/// # Driving it
+/// - Call [`TxnNode::start`] once after construction and arm the timer it
+///   returns; re-arm every `SetTimer` returned later.
+/// - Feed inputs with `handle_message`, `handle_request`, `handle_timer`.
+/// - **Durability rule**: after a batch of inputs, call `engine_mut().sync()`
+///   once, and only then release (send, reply) the actions of that batch.
+///   Locks, votes and writes are written to the engine but not synced by the
+///   node; a reply that leaves before the sync can promise state a crash
+///   loses.
+/// - Set the membership with [`TxnNode::set_view`] before requests arrive;
+///   requests before that get `Unavailable`.
+pub struct TxnNode<E: Engine> {
+    pub(crate) id: NodeId,
+    pub(crate) engine: E,
+    pub(crate) hlc: Hlc,
+    pub(crate) rng: StdRng,
+    pub(crate) options: TxnOptions,
+    pub(crate) view: Option<View>,
+    pub(crate) replica: ReplicaState,
+    pub(crate) coord: CoordinatorState,
+    pub(crate) out: Vec<Action>,
+    next_req: ReqId,
+    tick_at_ms: Option<u64>,
+    pub(crate) now_ms: u64,
+}
+
+impl<E: Engine> TxnNode<E> {
+    /// Opens the node over `engine`, rebuilding its lock table from the
+    /// system space.
+    ///
+    /// `bootstrap`: the node is a first member of a new cluster (its empty
+    /// store is the truth). Otherwise a store with no or a different
+    /// incarnation marker means lost state, and the replica starts
+    /// [`ReplicaStatus::Recovering`].
+    pub fn open(
+        id: NodeId,
+        engine: E,
+        seed: u64,
+        options: TxnOptions,
+        bootstrap: bool,
+    ) -> Result<TxnNode<E>, StorageError> {
+        let mut node = TxnNode {
+            id,
+            engine,
+            hlc: Hlc::new(id.0),
+            rng: StdRng::seed_from_u64(seed),
+            options,
+            view: None,
+            replica: ReplicaState::default(),
+            coord: CoordinatorState::default(),
+            out: Vec::new(),
+            next_req: 1,
+            tick_at_ms: None,
+            now_ms: 0,
+        };
+        node.load_replica_state(bootstrap)?;
+        Ok(node)
+    }
+
+    /// Arms the first tick. Call once after `open` (and after a restart).
+    pub fn start(&mut self, now_ms: u64) -> Vec<Action> {
+        self.now_ms = now_ms;
+        self.tick_at_ms = None;
+        self.arm_tick();
+        std::mem::take(&mut self.out)
+    }
+
+    /// Sets the ring, the down set and the namespace policies.
+    pub fn set_view(&mut self, ring: Ring, down: BTreeSet<NodeId>, policies: Policies) {
+        self.view = Some(View {
+            ring,
+            down,
+            policies,
+        });
+    }
+
+    /// Updates only the down set (gossip liveness events).
+    pub fn set_down(&mut self, down: BTreeSet<NodeId>) {
+        if let Some(view) = &mut self.view {
+            view.down = down;
+        }
+    }
+
+    /// The node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// Whether the replica votes or is copying lost state.
+    pub fn status(&self) -> ReplicaStatus {
+        self.replica.status
+    }
+
+    /// The engine (for the driver's `sync`, and for inspection in tests).
+    pub fn engine_mut(&mut self) -> &mut E {
+        &mut self.engine
+    }
+
+    /// Gives the engine back (driver shutdown, simulated crash).
+    pub fn into_engine(self) -> E {
+        self.engine
+    }
+
+    /// Number of `(txn, attempt)` lock sets this replica holds.
+    pub fn locks_held(&self) -> usize {
+        self.replica.held.len()
+    }
+
+    /// Number of client requests in flight at this coordinator.
+    pub fn requests_in_flight(&self) -> usize {
+        self.coord.in_flight()
+    }
+
+    /// A message from a peer.
+    pub fn handle_message(&mut self, now_ms: u64, from: NodeId, msg: Message) -> Vec<Action> {
+        self.now_ms = self.now_ms.max(now_ms);
+        self.dispatch_message(from, msg);
+        self.arm_tick();
+        std::mem::take(&mut self.out)
+    }
+
+    /// A client request; the answer comes back as `Action::Reply{client}`.
+    pub fn handle_request(&mut self, now_ms: u64, client: ClientId, req: Request) -> Vec<Action> {
+        self.now_ms = self.now_ms.max(now_ms);
+        self.start_request(client, req);
+        self.arm_tick();
+        std::mem::take(&mut self.out)
+    }
+
+    /// A timer set earlier has fired.
+    pub fn handle_timer(&mut self, now_ms: u64, timer: Timer) -> Vec<Action> {
+        self.now_ms = self.now_ms.max(now_ms);
+        match timer {
+            Timer::Tick => {
+                if self.tick_at_ms.is_some_and(|at| at <= self.now_ms) {
+                    self.tick_at_ms = None;
+                }
+                self.tick();
+            }
+        }
+        self.arm_tick();
+        std::mem::take(&mut self.out)
+    }
+
+    fn tick(&mut self) {
+        self.replica_tick();
+        self.coordinator_tick();
+    }
+
+    fn arm_tick(&mut self) {
+        if self.tick_at_ms.is_none() {
+            let at_ms = self.now_ms + self.options.tick_ms;
+            self.tick_at_ms = Some(at_ms);
+            self.out.push(Action::SetTimer {
+                at_ms,
+                timer: Timer::Tick,
+            });
+        }
+    }
+
+    fn dispatch_message(&mut self, from: NodeId, msg: Message) {
+        match msg {
+            Message::LockRead(req) => self.handle_lock_read(from, req),
+            Message::Decide {
+                txn,
+                attempt,
+                ballot,
+                value,
+                epoch,
+            } => self.handle_decide(from, txn, attempt, ballot, value, epoch),
+            Message::Prepare {
+                txn,
+                attempt,
+                ballot,
+                epoch,
+            } => self.handle_prepare(from, txn, attempt, ballot, epoch),
+            Message::Apply {
+                txn,
+                attempt,
+                home,
+                decision,
+            } => self.learn(txn, attempt, &home, &decision),
+            Message::QueryDecision { req, txn, attempt } => {
+                self.handle_query_decision(from, req, txn, attempt)
+            }
+            Message::Read { req, key, epoch } => self.handle_read(from, req, key, Some(epoch)),
+            Message::ReadEventual { req, key } => self.handle_read(from, req, key, None),
+            Message::Store {
+                req,
+                key,
+                record,
+                hint_for,
+            } => self.handle_store(from, req, key, record, hint_for),
+            Message::SyncRequest { space_tag, after } => {
+                self.handle_sync_request(from, space_tag, after)
+            }
+            Message::SyncChunk {
+                space_tag,
+                after,
+                entries,
+                done,
+            } => self.handle_sync_chunk(from, space_tag, after, entries, done),
+            // Replies: to the coordinator role, and Paxos replies also to
+            // the recovery role (a node can be both for one transaction).
+            Message::LockGranted {
+                txn,
+                attempt,
+                values,
+            } => self.on_lock_granted(from, txn, attempt, values),
+            Message::LockBusy {
+                txn,
+                attempt,
+                key,
+                holder,
+            } => self.on_lock_busy(from, txn, attempt, key, holder),
+            Message::LockRefused {
+                txn,
+                attempt,
+                reason,
+            } => self.on_lock_refused(from, txn, attempt, reason),
+            Message::Accepted {
+                txn,
+                attempt,
+                ballot,
+            } => {
+                self.on_accepted(from, txn, attempt, ballot);
+                self.recovery_on_accepted(from, txn, attempt, ballot);
+            }
+            Message::Promise {
+                txn,
+                attempt,
+                ballot,
+                status,
+            } => self.recovery_on_promise(from, txn, attempt, ballot, status),
+            Message::PaxosNack {
+                txn,
+                attempt,
+                ballot,
+                status,
+            } => {
+                self.on_paxos_nack(from, txn, attempt, ballot, &status);
+                self.recovery_on_nack(from, txn, attempt, ballot, status);
+            }
+            Message::PaxosRefused {
+                txn,
+                attempt,
+                reason,
+            } => self.on_paxos_refused(from, txn, attempt, reason),
+            Message::DecisionStatus { req, status } => self.on_decision_status(from, req, status),
+            Message::ReadReply { req, value, lock } => self.on_read_reply(from, req, value, lock),
+            Message::Refused { req, reason } => self.on_refused(from, req, reason),
+            Message::Stored { req } => self.on_stored(from, req),
+        }
+    }
+
+    /// A fresh request id for messages this node sends.
+    pub(crate) fn next_req(&mut self) -> ReqId {
+        let req = self.next_req;
+        self.next_req += 1;
+        req
+    }
+
+    /// Queues a message.
+    pub(crate) fn send(&mut self, to: NodeId, msg: Message) {
+        self.out.push(Action::Send { to, msg });
+    }
+
+    /// Queues a client reply.
+    pub(crate) fn reply(&mut self, client: ClientId, response: Response) {
+        self.out.push(Action::Reply { client, response });
+    }
+
+    /// `base * 2^n` capped, with full jitter in `[base/2, that]`.
+    pub(crate) fn backoff_ms(&mut self, tries: u32) -> u64 {
+        let base = self.options.backoff_base_ms.max(1);
+        let cap = base
+            .saturating_mul(1u64 << tries.min(16))
+            .min(self.options.backoff_max_ms.max(base));
+        self.rng.random_range(base / 2..=cap)
+    }
+}

@@ -1,0 +1,74 @@
+//! Tunables of the transaction layer, with their units, and the test-only
+//! fault switches.
+
+/// Limits and timeouts. Every duration is in milliseconds of the driver's
+/// clock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxnOptions {
+    /// Period of the node's tick timer.
+    pub tick_ms: u64,
+    /// Lease a lock is granted for; after it a replica recovers the lock.
+    pub lease_ms: u64,
+    /// How long a coordinator waits for lock replies before retrying.
+    pub lock_timeout_ms: u64,
+    /// How long a coordinator waits for accepts before asking for the
+    /// outcome.
+    pub decide_timeout_ms: u64,
+    /// Total time a request may take before `Timeout`.
+    pub request_timeout_ms: u64,
+    /// Attempts of a transaction before reporting a conflict.
+    pub attempts_max: u32,
+    /// Base of the jittered exponential retry backoff.
+    pub backoff_base_ms: u64,
+    /// Cap of the retry backoff.
+    pub backoff_max_ms: u64,
+    /// Lock requests waiting (wait-die) at one replica, at most.
+    pub wait_queue_max: usize,
+    /// How long an older transaction waits for a lock before `LockBusy`.
+    pub wait_max_ms: u64,
+    /// How long a recovery waits for Paxos replies before a new round.
+    pub recovery_timeout_ms: u64,
+    /// How often hints are replayed.
+    pub hint_replay_ms: u64,
+    /// Entries per lost-state copy page.
+    pub sync_page_entries: usize,
+    /// How long a lost-state copy waits for a page before asking again.
+    pub sync_retry_ms: u64,
+    /// Checker validation only: locks live only in memory, so a crash loses
+    /// them. Never set in production.
+    pub unsafe_skip_lock_durability: bool,
+    /// Checker validation only: strong reads answer without writing the
+    /// highest version back to a quorum. Never set in production.
+    pub unsafe_skip_read_repair: bool,
+    /// Checker validation only: a replica with lost state votes at once
+    /// instead of copying from peers. Never set in production.
+    pub unsafe_skip_lost_state_recovery: bool,
+    /// Checker validation only: strong reads ignore write locks (no
+    /// decision lookup). Never set in production.
+    pub unsafe_ignore_read_locks: bool,
+}
+
+impl Default for TxnOptions {
+    fn default() -> TxnOptions {
+        TxnOptions {
+            tick_ms: 10,
+            lease_ms: 2_000,
+            lock_timeout_ms: 300,
+            decide_timeout_ms: 300,
+            request_timeout_ms: 5_000,
+            attempts_max: 10,
+            backoff_base_ms: 10,
+            backoff_max_ms: 300,
+            wait_queue_max: 16,
+            wait_max_ms: 150,
+            recovery_timeout_ms: 300,
+            hint_replay_ms: 200,
+            sync_page_entries: 256,
+            sync_retry_ms: 300,
+            unsafe_skip_lock_durability: false,
+            unsafe_skip_read_repair: false,
+            unsafe_skip_lost_state_recovery: false,
+            unsafe_ignore_read_locks: false,
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! The decision register's acceptor (DESIGN.md 6.1 step 3): single-decree
+//! Paxos per `(txn, attempt)` at the home replicas. Accepting never applies
+//! writes; only learning does (`Apply`, or a recovery that decided).
+
+use zerodb_storage::Engine;
+
+use crate::error::Refusal;
+use crate::membership::NodeId;
+use crate::message::{Message, RegisterStatus, ReqId};
+use crate::node::TxnNode;
+use crate::replica::RegisterState;
+use crate::types::{Attempt, Ballot, Decision, Epoch, TxnId};
+
+/// What an acceptor does with an accept request.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum AcceptOutcome {
+    /// Accepted; the state changed and must be stored.
+    Accepted,
+    /// Refused: a higher ballot was promised or the register is decided.
+    Nack,
+}
+
+/// What an acceptor does with a prepare.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum PrepareOutcome {
+    /// Promised; the state changed and must be stored.
+    Promised,
+    /// Refused.
+    Nack,
+}
+
+impl RegisterState {
+    /// Phase 2 at the acceptor. A decided register accepts nothing more;
+    /// otherwise a ballot at least as high as the promise is accepted.
+    pub(crate) fn accept(&mut self, ballot: Ballot, value: Decision) -> AcceptOutcome {
+        if self.decided.is_some() || ballot < self.promised {
+            return AcceptOutcome::Nack;
+        }
+        if let Some((b, v)) = &self.accepted {
+            // A ballot carries one value; a repeat is a duplicate.
+            if *b == ballot && *v != value {
+                return AcceptOutcome::Nack;
+            }
+        }
+        self.promised = ballot;
+        self.accepted = Some((ballot, value));
+        AcceptOutcome::Accepted
+    }
+
+    /// Phase 1 at the acceptor.
+    pub(crate) fn prepare(&mut self, ballot: Ballot) -> PrepareOutcome {
+        if self.decided.is_some() || ballot < self.promised {
+            return PrepareOutcome::Nack;
+        }
+        self.promised = ballot;
+        PrepareOutcome::Promised
+    }
+
+    /// The state as reported to proposers and readers.
+    pub(crate) fn status(&self) -> RegisterStatus {
+        RegisterStatus {
+            promised: self.promised,
+            accepted: self.accepted.clone(),
+            decided: self.decided.clone(),
+        }
+    }
+
+    /// Merges a peer's copy into this (lost-state recovery): the highest
+    /// promise, the highest-ballot accepted value, any decision.
+    pub(crate) fn merge(&mut self, other: RegisterState) {
+        self.promised = self.promised.max(other.promised);
+        if let Some((b, v)) = other.accepted {
+            if self.accepted.as_ref().is_none_or(|(mine, _)| *mine < b) {
+                self.accepted = Some((b, v));
+            }
+        }
+        if self.decided.is_none() {
+            self.decided = other.decided;
+        }
+    }
+}
+
+impl<E: Engine> TxnNode<E> {
+    fn check_paxos(&self, epoch: Epoch) -> Result<(), Refusal> {
+        if !self.votes() {
+            return Err(Refusal::Recovering);
+        }
+        let view = self.view.as_ref().ok_or(Refusal::NotOwner)?;
+        if epoch != view.epoch() {
+            return Err(Refusal::WrongEpoch {
+                replica: view.epoch(),
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn handle_decide(
+        &mut self,
+        from: NodeId,
+        txn: TxnId,
+        attempt: Attempt,
+        ballot: Ballot,
+        value: Decision,
+        epoch: Epoch,
+    ) {
+        if let Err(reason) = self.check_paxos(epoch) {
+            self.send(
+                from,
+                Message::PaxosRefused {
+                    txn,
+                    attempt,
+                    reason,
+                },
+            );
+            return;
+        }
+        let result = self.load_register(txn, attempt).and_then(|mut state| {
+            let outcome = state.accept(ballot, value);
+            if outcome == AcceptOutcome::Accepted {
+                self.store_register(txn, attempt, &state)?;
+            }
+            Ok((outcome, state))
+        });
+        match result {
+            Ok((AcceptOutcome::Accepted, _)) => self.send(
+                from,
+                Message::Accepted {
+                    txn,
+                    attempt,
+                    ballot,
+                },
+            ),
+            Ok((AcceptOutcome::Nack, state)) => self.send(
+                from,
+                Message::PaxosNack {
+                    txn,
+                    attempt,
+                    ballot,
+                    status: state.status(),
+                },
+            ),
+            Err(e) => self.send(
+                from,
+                Message::PaxosRefused {
+                    txn,
+                    attempt,
+                    reason: Refusal::Storage(e.to_string()),
+                },
+            ),
+        }
+    }
+
+    pub(crate) fn handle_prepare(
+        &mut self,
+        from: NodeId,
+        txn: TxnId,
+        attempt: Attempt,
+        ballot: Ballot,
+        epoch: Epoch,
+    ) {
+        if let Err(reason) = self.check_paxos(epoch) {
+            self.send(
+                from,
+                Message::PaxosRefused {
+                    txn,
+                    attempt,
+                    reason,
+                },
+            );
+            return;
+        }
+        let result = self.load_register(txn, attempt).and_then(|mut state| {
+            let outcome = state.prepare(ballot);
+            if outcome == PrepareOutcome::Promised {
+                self.store_register(txn, attempt, &state)?;
+            }
+            Ok((outcome, state))
+        });
+        match result {
+            Ok((PrepareOutcome::Promised, state)) => self.send(
+                from,
+                Message::Promise {
+                    txn,
+                    attempt,
+                    ballot,
+                    status: state.status(),
+                },
+            ),
+            Ok((PrepareOutcome::Nack, state)) => self.send(
+                from,
+                Message::PaxosNack {
+                    txn,
+                    attempt,
+                    ballot,
+                    status: state.status(),
+                },
+            ),
+            Err(e) => self.send(
+                from,
+                Message::PaxosRefused {
+                    txn,
+                    attempt,
+                    reason: Refusal::Storage(e.to_string()),
+                },
+            ),
+        }
+    }
+
+    /// Reports a register without voting (strong reads that met a lock).
+    pub(crate) fn handle_query_decision(
+        &mut self,
+        from: NodeId,
+        req: ReqId,
+        txn: TxnId,
+        attempt: Attempt,
+    ) {
+        let status = if self.votes() {
+            self.load_register(txn, attempt).ok().map(|s| s.status())
+        } else {
+            None
+        };
+        self.send(from, Message::DecisionStatus { req, status });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Ver;
+
+    fn b(round: u64, node: u32) -> Ballot {
+        Ballot { round, node }
+    }
+
+    fn commit() -> Decision {
+        Decision::Committed {
+            version: Ver::ZERO,
+            writes: vec![],
+            participants: vec![],
+        }
+    }
+
+    #[test]
+    fn a_promise_blocks_lower_accepts() {
+        let mut s = RegisterState::default();
+        assert_eq!(s.prepare(b(3, 2)), PrepareOutcome::Promised);
+        assert_eq!(s.accept(b(0, 1), commit()), AcceptOutcome::Nack);
+        assert_eq!(
+            s.accept(b(3, 2), Decision::Aborted),
+            AcceptOutcome::Accepted
+        );
+        assert_eq!(s.prepare(b(2, 9)), PrepareOutcome::Nack);
+    }
+
+    #[test]
+    fn one_ballot_carries_one_value() {
+        let mut s = RegisterState::default();
+        assert_eq!(s.accept(b(0, 1), commit()), AcceptOutcome::Accepted);
+        assert_eq!(s.accept(b(0, 1), commit()), AcceptOutcome::Accepted);
+        assert_eq!(s.accept(b(0, 1), Decision::Aborted), AcceptOutcome::Nack);
+    }
+
+    #[test]
+    fn a_decided_register_accepts_nothing() {
+        let mut s = RegisterState {
+            decided: Some(Decision::Aborted),
+            ..RegisterState::default()
+        };
+        assert_eq!(s.accept(b(9, 1), commit()), AcceptOutcome::Nack);
+        assert_eq!(s.prepare(b(9, 1)), PrepareOutcome::Nack);
+    }
+
+    #[test]
+    fn merge_keeps_the_highest_accepted_ballot() {
+        let mut s = RegisterState {
+            promised: b(1, 1),
+            accepted: Some((b(1, 1), Decision::Aborted)),
+            decided: None,
+        };
+        s.merge(RegisterState {
+            promised: b(4, 2),
+            accepted: Some((b(2, 2), commit())),
+            decided: None,
+        });
+        assert_eq!(s.promised, b(4, 2));
+        assert_eq!(s.accepted, Some((b(2, 2), commit())));
+    }
+}

@@ -1,0 +1,273 @@
+//! Lock recovery (DESIGN.md 6.1 "Recovery"): when a lock's lease (measured
+//! from the local grant, re-armed after a restart) has expired, the replica
+//! holding it runs Paxos on the attempt's decision register at the home
+//! replicas with a fresh, higher ballot. A prepare reply that carries a
+//! decision ends it at once (that is "asking the home replicas"); otherwise
+//! it adopts the highest accepted value among a quorum of promises, or
+//! proposes `Aborted`. Then it applies the decision and releases. A lock is
+//! never dropped without a decision.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rand::RngExt;
+use zerodb_storage::Engine;
+
+use crate::error::Refusal;
+use crate::membership::NodeId;
+use crate::message::{Message, RegisterStatus};
+use crate::node::TxnNode;
+use crate::types::{Attempt, Ballot, Decision, PartitionId, TxnId};
+
+/// The Paxos phase of one recovery.
+#[derive(Clone, Debug)]
+enum Phase {
+    /// Waiting for `next_try_ms`.
+    Idle,
+    /// Prepare sent; promises so far.
+    Preparing(BTreeMap<NodeId, RegisterStatus>),
+    /// Accept sent with this value; acceptors so far.
+    Accepting(Decision, BTreeSet<NodeId>),
+}
+
+/// One recovery of an expired lock's attempt.
+#[derive(Clone, Debug)]
+pub(crate) struct Recovery {
+    home: PartitionId,
+    ballot: Ballot,
+    max_round_seen: u64,
+    phase: Phase,
+    phase_started_ms: u64,
+    next_try_ms: u64,
+    tries: u32,
+}
+
+impl<E: Engine> TxnNode<E> {
+    pub(crate) fn recovery_tick(&mut self) {
+        if !self.votes() || self.view.is_none() {
+            return;
+        }
+        let now = self.now_ms;
+        // Forget recoveries whose lock is gone (applied meanwhile).
+        let held = &self.replica.held;
+        self.replica.recoveries.retain(|(txn, attempt), _| {
+            held.get(txn).is_some_and(|h| h.record.attempt == *attempt)
+        });
+        let expired: Vec<(TxnId, Attempt, PartitionId)> = self
+            .replica
+            .held
+            .values()
+            .filter(|h| h.lease_until_ms <= now)
+            .map(|h| (h.record.txn, h.record.attempt, h.record.home.clone()))
+            .collect();
+        for (txn, attempt, home) in expired {
+            if !self.replica.recoveries.contains_key(&(txn, attempt)) {
+                // Jitter the first try so not every holder recovers at once.
+                let jitter = self.rng.random_range(0..=self.options.backoff_base_ms);
+                self.replica.recoveries.insert(
+                    (txn, attempt),
+                    Recovery {
+                        home,
+                        ballot: Ballot::default(),
+                        max_round_seen: 0,
+                        phase: Phase::Idle,
+                        phase_started_ms: now,
+                        next_try_ms: now + jitter,
+                        tries: 0,
+                    },
+                );
+            }
+        }
+        let keys: Vec<(TxnId, Attempt)> = self.replica.recoveries.keys().copied().collect();
+        for key in keys {
+            self.recovery_step(key);
+        }
+    }
+
+    fn recovery_step(&mut self, key: (TxnId, Attempt)) {
+        let now = self.now_ms;
+        let timeout = self.options.recovery_timeout_ms;
+        let Some(rec) = self.replica.recoveries.get(&key) else {
+            return;
+        };
+        match rec.phase {
+            Phase::Idle if rec.next_try_ms <= now => self.start_prepare(key),
+            Phase::Preparing(_) | Phase::Accepting(..) if rec.phase_started_ms + timeout <= now => {
+                self.recovery_back_off(key)
+            }
+            _ => {}
+        }
+    }
+
+    fn recovery_back_off(&mut self, key: (TxnId, Attempt)) {
+        let tries = self.replica.recoveries.get(&key).map_or(0, |r| r.tries);
+        let wait = self.backoff_ms(tries);
+        if let Some(rec) = self.replica.recoveries.get_mut(&key) {
+            rec.phase = Phase::Idle;
+            rec.tries += 1;
+            rec.next_try_ms = self.now_ms + wait;
+        }
+    }
+
+    fn start_prepare(&mut self, key: (TxnId, Attempt)) {
+        let Some(view) = &self.view else { return };
+        let epoch = view.epoch();
+        let Some(rec) = self.replica.recoveries.get_mut(&key) else {
+            return;
+        };
+        let home = view.replicas(&rec.home);
+        rec.ballot = Ballot {
+            round: rec.max_round_seen + 1,
+            node: self.id.0,
+        };
+        rec.max_round_seen = rec.ballot.round;
+        rec.phase = Phase::Preparing(BTreeMap::new());
+        rec.phase_started_ms = self.now_ms;
+        let ballot = rec.ballot;
+        for to in home {
+            self.send(
+                to,
+                Message::Prepare {
+                    txn: key.0,
+                    attempt: key.1,
+                    ballot,
+                    epoch,
+                },
+            );
+        }
+    }
+
+    pub(crate) fn recovery_on_promise(
+        &mut self,
+        from: NodeId,
+        txn: TxnId,
+        attempt: Attempt,
+        ballot: Ballot,
+        status: RegisterStatus,
+    ) {
+        if let Some(decided) = status.decided.clone() {
+            self.recovery_learned(txn, attempt, decided);
+            return;
+        }
+        let Some(view) = &self.view else { return };
+        let Some(rec) = self.replica.recoveries.get_mut(&(txn, attempt)) else {
+            return;
+        };
+        if rec.ballot != ballot {
+            return;
+        }
+        let Phase::Preparing(promises) = &mut rec.phase else {
+            return;
+        };
+        promises.insert(from, status);
+        if promises.len() < view.quorum_of(&rec.home) {
+            return;
+        }
+        // Adopt the value of the highest accepted ballot, else abort.
+        let value = promises
+            .values()
+            .filter_map(|s| s.accepted.clone())
+            .max_by_key(|(b, _)| *b)
+            .map_or(Decision::Aborted, |(_, v)| v);
+        rec.phase = Phase::Accepting(value.clone(), BTreeSet::new());
+        rec.phase_started_ms = self.now_ms;
+        let epoch = view.epoch();
+        for to in view.replicas(&rec.home) {
+            self.send(
+                to,
+                Message::Decide {
+                    txn,
+                    attempt,
+                    ballot,
+                    value: value.clone(),
+                    epoch,
+                },
+            );
+        }
+    }
+
+    pub(crate) fn recovery_on_accepted(
+        &mut self,
+        from: NodeId,
+        txn: TxnId,
+        attempt: Attempt,
+        ballot: Ballot,
+    ) {
+        let Some(view) = &self.view else { return };
+        let Some(rec) = self.replica.recoveries.get_mut(&(txn, attempt)) else {
+            return;
+        };
+        if rec.ballot != ballot {
+            return;
+        }
+        let Phase::Accepting(value, accepted) = &mut rec.phase else {
+            return;
+        };
+        accepted.insert(from);
+        if accepted.len() >= view.quorum_of(&rec.home) {
+            let value = value.clone();
+            self.recovery_learned(txn, attempt, value);
+        }
+    }
+
+    pub(crate) fn recovery_on_nack(
+        &mut self,
+        _from: NodeId,
+        txn: TxnId,
+        attempt: Attempt,
+        ballot: Ballot,
+        status: RegisterStatus,
+    ) {
+        if let Some(decided) = status.decided {
+            if self.replica.recoveries.contains_key(&(txn, attempt)) {
+                self.recovery_learned(txn, attempt, decided);
+            }
+            return;
+        }
+        let Some(rec) = self.replica.recoveries.get_mut(&(txn, attempt)) else {
+            return;
+        };
+        if rec.ballot != ballot {
+            return;
+        }
+        rec.max_round_seen = rec.max_round_seen.max(status.promised.round);
+        self.recovery_back_off((txn, attempt));
+    }
+
+    /// A Paxos message of a recovery was refused (recovering acceptor,
+    /// epoch change): the timeout retries later.
+    pub(crate) fn recovery_on_refused(
+        &mut self,
+        _txn: TxnId,
+        _attempt: Attempt,
+        _reason: &Refusal,
+    ) {
+    }
+
+    /// The decision is known: tell the home replicas (and, for a commit,
+    /// every participant replica), then apply and release here.
+    fn recovery_learned(&mut self, txn: TxnId, attempt: Attempt, decision: Decision) {
+        let Some(rec) = self.replica.recoveries.remove(&(txn, attempt)) else {
+            return;
+        };
+        let Some(view) = &self.view else { return };
+        let mut targets: BTreeSet<NodeId> = view.replicas(&rec.home).into_iter().collect();
+        if let Decision::Committed { participants, .. } = &decision {
+            for p in participants {
+                targets.extend(view.replicas(p));
+            }
+        }
+        targets.remove(&self.id);
+        for to in targets {
+            self.send(
+                to,
+                Message::Apply {
+                    txn,
+                    attempt,
+                    home: rec.home.clone(),
+                    decision: decision.clone(),
+                },
+            );
+        }
+        self.learn(txn, attempt, &rec.home, &decision);
+    }
+}

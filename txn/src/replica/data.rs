@@ -1,0 +1,222 @@
+//! Data at a replica: the version rule, reads, stores (read repair and
+//! eventual writes) and hinted handoff.
+
+use zerodb_storage::{Direction, Engine, Record, ScanRange, Space, StorageError, WriteBatch};
+
+use super::{keys, system_record};
+use crate::codec;
+use crate::error::Refusal;
+use crate::membership::NodeId;
+use crate::message::{LockInfo, Message, ReqId};
+use crate::node::TxnNode;
+use crate::types::{Epoch, LockMode, Versioned};
+
+/// Hints replayed per tick, at most.
+const HINT_REPLAY_BATCH_MAX: usize = 64;
+
+impl<E: Engine> TxnNode<E> {
+    /// Adds `record` under `key` to `batch` unless the stored record has an
+    /// equal or higher version (DESIGN.md 5: never replace with a lower
+    /// version). Returns whether it added it.
+    pub(crate) fn put_if_newer(
+        &mut self,
+        batch: &mut WriteBatch,
+        key: &[u8],
+        record: &Versioned,
+    ) -> Result<bool, StorageError> {
+        let current = self.engine.get(Space::Data, key)?;
+        if current.is_some_and(|c| c.version >= record.version.0) {
+            return Ok(false);
+        }
+        batch.put(
+            Space::Data,
+            key.to_vec(),
+            Record {
+                version: record.version.0,
+                value: record.value.clone(),
+                expires_at_ms: None,
+            },
+        );
+        Ok(true)
+    }
+
+    /// Strong (`epoch: Some`) or eventual read of one key.
+    pub(crate) fn handle_read(
+        &mut self,
+        from: NodeId,
+        req: ReqId,
+        key: Vec<u8>,
+        epoch: Option<Epoch>,
+    ) {
+        if let Err(reason) = self.check_read(epoch) {
+            self.send(from, Message::Refused { req, reason });
+            return;
+        }
+        let value = match self.engine.get(Space::Data, &key) {
+            Ok(r) => r.map(|r| Versioned {
+                version: r.version.into(),
+                value: r.value,
+            }),
+            Err(e) => {
+                self.send(
+                    from,
+                    Message::Refused {
+                        req,
+                        reason: Refusal::Storage(e.to_string()),
+                    },
+                );
+                return;
+            }
+        };
+        let lock = self.write_lock_on(&key);
+        self.send(from, Message::ReadReply { req, value, lock });
+    }
+
+    fn check_read(&self, epoch: Option<Epoch>) -> Result<(), Refusal> {
+        if !self.votes() {
+            return Err(Refusal::Recovering);
+        }
+        if let Some(epoch) = epoch {
+            let view = self.view.as_ref().ok_or(Refusal::NotOwner)?;
+            if epoch != view.epoch() {
+                return Err(Refusal::WrongEpoch {
+                    replica: view.epoch(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The exclusive holder of `key`, if any.
+    fn write_lock_on(&self, key: &[u8]) -> Option<LockInfo> {
+        let holders = self.replica.by_key.get(key)?;
+        let (txn, _) = holders.iter().find(|(_, m)| **m == LockMode::Exclusive)?;
+        let held = self.replica.held.get(txn)?;
+        Some(LockInfo {
+            txn: *txn,
+            attempt: held.record.attempt,
+            home: held.record.home.clone(),
+        })
+    }
+
+    /// Stores a record (version rule), or keeps it as a hint for another
+    /// node. Acknowledged with `Stored` (released after the driver syncs).
+    pub(crate) fn handle_store(
+        &mut self,
+        from: NodeId,
+        req: ReqId,
+        key: Vec<u8>,
+        record: Versioned,
+        hint_for: Option<u32>,
+    ) {
+        self.hlc.observe(record.version.0);
+        let result = match hint_for {
+            Some(target) if target != self.id.0 => self.store_hint(target, &key, &record),
+            _ => {
+                let mut batch = WriteBatch::new();
+                self.put_if_newer(&mut batch, &key, &record)
+                    .and_then(|_| self.engine.write(batch))
+            }
+        };
+        match result {
+            Ok(()) => self.send(from, Message::Stored { req }),
+            Err(e) => self.send(
+                from,
+                Message::Refused {
+                    req,
+                    reason: Refusal::Storage(e.to_string()),
+                },
+            ),
+        }
+    }
+
+    fn store_hint(
+        &mut self,
+        target: u32,
+        key: &[u8],
+        record: &Versioned,
+    ) -> Result<(), StorageError> {
+        let hint_key = keys::hint(target, key);
+        // Keep only the newest hinted version per key and target.
+        if let Some(existing) = self.engine.get(Space::System, &hint_key)? {
+            if let Some(Ok(old)) = existing.value.map(|v| codec::decode::<Versioned>(&v)) {
+                if old.version >= record.version {
+                    return Ok(());
+                }
+            }
+        }
+        let mut batch = WriteBatch::new();
+        batch.put(
+            Space::System,
+            hint_key,
+            system_record(codec::encode_stored(record)),
+        );
+        self.engine.write(batch)
+    }
+
+    /// Replays hints whose target is up again.
+    pub(crate) fn hint_tick(&mut self) {
+        if self.now_ms < self.replica.next_hint_replay_ms {
+            return;
+        }
+        self.replica.next_hint_replay_ms = self.now_ms + self.options.hint_replay_ms;
+        // Replays still in flight from the last round are forgotten; the
+        // hints stay until a `Stored` for a newer round removes them.
+        self.replica.hint_sends.clear();
+        let Ok(hints) = self.engine.scan(
+            &ScanRange::prefix(Space::System, &[keys::HINT]),
+            Direction::Forward,
+            HINT_REPLAY_BATCH_MAX,
+        ) else {
+            return;
+        };
+        for (hint_key, record) in hints {
+            let Some((target, data_key)) = keys::hint_target(&hint_key) else {
+                continue;
+            };
+            let target_id = NodeId(target);
+            if self.view.as_ref().is_none_or(|v| v.is_down(target_id)) {
+                continue;
+            }
+            let Some(Ok(hinted)) = record.value.map(|v| codec::decode::<Versioned>(&v)) else {
+                continue;
+            };
+            let req = self.next_req();
+            self.replica.hint_sends.insert(req, hint_key.clone());
+            self.send(
+                target_id,
+                Message::Store {
+                    req,
+                    key: data_key.to_vec(),
+                    record: hinted,
+                    hint_for: None,
+                },
+            );
+        }
+    }
+
+    /// A hint was delivered: drop it. Returns whether `req` was a hint.
+    pub(crate) fn on_hint_stored(&mut self, req: ReqId) -> bool {
+        let Some(hint_key) = self.replica.hint_sends.remove(&req) else {
+            return false;
+        };
+        let mut batch = WriteBatch::new();
+        batch.remove(Space::System, hint_key);
+        if let Err(e) = self.engine.write(batch) {
+            tracing::warn!(error = %e, "could not drop a delivered hint; it will be replayed");
+        }
+        true
+    }
+
+    /// Number of hints this node keeps for others.
+    pub fn hints_pending(&mut self) -> usize {
+        self.engine
+            .scan(
+                &ScanRange::prefix(Space::System, &[keys::HINT]),
+                Direction::Forward,
+                usize::MAX,
+            )
+            .map(|h| h.len())
+            .unwrap_or(0)
+    }
+}

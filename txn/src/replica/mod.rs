@@ -1,0 +1,297 @@
+//! The replica role: durable locks, the decision-register acceptor (in
+//! [`crate::paxos`]), applying decisions, reads, stores and hints, and
+//! lost-state copy.
+//!
+//! Durable state lives in `Space::System` under one-letter prefixes:
+//! - `L txn` -> [`LockRecord`]: the locks of the txn's current attempt here;
+//! - `F txn` -> [`Finished`]: attempts released or decided here, so late
+//!   duplicates are refused;
+//! - `D txn attempt` -> [`RegisterState`]: the decision register;
+//! - `H node key` -> hinted record for `node`;
+//! - `M` -> the engine incarnation this state belongs to.
+
+mod data;
+mod locks;
+mod sync;
+
+use std::collections::{BTreeMap, VecDeque};
+
+use bincode::{Decode, Encode};
+use zerodb_storage::{
+    Direction, Engine, Record, ScanRange, Space, StorageError, Version, WriteBatch,
+};
+
+pub(crate) use locks::Waiting;
+pub(crate) use sync::LostState;
+
+use crate::codec;
+use crate::message::LockKey;
+use crate::node::{ReplicaStatus, TxnNode};
+use crate::types::{Attempt, Ballot, Decision, LockMode, PartitionId, TxnId};
+
+/// The durable form of a granted lock set.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub(crate) struct LockRecord {
+    pub(crate) txn: TxnId,
+    pub(crate) attempt: Attempt,
+    pub(crate) home: PartitionId,
+    pub(crate) lease_ms: u64,
+    pub(crate) keys: Vec<LockKey>,
+}
+
+/// Which attempts of a transaction are over at this replica.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode)]
+pub(crate) struct Finished {
+    /// Every attempt up to this one is released or decided.
+    pub(crate) through: Attempt,
+    /// The attempt that committed, if one did (the transaction is done).
+    pub(crate) committed: Option<Attempt>,
+}
+
+impl Finished {
+    pub(crate) fn refuses(&self, attempt: Attempt) -> bool {
+        self.committed.is_some() || attempt <= self.through
+    }
+
+    pub(crate) fn merge(&mut self, other: Finished) {
+        self.through = self.through.max(other.through);
+        self.committed = self.committed.or(other.committed);
+    }
+}
+
+/// A decision register (Paxos acceptor + learner state).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode)]
+pub(crate) struct RegisterState {
+    pub(crate) promised: Ballot,
+    pub(crate) accepted: Option<(Ballot, Decision)>,
+    pub(crate) decided: Option<Decision>,
+}
+
+/// A lock set held in memory, with its lease.
+#[derive(Clone, Debug)]
+pub(crate) struct Held {
+    pub(crate) record: LockRecord,
+    /// Local time the lease ends; re-armed from `now` after a restart.
+    pub(crate) lease_until_ms: u64,
+}
+
+/// The replica's in-memory state (rebuilt from the engine on open).
+#[derive(Debug)]
+pub(crate) struct ReplicaState {
+    pub(crate) status: ReplicaStatus,
+    /// Lock sets by transaction (one attempt per transaction).
+    pub(crate) held: BTreeMap<TxnId, Held>,
+    /// Holders per storage key.
+    pub(crate) by_key: BTreeMap<Vec<u8>, BTreeMap<TxnId, LockMode>>,
+    /// Older lock requests waiting for younger holders (wait-die).
+    pub(crate) waiting: VecDeque<Waiting>,
+    /// Hint replays in flight: request id -> hint key.
+    pub(crate) hint_sends: BTreeMap<u64, Vec<u8>>,
+    pub(crate) next_hint_replay_ms: u64,
+    /// Lost-state copy progress while recovering.
+    pub(crate) lost: Option<LostState>,
+    /// Recoveries of expired locks (see `recovery.rs`).
+    pub(crate) recoveries: BTreeMap<(TxnId, Attempt), crate::recovery::Recovery>,
+}
+
+impl Default for ReplicaState {
+    fn default() -> ReplicaState {
+        ReplicaState {
+            status: ReplicaStatus::Normal,
+            held: BTreeMap::new(),
+            by_key: BTreeMap::new(),
+            waiting: VecDeque::new(),
+            hint_sends: BTreeMap::new(),
+            next_hint_replay_ms: 0,
+            lost: None,
+            recoveries: BTreeMap::new(),
+        }
+    }
+}
+
+/// System-space keys.
+pub(crate) mod keys {
+    use crate::types::{Attempt, TxnId};
+
+    pub(crate) const LOCK: u8 = b'L';
+    pub(crate) const FINISHED: u8 = b'F';
+    pub(crate) const REGISTER: u8 = b'D';
+    pub(crate) const HINT: u8 = b'H';
+    pub(crate) const META: &[u8] = b"M";
+
+    pub(crate) fn lock(txn: TxnId) -> Vec<u8> {
+        let mut k = vec![LOCK];
+        k.extend(txn.to_bytes());
+        k
+    }
+
+    pub(crate) fn finished(txn: TxnId) -> Vec<u8> {
+        let mut k = vec![FINISHED];
+        k.extend(txn.to_bytes());
+        k
+    }
+
+    pub(crate) fn register(txn: TxnId, attempt: Attempt) -> Vec<u8> {
+        let mut k = vec![REGISTER];
+        k.extend(txn.to_bytes());
+        k.extend(attempt.to_be_bytes());
+        k
+    }
+
+    pub(crate) fn hint(node: u32, key: &[u8]) -> Vec<u8> {
+        let mut k = vec![HINT];
+        k.extend(node.to_be_bytes());
+        k.extend_from_slice(key);
+        k
+    }
+
+    /// The target node of a hint key.
+    pub(crate) fn hint_target(key: &[u8]) -> Option<(u32, &[u8])> {
+        let rest = key.strip_prefix(&[HINT])?;
+        let (node, data_key) = rest.split_at_checked(4)?;
+        Some((u32::from_be_bytes(node.try_into().ok()?), data_key))
+    }
+}
+
+/// A system-space value as a record (system records carry no version).
+pub(crate) fn system_record(bytes: Vec<u8>) -> Record {
+    Record::value(Version::ZERO, bytes)
+}
+
+impl<E: Engine> TxnNode<E> {
+    /// Rebuilds the lock table and decides whether the replica lost state.
+    pub(crate) fn load_replica_state(&mut self, bootstrap: bool) -> Result<(), StorageError> {
+        let incarnation = self.engine.incarnation().0;
+        let marker = self
+            .engine
+            .get(Space::System, keys::META)?
+            .and_then(|r| r.value)
+            .and_then(|v| codec::decode::<u64>(&v).ok());
+        let lost = match marker {
+            Some(stored) => stored != incarnation,
+            None => !bootstrap,
+        };
+        if lost && !self.options.unsafe_skip_lost_state_recovery {
+            self.replica.status = ReplicaStatus::Recovering;
+            self.replica.lost = Some(LostState::default());
+        } else {
+            self.write_incarnation_marker()?;
+        }
+        let locks = self.engine.scan(
+            &ScanRange::prefix(Space::System, &[keys::LOCK]),
+            Direction::Forward,
+            usize::MAX,
+        )?;
+        for (_, record) in locks {
+            let Some(bytes) = record.value else { continue };
+            // A record that does not decode is a bug or corruption; an
+            // unreadable lock must not be dropped silently, so stop.
+            let lock: LockRecord = codec::decode(&bytes).map_err(|e| StorageError::Corruption {
+                what: "lock record".to_string(),
+                detail: e.to_string(),
+            })?;
+            self.insert_held(lock, 0);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn write_incarnation_marker(&mut self) -> Result<(), StorageError> {
+        let incarnation = self.engine.incarnation().0;
+        let mut batch = WriteBatch::new();
+        batch.put(
+            Space::System,
+            keys::META.to_vec(),
+            system_record(codec::encode_stored(&incarnation)),
+        );
+        self.engine.write(batch)
+    }
+
+    /// Adds a lock set to the in-memory table with a lease from `now`.
+    pub(crate) fn insert_held(&mut self, record: LockRecord, now_ms: u64) {
+        for k in &record.keys {
+            self.replica
+                .by_key
+                .entry(k.key.clone())
+                .or_default()
+                .insert(record.txn, k.mode);
+        }
+        let lease_until_ms = now_ms + record.lease_ms;
+        self.replica.held.insert(
+            record.txn,
+            Held {
+                record,
+                lease_until_ms,
+            },
+        );
+    }
+
+    /// Removes a lock set from memory (the caller removes it from disk).
+    pub(crate) fn remove_held(&mut self, txn: TxnId) -> Option<Held> {
+        let held = self.replica.held.remove(&txn)?;
+        for k in &held.record.keys {
+            if let Some(holders) = self.replica.by_key.get_mut(&k.key) {
+                holders.remove(&txn);
+                if holders.is_empty() {
+                    self.replica.by_key.remove(&k.key);
+                }
+            }
+        }
+        Some(held)
+    }
+
+    pub(crate) fn load_finished(&mut self, txn: TxnId) -> Result<Finished, StorageError> {
+        Ok(self
+            .engine
+            .get(Space::System, &keys::finished(txn))?
+            .and_then(|r| r.value)
+            .and_then(|v| codec::decode(&v).ok())
+            .unwrap_or_default())
+    }
+
+    pub(crate) fn load_register(
+        &mut self,
+        txn: TxnId,
+        attempt: Attempt,
+    ) -> Result<RegisterState, StorageError> {
+        Ok(self
+            .engine
+            .get(Space::System, &keys::register(txn, attempt))?
+            .and_then(|r| r.value)
+            .and_then(|v| codec::decode(&v).ok())
+            .unwrap_or_default())
+    }
+
+    pub(crate) fn store_register(
+        &mut self,
+        txn: TxnId,
+        attempt: Attempt,
+        state: &RegisterState,
+    ) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::new();
+        batch.put(
+            Space::System,
+            keys::register(txn, attempt),
+            system_record(codec::encode_stored(state)),
+        );
+        self.engine.write(batch)
+    }
+
+    /// Whether this replica may vote (not recovering lost state).
+    pub(crate) fn votes(&self) -> bool {
+        self.replica.status == ReplicaStatus::Normal
+    }
+
+    /// Whether `partition` has this node among its replicas.
+    pub(crate) fn is_replica_of(&self, partition: &PartitionId) -> bool {
+        self.view
+            .as_ref()
+            .is_some_and(|v| v.replicates(self.id, partition))
+    }
+
+    pub(crate) fn replica_tick(&mut self) {
+        self.expire_waiting();
+        self.recovery_tick();
+        self.hint_tick();
+        self.lost_state_tick();
+    }
+}

@@ -1,0 +1,215 @@
+//! What clients send a coordinator and what they get back.
+
+use bincode::{Decode, Encode};
+
+use crate::error::ClientError;
+use crate::types::{Key, Ver, Versioned};
+
+/// Identifies one in-flight client request at its coordinator. The driver
+/// picks it (unique among the requests it has outstanding at this node) and
+/// gets it back in `Action::Reply`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode)]
+pub struct ClientId(pub u64);
+
+/// How many replicas an eventual read or write waits for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode)]
+pub enum Level {
+    /// One replica (the default).
+    #[default]
+    One,
+    /// `floor(RF/2) + 1` replicas.
+    Quorum,
+    /// Every replica.
+    All,
+}
+
+impl Level {
+    /// The number of replies needed for replication factor `rf`.
+    pub fn needed(self, rf: usize) -> usize {
+        match self {
+            Level::One => 1.min(rf),
+            Level::Quorum => rf / 2 + 1,
+            Level::All => rf,
+        }
+    }
+}
+
+/// Integer comparison of an `IntCompare` condition: `stored OP value`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum CompareOp {
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+impl CompareOp {
+    /// Evaluates `left OP right`.
+    pub fn holds(self, left: i64, right: i64) -> bool {
+        match self {
+            CompareOp::Eq => left == right,
+            CompareOp::Ne => left != right,
+            CompareOp::Lt => left < right,
+            CompareOp::Le => left <= right,
+            CompareOp::Gt => left > right,
+            CompareOp::Ge => left >= right,
+        }
+    }
+}
+
+/// A condition an `Assert` checks; a failed one aborts the transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum Condition {
+    /// The key holds a live value.
+    Exists,
+    /// The key holds no live value.
+    NotExists,
+    /// The key's value equals these bytes.
+    ValueEquals(Vec<u8>),
+    /// The key's version equals this one (`Ver::ZERO` for never written).
+    VersionEquals(Ver),
+    /// The key's integer (see [`decode_int`]; absent is 0) compares so.
+    IntCompare {
+        /// The comparison.
+        op: CompareOp,
+        /// The right-hand side.
+        value: i64,
+    },
+}
+
+/// One operation of a transaction. Operations run in order and see the
+/// transaction's own earlier writes.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum Op {
+    /// Read the key.
+    Get(Key),
+    /// Write a value.
+    Put(Key, Vec<u8>),
+    /// Delete (write a tombstone).
+    Delete(Key),
+    /// Add to the key's integer (absent counts as 0); returns the new value.
+    Incr(Key, i64),
+    /// Check a condition; abort the transaction when it does not hold.
+    Assert(Key, Condition),
+}
+
+impl Op {
+    /// The key the operation touches.
+    pub fn key(&self) -> &Key {
+        match self {
+            Op::Get(k) | Op::Put(k, _) | Op::Delete(k) | Op::Incr(k, _) | Op::Assert(k, _) => k,
+        }
+    }
+
+    /// Whether the operation writes its key.
+    pub fn writes(&self) -> bool {
+        matches!(self, Op::Put(..) | Op::Delete(_) | Op::Incr(..))
+    }
+}
+
+/// A client request.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum Request {
+    /// Single-key read: linearizable in strong namespaces (DESIGN 6.2),
+    /// `level` replicas in eventual ones.
+    Get {
+        /// The key.
+        key: Key,
+        /// Eventual namespaces only.
+        level: Level,
+    },
+    /// Single-key write (a one-operation transaction in strong namespaces).
+    Put {
+        /// The key.
+        key: Key,
+        /// The value.
+        value: Vec<u8>,
+        /// Eventual namespaces only.
+        level: Level,
+    },
+    /// Single-key delete.
+    Delete {
+        /// The key.
+        key: Key,
+        /// Eventual namespaces only.
+        level: Level,
+    },
+    /// A transaction; strong namespaces only, all keys in one consistency.
+    Txn {
+        /// The operations, in order.
+        ops: Vec<Op>,
+    },
+}
+
+/// The result of one transaction operation.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum OpResult {
+    /// A `Get`: the live value, if any.
+    Value(Option<Versioned>),
+    /// An `Incr`: the new integer.
+    Int(i64),
+    /// A `Put` or `Delete`.
+    Written,
+    /// An `Assert` that held.
+    Checked,
+}
+
+/// A coordinator's answer.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum Response {
+    /// Answer to `Get`: the live value with its version, or `None`.
+    Value(Option<Versioned>),
+    /// Answer to `Put`/`Delete`: the version written.
+    Written {
+        /// The write's version.
+        version: Ver,
+    },
+    /// Answer to a committed `Txn`.
+    Committed {
+        /// The commit version.
+        version: Ver,
+        /// One result per operation.
+        results: Vec<OpResult>,
+    },
+    /// The request failed.
+    Error(ClientError),
+}
+
+/// Integers are stored as 8 bytes, big-endian two's complement. `None` for
+/// other lengths.
+pub fn decode_int(bytes: &[u8]) -> Option<i64> {
+    let arr: [u8; 8] = bytes.try_into().ok()?;
+    Some(i64::from_be_bytes(arr))
+}
+
+/// The stored form of an integer (see [`decode_int`]).
+pub fn encode_int(value: i64) -> Vec<u8> {
+    value.to_be_bytes().to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_count_replies() {
+        assert_eq!(Level::One.needed(3), 1);
+        assert_eq!(Level::Quorum.needed(3), 2);
+        assert_eq!(Level::Quorum.needed(5), 3);
+        assert_eq!(Level::All.needed(3), 3);
+    }
+
+    #[test]
+    fn ints_round_trip_and_reject_other_lengths() {
+        assert_eq!(decode_int(&encode_int(-42)), Some(-42));
+        assert_eq!(decode_int(b"abc"), None);
+    }
+}
