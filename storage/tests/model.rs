@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use proptest::prelude::*;
-use support::{Harness, MemoryHarness, SledHarness};
+use support::{Harness, MemoryHarness, SledHarness, ZeroDirHarness, ZeroFaultHarness};
 use zerodb_storage::{Direction, Engine, Record, ScanRange, Space, Version, WriteBatch};
 
 type State = BTreeMap<(Space, Vec<u8>), Record>;
@@ -333,5 +333,23 @@ proptest! {
     #[test]
     fn sled_engine_matches_the_model(ops in ops(SledHarness::CAN_CRASH)) {
         run::<SledHarness>(&ops)?;
+    }
+}
+
+proptest! {
+    // Crashes over a FaultVfs that keeps a random prefix of the unsynced
+    // writes and tears the next one; small options force checkpoints.
+    #![proptest_config(config(128))]
+    #[test]
+    fn zero_engine_over_fault_vfs_matches_the_model(ops in ops(ZeroFaultHarness::CAN_CRASH)) {
+        run::<ZeroFaultHarness>(&ops)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(config(24))]
+    #[test]
+    fn zero_engine_on_disk_matches_the_model(ops in ops(ZeroDirHarness::CAN_CRASH)) {
+        run::<ZeroDirHarness>(&ops)?;
     }
 }
