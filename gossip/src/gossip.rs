@@ -159,6 +159,8 @@ impl Gossip {
             self.ticking = true;
             let at_ms = now_ms + self.jitter(self.config.digest_period_ms);
             self.set_timer(at_ms, GossipTimer::DigestTick);
+            let at_ms = now_ms + self.jitter(self.config.gossip_period_ms);
+            self.set_timer(at_ms, GossipTimer::BroadcastTick);
         }
         // The first round goes out even if a restored view made foca
         // believe it is connected already: the seeds must learn this life.
@@ -264,6 +266,7 @@ impl Gossip {
                 self.send_join_requests(now_ms)
             }
             GossipTimer::DigestTick => self.digest_tick(now_ms),
+            GossipTimer::BroadcastTick => self.broadcast_tick(now_ms),
             GossipTimer::SuspectNotice(node) => self.repeat_suspect_notice(now_ms, node),
         };
         self.finish(now_ms, result)
@@ -551,6 +554,16 @@ impl Gossip {
             incarnation,
         };
         self.send_control(from.addr, Some(from.node), &refute)
+    }
+
+    fn broadcast_tick(&mut self, now_ms: u64) -> GossipResult<()> {
+        let at_ms = now_ms + self.jitter(self.config.gossip_period_ms);
+        self.set_timer(at_ms, GossipTimer::BroadcastTick);
+        if self.left || self.foca.custom_broadcast_backlog() == 0 {
+            return Ok(());
+        }
+        self.foca.broadcast(&mut self.collector)?;
+        Ok(())
     }
 
     fn start_suspicion(&mut self, now_ms: u64, id: GossipId, incarnation: u16, after_ms: u64) {

@@ -84,7 +84,7 @@ fn parse_args() -> Plan {
         Plan {
             sizes: vec![5, 50, 200, 1000],
             losses: vec![0.0, 0.05, 0.10],
-            steady_min_ms: 120_000,
+            steady_min_ms: 60_000,
             steady_max_ms: 3_600_000,
             cold_formation_max: 200,
             crashes: 3,
