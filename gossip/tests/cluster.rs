@@ -238,3 +238,27 @@ fn the_same_seed_gives_the_same_run() {
     assert_eq!(a.stats.bytes_sent, b.stats.bytes_sent);
     assert_eq!(a.events, b.events);
 }
+
+#[test]
+fn a_warm_started_initial_cluster_agrees_at_once_and_detects_crashes() {
+    let mut sim = SimCluster::new(12, NetworkConfig::default());
+    for index in 0..10 {
+        sim.add_node(&config(), sim_metadata(index, TOKENS));
+    }
+    let members: Vec<usize> = (0..10).collect();
+    sim.warm_start(&members, &[0]);
+    assert!(
+        sim.views_agree(),
+        "restored views should agree before any traffic"
+    );
+    sim.run_until(5_000);
+    assert!(sim.views_agree());
+    assert!(sim
+        .nodes
+        .iter()
+        .all(|node| node.gossip.as_ref().unwrap().is_active()));
+    sim.crash(6);
+    assert!(sim
+        .run_until_true(sim.now_ms + 10_000, 50, |sim| sim.all_see_down(6))
+        .is_some());
+}
