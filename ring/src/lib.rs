@@ -7,12 +7,16 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+mod allocate;
+mod diff;
 mod error;
 mod key;
 mod placement;
 mod ring;
 mod types;
 
+pub use allocate::{allocate_tokens, TokenAllocator, TOKENS_PER_NODE_MAX};
+pub use diff::{Ownership, RangeDiff, RangeMove, TokenRange};
 pub use error::RingError;
 pub use key::{partition_token, RecordKey};
 pub use placement::PRECOMPUTED_REPLICAS_MAX;

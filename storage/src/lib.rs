@@ -12,8 +12,17 @@ mod engine;
 mod error;
 mod memory;
 mod record;
+mod sled_engine;
+pub mod vfs;
+mod zero;
 
 pub use engine::{Direction, Engine, EngineStats, OpenReport, ScanRange, WriteBatch, WriteOp};
 pub use error::{StorageError, StorageResult};
 pub use memory::MemoryEngine;
 pub use record::{Incarnation, Record, Space, Version};
+pub use sled_engine::{SledEngine, SLED_KEY_MAX_BYTES, SLED_VALUE_MAX_BYTES};
+pub use vfs::{CrashMode, FaultVfs, RealVfs, Vfs, VfsFile};
+pub use zero::{
+    EngineOptions, RepairReport, ValidationReport, ZeroEngine, MAIN_FILE as ZERO_MAIN_FILE,
+    PAGE_SIZE,
+};

@@ -79,6 +79,18 @@ fn bound(
     }
 }
 
+/// Whether `(lo, hi)` is empty because its start lies past its end (or at
+/// it with either end excluded).
+fn is_inverted<T: Ord>(lo: &Bound<T>, hi: &Bound<T>) -> bool {
+    match (lo, hi) {
+        (Bound::Included(l), Bound::Included(h)) => l > h,
+        (Bound::Included(l) | Bound::Excluded(l), Bound::Included(h) | Bound::Excluded(h)) => {
+            l >= h
+        }
+        _ => false,
+    }
+}
+
 impl Engine for MemoryEngine {
     fn get(&mut self, space: Space, key: &[u8]) -> StorageResult<Option<Record>> {
         self.check_open()?;
@@ -95,6 +107,10 @@ impl Engine for MemoryEngine {
         let space = range.space;
         let lo = bound(space, &range.start, Bound::Included((space, Vec::new())));
         let hi = bound(space, &range.end, Bound::Unbounded);
+        if is_inverted(&lo, &hi) {
+            // BTreeMap::range panics on an inverted range; it holds nothing.
+            return Ok(Vec::new());
+        }
         let iter = self
             .live
             .range((lo, hi))

@@ -1,0 +1,213 @@
+//! Client workloads: what simulated clients ask, how answers become history
+//! entries, and which checker judges the history.
+
+pub mod append;
+pub mod bank;
+pub mod register;
+
+use rand::rngs::StdRng;
+use zerodb_txn::{ClientError, Key, Request, Response};
+
+use crate::history::{Micros, Outcome, ProcessId};
+
+/// Namespace of strong workloads.
+pub const STRONG_NAMESPACE: &str = "strong";
+/// Namespace of the eventual register workload.
+pub const EVENTUAL_NAMESPACE: &str = "eventual";
+/// Final reads of one key tried at most this many times before the run
+/// reports that the healed cluster does not answer.
+pub const FINAL_READ_TRIES_MAX: u32 = 50;
+
+/// What a client got back for a request.
+#[derive(Clone, Debug)]
+pub enum Answer {
+    /// The coordinator answered.
+    Response(Response),
+    /// The client gave up waiting.
+    Timeout,
+}
+
+/// Which workload a run uses (`--workload`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum WorkloadKind {
+    /// Single-key registers: get / put / cas, checked for linearizability.
+    #[default]
+    Register,
+    /// List-append transactions, checked for strict serializability.
+    Append,
+    /// Bank transfers, checked for conservation and no overdraft.
+    Bank,
+}
+
+impl WorkloadKind {
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkloadKind::Register => "register",
+            WorkloadKind::Append => "append",
+            WorkloadKind::Bank => "bank",
+        }
+    }
+}
+
+impl std::str::FromStr for WorkloadKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<WorkloadKind, String> {
+        match text {
+            "register" => Ok(WorkloadKind::Register),
+            "append" => Ok(WorkloadKind::Append),
+            "bank" => Ok(WorkloadKind::Bank),
+            other => Err(format!(
+                "unknown workload {other:?}; use register, append or bank"
+            )),
+        }
+    }
+}
+
+/// The verdict of a workload's checkers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Verdict {
+    /// Anomalies: each one a broken invariant.
+    pub anomalies: Vec<String>,
+    /// Checks that could not decide (search budget exceeded).
+    pub unknown: Vec<String>,
+}
+
+/// A client workload.
+pub trait Workload {
+    /// The next request of `process`, or `None` when it has nothing to do
+    /// now (it will be woken again later).
+    fn invoke(&mut self, process: ProcessId, now_us: Micros, rng: &mut StdRng) -> Option<Request>;
+
+    /// The answer to `process`'s outstanding request. Returns a follow-up
+    /// request to send at once (the next step of a multi-step operation).
+    fn complete(&mut self, process: ProcessId, now_us: Micros, answer: Answer) -> Option<Request>;
+
+    /// Operations recorded so far (the run stops issuing at its target).
+    fn recorded(&self) -> usize;
+
+    /// Switches to the final phase: from now on `invoke` hands out the final
+    /// reads of every key, after faults have healed.
+    fn begin_final(&mut self);
+
+    /// True once every final read has succeeded (or given up).
+    fn final_done(&self) -> bool;
+
+    /// Runs the checkers over the history.
+    fn check(&self) -> Verdict;
+
+    /// Operations by outcome.
+    fn outcomes(&self) -> OutcomeCounts;
+
+    /// A stable rendering of the history, for the determinism hash.
+    fn history_text(&self) -> String;
+}
+
+/// Operations of a history by outcome.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OutcomeCounts {
+    /// Took effect.
+    pub ok: usize,
+    /// Definitely did not take effect.
+    pub fail: usize,
+    /// Outcome unknown.
+    pub info: usize,
+}
+
+impl OutcomeCounts {
+    /// Counts the outcomes of `history`.
+    pub fn of<O, R>(history: &[crate::history::Operation<O, R>]) -> OutcomeCounts {
+        let mut counts = OutcomeCounts::default();
+        for op in history {
+            match op.outcome {
+                Outcome::Ok(_) => counts.ok += 1,
+                Outcome::Fail(_) => counts.fail += 1,
+                Outcome::Info(_) => counts.info += 1,
+            }
+        }
+        counts
+    }
+
+    /// Adds another run's counts.
+    pub fn add(&mut self, other: OutcomeCounts) {
+        self.ok += other.ok;
+        self.fail += other.fail;
+        self.info += other.info;
+    }
+}
+
+impl std::fmt::Display for OutcomeCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ok, {} failed, {} indeterminate",
+            self.ok, self.fail, self.info
+        )
+    }
+}
+
+/// The outcome of an error answer: definite failures have no effect;
+/// timeouts with a possible commit are indeterminate.
+pub fn error_outcome<R>(error: &ClientError) -> Outcome<R> {
+    match error {
+        ClientError::Timeout {
+            outcome_unknown: true,
+        } => Outcome::Info(error.to_string()),
+        _ => Outcome::Fail(error.to_string()),
+    }
+}
+
+/// The outcome of a timeout or an error; `None` for a successful response.
+pub fn failure_outcome<R>(answer: &Answer) -> Option<Outcome<R>> {
+    match answer {
+        Answer::Timeout => Some(Outcome::Info("client timeout".to_string())),
+        Answer::Response(Response::Error(error)) => Some(error_outcome(error)),
+        Answer::Response(_) => None,
+    }
+}
+
+/// One operation per line, numbered by history index.
+pub fn render<T: std::fmt::Debug>(history: &[T]) -> String {
+    let mut text = String::new();
+    for (index, op) in history.iter().enumerate() {
+        text.push_str(&format!("{index} {op:?}\n"));
+    }
+    text
+}
+
+/// The key of workload key number `key` in `namespace`/`table`.
+pub fn key_of(namespace: &str, table: &str, key: u64) -> Key {
+    Key::new(namespace, "sim", table, format!("k{key}").into_bytes())
+}
+
+/// Encodes a list of integers (8 bytes each, big-endian).
+pub fn encode_list(values: &[u64]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_be_bytes()).collect()
+}
+
+/// Decodes [`encode_list`]; `None` when the length is not a multiple of 8.
+pub fn decode_list(bytes: &[u8]) -> Option<Vec<u64>> {
+    if bytes.len() % 8 != 0 {
+        return None;
+    }
+    Some(
+        bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_be_bytes(c.try_into().expect("8 bytes")))
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_round_trip_and_reject_torn_bytes() {
+        let list = vec![1, 2, u64::MAX];
+        assert_eq!(decode_list(&encode_list(&list)), Some(list));
+        assert_eq!(decode_list(&[1, 2, 3]), None);
+        assert_eq!(decode_list(&[]), Some(vec![]));
+    }
+}

@@ -1,0 +1,273 @@
+//! Reading the B+Tree: point lookups and ordered cursors, straight from the
+//! cached page bytes (no decoding of whole nodes on the read path).
+
+use std::ops::Bound;
+
+use super::codec::{corrupt, decode_record, ValueRef};
+use super::page::{self, PageType, OVERFLOW_PAYLOAD};
+use super::pager::Pager;
+use crate::{Direction, Record, StorageResult};
+
+/// Deepest tree a lookup follows before calling the structure corrupt (a
+/// cycle of branch pages would otherwise loop forever).
+const DEPTH_MAX: usize = 64;
+
+fn kind(pager: &mut Pager, id: u64) -> StorageResult<PageType> {
+    let p = pager.get(id)?;
+    page::page_type(p).ok_or_else(|| corrupt(format!("page {id}"), "unknown page type"))
+}
+
+/// Copies out the value of an overflow chain.
+pub(crate) fn read_overflow(pager: &mut Pager, first: u64, len: u32) -> StorageResult<Vec<u8>> {
+    let mut out = Vec::with_capacity(len as usize);
+    let mut id = first;
+    let pages_max = len as usize / OVERFLOW_PAYLOAD + 1;
+    for _ in 0..pages_max {
+        if out.len() >= len as usize {
+            break;
+        }
+        let p = pager.get(id)?;
+        if page::page_type(p) != Some(PageType::Overflow) {
+            return Err(corrupt(format!("page {id}"), "expected an overflow page"));
+        }
+        let (data, next) = page::overflow_payload(p, id)?;
+        out.extend_from_slice(data);
+        id = next;
+    }
+    if out.len() != len as usize {
+        return Err(corrupt(
+            format!("overflow chain at page {first}"),
+            format!("holds {} bytes, record says {len}", out.len()),
+        ));
+    }
+    Ok(out)
+}
+
+/// Turns the record stored at `at` in leaf `leaf` into an owned record.
+fn materialize(pager: &mut Pager, leaf: u64, at: usize) -> StorageResult<Record> {
+    let p = pager.get(leaf)?;
+    let rec = decode_record(&mut page::leaf_record(p, at))?;
+    let (version, expires_at_ms) = (rec.version, rec.expires_at_ms);
+    let value = match rec.value {
+        ValueRef::None => None,
+        ValueRef::Inline(v) => Some(v.to_vec()),
+        ValueRef::Overflow { len, first } => Some(read_overflow(pager, first, len)?),
+    };
+    Ok(Record {
+        version,
+        value,
+        expires_at_ms,
+    })
+}
+
+/// The record under the tagged `key` in the tree rooted at `root`.
+pub(crate) fn get(pager: &mut Pager, root: u64, key: &[u8]) -> StorageResult<Option<Record>> {
+    if root == 0 {
+        return Ok(None);
+    }
+    let mut id = root;
+    for _ in 0..DEPTH_MAX {
+        let p = pager.get(id)?;
+        match page::page_type(p) {
+            Some(PageType::Branch) => {
+                let i = page::branch_search(p, key, id)?;
+                id = page::branch_child(p, i, id)?;
+            }
+            Some(PageType::Leaf) => {
+                return match page::leaf_search(p, key, id)? {
+                    Ok(i) => {
+                        let (_, at) = page::leaf_key(p, i, id)?;
+                        materialize(pager, id, at).map(Some)
+                    }
+                    Err(_) => Ok(None),
+                };
+            }
+            other => {
+                return Err(corrupt(
+                    format!("page {id}"),
+                    format!("expected a tree page, found {other:?}"),
+                ))
+            }
+        }
+    }
+    Err(corrupt("tree", format!("deeper than {DEPTH_MAX} levels")))
+}
+
+/// An ordered walk over the tree's entries within tagged bounds.
+pub(crate) struct Cursor {
+    /// Root-to-leaf path: page id and position. For a forward cursor the
+    /// position is the next index to visit; for a reverse one, one past it.
+    stack: Vec<(u64, usize)>,
+    direction: Direction,
+    start: Bound<Vec<u8>>,
+    end: Bound<Vec<u8>>,
+    done: bool,
+}
+
+impl Cursor {
+    /// A cursor positioned at the first entry within `[start, end]` in
+    /// `direction`.
+    pub(crate) fn new(
+        pager: &mut Pager,
+        root: u64,
+        direction: Direction,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+    ) -> StorageResult<Cursor> {
+        let mut c = Cursor {
+            stack: Vec::new(),
+            direction,
+            start,
+            end,
+            done: root == 0,
+        };
+        if root != 0 {
+            c.seek(pager, root)?;
+        }
+        Ok(c)
+    }
+
+    fn seek(&mut self, pager: &mut Pager, root: u64) -> StorageResult<()> {
+        let forward = self.direction == Direction::Forward;
+        let bound = if forward { &self.start } else { &self.end };
+        let mut id = root;
+        for _ in 0..DEPTH_MAX {
+            let p = pager.get(id)?;
+            let n = page::count(p);
+            match page::page_type(p) {
+                Some(PageType::Branch) => {
+                    let i = match bound {
+                        Bound::Included(k) | Bound::Excluded(k) => page::branch_search(p, k, id)?,
+                        Bound::Unbounded if forward => 0,
+                        Bound::Unbounded => n.saturating_sub(1),
+                    };
+                    let child = page::branch_child(p, i, id)?;
+                    self.stack.push((id, if forward { i } else { i + 1 }));
+                    id = child;
+                }
+                Some(PageType::Leaf) => {
+                    let pos = match bound {
+                        Bound::Unbounded => {
+                            if forward {
+                                0
+                            } else {
+                                n
+                            }
+                        }
+                        Bound::Included(k) => match page::leaf_search(p, k, id)? {
+                            Ok(i) => {
+                                if forward {
+                                    i
+                                } else {
+                                    i + 1
+                                }
+                            }
+                            Err(i) => i,
+                        },
+                        Bound::Excluded(k) => match page::leaf_search(p, k, id)? {
+                            Ok(i) => i + 1 - usize::from(!forward),
+                            Err(i) => i,
+                        },
+                    };
+                    self.stack.push((id, pos));
+                    return Ok(());
+                }
+                other => {
+                    return Err(corrupt(
+                        format!("page {id}"),
+                        format!("expected a tree page, found {other:?}"),
+                    ))
+                }
+            }
+        }
+        Err(corrupt("tree", format!("deeper than {DEPTH_MAX} levels")))
+    }
+
+    /// Descends from the child at the top of the stack to the first (or
+    /// last) leaf entry of its subtree.
+    fn descend(&mut self, pager: &mut Pager, mut id: u64) -> StorageResult<()> {
+        let forward = self.direction == Direction::Forward;
+        for _ in 0..DEPTH_MAX {
+            let n = page::count(pager.get(id)?);
+            match kind(pager, id)? {
+                PageType::Branch => {
+                    let i = if forward { 0 } else { n.saturating_sub(1) };
+                    let child = page::branch_child(pager.get(id)?, i, id)?;
+                    self.stack.push((id, if forward { i } else { i + 1 }));
+                    id = child;
+                }
+                PageType::Leaf => {
+                    self.stack.push((id, if forward { 0 } else { n }));
+                    return Ok(());
+                }
+                other => {
+                    return Err(corrupt(
+                        format!("page {id}"),
+                        format!("expected a tree page, found {other:?}"),
+                    ))
+                }
+            }
+        }
+        Err(corrupt("tree", format!("deeper than {DEPTH_MAX} levels")))
+    }
+
+    fn in_range(&self, key: &[u8]) -> bool {
+        match self.direction {
+            Direction::Forward => match &self.end {
+                Bound::Included(e) => key <= e.as_slice(),
+                Bound::Excluded(e) => key < e.as_slice(),
+                Bound::Unbounded => true,
+            },
+            Direction::Reverse => match &self.start {
+                Bound::Included(s) => key >= s.as_slice(),
+                Bound::Excluded(s) => key > s.as_slice(),
+                Bound::Unbounded => true,
+            },
+        }
+    }
+
+    /// The next entry (tagged key and record), or `None` past the range.
+    pub(crate) fn next(&mut self, pager: &mut Pager) -> StorageResult<Option<(Vec<u8>, Record)>> {
+        let forward = self.direction == Direction::Forward;
+        while !self.done {
+            let Some(&(id, pos)) = self.stack.last() else {
+                self.done = true;
+                break;
+            };
+            let p = pager.get(id)?;
+            let n = page::count(p);
+            let is_leaf = page::page_type(p) == Some(PageType::Leaf);
+            let has_next = if forward { pos < n } else { pos > 0 };
+            if is_leaf && has_next {
+                let i = if forward { pos } else { pos - 1 };
+                let (key, at) = page::leaf_key(p, i, id)?;
+                if !self.in_range(key) {
+                    self.done = true;
+                    break;
+                }
+                let key = key.to_vec();
+                if let Some(top) = self.stack.last_mut() {
+                    top.1 = if forward { pos + 1 } else { pos - 1 };
+                }
+                let record = materialize(pager, id, at)?;
+                return Ok(Some((key, record)));
+            }
+            if is_leaf || !has_next {
+                self.stack.pop();
+                // Advance the parent past the child just finished.
+                if let Some(top) = self.stack.last_mut() {
+                    if forward {
+                        top.1 += 1;
+                    } else {
+                        top.1 -= 1;
+                    }
+                }
+                continue;
+            }
+            let i = if forward { pos } else { pos - 1 };
+            let child = page::branch_child(p, i, id)?;
+            self.descend(pager, child)?;
+        }
+        Ok(None)
+    }
+}

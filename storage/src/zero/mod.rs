@@ -1,0 +1,642 @@
+//! [`ZeroEngine`]: ZeroDB's own storage engine (DESIGN.md section 8,
+//! byte format in `storage/FORMAT.md`).
+//!
+//! Writes go to a logical redo WAL (one CRC-framed record per batch) and to
+//! an in-memory write buffer (the memtable) that reads consult first. `sync`
+//! makes every buffered WAL record durable with one fsync (group commit). A
+//! checkpoint merges the memtable into a copy-on-write B+Tree of 8 KiB
+//! pages in the main file, syncs it, publishes it through one of two
+//! superblocks, and starts a fresh WAL. The main file therefore always holds
+//! the last checkpoint's consistent tree, and recovery is: pick the newest
+//! valid superblock, replay the WAL records after it, cut a damaged tail.
+
+mod btree;
+mod checkpoint;
+mod codec;
+mod page;
+mod pager;
+mod repair;
+mod superblock;
+mod validate;
+mod wal;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::vfs::{RealVfs, Vfs};
+use crate::{
+    Direction, Engine, EngineStats, Incarnation, OpenReport, Record, ScanRange, Space,
+    StorageError, StorageResult, WriteBatch, WriteOp,
+};
+use checkpoint::{Change, TreeWriter};
+use pager::Pager;
+use superblock::Superblock;
+use wal::Wal;
+
+pub use page::PAGE_SIZE;
+pub use repair::RepairReport;
+pub use validate::ValidationReport;
+
+/// Name of the paged main file inside the engine's directory.
+pub const MAIN_FILE: &str = "zerodb.pages";
+
+/// Settings of a [`ZeroEngine`]. The page size is fixed at [`PAGE_SIZE`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineOptions {
+    /// Byte budget of the page cache (default 64 MiB). The data set may be
+    /// any multiple of it.
+    pub cache_bytes: usize,
+    /// A checkpoint runs automatically once the WAL holds this many bytes
+    /// (default 64 MiB). The memtable holds about as much in memory.
+    pub checkpoint_wal_bytes: u64,
+    /// Entropy for new incarnation ids. `open_dir` takes it from the clock
+    /// when 0; callers of `open` (the simulator) pass a seeded value.
+    pub incarnation_seed: u64,
+}
+
+impl Default for EngineOptions {
+    fn default() -> EngineOptions {
+        EngineOptions {
+            cache_bytes: 64 * 1024 * 1024,
+            checkpoint_wal_bytes: 64 * 1024 * 1024,
+            incarnation_seed: 0,
+        }
+    }
+}
+
+/// Recent changes not yet in the tree: tagged key to record (`None` =
+/// removed).
+type Memtable = BTreeMap<Vec<u8>, Option<Record>>;
+
+/// ZeroDB's WAL + B+Tree engine over a [`Vfs`].
+pub struct ZeroEngine {
+    vfs: Arc<dyn Vfs>,
+    dir: String,
+    options: EngineOptions,
+    pager: Pager,
+    wal: Wal,
+    memtable: Memtable,
+    /// The durable superblock (last checkpoint).
+    superblock: Superblock,
+    /// Pages free in the durable state.
+    free: BTreeSet<u64>,
+    /// Pages of the durable free-list chain.
+    freelist_pages: Vec<u64>,
+    /// Checkpoint even if the memtable is empty (a new incarnation to store).
+    force_checkpoint: bool,
+    poisoned: Option<String>,
+    closed: bool,
+    checkpoints: u64,
+    syncs: u64,
+    key_buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for ZeroEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZeroEngine")
+            .field("dir", &self.dir)
+            .field("generation", &self.superblock.generation)
+            .field("memtable", &self.memtable.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// splitmix64 finaliser: spreads seeds into incarnation ids.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn new_incarnation(seed: u64, previous: u64) -> u64 {
+    let mut id = mix(seed ^ mix(previous));
+    if id == 0 || id == previous {
+        id = id.wrapping_add(1).max(1);
+    }
+    id
+}
+
+fn io_error(dir: &str, name: &str, source: std::io::Error) -> StorageError {
+    StorageError::Io {
+        path: Path::new(dir).join(name),
+        source,
+    }
+}
+
+/// Lower and upper bounds on tagged keys.
+type KeyBounds = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+
+/// Tagged bounds of a scan range, or `None` when it holds no key.
+fn tagged_bounds(range: &ScanRange) -> Option<KeyBounds> {
+    let tag = range.space.tag();
+    let t = |k: &Vec<u8>| codec::tagged(range.space, k);
+    let lo = match &range.start {
+        Bound::Included(k) => Bound::Included(t(k)),
+        Bound::Excluded(k) => Bound::Excluded(t(k)),
+        Bound::Unbounded => Bound::Included(vec![tag]),
+    };
+    let hi = match &range.end {
+        Bound::Included(k) => Bound::Included(t(k)),
+        Bound::Excluded(k) => Bound::Excluded(t(k)),
+        Bound::Unbounded => Bound::Excluded(vec![tag + 1]),
+    };
+    let (l, l_in) = match &lo {
+        Bound::Included(k) => (k, true),
+        Bound::Excluded(k) => (k, false),
+        Bound::Unbounded => unreachable!("lower bound is always set"),
+    };
+    let (h, h_in) = match &hi {
+        Bound::Included(k) => (k, true),
+        Bound::Excluded(k) => (k, false),
+        Bound::Unbounded => unreachable!("upper bound is always set"),
+    };
+    if l > h || (l == h && !(l_in && h_in)) {
+        return None;
+    }
+    Some((lo, hi))
+}
+
+impl ZeroEngine {
+    /// Opens (or creates) the store in `dir` of `vfs`, recovering from the
+    /// WAL. The report says what recovery replayed and cut, and whether a
+    /// new incarnation was issued.
+    pub fn open(
+        vfs: Arc<dyn Vfs>,
+        dir: &str,
+        options: EngineOptions,
+    ) -> StorageResult<(ZeroEngine, OpenReport)> {
+        vfs.create_dir_all(dir).map_err(|e| io_error(dir, "", e))?;
+        let existed = vfs
+            .exists(dir, MAIN_FILE)
+            .map_err(|e| io_error(dir, MAIN_FILE, e))?;
+        let file = vfs
+            .open(dir, MAIN_FILE, true)
+            .map_err(|e| io_error(dir, MAIN_FILE, e))?;
+        let len = file.len().map_err(|e| io_error(dir, MAIN_FILE, e))?;
+        // Creation syncs both superblocks before anything else exists, so a
+        // shorter file is a creation that never finished: nothing was stored.
+        let created = !existed || len < 2 * PAGE_SIZE as u64;
+        let path = Path::new(dir).join(MAIN_FILE).display().to_string();
+        let superblock = if created {
+            Self::create(&*vfs, dir, &*file, &options)?
+        } else {
+            Self::read_superblocks(&*file, dir)?
+        };
+        let mut pager = Pager::new(file, path, options.cache_bytes, superblock.page_count);
+        let (free, freelist_pages) = load_freelist(&mut pager, &superblock)?;
+        let mut memtable = Memtable::new();
+        let (wal, recovery) = Wal::recover(Arc::clone(&vfs), dir, superblock.next_lsn, |ops| {
+            for (key, record) in ops {
+                memtable.insert(key, record);
+            }
+        })?;
+        let mut engine = ZeroEngine {
+            vfs,
+            dir: dir.to_string(),
+            options,
+            pager,
+            wal,
+            memtable,
+            superblock,
+            free,
+            freelist_pages,
+            force_checkpoint: false,
+            poisoned: None,
+            closed: false,
+            checkpoints: 0,
+            syncs: 0,
+            key_buf: Vec::with_capacity(codec::KEY_LEN_MAX + 1),
+        };
+        if recovery.synced_lost {
+            tracing::warn!(
+                dir,
+                dropped = recovery.dropped,
+                "WAL lost records that may have been synced; issuing a new incarnation"
+            );
+            engine.superblock.incarnation = new_incarnation(
+                engine.options.incarnation_seed ^ engine.superblock.generation,
+                engine.superblock.incarnation,
+            );
+            engine.force_checkpoint = true;
+            engine.checkpoint()?;
+        }
+        let report = OpenReport {
+            wal_records_replayed: recovery.replayed,
+            wal_records_dropped: recovery.dropped,
+            created,
+            incarnation: Incarnation(engine.superblock.incarnation),
+        };
+        Ok((engine, report))
+    }
+
+    /// Opens (or creates) the store in directory `path` of the real file
+    /// system. An `incarnation_seed` of 0 is replaced by clock-based entropy.
+    pub fn open_dir(
+        path: &Path,
+        options: EngineOptions,
+    ) -> StorageResult<(ZeroEngine, OpenReport)> {
+        let mut options = options;
+        if options.incarnation_seed == 0 {
+            options.incarnation_seed = clock_entropy();
+        }
+        let dir = path.to_str().ok_or_else(|| StorageError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "path is not UTF-8"),
+        })?;
+        ZeroEngine::open(Arc::new(RealVfs::new()), dir, options)
+    }
+
+    fn create(
+        vfs: &dyn Vfs,
+        dir: &str,
+        file: &dyn crate::vfs::VfsFile,
+        options: &EngineOptions,
+    ) -> StorageResult<Superblock> {
+        // A WAL without a main file belongs to no checkpoint: drop it.
+        for name in vfs.list(dir).map_err(|e| io_error(dir, "", e))? {
+            if name.starts_with("wal-") {
+                vfs.remove(dir, &name)
+                    .map_err(|e| io_error(dir, &name, e))?;
+            }
+        }
+        let sb = Superblock {
+            generation: 1,
+            incarnation: new_incarnation(options.incarnation_seed, 0),
+            root: 0,
+            page_count: 2,
+            freelist_head: 0,
+            free_count: 0,
+            records: 0,
+            next_lsn: 1,
+        };
+        let older = Superblock {
+            generation: 0,
+            ..sb
+        };
+        let mut both = older.encode().to_vec();
+        both.extend_from_slice(&sb.encode());
+        let err = |e| io_error(dir, MAIN_FILE, e);
+        file.set_len(0).map_err(err)?;
+        file.write_at(0, &both).map_err(err)?;
+        file.sync().map_err(err)?;
+        Ok(sb)
+    }
+
+    fn read_superblocks(file: &dyn crate::vfs::VfsFile, dir: &str) -> StorageResult<Superblock> {
+        let mut best: Option<Superblock> = None;
+        let mut problems = Vec::new();
+        for slot in 0..2u64 {
+            let mut buf = vec![0u8; PAGE_SIZE];
+            file.read_at(slot * PAGE_SIZE as u64, &mut buf)
+                .map_err(|e| io_error(dir, MAIN_FILE, e))?;
+            match Superblock::decode(&buf, slot) {
+                Ok(sb) if best.is_none_or(|b| sb.generation > b.generation) => best = Some(sb),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(dir, slot, error = %e, "superblock damaged; using the other");
+                    problems.push(e.to_string());
+                }
+            }
+        }
+        best.ok_or_else(|| StorageError::Corruption {
+            what: format!("{dir}/{MAIN_FILE}"),
+            detail: format!(
+                "both superblocks are damaged ({}); run repair to salvage the pages",
+                problems.join("; ")
+            ),
+        })
+    }
+
+    /// The directory this engine keeps its files in.
+    pub fn dir(&self) -> &str {
+        &self.dir
+    }
+
+    /// The file system this engine uses.
+    pub fn vfs(&self) -> &Arc<dyn Vfs> {
+        &self.vfs
+    }
+
+    fn check_open(&self) -> StorageResult<()> {
+        if self.closed {
+            return Err(StorageError::Closed);
+        }
+        Ok(())
+    }
+
+    fn check_writable(&self) -> StorageResult<()> {
+        self.check_open()?;
+        match &self.poisoned {
+            Some(why) => Err(StorageError::Poisoned(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Remembers an I/O error (or a failed checkpoint) so that later writes
+    /// are refused.
+    fn poison<T>(&mut self, result: StorageResult<T>, always: bool) -> StorageResult<T> {
+        if let Err(e) = &result {
+            if always || matches!(e, StorageError::Io { .. }) {
+                self.poisoned.get_or_insert_with(|| e.to_string());
+            }
+        }
+        result
+    }
+
+    fn checkpoint_inner(&mut self) -> StorageResult<()> {
+        self.wal.sync()?;
+        let generation = self.superblock.generation + 1;
+        let changes: Vec<Change<'_>> = self
+            .memtable
+            .iter()
+            .map(|(k, v)| (k.as_slice(), v.as_ref()))
+            .collect();
+        let mut writer = TreeWriter {
+            pager: &mut self.pager,
+            free: &mut self.free,
+            freed: std::mem::take(&mut self.freelist_pages),
+            generation,
+            records_delta: 0,
+        };
+        let root = writer.apply(self.superblock.root, &changes)?;
+        // Pages for the new free list come from pages free now; the list
+        // then holds what remains plus everything this checkpoint released.
+        let mut chain = Vec::new();
+        loop {
+            let total = writer.free.len() + writer.freed.len();
+            if chain.len() >= total.div_ceil(page::FREELIST_IDS) {
+                break;
+            }
+            chain.push(writer.alloc());
+        }
+        let mut all_free: Vec<u64> = writer.free.iter().copied().collect();
+        all_free.extend(writer.freed.iter().copied());
+        all_free.sort_unstable();
+        all_free.dedup();
+        for (i, ids) in all_free.chunks(page::FREELIST_IDS).enumerate() {
+            let next = chain.get(i + 1).copied().unwrap_or(0);
+            let p = page::encode_freelist(ids, next, chain[i], generation);
+            writer.pager.put(chain[i], p)?;
+        }
+        let records = (self.superblock.records as i64 + writer.records_delta).max(0) as u64;
+        drop(changes);
+        self.pager.flush()?;
+        self.pager.sync()?;
+        let sb = Superblock {
+            generation,
+            incarnation: self.superblock.incarnation,
+            root,
+            page_count: self.pager.page_count,
+            freelist_head: chain.first().copied().unwrap_or(0),
+            free_count: all_free.len() as u64,
+            records,
+            next_lsn: self.wal.next_lsn,
+        };
+        self.pager.write_now(sb.slot(), &sb.encode())?;
+        self.pager.sync()?;
+        self.superblock = sb;
+        self.free = all_free.into_iter().collect();
+        self.freelist_pages = chain;
+        self.memtable.clear();
+        self.force_checkpoint = false;
+        self.checkpoints += 1;
+        self.wal.rotate()
+    }
+
+    /// Sets the incarnation stored by the next checkpoint (repair).
+    fn set_incarnation(&mut self, incarnation: u64) {
+        self.superblock.incarnation = incarnation;
+        self.force_checkpoint = true;
+    }
+
+    /// Walks every page and checks the structure; see [`ValidationReport`].
+    pub fn validate(&mut self) -> ValidationReport {
+        validate::validate(&mut self.pager, &self.superblock)
+    }
+
+    /// Copies everything still readable from the store in `src_dir` into a
+    /// new store in `dst_dir` (which must not hold one) and reports what was
+    /// lost. The new store gets a new incarnation when anything was lost.
+    pub fn repair(
+        src_vfs: Arc<dyn Vfs>,
+        src_dir: &str,
+        dst_vfs: Arc<dyn Vfs>,
+        dst_dir: &str,
+        options: EngineOptions,
+    ) -> StorageResult<RepairReport> {
+        repair::repair(src_vfs, src_dir, dst_vfs, dst_dir, options)
+    }
+
+    /// Records in the tree plus the memtable's view, merged, for tests and
+    /// repair.
+    fn merged_scan(
+        &mut self,
+        lo: Bound<Vec<u8>>,
+        hi: Bound<Vec<u8>>,
+        direction: Direction,
+        limit: usize,
+    ) -> StorageResult<Vec<(Vec<u8>, Record)>> {
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        let mut cursor = btree::Cursor::new(
+            &mut self.pager,
+            self.superblock.root,
+            direction,
+            lo.clone(),
+            hi.clone(),
+        )?;
+        let forward = direction == Direction::Forward;
+        let range = self.memtable.range::<Vec<u8>, _>((lo, hi));
+        let mut mem: Box<dyn Iterator<Item = (&Vec<u8>, &Option<Record>)>> = if forward {
+            Box::new(range)
+        } else {
+            Box::new(range.rev())
+        };
+        let mut m = mem.next();
+        let mut t = cursor.next(&mut self.pager)?;
+        while out.len() < limit {
+            let take_mem = match (&m, &t) {
+                (None, None) => break,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some((mk, _)), Some((tk, _))) => {
+                    if forward {
+                        mk.as_slice() <= tk.as_slice()
+                    } else {
+                        mk.as_slice() >= tk.as_slice()
+                    }
+                }
+            };
+            if take_mem {
+                let (mk, mv) = m.expect("checked above");
+                if t.as_ref().is_some_and(|(tk, _)| tk == mk) {
+                    t = cursor.next(&mut self.pager)?;
+                }
+                if let Some(record) = mv {
+                    out.push((mk.clone(), record.clone()));
+                }
+                m = mem.next();
+            } else if let Some(entry) = t.take() {
+                out.push(entry);
+                t = cursor.next(&mut self.pager)?;
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn load_freelist(pager: &mut Pager, sb: &Superblock) -> StorageResult<(BTreeSet<u64>, Vec<u64>)> {
+    let mut free = BTreeSet::new();
+    let mut chain = Vec::new();
+    let mut id = sb.freelist_head;
+    while id != 0 {
+        if chain.len() as u64 > sb.page_count {
+            return Err(codec::corrupt("free list", "chain loops"));
+        }
+        let p = pager.get(id)?;
+        if page::page_type(p) != Some(page::PageType::FreeList) {
+            return Err(codec::corrupt(
+                format!("page {id}"),
+                "expected a free-list page",
+            ));
+        }
+        let (ids, next) = page::freelist_ids(p, id)?;
+        for x in ids {
+            if x < 2 || x >= sb.page_count || !free.insert(x) {
+                return Err(codec::corrupt(
+                    format!("free list page {id}"),
+                    format!("bad or repeated page id {x}"),
+                ));
+            }
+        }
+        chain.push(id);
+        id = next;
+    }
+    if free.len() as u64 != sb.free_count {
+        return Err(codec::corrupt(
+            "free list",
+            format!(
+                "holds {} ids, superblock says {}",
+                free.len(),
+                sb.free_count
+            ),
+        ));
+    }
+    Ok((free, chain))
+}
+
+fn clock_entropy() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    mix(nanos ^ u64::from(std::process::id()) << 32)
+}
+
+impl Engine for ZeroEngine {
+    fn get(&mut self, space: Space, key: &[u8]) -> StorageResult<Option<Record>> {
+        self.check_open()?;
+        self.key_buf.clear();
+        self.key_buf.push(space.tag());
+        self.key_buf.extend_from_slice(key);
+        if let Some(entry) = self.memtable.get(self.key_buf.as_slice()) {
+            return Ok(entry.clone());
+        }
+        btree::get(&mut self.pager, self.superblock.root, &self.key_buf)
+    }
+
+    fn scan(
+        &mut self,
+        range: &ScanRange,
+        direction: Direction,
+        limit: usize,
+    ) -> StorageResult<Vec<(Vec<u8>, Record)>> {
+        self.check_open()?;
+        let Some((lo, hi)) = tagged_bounds(range) else {
+            return Ok(Vec::new());
+        };
+        let mut out = self.merged_scan(lo, hi, direction, limit)?;
+        for (key, _) in &mut out {
+            key.remove(0);
+        }
+        Ok(out)
+    }
+
+    fn write(&mut self, batch: WriteBatch) -> StorageResult<()> {
+        self.check_writable()?;
+        codec::check_batch(&batch)?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let appended = self.wal.append(&batch);
+        self.poison(appended, false)?;
+        for (space, key, op) in batch.ops {
+            let mut k = Vec::with_capacity(key.len() + 1);
+            k.push(space.tag());
+            k.extend_from_slice(&key);
+            let record = match op {
+                WriteOp::Put(record) => Some(record),
+                WriteOp::Remove => None,
+            };
+            self.memtable.insert(k, record);
+        }
+        if self.wal.bytes >= self.options.checkpoint_wal_bytes {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self) -> StorageResult<()> {
+        self.check_writable()?;
+        let synced = self.wal.sync();
+        if self.poison(synced, true)? {
+            self.syncs += 1;
+        }
+        Ok(())
+    }
+
+    fn checkpoint(&mut self) -> StorageResult<()> {
+        self.check_writable()?;
+        if self.memtable.is_empty() && !self.force_checkpoint {
+            let synced = self.wal.sync();
+            return self.poison(synced, true).map(|_| ());
+        }
+        let done = self.checkpoint_inner();
+        self.poison(done, true)
+    }
+
+    fn stats(&self) -> EngineStats {
+        EngineStats {
+            records: self.superblock.records,
+            disk_bytes: self.pager.file_len() + self.wal.disk_bytes(),
+            cache_bytes: self.pager.cached_bytes(),
+            cache_hits: self.pager.hits,
+            cache_misses: self.pager.misses,
+            wal_bytes: self.wal.bytes,
+            wal_position: self.wal.next_lsn.saturating_sub(1),
+            checkpoints: self.checkpoints,
+            syncs: self.syncs,
+        }
+    }
+
+    fn incarnation(&self) -> Incarnation {
+        Incarnation(self.superblock.incarnation)
+    }
+
+    fn close(&mut self) -> StorageResult<()> {
+        if self.closed {
+            return Ok(());
+        }
+        let result = if self.poisoned.is_none() {
+            self.sync()
+        } else {
+            Ok(())
+        };
+        self.closed = true;
+        result
+    }
+}

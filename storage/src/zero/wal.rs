@@ -1,0 +1,377 @@
+//! The write-ahead log: one CRC-framed record per write batch, in segment
+//! files named by their first sequence number (LSN). Group commit: `append`
+//! buffers, `sync` writes the buffer and fsyncs once. Recovery replays every
+//! intact record and cuts a torn or corrupt tail (FORMAT.md, "WAL").
+
+use std::sync::Arc;
+
+use super::codec::{self, TaggedOp};
+use crate::vfs::{Vfs, VfsFile};
+use crate::{StorageError, StorageResult, WriteBatch};
+
+const SEGMENT_MAGIC: &[u8; 8] = b"ZDBWAL\0\x01";
+/// Bytes of a segment header.
+pub(crate) const SEGMENT_HEADER_LEN: usize = 32;
+/// Bytes of a record frame before its payload: length, CRC, LSN.
+const FRAME_HEADER_LEN: usize = 16;
+/// The append buffer is written to the file (without sync) past this size.
+const BUFFER_FLUSH_BYTES: usize = 1024 * 1024;
+/// Largest payload a frame may claim; anything bigger is garbage.
+const PAYLOAD_LEN_MAX: usize = 64 * 1024 * 1024;
+
+fn segment_name(first_lsn: u64) -> String {
+    format!("wal-{first_lsn:016x}.log")
+}
+
+fn parse_segment_name(name: &str) -> Option<u64> {
+    let hex = name.strip_prefix("wal-")?.strip_suffix(".log")?;
+    if hex.len() != 16 {
+        return None;
+    }
+    u64::from_str_radix(hex, 16).ok()
+}
+
+fn segment_header(first_lsn: u64) -> [u8; SEGMENT_HEADER_LEN] {
+    let mut h = [0u8; SEGMENT_HEADER_LEN];
+    h[..8].copy_from_slice(SEGMENT_MAGIC);
+    h[8..16].copy_from_slice(&first_lsn.to_le_bytes());
+    let crc = crc32c::crc32c(&h[..28]);
+    h[28..].copy_from_slice(&crc.to_le_bytes());
+    h
+}
+
+fn header_ok(bytes: &[u8], first_lsn: u64) -> bool {
+    bytes.len() >= SEGMENT_HEADER_LEN && bytes[..SEGMENT_HEADER_LEN] == segment_header(first_lsn)
+}
+
+fn frame_crc(len: &[u8], lsn: &[u8], payload: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc32c::crc32c_append(crc32c::crc32c(len), lsn), payload)
+}
+
+/// A frame parsed at some offset: its LSN, payload and total length.
+fn parse_frame(bytes: &[u8], at: usize) -> Option<(u64, &[u8], usize)> {
+    let head = bytes.get(at..at + FRAME_HEADER_LEN)?;
+    let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    if len > PAYLOAD_LEN_MAX {
+        return None;
+    }
+    let crc = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+    let payload = bytes.get(at + FRAME_HEADER_LEN..at + FRAME_HEADER_LEN + len)?;
+    if frame_crc(&head[0..4], &head[8..16], payload) != crc {
+        return None;
+    }
+    let mut lsn = [0u8; 8];
+    lsn.copy_from_slice(&head[8..16]);
+    Some((u64::from_le_bytes(lsn), payload, FRAME_HEADER_LEN + len))
+}
+
+/// Counts intact frames with an LSN above `after` anywhere in `bytes` from
+/// `from` on: evidence that the log went on past a damaged record.
+fn valid_frames_after(bytes: &[u8], from: usize, after: u64) -> u64 {
+    let mut found = 0;
+    let mut at = from;
+    let mut last = after;
+    while at + FRAME_HEADER_LEN <= bytes.len() {
+        match parse_frame(bytes, at) {
+            Some((lsn, _, total)) if lsn > last => {
+                found += 1;
+                last = lsn;
+                at += total;
+            }
+            _ => at += 1,
+        }
+    }
+    found
+}
+
+/// What recovery found in the log.
+#[derive(Debug, Default)]
+pub(crate) struct Recovery {
+    /// Records applied (LSN at or above the checkpoint's).
+    pub(crate) replayed: u64,
+    /// Records (or partial records) cut from the tail.
+    pub(crate) dropped: u64,
+    /// Whether records that may have been synced were lost: damage followed
+    /// by intact records, or a gap after the checkpoint.
+    pub(crate) synced_lost: bool,
+}
+
+/// The outcome of reading the log.
+struct Scan {
+    recovery: Recovery,
+    segments: Vec<(u64, String)>,
+    /// Where the surviving log ends: segment index and byte length.
+    keep: Option<(usize, u64)>,
+    /// The last intact LSN (checkpoint LSN - 1 when none).
+    last: u64,
+}
+
+/// The open log.
+pub(crate) struct Wal {
+    vfs: Arc<dyn Vfs>,
+    dir: String,
+    file: Box<dyn VfsFile>,
+    name: String,
+    file_len: u64,
+    buf: Vec<u8>,
+    /// LSN the next appended record gets.
+    pub(crate) next_lsn: u64,
+    /// Bytes appended since the last rotation (checkpoint).
+    pub(crate) bytes: u64,
+    unsynced: bool,
+}
+
+impl Wal {
+    fn io(&self, source: std::io::Error) -> StorageError {
+        io_err(&self.dir, &self.name, source)
+    }
+
+    /// Reads the log in `dir` without changing it, passing to `apply` every
+    /// intact record with LSN >= `checkpoint_lsn` up to the first damage.
+    fn scan(
+        vfs: &dyn Vfs,
+        dir: &str,
+        checkpoint_lsn: u64,
+        mut apply: impl FnMut(Vec<TaggedOp>),
+    ) -> StorageResult<Scan> {
+        let names = vfs.list(dir).map_err(|e| io_err(dir, "", e))?;
+        let mut segments: Vec<(u64, String)> = names
+            .into_iter()
+            .filter_map(|n| parse_segment_name(&n).map(|lsn| (lsn, n)))
+            .collect();
+        segments.sort();
+        let mut rec = Recovery::default();
+        // The last LSN seen (checkpoint_lsn - 1 before any record).
+        let mut last = checkpoint_lsn.wrapping_sub(1);
+        let mut expected: Option<u64> = None;
+        // Where the surviving log ends: segment index and byte length.
+        let mut keep: Option<(usize, u64)> = None;
+        let mut broken = false;
+        for (i, (first, name)) in segments.iter().enumerate() {
+            let file = vfs
+                .open(dir, name, false)
+                .map_err(|e| io_err(dir, name, e))?;
+            let len = file.len().map_err(|e| io_err(dir, name, e))?;
+            let mut bytes = vec![0u8; len as usize];
+            file.read_at(0, &mut bytes)
+                .map_err(|e| io_err(dir, name, e))?;
+            if broken {
+                if header_ok(&bytes, *first) {
+                    let later = valid_frames_after(&bytes, SEGMENT_HEADER_LEN, 0);
+                    rec.dropped += later;
+                    rec.synced_lost |= later > 0;
+                }
+                continue;
+            }
+            let continues = expected.is_none_or(|e| e == *first);
+            if !header_ok(&bytes, *first) || !continues {
+                broken = true;
+                let later = valid_frames_after(&bytes, 0, last);
+                rec.dropped += later.max(u64::from(!bytes.is_empty()));
+                rec.synced_lost |= later > 0;
+                continue;
+            }
+            if expected.is_none() && *first > checkpoint_lsn {
+                // Records between the checkpoint and this segment are gone.
+                rec.synced_lost = true;
+            }
+            let mut at = SEGMENT_HEADER_LEN;
+            let mut lsn_expected = *first;
+            while at < bytes.len() {
+                let frame = parse_frame(&bytes, at).filter(|(lsn, _, _)| *lsn == lsn_expected);
+                let ops = frame.and_then(|(lsn, payload, total)| {
+                    codec::decode_batch(payload)
+                        .ok()
+                        .map(|ops| (lsn, ops, total))
+                });
+                let Some((lsn, ops, total)) = ops else {
+                    broken = true;
+                    rec.dropped += 1;
+                    let later = valid_frames_after(&bytes, at + 1, lsn_expected.wrapping_sub(1));
+                    rec.dropped += later;
+                    rec.synced_lost |= later > 0;
+                    break;
+                };
+                if lsn >= checkpoint_lsn {
+                    apply(ops);
+                    rec.replayed += 1;
+                }
+                last = lsn;
+                lsn_expected = lsn + 1;
+                at += total;
+            }
+            expected = Some(lsn_expected);
+            keep = Some((i, at as u64));
+        }
+        Ok(Scan {
+            recovery: rec,
+            segments,
+            keep,
+            last,
+        })
+    }
+
+    /// Like recovery, but changes nothing on disk (for repair).
+    pub(crate) fn read_only(
+        vfs: &dyn Vfs,
+        dir: &str,
+        checkpoint_lsn: u64,
+        apply: impl FnMut(Vec<TaggedOp>),
+    ) -> StorageResult<Recovery> {
+        Ok(Wal::scan(vfs, dir, checkpoint_lsn, apply)?.recovery)
+    }
+
+    /// Opens the log in `dir`, replays into `apply` every intact record with
+    /// LSN >= `checkpoint_lsn`, cuts what follows the first damaged record,
+    /// and leaves the log ready for appends.
+    pub(crate) fn recover(
+        vfs: Arc<dyn Vfs>,
+        dir: &str,
+        checkpoint_lsn: u64,
+        apply: impl FnMut(Vec<TaggedOp>),
+    ) -> StorageResult<(Wal, Recovery)> {
+        let Scan {
+            recovery: rec,
+            segments,
+            keep,
+            last,
+        } = Wal::scan(&*vfs, dir, checkpoint_lsn, apply)?;
+        // Remove what follows the surviving log, newest first, so a crash
+        // midway leaves a log that recovery reads the same way.
+        let keep_index = keep.map(|(i, _)| i);
+        for (i, (_, name)) in segments.iter().enumerate().rev() {
+            if keep_index.is_none_or(|k| i > k) {
+                vfs.remove(dir, name).map_err(|e| io_err(dir, name, e))?;
+            }
+        }
+        let next_lsn = last.wrapping_add(1).max(checkpoint_lsn);
+        if let Some((i, end)) = keep {
+            let (_, name) = &segments[i];
+            if last.wrapping_add(1) >= checkpoint_lsn {
+                let file = vfs
+                    .open(dir, name, false)
+                    .map_err(|e| io_err(dir, name, e))?;
+                if file.len().map_err(|e| io_err(dir, name, e))? != end {
+                    file.set_len(end).map_err(|e| io_err(dir, name, e))?;
+                    file.sync().map_err(|e| io_err(dir, name, e))?;
+                }
+                let wal = Wal {
+                    vfs,
+                    dir: dir.to_string(),
+                    file,
+                    name: name.clone(),
+                    file_len: end,
+                    buf: Vec::new(),
+                    next_lsn,
+                    bytes: end - SEGMENT_HEADER_LEN as u64,
+                    unsynced: false,
+                };
+                return Ok((wal, rec));
+            }
+        }
+        let mut wal = Wal::create_segment(vfs, dir, next_lsn)?;
+        wal.remove_other_segments()?;
+        Ok((wal, rec))
+    }
+
+    fn create_segment(vfs: Arc<dyn Vfs>, dir: &str, first_lsn: u64) -> StorageResult<Wal> {
+        let name = segment_name(first_lsn);
+        let file = vfs
+            .open(dir, &name, true)
+            .map_err(|e| io_err(dir, &name, e))?;
+        let header = segment_header(first_lsn);
+        file.set_len(0).map_err(|e| io_err(dir, &name, e))?;
+        file.write_at(0, &header)
+            .map_err(|e| io_err(dir, &name, e))?;
+        file.sync().map_err(|e| io_err(dir, &name, e))?;
+        Ok(Wal {
+            vfs,
+            dir: dir.to_string(),
+            file,
+            name,
+            file_len: SEGMENT_HEADER_LEN as u64,
+            buf: Vec::new(),
+            next_lsn: first_lsn,
+            bytes: 0,
+            unsynced: false,
+        })
+    }
+
+    fn remove_other_segments(&mut self) -> StorageResult<()> {
+        let names = self.vfs.list(&self.dir).map_err(|e| self.io(e))?;
+        for n in names {
+            if parse_segment_name(&n).is_some() && n != self.name {
+                self.vfs.remove(&self.dir, &n).map_err(|e| self.io(e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends one batch; returns its LSN. Buffered until `sync` (or until
+    /// the buffer is large).
+    pub(crate) fn append(&mut self, batch: &WriteBatch) -> StorageResult<u64> {
+        let lsn = self.next_lsn;
+        let start = self.buf.len();
+        self.buf.extend_from_slice(&[0u8; FRAME_HEADER_LEN]);
+        codec::encode_batch(batch, &mut self.buf);
+        let payload_len = (self.buf.len() - start - FRAME_HEADER_LEN) as u32;
+        let len = payload_len.to_le_bytes();
+        let lsn_bytes = lsn.to_le_bytes();
+        let crc = frame_crc(&len, &lsn_bytes, &self.buf[start + FRAME_HEADER_LEN..]);
+        self.buf[start..start + 4].copy_from_slice(&len);
+        self.buf[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+        self.buf[start + 8..start + 16].copy_from_slice(&lsn_bytes);
+        self.bytes += (self.buf.len() - start) as u64;
+        self.next_lsn += 1;
+        self.unsynced = true;
+        if self.buf.len() >= BUFFER_FLUSH_BYTES {
+            self.write_buffer()?;
+        }
+        Ok(lsn)
+    }
+
+    fn write_buffer(&mut self) -> StorageResult<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        self.file
+            .write_at(self.file_len, &self.buf)
+            .map_err(|e| io_err(&self.dir, &self.name, e))?;
+        self.file_len += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Makes every appended record durable with one fsync. Returns whether
+    /// there was anything to sync.
+    pub(crate) fn sync(&mut self) -> StorageResult<bool> {
+        if !self.unsynced {
+            return Ok(false);
+        }
+        self.write_buffer()?;
+        self.file.sync().map_err(|e| self.io(e))?;
+        self.unsynced = false;
+        Ok(true)
+    }
+
+    /// Starts a new segment at `next_lsn` and removes the old ones; called
+    /// once a checkpoint holding every record so far is durable.
+    pub(crate) fn rotate(&mut self) -> StorageResult<()> {
+        self.sync()?;
+        let fresh = Wal::create_segment(Arc::clone(&self.vfs), &self.dir, self.next_lsn)?;
+        *self = fresh;
+        self.remove_other_segments()
+    }
+
+    /// Bytes of the log on disk plus buffered.
+    pub(crate) fn disk_bytes(&self) -> u64 {
+        self.file_len + self.buf.len() as u64
+    }
+}
+
+fn io_err(dir: &str, name: &str, source: std::io::Error) -> StorageError {
+    StorageError::Io {
+        path: std::path::Path::new(dir).join(name),
+        source,
+    }
+}
