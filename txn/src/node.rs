@@ -6,8 +6,9 @@ use std::collections::BTreeSet;
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use zerodb_storage::{Engine, StorageError};
+use zerodb_storage::{Engine, Space, StorageError, Version, WriteBatch};
 
+use crate::codec;
 use crate::coordinator::CoordinatorState;
 use crate::hlc::Hlc;
 use crate::membership::{NodeId, Policies, Ring, View};
@@ -88,7 +89,16 @@ pub struct TxnNode<E: Engine> {
     next_req: ReqId,
     tick_at_ms: Option<u64>,
     pub(crate) now_ms: u64,
+    /// Durable bound above every timestamp this node has issued.
+    hlc_floor_ms: u64,
 }
+
+/// System key of the durable HLC floor.
+const HLC_FLOOR_KEY: &[u8] = b"Mh";
+
+/// How far ahead of the last timestamp the floor is written, in ms: one
+/// small write per this much clock time.
+const HLC_FLOOR_STEP_MS: u64 = 1_000;
 
 impl<E: Engine> TxnNode<E> {
     /// Opens the node over `engine`, rebuilding its lock table from the
@@ -118,7 +128,9 @@ impl<E: Engine> TxnNode<E> {
             next_req: 1,
             tick_at_ms: None,
             now_ms: 0,
+            hlc_floor_ms: 0,
         };
+        node.load_hlc_floor()?;
         node.load_replica_state(bootstrap)?;
         Ok(node)
     }
@@ -319,6 +331,46 @@ impl<E: Engine> TxnNode<E> {
         }
     }
 
+    /// A fresh HLC timestamp for a transaction id or a version. Keeps a
+    /// durable floor ahead of every timestamp issued, so a restarted node
+    /// (whose clock may read earlier) never reissues one: two writes with one
+    /// version would leave replicas disagreeing forever.
+    pub(crate) fn timestamp(&mut self) -> Version {
+        let ts = self.hlc.now(self.now_ms);
+        if ts.physical_ms >= self.hlc_floor_ms {
+            let floor = ts.physical_ms + HLC_FLOOR_STEP_MS;
+            let mut batch = WriteBatch::new();
+            batch.put(
+                Space::System,
+                HLC_FLOOR_KEY.to_vec(),
+                crate::replica::system_record(codec::encode_stored(&floor)),
+            );
+            match self.engine.write(batch) {
+                Ok(()) => self.hlc_floor_ms = floor,
+                // Not fatal: the floor is advanced again on the next try.
+                Err(e) => tracing::warn!(error = %e, "could not persist the HLC floor"),
+            }
+        }
+        ts
+    }
+
+    /// Moves the clock past the durable floor (on open).
+    fn load_hlc_floor(&mut self) -> Result<(), StorageError> {
+        let floor = self
+            .engine
+            .get(Space::System, HLC_FLOOR_KEY)?
+            .and_then(|r| r.value)
+            .and_then(|v| codec::decode::<u64>(&v).ok())
+            .unwrap_or(0);
+        self.hlc.observe(Version {
+            physical_ms: floor,
+            logical: 0,
+            node: self.id.0,
+        });
+        self.hlc_floor_ms = floor;
+        Ok(())
+    }
+
     /// A fresh request id for messages this node sends.
     pub(crate) fn next_req(&mut self) -> ReqId {
         let req = self.next_req;
@@ -343,5 +395,46 @@ impl<E: Engine> TxnNode<E> {
             .saturating_mul(1u64 << tries.min(16))
             .min(self.options.backoff_max_ms.max(base));
         self.rng.random_range(base / 2..=cap)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zerodb_storage::{Incarnation, MemoryEngine};
+
+    #[test]
+    fn a_restarted_node_never_reissues_a_timestamp_even_if_its_clock_went_back() {
+        let engine = MemoryEngine::new(Incarnation(1));
+        let mut node = TxnNode::open(NodeId(4), engine, 1, TxnOptions::default(), true).unwrap();
+        node.now_ms = 50_000;
+        let before = node.timestamp();
+        node.engine_mut().sync().unwrap();
+        let mut engine = node.into_engine();
+        engine.crash();
+        let mut node = TxnNode::open(NodeId(4), engine, 1, TxnOptions::default(), false).unwrap();
+        node.now_ms = 10;
+        assert!(node.timestamp() > before);
+    }
+
+    #[test]
+    fn ticks_are_armed_once_and_rearmed_when_they_fire() {
+        let engine = MemoryEngine::new(Incarnation(1));
+        let mut node = TxnNode::open(NodeId(1), engine, 1, TxnOptions::default(), true).unwrap();
+        let first = node.start(100);
+        assert_eq!(
+            first,
+            vec![Action::SetTimer {
+                at_ms: 110,
+                timer: Timer::Tick
+            }]
+        );
+        let none = node.handle_message(105, NodeId(2), Message::Stored { req: 99 });
+        assert!(none.is_empty(), "no second tick while one is armed");
+        let again = node.handle_timer(110, Timer::Tick);
+        assert!(again.contains(&Action::SetTimer {
+            at_ms: 120,
+            timer: Timer::Tick
+        }));
     }
 }

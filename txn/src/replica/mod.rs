@@ -11,6 +11,9 @@
 //! - `M` -> the engine incarnation this state belongs to.
 
 mod data;
+mod learn;
+#[cfg(test)]
+mod lock_tests;
 mod locks;
 mod sync;
 
@@ -85,8 +88,8 @@ pub(crate) struct ReplicaState {
     pub(crate) by_key: BTreeMap<Vec<u8>, BTreeMap<TxnId, LockMode>>,
     /// Older lock requests waiting for younger holders (wait-die).
     pub(crate) waiting: VecDeque<Waiting>,
-    /// Hint replays in flight: request id -> hint key.
-    pub(crate) hint_sends: BTreeMap<u64, Vec<u8>>,
+    /// Hint replays in flight: request id -> (hint key, version sent).
+    pub(crate) hint_sends: BTreeMap<u64, (Vec<u8>, crate::types::Ver)>,
     pub(crate) next_hint_replay_ms: u64,
     /// Lost-state copy progress while recovering.
     pub(crate) lost: Option<LostState>,
