@@ -104,7 +104,10 @@ impl GossipConfig {
             ("digest_period_ms", self.digest_period_ms),
             ("join_retry_ms", self.join_retry_ms),
             ("suspect_notice_period_ms", self.suspect_notice_period_ms),
-            ("announce_to_down_period_ms", self.announce_to_down_period_ms),
+            (
+                "announce_to_down_period_ms",
+                self.announce_to_down_period_ms,
+            ),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -188,6 +191,10 @@ mod tests {
             datagram_limit_bytes: 100,
             ..GossipConfig::default()
         };
-        assert!(config.validate().unwrap_err().to_string().contains("datagram_limit_bytes"));
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("datagram_limit_bytes"));
     }
 }

@@ -51,8 +51,10 @@ impl Gossip {
         if self.ring_order.built_at != Some(stamp) {
             // Members known by metadata, and members foca knows whose
             // metadata has not arrived yet (a joiner has only the latter).
-            let mut candidates: BTreeMap<NodeId, GossipId> =
-                store.records().map(|record| (record.node(), record.id)).collect();
+            let mut candidates: BTreeMap<NodeId, GossipId> = store
+                .records()
+                .map(|record| (record.node(), record.id))
+                .collect();
             for (node, id, _) in self.liveness.iter() {
                 candidates.insert(node, id);
             }
@@ -77,11 +79,7 @@ impl Gossip {
         let index = (first + self.digest.skip) % ordered.len();
         // Prefer the identity foca knows (it may be a newer life).
         let target = ordered[index].1;
-        Some(
-            self.liveness
-                .get(target.node)
-                .map_or(target, |(id, _)| id),
-        )
+        Some(self.liveness.get(target.node).map_or(target, |(id, _)| id))
     }
 
     pub(crate) fn digest_tick(&mut self, now_ms: u64) -> GossipResult<()> {

@@ -46,7 +46,10 @@ impl MetadataStore {
             // one this life published (a restart reused an old generation),
             // the state machine renews past it.
             let version = record.version();
-            if self.newest_local_version_seen.is_none_or(|seen| seen < version) {
+            if self
+                .newest_local_version_seen
+                .is_none_or(|seen| seen < version)
+            {
                 self.newest_local_version_seen = Some(version);
             }
             return false;
@@ -226,10 +229,22 @@ mod tests {
             store: store.clone(),
         };
         let encode = |r: &NodeMetadata| crate::codec::encode_metadata(r).unwrap();
-        assert!(handler.receive_item(&encode(&record(2, 1, 3)), None).unwrap().is_some());
-        assert!(handler.receive_item(&encode(&record(2, 1, 2)), None).unwrap().is_none());
-        assert!(handler.receive_item(&encode(&record(2, 1, 3)), None).unwrap().is_none());
-        assert!(handler.receive_item(&encode(&record(2, 2, 1)), None).unwrap().is_some());
+        assert!(handler
+            .receive_item(&encode(&record(2, 1, 3)), None)
+            .unwrap()
+            .is_some());
+        assert!(handler
+            .receive_item(&encode(&record(2, 1, 2)), None)
+            .unwrap()
+            .is_none());
+        assert!(handler
+            .receive_item(&encode(&record(2, 1, 3)), None)
+            .unwrap()
+            .is_none());
+        assert!(handler
+            .receive_item(&encode(&record(2, 2, 1)), None)
+            .unwrap()
+            .is_some());
         assert_eq!(
             store.lock().get(NodeId(2)).unwrap().version(),
             MetadataVersion {
@@ -238,7 +253,10 @@ mod tests {
             }
         );
         // A record about the local node from a later life is remembered.
-        assert!(handler.receive_item(&encode(&record(1, 7, 1)), None).unwrap().is_none());
+        assert!(handler
+            .receive_item(&encode(&record(1, 7, 1)), None)
+            .unwrap()
+            .is_none());
         assert_eq!(
             store.lock().newest_local_version_seen(),
             Some(MetadataVersion {

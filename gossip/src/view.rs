@@ -117,10 +117,16 @@ mod tests {
     #[test]
     fn events_only_on_changes_and_old_lives_are_ignored() {
         let mut view = LivenessView::default();
-        assert_eq!(view.set(id(1), Liveness::Up), Some(GossipEvent::Up(NodeId(4))));
+        assert_eq!(
+            view.set(id(1), Liveness::Up),
+            Some(GossipEvent::Up(NodeId(4)))
+        );
         assert_eq!(view.set(id(1), Liveness::Up), None);
         assert_eq!(view.suspect(id(1)), Some(GossipEvent::Suspect(NodeId(4))));
-        assert_eq!(view.set(id(2), Liveness::Up), Some(GossipEvent::Up(NodeId(4))));
+        assert_eq!(
+            view.set(id(2), Liveness::Up),
+            Some(GossipEvent::Up(NodeId(4)))
+        );
         assert_eq!(view.set(id(1), Liveness::Down), None);
         assert_eq!(view.get(NodeId(4)), Some((id(2), Liveness::Up)));
         assert_eq!(view.suspect(id(1)), None);

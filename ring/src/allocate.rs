@@ -39,11 +39,7 @@ pub fn allocate_tokens(
     count: usize,
     seed: u64,
 ) -> Result<Vec<Token>, RingError> {
-    let mut allocator = TokenAllocator::new(seed);
-    for member in ring.members().filter(|m| m.status.holds_tokens()) {
-        allocator.insert_existing(member.id, &member.tokens)?;
-    }
-    allocator.add_node(node, count)
+    TokenAllocator::from_ring(ring, seed)?.add_node(node, count)
 }
 
 /// Incremental balanced token allocation over a set of owners. Use it to
@@ -92,6 +88,10 @@ impl TokenAllocator {
     /// Adds a node that already holds `tokens` (a token already taken by
     /// another node stays with it).
     pub fn insert_existing(&mut self, node: NodeId, tokens: &[Token]) -> Result<(), RingError> {
+        if tokens.is_empty() {
+            // A member without tokens (typically the joiner itself) is not placed.
+            return Ok(());
+        }
         if !self.placed.insert(node) {
             return Err(RingError::AlreadyPlaced { node });
         }

@@ -170,3 +170,18 @@ fn the_diff_of_a_join_names_the_moved_ranges() {
     assert_eq!(moved, (1u128 << 64) - 50);
     assert_eq!(diff.copied_tokens(), (1u128 << 64) - 50);
 }
+
+#[test]
+fn a_joiner_already_in_the_view_without_tokens_gets_tokens() {
+    let mut members = balanced_cluster(4, 8, 2);
+    members.push(member(5, "a", Vec::new(), NodeStatus::Joining));
+    let ring = Ring::new(1, members.clone());
+    let tokens = allocate_tokens(&ring, NodeId(5), 8, 0).unwrap();
+    assert_eq!(tokens.len(), 8);
+    assert_eq!(
+        tokens,
+        allocate_tokens(&Ring::new(1, members[..4].to_vec()), NodeId(5), 8, 0).unwrap()
+    );
+    // The joining node owns nothing until it turns normal.
+    assert_eq!(ring.owning_node_count(), 4);
+}

@@ -37,8 +37,8 @@ fn read_int(c: &mut Cluster, node: u32, k: &Key) -> Option<i64> {
     }
 }
 
-/// One bank run; returns the number of committed transfers.
-fn bank_run(seed: u64) -> usize {
+/// One bank run; returns the number of committed transfers and audits.
+fn bank_run(seed: u64) -> (usize, usize) {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut c = Cluster::new(5, seed, TxnOptions::default());
     for i in 0..ACCOUNTS {
@@ -61,6 +61,7 @@ fn bank_run(seed: u64) -> usize {
     c.latency_max_ms = 8;
     let mut clients: Vec<ClientId> = Vec::new();
     let mut crashed: Option<u32> = None;
+    let mut audits: Vec<ClientId> = Vec::new();
     for step in 0..40 {
         let from = rng.random_range(0..ACCOUNTS);
         let to = (from + rng.random_range(1..ACCOUNTS)) % ACCOUNTS;
@@ -83,6 +84,16 @@ fn bank_run(seed: u64) -> usize {
                 ],
             },
         ));
+        if step % 5 == 0 {
+            // A read-only transaction over every account sees a consistent
+            // snapshot: the total.
+            audits.push(c.submit(
+                node,
+                Request::Txn {
+                    ops: (0..ACCOUNTS).map(|i| Op::Get(account(i))).collect(),
+                },
+            ));
+        }
         c.run_for(rng.random_range(0..20));
         // Crash and restart one node at a time (a quorum stays up).
         if step % 10 == 3 {
@@ -109,6 +120,26 @@ fn bank_run(seed: u64) -> usize {
         "seed {seed}: locks left: {}",
         c.locks_held()
     );
+    for audit in &audits {
+        if let Some(Response::Committed { results, .. }) = c.reply(*audit) {
+            let sum: i64 = results
+                .iter()
+                .map(|r| match r {
+                    zerodb_txn::OpResult::Value(v) => v
+                        .as_ref()
+                        .and_then(|v| v.value.as_deref())
+                        .and_then(decode_int)
+                        .unwrap_or(0),
+                    other => panic!("seed {seed}: unexpected result {other:?}"),
+                })
+                .sum();
+            assert_eq!(
+                sum,
+                START_BALANCE * ACCOUNTS as i64,
+                "seed {seed}: audit saw a torn state"
+            );
+        }
+    }
     let mut total = 0;
     for i in 0..ACCOUNTS {
         let b = read_int(&mut c, 1 + (i as u32 % 5), &account(i))
@@ -121,10 +152,12 @@ fn bank_run(seed: u64) -> usize {
         START_BALANCE * ACCOUNTS as i64,
         "seed {seed}: money not conserved"
     );
-    clients
-        .iter()
-        .filter(|cl| matches!(c.reply(**cl), Some(Response::Committed { .. })))
-        .count()
+    let committed = |list: &[ClientId]| {
+        list.iter()
+            .filter(|cl| matches!(c.reply(**cl), Some(Response::Committed { .. })))
+            .count()
+    };
+    (committed(&clients), committed(&audits))
 }
 
 fn seeds() -> u64 {
@@ -136,17 +169,25 @@ fn seeds() -> u64 {
 
 #[test]
 fn bank_transfers_conserve_money_under_faults() {
-    let mut committed = 0;
+    let (mut transfers, mut audits) = (0, 0);
     for seed in 0..seeds() {
-        committed += bank_run(seed);
+        let (t, a) = bank_run(seed);
+        transfers += t;
+        audits += a;
     }
-    assert!(committed > 0, "some transfers commit");
+    eprintln!("committed {transfers} transfers and {audits} audits");
+    assert!(transfers > 0 && audits > 0, "transfers and audits commit");
 }
 
 /// A counter incremented by strong transactions and read by strong reads
 /// from every node: a read that starts after another operation finished
 /// never returns less than that operation saw.
 fn counter_run(seed: u64, options: TxnOptions) -> Result<(), String> {
+    counter_run_with(seed, options, false)
+}
+
+/// `disasters`: also crash nodes and wipe their disks, one at a time.
+fn counter_run_with(seed: u64, options: TxnOptions, disasters: bool) -> Result<(), String> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0xC0FFEE);
     let mut c = Cluster::new(3, seed, options);
     c.drop_per_mille = 30;
@@ -157,8 +198,24 @@ fn counter_run(seed: u64, options: TxnOptions) -> Result<(), String> {
     let mut done: Vec<(u64, u64, i64)> = Vec::new();
     let mut pending: Vec<(ClientId, u64, bool)> = Vec::new();
     let trace = std::env::var("ZERODB_TXN_TRACE").is_ok();
-    for _ in 0..60 {
-        let node = 1 + rng.random_range(0..3u32);
+    let mut down: Option<u32> = None;
+    for step in 0..60 {
+        if disasters && step % 15 == 5 {
+            let victim = 1 + rng.random_range(0..3u32);
+            if rng.random_range(0..2) == 0 {
+                c.wipe(victim);
+            } else {
+                c.crash(victim);
+            }
+            down = Some(victim);
+        }
+        if step % 15 == 12 {
+            if let Some(v) = down.take() {
+                c.restart(v);
+            }
+        }
+        let running = c.running();
+        let node = running[rng.random_range(0..running.len())];
         let incr = rng.random_range(0..3) == 0;
         let req = if incr {
             Request::Txn {
@@ -202,7 +259,9 @@ fn counter_run(seed: u64, options: TxnOptions) -> Result<(), String> {
                     false
                 }
                 Some(Response::Error(
-                    ClientError::Timeout { .. } | ClientError::Conflict { .. },
+                    ClientError::Timeout { .. }
+                    | ClientError::Conflict { .. }
+                    | ClientError::Unavailable { .. },
                 )) => false,
                 Some(other) => panic!("seed {seed}: unexpected {other:?}"),
             }
@@ -228,6 +287,13 @@ fn counter_reads_never_go_backwards_under_faults() {
 }
 
 #[test]
+fn counter_reads_never_go_backwards_through_crashes_and_disk_loss() {
+    for seed in 0..seeds() {
+        counter_run_with(seed, TxnOptions::default(), true).unwrap();
+    }
+}
+
+#[test]
 fn the_counter_check_catches_reads_that_ignore_locks() {
     // Known-bad run: the checker is trusted only if it catches this.
     let bad = TxnOptions {
@@ -246,4 +312,15 @@ fn counter_single_seed() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     counter_run(seed, TxnOptions::default()).unwrap();
+}
+
+#[test]
+fn the_counter_check_catches_a_wiped_replica_that_votes_at_once() {
+    // Known-bad run: a replica that lost its disk votes before copying.
+    let bad = TxnOptions {
+        unsafe_skip_lost_state_recovery: true,
+        ..TxnOptions::default()
+    };
+    let caught = (0..200).any(|seed| counter_run_with(seed, bad.clone(), true).is_err());
+    assert!(caught, "voting with lost state must be caught");
 }

@@ -3,7 +3,7 @@
 //! several cluster sizes and loss rates, with the default settings.
 //!
 //! `cargo run --release -p zerodb-gossip --bin gossip_sim -- [--quick] [--seed N]
-//! [--sizes 5,50] [--losses 0,0.05]`
+//! [--sizes 5,50] [--losses 0,0.05] [--cold]`
 
 use std::time::Instant;
 
@@ -13,13 +13,18 @@ use zerodb_gossip::GossipConfig;
 /// Tokens per node, as in the default node configuration.
 const TOKENS: usize = 64;
 
+/// Node-hours the steady window aims for (bounded by the plan's window).
+const STEADY_NODE_HOURS: f64 = 20.0;
+
 /// Gap between the starts of the initial members.
 const START_STAGGER_MS: u64 = 5;
 
 struct Plan {
     sizes: Vec<usize>,
     losses: Vec<f64>,
-    steady_ms: u64,
+    steady_min_ms: u64,
+    steady_max_ms: u64,
+    cold_formation_max: usize,
     crashes: usize,
     seed: u64,
 }
@@ -51,17 +56,27 @@ fn parse_args() -> Plan {
         .iter()
         .position(|arg| arg == "--sizes")
         .and_then(|index| args.get(index + 1))
-        .map(|list| list.split(',').filter_map(|size| size.parse().ok()).collect());
+        .map(|list| {
+            list.split(',')
+                .filter_map(|size| size.parse().ok())
+                .collect()
+        });
     let losses: Option<Vec<f64>> = args
         .iter()
         .position(|arg| arg == "--losses")
         .and_then(|index| args.get(index + 1))
-        .map(|list| list.split(',').filter_map(|loss| loss.parse().ok()).collect());
+        .map(|list| {
+            list.split(',')
+                .filter_map(|loss| loss.parse().ok())
+                .collect()
+        });
     let mut plan = if quick {
         Plan {
             sizes: vec![5, 50, 200],
             losses: vec![0.0, 0.05, 0.10],
-            steady_ms: 120_000,
+            steady_min_ms: 60_000,
+            steady_max_ms: 600_000,
+            cold_formation_max: 200,
             crashes: 2,
             seed,
         }
@@ -69,7 +84,9 @@ fn parse_args() -> Plan {
         Plan {
             sizes: vec![5, 50, 200, 1000],
             losses: vec![0.0, 0.05, 0.10],
-            steady_ms: 600_000,
+            steady_min_ms: 60_000,
+            steady_max_ms: 3_600_000,
+            cold_formation_max: 200,
             crashes: 3,
             seed,
         }
@@ -79,6 +96,9 @@ fn parse_args() -> Plan {
     }
     if let Some(losses) = losses {
         plan.losses = losses;
+    }
+    if args.iter().any(|arg| arg == "--cold") {
+        plan.cold_formation_max = usize::MAX;
     }
     plan
 }
@@ -103,21 +123,38 @@ fn measure(nodes: usize, loss: f64, plan: &Plan) -> Row {
     for index in 0..nodes {
         sim.add_node(&config, sim_metadata(index, TOKENS));
     }
-    // Formation: all but the last node, joining through three seeds.
+    // Formation: all but the last node. Cold: each joins through three
+    // seeds knowing nothing (measured for the smaller sizes). Warm: they
+    // start as a configured initial cluster knowing each other.
     let seeds = [0, 1, 2];
-    sim.start(0, &[]);
-    for index in 1..nodes - 1 {
-        sim.run_until(sim.now_ms + START_STAGGER_MS);
-        sim.start(index, &seeds);
-    }
-    // Nodes not started yet count as stopped: mark the joiner as such.
     let joiner = nodes - 1;
     let joiner_gossip = sim.nodes[joiner].gossip.take();
     let step = check_step(nodes);
+    let cold = nodes <= plan.cold_formation_max;
     let start = sim.now_ms;
-    let formation_ms = sim
-        .run_until_true(start + 300_000, step.max(200), SimCluster::views_agree)
-        .map(|at| at - start);
+    if cold {
+        sim.start(0, &[]);
+        for index in 1..joiner {
+            sim.run_until(sim.now_ms + START_STAGGER_MS);
+            sim.start(index, &seeds);
+        }
+    } else {
+        let members: Vec<usize> = (0..joiner).collect();
+        sim.warm_start(&members, &seeds);
+    }
+    let formed = sim.run_until_true(start + 300_000, step.max(200), SimCluster::views_agree);
+    let formation_ms = if cold {
+        formed.map(|at| at - start)
+    } else {
+        None
+    };
+    let verbose = std::env::var_os("GOSSIP_SIM_VERBOSE").is_some();
+    if verbose {
+        eprintln!(
+            "formation done after {:.1} s wall",
+            wall.elapsed().as_secs_f64()
+        );
+    }
 
     // Join: the last node joins the converged cluster.
     sim.nodes[joiner].gossip = joiner_gossip;
@@ -127,17 +164,30 @@ fn measure(nodes: usize, loss: f64, plan: &Plan) -> Row {
         .run_until_true(start + 120_000, step, SimCluster::views_agree)
         .map(|at| at - start);
 
-    // Steady state: bandwidth and false down events.
+    if verbose {
+        eprintln!("join done after {:.1} s wall", wall.elapsed().as_secs_f64());
+    }
+    // Steady state: bandwidth and false down events, over a window long
+    // enough for about STEADY_NODE_HOURS node-hours.
+    let steady_ms = (STEADY_NODE_HOURS * 3_600_000.0 / nodes as f64) as u64;
+    let steady_ms = steady_ms.clamp(plan.steady_min_ms, plan.steady_max_ms);
     let false_before = sim.stats.false_downs;
     let kinds_before = sim.stats.bytes_by_kind.clone();
     let bytes_before = sim.stats.bytes_sent;
     let start = sim.now_ms;
-    sim.run_until(start + plan.steady_ms);
-    let seconds = plan.steady_ms as f64 / 1000.0;
-    let bytes_per_node_second = (sim.stats.bytes_sent - bytes_before) as f64 / nodes as f64 / seconds;
+    sim.run_until(start + steady_ms);
+    let seconds = steady_ms as f64 / 1000.0;
+    if verbose {
+        eprintln!(
+            "steady done after {:.1} s wall",
+            wall.elapsed().as_secs_f64()
+        );
+    }
+    let bytes_per_node_second =
+        (sim.stats.bytes_sent - bytes_before) as f64 / nodes as f64 / seconds;
     let node_hours = nodes as f64 * seconds / 3600.0;
     let false_downs_per_node_hour = (sim.stats.false_downs - false_before) as f64 / node_hours;
-    if std::env::var_os("GOSSIP_SIM_VERBOSE").is_some() {
+    if verbose {
         for (kind, bytes) in &sim.stats.bytes_by_kind {
             let before = kinds_before.get(kind).copied().unwrap_or(0);
             eprintln!(
@@ -158,7 +208,7 @@ fn measure(nodes: usize, loss: f64, plan: &Plan) -> Row {
         let start = sim.now_ms;
         let seen = sim.run_until_true(start + 60_000, 25, |sim| sim.all_see_down(victim));
         detections.push(seen.map(|at| at - start));
-        if std::env::var_os("GOSSIP_SIM_VERBOSE").is_some() {
+        if verbose {
             let subject = sim.nodes[victim].node;
             let times = |wanted: fn(zerodb_gossip::GossipEvent, zerodb_ring::NodeId) -> bool| {
                 let list: Vec<u64> = sim
@@ -199,17 +249,19 @@ fn measure(nodes: usize, loss: f64, plan: &Plan) -> Row {
 }
 
 fn seconds(value: Option<u64>) -> String {
-    value.map_or("never".to_string(), |ms| format!("{:.2}", ms as f64 / 1000.0))
+    value.map_or("-".to_string(), |ms| format!("{:.2}", ms as f64 / 1000.0))
 }
 
 fn main() {
     let plan = parse_args();
     let config = GossipConfig::default();
     println!(
-        "gossip_sim: seed {}, latency 1-20 ms, {} tokens/node, steady window {} s, {} crashes/run",
+        "gossip_sim: seed {}, latency 1-20 ms, {} tokens/node, steady window ~{} node-hours ({}-{} s), {} crashes/run",
         plan.seed,
         TOKENS,
-        plan.steady_ms / 1000,
+        STEADY_NODE_HOURS,
+        plan.steady_min_ms / 1000,
+        plan.steady_max_ms / 1000,
         plan.crashes
     );
     println!(
@@ -241,9 +293,9 @@ fn main() {
     for &nodes in &plan.sizes {
         for &loss in &plan.losses {
             let row = measure(nodes, loss, &plan);
-            let rounds = row
-                .join_ms
-                .map_or("-".to_string(), |ms| ms.div_ceil(config.gossip_period_ms).to_string());
+            let rounds = row.join_ms.map_or("-".to_string(), |ms| {
+                ms.div_ceil(config.gossip_period_ms).to_string()
+            });
             println!(
                 "{:>5} {:>4.0}% | {:>8} {:>8} {:>6} {:>6.1} | {:>8} {:>8} | {:>10.3} | {:>9.0} {:>6} | {:>6} {:>7.1}",
                 row.nodes,
@@ -263,7 +315,8 @@ fn main() {
         }
     }
     println!(
-        "form_s: initial members until all views agree; join_s: one more node joins until all \
+        "form_s: initial members joining from nothing until all views agree (sizes above 200 \
+         start warm, as a configured initial cluster, unless --cold; '-' = not measured or never); join_s: one more node joins until all \
          views agree (members up with current metadata); rounds = join_s / gossip period; \
          detect_s/det_max: crash until every live node marks it down; false/n-h: down events \
          about running nodes per node-hour during the steady window; B/node/s: bytes sent per \

@@ -1,0 +1,321 @@
+//! The node state machine (sans-IO): the transaction layer ([`TxnNode`])
+//! composed with membership (the static initial cluster, see
+//! [`membership`]) and liveness (see [`liveness`]).
+//!
+//! Like the cores below it, [`NodeCore`] never reads a clock, touches a
+//! socket or spawns a task: the runtime passes `now_ms` into every call and
+//! carries out the [`Action`]s that come back. Durability rule for its
+//! drivers: after a batch of inputs call [`NodeCore::sync`] once, then
+//! release the batch's actions.
+
+pub mod liveness;
+pub mod membership;
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use zerodb_config::NamespacePolicy;
+use zerodb_ring::{NodeId, Ownership, PartitionLevel, RecordKey, Ring};
+use zerodb_storage::{Direction, Engine, EngineStats, ScanRange, Space, StorageError};
+use zerodb_txn::{
+    Action, ClientError, ClientId, Policies, ReplicaStatus, Request, Response, Timer, TxnNode,
+    TxnOptions, Versioned,
+};
+
+use crate::api::{MemberStatus, NodeMessage, ScanEntry, ScanQuery, ServiceError, StatusReport};
+use liveness::Liveness;
+use membership::{ClusterError, ClusterSpec};
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// The cluster description is unusable.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// The storage engine failed while the transaction layer loaded its state.
+    #[error("opening the transaction layer failed: {0}")]
+    Storage(#[from] StorageError),
+}
+
+/// Outcome counters of the requests this node coordinated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Replies sent.
+    pub replies: u64,
+    /// Replies that were errors.
+    pub errors: u64,
+    /// Writes and transactions committed.
+    pub committed: u64,
+    /// Transactions aborted by a conflict or a failed condition.
+    pub aborted: u64,
+}
+
+/// One node: transaction layer plus membership and liveness.
+pub struct NodeCore<E: Engine> {
+    id: NodeId,
+    cluster: ClusterSpec,
+    ring: Ring,
+    policies: Policies,
+    txn: TxnNode<E>,
+    liveness: Liveness,
+    tally: Tally,
+}
+
+impl<E: Engine> NodeCore<E> {
+    /// Opens node `id` of `cluster` over `engine`. `bootstrap`: the store
+    /// belongs to a first member of a new cluster (see [`TxnNode::open`]).
+    pub fn open(
+        id: NodeId,
+        cluster: ClusterSpec,
+        default_policy: NamespacePolicy,
+        engine: E,
+        seed: u64,
+        options: TxnOptions,
+        bootstrap: bool,
+    ) -> Result<NodeCore<E>, CoreError> {
+        cluster.validate()?;
+        if cluster.member(id.0).is_none() {
+            return Err(ClusterError::NotAMember(id.0).into());
+        }
+        let ring = cluster.ring()?;
+        let policies = Policies {
+            version: 1,
+            default: default_policy,
+            namespaces: BTreeMap::new(),
+        };
+        let mut txn = TxnNode::open(id, engine, seed, options, bootstrap)?;
+        txn.set_view(ring.clone(), Default::default(), policies.clone());
+        Ok(NodeCore {
+            id,
+            cluster,
+            ring,
+            policies,
+            txn,
+            liveness: Liveness::default(),
+            tally: Tally::default(),
+        })
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The initial cluster.
+    pub fn cluster(&self) -> &ClusterSpec {
+        &self.cluster
+    }
+
+    /// Arms the first timers. Call once after `open`.
+    pub fn start(&mut self, now_ms: u64) -> Vec<Action> {
+        self.txn.start(now_ms)
+    }
+
+    /// A message from peer `from`.
+    pub fn handle_message(&mut self, now_ms: u64, from: NodeId, msg: NodeMessage) -> Vec<Action> {
+        if self.liveness.heard_from(now_ms, from) {
+            self.publish_down(now_ms);
+        }
+        let actions = match msg {
+            NodeMessage::Txn(msg) => self.txn.handle_message(now_ms, from, msg),
+            NodeMessage::Hello { .. } => Vec::new(),
+        };
+        self.count(&actions);
+        actions
+    }
+
+    /// A client request.
+    pub fn handle_request(&mut self, now_ms: u64, client: ClientId, req: Request) -> Vec<Action> {
+        let actions = self.txn.handle_request(now_ms, client, req);
+        self.count(&actions);
+        actions
+    }
+
+    /// A timer fired.
+    pub fn handle_timer(&mut self, now_ms: u64, timer: Timer) -> Vec<Action> {
+        if self.liveness.expire(now_ms) {
+            self.publish_down(now_ms);
+        }
+        let actions = self.txn.handle_timer(now_ms, timer);
+        self.count(&actions);
+        actions
+    }
+
+    /// Counts the replies among `actions`.
+    fn count(&mut self, actions: &[Action]) {
+        for action in actions {
+            if let Action::Reply { response, .. } = action {
+                self.tally.replies += 1;
+                match response {
+                    Response::Error(error) => {
+                        self.tally.errors += 1;
+                        if matches!(
+                            error,
+                            ClientError::Conflict { .. } | ClientError::ConditionFailed { .. }
+                        ) {
+                            self.tally.aborted += 1;
+                        }
+                    }
+                    Response::Written { .. } | Response::Committed { .. } => {
+                        self.tally.committed += 1
+                    }
+                    Response::Value(_) => {}
+                }
+            }
+        }
+    }
+
+    /// A send to `node` failed: it counts as down for a while.
+    pub fn peer_unreachable(&mut self, now_ms: u64, node: NodeId) {
+        if node != self.id && self.liveness.unreachable(now_ms, node) {
+            tracing::info!(node = %self.id, peer = %node, "peer unreachable; marking it down");
+            self.publish_down(now_ms);
+        }
+    }
+
+    fn publish_down(&mut self, now_ms: u64) {
+        self.txn.set_down(self.liveness.down(now_ms));
+    }
+
+    /// Whether `node` is considered down.
+    pub fn is_down(&self, now_ms: u64, node: NodeId) -> bool {
+        self.liveness.is_down(now_ms, node)
+    }
+
+    /// Makes every write so far durable (once per batch of inputs).
+    pub fn sync(&mut self) -> Result<(), StorageError> {
+        self.txn.engine_mut().sync()
+    }
+
+    /// The engine (checkpoint, stats, validation, shutdown).
+    pub fn engine_mut(&mut self) -> &mut E {
+        self.txn.engine_mut()
+    }
+
+    /// Gives the engine back (shutdown).
+    pub fn into_engine(self) -> E {
+        self.txn.into_engine()
+    }
+
+    /// Engine figures.
+    pub fn engine_stats(&mut self) -> EngineStats {
+        self.txn.engine_mut().stats()
+    }
+
+    /// Request outcome counters.
+    pub fn tally(&self) -> Tally {
+        self.tally
+    }
+
+    /// Requests in flight at this coordinator.
+    pub fn requests_in_flight(&self) -> usize {
+        self.txn.requests_in_flight()
+    }
+
+    /// Lock sets held by this replica.
+    pub fn locks_held(&self) -> usize {
+        self.txn.locks_held()
+    }
+
+    /// The replication factor of the default policy.
+    pub fn replication_factor(&self) -> usize {
+        self.policies.default.replication_factor
+    }
+
+    /// The records of a table this node holds, tombstones included (a scan
+    /// merges every node's answer by version).
+    pub fn local_scan(&mut self, query: &ScanQuery) -> Result<Vec<ScanEntry>, ServiceError> {
+        let table = RecordKey::new(&query.namespace, &query.database, &query.table, Vec::new());
+        let prefix = table.partition_key(PartitionLevel::Table);
+        let start = RecordKey::new(
+            &query.namespace,
+            &query.database,
+            &query.table,
+            query.start.clone(),
+        )
+        .encode();
+        let mut range = ScanRange::prefix(Space::Data, &prefix);
+        range.start = Bound::Included(start);
+        if let Some(end) = &query.end {
+            let end = RecordKey::new(&query.namespace, &query.database, &query.table, end.clone());
+            range.end = Bound::Excluded(end.encode());
+        }
+        let limit = query.limit.min(crate::api::SCAN_LIMIT_MAX) as usize;
+        let records = self
+            .txn
+            .engine_mut()
+            .scan(&range, Direction::Forward, limit)
+            .map_err(|error| ServiceError::Storage(error.to_string()))?;
+        Ok(records
+            .into_iter()
+            .filter_map(|(key, record)| {
+                let key = RecordKey::decode(&key).ok()?;
+                Some(ScanEntry {
+                    id: key.id,
+                    value: Versioned {
+                        version: record.version.into(),
+                        value: record.value,
+                    },
+                })
+            })
+            .collect())
+    }
+
+    /// The cluster as this node sees it.
+    pub fn status(&self, now_ms: u64) -> StatusReport {
+        let rf = self.replication_factor();
+        let shares = Ownership::of(&self.ring, rf, &self.policies.default.regions)
+            .map(|ownership| ownership.shares())
+            .unwrap_or_default();
+        let members = self
+            .cluster
+            .members
+            .iter()
+            .map(|spec| {
+                let id = NodeId(spec.id);
+                let share = shares.get(&id).copied().unwrap_or(0);
+                MemberStatus {
+                    id: spec.id,
+                    address: spec.address.to_string(),
+                    region: spec.region.clone(),
+                    zone: spec.zone.clone(),
+                    tokens: self.ring.member(id).map_or(0, |m| m.tokens.len() as u32),
+                    ownership_ppm: ((share * 1_000_000) >> 64) as u32,
+                    up: id == self.id || !self.liveness.is_down(now_ms, id),
+                }
+            })
+            .collect();
+        StatusReport {
+            node: self.id.0,
+            ring_epoch: self.ring.epoch(),
+            replication_factor: rf as u32,
+            replica_status: match self.txn.status() {
+                ReplicaStatus::Normal => "normal".into(),
+                ReplicaStatus::Recovering => "recovering".into(),
+            },
+            members,
+        }
+    }
+}
+
+/// Merges the local scans of several nodes: per id the highest version
+/// wins; tombstones are dropped; at most `limit` records in id order.
+pub fn merge_scans(answers: Vec<Vec<ScanEntry>>, limit: usize) -> Vec<ScanEntry> {
+    let mut best: BTreeMap<Vec<u8>, Versioned> = BTreeMap::new();
+    for entry in answers.into_iter().flatten() {
+        match best.get(&entry.id) {
+            Some(current) if current.version >= entry.value.version => {}
+            _ => {
+                best.insert(entry.id, entry.value);
+            }
+        }
+    }
+    best.into_iter()
+        .filter(|(_, value)| value.value.is_some())
+        .take(limit)
+        .map(|(id, value)| ScanEntry { id, value })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

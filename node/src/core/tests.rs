@@ -1,0 +1,230 @@
+//! Story tests of the node core: three cores exchanging messages through a
+//! queue, the way the runtime drives them (sync per batch, then release).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+
+use zerodb_storage::{Incarnation, MemoryEngine};
+use zerodb_txn::{Key, Level, Op, OpResult};
+
+use super::membership::MemberSpec;
+use super::*;
+
+fn cluster(n: u32) -> ClusterSpec {
+    ClusterSpec {
+        tokens_per_node: 8,
+        members: (1..=n)
+            .map(|id| MemberSpec {
+                id,
+                address: SocketAddr::from(([127, 0, 0, 1], 9000 + id as u16)),
+                region: "r".into(),
+                zone: format!("z{id}"),
+            })
+            .collect(),
+    }
+}
+
+struct Harness {
+    nodes: BTreeMap<NodeId, NodeCore<MemoryEngine>>,
+    queue: VecDeque<(NodeId, NodeId, NodeMessage)>,
+    replies: BTreeMap<ClientId, Response>,
+    timers: Vec<(u64, NodeId)>,
+    now_ms: u64,
+}
+
+impl Harness {
+    fn new(n: u32) -> Harness {
+        let mut harness = Harness {
+            nodes: BTreeMap::new(),
+            queue: VecDeque::new(),
+            replies: BTreeMap::new(),
+            timers: Vec::new(),
+            now_ms: 1_000,
+        };
+        for id in 1..=n {
+            let engine = MemoryEngine::new(Incarnation(u64::from(id)));
+            let mut core = NodeCore::open(
+                NodeId(id),
+                cluster(n),
+                NamespacePolicy::default(),
+                engine,
+                u64::from(id),
+                TxnOptions::default(),
+                true,
+            )
+            .unwrap();
+            let actions = core.start(harness.now_ms);
+            harness.nodes.insert(NodeId(id), core);
+            harness.release(NodeId(id), actions);
+        }
+        harness
+    }
+
+    fn release(&mut self, node: NodeId, actions: Vec<Action>) {
+        self.nodes.get_mut(&node).unwrap().sync().unwrap();
+        for action in actions {
+            match action {
+                Action::Send { to, msg } => self.queue.push_back((node, to, NodeMessage::Txn(msg))),
+                Action::Reply { client, response } => {
+                    self.replies.insert(client, response);
+                }
+                Action::SetTimer { at_ms, .. } => self.timers.push((at_ms, node)),
+            }
+        }
+    }
+
+    fn request(&mut self, node: u32, client: u64, req: Request) -> Response {
+        let node = NodeId(node);
+        let client = ClientId(client);
+        let actions = self
+            .nodes
+            .get_mut(&node)
+            .unwrap()
+            .handle_request(self.now_ms, client, req);
+        self.release(node, actions);
+        for _ in 0..10_000 {
+            if let Some(response) = self.replies.remove(&client) {
+                return response;
+            }
+            self.step();
+        }
+        panic!("no reply for {client:?}");
+    }
+
+    fn step(&mut self) {
+        if let Some((from, to, msg)) = self.queue.pop_front() {
+            let core = self.nodes.get_mut(&to).unwrap();
+            let actions = core.handle_message(self.now_ms, from, msg);
+            self.release(to, actions);
+            return;
+        }
+        self.now_ms += 10;
+        let due: Vec<NodeId> = self
+            .timers
+            .iter()
+            .filter(|(at, _)| *at <= self.now_ms)
+            .map(|(_, node)| *node)
+            .collect();
+        self.timers.retain(|(at, _)| *at > self.now_ms);
+        for node in due {
+            let actions = self
+                .nodes
+                .get_mut(&node)
+                .unwrap()
+                .handle_timer(self.now_ms, Timer::Tick);
+            self.release(node, actions);
+        }
+    }
+}
+
+fn key(id: &str) -> Key {
+    Key::new("ns", "db", "t", id)
+}
+
+#[test]
+fn three_cores_write_read_and_commit_a_transaction() {
+    let mut harness = Harness::new(3);
+    let put = Request::Put {
+        key: key("a"),
+        value: b"1".to_vec(),
+        level: Level::One,
+    };
+    assert!(matches!(
+        harness.request(1, 1, put),
+        Response::Written { .. }
+    ));
+    let get = Request::Get {
+        key: key("a"),
+        level: Level::One,
+    };
+    match harness.request(2, 2, get) {
+        Response::Value(Some(found)) => assert_eq!(found.value, Some(b"1".to_vec())),
+        other => panic!("unexpected {other:?}"),
+    }
+    let txn = Request::Txn {
+        ops: vec![Op::Incr(key("n"), 5), Op::Get(key("a"))],
+    };
+    match harness.request(3, 3, txn) {
+        Response::Committed { results, .. } => assert_eq!(results[0], OpResult::Int(5)),
+        other => panic!("unexpected {other:?}"),
+    }
+    let tally = harness.nodes[&NodeId(1)].tally();
+    assert_eq!((tally.committed, tally.errors), (1, 0));
+}
+
+#[test]
+fn status_reports_every_member_with_its_share_and_liveness() {
+    let mut harness = Harness::new(3);
+    let now = harness.now_ms;
+    let core = harness.nodes.get_mut(&NodeId(1)).unwrap();
+    core.peer_unreachable(now, NodeId(3));
+    let status = core.status(now);
+    assert_eq!(status.members.len(), 3);
+    assert_eq!(status.ring_epoch, membership::INITIAL_RING_EPOCH);
+    // RF 3 on 3 nodes: every node replicates the whole ring.
+    for member in &status.members {
+        assert!(member.ownership_ppm > 999_000, "{member:?}");
+        assert_eq!(member.tokens, 8);
+    }
+    let up: Vec<bool> = status.members.iter().map(|m| m.up).collect();
+    assert_eq!(up, vec![true, true, false]);
+    // Hearing from node 3 brings it back.
+    let actions = core.handle_message(now, NodeId(3), NodeMessage::Hello { boot: 7 });
+    assert!(actions.is_empty());
+    assert!(core.status(now).members.iter().all(|m| m.up));
+}
+
+#[test]
+fn a_node_outside_the_cluster_is_refused() {
+    let error = NodeCore::open(
+        NodeId(9),
+        cluster(3),
+        NamespacePolicy::default(),
+        MemoryEngine::new(Incarnation(1)),
+        1,
+        TxnOptions::default(),
+        true,
+    )
+    .err()
+    .unwrap();
+    assert!(error.to_string().contains("id 9"), "{error}");
+}
+
+#[test]
+fn scans_merge_by_version_and_hide_tombstones() {
+    let mut harness = Harness::new(3);
+    for (i, id) in ["b", "a", "c"].iter().enumerate() {
+        let put = Request::Put {
+            key: key(id),
+            value: id.as_bytes().to_vec(),
+            level: Level::One,
+        };
+        harness.request(1, 10 + i as u64, put);
+    }
+    let del = Request::Delete {
+        key: key("c"),
+        level: Level::One,
+    };
+    harness.request(1, 20, del);
+    // The reply comes once the decision is accepted; let the applies land.
+    while !harness.queue.is_empty() {
+        harness.step();
+    }
+    let query = ScanQuery {
+        namespace: "ns".into(),
+        database: "db".into(),
+        table: "t".into(),
+        start: Vec::new(),
+        end: None,
+        limit: 100,
+    };
+    let answers: Vec<Vec<ScanEntry>> = harness
+        .nodes
+        .values_mut()
+        .map(|core| core.local_scan(&query).unwrap())
+        .collect();
+    let merged = merge_scans(answers, 100);
+    let ids: Vec<&[u8]> = merged.iter().map(|e| e.id.as_slice()).collect();
+    assert_eq!(ids, vec![b"a".as_slice(), b"b".as_slice()]);
+    assert_eq!(merge_scans(vec![merged.clone()], 1).len(), 1);
+}

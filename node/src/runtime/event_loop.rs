@@ -1,0 +1,409 @@
+//! The event loop of one node: gather a batch of inputs, hand each to the
+//! core, sync the engine once, then release the batch's sends and replies.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use zerodb_ring::NodeId;
+use zerodb_storage::Engine;
+use zerodb_txn::{Action, ClientId, Message, Timer};
+
+use super::clock::Clock;
+use super::peers::Peers;
+use super::{Control, NodeEngine, BATCH_INPUTS_MAX};
+use crate::api::{
+    ClientRequest, ClientResponse, InfoReport, NodeMessage, NodeProtocol, ServiceError,
+    ValidateReport,
+};
+use crate::core::NodeCore;
+use crate::transport::{Incoming, PeerIdentity, Responder, Transport};
+
+/// How long shutdown waits for the last replies to leave.
+const SHUTDOWN_REPLY_WAIT: Duration = Duration::from_secs(2);
+/// Largest request latency recorded, microseconds (an hour).
+const LATENCY_MAX_US: u64 = 3_600_000_000;
+
+/// One input of a batch.
+enum Input {
+    Net(Incoming<NodeProtocol>),
+    SendFailed(NodeId),
+    Control(Control),
+}
+
+/// A client request the core is working on.
+struct Pending {
+    responder: Responder<ClientResponse>,
+    started: Instant,
+}
+
+pub(crate) struct EventLoop {
+    core: NodeCore<NodeEngine>,
+    peers: Peers,
+    failures: mpsc::UnboundedReceiver<NodeId>,
+    clock: Clock,
+    boot: u64,
+    started: Instant,
+    timers: BTreeSet<(u64, Timer)>,
+    pending: BTreeMap<ClientId, Pending>,
+    next_client: u64,
+    /// Messages the node sent to itself, handled in the next batch.
+    local: VecDeque<Message>,
+    /// Replies that do not go through the core, released after the sync.
+    direct: Vec<(Responder<ClientResponse>, ClientResponse)>,
+    /// Last boot id heard from each peer.
+    boots: BTreeMap<NodeId, u64>,
+    latency: Histogram<u64>,
+    batches: u64,
+    inputs: u64,
+    /// Reply tasks still running (awaited at shutdown).
+    replies: Vec<JoinHandle<()>>,
+}
+
+impl EventLoop {
+    pub(crate) fn new(
+        core: NodeCore<NodeEngine>,
+        transport: Transport<NodeProtocol>,
+        clock: Clock,
+        boot: u64,
+    ) -> EventLoop {
+        let (failures_tx, failures) = mpsc::unbounded_channel();
+        EventLoop {
+            core,
+            peers: Peers::new(transport, failures_tx),
+            failures,
+            clock,
+            boot,
+            started: Instant::now(),
+            timers: BTreeSet::new(),
+            pending: BTreeMap::new(),
+            next_client: 1,
+            local: VecDeque::new(),
+            direct: Vec::new(),
+            boots: BTreeMap::new(),
+            latency: Histogram::new_with_bounds(1, LATENCY_MAX_US, 2)
+                .expect("static histogram bounds are valid"),
+            batches: 0,
+            inputs: 0,
+            replies: Vec::new(),
+        }
+    }
+
+    pub(crate) async fn run(
+        mut self,
+        mut incoming: mpsc::Receiver<Incoming<NodeProtocol>>,
+        mut control: mpsc::Receiver<Control>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let actions = self.core.start(self.clock.now_ms());
+        self.release(actions);
+        self.greet_peers();
+        loop {
+            let mut batch = Vec::new();
+            if self.local.is_empty() {
+                let deadline = self.timers.first().map_or_else(
+                    || tokio::time::Instant::now() + Duration::from_secs(3600),
+                    |(at_ms, _)| self.clock.deadline(*at_ms),
+                );
+                tokio::select! {
+                    biased;
+                    _ = shutdown.changed() => break,
+                    Some(event) = incoming.recv() => batch.push(Input::Net(event)),
+                    Some(node) = self.failures.recv() => batch.push(Input::SendFailed(node)),
+                    Some(request) = control.recv() => batch.push(Input::Control(request)),
+                    _ = tokio::time::sleep_until(deadline) => {}
+                }
+            }
+            while batch.len() < BATCH_INPUTS_MAX {
+                match incoming.try_recv() {
+                    Ok(event) => batch.push(Input::Net(event)),
+                    Err(_) => break,
+                }
+            }
+            while let Ok(node) = self.failures.try_recv() {
+                batch.push(Input::SendFailed(node));
+            }
+            while let Ok(request) = control.try_recv() {
+                batch.push(Input::Control(request));
+            }
+            if let Err(error) = self.handle_batch(batch) {
+                tracing::error!(node = %self.core.id(), %error, "storage sync failed; stopping the node");
+                break;
+            }
+        }
+        self.shut_down(incoming).await;
+    }
+
+    /// Handles one batch, syncs once, releases its actions.
+    fn handle_batch(&mut self, batch: Vec<Input>) -> Result<(), zerodb_storage::StorageError> {
+        let now = self.clock.now_ms();
+        let mut actions = Vec::new();
+        let me = self.core.id();
+        let local: Vec<Message> = self.local.drain(..).collect();
+        self.inputs += (local.len() + batch.len()) as u64;
+        for msg in local {
+            actions.extend(self.core.handle_message(now, me, NodeMessage::Txn(msg)));
+        }
+        for input in batch {
+            match input {
+                Input::Net(event) => self.handle_incoming(now, event, &mut actions),
+                Input::SendFailed(node) => self.core.peer_unreachable(now, node),
+                Input::Control(Control::Info(reply)) => {
+                    let _ = reply.send(self.info());
+                }
+            }
+        }
+        while let Some(&(at_ms, timer)) = self.timers.first() {
+            if at_ms > now {
+                break;
+            }
+            self.timers.pop_first();
+            actions.extend(self.core.handle_timer(now, timer));
+        }
+        // Durability rule: nothing that depends on this batch's writes
+        // leaves before they are durable.
+        self.core.sync()?;
+        self.batches += 1;
+        self.release(actions);
+        Ok(())
+    }
+
+    fn handle_incoming(
+        &mut self,
+        now: u64,
+        event: Incoming<NodeProtocol>,
+        actions: &mut Vec<Action>,
+    ) {
+        match event {
+            Incoming::Message {
+                from: PeerIdentity::Node(from),
+                message,
+            } => {
+                let from = NodeId(from.0);
+                if let NodeMessage::Hello { boot } = message {
+                    self.peer_booted(from, boot);
+                }
+                actions.extend(self.core.handle_message(now, from, message));
+            }
+            Incoming::Message { from, .. } => {
+                tracing::warn!(peer = %from, "ignoring a protocol message from a client");
+            }
+            Incoming::Request {
+                from,
+                request,
+                responder,
+            } => self.handle_request(now, from, request, responder, actions),
+            Incoming::Datagram { .. } => {}
+        }
+    }
+
+    fn handle_request(
+        &mut self,
+        now: u64,
+        from: PeerIdentity,
+        request: ClientRequest,
+        responder: Responder<ClientResponse>,
+        actions: &mut Vec<Action>,
+    ) {
+        let response = match request {
+            ClientRequest::Data(request) => {
+                let client = ClientId(self.next_client);
+                self.next_client += 1;
+                self.pending.insert(
+                    client,
+                    Pending {
+                        responder,
+                        started: Instant::now(),
+                    },
+                );
+                actions.extend(self.core.handle_request(now, client, request));
+                return;
+            }
+            ClientRequest::Scan(query) => {
+                let local = self.core.local_scan(&query);
+                super::scan::spawn_scan(
+                    self.peers.transport().clone(),
+                    self.core.cluster().clone(),
+                    self.core.id(),
+                    self.core.replication_factor(),
+                    query,
+                    local,
+                    responder,
+                );
+                return;
+            }
+            ClientRequest::LocalScan(query) => match (from, self.core.local_scan(&query)) {
+                (PeerIdentity::Node(_), Ok(entries)) => ClientResponse::Scan(entries),
+                (PeerIdentity::Node(_), Err(error)) => ClientResponse::Error(error),
+                (PeerIdentity::Client(_), _) => ClientResponse::Error(ServiceError::Refused {
+                    reason: "local scans are for nodes; use a scan".into(),
+                }),
+            },
+            ClientRequest::Status => ClientResponse::Status(self.core.status(now)),
+            ClientRequest::Info => ClientResponse::Info(self.info()),
+            ClientRequest::Checkpoint => match self.core.engine_mut().checkpoint() {
+                Ok(()) => ClientResponse::Done,
+                Err(error) => ClientResponse::Error(ServiceError::Storage(error.to_string())),
+            },
+            ClientRequest::Validate => match self.core.engine_mut().validate() {
+                Some(report) => ClientResponse::Validate(ValidateReport {
+                    pages_checked: report.pages_checked,
+                    records: report.records,
+                    problems: report.problems,
+                }),
+                None => ClientResponse::Error(ServiceError::Refused {
+                    reason: format!(
+                        "the {} engine has no validation; only the zerodb engine does",
+                        self.core.engine_mut().name()
+                    ),
+                }),
+            },
+        };
+        self.direct.push((responder, response));
+    }
+
+    /// A peer announced a new process: forget the connection to its
+    /// previous one.
+    fn peer_booted(&mut self, node: NodeId, boot: u64) {
+        if self.boots.insert(node, boot) == Some(boot) {
+            return;
+        }
+        if let Some(member) = self.core.cluster().member(node.0) {
+            tracing::info!(node = %self.core.id(), peer = %node, "peer (re)started; reconnecting");
+            self.peers.reconnect(node, member.address);
+        }
+    }
+
+    /// Tells every peer this process started.
+    fn greet_peers(&mut self) {
+        let me = self.core.id();
+        let peers: Vec<NodeId> = self
+            .core
+            .cluster()
+            .members
+            .iter()
+            .map(|member| NodeId(member.id))
+            .filter(|node| *node != me)
+            .collect();
+        for node in peers {
+            self.peers
+                .send(node, NodeMessage::Hello { boot: self.boot });
+        }
+    }
+
+    /// Carries out actions after the batch's sync.
+    fn release(&mut self, actions: Vec<Action>) {
+        let me = self.core.id();
+        for action in actions {
+            match action {
+                Action::Send { to, msg } if to == me => self.local.push_back(msg),
+                Action::Send { to, msg } => self.peers.send(to, NodeMessage::Txn(msg)),
+                Action::Reply { client, response } => {
+                    let Some(pending) = self.pending.remove(&client) else {
+                        continue;
+                    };
+                    let micros = pending.started.elapsed().as_micros() as u64;
+                    let _ = self.latency.record(micros.clamp(1, LATENCY_MAX_US));
+                    self.respond(pending.responder, ClientResponse::Data(response));
+                }
+                Action::SetTimer { at_ms, timer } => {
+                    self.timers.insert((at_ms, timer));
+                }
+            }
+        }
+        for (responder, response) in std::mem::take(&mut self.direct) {
+            self.respond(responder, response);
+        }
+    }
+
+    fn respond(&mut self, responder: Responder<ClientResponse>, response: ClientResponse) {
+        self.replies.retain(|task| !task.is_finished());
+        self.replies.push(tokio::spawn(async move {
+            if let Err(error) = responder.respond(response).await {
+                tracing::debug!(%error, "could not deliver a reply");
+            }
+        }));
+    }
+
+    /// This node's figures.
+    fn info(&mut self) -> InfoReport {
+        let now = self.clock.now_ms();
+        let stats = self.core.engine_stats();
+        let tally = self.core.tally();
+        let status = self.core.status(now);
+        let up = status.members.iter().filter(|member| member.up).count() as u32;
+        InfoReport {
+            node: self.core.id().0,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            protocol_version: crate::transport::PROTOCOL_VERSION,
+            engine: self.core.engine_mut().name().to_string(),
+            uptime_seconds: self.started.elapsed().as_secs(),
+            requests: tally.replies,
+            request_errors: tally.errors,
+            latency_p50_us: self.latency.value_at_quantile(0.5),
+            latency_p99_us: self.latency.value_at_quantile(0.99),
+            latency_p999_us: self.latency.value_at_quantile(0.999),
+            committed: tally.committed,
+            aborted: tally.aborted,
+            in_flight: self.core.requests_in_flight() as u64,
+            locks_held: self.core.locks_held() as u64,
+            batches_synced: self.batches,
+            inputs_handled: self.inputs,
+            records: stats.records,
+            disk_bytes: stats.disk_bytes,
+            wal_bytes: stats.wal_bytes,
+            wal_position: stats.wal_position,
+            checkpoints: stats.checkpoints,
+            cache_bytes: stats.cache_bytes,
+            cache_hits: stats.cache_hits,
+            cache_misses: stats.cache_misses,
+            members_up: up,
+            members_down: status.members.len() as u32 - up,
+        }
+    }
+
+    /// Graceful stop: refuse what was not started, fail what is in flight
+    /// (its outcome is unknown), sync, close the engine and the endpoint.
+    async fn shut_down(mut self, mut incoming: mpsc::Receiver<Incoming<NodeProtocol>>) {
+        let id = self.core.id();
+        tracing::info!(node = %id, in_flight = self.pending.len(), "node shutting down");
+        incoming.close();
+        while let Ok(event) = incoming.try_recv() {
+            if let Incoming::Request { responder, .. } = event {
+                let error = ServiceError::ShuttingDown {
+                    outcome_unknown: false,
+                };
+                self.respond(responder, ClientResponse::Error(error));
+            }
+        }
+        let pending = std::mem::take(&mut self.pending);
+        for (_, pending) in pending {
+            let error = ServiceError::ShuttingDown {
+                outcome_unknown: true,
+            };
+            self.respond(pending.responder, ClientResponse::Error(error));
+        }
+        let engine = self.core.engine_mut();
+        if let Err(error) = engine.sync().and_then(|()| engine.close()) {
+            tracing::error!(node = %id, %error, "closing the storage engine failed");
+        }
+        let replies = std::mem::take(&mut self.replies);
+        let _ = tokio::time::timeout(SHUTDOWN_REPLY_WAIT, async {
+            for task in replies {
+                let _ = task.await;
+            }
+        })
+        .await;
+        self.peers.transport().close().await;
+        tracing::info!(node = %id, "node stopped");
+    }
+}
+
+/// Used by the metrics endpoint: asks the loop for its figures.
+pub(crate) async fn ask_info(control: &mpsc::Sender<Control>) -> Option<InfoReport> {
+    let (reply, answer) = oneshot::channel();
+    control.send(Control::Info(reply)).await.ok()?;
+    answer.await.ok()
+}

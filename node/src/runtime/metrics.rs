@@ -1,0 +1,83 @@
+//! The metrics endpoint: the INFO figures as Prometheus text on a local TCP
+//! port. A tiny HTTP/1.1 responder: every request gets the current figures.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use super::event_loop::ask_info;
+use super::Control;
+use crate::api::InfoReport;
+
+/// Largest request head read, bytes.
+const REQUEST_BYTES_MAX: usize = 8 * 1024;
+
+/// Binds `addr` and serves metrics until the node stops. Returns the bound
+/// address.
+pub(crate) async fn serve(
+    addr: SocketAddr,
+    control: mpsc::Sender<Control>,
+) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let asker = control.clone();
+            tokio::spawn(async move {
+                let mut buffer = vec![0u8; REQUEST_BYTES_MAX];
+                let _ = stream.read(&mut buffer).await;
+                let (status, body) = match ask_info(&asker).await {
+                    Some(info) => ("200 OK", render(&info)),
+                    None => ("503 Service Unavailable", "node stopped\n".to_string()),
+                };
+                let response = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            });
+            if control.is_closed() {
+                return;
+            }
+        }
+    });
+    Ok(bound)
+}
+
+/// The figures in Prometheus text format.
+pub fn render(info: &InfoReport) -> String {
+    let mut out = String::new();
+    let node = info.node;
+    let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+        let _ = writeln!(out, "# HELP zerodb_{name} {help}");
+        let _ = writeln!(out, "# TYPE zerodb_{name} {kind}");
+        let _ = writeln!(out, "zerodb_{name}{{node=\"{node}\"}} {value}");
+    };
+    metric("uptime_seconds", "gauge", "Seconds since the node started.", info.uptime_seconds);
+    metric("requests_total", "counter", "Client requests answered.", info.requests);
+    metric("request_errors_total", "counter", "Client requests answered with an error.", info.request_errors);
+    metric("request_latency_p50_microseconds", "gauge", "Median request latency.", info.latency_p50_us);
+    metric("request_latency_p99_microseconds", "gauge", "99th percentile request latency.", info.latency_p99_us);
+    metric("request_latency_p999_microseconds", "gauge", "99.9th percentile request latency.", info.latency_p999_us);
+    metric("committed_total", "counter", "Writes and transactions committed.", info.committed);
+    metric("aborted_total", "counter", "Transactions aborted by conflicts or conditions.", info.aborted);
+    metric("requests_in_flight", "gauge", "Client requests in flight at this coordinator.", info.in_flight);
+    metric("locks_held", "gauge", "Lock sets held by this replica.", info.locks_held);
+    metric("batches_synced_total", "counter", "Engine syncs (group commits).", info.batches_synced);
+    metric("inputs_handled_total", "counter", "Inputs handled by the event loop.", info.inputs_handled);
+    metric("records", "gauge", "Records in the storage engine.", info.records);
+    metric("disk_bytes", "gauge", "Bytes on disk.", info.disk_bytes);
+    metric("wal_bytes", "gauge", "Bytes in the write-ahead log.", info.wal_bytes);
+    metric("wal_position", "gauge", "Write-ahead log position.", info.wal_position);
+    metric("checkpoints_total", "counter", "Checkpoints completed.", info.checkpoints);
+    metric("cache_bytes", "gauge", "Page cache size.", info.cache_bytes);
+    metric("cache_hits_total", "counter", "Page cache hits.", info.cache_hits);
+    metric("cache_misses_total", "counter", "Page cache misses.", info.cache_misses);
+    metric("members_up", "gauge", "Members considered up.", u64::from(info.members_up));
+    metric("members_down", "gauge", "Members considered down.", u64::from(info.members_down));
+    out
+}

@@ -1,0 +1,97 @@
+//! The `zerodb` binary as users run it: a bad configuration file is refused
+//! naming the key; `zerodb dev` without a terminal serves a put/get from
+//! the command line and stops on SIGTERM.
+
+mod cluster_support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cluster_support::{free_ports, zerodb, TempDir};
+
+#[test]
+fn a_bad_configuration_file_is_refused_naming_the_key() {
+    let temp = TempDir::new("badconfig");
+    let config = temp.0.join("node.toml");
+    std::fs::write(&config, "[node]\nid = 1\n\n[storage]\nengin = \"zerodb\"\n").unwrap();
+    let output = zerodb().arg("start").arg("--config").arg(&config).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(6), "{stderr}");
+    assert!(stderr.contains("engin"), "{stderr}");
+
+    std::fs::write(&config, "[node]\nid = \"one\"\n").unwrap();
+    let output = zerodb().arg("start").arg("--config").arg(&config).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(6), "{stderr}");
+    assert!(stderr.contains("id"), "{stderr}");
+}
+
+#[test]
+fn usage_errors_exit_with_code_2_and_help_lists_exit_codes() {
+    let output = zerodb().arg("frobnicate").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let output = zerodb().arg("--help").output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(help.contains("Exit codes"), "{help}");
+    assert!(help.contains("outcome unknown"), "{help}");
+}
+
+#[test]
+fn dev_serves_the_command_line_and_stops_on_sigterm() {
+    let temp = TempDir::new("dev");
+    let dir = temp.0.join("cluster");
+    let base = free_ports(3);
+    let mut dev = zerodb()
+        .args(["dev", "--base-port", &base.to_string(), "--metrics-base-port", "0", "--dir"])
+        .arg(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(dev.stdout.take().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut banner = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "dev ended early: {banner}");
+        banner.push_str(&line);
+        if line.contains("Serving") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{banner}");
+    }
+    assert!(banner.contains("put hello world"), "{banner}");
+
+    let client = |args: &[&str]| {
+        let output = zerodb().arg("--dir").arg(&dir).args(args).output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).trim().to_string(),
+        )
+    };
+    assert_eq!(client(&["put", "k", "v"]).0, Some(0));
+    assert_eq!(client(&["get", "k"]), (Some(0), "v".to_string()));
+    assert_eq!(client(&["get", "missing"]).0, Some(1));
+    let (code, out) = client(&["txn", "assert k == \"v\"; incr n 2; get k"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("COMMITTED"), "{out}");
+    assert_eq!(client(&["txn", "assert k == \"other\"; put k w"]).0, Some(3));
+    assert_eq!(client(&["get", "k"]), (Some(0), "v".to_string()));
+    let (code, json) = client(&["--json", "get", "k"]);
+    assert_eq!(code, Some(0));
+    assert!(json.contains("\"value\":\"v\""), "{json}");
+
+    let status = Command::new("kill").arg("-TERM").arg(dev.id().to_string()).status().unwrap();
+    assert!(status.success());
+    let mut rest = String::new();
+    for line in stdout.lines() {
+        rest.push_str(&line.unwrap());
+        rest.push('\n');
+    }
+    let exit = dev.wait().unwrap();
+    assert!(exit.success(), "{exit:?} {rest}");
+    assert!(rest.contains("Stopped."), "{rest}");
+}
