@@ -6,7 +6,9 @@ use zerodb_client::{Client, ClientConfig, Condition, Error, Key, Op, OpResult};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let dir = std::env::args().nth(1).unwrap_or_else(|| "zerodb-dev".into());
+    let dir = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "zerodb-dev".into());
     let client = Client::connect(ClientConfig::dev(dir.as_ref())?).await?;
     println!("connected to n{}", client.coordinator().await.unwrap_or(0));
     let key = |id: &str| Key::new("default", "default", "kv", id);
@@ -14,7 +16,10 @@ async fn main() -> Result<(), Error> {
     let version = client.put(&key("greeting"), "hello").await?;
     println!("put greeting = hello at {version:?}");
     let found = client.get(&key("greeting")).await?;
-    println!("get greeting -> {:?}", found.and_then(|v| v.value).map(String::from_utf8));
+    println!(
+        "get greeting -> {:?}",
+        found.and_then(|v| v.value).map(String::from_utf8)
+    );
 
     // A transaction: check a condition, move 10 from one counter to another.
     let ops = vec![
@@ -33,7 +38,9 @@ async fn main() -> Result<(), Error> {
         Op::Put(key("greeting"), b"overwritten".to_vec()),
     ];
     match client.transaction(ops).await {
-        Err(Error::ConditionFailed { .. }) => println!("condition failed as expected; nothing written"),
+        Err(Error::ConditionFailed { .. }) => {
+            println!("condition failed as expected; nothing written")
+        }
         other => println!("unexpected: {other:?}"),
     }
     client.close().await;

@@ -60,8 +60,12 @@ impl ClientConfig {
     /// Settings for the cluster of a `zerodb dev` folder (its
     /// `cluster.toml` and its `admin` client certificate).
     pub fn dev(dir: &Path) -> Result<ClientConfig, Error> {
-        let text = std::fs::read_to_string(dir.join("cluster.toml"))
-            .map_err(|e| Error::Config(format!("{}: {e}; is `zerodb dev` running there?", dir.display())))?;
+        let text = std::fs::read_to_string(dir.join("cluster.toml")).map_err(|e| {
+            Error::Config(format!(
+                "{}: {e}; is `zerodb dev` running there?",
+                dir.display()
+            ))
+        })?;
         let spec = zerodb_node::core::membership::ClusterSpec::from_toml_str(&text)
             .map_err(|e| Error::Config(e.to_string()))?;
         let certs = dir.join("certs");
@@ -86,7 +90,9 @@ impl Client {
     /// Connects to a random seed (trying the others if it does not answer).
     pub async fn connect(config: ClientConfig) -> Result<Client, Error> {
         if config.seeds.is_empty() {
-            return Err(Error::Config("no seeds: give at least one node address".into()));
+            return Err(Error::Config(
+                "no seeds: give at least one node address".into(),
+            ));
         }
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -131,7 +137,10 @@ impl Client {
                 Err(error) => failures.push(format!("{addr}: {error}")),
             }
         }
-        Err(Error::Unavailable(format!("no seed answered ({})", failures.join("; "))))
+        Err(Error::Unavailable(format!(
+            "no seed answered ({})",
+            failures.join("; ")
+        )))
     }
 
     async fn drop_connection(&self, broken: &Arc<RpcClient>) {
@@ -144,7 +153,11 @@ impl Client {
     /// Sends `request`, retrying on another node when that is safe:
     /// always for reads (`idempotent`), for writes only when the failure
     /// shows the request was not applied.
-    async fn call(&self, request: &ClientRequest, idempotent: bool) -> Result<ClientResponse, Error> {
+    async fn call(
+        &self,
+        request: &ClientRequest,
+        idempotent: bool,
+    ) -> Result<ClientResponse, Error> {
         let mut last = None;
         for attempt in 0..self.config.attempts_max.max(1) {
             if attempt > 0 {
@@ -182,7 +195,10 @@ impl Client {
 
     /// Reads a key: its live value and version, or `None`.
     pub async fn get(&self, key: &Key) -> Result<Option<Versioned>, Error> {
-        let request = ClientRequest::Data(Request::Get { key: key.clone(), level: Level::One });
+        let request = ClientRequest::Data(Request::Get {
+            key: key.clone(),
+            level: Level::One,
+        });
         match self.call(&request, true).await? {
             ClientResponse::Data(Response::Value(found)) => Ok(found.filter(|v| v.value.is_some())),
             other => Err(unexpected(other)),
@@ -191,13 +207,20 @@ impl Client {
 
     /// Writes a key; returns the version written.
     pub async fn put(&self, key: &Key, value: impl Into<Vec<u8>>) -> Result<Ver, Error> {
-        let request = ClientRequest::Data(Request::Put { key: key.clone(), value: value.into(), level: Level::One });
+        let request = ClientRequest::Data(Request::Put {
+            key: key.clone(),
+            value: value.into(),
+            level: Level::One,
+        });
         written(self.call(&request, false).await?)
     }
 
     /// Deletes a key; returns the version of the tombstone.
     pub async fn delete(&self, key: &Key) -> Result<Ver, Error> {
-        let request = ClientRequest::Data(Request::Delete { key: key.clone(), level: Level::One });
+        let request = ClientRequest::Data(Request::Delete {
+            key: key.clone(),
+            level: Level::One,
+        });
         written(self.call(&request, false).await?)
     }
 
@@ -213,8 +236,13 @@ impl Client {
     /// version and one result per operation.
     pub async fn transaction(&self, ops: Vec<Op>) -> Result<(Ver, Vec<OpResult>), Error> {
         let read_only = !ops.iter().any(Op::writes);
-        match self.call(&ClientRequest::Data(Request::Txn { ops }), read_only).await? {
-            ClientResponse::Data(Response::Committed { version, results }) => Ok((version, results)),
+        match self
+            .call(&ClientRequest::Data(Request::Txn { ops }), read_only)
+            .await?
+        {
+            ClientResponse::Data(Response::Committed { version, results }) => {
+                Ok((version, results))
+            }
             other => Err(unexpected(other)),
         }
     }

@@ -57,7 +57,11 @@ impl Error {
     pub fn not_applied(&self) -> bool {
         matches!(
             self,
-            Error::Unavailable(_) | Error::Timeout { outcome_unknown: false, .. }
+            Error::Unavailable(_)
+                | Error::Timeout {
+                    outcome_unknown: false,
+                    ..
+                }
         )
     }
 }
@@ -66,8 +70,18 @@ impl From<ClientError> for Error {
     fn from(error: ClientError) -> Error {
         match error {
             ClientError::Conflict { key, holder } => Error::Conflict { key, holder },
-            ClientError::ConditionFailed { key, condition, found } => Error::ConditionFailed { key, condition, found },
-            error @ (ClientError::Unavailable { .. } | ClientError::WrongEpoch { .. }) => Error::Unavailable(error.to_string()),
+            ClientError::ConditionFailed {
+                key,
+                condition,
+                found,
+            } => Error::ConditionFailed {
+                key,
+                condition,
+                found,
+            },
+            error @ (ClientError::Unavailable { .. } | ClientError::WrongEpoch { .. }) => {
+                Error::Unavailable(error.to_string())
+            }
             ClientError::Timeout { outcome_unknown } => Error::Timeout {
                 outcome_unknown,
                 detail: "the coordinator gave up".into(),
@@ -80,11 +94,15 @@ impl From<ClientError> for Error {
 impl From<ServiceError> for Error {
     fn from(error: ServiceError) -> Error {
         match error {
-            ServiceError::ShuttingDown { outcome_unknown: true } => Error::Timeout {
+            ServiceError::ShuttingDown {
+                outcome_unknown: true,
+            } => Error::Timeout {
                 outcome_unknown: true,
                 detail: error.to_string(),
             },
-            ServiceError::ShuttingDown { .. } | ServiceError::ScanIncomplete { .. } => Error::Unavailable(error.to_string()),
+            ServiceError::ShuttingDown { .. } | ServiceError::ScanIncomplete { .. } => {
+                Error::Unavailable(error.to_string())
+            }
             ServiceError::Refused { reason } => Error::BadRequest(reason),
             ServiceError::Storage(reason) => Error::Internal(reason),
         }
@@ -94,9 +112,15 @@ impl From<ServiceError> for Error {
 /// A transport failure of a request that was sent.
 pub(crate) fn from_transport(error: TransportError) -> Error {
     match error {
-        TransportError::Tls(_) | TransportError::Identity(_) | TransportError::WrongPeer { .. } => Error::Config(error.to_string()),
-        TransportError::Connect { .. } | TransportError::UnknownPeer(_) => Error::Unavailable(error.to_string()),
-        TransportError::Remote { .. } | TransportError::Frame { .. } => Error::Internal(error.to_string()),
+        TransportError::Tls(_) | TransportError::Identity(_) | TransportError::WrongPeer { .. } => {
+            Error::Config(error.to_string())
+        }
+        TransportError::Connect { .. } | TransportError::UnknownPeer(_) => {
+            Error::Unavailable(error.to_string())
+        }
+        TransportError::Remote { .. } | TransportError::Frame { .. } => {
+            Error::Internal(error.to_string())
+        }
         other => Error::Timeout {
             outcome_unknown: true,
             detail: other.to_string(),

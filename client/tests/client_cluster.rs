@@ -13,7 +13,9 @@ fn free_ports(count: u16) -> u16 {
     let seed = u64::from(std::process::id()).wrapping_mul(2_654_435_761);
     for attempt in 0..200u64 {
         let base = 20_000 + ((seed + attempt * 7_919) % 30_000) as u16;
-        let sockets: Vec<_> = (0..count).map(|i| UdpSocket::bind(("127.0.0.1", base + i))).collect();
+        let sockets: Vec<_> = (0..count)
+            .map(|i| UdpSocket::bind(("127.0.0.1", base + i)))
+            .collect();
         if sockets.iter().all(|s| s.is_ok()) {
             return base;
         }
@@ -22,7 +24,10 @@ fn free_ports(count: u16) -> u16 {
 }
 
 fn temp_dir() -> PathBuf {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     std::env::temp_dir().join(format!("zerodb-client-test-{}-{nanos}", std::process::id()))
 }
 
@@ -57,21 +62,37 @@ async fn clients_read_write_and_survive_a_node_stopping() {
     dev::ensure_certs(&dir.join("certs"), &spec).unwrap();
     let mut nodes = dev::start_nodes(&args, &spec).await.unwrap();
 
-    let a = Client::connect(ClientConfig::dev(&dir).unwrap()).await.unwrap();
-    let b = Client::connect(ClientConfig::dev(&dir).unwrap()).await.unwrap();
+    let a = Client::connect(ClientConfig::dev(&dir).unwrap())
+        .await
+        .unwrap();
+    let b = Client::connect(ClientConfig::dev(&dir).unwrap())
+        .await
+        .unwrap();
     a.put(&key("x"), "1").await.unwrap();
-    assert_eq!(b.get(&key("x")).await.unwrap().unwrap().value.unwrap(), b"1");
+    assert_eq!(
+        b.get(&key("x")).await.unwrap().unwrap().value.unwrap(),
+        b"1"
+    );
     assert_eq!(b.get(&key("nothing")).await.unwrap(), None);
 
     let (_, results) = b
-        .transaction(vec![Op::Assert(key("x"), Condition::ValueEquals(b"1".to_vec())), Op::Incr(key("n"), 3)])
+        .transaction(vec![
+            Op::Assert(key("x"), Condition::ValueEquals(b"1".to_vec())),
+            Op::Incr(key("n"), 3),
+        ])
         .await
         .unwrap();
     assert_eq!(results[1], OpResult::Int(3));
     let failed = a
-        .transaction(vec![Op::Assert(key("x"), Condition::NotExists), Op::Put(key("x"), b"2".to_vec())])
+        .transaction(vec![
+            Op::Assert(key("x"), Condition::NotExists),
+            Op::Put(key("x"), b"2".to_vec()),
+        ])
         .await;
-    assert!(matches!(failed, Err(Error::ConditionFailed { .. })), "{failed:?}");
+    assert!(
+        matches!(failed, Err(Error::ConditionFailed { .. })),
+        "{failed:?}"
+    );
     a.delete(&key("n")).await.unwrap();
     let scan = ScanQuery {
         namespace: "app".into(),
@@ -92,7 +113,10 @@ async fn clients_read_write_and_survive_a_node_stopping() {
     for i in 0..10 {
         let id = format!("k{i}");
         a.put(&key(&id), id.clone()).await.unwrap();
-        assert_eq!(b.get(&key(&id)).await.unwrap().unwrap().value.unwrap(), id.as_bytes());
+        assert_eq!(
+            b.get(&key(&id)).await.unwrap().unwrap().value.unwrap(),
+            id.as_bytes()
+        );
     }
     a.close().await;
     b.close().await;
