@@ -13,8 +13,15 @@ mod parse;
 mod policy;
 mod validate;
 
+pub use env::ENV_OVERRIDES;
 pub use error::ConfigError;
 pub use file::{
     Config, MetricsConfig, NodeConfig, StorageConfig, StorageEngineKind, TimeoutConfig, TlsConfig,
 };
 pub use policy::{Consistency, NamespacePolicy, PartitionLevel};
+pub use validate::{
+    CACHE_BYTES_MAX, CACHE_BYTES_MIN, CHECKPOINT_INTERVAL_MS_MAX, CHECKPOINT_INTERVAL_MS_MIN,
+    GOSSIP_INTERVAL_MS_MAX, GOSSIP_INTERVAL_MS_MIN, LOCK_LEASE_MS_MAX, LOCK_LEASE_MS_MIN,
+    NAME_LENGTH_MAX, REPLICATION_FACTOR_MAX, REQUEST_TIMEOUT_MS_MAX, REQUEST_TIMEOUT_MS_MIN,
+    TOKENS_MAX,
+};

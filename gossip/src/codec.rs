@@ -322,10 +322,7 @@ pub fn decode_metadata(bytes: &[u8]) -> GossipResult<NodeMetadata> {
     let (wire, used) = decode::<WireMetadata>(bytes)?;
     if used != bytes.len() {
         return Err(GossipError::Decode {
-            reason: format!(
-                "metadata record has {} trailing bytes",
-                bytes.len() - used
-            ),
+            reason: format!("metadata record has {} trailing bytes", bytes.len() - used),
         });
     }
     Ok(wire.into())
@@ -523,7 +520,10 @@ impl From<WireControl> for Control {
 
 /// Encodes a control message as a complete datagram (frame header included).
 pub(crate) fn encode_control(control: &Control) -> GossipResult<Vec<u8>> {
-    Ok(frame(FrameKind::Control, &encode(&WireControl::from(control))?))
+    Ok(frame(
+        FrameKind::Control,
+        &encode(&WireControl::from(control))?,
+    ))
 }
 
 /// Decodes a control message payload (after the frame header).
@@ -729,7 +729,11 @@ mod tests {
     use super::*;
 
     fn id(node: u32) -> GossipId {
-        GossipId::new(NodeId(node), format!("10.0.0.{node}:7000").parse().unwrap(), 2)
+        GossipId::new(
+            NodeId(node),
+            format!("10.0.0.{node}:7000").parse().unwrap(),
+            2,
+        )
     }
 
     fn metadata(node: u32, tokens: usize) -> NodeMetadata {

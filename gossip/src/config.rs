@@ -57,15 +57,15 @@ impl Default for GossipConfig {
     fn default() -> Self {
         GossipConfig {
             datagram_limit_bytes: 1200,
-            probe_period_ms: 1000,
-            probe_rtt_ms: 300,
-            suspect_to_down_ms: 1500,
-            indirect_probes: 3,
+            probe_period_ms: 700,
+            probe_rtt_ms: 250,
+            suspect_to_down_ms: 1200,
+            indirect_probes: 5,
             gossip_period_ms: 200,
             gossip_fanout: 3,
             digest_period_ms: 1000,
             join_retry_ms: 1000,
-            suspect_notice_period_ms: 250,
+            suspect_notice_period_ms: 200,
             announce_to_down_period_ms: 10_000,
             expected_cluster_size: 1000,
         }
@@ -104,7 +104,10 @@ impl GossipConfig {
             ("digest_period_ms", self.digest_period_ms),
             ("join_retry_ms", self.join_retry_ms),
             ("suspect_notice_period_ms", self.suspect_notice_period_ms),
-            ("announce_to_down_period_ms", self.announce_to_down_period_ms),
+            (
+                "announce_to_down_period_ms",
+                self.announce_to_down_period_ms,
+            ),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -172,8 +175,8 @@ mod tests {
         let config = GossipConfig::default();
         let foca = config.foca_config().unwrap();
         assert_eq!(foca.max_packet_size.get(), 1198);
-        assert_eq!(foca.probe_period, Duration::from_millis(1000));
-        assert_eq!(foca.suspect_to_down_after, Duration::from_millis(1500));
+        assert_eq!(foca.probe_period, Duration::from_millis(700));
+        assert_eq!(foca.suspect_to_down_after, Duration::from_millis(1200));
     }
 
     #[test]
@@ -188,6 +191,10 @@ mod tests {
             datagram_limit_bytes: 100,
             ..GossipConfig::default()
         };
-        assert!(config.validate().unwrap_err().to_string().contains("datagram_limit_bytes"));
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("datagram_limit_bytes"));
     }
 }

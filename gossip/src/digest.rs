@@ -30,48 +30,56 @@ pub const METADATA_PUSH_RECORDS_MAX: usize = 2048;
 /// Position on the gossip ring: smallest token, then node id (nodes without
 /// tokens sort last, by id).
 fn ring_position(store: &MetadataStore, node: NodeId) -> (Token, NodeId) {
-    let token = store
-        .get(node)
-        .and_then(|record| record.first_token())
-        .unwrap_or(Token(u64::MAX));
-    (token, node)
+    (store.position(node).unwrap_or(Token(u64::MAX)), node)
+}
+
+/// The live members in gossip ring order, cached until the metadata or the
+/// liveness view changes (recomputing it every tick costs O(N log N)).
+#[derive(Debug, Default)]
+pub(crate) struct RingOrder {
+    /// (store change count, liveness change count) the order was built at.
+    built_at: Option<(u64, u64)>,
+    ordered: Vec<((Token, NodeId), GossipId)>,
 }
 
 impl Gossip {
     /// The node the digest goes to this tick: the `skip`-th live member
     /// clockwise after this node.
-    pub(crate) fn digest_target(&self) -> Option<GossipId> {
+    pub(crate) fn digest_target(&mut self) -> Option<GossipId> {
         let store = self.store.lock();
-        // Members known by metadata, and members foca knows whose metadata
-        // has not arrived yet (a joiner has only the latter).
-        let mut candidates: BTreeMap<NodeId, GossipId> =
-            store.records().map(|record| (record.node(), record.id)).collect();
-        for (node, id, _) in self.liveness.iter() {
-            candidates.insert(node, id);
+        let stamp = (store.change_count(), self.liveness.change_count());
+        if self.ring_order.built_at != Some(stamp) {
+            // Members known by metadata, and members foca knows whose
+            // metadata has not arrived yet (a joiner has only the latter).
+            let mut candidates: BTreeMap<NodeId, GossipId> = store
+                .records()
+                .map(|record| (record.node(), record.id))
+                .collect();
+            for (node, id, _) in self.liveness.iter() {
+                candidates.insert(node, id);
+            }
+            candidates.remove(&self.id.node);
+            let mut ordered: Vec<((Token, NodeId), GossipId)> = candidates
+                .into_values()
+                .filter(|id| self.liveness_of(id.node) != Liveness::Down)
+                .map(|id| (ring_position(&store, id.node), id))
+                .collect();
+            ordered.sort();
+            self.ring_order = RingOrder {
+                built_at: Some(stamp),
+                ordered,
+            };
         }
-        candidates.remove(&self.id.node);
-        let mut ordered: Vec<((Token, NodeId), GossipId)> = candidates
-            .into_values()
-            .filter(|id| self.liveness_of(id.node) != Liveness::Down)
-            .map(|id| (ring_position(&store, id.node), id))
-            .collect();
+        let ordered = &self.ring_order.ordered;
         if ordered.is_empty() {
             return None;
         }
-        ordered.sort();
         let own = ring_position(&store, self.id.node);
-        let first = ordered
-            .iter()
-            .position(|(position, _)| *position > own)
-            .unwrap_or(0);
+        let first = ordered.partition_point(|(position, _)| *position <= own);
         let index = (first + self.digest.skip) % ordered.len();
         // Prefer the identity foca knows (it may be a newer life).
         let target = ordered[index].1;
-        Some(
-            self.liveness
-                .get(target.node)
-                .map_or(target, |(id, _)| id),
-        )
+        Some(self.liveness.get(target.node).map_or(target, |(id, _)| id))
     }
 
     pub(crate) fn digest_tick(&mut self, now_ms: u64) -> GossipResult<()> {
@@ -103,22 +111,23 @@ impl Gossip {
     /// Brings the liveness view in line with foca's membership state: foca
     /// notifies up and down, but not suspicion or its refutation.
     pub(crate) fn reconcile_liveness(&mut self) {
-        let states: Vec<(GossipId, foca::State)> = self
-            .foca
-            .iter_membership_state()
-            .map(|member| (*member.id(), member.state()))
-            .collect();
-        for (id, state) in states {
-            let liveness = match state {
+        let mut changes = Vec::new();
+        for member in self.foca.iter_membership_state() {
+            let id = *member.id();
+            let liveness = match member.state() {
                 foca::State::Alive => Liveness::Up,
                 foca::State::Suspect => Liveness::Suspect,
                 foca::State::Down => Liveness::Down,
             };
-            // Down comes through foca's notification; a member foca holds as
-            // down without ever having seen it up stays out of the view.
-            if liveness == Liveness::Down && self.liveness.get(id.node).is_none() {
-                continue;
+            match self.liveness.get(id.node) {
+                Some(held) if held == (id, liveness) => {}
+                // Down comes through foca's notification; a member foca holds
+                // as down without ever having seen it up stays out.
+                None if liveness == Liveness::Down => {}
+                _ => changes.push((id, liveness)),
             }
+        }
+        for (id, liveness) in changes {
             if let Some(event) = self.liveness.set(id, liveness) {
                 self.outputs.push(crate::output::Output::Event(event));
             }
@@ -135,7 +144,7 @@ impl Gossip {
             });
         }
         let (buckets, by_bucket) = {
-            let store = self.store.lock();
+            let mut store = self.store.lock();
             let own = store.bucket_hashes();
             let buckets: Vec<u16> = (0..DIGEST_BUCKETS)
                 .filter(|&bucket| own[bucket] != hashes[bucket])

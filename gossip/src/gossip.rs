@@ -13,6 +13,7 @@ use zerodb_ring::{NodeId, NodeStatus, Ring};
 
 use crate::codec::{self, CodecTap, Control, FrameKind, SwimCodec};
 use crate::config::GossipConfig;
+use crate::digest::RingOrder;
 use crate::error::{GossipError, GossipResult};
 use crate::identity::GossipId;
 use crate::metadata::{LocalMetadata, MetadataVersion, NodeMetadata};
@@ -76,6 +77,7 @@ pub struct Gossip {
     left: bool,
     ticking: bool,
     pub(crate) digest: DigestState,
+    pub(crate) ring_order: RingOrder,
     pub(crate) suspicions: BTreeMap<NodeId, Suspicion>,
 }
 
@@ -120,6 +122,7 @@ impl Gossip {
             left: false,
             ticking: false,
             digest: DigestState::default(),
+            ring_order: RingOrder::default(),
             suspicions: BTreeMap::new(),
         })
     }
@@ -156,9 +159,45 @@ impl Gossip {
             self.ticking = true;
             let at_ms = now_ms + self.jitter(self.config.digest_period_ms);
             self.set_timer(at_ms, GossipTimer::DigestTick);
+            let at_ms = now_ms + self.jitter(self.config.gossip_period_ms);
+            self.set_timer(at_ms, GossipTimer::BroadcastTick);
         }
-        self.send_join_requests(now_ms)?;
-        self.finish(now_ms, Ok(()))
+        // The first round goes out even if a restored view made foca
+        // believe it is connected already: the seeds must learn this life.
+        let active = std::mem::replace(&mut self.active, false);
+        let sent = self.send_join_requests(now_ms);
+        self.active = active;
+        self.finish(now_ms, sent)
+    }
+
+    /// Seeds the view with known members, as a configured initial cluster
+    /// or a view persisted before a restart would: their metadata is stored
+    /// and foca starts probing them, without broadcasting anything. Records
+    /// about this node are ignored. Call before [`Gossip::join`]; stale
+    /// records are corrected by probing and the digest exchange.
+    pub fn restore_view(
+        &mut self,
+        now_ms: u64,
+        records: Vec<NodeMetadata>,
+    ) -> GossipResult<Vec<Output>> {
+        if self.left {
+            return Err(GossipError::Left);
+        }
+        let mut identities = Vec::new();
+        {
+            let mut store = self.store.lock();
+            for record in records {
+                if record.node() != self.id.node {
+                    identities.push(record.id);
+                    store.offer(record);
+                }
+            }
+        }
+        let members = identities
+            .into_iter()
+            .map(|id| foca::Member::new(id, 0, foca::State::Alive));
+        let result = self.foca.apply_many(members, false, &mut self.collector);
+        self.finish(now_ms, result.map_err(GossipError::from))
     }
 
     /// Leaves the cluster gracefully: the members learn at once that this
@@ -227,6 +266,7 @@ impl Gossip {
                 self.send_join_requests(now_ms)
             }
             GossipTimer::DigestTick => self.digest_tick(now_ms),
+            GossipTimer::BroadcastTick => self.broadcast_tick(now_ms),
             GossipTimer::SuspectNotice(node) => self.repeat_suspect_notice(now_ms, node),
         };
         self.finish(now_ms, result)
@@ -438,7 +478,12 @@ impl Gossip {
     // -----------------------------------------------------------------
     // Control messages.
 
-    fn handle_control(&mut self, now_ms: u64, from: SocketAddr, control: Control) -> GossipResult<()> {
+    fn handle_control(
+        &mut self,
+        now_ms: u64,
+        from: SocketAddr,
+        control: Control,
+    ) -> GossipResult<()> {
         if self.left {
             return Ok(());
         }
@@ -509,6 +554,16 @@ impl Gossip {
             incarnation,
         };
         self.send_control(from.addr, Some(from.node), &refute)
+    }
+
+    fn broadcast_tick(&mut self, now_ms: u64) -> GossipResult<()> {
+        let at_ms = now_ms + self.jitter(self.config.gossip_period_ms);
+        self.set_timer(at_ms, GossipTimer::BroadcastTick);
+        if self.left || self.foca.custom_broadcast_backlog() == 0 {
+            return Ok(());
+        }
+        self.foca.broadcast(&mut self.collector)?;
+        Ok(())
     }
 
     fn start_suspicion(&mut self, now_ms: u64, id: GossipId, incarnation: u16, after_ms: u64) {

@@ -47,7 +47,10 @@ impl foca::Identity for GossipId {
         // A node at u64::MAX generations cannot renew; it goes defunct and
         // the operator has to replace it. Unreachable in practice.
         let generation = self.generation.checked_add(1)?;
-        Some(GossipId { generation, ..*self })
+        Some(GossipId {
+            generation,
+            ..*self
+        })
     }
 
     fn addr(&self) -> NodeId {

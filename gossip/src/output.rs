@@ -18,6 +18,9 @@ pub enum GossipTimer {
     JoinRetry,
     /// Exchange a digest with the clockwise successor.
     DigestTick,
+    /// Send pending metadata broadcasts on their own, so that membership
+    /// updates (which foca packs first) cannot starve them.
+    BroadcastTick,
     /// Repeat the suspicion notice to a suspect (Lifeguard buddy system).
     SuspectNotice(NodeId),
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use zerodb_ring::NodeId;
+use zerodb_ring::{NodeId, Token};
 
 use crate::codec::{decode_metadata, DigestEntry};
 use crate::error::GossipError;
@@ -25,6 +25,12 @@ pub(crate) struct MetadataStore {
     local: Option<NodeId>,
     /// Newest version seen in others' records about the local node.
     newest_local_version_seen: Option<MetadataVersion>,
+    /// Digest bucket hashes, recomputed only after a change.
+    cached_hashes: Option<Vec<u64>>,
+    /// Smallest token of each node (its place on the gossip ring).
+    positions: BTreeMap<NodeId, Token>,
+    /// Bumped on every change, so callers can cache derived data.
+    change_count: u64,
 }
 
 impl MetadataStore {
@@ -40,7 +46,10 @@ impl MetadataStore {
             // one this life published (a restart reused an old generation),
             // the state machine renews past it.
             let version = record.version();
-            if self.newest_local_version_seen.is_none_or(|seen| seen < version) {
+            if self
+                .newest_local_version_seen
+                .is_none_or(|seen| seen < version)
+            {
                 self.newest_local_version_seen = Some(version);
             }
             return false;
@@ -60,8 +69,14 @@ impl MetadataStore {
             .get(&node)
             .is_none_or(|held| record.version() > held.version());
         if newer {
+            match record.first_token() {
+                Some(token) => self.positions.insert(node, token),
+                None => self.positions.remove(&node),
+            };
             self.records.insert(node, record);
             self.changed.push(node);
+            self.cached_hashes = None;
+            self.change_count += 1;
         }
         newer
     }
@@ -94,8 +109,27 @@ impl MetadataStore {
         (node.0 % DIGEST_BUCKETS as u32) as u16
     }
 
+    /// The smallest token of `node`, if its record has tokens.
+    pub(crate) fn position(&self, node: NodeId) -> Option<Token> {
+        self.positions.get(&node).copied()
+    }
+
+    /// Counts changes; equal counts mean nothing changed in between.
+    pub(crate) fn change_count(&self) -> u64 {
+        self.change_count
+    }
+
     /// One hash per bucket over the (node, version) pairs held in it.
-    pub(crate) fn bucket_hashes(&self) -> Vec<u64> {
+    pub(crate) fn bucket_hashes(&mut self) -> Vec<u64> {
+        if let Some(hashes) = &self.cached_hashes {
+            return hashes.clone();
+        }
+        let hashes = self.compute_bucket_hashes();
+        self.cached_hashes = Some(hashes.clone());
+        hashes
+    }
+
+    fn compute_bucket_hashes(&self) -> Vec<u64> {
         let mut hashers: Vec<xxhash_rust::xxh3::Xxh3> = (0..DIGEST_BUCKETS)
             .map(|_| xxhash_rust::xxh3::Xxh3::new())
             .collect();
@@ -195,10 +229,22 @@ mod tests {
             store: store.clone(),
         };
         let encode = |r: &NodeMetadata| crate::codec::encode_metadata(r).unwrap();
-        assert!(handler.receive_item(&encode(&record(2, 1, 3)), None).unwrap().is_some());
-        assert!(handler.receive_item(&encode(&record(2, 1, 2)), None).unwrap().is_none());
-        assert!(handler.receive_item(&encode(&record(2, 1, 3)), None).unwrap().is_none());
-        assert!(handler.receive_item(&encode(&record(2, 2, 1)), None).unwrap().is_some());
+        assert!(handler
+            .receive_item(&encode(&record(2, 1, 3)), None)
+            .unwrap()
+            .is_some());
+        assert!(handler
+            .receive_item(&encode(&record(2, 1, 2)), None)
+            .unwrap()
+            .is_none());
+        assert!(handler
+            .receive_item(&encode(&record(2, 1, 3)), None)
+            .unwrap()
+            .is_none());
+        assert!(handler
+            .receive_item(&encode(&record(2, 2, 1)), None)
+            .unwrap()
+            .is_some());
         assert_eq!(
             store.lock().get(NodeId(2)).unwrap().version(),
             MetadataVersion {
@@ -207,7 +253,10 @@ mod tests {
             }
         );
         // A record about the local node from a later life is remembered.
-        assert!(handler.receive_item(&encode(&record(1, 7, 1)), None).unwrap().is_none());
+        assert!(handler
+            .receive_item(&encode(&record(1, 7, 1)), None)
+            .unwrap()
+            .is_none());
         assert_eq!(
             store.lock().newest_local_version_seen(),
             Some(MetadataVersion {

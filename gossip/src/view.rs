@@ -42,11 +42,17 @@ pub struct MemberView {
 #[derive(Debug, Default)]
 pub(crate) struct LivenessView {
     entries: BTreeMap<NodeId, (GossipId, Liveness)>,
+    /// Bumped on every change, so callers can cache derived data.
+    change_count: u64,
 }
 
 impl LivenessView {
     pub(crate) fn get(&self, node: NodeId) -> Option<(GossipId, Liveness)> {
         self.entries.get(&node).copied()
+    }
+
+    pub(crate) fn change_count(&self) -> u64 {
+        self.change_count
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (NodeId, GossipId, Liveness)> + '_ {
@@ -65,7 +71,11 @@ impl LivenessView {
                 return None;
             }
         }
+        if previous == Some((id, liveness)) {
+            return None;
+        }
         self.entries.insert(id.node, (id, liveness));
+        self.change_count += 1;
         let changed = previous.is_none_or(|(_, before)| before != liveness);
         if !changed {
             return None;
@@ -88,8 +98,9 @@ impl LivenessView {
     /// foca renamed a member (a newer life replaced an older one).
     pub(crate) fn rename(&mut self, new: GossipId) {
         if let Some((held, liveness)) = self.get(new.node) {
-            if held.generation <= new.generation {
+            if held.generation <= new.generation && held != new {
                 self.entries.insert(new.node, (new, liveness));
+                self.change_count += 1;
             }
         }
     }
@@ -106,10 +117,16 @@ mod tests {
     #[test]
     fn events_only_on_changes_and_old_lives_are_ignored() {
         let mut view = LivenessView::default();
-        assert_eq!(view.set(id(1), Liveness::Up), Some(GossipEvent::Up(NodeId(4))));
+        assert_eq!(
+            view.set(id(1), Liveness::Up),
+            Some(GossipEvent::Up(NodeId(4)))
+        );
         assert_eq!(view.set(id(1), Liveness::Up), None);
         assert_eq!(view.suspect(id(1)), Some(GossipEvent::Suspect(NodeId(4))));
-        assert_eq!(view.set(id(2), Liveness::Up), Some(GossipEvent::Up(NodeId(4))));
+        assert_eq!(
+            view.set(id(2), Liveness::Up),
+            Some(GossipEvent::Up(NodeId(4)))
+        );
         assert_eq!(view.set(id(1), Liveness::Down), None);
         assert_eq!(view.get(NodeId(4)), Some((id(2), Liveness::Up)));
         assert_eq!(view.suspect(id(1)), None);

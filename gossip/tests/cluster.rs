@@ -30,7 +30,10 @@ fn cluster(size: usize, loss: f64, seed: u64) -> SimCluster {
         sim.start(index, &[0, 1]);
     }
     let converged = sim.run_until_true(30_000, 100, SimCluster::views_agree);
-    assert!(converged.is_some(), "cluster of {size} did not converge in 30 s");
+    assert!(
+        converged.is_some(),
+        "cluster of {size} did not converge in 30 s"
+    );
     sim
 }
 
@@ -118,7 +121,12 @@ fn restart_with_a_stale_generation_renews_past_the_old_life() {
     );
     let renewed = sim.nodes[3].gossip.as_ref().unwrap().id().generation;
     assert!(renewed >= 2, "generation stayed at {renewed}");
-    let seen = sim.nodes[0].gossip.as_ref().unwrap().metadata(NodeId(4)).unwrap();
+    let seen = sim.nodes[0]
+        .gossip
+        .as_ref()
+        .unwrap()
+        .metadata(NodeId(4))
+        .unwrap();
     assert_eq!(seen.id.generation, renewed);
 }
 
@@ -169,7 +177,10 @@ fn digest_exchange_repairs_views_when_broadcasts_are_dropped() {
                 .is_some_and(|record| record.cluster_metadata_version == 42)
         })
     });
-    assert!(repaired.is_some(), "digest exchange did not repair the views");
+    assert!(
+        repaired.is_some(),
+        "digest exchange did not repair the views"
+    );
     assert!(sim.views_agree());
 }
 
@@ -193,7 +204,11 @@ fn graceful_leave_is_seen_quickly() {
     sim.leave(1);
     let seen = sim.run_until_true(start + 10_000, 20, |sim| sim.all_see_down(1));
     let at = seen.expect("leave not seen");
-    assert!(at - start < 1_500, "leave took {} ms to be seen", at - start);
+    assert!(
+        at - start < 1_500,
+        "leave took {} ms to be seen",
+        at - start
+    );
 }
 
 #[test]
@@ -201,7 +216,12 @@ fn partition_that_heals_converges_again() {
     let mut sim = cluster(8, 0.0, 10);
     sim.partition(vec![0, 0, 0, 0, 0, 1, 1, 1]);
     sim.run_until(sim.now_ms + 15_000);
-    assert!(sim.nodes[0].gossip.as_ref().unwrap().down_nodes().contains(&NodeId(7)));
+    assert!(sim.nodes[0]
+        .gossip
+        .as_ref()
+        .unwrap()
+        .down_nodes()
+        .contains(&NodeId(7)));
     sim.heal();
     assert!(
         sim.run_until_true(sim.now_ms + 60_000, 200, SimCluster::views_agree)
@@ -217,4 +237,28 @@ fn the_same_seed_gives_the_same_run() {
     assert_eq!(a.now_ms, b.now_ms);
     assert_eq!(a.stats.bytes_sent, b.stats.bytes_sent);
     assert_eq!(a.events, b.events);
+}
+
+#[test]
+fn a_warm_started_initial_cluster_agrees_at_once_and_detects_crashes() {
+    let mut sim = SimCluster::new(12, NetworkConfig::default());
+    for index in 0..10 {
+        sim.add_node(&config(), sim_metadata(index, TOKENS));
+    }
+    let members: Vec<usize> = (0..10).collect();
+    sim.warm_start(&members, &[0]);
+    assert!(
+        sim.views_agree(),
+        "restored views should agree before any traffic"
+    );
+    sim.run_until(5_000);
+    assert!(sim.views_agree());
+    assert!(sim
+        .nodes
+        .iter()
+        .all(|node| node.gossip.as_ref().unwrap().is_active()));
+    sim.crash(6);
+    assert!(sim
+        .run_until_true(sim.now_ms + 10_000, 50, |sim| sim.all_see_down(6))
+        .is_some());
 }

@@ -65,10 +65,15 @@ fn oversized_metadata_is_refused_with_a_clear_error() {
     let local = zerodb_gossip::LocalMetadata {
         region: "r".into(),
         zone: "z".into(),
-        tokens: (0..400u64).map(|i| zerodb_ring::Token(u64::MAX - i)).collect(),
+        tokens: (0..400u64)
+            .map(|i| zerodb_ring::Token(u64::MAX - i))
+            .collect(),
         status: zerodb_ring::NodeStatus::Normal,
         cluster_metadata_version: 0,
     };
     let error = node.set_local_metadata(0, local).unwrap_err();
-    assert!(matches!(error, GossipError::MetadataTooLarge { .. }), "{error}");
+    assert!(
+        matches!(error, GossipError::MetadataTooLarge { .. }),
+        "{error}"
+    );
 }

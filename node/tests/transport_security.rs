@@ -128,7 +128,7 @@ async fn a_node_claiming_another_id_in_its_hello_is_refused() {
         .await
         .expect("TLS succeeds");
     let (mut send, mut recv) = connection.open_bi().await.expect("stream");
-    write_frame(&mut send, &Frame::Message(Hello { node: 2 }), 1024)
+    write_frame(&mut send, &Frame::Message(Hello { node: NodeId(2) }), 1024)
         .await
         .expect("hello written");
     send.finish().expect("finish");
@@ -161,14 +161,14 @@ async fn a_node_claiming_another_id_in_its_hello_is_refused() {
     // An honest hello from the same certificate is accepted.
     let (endpoint, connection) = raw_connection(&five, one.addr(), 1).await.expect("TLS");
     let (mut send, mut recv) = connection.open_bi().await.expect("stream");
-    write_frame(&mut send, &Frame::Message(Hello { node: 5 }), 1024)
+    write_frame(&mut send, &Frame::Message(Hello { node: NodeId(5) }), 1024)
         .await
         .expect("hello");
     send.finish().expect("finish");
     let answer = read_frame::<HelloAck, _>(&mut recv, 1024)
         .await
         .expect("answer");
-    assert_eq!(answer, Some(Frame::Message(HelloAck { node: 1 })));
+    assert_eq!(answer, Some(Frame::Message(HelloAck { node: NodeId(1) })));
     assert_eq!(one.transport.connected_peers(), vec![NodeId(5)]);
     endpoint.close(0u32.into(), b"");
     one.transport.close().await;

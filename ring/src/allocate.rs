@@ -23,6 +23,9 @@ use crate::types::{NodeId, Token};
 /// Largest number of tokens one node may hold.
 pub const TOKENS_PER_NODE_MAX: usize = 4096;
 
+/// How many of the richest nodes are examined for a range wide enough.
+const DONORS_EXAMINED_MAX: usize = 8;
+
 /// The size of the whole ring, 2^64 positions.
 const RING_SIZE: u128 = 1 << 64;
 
@@ -36,11 +39,7 @@ pub fn allocate_tokens(
     count: usize,
     seed: u64,
 ) -> Result<Vec<Token>, RingError> {
-    let mut allocator = TokenAllocator::new(seed);
-    for member in ring.members().filter(|m| m.status.holds_tokens()) {
-        allocator.insert_existing(member.id, &member.tokens)?;
-    }
-    allocator.add_node(node, count)
+    TokenAllocator::from_ring(ring, seed)?.add_node(node, count)
 }
 
 /// Incremental balanced token allocation over a set of owners. Use it to
@@ -89,6 +88,10 @@ impl TokenAllocator {
     /// Adds a node that already holds `tokens` (a token already taken by
     /// another node stays with it).
     pub fn insert_existing(&mut self, node: NodeId, tokens: &[Token]) -> Result<(), RingError> {
+        if tokens.is_empty() {
+            // A member without tokens (typically the joiner itself) is not placed.
+            return Ok(());
+        }
         if !self.placed.insert(node) {
             return Err(RingError::AlreadyPlaced { node });
         }
@@ -157,7 +160,7 @@ impl TokenAllocator {
         let mut own_ranges = BTreeSet::new();
         for placed in 0..count {
             let wanted = (target.saturating_sub(taken) / (count - placed) as u128).max(1);
-            let (donor, length, end) = self.widest_range_of_richest()?;
+            let (donor, length, end) = self.donor_range(wanted)?;
             // Keep at least a quarter of the range with the donor so that no
             // sliver ranges pile up.
             let take = wanted.min(length - length / 4).min(length - 1).max(1);
@@ -175,15 +178,41 @@ impl TokenAllocator {
         Ok(tokens)
     }
 
-    fn widest_range_of_richest(&self) -> Result<(NodeId, u128, u64), RingError> {
-        for &(_, donor) in self.by_load.iter().rev() {
-            if let Some(&(length, end)) = self.ranges[&donor].iter().next_back() {
-                if length >= 2 {
-                    return Ok((donor, length, end));
-                }
+    /// The range to split: the widest range of the richest node. When it is
+    /// too narrow to give `wanted` while keeping a quarter, a nearly as rich
+    /// node (short of the richest by less than `wanted`) with a range wide
+    /// enough is used instead; failing that, the richest node's range gives
+    /// what it can.
+    fn donor_range(&self, wanted: u128) -> Result<(NodeId, u128, u64), RingError> {
+        let mut richest: Option<(NodeId, u128, u64)> = None;
+        let top_load = self.by_load.iter().next_back().map_or(0, |(load, _)| *load);
+        for &(load, donor) in self.by_load.iter().rev().take(DONORS_EXAMINED_MAX) {
+            if load + wanted < top_load {
+                break;
+            }
+            let Some(&(length, end)) = self.ranges[&donor].iter().next_back() else {
+                continue;
+            };
+            if length - length / 4 >= wanted {
+                return Ok((donor, length, end));
+            }
+            if richest.is_none() && length >= 2 {
+                richest = Some((donor, length, end));
             }
         }
-        Err(RingError::RingFull)
+        if let Some(found) = richest {
+            return Ok(found);
+        }
+        // Every examined range is a single token wide: take any splittable one.
+        self.by_load
+            .iter()
+            .rev()
+            .filter_map(|(_, donor)| {
+                let &(length, end) = self.ranges[donor].iter().next_back()?;
+                (length >= 2).then_some((*donor, length, end))
+            })
+            .next()
+            .ok_or(RingError::RingFull)
     }
 
     fn shrink(&mut self, donor: NodeId, length: u128, end: u64, take: u128) {

@@ -52,8 +52,14 @@ impl Ownership {
         let ends: Vec<Token> = ring.tokens().map(|(token, _)| token).collect();
         let Some(&first) = ends.first() else {
             // No owner at all: the replica lookup reports why.
-            ring.replicas(Token(0), rf, regions)?;
-            unreachable!("a ring without owners cannot place replicas");
+            return Err(match ring.replicas(Token(0), rf, regions) {
+                Err(error) => error,
+                Ok(_) => RingError::NotEnoughNodes {
+                    scope: "the cluster".to_string(),
+                    available: 0,
+                    needed: rf,
+                },
+            });
         };
         let mut ranges = Vec::with_capacity(ends.len() + 1);
         for &end in &ends {

@@ -136,7 +136,7 @@ impl Ring {
         let wanted = normalize_regions(regions);
         let eligible = |node: NodeId| wanted.is_empty() || self.in_regions(node, &wanted);
         let available = self.count_eligible(&eligible);
-        let replicas = self.all.preference(token.0, rf.min(available), &eligible);
+        let replicas = self.all.preference(token.0, rf.min(available), eligible);
         self.all
             .clockwise(token.0, |node| eligible(node) && !replicas.contains(&node))
     }

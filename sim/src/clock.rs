@@ -21,7 +21,10 @@ pub struct NodeClock {
 impl NodeClock {
     /// A clock with this skew and drift.
     pub fn new(skew_ms: i64, drift_ppm: i64) -> NodeClock {
-        NodeClock { skew_ms, drift_ppm: drift_ppm.clamp(-500_000, 500_000) }
+        NodeClock {
+            skew_ms,
+            drift_ppm: drift_ppm.clamp(-500_000, 500_000),
+        }
     }
 
     /// The node's reading at true time `true_us` (simulated microseconds).
@@ -59,12 +62,19 @@ mod tests {
         let exact = NodeClock::new(0, 0);
         assert_eq!(exact.now_ms(5_000), CLOCK_ORIGIN_MS + 5);
         let behind_fast = NodeClock::new(-100, 1_000);
-        assert_eq!(behind_fast.now_ms(1_000_000_000), CLOCK_ORIGIN_MS - 100 + 1_001_000);
+        assert_eq!(
+            behind_fast.now_ms(1_000_000_000),
+            CLOCK_ORIGIN_MS - 100 + 1_001_000
+        );
     }
 
     #[test]
     fn timers_fire_when_the_node_clock_reaches_them() {
-        for clock in [NodeClock::new(0, 0), NodeClock::new(250, -300), NodeClock::new(-40, 777)] {
+        for clock in [
+            NodeClock::new(0, 0),
+            NodeClock::new(250, -300),
+            NodeClock::new(-40, 777),
+        ] {
             let start = 123_456;
             let at_ms = clock.now_ms(start) + 17;
             let fire = clock.true_us_at(at_ms, start);

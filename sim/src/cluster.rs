@@ -12,7 +12,10 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use zerodb_ring::{Member, NodeId, NodeStatus, Ring, Token};
 use zerodb_storage::{Engine, Incarnation, MemoryEngine};
-use zerodb_txn::{Action, ClientId, Message, Policies, ReplicaStatus, Request, Response, Timer, TxnNode, TxnOptions};
+use zerodb_txn::{
+    Action, ClientId, Message, Policies, ReplicaStatus, Request, Response, Timer, TxnNode,
+    TxnOptions,
+};
 
 use crate::clock::NodeClock;
 use crate::faults::{FaultCounts, FaultRates};
@@ -168,12 +171,24 @@ pub struct Cluster<D: SimDisk> {
 
 impl<D: SimDisk> Cluster<D> {
     /// A cluster of `node_count` nodes, all normal members of ring epoch 1.
-    pub fn new(seed: u64, node_count: usize, rates: FaultRates, policies: Policies, options: TxnOptions) -> Self {
-        let mut rng = StdRng::seed_from_u64(seed ^ 0x5151_c1u64);
+    pub fn new(
+        seed: u64,
+        node_count: usize,
+        rates: FaultRates,
+        policies: Policies,
+        options: TxnOptions,
+    ) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed ^ 0x5151_c1c1_u64);
         let members: Vec<Member> = (0..node_count)
             .map(|i| {
                 let tokens = (0..TOKENS_PER_NODE).map(|_| Token(rng.random())).collect();
-                Member::new(NodeId(i as u32 + 1), "r1", format!("z{}", i % 3), tokens, NodeStatus::Normal)
+                Member::new(
+                    NodeId(i as u32 + 1),
+                    "r1",
+                    format!("z{}", i % 3),
+                    tokens,
+                    NodeStatus::Normal,
+                )
             })
             .collect();
         let ring = Ring::new(1, members);
@@ -231,14 +246,21 @@ impl<D: SimDisk> Cluster<D> {
 
     /// Nodes currently down (crashed, not yet restarted).
     pub fn down_set(&self) -> BTreeSet<NodeId> {
-        self.nodes.iter().filter(|slot| !slot.is_up()).map(|slot| slot.id).collect()
+        self.nodes
+            .iter()
+            .filter(|slot| !slot.is_up())
+            .map(|slot| slot.id)
+            .collect()
     }
 
     /// True when every node is up, unpaused and voting.
     pub fn all_normal(&self) -> bool {
         self.nodes.iter().all(|slot| {
             slot.paused_until_us <= self.now_us
-                && slot.node.as_ref().is_some_and(|n| n.status() == ReplicaStatus::Normal)
+                && slot
+                    .node
+                    .as_ref()
+                    .is_some_and(|n| n.status() == ReplicaStatus::Normal)
         })
     }
 
@@ -256,7 +278,10 @@ impl<D: SimDisk> Cluster<D> {
                 self.after_input(index, actions);
             }
             Err(error) => {
-                self.errors.push(format!("node {} failed to open its store: {error}", slot.id));
+                self.errors.push(format!(
+                    "node {} failed to open its store: {error}",
+                    slot.id
+                ));
             }
         }
         self.publish_down_set();
@@ -289,19 +314,36 @@ impl<D: SimDisk> Cluster<D> {
         }
         let generation = slot.generation;
         let clock = slot.clock.clone();
-        let Some(node) = slot.node.as_mut() else { return };
+        let Some(node) = slot.node.as_mut() else {
+            return;
+        };
         let now_ms = clock.now_ms(now_us);
         let actions = match event {
             SimEvent::Deliver { from, msg, .. } => node.handle_message(now_ms, from, msg),
-            SimEvent::Request { client, request, .. } => node.handle_request(now_ms, client, request),
-            SimEvent::Timer { generation: set_by, at_ms, timer, .. } => {
+            SimEvent::Request {
+                client, request, ..
+            } => node.handle_request(now_ms, client, request),
+            SimEvent::Timer {
+                generation: set_by,
+                at_ms,
+                timer,
+                ..
+            } => {
                 if set_by != generation {
                     return;
                 }
                 if now_ms < at_ms {
                     // The clock jumped back: wait until it reads `at_ms`.
                     let at_us = clock.true_us_at(at_ms, now_us + 1);
-                    self.queue.push(at_us, SimEvent::Timer { node: index, generation, at_ms, timer });
+                    self.queue.push(
+                        at_us,
+                        SimEvent::Timer {
+                            node: index,
+                            generation,
+                            at_ms,
+                            timer,
+                        },
+                    );
                     return;
                 }
                 node.handle_timer(now_ms, timer)
@@ -321,9 +363,12 @@ impl<D: SimDisk> Cluster<D> {
             self.schedule_restart(index);
             return;
         }
-        let Some(node) = slot.node.as_mut() else { return };
+        let Some(node) = slot.node.as_mut() else {
+            return;
+        };
         if let Err(error) = node.engine_mut().sync() {
-            self.errors.push(format!("node {} failed to sync: {error}", slot.id));
+            self.errors
+                .push(format!("node {} failed to sync: {error}", slot.id));
             self.crash_now(index, false);
             return;
         }
@@ -339,27 +384,53 @@ impl<D: SimDisk> Cluster<D> {
             match action {
                 Action::Send { to, msg } => {
                     let Some(to_index) = self.index_of(to) else {
-                        self.errors.push(format!("node {from} sent to unknown node {to}"));
+                        self.errors
+                            .push(format!("node {from} sent to unknown node {to}"));
                         continue;
                     };
                     if to_index == index {
-                        self.queue.push(self.now_us + LOOPBACK_US, SimEvent::Deliver { to: to_index, from, msg });
+                        self.queue.push(
+                            self.now_us + LOOPBACK_US,
+                            SimEvent::Deliver {
+                                to: to_index,
+                                from,
+                                msg,
+                            },
+                        );
                         continue;
                     }
                     let delays = self.net.delays(&mut self.rng, from.0, to.0);
                     for delay in delays {
                         let msg = msg.clone();
-                        self.queue.push(self.now_us + delay, SimEvent::Deliver { to: to_index, from, msg });
+                        self.queue.push(
+                            self.now_us + delay,
+                            SimEvent::Deliver {
+                                to: to_index,
+                                from,
+                                msg,
+                            },
+                        );
                     }
                 }
                 Action::Reply { client, response } => {
-                    self.queue.push(self.now_us + CLIENT_LATENCY_US, SimEvent::Reply { client, response });
+                    self.queue.push(
+                        self.now_us + CLIENT_LATENCY_US,
+                        SimEvent::Reply { client, response },
+                    );
                 }
                 Action::SetTimer { at_ms, timer } => {
                     let slot = &self.nodes[index];
                     let at_us = slot.clock.true_us_at(at_ms, self.now_us);
                     let generation = slot.generation;
-                    self.queue.push(at_us, SimEvent::Timer { node: index, generation, at_ms, timer });
+                    self.queue.push(
+                        at_us,
+                        SimEvent::Timer {
+                            node: index,
+                            generation,
+                            at_ms,
+                            timer,
+                        },
+                    );
                 }
             }
         }

@@ -29,8 +29,81 @@ impl std::str::FromStr for FaultLevel {
             "light" => Ok(FaultLevel::Light),
             "heavy" => Ok(FaultLevel::Heavy),
             "mixed" => Ok(FaultLevel::Mixed),
-            other => Err(format!("unknown fault level {other:?}; use none, light, heavy or mixed")),
+            other => Err(format!(
+                "unknown fault level {other:?}; use none, light, heavy or mixed"
+            )),
         }
+    }
+}
+
+/// A kind of fault that can be switched off (`--without`), to narrow down
+/// which fault a failing seed needs.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FaultKind {
+    /// Node crashes (and with them disk loss and mid-batch crashes).
+    Crash,
+    /// Disk loss on crash.
+    Wipe,
+    /// Crashes between handling an input and its sync.
+    MidBatch,
+    /// Network partitions.
+    Partition,
+    /// One-way link cuts.
+    OneWay,
+    /// Process pauses.
+    Pause,
+    /// Clock skew and drift.
+    Clock,
+    /// Clock jumps.
+    Jump,
+    /// Message loss, duplication and stragglers.
+    Network,
+}
+
+impl FaultKind {
+    /// Every kind, in command-line order.
+    pub const ALL: [FaultKind; 9] = [
+        FaultKind::Crash,
+        FaultKind::Wipe,
+        FaultKind::MidBatch,
+        FaultKind::Partition,
+        FaultKind::OneWay,
+        FaultKind::Pause,
+        FaultKind::Clock,
+        FaultKind::Jump,
+        FaultKind::Network,
+    ];
+
+    /// The command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Crash => "crash",
+            FaultKind::Wipe => "wipe",
+            FaultKind::MidBatch => "mid-batch",
+            FaultKind::Partition => "partition",
+            FaultKind::OneWay => "one-way",
+            FaultKind::Pause => "pause",
+            FaultKind::Clock => "clock",
+            FaultKind::Jump => "jump",
+            FaultKind::Network => "network",
+        }
+    }
+}
+
+impl std::str::FromStr for FaultKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<FaultKind, String> {
+        FaultKind::ALL
+            .into_iter()
+            .find(|k| k.name() == text)
+            .ok_or_else(|| {
+                let names: Vec<&str> = FaultKind::ALL.iter().map(|k| k.name()).collect();
+                format!(
+                    "unknown fault kind {text:?}; use one of {}",
+                    names.join(", ")
+                )
+            })
     }
 }
 
@@ -96,13 +169,47 @@ impl FaultRates {
         let weight = |rng: &mut StdRng| rng.random_range(0..10u32);
         FaultRates {
             net,
-            fault_interval_ms: (300.0 / intensity) as u64,
-            weights: [weight(rng) + 2, weight(rng) + 2, weight(rng), weight(rng), weight(rng)],
+            fault_interval_ms: (40.0 / intensity) as u64,
+            weights: [
+                weight(rng) + 2,
+                weight(rng) + 2,
+                weight(rng),
+                weight(rng),
+                weight(rng),
+            ],
             wipe: 0.3 * intensity,
             crash_mid_batch: 0.5,
-            outage_ms_max: rng.random_range(500..8_000),
+            outage_ms_max: rng.random_range(100..3_000),
             skew_ms_max: (rng.random_range(0..500) as f64 * intensity) as i64,
             drift_ppm_max: (rng.random_range(0..2_000) as f64 * intensity) as i64,
+        }
+    }
+}
+
+impl FaultRates {
+    /// Switches one kind of fault off.
+    pub fn without(&mut self, kind: FaultKind) {
+        match kind {
+            FaultKind::Crash => {
+                self.weights[0] = 0;
+                self.wipe = 0.0;
+                self.crash_mid_batch = 0.0;
+            }
+            FaultKind::Wipe => self.wipe = 0.0,
+            FaultKind::MidBatch => self.crash_mid_batch = 0.0,
+            FaultKind::Partition => self.weights[1] = 0,
+            FaultKind::Pause => self.weights[2] = 0,
+            FaultKind::Clock => {
+                self.skew_ms_max = 0;
+                self.drift_ppm_max = 0;
+            }
+            FaultKind::Jump => self.weights[3] = 0,
+            FaultKind::OneWay => self.weights[4] = 0,
+            FaultKind::Network => {
+                self.net.loss = 0.0;
+                self.net.duplicate = 0.0;
+                self.net.straggler = 0.0;
+            }
         }
     }
 }

@@ -56,7 +56,9 @@ impl<D: SimDisk> Cluster<D> {
     }
 
     fn random_up_node(&mut self) -> Option<usize> {
-        let up: Vec<usize> = (0..self.nodes.len()).filter(|&i| self.nodes[i].is_up()).collect();
+        let up: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].is_up())
+            .collect();
         if up.is_empty() {
             return None;
         }
@@ -69,7 +71,9 @@ impl<D: SimDisk> Cluster<D> {
         if down + 1 > (self.nodes.len() - 1) / 2 {
             return;
         }
-        let Some(index) = self.random_up_node() else { return };
+        let Some(index) = self.random_up_node() else {
+            return;
+        };
         // Fewer than a quorum of any partition may lose state at a time:
         // one node, and only once the previous one has recovered.
         let wipe = !self.lost_state_in_progress() && self.rng.random_bool(self.rates.wipe);
@@ -107,7 +111,9 @@ impl<D: SimDisk> Cluster<D> {
     }
 
     fn inject_pause(&mut self) {
-        let Some(index) = self.random_up_node() else { return };
+        let Some(index) = self.random_up_node() else {
+            return;
+        };
         let until = self.now_us + self.outage_us() / 2;
         self.pause(index, until);
         self.counts.pauses += 1;
@@ -115,7 +121,9 @@ impl<D: SimDisk> Cluster<D> {
 
     fn inject_clock_jump(&mut self) {
         let index = self.rng.random_range(0..self.nodes.len());
-        let jump = self.rng.random_range(-CLOCK_JUMP_MS_MAX..=CLOCK_JUMP_MS_MAX);
+        let jump = self
+            .rng
+            .random_range(-CLOCK_JUMP_MS_MAX..=CLOCK_JUMP_MS_MAX);
         self.nodes[index].clock.skew_ms += jump;
         self.counts.clock_jumps += 1;
     }
@@ -125,7 +133,12 @@ impl<D: SimDisk> Cluster<D> {
     pub fn heal_all(&mut self) {
         self.rates.fault_interval_ms = 0;
         self.net.heal();
-        self.net.config = NetConfig { loss: 0.0, duplicate: 0.0, straggler: 0.0, ..self.net.config.clone() };
+        self.net.config = NetConfig {
+            loss: 0.0,
+            duplicate: 0.0,
+            straggler: 0.0,
+            ..self.net.config.clone()
+        };
         for index in 0..self.nodes.len() {
             self.nodes[index].crash_mid_batch = false;
             self.restart(index);

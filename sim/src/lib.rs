@@ -9,4 +9,12 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod check;
+pub mod clock;
+pub mod cluster;
+pub mod faults;
 pub mod history;
+mod inject;
+pub mod net;
+pub mod queue;
+pub mod run;
+pub mod workload;

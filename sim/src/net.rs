@@ -56,7 +56,12 @@ pub struct Network {
 impl Network {
     /// A network with no partition.
     pub fn new(config: NetConfig) -> Network {
-        Network { config, cut: BTreeSet::new(), lost: 0, duplicated: 0 }
+        Network {
+            config,
+            cut: BTreeSet::new(),
+            lost: 0,
+            duplicated: 0,
+        }
     }
 
     /// One latency sample.
@@ -137,12 +142,20 @@ mod tests {
 
     #[test]
     fn loss_and_duplication_follow_their_rates() {
-        let config = NetConfig { loss: 0.2, duplicate: 0.1, ..NetConfig::reliable() };
+        let config = NetConfig {
+            loss: 0.2,
+            duplicate: 0.1,
+            ..NetConfig::reliable()
+        };
         let mut net = Network::new(config);
         let mut rng = StdRng::seed_from_u64(7);
         let delivered: usize = (0..10_000).map(|_| net.delays(&mut rng, 0, 1).len()).sum();
         assert!((1_500..2_500).contains(&net.lost), "lost {}", net.lost);
-        assert!((600..1_000).contains(&net.duplicated), "duplicated {}", net.duplicated);
+        assert!(
+            (600..1_000).contains(&net.duplicated),
+            "duplicated {}",
+            net.duplicated
+        );
         assert_eq!(delivered as u64, 10_000 - net.lost + net.duplicated);
     }
 }

@@ -41,14 +41,21 @@ pub struct EventQueue<E> {
 
 impl<E> Default for EventQueue<E> {
     fn default() -> Self {
-        EventQueue { heap: BinaryHeap::new(), next_seq: 0 }
+        EventQueue {
+            heap: BinaryHeap::new(),
+            next_seq: 0,
+        }
     }
 }
 
 impl<E> EventQueue<E> {
     /// Schedules `event` at true time `at_us`.
     pub fn push(&mut self, at_us: Micros, event: E) {
-        self.heap.push(Scheduled { at_us, seq: self.next_seq, event });
+        self.heap.push(Scheduled {
+            at_us,
+            seq: self.next_seq,
+            event,
+        });
         self.next_seq += 1;
     }
 

@@ -10,19 +10,21 @@ use zerodb_storage::MemoryEngine;
 use zerodb_txn::{ClientId, Policies, Request, TxnOptions};
 
 use crate::cluster::{Cluster, SimDisk, SimEvent, CLIENT_LATENCY_US};
-use crate::faults::{FaultCounts, FaultLevel, FaultRates};
+use crate::faults::{FaultCounts, FaultKind, FaultLevel, FaultRates};
 use crate::history::{Micros, ProcessId};
 use crate::workload::append::AppendWorkload;
 use crate::workload::bank::BankWorkload;
 use crate::workload::register::RegisterWorkload;
-use crate::workload::{Answer, Workload, WorkloadKind, EVENTUAL_NAMESPACE, STRONG_NAMESPACE};
+use crate::workload::{
+    Answer, OutcomeCounts, Workload, WorkloadKind, EVENTUAL_NAMESPACE, STRONG_NAMESPACE,
+};
 
 /// Simulated time the cluster gets after healing, before the final reads.
 pub const SETTLE_US: Micros = 3_000_000;
 /// Simulated time a run may take after healing before it is declared stuck.
 pub const FINAL_PHASE_US_MAX: Micros = 300_000_000;
 /// Largest client think time between operations.
-pub const THINK_US_MAX: Micros = 2_000;
+pub const THINK_US_MAX: Micros = 5_000;
 
 /// The test-only switches of the transaction layer (each deliberately
 /// breaks a safety mechanism so that the checkers can be shown to catch it).
@@ -45,7 +47,10 @@ impl UnsafeSwitches {
         for (on, flag) in [
             (self.skip_lock_durability, " --unsafe-skip-lock-durability"),
             (self.skip_read_repair, " --unsafe-skip-read-repair"),
-            (self.skip_lost_state_recovery, " --unsafe-skip-lost-state-recovery"),
+            (
+                self.skip_lost_state_recovery,
+                " --unsafe-skip-lost-state-recovery",
+            ),
             (self.ignore_read_locks, " --unsafe-ignore-read-locks"),
         ] {
             if on {
@@ -75,6 +80,10 @@ pub struct RunConfig {
     pub clients: u32,
     /// Test-only switches of the transaction layer.
     pub unsafe_switches: UnsafeSwitches,
+    /// Keep the rendered history in the summary (for debugging a seed).
+    pub keep_history: bool,
+    /// Fault kinds switched off.
+    pub without: Vec<FaultKind>,
 }
 
 impl Default for RunConfig {
@@ -88,6 +97,8 @@ impl Default for RunConfig {
             eventual: false,
             clients: 8,
             unsafe_switches: UnsafeSwitches::default(),
+            keep_history: false,
+            without: Vec::new(),
         }
     }
 }
@@ -96,10 +107,11 @@ impl RunConfig {
     /// The command that reproduces this run.
     pub fn command(&self) -> String {
         format!(
-            "zerodb-sim --seed {} --nodes {} --ops {} --workload {} --faults {}{}{}",
+            "zerodb-sim --seed {} --nodes {} --ops {} --clients {} --workload {} --faults {}{}{}{}",
             self.seed,
             self.nodes,
             self.ops,
+            self.clients,
             self.workload.name(),
             match self.faults {
                 FaultLevel::None => "none",
@@ -108,7 +120,11 @@ impl RunConfig {
                 FaultLevel::Mixed => "mixed",
             },
             if self.eventual { " --eventual" } else { "" },
-            self.unsafe_switches.flags()
+            self.unsafe_switches.flags(),
+            self.without
+                .iter()
+                .map(|k| format!(" --without {}", k.name()))
+                .collect::<String>()
         )
     }
 }
@@ -118,6 +134,8 @@ impl RunConfig {
 pub struct RunSummary {
     /// Operations recorded (final reads included).
     pub ops: usize,
+    /// Operations by outcome.
+    pub outcomes: OutcomeCounts,
     /// Faults injected.
     pub faults: FaultCounts,
     /// Anomalies found.
@@ -130,6 +148,11 @@ pub struct RunSummary {
     pub simulated_ms: u64,
     /// Events processed.
     pub events: u64,
+    /// Each node's clock as `(skew ms, drift ppm)` at the end of the run.
+    pub clocks: Vec<(i64, i64)>,
+    /// The history, one operation per line (only when asked for with
+    /// [`RunConfig::keep_history`]).
+    pub history: Option<String>,
 }
 
 #[derive(PartialEq, Eq, Debug, Clone, Copy)]
@@ -152,7 +175,10 @@ fn policies(config: &RunConfig) -> Policies {
         partition_level: PartitionLevel::Record,
         regions: Vec::new(),
     };
-    let eventual = NamespacePolicy { consistency: Consistency::Eventual, ..strong.clone() };
+    let eventual = NamespacePolicy {
+        consistency: Consistency::Eventual,
+        ..strong.clone()
+    };
     Policies {
         version: 1,
         default: strong.clone(),
@@ -176,10 +202,16 @@ fn options(config: &RunConfig) -> TxnOptions {
 
 fn workload(config: &RunConfig, rng: &mut StdRng) -> Box<dyn Workload> {
     match config.workload {
-        WorkloadKind::Register if config.eventual => {
-            Box::new(RegisterWorkload::new(EVENTUAL_NAMESPACE, rng.random_range(3..8), false))
-        }
-        WorkloadKind::Register => Box::new(RegisterWorkload::new(STRONG_NAMESPACE, rng.random_range(3..8), true)),
+        WorkloadKind::Register if config.eventual => Box::new(RegisterWorkload::new(
+            EVENTUAL_NAMESPACE,
+            rng.random_range(3..8),
+            false,
+        )),
+        WorkloadKind::Register => Box::new(RegisterWorkload::new(
+            STRONG_NAMESPACE,
+            rng.random_range(3..8),
+            true,
+        )),
         WorkloadKind::Append => Box::new(AppendWorkload::new(rng.random_range(4..10))),
         WorkloadKind::Bank => Box::new(BankWorkload::new(rng.random_range(3..7))),
     }
@@ -197,9 +229,16 @@ struct Clients {
 impl Clients {
     /// Sends `request` from `process` to a random running coordinator, with
     /// a client-side timeout.
-    fn issue<D: SimDisk>(&mut self, cluster: &mut Cluster<D>, process: ProcessId, request: Request) {
+    fn issue<D: SimDisk>(
+        &mut self,
+        cluster: &mut Cluster<D>,
+        process: ProcessId,
+        request: Request,
+    ) {
         let now = cluster.now_us;
-        let up: Vec<usize> = (0..cluster.nodes.len()).filter(|&i| cluster.nodes[i].is_up()).collect();
+        let up: Vec<usize> = (0..cluster.nodes.len())
+            .filter(|&i| cluster.nodes[i].is_up())
+            .collect();
         let node = if up.is_empty() {
             self.rng.random_range(0..cluster.nodes.len())
         } else {
@@ -208,21 +247,39 @@ impl Clients {
         let client = ClientId(self.next_request);
         self.next_request += 1;
         self.outstanding.insert(client, process);
-        cluster.queue.push(now + CLIENT_LATENCY_US, SimEvent::Request { node, client, request });
-        cluster.queue.push(now + self.timeout_us, SimEvent::ClientTimeout { client });
+        cluster.queue.push(
+            now + CLIENT_LATENCY_US,
+            SimEvent::Request {
+                node,
+                client,
+                request,
+            },
+        );
+        cluster
+            .queue
+            .push(now + self.timeout_us, SimEvent::ClientTimeout { client });
     }
 }
 
 /// Runs one seed over disks of type `D`.
 pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
     let mut rng = StdRng::seed_from_u64(config.seed);
-    let rates = FaultRates::draw(config.faults, &mut rng);
+    let mut rates = FaultRates::draw(config.faults, &mut rng);
+    for &kind in &config.without {
+        rates.without(kind);
+    }
     let txn_options = options(config);
     let client_timeout_us = (txn_options.request_timeout_ms + 1_000) * 1_000;
-    let mut cluster: Cluster<D> = Cluster::new(config.seed, config.nodes, rates, policies(config), txn_options);
+    let mut cluster: Cluster<D> = Cluster::new(
+        config.seed,
+        config.nodes,
+        rates,
+        policies(config),
+        txn_options,
+    );
     let mut workload = workload(config, &mut rng);
     let mut clients = Clients {
-        rng: StdRng::seed_from_u64(config.seed ^ 0xc11e_47u64),
+        rng: StdRng::seed_from_u64(config.seed ^ 0xc11e_c11e_u64),
         outstanding: BTreeMap::new(),
         next_request: 1,
         timeout_us: client_timeout_us,
@@ -254,7 +311,9 @@ pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
                 if may_issue {
                     match workload.invoke(ProcessId(process), now, &mut rng) {
                         Some(request) => clients.issue(&mut cluster, ProcessId(process), request),
-                        None => cluster.queue.push(now + THINK_US_MAX * 10, SimEvent::ClientWake { process }),
+                        None => cluster
+                            .queue
+                            .push(now + THINK_US_MAX * 10, SimEvent::ClientWake { process }),
                     }
                 }
                 None
@@ -280,7 +339,9 @@ pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
                     Some(follow_up) => clients.issue(&mut cluster, process, follow_up),
                     None => {
                         let think = clients.rng.random_range(0..THINK_US_MAX);
-                        cluster.queue.push(now + think, SimEvent::ClientWake { process: process.0 });
+                        cluster
+                            .queue
+                            .push(now + think, SimEvent::ClientWake { process: process.0 });
                     }
                 }
             }
@@ -289,17 +350,24 @@ pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
             Phase::Workload if workload.recorded() >= config.ops => phase = Phase::Draining,
             Phase::Draining if clients.outstanding.is_empty() => {
                 cluster.heal_all();
-                phase = Phase::Settling { until_us: now + SETTLE_US };
+                phase = Phase::Settling {
+                    until_us: now + SETTLE_US,
+                };
             }
             Phase::Settling { until_us } if now >= until_us && cluster.all_normal() => {
                 workload.begin_final();
                 for process in 0..config.clients {
                     cluster.queue.push(now, SimEvent::ClientWake { process });
                 }
-                phase = Phase::Final { deadline_us: now + FINAL_PHASE_US_MAX };
+                phase = Phase::Final {
+                    deadline_us: now + FINAL_PHASE_US_MAX,
+                };
             }
             Phase::Settling { until_us } if now >= until_us + FINAL_PHASE_US_MAX => {
-                anomalies.push(format!("liveness: nodes not all normal after healing: {:?}", cluster.status_counts()));
+                anomalies.push(format!(
+                    "liveness: nodes not all normal after healing: {:?}",
+                    cluster.status_counts()
+                ));
                 break;
             }
             Phase::Final { .. } if workload.final_done() => break,
@@ -313,15 +381,23 @@ pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
     cluster.counts.messages_lost = cluster.net.lost;
     cluster.counts.messages_duplicated = cluster.net.duplicated;
     let verdict = workload.check();
+    let history = workload.history_text();
     anomalies.extend(cluster.errors.iter().map(|e| format!("driver: {e}")));
     anomalies.extend(verdict.anomalies);
     RunSummary {
         ops: workload.recorded(),
+        outcomes: workload.outcomes(),
         faults: cluster.counts.clone(),
         anomalies,
         unknown: verdict.unknown,
-        history_hash: xxhash_rust::xxh3::xxh3_64(workload.history_text().as_bytes()),
+        history_hash: xxhash_rust::xxh3::xxh3_64(history.as_bytes()),
         simulated_ms: cluster.now_us / 1_000,
         events: cluster.events,
+        clocks: cluster
+            .nodes
+            .iter()
+            .map(|slot| (slot.clock.skew_ms, slot.clock.drift_ppm))
+            .collect(),
+        history: config.keep_history.then_some(history),
     }
 }

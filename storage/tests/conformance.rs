@@ -6,7 +6,7 @@ mod support;
 
 use std::ops::Bound;
 
-use support::{v, val, Harness, MemoryHarness, SledHarness};
+use support::{v, val, Harness, MemoryHarness, SledHarness, ZeroDirHarness, ZeroFaultHarness};
 use zerodb_storage::{Direction, Engine, Record, ScanRange, Space, StorageError, WriteBatch};
 
 fn put<E: Engine>(e: &mut E, space: Space, key: &[u8], record: Record) {
@@ -399,6 +399,14 @@ pub fn stats_are_sane<H: Harness>() {
     if H::COUNTS_RECORDS {
         assert_eq!(e.stats().records, 100);
     }
+    // After a checkpoint every engine that counts at all counts exactly.
+    e.checkpoint().unwrap();
+    let records = e.stats().records;
+    assert!(
+        records == 100 || (records == 0 && !H::COUNTS_RECORDS),
+        "{:?}",
+        e.stats()
+    );
 }
 
 macro_rules! conformance {
@@ -456,3 +464,5 @@ macro_rules! conformance {
 
 conformance!(memory, MemoryHarness);
 conformance!(sled, SledHarness);
+conformance!(zero, ZeroDirHarness);
+conformance!(zero_fault_vfs, ZeroFaultHarness);

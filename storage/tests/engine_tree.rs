@@ -75,7 +75,10 @@ fn check_scan(engine: &mut ZeroEngine, model: &Model, rng: &mut Rng) {
         let got = engine.scan(&range, direction, limit).unwrap();
         let matching = model.iter().filter(|(k, _)| range.contains(k));
         let want: Vec<(Vec<u8>, Record)> = match direction {
-            Direction::Forward => matching.take(limit).map(|(k, r)| (k.clone(), r.clone())).collect(),
+            Direction::Forward => matching
+                .take(limit)
+                .map(|(k, r)| (k.clone(), r.clone()))
+                .collect(),
             Direction::Reverse => matching
                 .rev()
                 .take(limit)
@@ -122,7 +125,10 @@ fn random_operations_match_a_btreemap_through_splits_merges_and_reopens() {
     }
     for i in 0..3000u64 {
         let key = i.to_be_bytes();
-        assert_eq!(engine.get(Space::Data, &key).unwrap().as_ref(), model.get(&key[..]));
+        assert_eq!(
+            engine.get(Space::Data, &key).unwrap().as_ref(),
+            model.get(&key[..])
+        );
     }
     // Delete almost everything: the tree must shrink back through merges.
     let mut batch = WriteBatch::new();
@@ -146,24 +152,44 @@ fn spaces_are_kept_apart_and_limits_are_enforced() {
     let vfs = FaultVfs::new(2);
     let mut engine = open(&vfs, small_options());
     let mut batch = WriteBatch::new();
-    batch.put(Space::System, b"k".to_vec(), Record::value(version(1), b"lock".to_vec()));
-    batch.put(Space::Data, b"k".to_vec(), Record::value(version(2), b"data".to_vec()));
+    batch.put(
+        Space::System,
+        b"k".to_vec(),
+        Record::value(version(1), b"lock".to_vec()),
+    );
+    batch.put(
+        Space::Data,
+        b"k".to_vec(),
+        Record::value(version(2), b"data".to_vec()),
+    );
     engine.write(batch).unwrap();
     engine.checkpoint().unwrap();
-    let data = engine.scan(&ScanRange::all(Space::Data), Direction::Forward, 10).unwrap();
+    let data = engine
+        .scan(&ScanRange::all(Space::Data), Direction::Forward, 10)
+        .unwrap();
     assert_eq!(data.len(), 1);
     assert_eq!(data[0].1.value.as_deref(), Some(&b"data"[..]));
-    let system = engine.scan(&ScanRange::all(Space::System), Direction::Reverse, 10).unwrap();
+    let system = engine
+        .scan(&ScanRange::all(Space::System), Direction::Reverse, 10)
+        .unwrap();
     assert_eq!(system[0].1.value.as_deref(), Some(&b"lock"[..]));
 
     let mut batch = WriteBatch::new();
-    batch.put(Space::Data, vec![1; 4097], Record::value(version(3), b"x".to_vec()));
+    batch.put(
+        Space::Data,
+        vec![1; 4097],
+        Record::value(version(3), b"x".to_vec()),
+    );
     assert!(matches!(
         engine.write(batch),
         Err(zerodb_storage::StorageError::TooLarge { what: "key", .. })
     ));
     let mut batch = WriteBatch::new();
-    batch.put(Space::Data, b"v".to_vec(), Record::value(version(3), vec![0; 16 * 1024 * 1024 + 1]));
+    batch.put(
+        Space::Data,
+        b"v".to_vec(),
+        Record::value(version(3), vec![0; 16 * 1024 * 1024 + 1]),
+    );
     assert!(engine.write(batch).is_err());
     // An empty or inverted range is empty, not a panic.
     let inverted = ScanRange {
@@ -171,7 +197,10 @@ fn spaces_are_kept_apart_and_limits_are_enforced() {
         start: Bound::Included(b"z".to_vec()),
         end: Bound::Excluded(b"a".to_vec()),
     };
-    assert!(engine.scan(&inverted, Direction::Forward, 10).unwrap().is_empty());
+    assert!(engine
+        .scan(&inverted, Direction::Forward, 10)
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
@@ -182,7 +211,9 @@ fn largest_keys_and_values_round_trip_through_checkpoints() {
     for i in 0..40u8 {
         let mut key = vec![i; 4096];
         key[0] = i;
-        let value: Vec<u8> = (0..(i as usize * 50_000)).map(|x| (x % 251) as u8).collect();
+        let value: Vec<u8> = (0..(i as usize * 50_000))
+            .map(|x| (x % 251) as u8)
+            .collect();
         let record = Record {
             version: version(u64::from(i)),
             value: Some(value),
@@ -195,14 +226,26 @@ fn largest_keys_and_values_round_trip_through_checkpoints() {
     }
     let mut batch = WriteBatch::new();
     let big = vec![9u8; 16 * 1024 * 1024];
-    batch.put(Space::Data, b"big".to_vec(), Record::value(version(99), big.clone()));
+    batch.put(
+        Space::Data,
+        b"big".to_vec(),
+        Record::value(version(99), big.clone()),
+    );
     engine.write(batch).unwrap();
     engine.checkpoint().unwrap();
     let report = engine.validate();
     assert!(report.is_ok(), "{:?}", report.problems);
     engine.close().unwrap();
     let mut engine = open(&vfs, small_options());
-    assert_eq!(engine.get(Space::Data, b"big").unwrap().unwrap().value.unwrap(), big);
+    assert_eq!(
+        engine
+            .get(Space::Data, b"big")
+            .unwrap()
+            .unwrap()
+            .value
+            .unwrap(),
+        big
+    );
     for (k, r) in &model {
         assert_eq!(engine.get(Space::Data, k).unwrap().as_ref(), Some(r));
     }
@@ -218,13 +261,20 @@ fn largest_keys_and_values_round_trip_through_checkpoints() {
     assert!(report.is_ok(), "{:?}", report.problems);
     let before = engine.stats().disk_bytes;
     let mut batch = WriteBatch::new();
-    batch.put(Space::Data, b"big2".to_vec(), Record::value(version(101), big));
+    batch.put(
+        Space::Data,
+        b"big2".to_vec(),
+        Record::value(version(101), big),
+    );
     engine.write(batch).unwrap();
     engine.checkpoint().unwrap();
     engine.checkpoint().unwrap();
     assert!(engine.validate().is_ok());
     // The second 16 MiB value reuses the pages the first one freed.
-    assert!(engine.stats().disk_bytes < before + 4 * 1024 * 1024, "free pages were not reused");
+    assert!(
+        engine.stats().disk_bytes < before + 4 * 1024 * 1024,
+        "free pages were not reused"
+    );
 }
 
 #[test]
@@ -241,7 +291,11 @@ fn a_data_set_ten_times_the_cache_is_served_correctly() {
         let mut batch = WriteBatch::new();
         for i in chunk * 1000..(chunk + 1) * 1000 {
             let key = (i * 7919 % n).to_be_bytes().to_vec();
-            batch.put(Space::Data, key, Record::value(version(i), vec![(i % 256) as u8; 90]));
+            batch.put(
+                Space::Data,
+                key,
+                Record::value(version(i), vec![(i % 256) as u8; 90]),
+            );
         }
         engine.write(batch).unwrap();
     }
@@ -259,7 +313,9 @@ fn a_data_set_ten_times_the_cache_is_served_correctly() {
         let r = engine.get(Space::Data, &k.to_be_bytes()).unwrap();
         assert!(r.is_some(), "key {k} missing");
     }
-    let all = engine.scan(&ScanRange::all(Space::Data), Direction::Forward, usize::MAX).unwrap();
+    let all = engine
+        .scan(&ScanRange::all(Space::Data), Direction::Forward, usize::MAX)
+        .unwrap();
     assert_eq!(all.len() as u64, n);
     assert!(all.windows(2).all(|w| w[0].0 < w[1].0));
     assert!(engine.stats().cache_misses > 0);

@@ -16,19 +16,7 @@ use std::fmt;
 
 use x509_parser::extensions::GeneralName;
 
-/// Identifies a node in the cluster.
-///
-/// Stand-in with the same shape as `zerodb_ring::NodeId` (INTERFACES.md)
-/// until the ring crate provides it; swap this definition for
-/// `pub use zerodb_ring::NodeId;` when it lands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct NodeId(pub u32);
-
-impl fmt::Display for NodeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "n{}", self.0)
-    }
-}
+pub use zerodb_ring::NodeId;
 
 /// DNS suffix of node certificate names.
 pub const NODE_NAME_SUFFIX: &str = ".node.zerodb";

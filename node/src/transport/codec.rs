@@ -177,12 +177,12 @@ pub fn encode_frame<T: Encode>(
         Frame::Message(message) => (
             KIND_MESSAGE,
             bincode::encode_into_std_write(message, &mut bytes, bincode_config())
-                .map_err(|error| encode_error::<T>(error)),
+                .map_err(encode_error::<T>),
         ),
         Frame::Error(error) => (
             KIND_ERROR,
             bincode::encode_into_std_write(error, &mut bytes, bincode_config())
-                .map_err(|error| encode_error::<ErrorFrame>(error)),
+                .map_err(encode_error::<ErrorFrame>),
         ),
     };
     let body = encoded?;
@@ -322,17 +322,21 @@ pub async fn read_frame<T: Decode<()>, R: AsyncRead + Unpin>(
         filled += read;
     }
     let header = decode_header(header, max_body_bytes)?;
-    let mut body = vec![0u8; header.body_bytes as usize];
-    reader
-        .read_exact(&mut body)
-        .await
-        .map_err(|error| match error.kind() {
-            std::io::ErrorKind::UnexpectedEof => FrameError::Truncated {
-                needed: FRAME_HEADER_BYTES + body.len(),
-                available: FRAME_HEADER_BYTES,
-            },
-            _ => FrameError::Io(error),
-        })?;
+    // Grow the buffer as bytes arrive rather than reserving the announced
+    // size up front: a peer announcing a large frame and sending nothing
+    // costs no memory.
+    let wanted = header.body_bytes as usize;
+    let mut body = Vec::new();
+    (&mut *reader)
+        .take(u64::from(header.body_bytes))
+        .read_to_end(&mut body)
+        .await?;
+    if body.len() != wanted {
+        return Err(FrameError::Truncated {
+            needed: FRAME_HEADER_BYTES + wanted,
+            available: FRAME_HEADER_BYTES + body.len(),
+        });
+    }
     decode_body(header, &body).map(Some)
 }
 

@@ -18,15 +18,15 @@ use crate::tls::{IdentityError, NodeId, PeerIdentity};
 /// First frame of a node-to-node connection, sent by the dialer.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct Hello {
-    /// The node id the dialer claims to be (`NodeId.0`).
-    pub node: u32,
+    /// The node id the dialer claims to be.
+    pub node: NodeId,
 }
 
 /// The acceptor's answer to a valid [`Hello`].
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct HelloAck {
-    /// The acceptor's node id (`NodeId.0`).
-    pub node: u32,
+    /// The acceptor's node id.
+    pub node: NodeId,
 }
 
 /// Dialer side: sends our hello and waits for the acknowledgement.
@@ -37,7 +37,7 @@ pub(crate) async fn send_hello(
     config: &TransportConfig,
 ) -> Result<(), TransportError> {
     let peer = expected.to_string();
-    let frame = encode_message(&Hello { node: own.0 }, config.max_frame_bytes, &peer)?;
+    let frame = encode_message(&Hello { node: own }, config.max_frame_bytes, &peer)?;
     let ack: HelloAck = super::streams::request_on_bi(
         connection,
         &frame,
@@ -46,10 +46,10 @@ pub(crate) async fn send_hello(
         &peer,
     )
     .await?;
-    if ack.node != expected.0 {
+    if ack.node != expected {
         return Err(TransportError::Identity(IdentityError::ClaimMismatch {
             certified: PeerIdentity::Node(expected),
-            claimed: NodeId(ack.node),
+            claimed: ack.node,
         }));
     }
     Ok(())
@@ -97,7 +97,7 @@ pub(crate) async fn receive_hello(
                 });
             }
         };
-        if let Err(refusal) = certified.check_claim(NodeId(hello.node)) {
+        if let Err(refusal) = certified.check_claim(hello.node) {
             let error = ErrorFrame {
                 code: ErrorCode::Refused,
                 message: refusal.to_string(),
@@ -115,7 +115,7 @@ pub(crate) async fn receive_hello(
         }
         reply_and_finish(
             &mut send,
-            &Frame::Message(HelloAck { node: own.0 }),
+            &Frame::Message(HelloAck { node: own }),
             config.max_frame_bytes,
             &peer,
         )

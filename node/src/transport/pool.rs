@@ -71,6 +71,7 @@ impl Pool {
             .remove(&node)?;
         let guard = slot.try_lock().ok()?;
         let connection = guard.clone();
+        drop(guard);
         connection
     }
 

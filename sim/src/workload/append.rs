@@ -13,7 +13,10 @@ use rand::rngs::StdRng;
 use rand::RngExt;
 use zerodb_txn::{Condition, Op, OpResult, Request, Response};
 
-use super::{decode_list, encode_list, failure_outcome, key_of, Answer, Verdict, Workload, FINAL_READ_TRIES_MAX};
+use super::{
+    decode_list, encode_list, failure_outcome, key_of, Answer, Verdict, Workload,
+    FINAL_READ_TRIES_MAX,
+};
 use crate::check::durability::check_append_durability;
 use crate::check::elle::check_list_append;
 use crate::history::{Micro, Micros, Operation, Outcome, ProcessId, TxnOperation};
@@ -26,9 +29,16 @@ pub const STEPS_PER_TXN_MAX: u64 = 4;
 /// What a process is waiting for.
 enum Stage {
     /// The read of the lists it will append to, before `planned`.
-    PreRead { invoke_us: Micros, reads: Vec<Micro>, planned: Vec<Micro> },
+    PreRead {
+        invoke_us: Micros,
+        reads: Vec<Micro>,
+        planned: Vec<Micro>,
+    },
     /// The transaction itself.
-    Main { invoke_us: Micros, steps: Vec<Micro> },
+    Main {
+        invoke_us: Micros,
+        steps: Vec<Micro>,
+    },
 }
 
 /// List-append workload state.
@@ -75,7 +85,10 @@ impl AppendWorkload {
                     Micro::Read { key, values: None }
                 } else {
                     self.next_value += 1;
-                    Micro::Append { key, value: self.next_value }
+                    Micro::Append {
+                        key,
+                        value: self.next_value,
+                    }
                 }
             })
             .collect()
@@ -117,10 +130,18 @@ impl AppendWorkload {
         for step in steps {
             match step {
                 Micro::Read { key, .. } => {
-                    let OpResult::Value(found) = results.next()? else { return None };
-                    let bytes = found.as_ref().and_then(|v| v.value.clone()).unwrap_or_default();
+                    let OpResult::Value(found) = results.next()? else {
+                        return None;
+                    };
+                    let bytes = found
+                        .as_ref()
+                        .and_then(|v| v.value.clone())
+                        .unwrap_or_default();
                     let values = decode_list(&bytes).unwrap_or_else(|| vec![u64::MAX]);
-                    filled.push(Micro::Read { key: *key, values: Some(values) });
+                    filled.push(Micro::Read {
+                        key: *key,
+                        values: Some(values),
+                    });
                 }
                 Micro::Append { key, .. } => {
                     if asserted.insert(*key) {
@@ -134,7 +155,14 @@ impl AppendWorkload {
         Some(filled)
     }
 
-    fn record(&mut self, process: ProcessId, invoke_us: Micros, now_us: Micros, steps: Vec<Micro>, outcome: Outcome<Vec<Micro>>) {
+    fn record(
+        &mut self,
+        process: ProcessId,
+        invoke_us: Micros,
+        now_us: Micros,
+        steps: Vec<Micro>,
+        outcome: Outcome<Vec<Micro>>,
+    ) {
         let op = steps
             .into_iter()
             .map(|m| match m {
@@ -142,7 +170,13 @@ impl AppendWorkload {
                 append => append,
             })
             .collect();
-        self.history.push(Operation { process, invoke_us, complete_us: now_us, op, outcome });
+        self.history.push(Operation {
+            process,
+            invoke_us,
+            complete_us: now_us,
+            op,
+            outcome,
+        });
     }
 
     fn outcome(&mut self, steps: &[Micro], answer: &Answer) -> Outcome<Vec<Micro>> {
@@ -150,31 +184,54 @@ impl AppendWorkload {
             return outcome;
         }
         match answer {
-            Answer::Response(Response::Committed { results, .. }) => match self.fill_reads(steps, results) {
-                Some(filled) => Outcome::Ok(filled),
-                None => {
-                    self.protocol_errors.push(format!("results {results:?} do not answer {steps:?}"));
-                    Outcome::Info("unexpected results".to_string())
+            Answer::Response(Response::Committed { results, .. }) => {
+                match self.fill_reads(steps, results) {
+                    Some(filled) => Outcome::Ok(filled),
+                    None => {
+                        self.protocol_errors
+                            .push(format!("results {results:?} do not answer {steps:?}"));
+                        Outcome::Info("unexpected results".to_string())
+                    }
                 }
-            },
+            }
             other => {
-                self.protocol_errors.push(format!("transaction answered by {other:?}"));
+                self.protocol_errors
+                    .push(format!("transaction answered by {other:?}"));
                 Outcome::Info("unexpected response".to_string())
             }
         }
     }
 
     fn start(&mut self, process: ProcessId, now_us: Micros, planned: Vec<Micro>) -> Request {
-        let appended: BTreeSet<u64> =
-            planned.iter().filter(|m| matches!(m, Micro::Append { .. })).map(Micro::key).collect();
+        let appended: BTreeSet<u64> = planned
+            .iter()
+            .filter(|m| matches!(m, Micro::Append { .. }))
+            .map(Micro::key)
+            .collect();
         if appended.is_empty() {
             let request = Self::main_request(&planned, &BTreeMap::new());
-            self.pending.insert(process, Stage::Main { invoke_us: now_us, steps: planned });
+            self.pending.insert(
+                process,
+                Stage::Main {
+                    invoke_us: now_us,
+                    steps: planned,
+                },
+            );
             return request;
         }
-        let reads: Vec<Micro> = appended.iter().map(|&key| Micro::Read { key, values: None }).collect();
+        let reads: Vec<Micro> = appended
+            .iter()
+            .map(|&key| Micro::Read { key, values: None })
+            .collect();
         let request = Self::main_request(&reads, &BTreeMap::new());
-        self.pending.insert(process, Stage::PreRead { invoke_us: now_us, reads, planned });
+        self.pending.insert(
+            process,
+            Stage::PreRead {
+                invoke_us: now_us,
+                reads,
+                planned,
+            },
+        );
         request
     }
 }
@@ -182,7 +239,10 @@ impl AppendWorkload {
 impl Workload for AppendWorkload {
     fn invoke(&mut self, process: ProcessId, now_us: Micros, rng: &mut StdRng) -> Option<Request> {
         let planned = if self.final_phase {
-            vec![Micro::Read { key: self.final_queue.pop_front()?, values: None }]
+            vec![Micro::Read {
+                key: self.final_queue.pop_front()?,
+                values: None,
+            }]
         } else {
             self.plan(rng)
         };
@@ -191,13 +251,19 @@ impl Workload for AppendWorkload {
 
     fn complete(&mut self, process: ProcessId, now_us: Micros, answer: Answer) -> Option<Request> {
         match self.pending.remove(&process)? {
-            Stage::PreRead { invoke_us, reads, planned } => {
+            Stage::PreRead {
+                invoke_us,
+                reads,
+                planned,
+            } => {
                 let outcome = self.outcome(&reads, &answer);
                 let before: Option<BTreeMap<u64, Vec<u64>>> = outcome.ok().map(|filled| {
                     filled
                         .iter()
                         .filter_map(|m| match m {
-                            Micro::Read { key, values } => Some((*key, values.clone().unwrap_or_default())),
+                            Micro::Read { key, values } => {
+                                Some((*key, values.clone().unwrap_or_default()))
+                            }
                             Micro::Append { .. } => None,
                         })
                         .collect()
@@ -205,7 +271,13 @@ impl Workload for AppendWorkload {
                 self.record(process, invoke_us, now_us, reads, outcome);
                 let before = before?;
                 let request = Self::main_request(&planned, &before);
-                self.pending.insert(process, Stage::Main { invoke_us: now_us, steps: planned });
+                self.pending.insert(
+                    process,
+                    Stage::Main {
+                        invoke_us: now_us,
+                        steps: planned,
+                    },
+                );
                 Some(request)
             }
             Stage::Main { invoke_us, steps } => {
@@ -214,7 +286,11 @@ impl Workload for AppendWorkload {
                     let key = steps[0].key();
                     match outcome.ok() {
                         Some(filled) => {
-                            if let Some(Micro::Read { values: Some(values), .. }) = filled.first() {
+                            if let Some(Micro::Read {
+                                values: Some(values),
+                                ..
+                            }) = filled.first()
+                            {
                                 self.final_lists.insert(key, values.clone());
                             }
                         }
@@ -224,7 +300,8 @@ impl Workload for AppendWorkload {
                             if *tries < FINAL_READ_TRIES_MAX {
                                 self.final_queue.push_back(key);
                             } else {
-                                self.final_failures.push(format!("final read of list {key} failed {tries} times"));
+                                self.final_failures
+                                    .push(format!("final read of list {key} failed {tries} times"));
                             }
                         }
                     }
@@ -250,18 +327,30 @@ impl Workload for AppendWorkload {
 
     fn check(&self) -> Verdict {
         let mut verdict = Verdict::default();
-        verdict.anomalies.extend(self.protocol_errors.iter().cloned());
-        verdict.anomalies.extend(self.final_failures.iter().cloned());
+        verdict
+            .anomalies
+            .extend(self.protocol_errors.iter().cloned());
+        verdict
+            .anomalies
+            .extend(self.final_failures.iter().cloned());
         match check_list_append(&self.history) {
-            Ok(report) => verdict.anomalies.extend(report.anomalies.iter().map(|a| format!("list-append: {a}"))),
+            Ok(report) => verdict
+                .anomalies
+                .extend(report.anomalies.iter().map(|a| format!("list-append: {a}"))),
             Err(error) => verdict.anomalies.push(format!("checker error: {error}")),
         }
         let lost = check_append_durability(&self.history, &self.final_lists);
-        verdict.anomalies.extend(lost.iter().map(|l| format!("durability: {l}")));
+        verdict
+            .anomalies
+            .extend(lost.iter().map(|l| format!("durability: {l}")));
         verdict
     }
 
+    fn outcomes(&self) -> super::OutcomeCounts {
+        super::OutcomeCounts::of(&self.history)
+    }
+
     fn history_text(&self) -> String {
-        format!("{:?}", self.history)
+        super::render(&self.history)
     }
 }

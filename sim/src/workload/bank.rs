@@ -10,7 +10,9 @@ use rand::RngExt;
 use zerodb_txn::request::{decode_int, encode_int};
 use zerodb_txn::{CompareOp, Condition, Op, OpResult, Request, Response};
 
-use super::{failure_outcome, key_of, Answer, Verdict, Workload, FINAL_READ_TRIES_MAX, STRONG_NAMESPACE};
+use super::{
+    failure_outcome, key_of, Answer, Verdict, Workload, FINAL_READ_TRIES_MAX, STRONG_NAMESPACE,
+};
 use crate::check::bank::check_bank;
 use crate::history::{BankOp, BankOperation, BankResult, Micros, Operation, Outcome, ProcessId};
 
@@ -65,10 +67,20 @@ impl BankWorkload {
 
     fn request(&self, op: &BankOp) -> Request {
         match op {
-            BankOp::ReadAll => Request::Txn { ops: (0..self.accounts).map(|a| Op::Get(self.account(a))).collect() },
+            BankOp::ReadAll => Request::Txn {
+                ops: (0..self.accounts)
+                    .map(|a| Op::Get(self.account(a)))
+                    .collect(),
+            },
             BankOp::Transfer { from, to, amount } => Request::Txn {
                 ops: vec![
-                    Op::Assert(self.account(*from), Condition::IntCompare { op: CompareOp::Ge, value: *amount }),
+                    Op::Assert(
+                        self.account(*from),
+                        Condition::IntCompare {
+                            op: CompareOp::Ge,
+                            value: *amount,
+                        },
+                    ),
                     Op::Incr(self.account(*from), -amount),
                     Op::Incr(self.account(*to), *amount),
                 ],
@@ -78,7 +90,9 @@ impl BankWorkload {
 
     fn funding_request(&self) -> Request {
         Request::Txn {
-            ops: (0..self.accounts).map(|a| Op::Put(self.account(a), encode_int(INITIAL_BALANCE))).collect(),
+            ops: (0..self.accounts)
+                .map(|a| Op::Put(self.account(a), encode_int(INITIAL_BALANCE)))
+                .collect(),
         }
     }
 
@@ -96,9 +110,11 @@ impl BankWorkload {
                 let mut balances = BTreeMap::new();
                 for (account, result) in results.iter().enumerate() {
                     let balance = match result {
-                        OpResult::Value(Some(found)) => {
-                            found.value.as_deref().and_then(decode_int).unwrap_or(i64::MIN)
-                        }
+                        OpResult::Value(Some(found)) => found
+                            .value
+                            .as_deref()
+                            .and_then(decode_int)
+                            .unwrap_or(i64::MIN),
                         OpResult::Value(None) => 0,
                         _ => i64::MIN,
                     };
@@ -107,7 +123,8 @@ impl BankWorkload {
                 Outcome::Ok(BankResult::Balances(balances))
             }
             (op, answer) => {
-                self.protocol_errors.push(format!("{op:?} answered by {answer:?}"));
+                self.protocol_errors
+                    .push(format!("{op:?} answered by {answer:?}"));
                 Outcome::Info("unexpected response".to_string())
             }
         }
@@ -136,7 +153,11 @@ impl Workload for BankWorkload {
         } else {
             let from = rng.random_range(0..self.accounts);
             let to = (from + rng.random_range(1..self.accounts)) % self.accounts;
-            BankOp::Transfer { from, to, amount: rng.random_range(1..=TRANSFER_MAX) }
+            BankOp::Transfer {
+                from,
+                to,
+                amount: rng.random_range(1..=TRANSFER_MAX),
+            }
         };
         let request = self.request(&op);
         self.pending.insert(process, (now_us, Some(op)));
@@ -159,11 +180,18 @@ impl Workload for BankWorkload {
             self.final_tries += 1;
             self.final_read_ok = outcome.is_ok();
             if !self.final_read_ok && self.final_tries >= FINAL_READ_TRIES_MAX {
-                self.protocol_errors.push(format!("final bank read failed {} times", self.final_tries));
+                self.protocol_errors
+                    .push(format!("final bank read failed {} times", self.final_tries));
                 self.final_read_ok = true;
             }
         }
-        self.history.push(Operation { process, invoke_us, complete_us: now_us, op, outcome });
+        self.history.push(Operation {
+            process,
+            invoke_us,
+            complete_us: now_us,
+            op,
+            outcome,
+        });
         None
     }
 
@@ -181,16 +209,28 @@ impl Workload for BankWorkload {
 
     fn check(&self) -> Verdict {
         let mut verdict = Verdict::default();
-        verdict.anomalies.extend(self.protocol_errors.iter().cloned());
+        verdict
+            .anomalies
+            .extend(self.protocol_errors.iter().cloned());
         let accounts: Vec<u64> = (0..self.accounts).collect();
-        match check_bank(&self.history, &accounts, INITIAL_BALANCE * self.accounts as i64) {
-            Ok(violations) => verdict.anomalies.extend(violations.iter().map(|v| format!("bank: {v}"))),
+        match check_bank(
+            &self.history,
+            &accounts,
+            INITIAL_BALANCE * self.accounts as i64,
+        ) {
+            Ok(violations) => verdict
+                .anomalies
+                .extend(violations.iter().map(|v| format!("bank: {v}"))),
             Err(error) => verdict.anomalies.push(format!("checker error: {error}")),
         }
         verdict
     }
 
+    fn outcomes(&self) -> super::OutcomeCounts {
+        super::OutcomeCounts::of(&self.history)
+    }
+
     fn history_text(&self) -> String {
-        format!("{:?}", self.history)
+        super::render(&self.history)
     }
 }

@@ -58,7 +58,9 @@ impl std::str::FromStr for WorkloadKind {
             "register" => Ok(WorkloadKind::Register),
             "append" => Ok(WorkloadKind::Append),
             "bank" => Ok(WorkloadKind::Bank),
-            other => Err(format!("unknown workload {other:?}; use register, append or bank")),
+            other => Err(format!(
+                "unknown workload {other:?}; use register, append or bank"
+            )),
         }
     }
 }
@@ -95,15 +97,63 @@ pub trait Workload {
     /// Runs the checkers over the history.
     fn check(&self) -> Verdict;
 
+    /// Operations by outcome.
+    fn outcomes(&self) -> OutcomeCounts;
+
     /// A stable rendering of the history, for the determinism hash.
     fn history_text(&self) -> String;
+}
+
+/// Operations of a history by outcome.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OutcomeCounts {
+    /// Took effect.
+    pub ok: usize,
+    /// Definitely did not take effect.
+    pub fail: usize,
+    /// Outcome unknown.
+    pub info: usize,
+}
+
+impl OutcomeCounts {
+    /// Counts the outcomes of `history`.
+    pub fn of<O, R>(history: &[crate::history::Operation<O, R>]) -> OutcomeCounts {
+        let mut counts = OutcomeCounts::default();
+        for op in history {
+            match op.outcome {
+                Outcome::Ok(_) => counts.ok += 1,
+                Outcome::Fail(_) => counts.fail += 1,
+                Outcome::Info(_) => counts.info += 1,
+            }
+        }
+        counts
+    }
+
+    /// Adds another run's counts.
+    pub fn add(&mut self, other: OutcomeCounts) {
+        self.ok += other.ok;
+        self.fail += other.fail;
+        self.info += other.info;
+    }
+}
+
+impl std::fmt::Display for OutcomeCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ok, {} failed, {} indeterminate",
+            self.ok, self.fail, self.info
+        )
+    }
 }
 
 /// The outcome of an error answer: definite failures have no effect;
 /// timeouts with a possible commit are indeterminate.
 pub fn error_outcome<R>(error: &ClientError) -> Outcome<R> {
     match error {
-        ClientError::Timeout { outcome_unknown: true } => Outcome::Info(error.to_string()),
+        ClientError::Timeout {
+            outcome_unknown: true,
+        } => Outcome::Info(error.to_string()),
         _ => Outcome::Fail(error.to_string()),
     }
 }
@@ -115,6 +165,15 @@ pub fn failure_outcome<R>(answer: &Answer) -> Option<Outcome<R>> {
         Answer::Response(Response::Error(error)) => Some(error_outcome(error)),
         Answer::Response(_) => None,
     }
+}
+
+/// One operation per line, numbered by history index.
+pub fn render<T: std::fmt::Debug>(history: &[T]) -> String {
+    let mut text = String::new();
+    for (index, op) in history.iter().enumerate() {
+        text.push_str(&format!("{index} {op:?}\n"));
+    }
+    text
 }
 
 /// The key of workload key number `key` in `namespace`/`table`.
@@ -132,7 +191,12 @@ pub fn decode_list(bytes: &[u8]) -> Option<Vec<u64>> {
     if bytes.len() % 8 != 0 {
         return None;
     }
-    Some(bytes.chunks_exact(8).map(|c| u64::from_be_bytes(c.try_into().expect("8 bytes"))).collect())
+    Some(
+        bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_be_bytes(c.try_into().expect("8 bytes")))
+            .collect(),
+    )
 }
 
 #[cfg(test)]

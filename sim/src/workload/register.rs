@@ -11,7 +11,9 @@ use zerodb_txn::{ClientError, Condition, Level, Op, Request, Response};
 use super::{failure_outcome, key_of, Answer, Verdict, Workload, FINAL_READ_TRIES_MAX};
 use crate::check::durability::check_register_durability;
 use crate::check::register::check_registers;
-use crate::history::{Micros, Operation, Outcome, ProcessId, RegisterOp, RegisterOperation, RegisterResult};
+use crate::history::{
+    Micros, Operation, Outcome, ProcessId, RegisterOp, RegisterOperation, RegisterResult,
+};
 
 const TABLE: &str = "reg";
 
@@ -62,37 +64,60 @@ impl RegisterWorkload {
     fn request(&self, op: &RegisterOp) -> Request {
         let key = key_of(self.namespace, TABLE, op.key());
         match op {
-            RegisterOp::Get { .. } => Request::Get { key, level: Level::One },
-            RegisterOp::Put { value, .. } => Request::Put { key, value: encode_int(*value as i64), level: Level::One },
+            RegisterOp::Get { .. } => Request::Get {
+                key,
+                level: Level::One,
+            },
+            RegisterOp::Put { value, .. } => Request::Put {
+                key,
+                value: encode_int(*value as i64),
+                level: Level::One,
+            },
             RegisterOp::Cas { expected, new, .. } => {
                 let condition = match expected {
                     None => Condition::NotExists,
                     Some(value) => Condition::ValueEquals(encode_int(*value as i64)),
                 };
-                Request::Txn { ops: vec![Op::Assert(key.clone(), condition), Op::Put(key, encode_int(*new as i64))] }
+                Request::Txn {
+                    ops: vec![
+                        Op::Assert(key.clone(), condition),
+                        Op::Put(key, encode_int(*new as i64)),
+                    ],
+                }
             }
         }
     }
 
     fn result(&mut self, op: &RegisterOp, answer: &Answer) -> Outcome<RegisterResult> {
-        if let (RegisterOp::Cas { .. }, Answer::Response(Response::Error(ClientError::ConditionFailed { .. }))) =
-            (op, answer)
+        if let (
+            RegisterOp::Cas { .. },
+            Answer::Response(Response::Error(ClientError::ConditionFailed { .. })),
+        ) = (op, answer)
         {
             return Outcome::Ok(RegisterResult::Swapped(false));
         }
         if let Some(outcome) = failure_outcome(answer) {
             return outcome;
         }
-        let Answer::Response(response) = answer else { unreachable!("timeouts handled above") };
+        let Answer::Response(response) = answer else {
+            unreachable!("timeouts handled above")
+        };
         match (op, response) {
             (RegisterOp::Get { .. }, Response::Value(found)) => {
                 let value = found.as_ref().and_then(|v| v.value.as_deref());
-                Outcome::Ok(RegisterResult::Value(value.map(|bytes| decode_int(bytes).map_or(u64::MAX, |v| v as u64))))
+                Outcome::Ok(RegisterResult::Value(
+                    value.map(|bytes| decode_int(bytes).map_or(u64::MAX, |v| v as u64)),
+                ))
             }
-            (RegisterOp::Put { .. }, Response::Written { .. }) => Outcome::Ok(RegisterResult::Written),
-            (RegisterOp::Cas { .. }, Response::Committed { .. }) => Outcome::Ok(RegisterResult::Swapped(true)),
+            (RegisterOp::Put { .. }, Response::Written { .. }) => {
+                Outcome::Ok(RegisterResult::Written)
+            }
+            (RegisterOp::Cas { .. }, Response::Committed { .. }) => {
+                Outcome::Ok(RegisterResult::Swapped(true))
+            }
             (op, response) => {
-                self.protocol_errors.push(format!("{op:?} answered by {response:?}"));
+                self.protocol_errors
+                    .push(format!("{op:?} answered by {response:?}"));
                 Outcome::Info("unexpected response".to_string())
             }
         }
@@ -102,7 +127,9 @@ impl RegisterWorkload {
 impl Workload for RegisterWorkload {
     fn invoke(&mut self, process: ProcessId, now_us: Micros, rng: &mut StdRng) -> Option<Request> {
         let op = if self.final_phase {
-            RegisterOp::Get { key: self.final_queue.pop_front()? }
+            RegisterOp::Get {
+                key: self.final_queue.pop_front()?,
+            }
         } else {
             let key = rng.random_range(0..self.keys);
             let roll = rng.random_range(0..10);
@@ -115,7 +142,11 @@ impl Workload for RegisterWorkload {
             } else {
                 self.next_value += 1;
                 let expected = self.last_seen.get(&key).copied().flatten();
-                RegisterOp::Cas { key, expected, new: value }
+                RegisterOp::Cas {
+                    key,
+                    expected,
+                    new: value,
+                }
             }
         };
         let request = self.request(&op);
@@ -133,9 +164,13 @@ impl Workload for RegisterWorkload {
                     self.final_values.insert(*key, *value);
                 }
             }
-            (RegisterOp::Put { key, value } | RegisterOp::Cas { key, new: value, .. }, Outcome::Ok(r))
-                if *r != RegisterResult::Swapped(false) =>
-            {
+            (
+                RegisterOp::Put { key, value }
+                | RegisterOp::Cas {
+                    key, new: value, ..
+                },
+                Outcome::Ok(r),
+            ) if *r != RegisterResult::Swapped(false) => {
                 self.last_seen.insert(*key, Some(*value));
             }
             (RegisterOp::Get { key }, _) if self.final_phase => {
@@ -144,12 +179,19 @@ impl Workload for RegisterWorkload {
                 if *tries < FINAL_READ_TRIES_MAX {
                     self.final_queue.push_back(*key);
                 } else {
-                    self.final_failures.push(format!("final read of register {key} failed {tries} times"));
+                    self.final_failures
+                        .push(format!("final read of register {key} failed {tries} times"));
                 }
             }
             _ => {}
         }
-        self.history.push(Operation { process, invoke_us, complete_us: now_us, op, outcome });
+        self.history.push(Operation {
+            process,
+            invoke_us,
+            complete_us: now_us,
+            op,
+            outcome,
+        });
         None
     }
 
@@ -168,21 +210,41 @@ impl Workload for RegisterWorkload {
 
     fn check(&self) -> Verdict {
         let mut verdict = Verdict::default();
-        verdict.anomalies.extend(self.protocol_errors.iter().cloned());
-        verdict.anomalies.extend(self.final_failures.iter().cloned());
+        verdict
+            .anomalies
+            .extend(self.protocol_errors.iter().cloned());
+        verdict
+            .anomalies
+            .extend(self.final_failures.iter().cloned());
         match check_registers(&self.history) {
             Ok(report) => {
-                verdict.anomalies.extend(report.violations.iter().map(|v| format!("linearizability: {v}")));
-                verdict.unknown.extend(report.unknown.iter().map(|k| format!("register {k}: search budget exceeded")));
+                verdict.anomalies.extend(
+                    report
+                        .violations
+                        .iter()
+                        .map(|v| format!("linearizability: {v}")),
+                );
+                verdict.unknown.extend(
+                    report
+                        .unknown
+                        .iter()
+                        .map(|k| format!("register {k}: search budget exceeded")),
+                );
             }
             Err(error) => verdict.anomalies.push(format!("checker error: {error}")),
         }
         let lost = check_register_durability(&self.history, &self.final_values);
-        verdict.anomalies.extend(lost.iter().map(|l| format!("durability: {l}")));
+        verdict
+            .anomalies
+            .extend(lost.iter().map(|l| format!("durability: {l}")));
         verdict
     }
 
+    fn outcomes(&self) -> super::OutcomeCounts {
+        super::OutcomeCounts::of(&self.history)
+    }
+
     fn history_text(&self) -> String {
-        format!("{:?}", self.history)
+        super::render(&self.history)
     }
 }

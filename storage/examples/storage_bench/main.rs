@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use workload::Plan;
-use zerodb_storage::{Engine, Incarnation, MemoryEngine, SledEngine};
+use zerodb_storage::{Engine, EngineOptions, Incarnation, MemoryEngine, SledEngine, ZeroEngine};
 
 const ENGINES: [&str; 4] = ["zerodb", "sled", "redb", "memory"];
 
@@ -94,7 +94,11 @@ fn open_engine(name: &str, dir: &Path) -> Result<Box<dyn Engine>, String> {
             redb_engine::RedbEngine::open(&dir.join("redb.db")).map_err(|e| e.to_string())?,
         )),
         "memory" => Ok(Box::new(MemoryEngine::new(Incarnation(1)))),
-        "zerodb" => Err("not built yet: ZeroEngine has not landed on this branch".to_string()),
+        "zerodb" => Ok(Box::new(
+            ZeroEngine::open_dir(dir, EngineOptions::default())
+                .map_err(|e| e.to_string())?
+                .0,
+        )),
         other => Err(format!("unknown engine {other}")),
     }
 }

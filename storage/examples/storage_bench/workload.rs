@@ -36,7 +36,7 @@ impl Plan {
         Plan {
             keys,
             rounds,
-            puts_sync_1: keys.min(500),
+            puts_sync_1: keys.min(1_000),
             puts_sync_16: keys.min(16_000),
             gets: keys.min(200_000),
             mix_ops: keys.min(100_000),

@@ -28,8 +28,8 @@ pub const TXN_OPS_MAX: usize = 1_024;
 /// Who asked a `QueryDecision`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum QueryOwner {
-    /// A transaction learning its own outcome.
-    Txn(TxnId),
+    /// A transaction learning the outcome of this attempt.
+    Txn(TxnId, crate::types::Attempt),
     /// A strong read resolving a lock it met.
     Read(ReqId),
 }
@@ -141,8 +141,10 @@ impl<E: Engine> TxnNode<E> {
         status: Option<RegisterStatus>,
     ) {
         match self.coord.queries.get(&req).copied() {
-            Some(QueryOwner::Txn(txn)) => self.txn_on_decision_status(txn, status),
-            Some(QueryOwner::Read(read)) => self.read_on_decision_status(read, from, status),
+            Some(QueryOwner::Txn(txn, attempt)) => {
+                self.txn_on_decision_status(txn, attempt, status)
+            }
+            Some(QueryOwner::Read(read)) => self.read_on_decision_status(read, req, from, status),
             None => {}
         }
     }

@@ -232,14 +232,25 @@ impl<E: Engine> TxnNode<E> {
     pub(crate) fn read_on_decision_status(
         &mut self,
         req: ReqId,
+        query_req: ReqId,
         from: NodeId,
         status: Option<RegisterStatus>,
     ) {
         let Some(status) = status else { return };
         self.with_read(req, |node, read, req| {
-            let Phase::Resolving { lock, statuses, .. } = &mut read.phase else {
+            let Phase::Resolving {
+                lock,
+                statuses,
+                query,
+            } = &mut read.phase
+            else {
                 return true;
             };
+            // A late answer about an earlier lock must not be taken as an
+            // answer about this one.
+            if *query != query_req {
+                return true;
+            }
             let lock = lock.clone();
             if let Some(decision) = status.decided.clone() {
                 node.read_learned(read, &lock, decision);

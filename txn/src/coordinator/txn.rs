@@ -565,11 +565,17 @@ impl<E: Engine> TxnNode<E> {
         }
     }
 
-    pub(crate) fn txn_on_decision_status(&mut self, txn: TxnId, status: Option<RegisterStatus>) {
+    pub(crate) fn txn_on_decision_status(
+        &mut self,
+        txn: TxnId,
+        attempt: Attempt,
+        status: Option<RegisterStatus>,
+    ) {
         let Some(decided) = status.and_then(|s| s.decided) else {
             return;
         };
-        self.with_run(txn, None, |node, run| {
+        // The status is about `attempt`'s register only.
+        self.with_run(txn, Some(attempt), |node, run| {
             if !matches!(run.phase, Phase::Learning { .. }) {
                 return true;
             }
@@ -586,7 +592,7 @@ impl<E: Engine> TxnNode<E> {
         let live = &self.coord.txns;
         let reads = &self.coord.reads;
         self.coord.queries.retain(|_, owner| match owner {
-            QueryOwner::Txn(t) => live.contains_key(t),
+            QueryOwner::Txn(t, _) => live.contains_key(t),
             QueryOwner::Read(r) => reads.contains_key(r),
         });
     }
@@ -654,7 +660,9 @@ impl<E: Engine> TxnNode<E> {
                 next_query_ms,
             } if next_query_ms <= now => {
                 let req = self.next_req();
-                self.coord.queries.insert(req, QueryOwner::Txn(run.txn));
+                self.coord
+                    .queries
+                    .insert(req, QueryOwner::Txn(run.txn, run.attempt));
                 for to in run.partitions[&run.home].clone() {
                     self.send(
                         to,

@@ -1,0 +1,176 @@
+//! `zerodb-sim`: run one seed of the deterministic cluster simulator, or
+//! sweep many, and report anomalies with the command that reproduces each.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+use zerodb_sim::faults::{FaultCounts, FaultKind, FaultLevel};
+use zerodb_sim::run::{run, RunConfig, UnsafeSwitches};
+use zerodb_sim::workload::{OutcomeCounts, WorkloadKind};
+
+/// ZeroDB deterministic cluster simulator.
+#[derive(Parser, Debug)]
+#[command(name = "zerodb-sim", version, about)]
+struct Args {
+    /// Run this one seed and print its summary.
+    #[arg(long, conflicts_with = "seeds")]
+    seed: Option<u64>,
+    /// Sweep this many seeds (starting at --start).
+    #[arg(long)]
+    seeds: Option<u64>,
+    /// First seed of a sweep.
+    #[arg(long, default_value_t = 0)]
+    start: u64,
+    /// Cluster size.
+    #[arg(long, default_value_t = 5)]
+    nodes: usize,
+    /// Client operations per seed (before healing and final reads).
+    #[arg(long, default_value_t = 300)]
+    ops: usize,
+    /// Workload: register, append or bank.
+    #[arg(long, default_value = "register")]
+    workload: WorkloadKind,
+    /// Fault level: none, light, heavy or mixed (drawn per seed).
+    #[arg(long, default_value = "mixed")]
+    faults: FaultLevel,
+    /// Concurrent client processes.
+    #[arg(long, default_value_t = 8)]
+    clients: u32,
+    /// Run the register workload on an eventual namespace (expected to be
+    /// reported non-linearizable under partitions).
+    #[arg(long)]
+    eventual: bool,
+    /// Test only: locks live only in memory.
+    #[arg(long)]
+    unsafe_skip_lock_durability: bool,
+    /// Test only: strong reads skip the write-back to a quorum.
+    #[arg(long)]
+    unsafe_skip_read_repair: bool,
+    /// Test only: a replica with lost state votes at once.
+    #[arg(long)]
+    unsafe_skip_lost_state_recovery: bool,
+    /// Test only: strong reads ignore write locks.
+    #[arg(long)]
+    unsafe_ignore_read_locks: bool,
+    /// Print every anomaly of a single seed (default: the first 20).
+    #[arg(long)]
+    verbose: bool,
+    /// Switch a kind of fault off (repeatable): crash, wipe, mid-batch,
+    /// partition, one-way, pause, clock, jump, network.
+    #[arg(long, value_name = "KIND")]
+    without: Vec<FaultKind>,
+    /// Print the history of a single seed, one operation per line.
+    #[arg(long)]
+    history: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if args.nodes == 0 {
+        eprintln!("--nodes must be at least 1");
+        return ExitCode::from(2);
+    }
+    let base = RunConfig {
+        seed: args.seed.unwrap_or(args.start),
+        nodes: args.nodes,
+        ops: args.ops,
+        workload: args.workload,
+        faults: args.faults,
+        eventual: args.eventual,
+        clients: args.clients.max(1),
+        unsafe_switches: UnsafeSwitches {
+            skip_lock_durability: args.unsafe_skip_lock_durability,
+            skip_read_repair: args.unsafe_skip_read_repair,
+            skip_lost_state_recovery: args.unsafe_skip_lost_state_recovery,
+            ignore_read_locks: args.unsafe_ignore_read_locks,
+        },
+        keep_history: args.history,
+        without: args.without.clone(),
+    };
+    match (args.seed, args.seeds) {
+        (Some(_), _) => single(&base, args.verbose),
+        (None, Some(count)) => sweep(&base, args.start, count),
+        (None, None) => {
+            eprintln!("give --seed S to run one seed or --seeds N [--start S] to sweep");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn single(config: &RunConfig, verbose: bool) -> ExitCode {
+    let started = Instant::now();
+    let summary = run(config);
+    let wall = started.elapsed().as_secs_f64();
+    if let Some(history) = &summary.history {
+        print!("{history}");
+    }
+    println!("seed {} ({})", config.seed, config.command());
+    println!("  operations: {} ({})", summary.ops, summary.outcomes);
+    println!("  faults: {}", summary.faults);
+    println!(
+        "  simulated time: {} ms, events: {}",
+        summary.simulated_ms, summary.events
+    );
+    println!("  node clocks (skew ms, drift ppm): {:?}", summary.clocks);
+    println!("  history hash: {:016x}", summary.history_hash);
+    println!(
+        "  wall clock: {:.3} s, {:.0} simulated ops per second",
+        wall,
+        summary.ops as f64 / wall.max(1e-9)
+    );
+    for unknown in &summary.unknown {
+        println!("  unknown: {unknown}");
+    }
+    let shown = if verbose { summary.anomalies.len() } else { 20 };
+    for anomaly in summary.anomalies.iter().take(shown) {
+        println!("  ANOMALY: {anomaly}");
+    }
+    println!("  anomalies: {}", summary.anomalies.len());
+    if summary.anomalies.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn sweep(base: &RunConfig, start: u64, count: u64) -> ExitCode {
+    let started = Instant::now();
+    let mut operations = 0usize;
+    let mut outcomes = OutcomeCounts::default();
+    let mut faults = FaultCounts::default();
+    let mut anomalies = 0usize;
+    let mut failing_seeds = 0u64;
+    for seed in start..start.saturating_add(count) {
+        let config = RunConfig {
+            seed,
+            ..base.clone()
+        };
+        let summary = run(&config);
+        operations += summary.ops;
+        outcomes.add(summary.outcomes);
+        faults.add(&summary.faults);
+        if !summary.anomalies.is_empty() {
+            failing_seeds += 1;
+            anomalies += summary.anomalies.len();
+            println!(
+                "FAIL seed {seed}: {} anomalies, first: {}\n  reproduce: {}",
+                summary.anomalies.len(),
+                summary.anomalies[0],
+                config.command()
+            );
+        }
+    }
+    let wall = started.elapsed().as_secs_f64();
+    println!(
+        "seeds {count}, operations {operations} ({outcomes}), faults injected {} ({faults}), \
+         anomalies {anomalies} in {failing_seeds} seeds, {:.0} simulated ops per wall-clock second",
+        faults.total(),
+        operations as f64 / wall.max(1e-9)
+    );
+    if anomalies == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,161 @@
+//! Whole-cluster simulations: determinism, a small seed sweep per workload,
+//! and known-bad runs that the checkers must catch.
+
+use zerodb_sim::faults::FaultLevel;
+use zerodb_sim::run::{run, RunConfig, RunSummary, UnsafeSwitches};
+use zerodb_sim::workload::WorkloadKind;
+
+fn config(seed: u64, workload: WorkloadKind, faults: FaultLevel, ops: usize) -> RunConfig {
+    RunConfig {
+        seed,
+        workload,
+        faults,
+        ops,
+        ..RunConfig::default()
+    }
+}
+
+fn assert_clean(config: &RunConfig, summary: &RunSummary) {
+    assert!(
+        summary.anomalies.is_empty(),
+        "seed failed; reproduce with `{}`: {:#?}",
+        config.command(),
+        &summary.anomalies[..summary.anomalies.len().min(5)]
+    );
+    assert!(
+        summary.unknown.is_empty(),
+        "`{}`: undecided checks {:?}",
+        config.command(),
+        summary.unknown
+    );
+}
+
+#[test]
+fn same_seed_gives_the_same_history() {
+    for workload in [
+        WorkloadKind::Register,
+        WorkloadKind::Append,
+        WorkloadKind::Bank,
+    ] {
+        let config = config(42, workload, FaultLevel::Heavy, 150);
+        let first = run(&config);
+        let second = run(&config);
+        assert_eq!(first, second, "{}", config.command());
+        assert!(
+            first.faults.total() > 0,
+            "heavy faults must inject something"
+        );
+        let other = run(&RunConfig {
+            seed: 43,
+            ..config.clone()
+        });
+        assert_ne!(
+            first.history_hash, other.history_hash,
+            "different seeds, different histories"
+        );
+    }
+}
+
+/// The crate's small sweep: 20 seeds of each workload under mixed faults.
+/// Longer sweeps run with the binary (`zerodb-sim --seeds N`).
+#[test]
+fn small_seed_sweep_passes() {
+    for workload in [
+        WorkloadKind::Register,
+        WorkloadKind::Append,
+        WorkloadKind::Bank,
+    ] {
+        let mut ok = 0;
+        for seed in 0..20 {
+            let config = config(seed, workload, FaultLevel::Mixed, 100);
+            let summary = run(&config);
+            assert_clean(&config, &summary);
+            ok += summary.outcomes.ok;
+        }
+        // The checkers must have had something to check.
+        assert!(
+            ok > 20 * 50,
+            "{workload:?}: only {ok} successful operations in 20 seeds"
+        );
+    }
+}
+
+#[test]
+fn fault_free_runs_succeed_almost_always() {
+    let config = config(7, WorkloadKind::Register, FaultLevel::None, 300);
+    let summary = run(&config);
+    assert_clean(&config, &summary);
+    assert_eq!(summary.faults.total(), 0);
+    assert_eq!(summary.outcomes.info, 0, "no fault, no timeout");
+}
+
+/// Eventual registers (one replica answers) are not linearizable, and the
+/// checker must say so once partitions strike.
+#[test]
+fn eventual_registers_are_reported_non_linearizable_under_partitions() {
+    let mut caught = 0;
+    for seed in 0..5 {
+        let config = RunConfig {
+            eventual: true,
+            ..config(seed, WorkloadKind::Register, FaultLevel::Heavy, 300)
+        };
+        let summary = run(&config);
+        assert!(
+            summary.faults.partitions > 0,
+            "`{}` injected no partition",
+            config.command()
+        );
+        if summary
+            .anomalies
+            .iter()
+            .any(|a| a.starts_with("linearizability"))
+        {
+            caught += 1;
+        }
+    }
+    assert!(
+        caught >= 3,
+        "eventual mode caught in only {caught} of 5 seeds"
+    );
+}
+
+/// Each deliberately broken mechanism must be caught on some seed where the
+/// intact protocol passes.
+fn broken_switch_is_caught(switches: UnsafeSwitches, workload: WorkloadKind, seeds: u64) {
+    for seed in 0..seeds {
+        let intact = config(seed, workload, FaultLevel::Heavy, 300);
+        let broken = RunConfig {
+            unsafe_switches: switches,
+            ..intact.clone()
+        };
+        let summary = run(&broken);
+        if !summary.anomalies.is_empty() && run(&intact).anomalies.is_empty() {
+            return;
+        }
+    }
+    panic!("{switches:?} was never caught in {seeds} seeds of {workload:?}");
+}
+
+#[test]
+fn ignoring_read_locks_is_caught() {
+    broken_switch_is_caught(
+        UnsafeSwitches {
+            ignore_read_locks: true,
+            ..UnsafeSwitches::default()
+        },
+        WorkloadKind::Register,
+        30,
+    );
+}
+
+#[test]
+fn skipping_read_repair_is_caught() {
+    broken_switch_is_caught(
+        UnsafeSwitches {
+            skip_read_repair: true,
+            ..UnsafeSwitches::default()
+        },
+        WorkloadKind::Register,
+        30,
+    );
+}
