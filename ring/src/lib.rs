@@ -10,6 +10,7 @@
 //! - [`RecordKey`]: the order-preserving storage key; [`partition_token`].
 //! - [`TokenAllocator`] / [`allocate_tokens`]: balanced tokens for new nodes.
 //! - [`Ownership`] / [`RangeDiff`]: which ranges move between two rings.
+//!
 //! Owns: where data lives. Does not own: membership itself (gossip), moving
 //! data (node), or the meaning of a key's value (txn, storage).
 #![forbid(unsafe_code)]
