@@ -16,12 +16,12 @@ mod codec;
 mod page;
 mod pager;
 mod repair;
+mod scan;
 mod superblock;
 mod validate;
 mod wal;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -124,39 +124,6 @@ fn io_error(dir: &str, name: &str, source: std::io::Error) -> StorageError {
         path: Path::new(dir).join(name),
         source,
     }
-}
-
-/// Lower and upper bounds on tagged keys.
-type KeyBounds = (Bound<Vec<u8>>, Bound<Vec<u8>>);
-
-/// Tagged bounds of a scan range, or `None` when it holds no key.
-fn tagged_bounds(range: &ScanRange) -> Option<KeyBounds> {
-    let tag = range.space.tag();
-    let t = |k: &Vec<u8>| codec::tagged(range.space, k);
-    let lo = match &range.start {
-        Bound::Included(k) => Bound::Included(t(k)),
-        Bound::Excluded(k) => Bound::Excluded(t(k)),
-        Bound::Unbounded => Bound::Included(vec![tag]),
-    };
-    let hi = match &range.end {
-        Bound::Included(k) => Bound::Included(t(k)),
-        Bound::Excluded(k) => Bound::Excluded(t(k)),
-        Bound::Unbounded => Bound::Excluded(vec![tag + 1]),
-    };
-    let (l, l_in) = match &lo {
-        Bound::Included(k) => (k, true),
-        Bound::Excluded(k) => (k, false),
-        Bound::Unbounded => unreachable!("lower bound is always set"),
-    };
-    let (h, h_in) = match &hi {
-        Bound::Included(k) => (k, true),
-        Bound::Excluded(k) => (k, false),
-        Bound::Unbounded => unreachable!("upper bound is always set"),
-    };
-    if l > h || (l == h && !(l_in && h_in)) {
-        return None;
-    }
-    Some((lo, hi))
 }
 
 impl ZeroEngine {
@@ -429,65 +396,6 @@ impl ZeroEngine {
     ) -> StorageResult<RepairReport> {
         repair::repair(src_vfs, src_dir, dst_vfs, dst_dir, options)
     }
-
-    /// Records in the tree plus the memtable's view, merged, for tests and
-    /// repair.
-    fn merged_scan(
-        &mut self,
-        lo: Bound<Vec<u8>>,
-        hi: Bound<Vec<u8>>,
-        direction: Direction,
-        limit: usize,
-    ) -> StorageResult<Vec<(Vec<u8>, Record)>> {
-        let mut out = Vec::new();
-        if limit == 0 {
-            return Ok(out);
-        }
-        let mut cursor = btree::Cursor::new(
-            &mut self.pager,
-            self.superblock.root,
-            direction,
-            lo.clone(),
-            hi.clone(),
-        )?;
-        let forward = direction == Direction::Forward;
-        let range = self.memtable.range::<Vec<u8>, _>((lo, hi));
-        let mut mem: Box<dyn Iterator<Item = (&Vec<u8>, &Option<Record>)>> = if forward {
-            Box::new(range)
-        } else {
-            Box::new(range.rev())
-        };
-        let mut m = mem.next();
-        let mut t = cursor.next(&mut self.pager)?;
-        while out.len() < limit {
-            let take_mem = match (&m, &t) {
-                (None, None) => break,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (Some((mk, _)), Some((tk, _))) => {
-                    if forward {
-                        mk.as_slice() <= tk.as_slice()
-                    } else {
-                        mk.as_slice() >= tk.as_slice()
-                    }
-                }
-            };
-            if take_mem {
-                let (mk, mv) = m.expect("checked above");
-                if t.as_ref().is_some_and(|(tk, _)| tk == mk) {
-                    t = cursor.next(&mut self.pager)?;
-                }
-                if let Some(record) = mv {
-                    out.push((mk.clone(), record.clone()));
-                }
-                m = mem.next();
-            } else if let Some(entry) = t.take() {
-                out.push(entry);
-                t = cursor.next(&mut self.pager)?;
-            }
-        }
-        Ok(out)
-    }
 }
 
 fn load_freelist(pager: &mut Pager, sb: &Superblock) -> StorageResult<(BTreeSet<u64>, Vec<u64>)> {
@@ -556,10 +464,19 @@ impl Engine for ZeroEngine {
         limit: usize,
     ) -> StorageResult<Vec<(Vec<u8>, Record)>> {
         self.check_open()?;
-        let Some((lo, hi)) = tagged_bounds(range) else {
+        let Some((lo, hi)) = scan::tagged_bounds(range) else {
             return Ok(Vec::new());
         };
-        let mut out = self.merged_scan(lo, hi, direction, limit)?;
+        let root = self.superblock.root;
+        let mut out = scan::merged_scan(
+            &mut self.pager,
+            root,
+            &self.memtable,
+            lo,
+            hi,
+            direction,
+            limit,
+        )?;
         for (key, _) in &mut out {
             key.remove(0);
         }
@@ -617,7 +534,7 @@ impl Engine for ZeroEngine {
             cache_hits: self.pager.hits,
             cache_misses: self.pager.misses,
             wal_bytes: self.wal.bytes,
-            wal_position: self.wal.next_lsn.saturating_sub(1),
+            wal_position: self.wal.durable_lsn,
             checkpoints: self.checkpoints,
             syncs: self.syncs,
         }

@@ -22,6 +22,8 @@ const PAYLOAD_LEN_MAX: usize = 64 * 1024 * 1024;
 /// most syncs find the file's size and blocks unchanged and `fdatasync` has
 /// only data to flush.
 const PREALLOCATE_BYTES: u64 = 1024 * 1024;
+/// A recycled segment file keeps at most this many bytes of its old blocks.
+const RECYCLED_LEN_MAX: u64 = 4 * PREALLOCATE_BYTES;
 /// A frame header of all ones (an impossible length) marks the end of the
 /// log; a header of zeros (preallocated space) ends it too.
 const END_MARK: [u8; FRAME_HEADER_LEN] = [0xFF; FRAME_HEADER_LEN];
@@ -149,6 +151,8 @@ pub(crate) struct Wal {
     pub(crate) next_lsn: u64,
     /// Bytes appended since the last rotation (checkpoint).
     pub(crate) bytes: u64,
+    /// LSN of the last durable record (0 when none).
+    pub(crate) durable_lsn: u64,
     unsynced: bool,
 }
 
@@ -300,6 +304,7 @@ impl Wal {
                     buf: Vec::new(),
                     next_lsn,
                     bytes: end - SEGMENT_HEADER_LEN as u64,
+                    durable_lsn: next_lsn.saturating_sub(1),
                     unsynced: false,
                 };
                 return Ok((wal, rec));
@@ -327,6 +332,9 @@ impl Wal {
         let file = vfs.open(dir, &name, true).map_err(err)?;
         if recycle.is_none() {
             file.set_len(0).map_err(err)?;
+        } else if file.len().map_err(err)? > RECYCLED_LEN_MAX {
+            // Keep a recycled file's blocks, but not more than this.
+            file.set_len(RECYCLED_LEN_MAX).map_err(err)?;
         }
         let mut header = segment_header(first_lsn).to_vec();
         header.extend_from_slice(&END_MARK);
@@ -343,6 +351,7 @@ impl Wal {
             buf: Vec::new(),
             next_lsn: first_lsn,
             bytes: 0,
+            durable_lsn: first_lsn.saturating_sub(1),
             unsynced: false,
         })
     }
@@ -412,6 +421,7 @@ impl Wal {
         }
         self.write_buffer()?;
         self.file.sync().map_err(|e| self.io(e))?;
+        self.durable_lsn = self.next_lsn - 1;
         self.unsynced = false;
         Ok(true)
     }
