@@ -80,7 +80,7 @@ impl<E: Engine> TxnNode<E> {
             });
         }
         let record = Versioned {
-            version: Ver(self.hlc.now(self.now_ms)),
+            version: Ver(self.fresh_timestamp()),
             value,
         };
         let req = self.next_req();

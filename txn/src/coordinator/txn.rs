@@ -86,10 +86,7 @@ impl<E: Engine> TxnNode<E> {
         kind: ReplyKind,
         ops: Vec<Op>,
     ) -> Result<(), ClientError> {
-        let txn = TxnId {
-            timestamp: Ver(self.hlc.now(self.now_ms)),
-            coordinator: self.id.0,
-        };
+        let txn = self.fresh_txn_id();
         let home = self
             .view
             .as_ref()
@@ -328,7 +325,7 @@ impl<E: Engine> TxnNode<E> {
             }
             reads.insert(skey.clone(), best);
         }
-        let version = Ver(self.hlc.now(self.now_ms));
+        let version = Ver(self.fresh_timestamp());
         match execute(&run.ops, &reads, version) {
             Err(error) => {
                 self.abort_attempt(run);

@@ -8,7 +8,8 @@
 //!   duplicates are refused;
 //! - `D txn attempt` -> [`RegisterState`]: the decision register;
 //! - `H node key` -> hinted record for `node`;
-//! - `M` -> the engine incarnation this state belongs to.
+//! - `M` -> the engine incarnation this state belongs to;
+//! - `C` -> the durable clock ceiling (ms) of this node's timestamps.
 
 mod data;
 mod locks;
@@ -118,6 +119,8 @@ pub(crate) mod keys {
     pub(crate) const REGISTER: u8 = b'D';
     pub(crate) const HINT: u8 = b'H';
     pub(crate) const META: &[u8] = b"M";
+    /// The durable clock ceiling (`TxnNode::fresh_timestamp`).
+    pub(crate) const CLOCK: &[u8] = b"C";
 
     pub(crate) fn lock(txn: TxnId) -> Vec<u8> {
         let mut k = vec![LOCK];
