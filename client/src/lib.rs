@@ -1,3 +1,42 @@
 //! ZeroDB Rust client library: connects with a client certificate to a
-//! random coordinator and speaks the txn protocol.
+//! random node of a seed list (the node coordinates the request) and
+//! speaks the node's wire API.
+//!
+//! - [`Client::get`], [`Client::put`], [`Client::delete`], [`Client::scan`],
+//!   [`Client::transaction`]: async, typed errors ([`Error`]).
+//! - Retries: a call goes to another node when it is safe: reads always,
+//!   writes only when the failure shows nothing was applied (no node
+//!   reachable, no quorum, node shutting down before starting it). A write
+//!   whose outcome is unknown returns [`Error::Timeout`] with
+//!   `outcome_unknown: true`: read before retrying it.
+//!
+//! Dependency note: this crate depends on `zerodb-node` for the QUIC +
+//! mutual TLS transport ([`zerodb_node::transport::rpc::RpcClient`]) and
+//! the wire types ([`zerodb_node::api`]), rather than carrying a second
+//! TLS stack; data types (keys, operations, versions) come from
+//! `zerodb-txn`.
+//!
+//! ```no_run
+//! use zerodb_client::{Client, ClientConfig, Key, Op};
+//! # async fn demo() -> Result<(), zerodb_client::Error> {
+//! let client = Client::connect(ClientConfig::dev("zerodb-dev".as_ref())?).await?;
+//! let key = Key::new("default", "default", "kv", "hello");
+//! client.put(&key, "world").await?;
+//! let found = client.get(&key).await?;
+//! assert_eq!(found.and_then(|v| v.value).as_deref(), Some(&b"world"[..]));
+//! client.transaction(vec![Op::Incr(Key::new("default", "default", "kv", "n"), 1)]).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! A runnable example: `cargo run -p zerodb-client --example quickstart`
+//! against a running `zerodb dev`.
 #![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
+mod client;
+mod error;
+
+pub use client::{Client, ClientConfig, ATTEMPTS_MAX_DEFAULT};
+pub use error::Error;
+pub use zerodb_node::api::{ScanEntry, ScanQuery};
+pub use zerodb_txn::{CompareOp, Condition, Key, Op, OpResult, Ver, Versioned};

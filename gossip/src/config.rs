@@ -57,8 +57,8 @@ impl Default for GossipConfig {
     fn default() -> Self {
         GossipConfig {
             datagram_limit_bytes: 1200,
-            probe_period_ms: 700,
-            probe_rtt_ms: 250,
+            probe_period_ms: 500,
+            probe_rtt_ms: 200,
             suspect_to_down_ms: 1200,
             indirect_probes: 5,
             gossip_period_ms: 200,
@@ -175,7 +175,7 @@ mod tests {
         let config = GossipConfig::default();
         let foca = config.foca_config().unwrap();
         assert_eq!(foca.max_packet_size.get(), 1198);
-        assert_eq!(foca.probe_period, Duration::from_millis(700));
+        assert_eq!(foca.probe_period, Duration::from_millis(500));
         assert_eq!(foca.suspect_to_down_after, Duration::from_millis(1200));
     }
 

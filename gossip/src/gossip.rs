@@ -636,6 +636,11 @@ impl Gossip {
     fn absorb_collector(&mut self, now_ms: u64) -> GossipResult<()> {
         let collector = std::mem::take(&mut self.collector);
         for (to, data) in collector.sends {
+            if to.node == self.id.node {
+                // foca may remember an earlier life of this node as a down
+                // member and announce to it; that would only reach us.
+                continue;
+            }
             self.outputs.push(Output::Send {
                 to: to.addr,
                 node: Some(to.node),

@@ -118,6 +118,8 @@ pub struct SimStats {
     pub errors: u64,
     /// Down events about nodes that were running at the time.
     pub false_downs: u64,
+    /// The most recent error, rendered.
+    pub last_error: Option<String>,
     /// Bytes sent per datagram kind (`swim`, or `control-<variant>`).
     pub bytes_by_kind: BTreeMap<String, u64>,
 }
@@ -299,7 +301,10 @@ impl SimCluster {
         };
         match call(gossip) {
             Ok(outputs) => self.route(index, outputs),
-            Err(_) => self.stats.errors += 1,
+            Err(error) => {
+                self.stats.errors += 1;
+                self.stats.last_error = Some(error.to_string());
+            }
         }
     }
 

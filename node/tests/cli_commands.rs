@@ -15,13 +15,23 @@ fn a_bad_configuration_file_is_refused_naming_the_key() {
     let temp = TempDir::new("badconfig");
     let config = temp.0.join("node.toml");
     std::fs::write(&config, "[node]\nid = 1\n\n[storage]\nengin = \"zerodb\"\n").unwrap();
-    let output = zerodb().arg("start").arg("--config").arg(&config).output().unwrap();
+    let output = zerodb()
+        .arg("start")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(6), "{stderr}");
     assert!(stderr.contains("engin"), "{stderr}");
 
     std::fs::write(&config, "[node]\nid = \"one\"\n").unwrap();
-    let output = zerodb().arg("start").arg("--config").arg(&config).output().unwrap();
+    let output = zerodb()
+        .arg("start")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(6), "{stderr}");
     assert!(stderr.contains("id"), "{stderr}");
@@ -44,7 +54,14 @@ fn dev_serves_the_command_line_and_stops_on_sigterm() {
     let dir = temp.0.join("cluster");
     let base = free_ports(3);
     let mut dev = zerodb()
-        .args(["dev", "--base-port", &base.to_string(), "--metrics-base-port", "0", "--dir"])
+        .args([
+            "dev",
+            "--base-port",
+            &base.to_string(),
+            "--metrics-base-port",
+            "0",
+            "--dir",
+        ])
         .arg(&dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -56,7 +73,10 @@ fn dev_serves_the_command_line_and_stops_on_sigterm() {
     let mut banner = String::new();
     loop {
         let mut line = String::new();
-        assert!(stdout.read_line(&mut line).unwrap() > 0, "dev ended early: {banner}");
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "dev ended early: {banner}"
+        );
         banner.push_str(&line);
         if line.contains("Serving") {
             break;
@@ -78,13 +98,20 @@ fn dev_serves_the_command_line_and_stops_on_sigterm() {
     let (code, out) = client(&["txn", "assert k == \"v\"; incr n 2; get k"]);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("COMMITTED"), "{out}");
-    assert_eq!(client(&["txn", "assert k == \"other\"; put k w"]).0, Some(3));
+    assert_eq!(
+        client(&["txn", "assert k == \"other\"; put k w"]).0,
+        Some(3)
+    );
     assert_eq!(client(&["get", "k"]), (Some(0), "v".to_string()));
     let (code, json) = client(&["--json", "get", "k"]);
     assert_eq!(code, Some(0));
     assert!(json.contains("\"value\":\"v\""), "{json}");
 
-    let status = Command::new("kill").arg("-TERM").arg(dev.id().to_string()).status().unwrap();
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(dev.id().to_string())
+        .status()
+        .unwrap();
     assert!(status.success());
     let mut rest = String::new();
     for line in stdout.lines() {

@@ -207,6 +207,24 @@ async fn a_client_reaches_any_node_and_is_known_by_its_user_name() {
 }
 
 #[tokio::test]
+async fn removing_a_peer_closes_its_connection_and_forgets_its_address() {
+    let ca = cluster_ca();
+    let one = start_node(&ca, 1, test_config());
+    let two = start_node(&ca, 2, test_config());
+    one.transport.add_peer(NodeId(2), two.addr());
+    one.transport.connect(NodeId(2)).await.expect("connect");
+    assert_eq!(one.transport.connected_peers(), vec![NodeId(2)]);
+    one.transport.remove_peer(NodeId(2));
+    assert!(one.transport.connected_peers().is_empty());
+    assert!(matches!(
+        one.transport.send(NodeId(2), &"gone".to_string()).await,
+        Err(TransportError::UnknownPeer(NodeId(2)))
+    ));
+    one.transport.close().await;
+    two.transport.close().await;
+}
+
+#[tokio::test]
 async fn unknown_peers_are_a_clear_error() {
     let ca = cluster_ca();
     let one = start_node(&ca, 1, test_config());

@@ -50,6 +50,7 @@ async fn a_client_certificate_from_another_ca_is_refused() {
     // The refusal arrives during the handshake or, since a TLS 1.3 client
     // finishes before the server has checked its certificate, on first use.
     let text = error.to_string();
+    println!("foreign client refused with: {text}");
     assert!(
         matches!(
             error,

@@ -11,13 +11,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use zerodb_ring::{Member, NodeId, NodeStatus, Ring, Token};
-use zerodb_storage::{Engine, Incarnation, MemoryEngine};
 use zerodb_txn::{
     Action, ClientId, Message, Policies, ReplicaStatus, Request, Response, Timer, TxnNode,
     TxnOptions,
 };
 
 use crate::clock::NodeClock;
+pub use crate::disk::SimDisk;
 use crate::faults::{FaultCounts, FaultRates};
 use crate::history::Micros;
 use crate::net::Network;
@@ -31,30 +31,6 @@ pub const CLIENT_LATENCY_US: Micros = 300;
 
 /// Latency of a node's message to itself.
 pub const LOOPBACK_US: Micros = 5;
-
-/// A disk the simulator can crash and lose.
-pub trait SimDisk: Engine + Sized {
-    /// A fresh, empty disk.
-    fn fresh(incarnation: Incarnation) -> Self;
-    /// Crash: unsynced writes are lost.
-    fn crash(&mut self);
-    /// The whole disk is lost; it comes back empty with a new incarnation.
-    fn wipe(&mut self, incarnation: Incarnation);
-}
-
-impl SimDisk for MemoryEngine {
-    fn fresh(incarnation: Incarnation) -> Self {
-        MemoryEngine::new(incarnation)
-    }
-
-    fn crash(&mut self) {
-        MemoryEngine::crash(self);
-    }
-
-    fn wipe(&mut self, incarnation: Incarnation) {
-        MemoryEngine::wipe(self, incarnation);
-    }
-}
 
 /// Everything that happens in a simulation.
 pub enum SimEvent {
@@ -217,12 +193,21 @@ impl<D: SimDisk> Cluster<D> {
                 0 => 0,
                 max => cluster.rng.random_range(-max..=max),
             };
-            let incarnation = cluster.incarnation();
+            let disk_seed = cluster.disk_seed();
+            let disk = match D::fresh(disk_seed) {
+                Ok(disk) => Some(disk),
+                Err(error) => {
+                    cluster
+                        .errors
+                        .push(format!("node {} could not create its disk: {error}", i + 1));
+                    None
+                }
+            };
             cluster.nodes.push(NodeSlot {
                 id: NodeId(i as u32 + 1),
                 clock: NodeClock::new(skew, drift),
                 node: None,
-                disk: Some(D::fresh(incarnation)),
+                disk,
                 generation: 0,
                 paused_until_us: 0,
                 restarts: 0,
@@ -234,9 +219,10 @@ impl<D: SimDisk> Cluster<D> {
         cluster
     }
 
-    fn incarnation(&mut self) -> Incarnation {
+    /// A fresh seed for a new disk (its incarnation and random choices).
+    fn disk_seed(&mut self) -> u64 {
         self.next_incarnation += 1;
-        Incarnation(self.seed.rotate_left(17) ^ self.next_incarnation)
+        self.seed.rotate_left(17) ^ self.next_incarnation
     }
 
     /// Node index of a node id.
@@ -438,17 +424,23 @@ impl<D: SimDisk> Cluster<D> {
 
     /// Crashes a node now; `wipe` also loses its disk.
     pub(crate) fn crash_now(&mut self, index: usize, wipe: bool) {
-        let incarnation = self.incarnation();
+        let disk_seed = self.disk_seed();
         let slot = &mut self.nodes[index];
         let Some(node) = slot.node.take() else { return };
         let mut disk = node.into_engine();
-        disk.crash();
+        let mut result = disk.crash();
         if wipe {
-            disk.wipe(incarnation);
+            result = result.and(disk.wipe(disk_seed));
             slot.lost_state = true;
             self.counts.wipes += 1;
         }
-        slot.disk = Some(disk);
+        match result {
+            Ok(()) => slot.disk = Some(disk),
+            Err(error) => self.errors.push(format!(
+                "node {} could not reopen its disk after a crash: {error}",
+                slot.id
+            )),
+        }
         slot.generation += 1;
         slot.restarts += 1;
         slot.paused_until_us = 0;

@@ -11,6 +11,7 @@
 pub mod check;
 pub mod clock;
 pub mod cluster;
+pub mod disk;
 pub mod faults;
 pub mod history;
 mod inject;

@@ -10,6 +10,7 @@ use zerodb_storage::MemoryEngine;
 use zerodb_txn::{ClientId, Policies, Request, TxnOptions};
 
 use crate::cluster::{Cluster, SimDisk, SimEvent, CLIENT_LATENCY_US};
+use crate::disk::ZeroDisk;
 use crate::faults::{FaultCounts, FaultKind, FaultLevel, FaultRates};
 use crate::history::{Micros, ProcessId};
 use crate::workload::append::AppendWorkload;
@@ -61,6 +62,39 @@ impl UnsafeSwitches {
     }
 }
 
+/// Which storage engine the simulated nodes run on (`--engine`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum EngineKind {
+    /// The in-memory engine (fast; crashes lose unsynced batches).
+    #[default]
+    Memory,
+    /// ZeroDB's WAL + B+Tree engine over a fault-injecting file system
+    /// (crashes keep a random, possibly torn, prefix of unsynced writes).
+    Zero,
+}
+
+impl EngineKind {
+    /// The command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Memory => "memory",
+            EngineKind::Zero => "zero",
+        }
+    }
+}
+
+impl std::str::FromStr for EngineKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<EngineKind, String> {
+        match text {
+            "memory" => Ok(EngineKind::Memory),
+            "zero" => Ok(EngineKind::Zero),
+            other => Err(format!("unknown engine {other:?}; use memory or zero")),
+        }
+    }
+}
+
 /// Everything that defines a run; the same config gives the same history.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunConfig {
@@ -84,6 +118,8 @@ pub struct RunConfig {
     pub keep_history: bool,
     /// Fault kinds switched off.
     pub without: Vec<FaultKind>,
+    /// The nodes' storage engine.
+    pub engine: EngineKind,
 }
 
 impl Default for RunConfig {
@@ -99,6 +135,7 @@ impl Default for RunConfig {
             unsafe_switches: UnsafeSwitches::default(),
             keep_history: false,
             without: Vec::new(),
+            engine: EngineKind::Memory,
         }
     }
 }
@@ -107,12 +144,13 @@ impl RunConfig {
     /// The command that reproduces this run.
     pub fn command(&self) -> String {
         format!(
-            "zerodb-sim --seed {} --nodes {} --ops {} --clients {} --workload {} --faults {}{}{}{}",
+            "zerodb-sim --seed {} --nodes {} --ops {} --clients {} --workload {} --engine {} --faults {}{}{}{}",
             self.seed,
             self.nodes,
             self.ops,
             self.clients,
             self.workload.name(),
+            self.engine.name(),
             match self.faults {
                 FaultLevel::None => "none",
                 FaultLevel::Light => "light",
@@ -163,9 +201,12 @@ enum Phase {
     Final { deadline_us: Micros },
 }
 
-/// Runs one seed over in-memory disks.
+/// Runs one seed on the engine the config names.
 pub fn run(config: &RunConfig) -> RunSummary {
-    run_on::<MemoryEngine>(config)
+    match config.engine {
+        EngineKind::Memory => run_on::<MemoryEngine>(config),
+        EngineKind::Zero => run_on::<ZeroDisk>(config),
+    }
 }
 
 fn policies(config: &RunConfig) -> Policies {

@@ -52,6 +52,14 @@ fn leaf_pages(vfs: &FaultVfs) -> Vec<u64> {
         .collect()
 }
 
+/// Bytes of the WAL segment's records: up to the end mark (16 bytes of
+/// 0xFF) that follows the last one; the file is preallocated with zeros.
+fn wal_data_len(vfs: &FaultVfs, wal: &str) -> u64 {
+    let bytes = vfs.contents("db", wal).unwrap();
+    let last = bytes.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+    (last - 16) as u64
+}
+
 fn wal_name(vfs: &FaultVfs) -> String {
     use zerodb_storage::Vfs;
     vfs.list("db")
@@ -217,7 +225,7 @@ fn a_flip_in_the_middle_of_the_wal_cuts_it_and_issues_a_new_incarnation() {
     }
     drop(engine);
     let wal = wal_name(&vfs);
-    let len = vfs.contents("db", &wal).unwrap().len() as u64;
+    let len = wal_data_len(&vfs, &wal);
     vfs.flip_bit("db", &wal, len / 2, 3).unwrap();
     let (mut engine, report) = open(&vfs).unwrap();
     assert!(report.wal_records_dropped >= 9, "{report:?}");
@@ -245,7 +253,7 @@ fn a_damaged_last_wal_record_is_a_torn_tail() {
     }
     drop(engine);
     let wal = wal_name(&vfs);
-    let len = vfs.contents("db", &wal).unwrap().len() as u64;
+    let len = wal_data_len(&vfs, &wal);
     vfs.flip_bit("db", &wal, len - 3, 0).unwrap();
     let (mut engine, report) = open(&vfs).unwrap();
     assert_eq!(report.wal_records_dropped, 1);
@@ -266,7 +274,7 @@ fn random_flips_never_panic() {
         drop(engine);
         let main_len = vfs.contents("db", ZERO_MAIN_FILE).unwrap().len() as u64;
         let wal = wal_name(&vfs);
-        let wal_len = vfs.contents("db", &wal).unwrap().len() as u64;
+        let wal_len = wal_data_len(&vfs, &wal);
         let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         for _ in 0..3 {
             x ^= x << 13;

@@ -2,12 +2,42 @@
 //! and the coordinator and replica state machines (DESIGN.md sections 5-7).
 //!
 //! Owns: the strong protocol (fetch-and-lock transactions, decision
-//! registers, recovery, read-time repair, lost-state copy) and eventual
+//! registers, lock recovery, read-time repair, lost-state copy) and eventual
 //! mode (sloppy quorum, hints, read repair). Does not own: membership
 //! (gossip), placement (ring), local storage (storage), transport (node).
 //!
 //! Sans-IO: no clock, no sockets, no threads; time and randomness come in.
-//! The entry point is [`TxnNode`].
+//!
+//! # Driving a [`TxnNode`]
+//! ```text
+//! let mut node = TxnNode::open(id, engine, seed, TxnOptions::default(), bootstrap)?;
+//! node.set_view(ring, down_set, policies);      // before any request
+//! actions = node.start(now_ms);                  // arms the first Tick
+//! loop over inputs:
+//!     actions += node.handle_message(now_ms, from, msg)      // decoded with codec::decode
+//!     actions += node.handle_request(now_ms, client_id, req) // reply comes as Action::Reply
+//!     actions += node.handle_timer(now_ms, Timer::Tick)      // when a SetTimer is due
+//!     node.engine_mut().sync()?                  // once per batch, BEFORE releasing actions
+//!     release actions: Send -> codec::encode + transport; Reply; SetTimer
+//! ```
+//! - `bootstrap = true` only for the first members of a new cluster. A node
+//!   whose stored incarnation marker is missing or differs from the engine's
+//!   comes up [`ReplicaStatus::Recovering`] and copies its ranges from peers
+//!   before it votes.
+//! - After a crash, open a new `TxnNode` over the same engine and call
+//!   `start` again: locks are reloaded and their leases re-armed.
+//! - `ClientId`s must be unique among a node's in-flight requests.
+//! - [`TxnOptions`] holds the timeouts and the `unsafe_*` switches, which
+//!   exist only so checkers can be validated on known-bad runs.
+//! - [`testing::Cluster`] is a small deterministic harness showing all of
+//!   the above.
+//!
+//! # Wire and storage formats
+//! Every frame is one protocol version byte plus bincode ([`codec`]).
+//! Durable protocol state lives in the engine's `Space::System` (see the
+//! replica module): locks `L`, finished markers `F`, decision registers `D`,
+//! hints `H`, incarnation marker `M`, HLC floor `Mh`. Integers for `Incr`
+//! and `IntCompare` are 8-byte big-endian ([`request::encode_int`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 // `ClientError` is a wire type that carries the key and the value found;

@@ -14,13 +14,9 @@ use crate::hlc::Hlc;
 use crate::membership::{NodeId, Policies, Ring, View};
 use crate::message::{Message, ReqId};
 use crate::options::TxnOptions;
-use crate::replica::{keys, system_record, ReplicaState};
+use crate::replica::ReplicaState;
 use crate::request::{ClientId, Request, Response};
 use crate::types::{TxnId, Ver};
-
-/// How far past the newest issued timestamp the durable clock ceiling is
-/// set, in ms: one engine write per this much clock time at most.
-pub(crate) const CLOCK_CEILING_STEP_MS: u64 = 10_000;
 
 /// A timer the node asked for; hand it back to [`TxnNode::handle_timer`]
 /// when `at_ms` has come.
@@ -94,13 +90,19 @@ pub struct TxnNode<E: Engine> {
     next_req: ReqId,
     tick_at_ms: Option<u64>,
     pub(crate) now_ms: u64,
-    /// Durable bound on the physical time of every timestamp this node has
-    /// issued (see [`TxnNode::fresh_timestamp`]).
-    clock_ceiling_ms: u64,
+    /// Durable bound above every timestamp this node has issued.
+    hlc_floor_ms: u64,
     /// Distinguishes transaction ids of this store incarnation from those a
     /// lost disk's incarnation issued (see [`TxnNode::fresh_txn_id`]).
     txn_nonce: u32,
 }
+
+/// System key of the durable HLC floor.
+const HLC_FLOOR_KEY: &[u8] = b"Mh";
+
+/// How far ahead of the last timestamp the floor is written, in ms: one
+/// small write per this much clock time.
+const HLC_FLOOR_STEP_MS: u64 = 1_000;
 
 impl<E: Engine> TxnNode<E> {
     /// Opens the node over `engine`, rebuilding its lock table from the
@@ -130,11 +132,11 @@ impl<E: Engine> TxnNode<E> {
             next_req: 1,
             tick_at_ms: None,
             now_ms: 0,
-            clock_ceiling_ms: 0,
+            hlc_floor_ms: 0,
             txn_nonce: 0,
         };
+        node.load_hlc_floor()?;
         node.load_replica_state(bootstrap)?;
-        node.load_clock_ceiling()?;
         Ok(node)
     }
 
@@ -334,6 +336,67 @@ impl<E: Engine> TxnNode<E> {
         }
     }
 
+    /// A fresh HLC timestamp for a transaction id or a version. Keeps a
+    /// durable floor ahead of every timestamp issued, so a restarted node
+    /// (whose clock may read earlier) never reissues one: two writes with one
+    /// version would leave replicas disagreeing forever.
+    pub(crate) fn timestamp(&mut self) -> Version {
+        let ts = self.hlc.now(self.now_ms);
+        if ts.physical_ms >= self.hlc_floor_ms {
+            let floor = ts.physical_ms + HLC_FLOOR_STEP_MS;
+            let mut batch = WriteBatch::new();
+            batch.put(
+                Space::System,
+                HLC_FLOOR_KEY.to_vec(),
+                crate::replica::system_record(codec::encode_stored(&floor)),
+            );
+            match self.engine.write(batch) {
+                Ok(()) => self.hlc_floor_ms = floor,
+                // Not fatal: the floor is advanced again on the next try.
+                Err(e) => tracing::warn!(error = %e, "could not persist the HLC floor"),
+            }
+        }
+        ts
+    }
+
+    /// A transaction id no earlier life of this node issued. The durable
+    /// floor covers restarts over the same store; a lost store loses the
+    /// floor too (and the node may coordinate before it has copied anything
+    /// back), so the id's timestamp carries a nonce of the store's
+    /// incarnation in place of the node id (`coordinator` names the node).
+    /// A reused id makes replicas take a new transaction's lock request for
+    /// a duplicate of the old one's, and the new attempt's abort releases
+    /// the old transaction's locks without applying its writes.
+    pub(crate) fn fresh_txn_id(&mut self) -> TxnId {
+        let ts = self.timestamp();
+        TxnId {
+            timestamp: Ver(Version {
+                node: self.txn_nonce,
+                ..ts
+            }),
+            coordinator: self.id.0,
+        }
+    }
+
+    /// Moves the clock past the durable floor (on open).
+    fn load_hlc_floor(&mut self) -> Result<(), StorageError> {
+        let floor = self
+            .engine
+            .get(Space::System, HLC_FLOOR_KEY)?
+            .and_then(|r| r.value)
+            .and_then(|v| codec::decode::<u64>(&v).ok())
+            .unwrap_or(0);
+        let incarnation = self.engine.incarnation().0;
+        self.txn_nonce = (incarnation ^ (incarnation >> 32)) as u32;
+        self.hlc.observe(Version {
+            physical_ms: floor,
+            logical: 0,
+            node: self.id.0,
+        });
+        self.hlc_floor_ms = floor;
+        Ok(())
+    }
+
     /// A fresh request id for messages this node sends.
     pub(crate) fn next_req(&mut self) -> ReqId {
         let req = self.next_req;
@@ -351,68 +414,6 @@ impl<E: Engine> TxnNode<E> {
         self.out.push(Action::Reply { client, response });
     }
 
-    /// Reads the durable clock ceiling, so that timestamps of this boot are
-    /// above every timestamp an earlier boot over the same store issued,
-    /// even if the clock now reads less (a backward jump, or an HLC that
-    /// had run ahead by observing faster peers).
-    fn load_clock_ceiling(&mut self) -> Result<(), StorageError> {
-        let incarnation = self.engine.incarnation().0;
-        self.txn_nonce = (incarnation ^ (incarnation >> 32)) as u32;
-        let ceiling = self
-            .engine
-            .get(Space::System, keys::CLOCK)?
-            .and_then(|r| r.value)
-            .and_then(|v| codec::decode::<u64>(&v).ok())
-            .unwrap_or(0);
-        self.clock_ceiling_ms = ceiling;
-        self.hlc.observe(Version {
-            physical_ms: ceiling,
-            logical: 0,
-            node: self.id.0,
-        });
-        Ok(())
-    }
-
-    /// A fresh HLC timestamp. Before one at or above the durable ceiling is
-    /// used, the ceiling moves [`CLOCK_CEILING_STEP_MS`] past it; the
-    /// driver's sync-before-release rule makes the new ceiling durable
-    /// before anything carrying the timestamp leaves the node.
-    pub(crate) fn fresh_timestamp(&mut self) -> Version {
-        let ts = self.hlc.now(self.now_ms);
-        if ts.physical_ms >= self.clock_ceiling_ms {
-            let ceiling = ts.physical_ms + CLOCK_CEILING_STEP_MS;
-            let mut batch = WriteBatch::new();
-            batch.put(
-                Space::System,
-                keys::CLOCK.to_vec(),
-                system_record(codec::encode_stored(&ceiling)),
-            );
-            match self.engine.write(batch) {
-                Ok(()) => self.clock_ceiling_ms = ceiling,
-                Err(e) => tracing::warn!(error = %e, "could not store the clock ceiling"),
-            }
-        }
-        ts
-    }
-
-    /// A transaction id no earlier boot of this node issued. The ceiling
-    /// covers restarts over the same store; a lost store loses the ceiling
-    /// too, so the id's timestamp also carries a nonce of the store's
-    /// incarnation in place of the node id (the `coordinator` field names
-    /// the node). A reused id would make replicas take a new transaction's
-    /// lock request for a duplicate of the old one's, and its abort would
-    /// release the old transaction's locks without applying its writes.
-    pub(crate) fn fresh_txn_id(&mut self) -> TxnId {
-        let ts = self.fresh_timestamp();
-        TxnId {
-            timestamp: Ver(Version {
-                node: self.txn_nonce,
-                ..ts
-            }),
-            coordinator: self.id.0,
-        }
-    }
-
     /// `base * 2^n` capped, with full jitter in `[base/2, that]`.
     pub(crate) fn backoff_ms(&mut self, tries: u32) -> u64 {
         let base = self.options.backoff_base_ms.max(1);
@@ -425,44 +426,61 @@ impl<E: Engine> TxnNode<E> {
 
 #[cfg(test)]
 mod tests {
-    use zerodb_storage::{Engine, Incarnation, MemoryEngine};
-
     use super::*;
+    use zerodb_storage::{Incarnation, MemoryEngine};
 
-    fn open(engine: MemoryEngine, bootstrap: bool, now_ms: u64) -> TxnNode<MemoryEngine> {
-        let mut node =
-            TxnNode::open(NodeId(2), engine, 1, TxnOptions::default(), bootstrap).unwrap();
-        node.start(now_ms);
-        node
-    }
-
-    /// Seed 1 of `zerodb-sim --workload append --faults heavy` (after the
-    /// lost-lock fix): a node restarted with its clock behind and issued a
-    /// transaction id it had used before the crash. Replicas took the new
-    /// lock request for a duplicate of the old committed transaction's,
-    /// and the new attempt's abort released the old locks unapplied.
     #[test]
-    fn transaction_ids_stay_unique_across_restarts_with_a_clock_behind() {
-        let mut node = open(MemoryEngine::new(Incarnation(7)), true, 50_000);
-        let before = node.fresh_txn_id();
+    fn a_restarted_node_never_reissues_a_timestamp_even_if_its_clock_went_back() {
+        let engine = MemoryEngine::new(Incarnation(1));
+        let mut node = TxnNode::open(NodeId(4), engine, 1, TxnOptions::default(), true).unwrap();
+        node.now_ms = 50_000;
+        let before = node.timestamp();
         node.engine_mut().sync().unwrap();
         let mut engine = node.into_engine();
         engine.crash();
-        // The clock jumped back two seconds.
-        let mut node = open(engine, false, 48_000);
-        let after = node.fresh_txn_id();
-        assert!(after > before, "{after} must follow {before}");
+        let mut node = TxnNode::open(NodeId(4), engine, 1, TxnOptions::default(), false).unwrap();
+        node.now_ms = 10;
+        assert!(node.timestamp() > before);
     }
 
+    /// Seed 1 of `zerodb-sim --workload append --faults heavy`: a node
+    /// lost its disk, came back with its clock behind and reissued a
+    /// transaction id; replicas took the new lock request for a duplicate
+    /// of the old committed transaction's, and the new attempt's abort
+    /// released the old locks unapplied.
     #[test]
     fn transaction_ids_stay_unique_after_a_lost_disk() {
-        let mut node = open(MemoryEngine::new(Incarnation(7)), true, 50_000);
+        let engine = MemoryEngine::new(Incarnation(7));
+        let mut node = TxnNode::open(NodeId(2), engine, 1, TxnOptions::default(), true).unwrap();
+        node.now_ms = 50_000;
         let before = node.fresh_txn_id();
         let mut engine = node.into_engine();
         engine.wipe(Incarnation(8));
-        let mut node = open(engine, false, 50_000);
+        let mut node = TxnNode::open(NodeId(2), engine, 1, TxnOptions::default(), false).unwrap();
+        node.now_ms = 50_000;
         let after = node.fresh_txn_id();
         assert_ne!(after, before, "same clock reading, another incarnation");
         assert_eq!(after.coordinator, before.coordinator);
+    }
+
+    #[test]
+    fn ticks_are_armed_once_and_rearmed_when_they_fire() {
+        let engine = MemoryEngine::new(Incarnation(1));
+        let mut node = TxnNode::open(NodeId(1), engine, 1, TxnOptions::default(), true).unwrap();
+        let first = node.start(100);
+        assert_eq!(
+            first,
+            vec![Action::SetTimer {
+                at_ms: 110,
+                timer: Timer::Tick
+            }]
+        );
+        let none = node.handle_message(105, NodeId(2), Message::Stored { req: 99 });
+        assert!(none.is_empty(), "no second tick while one is armed");
+        let again = node.handle_timer(110, Timer::Tick);
+        assert!(again.contains(&Action::SetTimer {
+            at_ms: 120,
+            timer: Timer::Tick
+        }));
     }
 }

@@ -225,6 +225,11 @@ fn measure(nodes: usize, loss: f64, plan: &Plan) -> Row {
         }
         sim.run_until(sim.now_ms + 5_000);
     }
+    if verbose {
+        if let Some(error) = &sim.stats.last_error {
+            eprintln!("last error: {error}");
+        }
+    }
     let detected: Vec<u64> = detections.iter().flatten().copied().collect();
     let all_detected = !detections.is_empty() && detected.len() == detections.len();
     let detect_mean_ms = all_detected.then(|| detected.iter().sum::<u64>() / detected.len() as u64);

@@ -71,7 +71,11 @@ impl Zipfian {
     /// A generator over `0..n` (n >= 1) with skew 0.99.
     pub fn new(n: u64) -> Zipfian {
         let theta = 0.99;
-        let zeta = |count: u64| (1..=count).map(|i| 1.0 / (i as f64).powf(theta)).sum::<f64>();
+        let zeta = |count: u64| {
+            (1..=count)
+                .map(|i| 1.0 / (i as f64).powf(theta))
+                .sum::<f64>()
+        };
         let zeta_n = zeta(n.max(1));
         let zeta_2 = zeta(2.min(n.max(1)));
         let eta = (1.0 - (2.0 / n.max(2) as f64).powf(1.0 - theta)) / (1.0 - zeta_2 / zeta_n);
@@ -145,15 +149,24 @@ async fn client(
         let key = space.key(&key_id(index));
         let read = rng.random::<f64>() < args.read_ratio;
         let request = if read {
-            ClientRequest::Data(Request::Get { key, level: Level::One })
+            ClientRequest::Data(Request::Get {
+                key,
+                level: Level::One,
+            })
         } else {
-            ClientRequest::Data(Request::Put { key, value: value.clone(), level: Level::One })
+            ClientRequest::Data(Request::Put {
+                key,
+                value: value.clone(),
+                level: Level::One,
+            })
         };
         let started = Instant::now();
         let result = session.call(&request, read).await;
         let micros = started.elapsed().as_micros() as u64;
         match result {
-            Ok(ClientResponse::Data(zerodb_txn::Response::Error(_))) | Ok(ClientResponse::Error(_)) | Err(_) => {
+            Ok(ClientResponse::Data(zerodb_txn::Response::Error(_)))
+            | Ok(ClientResponse::Error(_))
+            | Err(_) => {
                 shared.errors.fetch_add(1, Ordering::Relaxed);
             }
             Ok(_) => {
@@ -175,7 +188,11 @@ async fn load(connect: &ConnectArgs, space: &KeySpace, args: &BenchArgs) -> Resu
             let mut session = Session::new(&connect)?;
             let mut index = c;
             while index < keys {
-                let request = ClientRequest::Data(Request::Put { key: space.key(&key_id(index)), value: value.clone(), level: Level::One });
+                let request = ClientRequest::Data(Request::Put {
+                    key: space.key(&key_id(index)),
+                    value: value.clone(),
+                    level: Level::One,
+                });
                 session.call(&request, false).await?;
                 index += clients;
             }
@@ -184,7 +201,8 @@ async fn load(connect: &ConnectArgs, space: &KeySpace, args: &BenchArgs) -> Resu
         }));
     }
     for task in tasks {
-        task.await.map_err(|e| CliError::new(exit::INTERNAL, e.to_string()))??;
+        task.await
+            .map_err(|e| CliError::new(exit::INTERNAL, e.to_string()))??;
     }
     Ok(())
 }
@@ -192,7 +210,10 @@ async fn load(connect: &ConnectArgs, space: &KeySpace, args: &BenchArgs) -> Resu
 /// Runs the benchmark and prints its figures.
 pub async fn run(connect: &ConnectArgs, space: &KeySpace, args: BenchArgs) -> Result<u8, CliError> {
     if !(0.0..=1.0).contains(&args.read_ratio) {
-        return Err(CliError::usage(format!("--read-ratio {}: use a fraction between 0 and 1", args.read_ratio)));
+        return Err(CliError::usage(format!(
+            "--read-ratio {}: use a fraction between 0 and 1",
+            args.read_ratio
+        )));
     }
     if !args.no_load {
         let started = Instant::now();
@@ -209,7 +230,13 @@ pub async fn run(connect: &ConnectArgs, space: &KeySpace, args: BenchArgs) -> Re
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..args.clients.max(1) {
-        let task = client(connect.clone(), space.clone(), args.clone(), shared.clone(), 0x5EED + u64::from(c));
+        let task = client(
+            connect.clone(),
+            space.clone(),
+            args.clone(),
+            shared.clone(),
+            0x5EED + u64::from(c),
+        );
         tasks.push(tokio::spawn(task));
     }
     let progress = {
@@ -219,14 +246,21 @@ pub async fn run(connect: &ConnectArgs, space: &KeySpace, args: BenchArgs) -> Re
             loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 let done = shared.done.load(Ordering::Relaxed);
-                eprintln!("[{:>4.0}s] {done} ops ({} ops/s), {} errors", started.elapsed().as_secs_f64(), done.saturating_sub(last), shared.errors.load(Ordering::Relaxed));
+                eprintln!(
+                    "[{:>4.0}s] {done} ops ({} ops/s), {} errors",
+                    started.elapsed().as_secs_f64(),
+                    done.saturating_sub(last),
+                    shared.errors.load(Ordering::Relaxed)
+                );
                 last = done;
             }
         })
     };
     let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("static bounds");
     for task in tasks {
-        let histogram = task.await.map_err(|e| CliError::new(exit::INTERNAL, e.to_string()))??;
+        let histogram = task
+            .await
+            .map_err(|e| CliError::new(exit::INTERNAL, e.to_string()))??;
         let _ = latency.add(&histogram);
     }
     progress.abort();
@@ -235,7 +269,10 @@ pub async fn run(connect: &ConnectArgs, space: &KeySpace, args: BenchArgs) -> Re
     let errors = shared.errors.load(Ordering::Relaxed);
     println!(
         "{} clients, {:?} keys ({}), read ratio {}: {ok} ok, {errors} errors in {elapsed:.1}s",
-        args.clients, args.keys, format!("{:?}", args.distribution).to_lowercase(), args.read_ratio
+        args.clients,
+        args.keys,
+        format!("{:?}", args.distribution).to_lowercase(),
+        args.read_ratio
     );
     println!(
         "throughput {:.0} ops/s; latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
@@ -245,7 +282,11 @@ pub async fn run(connect: &ConnectArgs, space: &KeySpace, args: BenchArgs) -> Re
         latency.value_at_quantile(0.999) as f64 / 1000.0,
         latency.max() as f64 / 1000.0
     );
-    Ok(if errors == 0 { exit::OK } else { exit::UNAVAILABLE })
+    Ok(if errors == 0 {
+        exit::OK
+    } else {
+        exit::UNAVAILABLE
+    })
 }
 
 #[cfg(test)]

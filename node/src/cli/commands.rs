@@ -91,7 +91,10 @@ fn show_bytes(bytes: &[u8]) -> String {
         Ok(text) if !text.chars().any(char::is_control) => text.to_string(),
         _ => match zerodb_txn::request::decode_int(bytes) {
             Some(number) => number.to_string(),
-            None => format!("0x{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+            None => format!(
+                "0x{}",
+                bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            ),
         },
     }
 }
@@ -109,12 +112,21 @@ fn show_condition(condition: &zerodb_txn::Condition) -> String {
 
 fn error_text(error: &ClientError) -> String {
     match error {
-        ClientError::ConditionFailed { key, condition, found } => {
+        ClientError::ConditionFailed {
+            key,
+            condition,
+            found,
+        } => {
             let found = match found {
-                Some(Versioned { value: Some(value), .. }) => format!("{:?}", show_bytes(value)),
+                Some(Versioned {
+                    value: Some(value), ..
+                }) => format!("{:?}", show_bytes(value)),
                 _ => "no value".into(),
             };
-            format!("condition failed: {key} {}; found {found}; nothing was written", show_condition(condition))
+            format!(
+                "condition failed: {key} {}; found {found}; nothing was written",
+                show_condition(condition)
+            )
         }
         other => other.to_string(),
     }
@@ -206,15 +218,25 @@ fn print_json(value: Value) {
     println!("{value}");
 }
 
-fn print_response(command: &ClientCommand, response: ClientResponse, out: Output) -> Result<u8, CliError> {
+fn print_response(
+    command: &ClientCommand,
+    response: ClientResponse,
+    out: Output,
+) -> Result<u8, CliError> {
     match response {
         ClientResponse::Data(Response::Error(error)) => Err(data_error(error, out)),
-        ClientResponse::Error(error) => Err(CliError::new(exit::service_error_code(&error), error.to_string())),
+        ClientResponse::Error(error) => Err(CliError::new(
+            exit::service_error_code(&error),
+            error.to_string(),
+        )),
         ClientResponse::Data(Response::Value(found)) => {
             let live = matches!(&found, Some(Versioned { value: Some(_), .. }));
             if out.json {
                 print_json(versioned_json(&found));
-            } else if let Some(Versioned { value: Some(value), .. }) = &found {
+            } else if let Some(Versioned {
+                value: Some(value), ..
+            }) = &found
+            {
                 println!("{}", show_bytes(value));
             } else {
                 eprintln!("(not found)");
@@ -242,7 +264,12 @@ fn print_response(command: &ClientCommand, response: ClientResponse, out: Output
                 print_json(Value::Array(items));
             } else {
                 for entry in &entries {
-                    let value = entry.value.value.as_deref().map(show_bytes).unwrap_or_default();
+                    let value = entry
+                        .value
+                        .value
+                        .as_deref()
+                        .map(show_bytes)
+                        .unwrap_or_default();
                     println!("{}\t{}", show_bytes(&entry.id), value);
                 }
                 eprintln!("({} records)", entries.len());
@@ -259,15 +286,31 @@ fn print_response(command: &ClientCommand, response: ClientResponse, out: Output
         }
         ClientResponse::Validate(report) => {
             if out.json {
-                print_json(json!({"pages_checked": report.pages_checked, "records": report.records, "problems": report.problems}));
+                print_json(
+                    json!({"pages_checked": report.pages_checked, "records": report.records, "problems": report.problems}),
+                );
             } else {
-                println!("pages checked: {}, records: {}", report.pages_checked, report.records);
+                println!(
+                    "pages checked: {}, records: {}",
+                    report.pages_checked, report.records
+                );
                 for problem in &report.problems {
                     println!("problem: {problem}");
                 }
-                println!("{}", if report.problems.is_empty() { "OK" } else { "PROBLEMS FOUND" });
+                println!(
+                    "{}",
+                    if report.problems.is_empty() {
+                        "OK"
+                    } else {
+                        "PROBLEMS FOUND"
+                    }
+                );
             }
-            Ok(if report.problems.is_empty() { exit::OK } else { exit::INTERNAL })
+            Ok(if report.problems.is_empty() {
+                exit::OK
+            } else {
+                exit::INTERNAL
+            })
         }
         ClientResponse::Done => {
             if out.json {
@@ -278,7 +321,10 @@ fn print_response(command: &ClientCommand, response: ClientResponse, out: Output
             Ok(exit::OK)
         }
         #[allow(unreachable_patterns)]
-        other => Err(CliError::new(exit::INTERNAL, format!("unexpected answer to {command:?}: {other:?}"))),
+        other => Err(CliError::new(
+            exit::INTERNAL,
+            format!("unexpected answer to {command:?}: {other:?}"),
+        )),
     }
 }
 
@@ -334,7 +380,10 @@ fn print_status(status: &StatusReport, out: Output) {
         "seen from n{} (replica {}), ring epoch {}, replication factor {}",
         status.node, status.replica_status, status.ring_epoch, status.replication_factor
     );
-    println!("{:<6}{:<24}{:<12}{:<12}{:>7}{:>11}  health", "node", "address", "region", "zone", "tokens", "owns");
+    println!(
+        "{:<6}{:<24}{:<12}{:<12}{:>7}{:>11}  health",
+        "node", "address", "region", "zone", "tokens", "owns"
+    );
     for m in &status.members {
         println!(
             "{:<6}{:<24}{:<12}{:<12}{:>7}{:>10.1}%  {}",
@@ -354,15 +403,44 @@ fn print_info(info: &InfoReport, out: Output) {
         print_json(serde_json::to_value(InfoJson(info)).unwrap_or(Value::Null));
         return;
     }
-    println!("node n{}  zerodb {}  protocol {}  engine {}  up {}s", info.node, info.version, info.protocol_version, info.engine, info.uptime_seconds);
-    println!("requests: {} ({} errors)  latency p50 {}us p99 {}us p99.9 {}us", info.requests, info.request_errors, info.latency_p50_us, info.latency_p99_us, info.latency_p999_us);
-    println!("transactions: {} committed, {} aborted, {} in flight; locks held {}", info.committed, info.aborted, info.in_flight, info.locks_held);
-    println!("batches synced: {} for {} inputs", info.batches_synced, info.inputs_handled);
-    println!("storage: {} records, {} bytes on disk, WAL {} bytes at position {}, {} checkpoints", info.records, info.disk_bytes, info.wal_bytes, info.wal_position, info.checkpoints);
+    println!(
+        "node n{}  zerodb {}  protocol {}  engine {}  up {}s",
+        info.node, info.version, info.protocol_version, info.engine, info.uptime_seconds
+    );
+    println!(
+        "requests: {} ({} errors)  latency p50 {}us p99 {}us p99.9 {}us",
+        info.requests,
+        info.request_errors,
+        info.latency_p50_us,
+        info.latency_p99_us,
+        info.latency_p999_us
+    );
+    println!(
+        "transactions: {} committed, {} aborted, {} in flight; locks held {}",
+        info.committed, info.aborted, info.in_flight, info.locks_held
+    );
+    println!(
+        "batches synced: {} for {} inputs",
+        info.batches_synced, info.inputs_handled
+    );
+    println!(
+        "storage: {} records, {} bytes on disk, WAL {} bytes at position {}, {} checkpoints",
+        info.records, info.disk_bytes, info.wal_bytes, info.wal_position, info.checkpoints
+    );
     let lookups = info.cache_hits + info.cache_misses;
-    let rate = if lookups == 0 { 0.0 } else { info.cache_hits as f64 * 100.0 / lookups as f64 };
-    println!("cache: {} bytes, hit rate {rate:.1}% ({} hits, {} misses)", info.cache_bytes, info.cache_hits, info.cache_misses);
-    println!("members: {} up, {} down", info.members_up, info.members_down);
+    let rate = if lookups == 0 {
+        0.0
+    } else {
+        info.cache_hits as f64 * 100.0 / lookups as f64
+    };
+    println!(
+        "cache: {} bytes, hit rate {rate:.1}% ({} hits, {} misses)",
+        info.cache_bytes, info.cache_hits, info.cache_misses
+    );
+    println!(
+        "members: {} up, {} down",
+        info.members_up, info.members_down
+    );
 }
 
 /// JSON view of an [`InfoReport`].

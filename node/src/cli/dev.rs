@@ -11,7 +11,9 @@ use zerodb_txn::TxnOptions;
 
 use super::connect::{ConnectArgs, DEV_DIR_DEFAULT, DEV_USER};
 use super::exit::{self, CliError};
-use crate::certs::{CertFiles, CertificateAuthority, CA_VALIDITY_DAYS_DEFAULT, LEAF_VALIDITY_DAYS_DEFAULT};
+use crate::certs::{
+    CertFiles, CertificateAuthority, CA_VALIDITY_DAYS_DEFAULT, LEAF_VALIDITY_DAYS_DEFAULT,
+};
 use crate::core::membership::{ClusterSpec, MemberSpec};
 use crate::runtime::{self, NodeHandle, NodeSettings};
 use crate::tls::{NodeId, TlsIdentity};
@@ -44,24 +46,35 @@ fn parse_engine(text: &str) -> Result<StorageEngineKind, String> {
         "zerodb" => Ok(StorageEngineKind::Zerodb),
         "sled" => Ok(StorageEngineKind::Sled),
         "memory" => Ok(StorageEngineKind::Memory),
-        other => Err(format!("unknown engine `{other}`: use zerodb, sled or memory")),
+        other => Err(format!(
+            "unknown engine `{other}`: use zerodb, sled or memory"
+        )),
     }
 }
 
 /// Makes (or reuses) the folder: certificates and the cluster file.
 fn prepare(args: &DevArgs) -> Result<ClusterSpec, CliError> {
-    std::fs::create_dir_all(&args.dir).map_err(|e| CliError::config(format!("{}: {e}", args.dir.display())))?;
+    std::fs::create_dir_all(&args.dir)
+        .map_err(|e| CliError::config(format!("{}: {e}", args.dir.display())))?;
     let cluster_path = args.dir.join("cluster.toml");
     let cluster = if cluster_path.exists() {
-        let text = std::fs::read_to_string(&cluster_path).map_err(|e| CliError::config(format!("{}: {e}", cluster_path.display())))?;
+        let text = std::fs::read_to_string(&cluster_path)
+            .map_err(|e| CliError::config(format!("{}: {e}", cluster_path.display())))?;
         let spec = ClusterSpec::from_toml_str(&text).map_err(CliError::config)?;
         if spec.members.len() != args.nodes as usize {
-            tracing::warn!(nodes = spec.members.len(), "reusing the existing cluster of {} nodes", spec.members.len());
+            tracing::warn!(
+                nodes = spec.members.len(),
+                "reusing the existing cluster of {} nodes",
+                spec.members.len()
+            );
         }
         spec
     } else {
         if args.nodes == 0 || args.nodes > 64 {
-            return Err(CliError::usage(format!("--nodes {}: use 1 to 64", args.nodes)));
+            return Err(CliError::usage(format!(
+                "--nodes {}: use 1 to 64",
+                args.nodes
+            )));
         }
         let spec = ClusterSpec {
             tokens_per_node: 64,
@@ -74,7 +87,8 @@ fn prepare(args: &DevArgs) -> Result<ClusterSpec, CliError> {
                 })
                 .collect(),
         };
-        std::fs::write(&cluster_path, spec.to_toml_string()).map_err(|e| CliError::config(format!("{}: {e}", cluster_path.display())))?;
+        std::fs::write(&cluster_path, spec.to_toml_string())
+            .map_err(|e| CliError::config(format!("{}: {e}", cluster_path.display())))?;
         spec
     };
     ensure_certs(&args.dir.join("certs"), &cluster)?;
@@ -88,33 +102,52 @@ pub fn ensure_certs(dir: &Path, cluster: &ClusterSpec) -> Result<(), CliError> {
     let ca = if files.ca_cert_path().exists() {
         files.read_ca().map_err(CliError::config)?
     } else {
-        let ca = CertificateAuthority::generate("dev", CA_VALIDITY_DAYS_DEFAULT).map_err(CliError::config)?;
+        let ca = CertificateAuthority::generate("dev", CA_VALIDITY_DAYS_DEFAULT)
+            .map_err(CliError::config)?;
         files.write_ca(&ca).map_err(CliError::config)?;
         ca
     };
     for member in &cluster.members {
         let node = NodeId(member.id);
         if !files.node_paths(node).0.exists() {
-            let issued = ca.issue_node(node, LEAF_VALIDITY_DAYS_DEFAULT).map_err(CliError::config)?;
+            let issued = ca
+                .issue_node(node, LEAF_VALIDITY_DAYS_DEFAULT)
+                .map_err(CliError::config)?;
             files.write_node(node, &issued).map_err(CliError::config)?;
         }
     }
-    if !files.client_paths(DEV_USER).map_err(CliError::config)?.0.exists() {
-        let issued = ca.issue_client(DEV_USER, LEAF_VALIDITY_DAYS_DEFAULT).map_err(CliError::config)?;
-        files.write_client(DEV_USER, &issued).map_err(CliError::config)?;
+    if !files
+        .client_paths(DEV_USER)
+        .map_err(CliError::config)?
+        .0
+        .exists()
+    {
+        let issued = ca
+            .issue_client(DEV_USER, LEAF_VALIDITY_DAYS_DEFAULT)
+            .map_err(CliError::config)?;
+        files
+            .write_client(DEV_USER, &issued)
+            .map_err(CliError::config)?;
     }
     Ok(())
 }
 
 /// Starts every node of the dev cluster in this process.
-pub async fn start_nodes(args: &DevArgs, cluster: &ClusterSpec) -> Result<Vec<NodeHandle>, CliError> {
+pub async fn start_nodes(
+    args: &DevArgs,
+    cluster: &ClusterSpec,
+) -> Result<Vec<NodeHandle>, CliError> {
     let files = CertFiles::new(args.dir.join("certs"));
     let rf = cluster.members.len().min(3);
     let mut handles = Vec::new();
     for member in &cluster.members {
         let tls = TlsIdentity::load_node(&files, NodeId(member.id)).map_err(CliError::config)?;
-        let metrics = (args.metrics_base_port != 0)
-            .then(|| SocketAddr::from(([127, 0, 0, 1], args.metrics_base_port + (member.id - 1) as u16)));
+        let metrics = (args.metrics_base_port != 0).then(|| {
+            SocketAddr::from((
+                [127, 0, 0, 1],
+                args.metrics_base_port + (member.id - 1) as u16,
+            ))
+        });
         let settings = NodeSettings {
             id: member.id,
             cluster: cluster.clone(),
@@ -137,7 +170,10 @@ pub async fn start_nodes(args: &DevArgs, cluster: &ClusterSpec) -> Result<Vec<No
                 for handle in handles {
                     handle.shutdown().await;
                 }
-                return Err(CliError::new(exit::CONFIG, format!("node n{}: {error}", member.id)));
+                return Err(CliError::new(
+                    exit::CONFIG,
+                    format!("node n{}: {error}", member.id),
+                ));
             }
         }
     }
@@ -154,18 +190,29 @@ pub async fn run(args: DevArgs) -> Result<u8, CliError> {
         format!("--dir {} ", args.dir.display())
     };
     println!("ZeroDB dev cluster: {} nodes", handles.len());
-    println!("  folder:  {} (certificates in certs/, data in n<id>/, members in cluster.toml)", args.dir.display());
+    println!(
+        "  folder:  {} (certificates in certs/, data in n<id>/, members in cluster.toml)",
+        args.dir.display()
+    );
     for handle in &handles {
-        let metrics = handle.metrics_addr().map(|a| format!("  metrics http://{a}/metrics")).unwrap_or_default();
+        let metrics = handle
+            .metrics_addr()
+            .map(|a| format!("  metrics http://{a}/metrics"))
+            .unwrap_or_default();
         println!("  node n{}: {} (QUIC){metrics}", handle.id(), handle.addr());
     }
-    println!("  client certificate: {}/certs/client.{DEV_USER}.crt", args.dir.display());
+    println!(
+        "  client certificate: {}/certs/client.{DEV_USER}.crt",
+        args.dir.display()
+    );
     println!("Try, from this folder's parent directory:");
     println!("  zerodb {dir_flag}put hello world");
     println!("  zerodb {dir_flag}get hello");
     println!("  zerodb {dir_flag}txn 'get hello; put n 1; incr m 5'");
     println!("  zerodb {dir_flag}status");
-    println!("(with cargo: cargo run --release -p zerodb-node --bin zerodb -- {dir_flag}get hello)");
+    println!(
+        "(with cargo: cargo run --release -p zerodb-node --bin zerodb -- {dir_flag}get hello)"
+    );
     let interactive = std::io::stdin().is_terminal() && !args.no_shell;
     if interactive {
         let connect = ConnectArgs {

@@ -117,7 +117,10 @@ pub fn main() -> i32 {
     };
     let serving = matches!(cli.command, Command::Dev(_) | Command::Start(_));
     init_logging(if serving { "info,quinn=warn" } else { "warn" });
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");

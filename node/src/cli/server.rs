@@ -8,7 +8,9 @@ use zerodb_config::Config;
 use zerodb_txn::TxnOptions;
 
 use super::exit::{self, CliError};
-use crate::certs::{CertFiles, CertificateAuthority, CA_VALIDITY_DAYS_DEFAULT, LEAF_VALIDITY_DAYS_DEFAULT};
+use crate::certs::{
+    CertFiles, CertificateAuthority, CA_VALIDITY_DAYS_DEFAULT, LEAF_VALIDITY_DAYS_DEFAULT,
+};
 use crate::core::membership::ClusterSpec;
 use crate::runtime::{self, NodeSettings};
 use crate::tls::{NodeId, TlsIdentity};
@@ -36,22 +38,42 @@ fn required(value: &Option<PathBuf>, key: &str) -> Result<PathBuf, CliError> {
 }
 
 fn read(path: &PathBuf, key: &str) -> Result<String, CliError> {
-    std::fs::read_to_string(path).map_err(|e| CliError::config(format!("{key} = {}: {e}", path.display())))
+    std::fs::read_to_string(path)
+        .map_err(|e| CliError::config(format!("{key} = {}: {e}", path.display())))
 }
 
 /// Loads everything `zerodb start` needs.
 pub fn settings(args: &StartArgs) -> Result<NodeSettings, CliError> {
-    let config = Config::load(Some(&args.config)).map_err(|e| CliError::config(format!("{}: {e}", args.config.display())))?;
+    let config = Config::load(Some(&args.config))
+        .map_err(|e| CliError::config(format!("{}: {e}", args.config.display())))?;
     let cluster_path = args.cluster.clone().unwrap_or_else(|| {
-        args.config.parent().map(|dir| dir.join("cluster.toml")).unwrap_or_else(|| PathBuf::from("cluster.toml"))
+        args.config
+            .parent()
+            .map(|dir| dir.join("cluster.toml"))
+            .unwrap_or_else(|| PathBuf::from("cluster.toml"))
     });
-    let cluster_text = std::fs::read_to_string(&cluster_path)
-        .map_err(|e| CliError::config(format!("cannot read the cluster file {}: {e}; pass --cluster", cluster_path.display())))?;
-    let cluster = ClusterSpec::from_toml_str(&cluster_text).map_err(|e| CliError::config(format!("{}: {e}", cluster_path.display())))?;
-    let ca = read(&required(&config.tls.ca_cert, "tls.ca_cert")?, "tls.ca_cert")?;
-    let cert = read(&required(&config.tls.node_cert, "tls.node_cert")?, "tls.node_cert")?;
-    let key = read(&required(&config.tls.node_key, "tls.node_key")?, "tls.node_key")?;
-    let tls = TlsIdentity::from_pem(&ca, &cert, &key).map_err(|e| CliError::config(format!("tls: {e}")))?;
+    let cluster_text = std::fs::read_to_string(&cluster_path).map_err(|e| {
+        CliError::config(format!(
+            "cannot read the cluster file {}: {e}; pass --cluster",
+            cluster_path.display()
+        ))
+    })?;
+    let cluster = ClusterSpec::from_toml_str(&cluster_text)
+        .map_err(|e| CliError::config(format!("{}: {e}", cluster_path.display())))?;
+    let ca = read(
+        &required(&config.tls.ca_cert, "tls.ca_cert")?,
+        "tls.ca_cert",
+    )?;
+    let cert = read(
+        &required(&config.tls.node_cert, "tls.node_cert")?,
+        "tls.node_cert",
+    )?;
+    let key = read(
+        &required(&config.tls.node_key, "tls.node_key")?,
+        "tls.node_key",
+    )?;
+    let tls = TlsIdentity::from_pem(&ca, &cert, &key)
+        .map_err(|e| CliError::config(format!("tls: {e}")))?;
     if tls.identity().node() != Some(NodeId(config.node.id)) {
         return Err(CliError::config(format!(
             "node.id = {}: the certificate tls.node_cert names {}; use the certificate of n{}",
@@ -133,23 +155,36 @@ pub fn certs(command: CertsCommand) -> Result<u8, CliError> {
     match command {
         CertsCommand::Init { dir, name } => {
             let files = CertFiles::new(&dir);
-            let ca = CertificateAuthority::generate(&name, CA_VALIDITY_DAYS_DEFAULT).map_err(CliError::config)?;
+            let ca = CertificateAuthority::generate(&name, CA_VALIDITY_DAYS_DEFAULT)
+                .map_err(CliError::config)?;
             files.write_ca(&ca).map_err(CliError::config)?;
-            println!("wrote {} and {}", files.ca_cert_path().display(), files.ca_key_path().display());
+            println!(
+                "wrote {} and {}",
+                files.ca_cert_path().display(),
+                files.ca_key_path().display()
+            );
         }
         CertsCommand::Node { dir, id } => {
             let files = CertFiles::new(&dir);
             let ca = files.read_ca().map_err(CliError::config)?;
-            let issued = ca.issue_node(NodeId(id), LEAF_VALIDITY_DAYS_DEFAULT).map_err(CliError::config)?;
-            files.write_node(NodeId(id), &issued).map_err(CliError::config)?;
+            let issued = ca
+                .issue_node(NodeId(id), LEAF_VALIDITY_DAYS_DEFAULT)
+                .map_err(CliError::config)?;
+            files
+                .write_node(NodeId(id), &issued)
+                .map_err(CliError::config)?;
             let (cert, key) = files.node_paths(NodeId(id));
             println!("wrote {} and {}", cert.display(), key.display());
         }
         CertsCommand::Client { dir, user } => {
             let files = CertFiles::new(&dir);
             let ca = files.read_ca().map_err(CliError::config)?;
-            let issued = ca.issue_client(&user, LEAF_VALIDITY_DAYS_DEFAULT).map_err(CliError::config)?;
-            files.write_client(&user, &issued).map_err(CliError::config)?;
+            let issued = ca
+                .issue_client(&user, LEAF_VALIDITY_DAYS_DEFAULT)
+                .map_err(CliError::config)?;
+            files
+                .write_client(&user, &issued)
+                .map_err(CliError::config)?;
             let (cert, key) = files.client_paths(&user).map_err(CliError::config)?;
             println!("wrote {} and {}", cert.display(), key.display());
         }

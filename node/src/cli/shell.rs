@@ -73,7 +73,12 @@ pub async fn run(connect: ConnectArgs) {
                 continue;
             }
         };
-        match words.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        match words
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
             ["exit"] | ["quit"] => break,
             ["help"] => println!("{HELP}"),
             ["history"] => {
@@ -85,7 +90,8 @@ pub async fn run(connect: ConnectArgs) {
             ["json", "on"] => out.json = true,
             ["json", "off"] => out.json = false,
             _ => match Line::try_parse_from(&words) {
-                Ok(parsed) => match commands::run(&parsed.command, &mut session, &space, out).await {
+                Ok(parsed) => match commands::run(&parsed.command, &mut session, &space, out).await
+                {
                     Ok(super::exit::NOT_FOUND) | Ok(_) => {}
                     Err(error) => eprintln!("error: {error}"),
                 },

@@ -159,7 +159,8 @@ fn assertion(args: &[&Word], space: &KeySpace) -> Result<Op, String> {
         [word] if word.text == "exists" => Condition::Exists,
         [word] if word.text == "missing" => Condition::NotExists,
         [op, value] => {
-            let op = compare_op(&op.text).ok_or_else(|| format!("unknown comparison `{}`; {usage}", op.text))?;
+            let op = compare_op(&op.text)
+                .ok_or_else(|| format!("unknown comparison `{}`; {usage}", op.text))?;
             match (op, value.quoted, value.text.parse::<i64>()) {
                 (_, false, Ok(number)) => Condition::IntCompare { op, value: number },
                 (CompareOp::Eq, _, _) => Condition::ValueEquals(value.text.as_bytes().to_vec()),
@@ -228,7 +229,11 @@ pub fn parse_json(text: &str, space: &KeySpace) -> Result<Vec<Op>, String> {
                                 op,
                                 value: v.as_i64().unwrap_or_default(),
                             },
-                            _ => return Err(format!("operation {index}: `value` must be a string (==) or an integer")),
+                            _ => {
+                                return Err(format!(
+                                "operation {index}: `value` must be a string (==) or an integer"
+                            ))
+                            }
                         }
                     }
                 };
@@ -287,9 +292,15 @@ mod tests {
     #[test]
     fn bad_text_is_refused_with_a_reason() {
         assert!(parse_text("frob a", &space()).unwrap_err().contains("frob"));
-        assert!(parse_text("put a", &space()).unwrap_err().contains("put KEY VALUE"));
-        assert!(parse_text("incr a x", &space()).unwrap_err().contains("integer"));
-        assert!(parse_text("put a \"x", &space()).unwrap_err().contains("unterminated"));
+        assert!(parse_text("put a", &space())
+            .unwrap_err()
+            .contains("put KEY VALUE"));
+        assert!(parse_text("incr a x", &space())
+            .unwrap_err()
+            .contains("integer"));
+        assert!(parse_text("put a \"x", &space())
+            .unwrap_err()
+            .contains("unterminated"));
         assert!(parse_text(" ; ", &space()).is_err());
     }
 

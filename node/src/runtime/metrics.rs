@@ -57,27 +57,127 @@ pub fn render(info: &InfoReport) -> String {
         let _ = writeln!(out, "# TYPE zerodb_{name} {kind}");
         let _ = writeln!(out, "zerodb_{name}{{node=\"{node}\"}} {value}");
     };
-    metric("uptime_seconds", "gauge", "Seconds since the node started.", info.uptime_seconds);
-    metric("requests_total", "counter", "Client requests answered.", info.requests);
-    metric("request_errors_total", "counter", "Client requests answered with an error.", info.request_errors);
-    metric("request_latency_p50_microseconds", "gauge", "Median request latency.", info.latency_p50_us);
-    metric("request_latency_p99_microseconds", "gauge", "99th percentile request latency.", info.latency_p99_us);
-    metric("request_latency_p999_microseconds", "gauge", "99.9th percentile request latency.", info.latency_p999_us);
-    metric("committed_total", "counter", "Writes and transactions committed.", info.committed);
-    metric("aborted_total", "counter", "Transactions aborted by conflicts or conditions.", info.aborted);
-    metric("requests_in_flight", "gauge", "Client requests in flight at this coordinator.", info.in_flight);
-    metric("locks_held", "gauge", "Lock sets held by this replica.", info.locks_held);
-    metric("batches_synced_total", "counter", "Engine syncs (group commits).", info.batches_synced);
-    metric("inputs_handled_total", "counter", "Inputs handled by the event loop.", info.inputs_handled);
-    metric("records", "gauge", "Records in the storage engine.", info.records);
+    metric(
+        "uptime_seconds",
+        "gauge",
+        "Seconds since the node started.",
+        info.uptime_seconds,
+    );
+    metric(
+        "requests_total",
+        "counter",
+        "Client requests answered.",
+        info.requests,
+    );
+    metric(
+        "request_errors_total",
+        "counter",
+        "Client requests answered with an error.",
+        info.request_errors,
+    );
+    metric(
+        "request_latency_p50_microseconds",
+        "gauge",
+        "Median request latency.",
+        info.latency_p50_us,
+    );
+    metric(
+        "request_latency_p99_microseconds",
+        "gauge",
+        "99th percentile request latency.",
+        info.latency_p99_us,
+    );
+    metric(
+        "request_latency_p999_microseconds",
+        "gauge",
+        "99.9th percentile request latency.",
+        info.latency_p999_us,
+    );
+    metric(
+        "committed_total",
+        "counter",
+        "Writes and transactions committed.",
+        info.committed,
+    );
+    metric(
+        "aborted_total",
+        "counter",
+        "Transactions aborted by conflicts or conditions.",
+        info.aborted,
+    );
+    metric(
+        "requests_in_flight",
+        "gauge",
+        "Client requests in flight at this coordinator.",
+        info.in_flight,
+    );
+    metric(
+        "locks_held",
+        "gauge",
+        "Lock sets held by this replica.",
+        info.locks_held,
+    );
+    metric(
+        "batches_synced_total",
+        "counter",
+        "Engine syncs (group commits).",
+        info.batches_synced,
+    );
+    metric(
+        "inputs_handled_total",
+        "counter",
+        "Inputs handled by the event loop.",
+        info.inputs_handled,
+    );
+    metric(
+        "records",
+        "gauge",
+        "Records in the storage engine.",
+        info.records,
+    );
     metric("disk_bytes", "gauge", "Bytes on disk.", info.disk_bytes);
-    metric("wal_bytes", "gauge", "Bytes in the write-ahead log.", info.wal_bytes);
-    metric("wal_position", "gauge", "Write-ahead log position.", info.wal_position);
-    metric("checkpoints_total", "counter", "Checkpoints completed.", info.checkpoints);
+    metric(
+        "wal_bytes",
+        "gauge",
+        "Bytes in the write-ahead log.",
+        info.wal_bytes,
+    );
+    metric(
+        "wal_position",
+        "gauge",
+        "Write-ahead log position.",
+        info.wal_position,
+    );
+    metric(
+        "checkpoints_total",
+        "counter",
+        "Checkpoints completed.",
+        info.checkpoints,
+    );
     metric("cache_bytes", "gauge", "Page cache size.", info.cache_bytes);
-    metric("cache_hits_total", "counter", "Page cache hits.", info.cache_hits);
-    metric("cache_misses_total", "counter", "Page cache misses.", info.cache_misses);
-    metric("members_up", "gauge", "Members considered up.", u64::from(info.members_up));
-    metric("members_down", "gauge", "Members considered down.", u64::from(info.members_down));
+    metric(
+        "cache_hits_total",
+        "counter",
+        "Page cache hits.",
+        info.cache_hits,
+    );
+    metric(
+        "cache_misses_total",
+        "counter",
+        "Page cache misses.",
+        info.cache_misses,
+    );
+    metric(
+        "members_up",
+        "gauge",
+        "Members considered up.",
+        u64::from(info.members_up),
+    );
+    metric(
+        "members_down",
+        "gauge",
+        "Members considered down.",
+        u64::from(info.members_down),
+    );
     out
 }

@@ -225,6 +225,24 @@ mod tests {
     }
 
     #[test]
+    fn claims_must_match_the_certificate() {
+        let node = PeerIdentity::Node(NodeId(3));
+        assert_eq!(node.check_claim(NodeId(3)), Ok(()));
+        assert_eq!(
+            node.check_claim(NodeId(4)),
+            Err(IdentityError::ClaimMismatch {
+                certified: node.clone(),
+                claimed: NodeId(4)
+            })
+        );
+        let client = PeerIdentity::Client("alice".into());
+        assert!(
+            client.check_claim(NodeId(3)).is_err(),
+            "a client never speaks for a node"
+        );
+    }
+
+    #[test]
     fn garbage_is_not_a_certificate() {
         assert!(matches!(
             identity_from_certificate(b"not a certificate"),

@@ -27,7 +27,8 @@ impl TempDir {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_nanos();
-        let dir = std::env::temp_dir().join(format!("zerodb-{name}-{}-{nanos}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("zerodb-{name}-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
     }
@@ -41,12 +42,14 @@ impl Drop for TempDir {
 
 /// `count` consecutive free UDP ports on 127.0.0.1 (checked by binding).
 pub fn free_ports(count: u16) -> u16 {
-    let seed = std::process::id() as u64 ^ std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos() as u64;
+    let seed = std::process::id() as u64
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos() as u64;
     for attempt in 0..200u64 {
-        let base = 20_000 + ((seed.wrapping_mul(2654435761).wrapping_add(attempt * 7919)) % 30_000) as u16;
+        let base =
+            20_000 + ((seed.wrapping_mul(2654435761).wrapping_add(attempt * 7919)) % 30_000) as u16;
         let sockets: Vec<_> = (0..count)
             .map(|i| UdpSocket::bind(("127.0.0.1", base + i)))
             .collect();
@@ -82,7 +85,9 @@ impl ClusterFiles {
         let ca = CertificateAuthority::generate("test", 30).unwrap();
         files.write_ca(&ca).unwrap();
         for id in 1..=nodes {
-            files.write_node(NodeId(id), &ca.issue_node(NodeId(id), 30).unwrap()).unwrap();
+            files
+                .write_node(NodeId(id), &ca.issue_node(NodeId(id), 30).unwrap())
+                .unwrap();
             let config = format!(
                 "[node]\nid = {id}\nlisten = \"{}\"\ndata_dir = \"{}\"\n\n[tls]\nca_cert = \"{}\"\nnode_cert = \"{}\"\nnode_key = \"{}\"\n",
                 spec.members[(id - 1) as usize].address,
@@ -93,8 +98,13 @@ impl ClusterFiles {
             );
             std::fs::write(dir.join(format!("n{id}.toml")), config).unwrap();
         }
-        files.write_client("admin", &ca.issue_client("admin", 30).unwrap()).unwrap();
-        ClusterFiles { dir: dir.to_path_buf(), spec }
+        files
+            .write_client("admin", &ca.issue_client("admin", 30).unwrap())
+            .unwrap();
+        ClusterFiles {
+            dir: dir.to_path_buf(),
+            spec,
+        }
     }
 
     /// Starts `zerodb start` for node `id`.
@@ -145,7 +155,11 @@ pub async fn wait_ready(files: &ClusterFiles, nodes: &[u32]) {
             if matches!(answer, Ok(ClientResponse::Status(_))) {
                 break;
             }
-            assert!(Instant::now() < deadline, "node {id} did not start: {}", files.log(*id));
+            assert!(
+                Instant::now() < deadline,
+                "node {id} did not start: {}",
+                files.log(*id)
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use zerodb_sim::faults::{FaultCounts, FaultKind, FaultLevel};
-use zerodb_sim::run::{run, RunConfig, UnsafeSwitches};
+use zerodb_sim::run::{run, EngineKind, RunConfig, UnsafeSwitches};
 use zerodb_sim::workload::{OutcomeCounts, WorkloadKind};
 
 /// ZeroDB deterministic cluster simulator.
@@ -34,6 +34,10 @@ struct Args {
     /// Fault level: none, light, heavy or mixed (drawn per seed).
     #[arg(long, default_value = "mixed")]
     faults: FaultLevel,
+    /// Storage engine of the nodes: memory or zero (ZeroEngine over a
+    /// fault-injecting file system).
+    #[arg(long, default_value = "memory")]
+    engine: EngineKind,
     /// Concurrent client processes.
     #[arg(long, default_value_t = 8)]
     clients: u32,
@@ -87,6 +91,7 @@ fn main() -> ExitCode {
         },
         keep_history: args.history,
         without: args.without.clone(),
+        engine: args.engine,
     };
     match (args.seed, args.seeds) {
         (Some(_), _) => single(&base, args.verbose),

@@ -80,7 +80,7 @@ impl<E: Engine> TxnNode<E> {
             });
         }
         let record = Versioned {
-            version: Ver(self.fresh_timestamp()),
+            version: Ver(self.timestamp()),
             value,
         };
         let req = self.next_req();

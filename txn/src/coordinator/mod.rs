@@ -2,6 +2,7 @@
 //! reads with read-time repair (`read.rs`), eventual reads and writes
 //! (`eventual.rs`). Requests are routed here by namespace policy.
 
+mod decide;
 mod eventual;
 mod execute;
 mod read;

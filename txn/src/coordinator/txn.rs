@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use zerodb_storage::Engine;
 
 use super::execute::execute;
-use super::{key_of, QueryOwner};
+use super::key_of;
 use crate::error::{ClientError, Refusal};
 use crate::membership::NodeId;
-use crate::message::{LockKey, LockRead, Message, RegisterStatus};
+use crate::message::{LockKey, LockRead, Message};
 use crate::node::TxnNode;
 use crate::request::{ClientId, Op, OpResult, Response};
 use crate::types::{
@@ -28,11 +28,11 @@ pub(crate) enum ReplyKind {
 }
 
 /// Grants so far: node -> `(storage key, record)` it read under lock.
-type Grants = BTreeMap<NodeId, Vec<(Vec<u8>, Option<Versioned>)>>;
+pub(super) type Grants = BTreeMap<NodeId, Vec<(Vec<u8>, Option<Versioned>)>>;
 
 /// Where an attempt stands.
 #[derive(Clone, Debug)]
-enum Phase {
+pub(super) enum Phase {
     /// LockReads sent; grants and failures so far.
     Locking {
         granted: Grants,
@@ -60,23 +60,23 @@ enum Phase {
 /// One transaction in flight.
 #[derive(Clone, Debug)]
 pub(crate) struct TxnRun {
-    client: ClientId,
-    kind: ReplyKind,
-    ops: Vec<Op>,
-    txn: TxnId,
-    attempt: Attempt,
-    epoch: Epoch,
-    home: PartitionId,
+    pub(super) client: ClientId,
+    pub(super) kind: ReplyKind,
+    pub(super) ops: Vec<Op>,
+    pub(super) txn: TxnId,
+    pub(super) attempt: Attempt,
+    pub(super) epoch: Epoch,
+    pub(super) home: PartitionId,
     /// Partition -> replica ring.
-    partitions: BTreeMap<PartitionId, Vec<NodeId>>,
+    pub(super) partitions: BTreeMap<PartitionId, Vec<NodeId>>,
     /// Storage key -> partition.
-    key_partition: BTreeMap<Vec<u8>, PartitionId>,
+    pub(super) key_partition: BTreeMap<Vec<u8>, PartitionId>,
     /// Nodes sent a LockRead this attempt.
-    nodes: BTreeSet<NodeId>,
-    phase: Phase,
-    phase_started_ms: u64,
-    deadline_ms: u64,
-    last_busy: Option<(Vec<u8>, TxnId)>,
+    pub(super) nodes: BTreeSet<NodeId>,
+    pub(super) phase: Phase,
+    pub(super) phase_started_ms: u64,
+    pub(super) deadline_ms: u64,
+    pub(super) last_busy: Option<(Vec<u8>, TxnId)>,
 }
 
 impl<E: Engine> TxnNode<E> {
@@ -114,7 +114,7 @@ impl<E: Engine> TxnNode<E> {
     }
 
     /// Plans a new attempt on the current view and sends its LockReads.
-    fn begin_attempt(&mut self, run: &mut TxnRun) -> Result<(), ClientError> {
+    pub(super) fn begin_attempt(&mut self, run: &mut TxnRun) -> Result<(), ClientError> {
         let view = self.view.as_ref().expect("requests start only with a view");
         run.attempt += 1;
         run.epoch = view.epoch();
@@ -191,7 +191,7 @@ impl<E: Engine> TxnNode<E> {
 
     /// Runs `f` on the transaction if it is in flight at `attempt`, then
     /// puts it back unless `f` finished it (returned `false`).
-    fn with_run(
+    pub(super) fn with_run(
         &mut self,
         txn: TxnId,
         attempt: Option<Attempt>,
@@ -325,7 +325,7 @@ impl<E: Engine> TxnNode<E> {
             }
             reads.insert(skey.clone(), best);
         }
-        let version = Ver(self.fresh_timestamp());
+        let version = Ver(self.timestamp());
         match execute(&run.ops, &reads, version) {
             Err(error) => {
                 self.abort_attempt(run);
@@ -359,14 +359,14 @@ impl<E: Engine> TxnNode<E> {
         }
     }
 
-    fn own_ballot(&self) -> Ballot {
+    pub(super) fn own_ballot(&self) -> Ballot {
         Ballot {
             round: 0,
             node: self.id.0,
         }
     }
 
-    fn send_decide(&mut self, run: &TxnRun, value: &Decision) {
+    pub(super) fn send_decide(&mut self, run: &TxnRun, value: &Decision) {
         let ballot = self.own_ballot();
         for to in run.partitions[&run.home].clone() {
             self.send(
@@ -386,7 +386,7 @@ impl<E: Engine> TxnNode<E> {
     /// ever be decided for it (no value was proposed with the coordinator's
     /// ballot, so a recovery can only propose `Aborted`), which is why the
     /// coordinator may announce it without a Paxos round.
-    fn abort_attempt(&mut self, run: &TxnRun) {
+    pub(super) fn abort_attempt(&mut self, run: &TxnRun) {
         debug_assert!(matches!(run.phase, Phase::Locking { .. }));
         for to in run.nodes.clone() {
             self.send(
@@ -402,7 +402,7 @@ impl<E: Engine> TxnNode<E> {
     }
 
     /// Schedules a new attempt, or gives up after `attempts_max`.
-    fn retry_later(&mut self, run: &mut TxnRun) -> bool {
+    pub(super) fn retry_later(&mut self, run: &mut TxnRun) -> bool {
         if run.attempt >= self.options.attempts_max || self.now_ms >= run.deadline_ms {
             let error = match &run.last_busy {
                 Some((key, holder)) => ClientError::Conflict {
@@ -446,242 +446,6 @@ impl<E: Engine> TxnNode<E> {
         }
         ClientError::Timeout {
             outcome_unknown: false,
-        }
-    }
-
-    pub(crate) fn on_accepted(
-        &mut self,
-        from: NodeId,
-        txn: TxnId,
-        attempt: Attempt,
-        ballot: Ballot,
-    ) {
-        if ballot != self.own_ballot() {
-            return;
-        }
-        self.with_run(txn, Some(attempt), |node, run| {
-            let (Phase::Deciding {
-                accepted, value, ..
-            }
-            | Phase::Learning {
-                accepted, value, ..
-            }) = &mut run.phase
-            else {
-                return true;
-            };
-            accepted.insert(from);
-            let q = node.view.as_ref().expect("view").quorum_of(&run.home);
-            if accepted.len() < q {
-                return true;
-            }
-            let value = value.clone();
-            node.decided(run, value)
-        });
-    }
-
-    pub(crate) fn on_paxos_nack(
-        &mut self,
-        _from: NodeId,
-        txn: TxnId,
-        attempt: Attempt,
-        ballot: Ballot,
-        status: &RegisterStatus,
-    ) {
-        if ballot != self.own_ballot() {
-            return;
-        }
-        self.with_run(txn, Some(attempt), |node, run| {
-            if let Some(decided) = status.decided.clone() {
-                return node.decided(run, decided);
-            }
-            let Phase::Deciding {
-                value,
-                results,
-                accepted,
-            } = run.phase.clone()
-            else {
-                return true;
-            };
-            run.phase = Phase::Learning {
-                value,
-                results,
-                accepted,
-                next_query_ms: node.now_ms,
-            };
-            true
-        });
-    }
-
-    pub(crate) fn on_paxos_refused(
-        &mut self,
-        _from: NodeId,
-        txn: TxnId,
-        attempt: Attempt,
-        reason: Refusal,
-    ) {
-        self.recovery_on_refused(txn, attempt, &reason);
-        // A refused accept counts as missing; the decide timeout moves the
-        // run to learning the outcome.
-    }
-
-    /// The attempt's decision is known. Commit: apply everywhere and
-    /// answer. Abort (a recovery won): release and retry.
-    fn decided(&mut self, run: &mut TxnRun, decision: Decision) -> bool {
-        let targets: BTreeSet<NodeId> = run.partitions.values().flatten().copied().collect();
-        for to in targets {
-            self.send(
-                to,
-                Message::Apply {
-                    txn: run.txn,
-                    attempt: run.attempt,
-                    home: run.home.clone(),
-                    decision: decision.clone(),
-                },
-            );
-        }
-        let results = match &run.phase {
-            Phase::Deciding { results, .. } | Phase::Learning { results, .. } => results.clone(),
-            _ => Vec::new(),
-        };
-        match decision {
-            Decision::Committed { version, .. } => {
-                let response = match run.kind {
-                    ReplyKind::Txn => Response::Committed { version, results },
-                    ReplyKind::Written => Response::Written { version },
-                };
-                self.reply(run.client, response);
-                false
-            }
-            Decision::Aborted => {
-                run.phase = Phase::Locking {
-                    granted: BTreeMap::new(),
-                    failed: BTreeSet::new(),
-                };
-                self.retry_later(run)
-            }
-        }
-    }
-
-    pub(crate) fn txn_on_decision_status(
-        &mut self,
-        txn: TxnId,
-        attempt: Attempt,
-        status: Option<RegisterStatus>,
-    ) {
-        let Some(decided) = status.and_then(|s| s.decided) else {
-            return;
-        };
-        // The status is about `attempt`'s register only.
-        self.with_run(txn, Some(attempt), |node, run| {
-            if !matches!(run.phase, Phase::Learning { .. }) {
-                return true;
-            }
-            node.decided(run, decided)
-        });
-    }
-
-    pub(crate) fn txn_tick(&mut self) {
-        let txns: Vec<TxnId> = self.coord.txns.keys().copied().collect();
-        for txn in txns {
-            self.with_run(txn, None, |node, run| node.txn_step(run));
-        }
-        // Forget queries of finished transactions.
-        let live = &self.coord.txns;
-        let reads = &self.coord.reads;
-        self.coord.queries.retain(|_, owner| match owner {
-            QueryOwner::Txn(t, _) => live.contains_key(t),
-            QueryOwner::Read(r) => reads.contains_key(r),
-        });
-    }
-
-    fn txn_step(&mut self, run: &mut TxnRun) -> bool {
-        let now = self.now_ms;
-        let expired = now >= run.deadline_ms;
-        match run.phase.clone() {
-            Phase::Locking { .. } if expired => {
-                self.abort_attempt(run);
-                self.reply(
-                    run.client,
-                    Response::Error(ClientError::Timeout {
-                        outcome_unknown: false,
-                    }),
-                );
-                false
-            }
-            Phase::Locking { .. } if run.phase_started_ms + self.options.lock_timeout_ms <= now => {
-                self.abort_attempt(run);
-                self.retry_later(run)
-            }
-            Phase::Backoff { .. } if expired => {
-                self.reply(
-                    run.client,
-                    Response::Error(ClientError::Timeout {
-                        outcome_unknown: false,
-                    }),
-                );
-                false
-            }
-            Phase::Backoff { until_ms } if until_ms <= now => match self.begin_attempt(run) {
-                Ok(()) => true,
-                Err(error) => {
-                    self.reply(run.client, Response::Error(error));
-                    false
-                }
-            },
-            Phase::Deciding { .. } | Phase::Learning { .. } if expired => {
-                self.reply(
-                    run.client,
-                    Response::Error(ClientError::Timeout {
-                        outcome_unknown: true,
-                    }),
-                );
-                false
-            }
-            Phase::Deciding {
-                value,
-                results,
-                accepted,
-            } if run.phase_started_ms + self.options.decide_timeout_ms <= now => {
-                run.phase = Phase::Learning {
-                    value,
-                    results,
-                    accepted,
-                    next_query_ms: now,
-                };
-                self.txn_step(run)
-            }
-            Phase::Learning {
-                value,
-                results,
-                accepted,
-                next_query_ms,
-            } if next_query_ms <= now => {
-                let req = self.next_req();
-                self.coord
-                    .queries
-                    .insert(req, QueryOwner::Txn(run.txn, run.attempt));
-                for to in run.partitions[&run.home].clone() {
-                    self.send(
-                        to,
-                        Message::QueryDecision {
-                            req,
-                            txn: run.txn,
-                            attempt: run.attempt,
-                        },
-                    );
-                }
-                // Re-send the accept too: acceptors that missed it may still
-                // take it, which is how a lost `Decide` gets decided.
-                self.send_decide(run, &value);
-                run.phase = Phase::Learning {
-                    value,
-                    results,
-                    accepted,
-                    next_query_ms: now + self.options.decide_timeout_ms,
-                };
-                true
-            }
-            _ => true,
         }
     }
 }

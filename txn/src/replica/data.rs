@@ -182,7 +182,9 @@ impl<E: Engine> TxnNode<E> {
                 continue;
             };
             let req = self.next_req();
-            self.replica.hint_sends.insert(req, hint_key.clone());
+            self.replica
+                .hint_sends
+                .insert(req, (hint_key.clone(), hinted.version));
             self.send(
                 target_id,
                 Message::Store {
@@ -195,11 +197,22 @@ impl<E: Engine> TxnNode<E> {
         }
     }
 
-    /// A hint was delivered: drop it. Returns whether `req` was a hint.
+    /// A hint was delivered: drop it, unless a newer one replaced it
+    /// meanwhile. Returns whether `req` was a hint.
     pub(crate) fn on_hint_stored(&mut self, req: ReqId) -> bool {
-        let Some(hint_key) = self.replica.hint_sends.remove(&req) else {
+        let Some((hint_key, version)) = self.replica.hint_sends.remove(&req) else {
             return false;
         };
+        let current = self
+            .engine
+            .get(Space::System, &hint_key)
+            .ok()
+            .flatten()
+            .and_then(|r| r.value)
+            .and_then(|v| codec::decode::<Versioned>(&v).ok());
+        if current.is_none_or(|c| c.version != version) {
+            return true;
+        }
         let mut batch = WriteBatch::new();
         batch.remove(Space::System, hint_key);
         if let Err(e) = self.engine.write(batch) {

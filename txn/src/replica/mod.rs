@@ -8,10 +8,12 @@
 //!   duplicates are refused;
 //! - `D txn attempt` -> [`RegisterState`]: the decision register;
 //! - `H node key` -> hinted record for `node`;
-//! - `M` -> the engine incarnation this state belongs to;
-//! - `C` -> the durable clock ceiling (ms) of this node's timestamps.
+//! - `M` -> the engine incarnation this state belongs to.
 
 mod data;
+mod learn;
+#[cfg(test)]
+mod lock_tests;
 mod locks;
 mod sync;
 
@@ -86,8 +88,8 @@ pub(crate) struct ReplicaState {
     pub(crate) by_key: BTreeMap<Vec<u8>, BTreeMap<TxnId, LockMode>>,
     /// Older lock requests waiting for younger holders (wait-die).
     pub(crate) waiting: VecDeque<Waiting>,
-    /// Hint replays in flight: request id -> hint key.
-    pub(crate) hint_sends: BTreeMap<u64, Vec<u8>>,
+    /// Hint replays in flight: request id -> (hint key, version sent).
+    pub(crate) hint_sends: BTreeMap<u64, (Vec<u8>, crate::types::Ver)>,
     pub(crate) next_hint_replay_ms: u64,
     /// Lost-state copy progress while recovering.
     pub(crate) lost: Option<LostState>,
@@ -119,8 +121,6 @@ pub(crate) mod keys {
     pub(crate) const REGISTER: u8 = b'D';
     pub(crate) const HINT: u8 = b'H';
     pub(crate) const META: &[u8] = b"M";
-    /// The durable clock ceiling (`TxnNode::fresh_timestamp`).
-    pub(crate) const CLOCK: &[u8] = b"C";
 
     pub(crate) fn lock(txn: TxnId) -> Vec<u8> {
         let mut k = vec![LOCK];

@@ -1,0 +1,269 @@
+//! [`Client`]: one connection to a random node of the seed list, replaced
+//! by a connection to another node when it fails; safe retries.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use tokio::sync::RwLock;
+use zerodb_node::api::{ClientRequest, ClientResponse, ScanEntry, ScanQuery};
+use zerodb_node::tls::TlsIdentity;
+use zerodb_node::transport::rpc::RpcClient;
+use zerodb_node::transport::TransportConfig;
+use zerodb_txn::{Key, Level, Op, OpResult, Request, Response, Ver, Versioned};
+
+use crate::error::{from_transport, Error};
+
+/// Most tries of one call (each on a fresh connection to a random node).
+pub const ATTEMPTS_MAX_DEFAULT: u32 = 3;
+
+/// How to reach the cluster.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Node addresses; the client connects to a random one.
+    pub seeds: Vec<SocketAddr>,
+    /// The client certificate, its key and the cluster CA.
+    pub tls: TlsIdentity,
+    /// How long one request may take.
+    pub request_timeout: Duration,
+    /// Most tries of a call that is safe to retry.
+    pub attempts_max: u32,
+}
+
+impl ClientConfig {
+    /// Settings from PEM files: the cluster CA, the client certificate and
+    /// its key.
+    pub fn from_files(
+        seeds: Vec<SocketAddr>,
+        ca: &Path,
+        cert: &Path,
+        key: &Path,
+    ) -> Result<ClientConfig, Error> {
+        let read = |path: &Path| {
+            std::fs::read_to_string(path)
+                .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))
+        };
+        let tls = TlsIdentity::from_pem(&read(ca)?, &read(cert)?, &read(key)?)
+            .map_err(|e| Error::Config(e.to_string()))?;
+        Ok(ClientConfig {
+            seeds,
+            tls,
+            request_timeout: Duration::from_secs(10),
+            attempts_max: ATTEMPTS_MAX_DEFAULT,
+        })
+    }
+
+    /// Settings for the cluster of a `zerodb dev` folder (its
+    /// `cluster.toml` and its `admin` client certificate).
+    pub fn dev(dir: &Path) -> Result<ClientConfig, Error> {
+        let text = std::fs::read_to_string(dir.join("cluster.toml")).map_err(|e| {
+            Error::Config(format!(
+                "{}: {e}; is `zerodb dev` running there?",
+                dir.display()
+            ))
+        })?;
+        let spec = zerodb_node::core::membership::ClusterSpec::from_toml_str(&text)
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let certs = dir.join("certs");
+        ClientConfig::from_files(
+            spec.members.iter().map(|m| m.address).collect(),
+            &certs.join("ca.crt"),
+            &certs.join("client.admin.crt"),
+            &certs.join("client.admin.key"),
+        )
+    }
+}
+
+/// A ZeroDB client. Cheap to share (`&Client` from many tasks): requests
+/// run concurrently on one QUIC connection.
+pub struct Client {
+    config: ClientConfig,
+    connection: RwLock<Option<Arc<RpcClient>>>,
+    rng: Mutex<StdRng>,
+}
+
+impl Client {
+    /// Connects to a random seed (trying the others if it does not answer).
+    pub async fn connect(config: ClientConfig) -> Result<Client, Error> {
+        if config.seeds.is_empty() {
+            return Err(Error::Config(
+                "no seeds: give at least one node address".into(),
+            ));
+        }
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let client = Client {
+            config,
+            connection: RwLock::new(None),
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+        };
+        client.connection().await?;
+        Ok(client)
+    }
+
+    /// The node currently used as coordinator.
+    pub async fn coordinator(&self) -> Option<u32> {
+        self.connection.read().await.as_ref().map(|c| c.node().0)
+    }
+
+    async fn connection(&self) -> Result<Arc<RpcClient>, Error> {
+        if let Some(connection) = self.connection.read().await.as_ref() {
+            return Ok(connection.clone());
+        }
+        let mut slot = self.connection.write().await;
+        if let Some(connection) = slot.as_ref() {
+            return Ok(connection.clone());
+        }
+        let mut seeds = self.config.seeds.clone();
+        seeds.shuffle(&mut *self.rng.lock().unwrap_or_else(|e| e.into_inner()));
+        let transport = TransportConfig {
+            request_timeout: self.config.request_timeout,
+            connect_timeout: Duration::from_secs(3),
+            ..TransportConfig::default()
+        };
+        let mut failures = Vec::new();
+        for addr in seeds {
+            match RpcClient::connect(&self.config.tls, addr, None, transport.clone()).await {
+                Ok(connection) => {
+                    let connection = Arc::new(connection);
+                    *slot = Some(connection.clone());
+                    return Ok(connection);
+                }
+                Err(error) => failures.push(format!("{addr}: {error}")),
+            }
+        }
+        Err(Error::Unavailable(format!(
+            "no seed answered ({})",
+            failures.join("; ")
+        )))
+    }
+
+    async fn drop_connection(&self, broken: &Arc<RpcClient>) {
+        let mut slot = self.connection.write().await;
+        if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, broken)) {
+            *slot = None;
+        }
+    }
+
+    /// Sends `request`, retrying on another node when that is safe:
+    /// always for reads (`idempotent`), for writes only when the failure
+    /// shows the request was not applied.
+    async fn call(
+        &self,
+        request: &ClientRequest,
+        idempotent: bool,
+    ) -> Result<ClientResponse, Error> {
+        let mut last = None;
+        for attempt in 0..self.config.attempts_max.max(1) {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(50 << attempt.min(6))).await;
+            }
+            let connection = match self.connection().await {
+                Ok(connection) => connection,
+                Err(error) => {
+                    last = Some(error);
+                    continue;
+                }
+            };
+            let error = match connection.request::<_, ClientResponse>(request).await {
+                Ok(ClientResponse::Data(Response::Error(error))) => Error::from(error),
+                Ok(ClientResponse::Error(error)) => Error::from(error),
+                Ok(response) => return Ok(response),
+                Err(error) => {
+                    self.drop_connection(&connection).await;
+                    from_transport(error)
+                }
+            };
+            let retry = match &error {
+                Error::Unavailable(_) | Error::Timeout { .. } => idempotent || error.not_applied(),
+                _ => false,
+            };
+            if !retry {
+                return Err(error);
+            }
+            tracing::debug!(%error, attempt, "retrying on another node");
+            self.drop_connection(&connection).await;
+            last = Some(error);
+        }
+        Err(last.unwrap_or_else(|| Error::Unavailable("no attempt made".into())))
+    }
+
+    /// Reads a key: its live value and version, or `None`.
+    pub async fn get(&self, key: &Key) -> Result<Option<Versioned>, Error> {
+        let request = ClientRequest::Data(Request::Get {
+            key: key.clone(),
+            level: Level::One,
+        });
+        match self.call(&request, true).await? {
+            ClientResponse::Data(Response::Value(found)) => Ok(found.filter(|v| v.value.is_some())),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Writes a key; returns the version written.
+    pub async fn put(&self, key: &Key, value: impl Into<Vec<u8>>) -> Result<Ver, Error> {
+        let request = ClientRequest::Data(Request::Put {
+            key: key.clone(),
+            value: value.into(),
+            level: Level::One,
+        });
+        written(self.call(&request, false).await?)
+    }
+
+    /// Deletes a key; returns the version of the tombstone.
+    pub async fn delete(&self, key: &Key) -> Result<Ver, Error> {
+        let request = ClientRequest::Data(Request::Delete {
+            key: key.clone(),
+            level: Level::One,
+        });
+        written(self.call(&request, false).await?)
+    }
+
+    /// Lists records of one table (every node is asked; not linearizable).
+    pub async fn scan(&self, query: ScanQuery) -> Result<Vec<ScanEntry>, Error> {
+        match self.call(&ClientRequest::Scan(query), true).await? {
+            ClientResponse::Scan(entries) => Ok(entries),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Runs a transaction (strictly serializable); returns the commit
+    /// version and one result per operation.
+    pub async fn transaction(&self, ops: Vec<Op>) -> Result<(Ver, Vec<OpResult>), Error> {
+        let read_only = !ops.iter().any(Op::writes);
+        match self
+            .call(&ClientRequest::Data(Request::Txn { ops }), read_only)
+            .await?
+        {
+            ClientResponse::Data(Response::Committed { version, results }) => {
+                Ok((version, results))
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Closes the connection.
+    pub async fn close(self) {
+        if let Some(connection) = self.connection.write().await.take() {
+            if let Ok(connection) = Arc::try_unwrap(connection) {
+                connection.close().await;
+            }
+        }
+    }
+}
+
+fn written(response: ClientResponse) -> Result<Ver, Error> {
+    match response {
+        ClientResponse::Data(Response::Written { version }) => Ok(version),
+        other => Err(unexpected(other)),
+    }
+}
+
+fn unexpected(response: ClientResponse) -> Error {
+    Error::Internal(format!("unexpected answer: {response:?}"))
+}
