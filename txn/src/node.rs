@@ -16,6 +16,7 @@ use crate::message::{Message, ReqId};
 use crate::options::TxnOptions;
 use crate::replica::ReplicaState;
 use crate::request::{ClientId, Request, Response};
+use crate::types::{TxnId, Ver};
 
 /// A timer the node asked for; hand it back to [`TxnNode::handle_timer`]
 /// when `at_ms` has come.
@@ -91,6 +92,9 @@ pub struct TxnNode<E: Engine> {
     pub(crate) now_ms: u64,
     /// Durable bound above every timestamp this node has issued.
     hlc_floor_ms: u64,
+    /// Distinguishes transaction ids of this store incarnation from those a
+    /// lost disk's incarnation issued (see [`TxnNode::fresh_txn_id`]).
+    txn_nonce: u32,
 }
 
 /// System key of the durable HLC floor.
@@ -129,6 +133,7 @@ impl<E: Engine> TxnNode<E> {
             tick_at_ms: None,
             now_ms: 0,
             hlc_floor_ms: 0,
+            txn_nonce: 0,
         };
         node.load_hlc_floor()?;
         node.load_replica_state(bootstrap)?;
@@ -354,6 +359,25 @@ impl<E: Engine> TxnNode<E> {
         ts
     }
 
+    /// A transaction id no earlier life of this node issued. The durable
+    /// floor covers restarts over the same store; a lost store loses the
+    /// floor too (and the node may coordinate before it has copied anything
+    /// back), so the id's timestamp carries a nonce of the store's
+    /// incarnation in place of the node id (`coordinator` names the node).
+    /// A reused id makes replicas take a new transaction's lock request for
+    /// a duplicate of the old one's, and the new attempt's abort releases
+    /// the old transaction's locks without applying its writes.
+    pub(crate) fn fresh_txn_id(&mut self) -> TxnId {
+        let ts = self.timestamp();
+        TxnId {
+            timestamp: Ver(Version {
+                node: self.txn_nonce,
+                ..ts
+            }),
+            coordinator: self.id.0,
+        }
+    }
+
     /// Moves the clock past the durable floor (on open).
     fn load_hlc_floor(&mut self) -> Result<(), StorageError> {
         let floor = self
@@ -362,6 +386,8 @@ impl<E: Engine> TxnNode<E> {
             .and_then(|r| r.value)
             .and_then(|v| codec::decode::<u64>(&v).ok())
             .unwrap_or(0);
+        let incarnation = self.engine.incarnation().0;
+        self.txn_nonce = (incarnation ^ (incarnation >> 32)) as u32;
         self.hlc.observe(Version {
             physical_ms: floor,
             logical: 0,
@@ -415,6 +441,26 @@ mod tests {
         let mut node = TxnNode::open(NodeId(4), engine, 1, TxnOptions::default(), false).unwrap();
         node.now_ms = 10;
         assert!(node.timestamp() > before);
+    }
+
+    /// Seed 1 of `zerodb-sim --workload append --faults heavy`: a node
+    /// lost its disk, came back with its clock behind and reissued a
+    /// transaction id; replicas took the new lock request for a duplicate
+    /// of the old committed transaction's, and the new attempt's abort
+    /// released the old locks unapplied.
+    #[test]
+    fn transaction_ids_stay_unique_after_a_lost_disk() {
+        let engine = MemoryEngine::new(Incarnation(7));
+        let mut node = TxnNode::open(NodeId(2), engine, 1, TxnOptions::default(), true).unwrap();
+        node.now_ms = 50_000;
+        let before = node.fresh_txn_id();
+        let mut engine = node.into_engine();
+        engine.wipe(Incarnation(8));
+        let mut node = TxnNode::open(NodeId(2), engine, 1, TxnOptions::default(), false).unwrap();
+        node.now_ms = 50_000;
+        let after = node.fresh_txn_id();
+        assert_ne!(after, before, "same clock reading, another incarnation");
+        assert_eq!(after.coordinator, before.coordinator);
     }
 
     #[test]

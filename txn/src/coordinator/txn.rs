@@ -86,10 +86,7 @@ impl<E: Engine> TxnNode<E> {
         kind: ReplyKind,
         ops: Vec<Op>,
     ) -> Result<(), ClientError> {
-        let txn = TxnId {
-            timestamp: Ver(self.timestamp()),
-            coordinator: self.id.0,
-        };
+        let txn = self.fresh_txn_id();
         let home = self
             .view
             .as_ref()

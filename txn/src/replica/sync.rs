@@ -268,11 +268,16 @@ impl<E: Engine> TxnNode<E> {
     }
 
     /// A peer's lock becomes ours too (conservative: it only blocks), with a
-    /// fresh lease, unless the attempt is known finished here.
+    /// fresh lease; recovery later learns its decision and applies it here.
+    ///
+    /// The lock is taken even when a `Finished` marker says the attempt is
+    /// over: a replica with lost state has no marker of its own, only
+    /// markers copied from peers (any peer, including replicas of other
+    /// partitions of the transaction), and such a marker says that *the
+    /// peer* applied its part, not that this replica holds the writes. The
+    /// peer's lock may be the last trace of a committed write whose only
+    /// applied copy was on the lost disk; dropping it loses the write.
     fn merge_lock(&mut self, lock: LockRecord) -> Result<(), StorageError> {
-        if self.load_finished(lock.txn)?.refuses(lock.attempt) {
-            return Ok(());
-        }
         if let Some(held) = self.replica.held.get(&lock.txn) {
             if held.record.attempt >= lock.attempt {
                 return Ok(());
@@ -305,4 +310,110 @@ fn txn_of(key: &[u8]) -> Option<TxnId> {
         timestamp: Ver(zerodb_storage::Version::from_bytes(ts)),
         coordinator,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use zerodb_storage::{Incarnation, MemoryEngine, Space, Version};
+
+    use super::super::{keys, Finished, LockRecord};
+    use crate::codec;
+    use crate::membership::{NodeId, Policies};
+    use crate::message::{LockKey, Message};
+    use crate::node::{ReplicaStatus, Timer, TxnNode};
+    use crate::options::TxnOptions;
+    use crate::testing::test_ring;
+    use crate::types::{Key, LockMode, PartitionId, TxnId, Ver, Versioned};
+
+    fn system_entry(key: Vec<u8>, bytes: Vec<u8>) -> (Vec<u8>, Versioned) {
+        (
+            key,
+            Versioned {
+                version: Ver::ZERO,
+                value: Some(bytes),
+            },
+        )
+    }
+
+    /// Delivers a whole space from `peer` in one final page.
+    fn chunk(
+        n: &mut TxnNode<MemoryEngine>,
+        peer: u32,
+        space: Space,
+        entries: Vec<(Vec<u8>, Versioned)>,
+    ) {
+        let msg = Message::SyncChunk {
+            space_tag: space.tag(),
+            after: None,
+            entries,
+            done: true,
+        };
+        n.handle_message(10, NodeId(peer), msg);
+    }
+
+    /// Seed 15 of `zerodb-sim --workload append --faults heavy`: a commit
+    /// was applied only on the replica that then lost its disk; another
+    /// replica still held the attempt's lock, and a participant replica of
+    /// another partition had marked the transaction finished. The copied
+    /// marker must not make the recovering replica drop the copied lock,
+    /// or the write is gone once the lock holder loses its disk in turn.
+    #[test]
+    fn a_finished_marker_copied_from_a_peer_does_not_drop_a_copied_lock() {
+        let mut n = TxnNode::open(
+            NodeId(1),
+            MemoryEngine::new(Incarnation(9)),
+            3,
+            TxnOptions::default(),
+            false,
+        )
+        .unwrap();
+        n.set_view(test_ring(3), BTreeSet::new(), Policies::default());
+        assert_eq!(n.status(), ReplicaStatus::Recovering);
+        // The tick asks both peers for their data space first.
+        n.handle_timer(10, Timer::Tick);
+        let txn = TxnId {
+            timestamp: Ver(Version {
+                physical_ms: 5,
+                logical: 0,
+                node: 2,
+            }),
+            coordinator: 2,
+        };
+        let home = PartitionId {
+            namespace: "strong".into(),
+            token: 1,
+        };
+        let lock = LockRecord {
+            txn,
+            attempt: 2,
+            home: home.clone(),
+            lease_ms: 1_000,
+            keys: vec![LockKey {
+                key: Key::new("strong", "db", "t", "k").storage_key(),
+                partition: home,
+                mode: LockMode::Exclusive,
+            }],
+        };
+        let finished = Finished {
+            through: 2,
+            committed: Some(2),
+        };
+        for peer in [2, 3] {
+            chunk(&mut n, peer, Space::Data, Vec::new());
+        }
+        // Peer 2 finished the transaction (it applied its own part); peer 3
+        // still holds the attempt's lock.
+        let marker = system_entry(keys::finished(txn), codec::encode_stored(&finished));
+        chunk(&mut n, 2, Space::System, vec![marker]);
+        let held = system_entry(keys::lock(txn), codec::encode_stored(&lock));
+        chunk(&mut n, 3, Space::System, vec![held]);
+        assert_eq!(n.status(), ReplicaStatus::Normal, "both peers copied");
+        assert_eq!(
+            n.locks_held(),
+            1,
+            "the copied lock is kept until recovery learns and applies its decision"
+        );
+    }
 }

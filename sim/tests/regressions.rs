@@ -1,0 +1,47 @@
+//! Seeds that once found a bug in the transaction protocol, each with the
+//! root cause it exposed. A later change to the protocol or the simulator
+//! moves each seed onto another path, so these runs guard against the old
+//! failures only as long as the paths stay alike; the unit and story tests
+//! in `txn` pin the causes themselves.
+
+use zerodb_sim::faults::FaultLevel;
+use zerodb_sim::run::{run, RunConfig};
+use zerodb_sim::workload::WorkloadKind;
+
+fn assert_clean(config: &RunConfig) {
+    let summary = run(config);
+    assert!(
+        summary.anomalies.is_empty(),
+        "reproduce with `{}`: {:#?}",
+        config.command(),
+        &summary.anomalies[..summary.anomalies.len().min(5)]
+    );
+}
+
+/// A commit applied only on a replica that then lost its disk: the
+/// recovering replica copied a peer's `Finished` marker and dropped the
+/// lock another peer still held, which was the write's last trace
+/// (list-append incompatible order and a lost acknowledged append).
+#[test]
+fn append_seed_15_copied_finished_marker_dropped_a_lock() {
+    assert_clean(&RunConfig {
+        seed: 15,
+        workload: WorkloadKind::Append,
+        faults: FaultLevel::Heavy,
+        ..RunConfig::default()
+    });
+}
+
+/// A node lost its disk, came back with its clock behind and issued a
+/// transaction id it had used before: replicas took the new lock request
+/// for a duplicate of the old committed transaction's, and the new
+/// attempt's abort released the old locks without applying the write.
+#[test]
+fn append_seed_1_reused_transaction_id_released_a_committed_lock() {
+    assert_clean(&RunConfig {
+        seed: 1,
+        workload: WorkloadKind::Append,
+        faults: FaultLevel::Heavy,
+        ..RunConfig::default()
+    });
+}
