@@ -229,9 +229,11 @@ pub fn parse_json(text: &str, space: &KeySpace) -> Result<Vec<Op>, String> {
                                 op,
                                 value: v.as_i64().unwrap_or_default(),
                             },
-                            _ => return Err(format!(
+                            _ => {
+                                return Err(format!(
                                 "operation {index}: `value` must be a string (==) or an integer"
-                            )),
+                            ))
+                            }
                         }
                     }
                 };
