@@ -5,7 +5,7 @@
 use zerodb_client::{Client, ClientConfig, Condition, Error, Key, Op, OpResult};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), Box<Error>> {
     let dir = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "zerodb-dev".into());

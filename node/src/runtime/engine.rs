@@ -10,8 +10,10 @@ use zerodb_storage::{
     ScanRange, SledEngine, Space, StorageResult, ValidationReport, WriteBatch, ZeroEngine,
 };
 
-/// One of the engines behind the [`Engine`] trait.
+/// One of the engines behind the [`Engine`] trait. There is one per node,
+/// so the size difference between variants does not matter.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum NodeEngine {
     /// ZeroDB's WAL + B+Tree engine.
     Zero(ZeroEngine),

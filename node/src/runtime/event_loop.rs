@@ -26,7 +26,8 @@ const SHUTDOWN_REPLY_WAIT: Duration = Duration::from_secs(2);
 /// Largest request latency recorded, microseconds (an hour).
 const LATENCY_MAX_US: u64 = 3_600_000_000;
 
-/// One input of a batch.
+/// One input of a batch (short-lived, mostly `Net`: no point boxing it).
+#[allow(clippy::large_enum_variant)]
 enum Input {
     Net(Incoming<NodeProtocol>),
     SendFailed(NodeId),
