@@ -37,8 +37,7 @@ if ! command -v etcd >/dev/null || ! command -v protoc >/dev/null; then
 fi
 
 # --- builds -----------------------------------------------------------------
-echo "building zerodb and ezbench (release)..." >&2
-(cd "$ROOT" && cargo build --release -q -p zerodb-node --bin zerodb)
+echo "building ezbench and zerodb (release, bench/ workspace)..." >&2
 (cd "$ROOT/bench" && cargo build --release -q)
 ZERODB=$TARGET/release/zerodb
 EZBENCH=$TARGET/release/ezbench
