@@ -43,7 +43,12 @@ fn zkey(index: u64) -> Key {
 impl Driver {
     /// Connects client number `n` (etcd: endpoints rotated by `n`, so
     /// clients spread over the members; ZeroDB: a random node).
-    pub async fn connect(system: System, etcd: &[String], dir: &Path, n: u32) -> Result<Driver, String> {
+    pub async fn connect(
+        system: System,
+        etcd: &[String],
+        dir: &Path,
+        n: u32,
+    ) -> Result<Driver, String> {
         match system {
             System::Etcd => {
                 let mut endpoints = etcd.to_vec();
@@ -51,7 +56,9 @@ impl Driver {
                 // One endpoint per client: one gRPC connection each, as
                 // ZeroDB's sessions hold one QUIC connection each.
                 endpoints.truncate(1);
-                let client = Client::connect(endpoints, None).await.map_err(|e| format!("etcd connect: {e}"))?;
+                let client = Client::connect(endpoints, None)
+                    .await
+                    .map_err(|e| format!("etcd connect: {e}"))?;
                 Ok(Driver::Etcd(client))
             }
             System::Zerodb | System::ZerodbEventual => {
@@ -66,8 +73,15 @@ impl Driver {
         }
     }
 
-    async fn zcall(session: &mut Session, request: Request, idempotent: bool) -> Result<Response, String> {
-        match session.call(&ClientRequest::Data(request), idempotent).await {
+    async fn zcall(
+        session: &mut Session,
+        request: Request,
+        idempotent: bool,
+    ) -> Result<Response, String> {
+        match session
+            .call(&ClientRequest::Data(request), idempotent)
+            .await
+        {
             Ok(ClientResponse::Data(response)) => Ok(response),
             Ok(other) => Err(format!("unexpected answer {other:?}")),
             Err(error) => Err(error.to_string()),
@@ -76,7 +90,9 @@ impl Driver {
 
     fn zoutcome(result: Result<Response, String>) -> Outcome {
         match result {
-            Ok(Response::Error(ClientError::Conflict { .. } | ClientError::ConditionFailed { .. })) => Outcome::Aborted,
+            Ok(Response::Error(
+                ClientError::Conflict { .. } | ClientError::ConditionFailed { .. },
+            )) => Outcome::Aborted,
             Ok(Response::Error(error)) => Outcome::Error(error.to_string()),
             Ok(_) => Outcome::Ok,
             Err(error) => Outcome::Error(error),
@@ -91,7 +107,10 @@ impl Driver {
                 Err(error) => Outcome::Error(error.to_string()),
             },
             Driver::Zerodb(session, level) => {
-                let request = Request::Get { key: zkey(index), level: *level };
+                let request = Request::Get {
+                    key: zkey(index),
+                    level: *level,
+                };
                 Self::zoutcome(Self::zcall(session, request, true).await)
             }
         }
@@ -105,7 +124,11 @@ impl Driver {
                 Err(error) => Outcome::Error(error.to_string()),
             },
             Driver::Zerodb(session, level) => {
-                let request = Request::Put { key: zkey(index), value: value.to_vec(), level: *level };
+                let request = Request::Put {
+                    key: zkey(index),
+                    value: value.to_vec(),
+                    level: *level,
+                };
                 Self::zoutcome(Self::zcall(session, request, false).await)
             }
         }
@@ -116,7 +139,10 @@ impl Driver {
     pub async fn rmw(&mut self, a: u64, b: u64, value: &[u8]) -> Outcome {
         match self {
             Driver::Etcd(client) => {
-                let read = Txn::new().and_then(vec![TxnOp::get(key_name(a), None), TxnOp::get(key_name(b), None)]);
+                let read = Txn::new().and_then(vec![
+                    TxnOp::get(key_name(a), None),
+                    TxnOp::get(key_name(b), None),
+                ]);
                 let response = match client.txn(read).await {
                     Ok(response) => response,
                     Err(error) => return Outcome::Error(error.to_string()),
@@ -146,7 +172,9 @@ impl Driver {
                 }
             }
             Driver::Zerodb(session, _) => {
-                let read = Request::Txn { ops: vec![Op::Get(zkey(a)), Op::Get(zkey(b))] };
+                let read = Request::Txn {
+                    ops: vec![Op::Get(zkey(a)), Op::Get(zkey(b))],
+                };
                 let versions: Vec<Ver> = match Self::zcall(session, read, true).await {
                     Ok(Response::Committed { results, .. }) => results
                         .iter()

@@ -16,7 +16,12 @@ use zerodb_txn::TxnOptions;
 /// `dir/n<id>`, the zerodb engine) and serves until SIGINT/SIGTERM.
 pub async fn serve(dir: &Path) -> Result<(), String> {
     let cluster_path = dir.join("cluster.toml");
-    let text = std::fs::read_to_string(&cluster_path).map_err(|e| format!("{}: {e}; run `zerodb dev --dir` first", cluster_path.display()))?;
+    let text = std::fs::read_to_string(&cluster_path).map_err(|e| {
+        format!(
+            "{}: {e}; run `zerodb dev --dir` first",
+            cluster_path.display()
+        )
+    })?;
     let cluster = ClusterSpec::from_toml_str(&text).map_err(|e| e.to_string())?;
     let files = CertFiles::new(dir.join("certs"));
     let mut handles = Vec::new();
@@ -39,7 +44,11 @@ pub async fn serve(dir: &Path) -> Result<(), String> {
             metrics: None,
             recover: false,
         };
-        handles.push(runtime::start(settings).await.map_err(|e| format!("node n{}: {e}", member.id))?);
+        handles.push(
+            runtime::start(settings)
+                .await
+                .map_err(|e| format!("node n{}: {e}", member.id))?,
+        );
     }
     println!("eventual cluster: {} nodes serving", handles.len());
     zerodb_node::cli::shutdown_signal().await;

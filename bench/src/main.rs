@@ -90,10 +90,20 @@ struct RunArgs {
     #[arg(long, default_value = "zerodb-dev")]
     zerodb_dir: PathBuf,
     /// Workloads.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "write,rw50,rw95,txn")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "write,rw50,rw95,txn"
+    )]
     workloads: Vec<Workload>,
     /// Key distributions.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "uniform,zipfian")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "uniform,zipfian"
+    )]
     dists: Vec<Dist>,
     /// Client counts.
     #[arg(long, value_delimiter = ',', default_value = "16,128")]
@@ -178,7 +188,11 @@ async fn worker(
         let outcome = match workload {
             Workload::Write => driver.put(a, &value).await,
             Workload::Rw50 | Workload::Rw95 => {
-                let reads = if workload == Workload::Rw50 { 0.5 } else { 0.95 };
+                let reads = if workload == Workload::Rw50 {
+                    0.5
+                } else {
+                    0.95
+                };
                 if rng.random::<f64>() < reads {
                     driver.get(a).await
                 } else {
@@ -212,7 +226,12 @@ async fn worker(
     (latency, first_error)
 }
 
-async fn cell(args: &RunArgs, workload: Workload, dist: Dist, clients: u32) -> Result<Cell, String> {
+async fn cell(
+    args: &RunArgs,
+    workload: Workload,
+    dist: Dist,
+    clients: u32,
+) -> Result<Cell, String> {
     let mut drivers = Vec::new();
     for c in 0..clients {
         drivers.push(Driver::connect(args.system, &args.etcd, &args.zerodb_dir, c).await?);
@@ -228,7 +247,15 @@ async fn cell(args: &RunArgs, workload: Workload, dist: Dist, clients: u32) -> R
     let mut tasks = Vec::new();
     for (c, driver) in drivers.into_iter().enumerate() {
         let seed = 0x5EED ^ ((c as u64) << 8) ^ (workload as u64) << 40 ^ (dist as u64) << 48;
-        let task = worker(driver, workload, dist, args.keys, vec![b'x'; args.value_size], shared.clone(), seed);
+        let task = worker(
+            driver,
+            workload,
+            dist,
+            args.keys,
+            vec![b'x'; args.value_size],
+            shared.clone(),
+            seed,
+        );
         tasks.push(tokio::spawn(task));
     }
     let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("static bounds");
@@ -243,7 +270,9 @@ async fn cell(args: &RunArgs, workload: Workload, dist: Dist, clients: u32) -> R
     let elapsed = started.elapsed().as_secs_f64();
     let syncs_after = counters::syncs(args.system, &args.etcd, &args.zerodb_dir).await;
     Ok(Cell {
-        syncs: syncs_before.zip(syncs_after).map(|(before, after)| after.saturating_sub(before)),
+        syncs: syncs_before
+            .zip(syncs_after)
+            .map(|(before, after)| after.saturating_sub(before)),
         ok: shared.ok.load(Ordering::Relaxed),
         aborted: shared.aborted.load(Ordering::Relaxed),
         errors: shared.errors.load(Ordering::Relaxed),
@@ -257,7 +286,8 @@ async fn load(args: &RunArgs) -> Result<(), String> {
     let clients = 32u64;
     let mut tasks = Vec::new();
     for c in 0..clients {
-        let mut driver = Driver::connect(args.system, &args.etcd, &args.zerodb_dir, c as u32).await?;
+        let mut driver =
+            Driver::connect(args.system, &args.etcd, &args.zerodb_dir, c as u32).await?;
         let (keys, value) = (args.keys, vec![b'x'; args.value_size]);
         tasks.push(tokio::spawn(async move {
             let mut index = c;
@@ -280,13 +310,21 @@ async fn load(args: &RunArgs) -> Result<(), String> {
 async fn run(args: RunArgs) -> Result<(), String> {
     let started = Instant::now();
     load(&args).await?;
-    eprintln!("{:?}: loaded {} keys in {:.1}s", args.system, args.keys, started.elapsed().as_secs_f64());
+    eprintln!(
+        "{:?}: loaded {} keys in {:.1}s",
+        args.system,
+        args.keys,
+        started.elapsed().as_secs_f64()
+    );
     for &workload in &args.workloads {
         for &dist in &args.dists {
             for &clients in &args.clients {
                 let cell = cell(&args, workload, dist, clients).await?;
                 if let Some(error) = &cell.first_error {
-                    eprintln!("{:?} {workload:?} {dist:?} {clients}: first error: {error}", args.system);
+                    eprintln!(
+                        "{:?} {workload:?} {dist:?} {clients}: first error: {error}",
+                        args.system
+                    );
                 }
                 let line = cell.line(&args, workload, dist, clients);
                 eprintln!("{line}");
