@@ -27,9 +27,9 @@ pub enum Outcome {
 /// A connection to etcd or ZeroDB.
 pub enum Driver {
     /// An etcd gRPC channel.
-    Etcd(Client),
+    Etcd(Box<Client>),
     /// A ZeroDB session; `level` is the eventual-namespace level.
-    Zerodb(Session, Level),
+    Zerodb(Box<Session>, Level),
 }
 
 fn key_name(index: u64) -> String {
@@ -59,7 +59,7 @@ impl Driver {
                 let client = Client::connect(endpoints, None)
                     .await
                     .map_err(|e| format!("etcd connect: {e}"))?;
-                Ok(Driver::Etcd(client))
+                Ok(Driver::Etcd(Box::new(client)))
             }
             System::Zerodb | System::ZerodbEventual => {
                 let args = ConnectArgs {
@@ -68,7 +68,7 @@ impl Driver {
                     ..ConnectArgs::default()
                 };
                 let session = Session::new(&args).map_err(|e| format!("zerodb session: {e}"))?;
-                Ok(Driver::Zerodb(session, Level::One))
+                Ok(Driver::Zerodb(Box::new(session), Level::One))
             }
         }
     }
