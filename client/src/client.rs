@@ -113,9 +113,17 @@ impl Client {
 
     async fn connection(&self) -> Result<Arc<RpcClient>, Error> {
         if let Some(connection) = self.connection.read().await.as_ref() {
-            return Ok(connection.clone());
+            if !connection.is_closed() {
+                return Ok(connection.clone());
+            }
         }
         let mut slot = self.connection.write().await;
+        // A connection the node has already closed (it shut down, or went
+        // idle) would fail the request before it leaves, with an outcome
+        // that looks unknown: replace it with one to another node first.
+        if slot.as_ref().is_some_and(|c| c.is_closed()) {
+            *slot = None;
+        }
         if let Some(connection) = slot.as_ref() {
             return Ok(connection.clone());
         }

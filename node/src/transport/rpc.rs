@@ -99,6 +99,12 @@ impl RpcClient {
         })
     }
 
+    /// Whether the connection is already closed (by either side), so that a
+    /// request on it could not even be sent.
+    pub fn is_closed(&self) -> bool {
+        self.connection.close_reason().is_some()
+    }
+
     /// The node this client is connected to.
     pub fn node(&self) -> NodeId {
         self.node
