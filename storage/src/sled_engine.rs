@@ -24,6 +24,10 @@ pub const SLED_KEY_MAX_BYTES: usize = 16 * 1024;
 pub const SLED_VALUE_MAX_BYTES: usize = 64 * 1024 * 1024;
 
 const META_TREE: &[u8] = b"zerodb-meta";
+/// How long `open` waits for the file lock of a handle that is still
+/// closing. sled releases its lock when its background flusher thread lets
+/// go of the database, which can be a few milliseconds after `close`.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 const INCARNATION_KEY: &[u8] = b"incarnation";
 
 /// An [`Engine`] kept in a sled database directory.
@@ -45,6 +49,26 @@ struct Handles {
     data: sled::Tree,
 }
 
+/// Opens sled at `path`, waiting up to [`LOCK_WAIT`] for a lock held by a
+/// handle of this process that is still shutting down. A lock held past
+/// that (another live process) is reported as the I/O error it is.
+fn open_db(path: &Path) -> StorageResult<sled::Db> {
+    let started = std::time::Instant::now();
+    loop {
+        match sled::Config::new().path(path).open() {
+            Ok(db) => return Ok(db),
+            Err(e) if is_lock_busy(&e) && started.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => return Err(from_sled(path, e)),
+        }
+    }
+}
+
+fn is_lock_busy(error: &sled::Error) -> bool {
+    matches!(error, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
+}
+
 impl std::fmt::Debug for SledEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SledEngine")
@@ -61,10 +85,7 @@ impl SledEngine {
     /// microseconds), so a store wiped and recreated gets a different one;
     /// an existing store keeps the incarnation recorded in it.
     pub fn open(path: &Path) -> StorageResult<(SledEngine, OpenReport)> {
-        let db = sled::Config::new()
-            .path(path)
-            .open()
-            .map_err(|e| from_sled(path, e))?;
+        let db = open_db(path)?;
         let data = (*db).clone();
         let meta = db.open_tree(META_TREE).map_err(|e| from_sled(path, e))?;
         let stored = meta.get(INCARNATION_KEY).map_err(|e| from_sled(path, e))?;
