@@ -143,6 +143,9 @@ pub struct Cluster<D: SimDisk> {
     options: TxnOptions,
     seed: u64,
     next_incarnation: u64,
+    /// Print every delivered message and fault to stderr (debugging a seed;
+    /// set `ZERODB_SIM_TRACE=1`).
+    pub(crate) trace: bool,
 }
 
 impl<D: SimDisk> Cluster<D> {
@@ -181,6 +184,7 @@ impl<D: SimDisk> Cluster<D> {
             options,
             seed,
             next_incarnation: 1,
+            trace: std::env::var_os("ZERODB_SIM_TRACE").is_some(),
             rates,
             rng,
         };
@@ -304,6 +308,17 @@ impl<D: SimDisk> Cluster<D> {
             return;
         };
         let now_ms = clock.now_ms(now_us);
+        if self.trace {
+            match &event {
+                SimEvent::Deliver { from, msg, .. } => {
+                    eprintln!("{now_us} n{} <- {from}: {msg:?}", index + 1)
+                }
+                SimEvent::Request {
+                    client, request, ..
+                } => eprintln!("{now_us} n{} <- client {client:?}: {request:?}", index + 1),
+                _ => {}
+            }
+        }
         let actions = match event {
             SimEvent::Deliver { from, msg, .. } => node.handle_message(now_ms, from, msg),
             SimEvent::Request {
@@ -399,6 +414,13 @@ impl<D: SimDisk> Cluster<D> {
                     }
                 }
                 Action::Reply { client, response } => {
+                    if self.trace {
+                        eprintln!(
+                            "{} n{} -> client {client:?}: {response:?}",
+                            self.now_us,
+                            index + 1
+                        );
+                    }
                     self.queue.push(
                         self.now_us + CLIENT_LATENCY_US,
                         SimEvent::Reply { client, response },
@@ -427,6 +449,9 @@ impl<D: SimDisk> Cluster<D> {
         let disk_seed = self.disk_seed();
         let slot = &mut self.nodes[index];
         let Some(node) = slot.node.take() else { return };
+        if self.trace {
+            eprintln!("{} n{} CRASH wipe={wipe}", self.now_us, index + 1);
+        }
         let mut disk = node.into_engine();
         let mut result = disk.crash();
         if wipe {
@@ -451,6 +476,9 @@ impl<D: SimDisk> Cluster<D> {
     /// Restarts a crashed node from its disk.
     pub(crate) fn restart(&mut self, index: usize) {
         if !self.nodes[index].is_up() {
+            if self.trace {
+                eprintln!("{} n{} RESTART", self.now_us, index + 1);
+            }
             self.boot(index, false);
         }
     }

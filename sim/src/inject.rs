@@ -91,6 +91,9 @@ impl<D: SimDisk> Cluster<D> {
         let minority = self.rng.random_range(1..=(order.len() / 2).max(1));
         let (side_a, side_b) = order.split_at(minority);
         self.net.partition(side_a, side_b);
+        if self.trace {
+            eprintln!("{} PARTITION {side_a:?} | {side_b:?}", self.now_us);
+        }
         self.counts.partitions += 1;
         let at = self.now_us + self.outage_us();
         self.queue.push(at, SimEvent::Heal);
@@ -105,6 +108,9 @@ impl<D: SimDisk> Cluster<D> {
         let to = (from + self.rng.random_range(1..count)) % count;
         let (from, to) = (self.nodes[from].id.0, self.nodes[to].id.0);
         self.net.cut_one_way(from, to);
+        if self.trace {
+            eprintln!("{} CUT {from} -> {to}", self.now_us);
+        }
         self.counts.partitions += 1;
         let at = self.now_us + self.outage_us();
         self.queue.push(at, SimEvent::Heal);

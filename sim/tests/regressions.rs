@@ -45,3 +45,21 @@ fn append_seed_1_reused_transaction_id_released_a_committed_lock() {
         ..RunConfig::default()
     });
 }
+
+/// A node lost its disk while it held an accepted commit's locks on two
+/// keys of different partitions. Its lost-state copy took the lock record
+/// of the first peer (which shares one partition, so it held one key) and
+/// ignored the second peer's record of the same attempt (both keys): the
+/// other key looked free, a younger transfer locked it there and at a
+/// replica that never had the lock, read the balance from before the commit
+/// and overwrote it with a higher version. Money vanished (reads summed to
+/// 379 of 400).
+#[test]
+fn bank_seed_498_lost_state_copy_kept_one_peers_lock_keys() {
+    assert_clean(&RunConfig {
+        seed: 498,
+        workload: WorkloadKind::Bank,
+        faults: FaultLevel::Mixed,
+        ..RunConfig::default()
+    });
+}

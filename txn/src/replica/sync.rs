@@ -15,7 +15,7 @@ use crate::codec;
 use crate::membership::{quorum, NodeId};
 use crate::message::Message;
 use crate::node::{ReplicaStatus, TxnNode};
-use crate::types::{TxnId, Ver, Versioned};
+use crate::types::{LockMode, TxnId, Ver, Versioned};
 
 /// Copy progress from one peer.
 #[derive(Clone, Debug, Default)]
@@ -270,6 +270,16 @@ impl<E: Engine> TxnNode<E> {
     /// A peer's lock becomes ours too (conservative: it only blocks), with a
     /// fresh lease; recovery later learns its decision and applies it here.
     ///
+    /// Peers of different partitions hold different keys of the same
+    /// attempt (a peer that shares only one of our partitions locked only
+    /// that partition's keys), so copies of one attempt are merged: the
+    /// lock covers every key of a partition this replica holds, from every
+    /// peer, in the strongest mode seen. Keeping only the first copy left a
+    /// committed transaction's key unlocked here (seed 498 of the bank
+    /// workload): a younger transaction then locked it at this replica and
+    /// one other, read the value from before the commit and overwrote it
+    /// with a higher version, so the commit's write was lost once applied.
+    ///
     /// The lock is taken even when a `Finished` marker says the attempt is
     /// over: a replica with lost state has no marker of its own, only
     /// markers copied from peers (any peer, including replicas of other
@@ -277,10 +287,32 @@ impl<E: Engine> TxnNode<E> {
     /// peer* applied its part, not that this replica holds the writes. The
     /// peer's lock may be the last trace of a committed write whose only
     /// applied copy was on the lost disk; dropping it loses the write.
-    fn merge_lock(&mut self, lock: LockRecord) -> Result<(), StorageError> {
+    fn merge_lock(&mut self, mut lock: LockRecord) -> Result<(), StorageError> {
+        lock.keys.retain(|k| self.is_replica_of(&k.partition));
+        if lock.keys.is_empty() {
+            return Ok(());
+        }
         if let Some(held) = self.replica.held.get(&lock.txn) {
-            if held.record.attempt >= lock.attempt {
+            if held.record.attempt > lock.attempt {
                 return Ok(());
+            }
+            if held.record.attempt == lock.attempt {
+                let mut merged = held.record.clone();
+                let before = merged.keys.clone();
+                for k in lock.keys {
+                    match merged.keys.iter_mut().find(|m| m.key == k.key) {
+                        Some(m) => {
+                            if k.mode == LockMode::Exclusive {
+                                m.mode = LockMode::Exclusive;
+                            }
+                        }
+                        None => merged.keys.push(k),
+                    }
+                }
+                if merged.keys == before {
+                    return Ok(());
+                }
+                lock = merged;
             }
             self.remove_held(lock.txn);
         }
@@ -321,11 +353,11 @@ mod tests {
     use super::super::{keys, Finished, LockRecord};
     use crate::codec;
     use crate::membership::{NodeId, Policies};
-    use crate::message::{LockKey, Message};
-    use crate::node::{ReplicaStatus, Timer, TxnNode};
+    use crate::message::{LockKey, LockRead, Message};
+    use crate::node::{Action, ReplicaStatus, Timer, TxnNode};
     use crate::options::TxnOptions;
     use crate::testing::test_ring;
-    use crate::types::{Key, LockMode, PartitionId, TxnId, Ver, Versioned};
+    use crate::types::{Epoch, Key, LockMode, PartitionId, TxnId, Ver, Versioned};
 
     fn system_entry(key: Vec<u8>, bytes: Vec<u8>) -> (Vec<u8>, Versioned) {
         (
@@ -414,6 +446,77 @@ mod tests {
             n.locks_held(),
             1,
             "the copied lock is kept until recovery learns and applies its decision"
+        );
+    }
+
+    /// Seed 498 of `zerodb-sim --workload bank --faults mixed`: peers of
+    /// different partitions hold different keys of one attempt. The copy
+    /// of the first peer (only `k1`) must not hide the second peer's lock
+    /// on `k0`, or a younger transaction is granted `k0` here.
+    #[test]
+    fn copies_of_one_attempt_from_different_peers_lock_every_key() {
+        let mut n = TxnNode::open(
+            NodeId(1),
+            MemoryEngine::new(Incarnation(9)),
+            3,
+            TxnOptions::default(),
+            false,
+        )
+        .unwrap();
+        n.set_view(test_ring(3), BTreeSet::new(), Policies::default());
+        n.handle_timer(10, Timer::Tick);
+        let txn_at = |ms: u64| TxnId {
+            timestamp: Ver(Version {
+                physical_ms: ms,
+                logical: 0,
+                node: 2,
+            }),
+            coordinator: 2,
+        };
+        let partition = PartitionId {
+            namespace: "strong".into(),
+            token: 1,
+        };
+        let lock_key = |id: &str| LockKey {
+            key: Key::new("strong", "db", "t", id).storage_key(),
+            partition: partition.clone(),
+            mode: LockMode::Exclusive,
+        };
+        let record = |keys: Vec<LockKey>| LockRecord {
+            txn: txn_at(5),
+            attempt: 4,
+            home: partition.clone(),
+            lease_ms: 1_000,
+            keys,
+        };
+        for peer in [2, 3] {
+            chunk(&mut n, peer, Space::Data, Vec::new());
+        }
+        let only_k1 = record(vec![lock_key("k1")]);
+        let both = record(vec![lock_key("k0"), lock_key("k1")]);
+        let entry = |r: &LockRecord| system_entry(keys::lock(r.txn), codec::encode_stored(r));
+        chunk(&mut n, 2, Space::System, vec![entry(&only_k1)]);
+        chunk(&mut n, 3, Space::System, vec![entry(&both)]);
+        assert_eq!(n.status(), ReplicaStatus::Normal);
+        let younger = LockRead {
+            txn: txn_at(9),
+            attempt: 1,
+            home: partition.clone(),
+            epoch: Epoch { ring: 1, policy: 0 },
+            lease_ms: 1_000,
+            keys: vec![lock_key("k0")],
+        };
+        let actions = n.handle_message(20, NodeId(2), Message::LockRead(younger));
+        let replies: Vec<&Message> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send { msg, .. } => Some(msg),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            matches!(replies.as_slice(), [Message::LockBusy { holder, .. }] if *holder == txn_at(5)),
+            "k0 is still locked by the copied attempt: {replies:?}"
         );
     }
 }
