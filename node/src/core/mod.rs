@@ -413,4 +413,6 @@ pub fn merge_scans(answers: Vec<Vec<ScanEntry>>, limit: usize) -> Vec<ScanEntry>
 }
 
 #[cfg(test)]
+mod gossip_tests;
+#[cfg(test)]
 mod tests;
