@@ -29,12 +29,15 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+mod absorb;
 pub mod codec;
 pub mod config;
 mod digest;
 pub mod error;
 mod gossip;
 pub mod identity;
+mod inbound;
+mod joining;
 pub mod metadata;
 pub mod output;
 pub mod simulation;

@@ -103,6 +103,8 @@ pub struct MemberStatus {
     pub ownership_ppm: u32,
     /// Whether the reporting node considers it up.
     pub up: bool,
+    /// Its health according to gossip: `up`, `suspect` or `down`.
+    pub health: String,
 }
 
 /// The cluster as one node sees it.

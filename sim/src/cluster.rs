@@ -20,6 +20,7 @@ use crate::clock::NodeClock;
 pub use crate::disk::SimDisk;
 use crate::faults::{FaultCounts, FaultRates};
 use crate::history::Micros;
+use crate::membership_gossip::{GossipInput, MembershipKind, SimGossip};
 use crate::net::Network;
 use crate::queue::EventQueue;
 
@@ -89,6 +90,8 @@ pub enum SimEvent {
     },
     /// Partitions and cut links heal.
     Heal,
+    /// Gossip membership (see [`crate::membership_gossip`]).
+    Gossip(GossipInput),
 }
 
 /// One node's slot: its state machine when up, its disk when down.
@@ -146,16 +149,39 @@ pub struct Cluster<D: SimDisk> {
     /// Print every delivered message and fault to stderr (debugging a seed;
     /// set `ZERODB_SIM_TRACE=1`).
     pub(crate) trace: bool,
+    /// Gossip state when membership is gossip-driven; `None` is the
+    /// perfect failure detector of static membership.
+    pub(crate) gossip: Option<SimGossip>,
 }
 
 impl<D: SimDisk> Cluster<D> {
-    /// A cluster of `node_count` nodes, all normal members of ring epoch 1.
+    /// A cluster of `node_count` nodes, all normal members of ring epoch 1,
+    /// with the default membership (gossip).
     pub fn new(
         seed: u64,
         node_count: usize,
         rates: FaultRates,
         policies: Policies,
         options: TxnOptions,
+    ) -> Self {
+        Self::with_membership(
+            seed,
+            node_count,
+            rates,
+            policies,
+            options,
+            MembershipKind::default(),
+        )
+    }
+
+    /// A cluster of `node_count` nodes whose failure detector is `membership`.
+    pub fn with_membership(
+        seed: u64,
+        node_count: usize,
+        rates: FaultRates,
+        policies: Policies,
+        options: TxnOptions,
+        membership: MembershipKind,
     ) -> Self {
         let mut rng = StdRng::seed_from_u64(seed ^ 0x5151_c1c1_u64);
         let members: Vec<Member> = (0..node_count)
@@ -185,6 +211,7 @@ impl<D: SimDisk> Cluster<D> {
             seed,
             next_incarnation: 1,
             trace: std::env::var_os("ZERODB_SIM_TRACE").is_some(),
+            gossip: (membership == MembershipKind::Gossip).then(|| SimGossip::new(seed)),
             rates,
             rng,
         };
@@ -265,6 +292,7 @@ impl<D: SimDisk> Cluster<D> {
                 node.set_view(self.ring.clone(), BTreeSet::new(), self.policies.clone());
                 let actions = node.start(slot.clock.now_ms(now_us));
                 slot.node = Some(node);
+                self.gossip_boot(index);
                 self.after_input(index, actions);
             }
             Err(error) => {
@@ -280,6 +308,10 @@ impl<D: SimDisk> Cluster<D> {
     /// Tells every running node which nodes are down (a perfect failure
     /// detector standing in for gossip).
     pub(crate) fn publish_down_set(&mut self) {
+        if self.gossip.is_some() {
+            self.publish_gossip_down_sets();
+            return;
+        }
         let down = self.down_set();
         for slot in &mut self.nodes {
             if let Some(node) = slot.node.as_mut() {
@@ -290,6 +322,10 @@ impl<D: SimDisk> Cluster<D> {
 
     /// Processes one node-bound event.
     pub fn handle_node_event(&mut self, event: SimEvent) {
+        if let SimEvent::Gossip(input) = event {
+            self.handle_gossip(input);
+            return;
+        }
         let index = match &event {
             SimEvent::Deliver { to, .. } => *to,
             SimEvent::Timer { node, .. } | SimEvent::Request { node, .. } => *node,
@@ -470,6 +506,7 @@ impl<D: SimDisk> Cluster<D> {
         slot.restarts += 1;
         slot.paused_until_us = 0;
         self.counts.crashes += 1;
+        self.gossip_crash(index);
         self.publish_down_set();
     }
 

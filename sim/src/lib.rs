@@ -15,6 +15,7 @@ pub mod disk;
 pub mod faults;
 pub mod history;
 mod inject;
+pub mod membership_gossip;
 pub mod net;
 pub mod queue;
 pub mod run;

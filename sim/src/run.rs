@@ -13,6 +13,7 @@ use crate::cluster::{Cluster, SimDisk, SimEvent, CLIENT_LATENCY_US};
 use crate::disk::ZeroDisk;
 use crate::faults::{FaultCounts, FaultKind, FaultLevel, FaultRates};
 use crate::history::{Micros, ProcessId};
+use crate::membership_gossip::MembershipKind;
 use crate::workload::append::AppendWorkload;
 use crate::workload::bank::BankWorkload;
 use crate::workload::register::RegisterWorkload;
@@ -120,6 +121,8 @@ pub struct RunConfig {
     pub without: Vec<FaultKind>,
     /// The nodes' storage engine.
     pub engine: EngineKind,
+    /// The nodes' failure detector.
+    pub membership: MembershipKind,
 }
 
 impl Default for RunConfig {
@@ -136,6 +139,7 @@ impl Default for RunConfig {
             keep_history: false,
             without: Vec::new(),
             engine: EngineKind::Memory,
+            membership: MembershipKind::default(),
         }
     }
 }
@@ -144,13 +148,14 @@ impl RunConfig {
     /// The command that reproduces this run.
     pub fn command(&self) -> String {
         format!(
-            "zerodb-sim --seed {} --nodes {} --ops {} --clients {} --workload {} --engine {} --faults {}{}{}{}",
+            "zerodb-sim --seed {} --nodes {} --ops {} --clients {} --workload {} --engine {} --membership {} --faults {}{}{}{}",
             self.seed,
             self.nodes,
             self.ops,
             self.clients,
             self.workload.name(),
             self.engine.name(),
+            self.membership.name(),
             match self.faults {
                 FaultLevel::None => "none",
                 FaultLevel::Light => "light",
@@ -311,12 +316,13 @@ pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
     }
     let txn_options = options(config);
     let client_timeout_us = (txn_options.request_timeout_ms + 1_000) * 1_000;
-    let mut cluster: Cluster<D> = Cluster::new(
+    let mut cluster: Cluster<D> = Cluster::with_membership(
         config.seed,
         config.nodes,
         rates,
         policies(config),
         txn_options,
+        config.membership,
     );
     let mut workload = workload(config, &mut rng);
     let mut clients = Clients {
@@ -337,7 +343,10 @@ pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
         cluster.events += 1;
         let now = at_us;
         let answer = match event {
-            SimEvent::Deliver { .. } | SimEvent::Timer { .. } | SimEvent::Request { .. } => {
+            SimEvent::Deliver { .. }
+            | SimEvent::Timer { .. }
+            | SimEvent::Request { .. }
+            | SimEvent::Gossip(..) => {
                 cluster.handle_node_event(event);
                 None
             }

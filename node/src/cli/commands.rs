@@ -369,7 +369,8 @@ fn print_status(status: &StatusReport, out: Output) {
             .members
             .iter()
             .map(|m| json!({"id": m.id, "address": m.address, "region": m.region, "zone": m.zone,
-                "tokens": m.tokens, "ownership_percent": f64::from(m.ownership_ppm) / 10_000.0, "up": m.up}))
+                "tokens": m.tokens, "ownership_percent": f64::from(m.ownership_ppm) / 10_000.0, "up": m.up,
+                "health": m.health}))
             .collect();
         print_json(json!({"node": status.node, "ring_epoch": status.ring_epoch,
             "replication_factor": status.replication_factor, "replica_status": status.replica_status,
@@ -393,7 +394,11 @@ fn print_status(status: &StatusReport, out: Output) {
             m.zone,
             m.tokens,
             f64::from(m.ownership_ppm) / 10_000.0,
-            if m.up { "up" } else { "DOWN" }
+            match (m.up, m.health.as_str()) {
+                (true, "suspect") => "suspect",
+                (true, _) => "up",
+                (false, _) => "DOWN",
+            }
         );
     }
 }

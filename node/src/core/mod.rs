@@ -1,6 +1,8 @@
 //! The node state machine (sans-IO): the transaction layer ([`TxnNode`])
-//! composed with membership (the static initial cluster, see
-//! [`membership`]) and liveness (see [`liveness`]).
+//! composed with membership (the initial cluster and its ring, see
+//! [`membership`]), gossip (SWIM failure detection and metadata, see
+//! [`gossip`]) and liveness (see [`liveness`]): the down set coordinators
+//! use is what gossip declared down plus peers a send just failed to reach.
 //!
 //! Like the cores below it, [`NodeCore`] never reads a clock, touches a
 //! socket or spawns a task: the runtime passes `now_ms` into every call and
@@ -8,6 +10,7 @@
 //! drivers: after a batch of inputs call [`NodeCore::sync`] once, then
 //! release the batch's actions.
 
+pub mod gossip;
 pub mod liveness;
 pub mod membership;
 
@@ -23,6 +26,7 @@ use zerodb_txn::{
 };
 
 use crate::api::{MemberStatus, NodeMessage, ScanEntry, ScanQuery, ServiceError, StatusReport};
+use gossip::{Datagram, GossipMembership, GossipStep};
 use liveness::Liveness;
 use membership::{ClusterError, ClusterSpec};
 
@@ -35,7 +39,14 @@ pub enum CoreError {
     /// The storage engine failed while the transaction layer loaded its state.
     #[error("opening the transaction layer failed: {0}")]
     Storage(#[from] StorageError),
+    /// The gossip settings are unusable.
+    #[error("starting gossip failed: {0}")]
+    Gossip(#[from] zerodb_gossip::GossipError),
 }
+
+/// Salt mixed into the node's seed for gossip's RNG, so it does not replay
+/// the transaction layer's random choices.
+const GOSSIP_SEED_SALT: u64 = 0x676f_7373_6970_0001;
 
 /// Outcome counters of the requests this node coordinated.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -58,6 +69,9 @@ pub struct NodeCore<E: Engine> {
     policies: Policies,
     txn: TxnNode<E>,
     liveness: Liveness,
+    gossip: GossipMembership,
+    /// Gossip datagrams waiting for the driver ([`NodeCore::take_datagrams`]).
+    datagrams: Vec<Datagram>,
     tally: Tally,
 }
 
@@ -85,6 +99,19 @@ impl<E: Engine> NodeCore<E> {
         };
         let mut txn = TxnNode::open(id, engine, seed, options, bootstrap)?;
         txn.set_view(ring.clone(), Default::default(), policies.clone());
+        let generation = gossip::next_generation(txn.engine_mut())?;
+        txn.engine_mut().sync()?;
+        let addr = cluster
+            .member(id.0)
+            .map(|member| member.address)
+            .ok_or(ClusterError::NotAMember(id.0))?;
+        let gossip = GossipMembership::new(
+            id,
+            addr,
+            generation,
+            GossipMembership::node_config(),
+            seed ^ GOSSIP_SEED_SALT,
+        )?;
         Ok(NodeCore {
             id,
             cluster,
@@ -92,6 +119,8 @@ impl<E: Engine> NodeCore<E> {
             policies,
             txn,
             liveness: Liveness::default(),
+            gossip,
+            datagrams: Vec::new(),
             tally: Tally::default(),
         })
     }
@@ -106,9 +135,62 @@ impl<E: Engine> NodeCore<E> {
         &self.cluster
     }
 
-    /// Arms the first timers. Call once after `open`.
+    /// Arms the first timers and starts gossip. Call once after `open`.
     pub fn start(&mut self, now_ms: u64) -> Vec<Action> {
+        let addresses = self
+            .cluster
+            .members
+            .iter()
+            .map(|member| (NodeId(member.id), member.address))
+            .collect();
+        let step = self.gossip.start(now_ms, &self.ring, &addresses);
+        self.apply_gossip(now_ms, step);
         self.txn.start(now_ms)
+    }
+
+    /// A gossip datagram from `from`, the node its certificate names.
+    pub fn handle_datagram(&mut self, now_ms: u64, from: NodeId, bytes: &[u8]) {
+        let step = self.gossip.handle_datagram(now_ms, from, bytes);
+        self.apply_gossip(now_ms, step);
+    }
+
+    /// When gossip next needs [`NodeCore::handle_gossip_timers`].
+    pub fn gossip_deadline(&self) -> Option<u64> {
+        self.gossip.next_deadline()
+    }
+
+    /// Fires the gossip timers due at `now_ms`.
+    pub fn handle_gossip_timers(&mut self, now_ms: u64) {
+        let step = self.gossip.handle_due_timers(now_ms);
+        self.apply_gossip(now_ms, step);
+    }
+
+    /// Leaves the gossip cluster (graceful shutdown): send the datagrams
+    /// from [`NodeCore::take_datagrams`] before closing the transport.
+    pub fn leave(&mut self, now_ms: u64) {
+        let step = self.gossip.leave(now_ms);
+        self.apply_gossip(now_ms, step);
+    }
+
+    /// Gossip datagrams to send (unreliable; they depend on no write).
+    pub fn take_datagrams(&mut self) -> Vec<Datagram> {
+        std::mem::take(&mut self.datagrams)
+    }
+
+    /// The gossip membership (health of members, counters).
+    pub fn gossip(&self) -> &GossipMembership {
+        &self.gossip
+    }
+
+    fn apply_gossip(&mut self, now_ms: u64, step: GossipStep) {
+        for event in &step.events {
+            tracing::debug!(node = %self.id, ?event, "gossip event");
+        }
+        self.datagrams.extend(step.datagrams);
+        if step.down_changed {
+            tracing::info!(node = %self.id, down = ?self.gossip.down(), "gossip changed the down set");
+            self.publish_down(now_ms);
+        }
     }
 
     /// A message from peer `from`.
@@ -174,12 +256,15 @@ impl<E: Engine> NodeCore<E> {
     }
 
     fn publish_down(&mut self, now_ms: u64) {
-        self.txn.set_down(self.liveness.down(now_ms));
+        let mut down = self.liveness.down(now_ms);
+        down.extend(self.gossip.down().iter().copied());
+        self.txn.set_down(down);
     }
 
-    /// Whether `node` is considered down.
+    /// Whether `node` is considered down (by gossip, or because a send to
+    /// it just failed).
     pub fn is_down(&self, now_ms: u64, node: NodeId) -> bool {
-        self.liveness.is_down(now_ms, node)
+        self.liveness.is_down(now_ms, node) || self.gossip.down().contains(&node)
     }
 
     /// Makes every write so far durable (once per batch of inputs).
@@ -281,7 +366,8 @@ impl<E: Engine> NodeCore<E> {
                     zone: spec.zone.clone(),
                     tokens: self.ring.member(id).map_or(0, |m| m.tokens.len() as u32),
                     ownership_ppm: ((share * 1_000_000) >> 64) as u32,
-                    up: id == self.id || !self.liveness.is_down(now_ms, id),
+                    up: id == self.id || !self.is_down(now_ms, id),
+                    health: health_name(self.gossip.liveness_of(id)).to_string(),
                 }
             })
             .collect();
@@ -295,6 +381,15 @@ impl<E: Engine> NodeCore<E> {
             },
             members,
         }
+    }
+}
+
+/// How a status report names a member's health.
+pub fn health_name(liveness: zerodb_gossip::Liveness) -> &'static str {
+    match liveness {
+        zerodb_gossip::Liveness::Up => "up",
+        zerodb_gossip::Liveness::Suspect => "suspect",
+        zerodb_gossip::Liveness::Down => "down",
     }
 }
 
@@ -317,5 +412,7 @@ pub fn merge_scans(answers: Vec<Vec<ScanEntry>>, limit: usize) -> Vec<ScanEntry>
         .collect()
 }
 
+#[cfg(test)]
+mod gossip_tests;
 #[cfg(test)]
 mod tests;

@@ -104,9 +104,14 @@ impl EventLoop {
         loop {
             let mut batch = Vec::new();
             if self.local.is_empty() {
-                let deadline = self.timers.first().map_or_else(
+                let next_ms = self.timers.first().map(|(at_ms, _)| *at_ms);
+                let next_ms = [next_ms, self.core.gossip_deadline()]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                let deadline = next_ms.map_or_else(
                     || tokio::time::Instant::now() + Duration::from_secs(3600),
-                    |(at_ms, _)| self.clock.deadline(*at_ms),
+                    |at_ms| self.clock.deadline(at_ms),
                 );
                 tokio::select! {
                     biased;
@@ -163,6 +168,7 @@ impl EventLoop {
             self.timers.pop_first();
             actions.extend(self.core.handle_timer(now, timer));
         }
+        self.core.handle_gossip_timers(now);
         // Durability rule: nothing that depends on this batch's writes
         // leaves before they are durable.
         self.core.sync()?;
@@ -196,7 +202,13 @@ impl EventLoop {
                 request,
                 responder,
             } => self.handle_request(now, from, request, responder, actions),
-            Incoming::Datagram { .. } => {}
+            Incoming::Datagram {
+                from: PeerIdentity::Node(from),
+                payload,
+            } => self.core.handle_datagram(now, NodeId(from.0), &payload),
+            Incoming::Datagram { from, .. } => {
+                tracing::warn!(peer = %from, "ignoring a gossip datagram from a client");
+            }
         }
     }
 
@@ -317,6 +329,9 @@ impl EventLoop {
         for (responder, response) in std::mem::take(&mut self.direct) {
             self.respond(responder, response);
         }
+        for datagram in self.core.take_datagrams() {
+            self.peers.send_datagram(datagram);
+        }
     }
 
     fn respond(&mut self, responder: Responder<ClientResponse>, response: ClientResponse) {
@@ -386,6 +401,8 @@ impl EventLoop {
             };
             self.respond(pending.responder, ClientResponse::Error(error));
         }
+        self.core.leave(self.clock.now_ms());
+        self.peers.flush_datagrams(self.core.take_datagrams()).await;
         let engine = self.core.engine_mut();
         if let Err(error) = engine.sync().and_then(|()| engine.close()) {
             tracing::error!(node = %id, %error, "closing the storage engine failed");

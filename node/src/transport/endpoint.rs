@@ -109,6 +109,11 @@ impl<P: Protocol> Transport<P> {
         self.addresses().insert(node, addr);
     }
 
+    /// Whether an address is known for `node`.
+    pub fn knows_peer(&self, node: NodeId) -> bool {
+        self.addresses().contains_key(&node)
+    }
+
     /// Forgets `node`'s address and closes its pooled connection.
     pub fn remove_peer(&self, node: NodeId) {
         self.addresses().remove(&node);

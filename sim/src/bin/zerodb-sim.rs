@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use zerodb_sim::faults::{FaultCounts, FaultKind, FaultLevel};
+use zerodb_sim::membership_gossip::MembershipKind;
 use zerodb_sim::run::{run, EngineKind, RunConfig, UnsafeSwitches};
 use zerodb_sim::workload::{OutcomeCounts, WorkloadKind};
 
@@ -38,6 +39,10 @@ struct Args {
     /// fault-injecting file system).
     #[arg(long, default_value = "memory")]
     engine: EngineKind,
+    /// Failure detector of the nodes: gossip (SWIM over the simulated
+    /// network) or static (a perfect detector that knows every crash at once).
+    #[arg(long, default_value = "gossip")]
+    membership: MembershipKind,
     /// Concurrent client processes.
     #[arg(long, default_value_t = 8)]
     clients: u32,
@@ -92,6 +97,7 @@ fn main() -> ExitCode {
         keep_history: args.history,
         without: args.without.clone(),
         engine: args.engine,
+        membership: args.membership,
     };
     match (args.seed, args.seeds) {
         (Some(_), _) => single(&base, args.verbose),
