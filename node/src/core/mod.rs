@@ -8,8 +8,11 @@
 //! drivers: after a batch of inputs call [`NodeCore::sync`] once, then
 //! release the batch's actions.
 
+pub mod catalog;
+mod gate;
 pub mod liveness;
 pub mod membership;
+pub mod metadata;
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -25,6 +28,7 @@ use zerodb_txn::{
 use crate::api::{MemberStatus, NodeMessage, ScanEntry, ScanQuery, ServiceError, StatusReport};
 use liveness::Liveness;
 use membership::{ClusterError, ClusterSpec};
+use metadata::{Caller, Metadata};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +63,7 @@ pub struct NodeCore<E: Engine> {
     txn: TxnNode<E>,
     liveness: Liveness,
     tally: Tally,
+    metadata: Metadata,
 }
 
 impl<E: Engine> NodeCore<E> {
@@ -78,11 +83,8 @@ impl<E: Engine> NodeCore<E> {
             return Err(ClusterError::NotAMember(id.0).into());
         }
         let ring = cluster.ring()?;
-        let policies = Policies {
-            version: 1,
-            default: default_policy,
-            namespaces: BTreeMap::new(),
-        };
+        let metadata = Metadata::new(default_policy, cluster.members.len());
+        let policies: Policies = metadata.policies();
         let mut txn = TxnNode::open(id, engine, seed, options, bootstrap)?;
         txn.set_view(ring.clone(), Default::default(), policies.clone());
         Ok(NodeCore {
@@ -93,6 +95,7 @@ impl<E: Engine> NodeCore<E> {
             txn,
             liveness: Liveness::default(),
             tally: Tally::default(),
+            metadata,
         })
     }
 
@@ -108,7 +111,9 @@ impl<E: Engine> NodeCore<E> {
 
     /// Arms the first timers. Call once after `open`.
     pub fn start(&mut self, now_ms: u64) -> Vec<Action> {
-        self.txn.start(now_ms)
+        let mut actions = self.txn.start(now_ms);
+        self.tick_metadata(now_ms, &mut actions);
+        self.finish(now_ms, actions)
     }
 
     /// A message from peer `from`.
@@ -120,15 +125,14 @@ impl<E: Engine> NodeCore<E> {
             NodeMessage::Txn(msg) => self.txn.handle_message(now_ms, from, msg),
             NodeMessage::Hello { .. } => Vec::new(),
         };
-        self.count(&actions);
-        actions
+        self.finish(now_ms, actions)
     }
 
-    /// A client request.
+    /// A request from the node's driver or a peer (trusted caller; the
+    /// namespace must still exist). Clients go through
+    /// [`NodeCore::handle_client_request`].
     pub fn handle_request(&mut self, now_ms: u64, client: ClientId, req: Request) -> Vec<Action> {
-        let actions = self.txn.handle_request(now_ms, client, req);
-        self.count(&actions);
-        actions
+        self.handle_client_request(now_ms, client, Caller::Node, req)
     }
 
     /// A timer fired.
@@ -136,9 +140,9 @@ impl<E: Engine> NodeCore<E> {
         if self.liveness.expire(now_ms) {
             self.publish_down(now_ms);
         }
-        let actions = self.txn.handle_timer(now_ms, timer);
-        self.count(&actions);
-        actions
+        let mut actions = self.txn.handle_timer(now_ms, timer);
+        self.tick_metadata(now_ms, &mut actions);
+        self.finish(now_ms, actions)
     }
 
     /// Counts the replies among `actions`.

@@ -118,7 +118,7 @@ impl Harness {
 }
 
 fn key(id: &str) -> Key {
-    Key::new("ns", "db", "t", id)
+    Key::new("default", "db", "t", id)
 }
 
 #[test]
@@ -211,7 +211,7 @@ fn scans_merge_by_version_and_hide_tombstones() {
         harness.step();
     }
     let query = ScanQuery {
-        namespace: "ns".into(),
+        namespace: "default".into(),
         database: "db".into(),
         table: "t".into(),
         start: Vec::new(),
