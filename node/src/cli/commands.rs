@@ -7,6 +7,7 @@ use zerodb_txn::{ClientError, Level, OpResult, Request, Response, Ver, Versioned
 
 use super::connect::Session;
 use super::exit::{self, CliError};
+use super::meta;
 use super::txn_text::{parse_json, parse_text, KeySpace};
 use crate::api::{ClientRequest, ClientResponse, InfoReport, ScanQuery, StatusReport};
 
@@ -17,6 +18,9 @@ pub enum ClientCommand {
     Get {
         /// The record id.
         key: String,
+        /// Replicas to wait for (eventual namespaces only).
+        #[arg(long, value_enum)]
+        level: Option<LevelChoice>,
     },
     /// Write a key.
     Put {
@@ -24,12 +28,18 @@ pub enum ClientCommand {
         key: String,
         /// The value (bytes of the argument).
         value: String,
+        /// Replicas to wait for (eventual namespaces only).
+        #[arg(long, value_enum)]
+        level: Option<LevelChoice>,
     },
     /// Delete a key.
     #[command(alias = "delete")]
     Del {
         /// The record id.
         key: String,
+        /// Replicas to wait for (eventual namespaces only).
+        #[arg(long, value_enum)]
+        level: Option<LevelChoice>,
     },
     /// List the records of the table (every node is asked; not
     /// linearizable: use a transaction to read keys consistently).
@@ -57,6 +67,34 @@ pub enum ClientCommand {
     /// The cluster as a node sees it: members, health, regions, zones,
     /// token ownership, ring epoch.
     Status,
+    /// Namespaces: create, alter, drop, list, show.
+    Ns {
+        /// What to do.
+        #[command(subcommand)]
+        action: meta::NsAction,
+    },
+    /// Users (client certificate names): create, drop, list.
+    User {
+        /// What to do.
+        #[command(subcommand)]
+        action: meta::UserAction,
+    },
+    /// Give a role: `grant owner|editor|viewer USER NAMESPACE`, or `grant admin USER`.
+    Grant {
+        /// owner, editor, viewer, or admin (cluster-wide).
+        role: String,
+        /// The user.
+        user: String,
+        /// The namespace (not for admin).
+        namespace: Option<String>,
+    },
+    /// Take a role away: `revoke USER NAMESPACE`, or `revoke admin USER`.
+    Revoke {
+        /// The user, or `admin`.
+        first: String,
+        /// The namespace, or the user after `admin`.
+        second: String,
+    },
     /// Operator commands on the node connected to.
     Admin {
         /// What to do.
@@ -75,6 +113,49 @@ pub enum AdminAction {
     Checkpoint,
     /// Validate the node's storage engine.
     Validate,
+}
+
+/// `--level` of eventual reads and writes.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum LevelChoice {
+    /// One replica.
+    One,
+    /// A majority of the replicas.
+    Quorum,
+    /// Every replica.
+    All,
+}
+
+impl LevelChoice {
+    fn level(choice: Option<LevelChoice>) -> Level {
+        match choice {
+            None | Some(LevelChoice::One) => Level::One,
+            Some(LevelChoice::Quorum) => Level::Quorum,
+            Some(LevelChoice::All) => Level::All,
+        }
+    }
+}
+
+/// The metadata command `command` is, if it is one.
+fn meta_command(command: &ClientCommand) -> Option<meta::MetaCommand> {
+    Some(match command {
+        ClientCommand::Ns { action } => meta::MetaCommand::Ns(action.clone()),
+        ClientCommand::User { action } => meta::MetaCommand::User(action.clone()),
+        ClientCommand::Grant {
+            role,
+            user,
+            namespace,
+        } => meta::MetaCommand::Grant {
+            role: role.clone(),
+            user: user.clone(),
+            namespace: namespace.clone(),
+        },
+        ClientCommand::Revoke { first, second } => meta::MetaCommand::Revoke {
+            first: first.clone(),
+            second: second.clone(),
+        },
+        _ => return None,
+    })
 }
 
 /// How values are printed.
@@ -154,33 +235,35 @@ pub async fn run(
     space: &KeySpace,
     out: Output,
 ) -> Result<u8, CliError> {
+    if let Some(meta) = meta_command(command) {
+        return meta::run(&meta, session, out).await;
+    }
     let (request, idempotent) = build(command, space)?;
     let response = session.call(&request, idempotent).await?;
     print_response(command, response, out)
 }
 
 fn build(command: &ClientCommand, space: &KeySpace) -> Result<(ClientRequest, bool), CliError> {
-    let level = Level::One;
     Ok(match command {
-        ClientCommand::Get { key } => (
+        ClientCommand::Get { key, level } => (
             ClientRequest::Data(Request::Get {
                 key: space.key(key),
-                level,
+                level: LevelChoice::level(*level),
             }),
             true,
         ),
-        ClientCommand::Put { key, value } => (
+        ClientCommand::Put { key, value, level } => (
             ClientRequest::Data(Request::Put {
                 key: space.key(key),
                 value: value.as_bytes().to_vec(),
-                level,
+                level: LevelChoice::level(*level),
             }),
             false,
         ),
-        ClientCommand::Del { key } => (
+        ClientCommand::Del { key, level } => (
             ClientRequest::Data(Request::Delete {
                 key: space.key(key),
-                level,
+                level: LevelChoice::level(*level),
             }),
             false,
         ),
@@ -206,6 +289,12 @@ fn build(command: &ClientCommand, space: &KeySpace) -> Result<(ClientRequest, bo
             (ClientRequest::Data(Request::Txn { ops }), read_only)
         }
         ClientCommand::Status => (ClientRequest::Status, true),
+        ClientCommand::Ns { .. }
+        | ClientCommand::User { .. }
+        | ClientCommand::Grant { .. }
+        | ClientCommand::Revoke { .. } => {
+            return Err(CliError::usage("metadata commands run through meta::run"))
+        }
         ClientCommand::Admin { action } => match action {
             AdminAction::Info => (ClientRequest::Info, true),
             AdminAction::Checkpoint => (ClientRequest::Checkpoint, true),

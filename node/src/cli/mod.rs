@@ -7,6 +7,7 @@ pub mod commands;
 pub mod connect;
 pub mod dev;
 pub mod exit;
+pub mod meta;
 pub mod server;
 pub mod shell;
 pub mod txn_text;

@@ -10,9 +10,12 @@
 //! drivers: after a batch of inputs call [`NodeCore::sync`] once, then
 //! release the batch's actions.
 
+pub mod catalog;
+mod gate;
 pub mod gossip;
 pub mod liveness;
 pub mod membership;
+pub mod metadata;
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -29,6 +32,7 @@ use crate::api::{MemberStatus, NodeMessage, ScanEntry, ScanQuery, ServiceError, 
 use gossip::{Datagram, GossipMembership, GossipStep};
 use liveness::Liveness;
 use membership::{ClusterError, ClusterSpec};
+use metadata::{Caller, Metadata};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +77,7 @@ pub struct NodeCore<E: Engine> {
     /// Gossip datagrams waiting for the driver ([`NodeCore::take_datagrams`]).
     datagrams: Vec<Datagram>,
     tally: Tally,
+    metadata: Metadata,
 }
 
 impl<E: Engine> NodeCore<E> {
@@ -92,11 +97,8 @@ impl<E: Engine> NodeCore<E> {
             return Err(ClusterError::NotAMember(id.0).into());
         }
         let ring = cluster.ring()?;
-        let policies = Policies {
-            version: 1,
-            default: default_policy,
-            namespaces: BTreeMap::new(),
-        };
+        let metadata = Metadata::new(default_policy, cluster.members.len());
+        let policies: Policies = metadata.policies();
         let mut txn = TxnNode::open(id, engine, seed, options, bootstrap)?;
         txn.set_view(ring.clone(), Default::default(), policies.clone());
         let generation = gossip::next_generation(txn.engine_mut())?;
@@ -122,6 +124,7 @@ impl<E: Engine> NodeCore<E> {
             gossip,
             datagrams: Vec::new(),
             tally: Tally::default(),
+            metadata,
         })
     }
 
@@ -145,7 +148,9 @@ impl<E: Engine> NodeCore<E> {
             .collect();
         let step = self.gossip.start(now_ms, &self.ring, &addresses);
         self.apply_gossip(now_ms, step);
-        self.txn.start(now_ms)
+        let mut actions = self.txn.start(now_ms);
+        self.tick_metadata(now_ms, &mut actions);
+        self.finish(now_ms, actions)
     }
 
     /// A gossip datagram from `from`, the node its certificate names.
@@ -202,15 +207,14 @@ impl<E: Engine> NodeCore<E> {
             NodeMessage::Txn(msg) => self.txn.handle_message(now_ms, from, msg),
             NodeMessage::Hello { .. } => Vec::new(),
         };
-        self.count(&actions);
-        actions
+        self.finish(now_ms, actions)
     }
 
-    /// A client request.
+    /// A request from the node's driver or a peer (trusted caller; the
+    /// namespace must still exist). Clients go through
+    /// [`NodeCore::handle_client_request`].
     pub fn handle_request(&mut self, now_ms: u64, client: ClientId, req: Request) -> Vec<Action> {
-        let actions = self.txn.handle_request(now_ms, client, req);
-        self.count(&actions);
-        actions
+        self.handle_client_request(now_ms, client, Caller::Node, req)
     }
 
     /// A timer fired.
@@ -218,9 +222,9 @@ impl<E: Engine> NodeCore<E> {
         if self.liveness.expire(now_ms) {
             self.publish_down(now_ms);
         }
-        let actions = self.txn.handle_timer(now_ms, timer);
-        self.count(&actions);
-        actions
+        let mut actions = self.txn.handle_timer(now_ms, timer);
+        self.tick_metadata(now_ms, &mut actions);
+        self.finish(now_ms, actions)
     }
 
     /// Counts the replies among `actions`.
@@ -256,9 +260,15 @@ impl<E: Engine> NodeCore<E> {
     }
 
     fn publish_down(&mut self, now_ms: u64) {
+        let down = self.down_set(now_ms);
+        self.txn.set_down(down);
+    }
+
+    /// The nodes considered down: by gossip, or after a failed send.
+    fn down_set(&self, now_ms: u64) -> std::collections::BTreeSet<NodeId> {
         let mut down = self.liveness.down(now_ms);
         down.extend(self.gossip.down().iter().copied());
-        self.txn.set_down(down);
+        down
     }
 
     /// Whether `node` is considered down (by gossip, or because a send to

@@ -24,16 +24,16 @@ fn cluster(n: u32) -> ClusterSpec {
     }
 }
 
-struct Harness {
-    nodes: BTreeMap<NodeId, NodeCore<MemoryEngine>>,
-    queue: VecDeque<(NodeId, NodeId, NodeMessage)>,
+pub(super) struct Harness {
+    pub(super) nodes: BTreeMap<NodeId, NodeCore<MemoryEngine>>,
+    pub(super) queue: VecDeque<(NodeId, NodeId, NodeMessage)>,
     replies: BTreeMap<ClientId, Response>,
     timers: Vec<(u64, NodeId)>,
-    now_ms: u64,
+    pub(super) now_ms: u64,
 }
 
 impl Harness {
-    fn new(n: u32) -> Harness {
+    pub(super) fn new(n: u32) -> Harness {
         let mut harness = Harness {
             nodes: BTreeMap::new(),
             queue: VecDeque::new(),
@@ -73,14 +73,25 @@ impl Harness {
         }
     }
 
-    fn request(&mut self, node: u32, client: u64, req: Request) -> Response {
+    pub(super) fn request(&mut self, node: u32, client: u64, req: Request) -> Response {
+        self.request_as(node, client, Caller::Node, req)
+    }
+
+    pub(super) fn request_as(
+        &mut self,
+        node: u32,
+        client: u64,
+        caller: Caller,
+        req: Request,
+    ) -> Response {
         let node = NodeId(node);
         let client = ClientId(client);
-        let actions = self
-            .nodes
-            .get_mut(&node)
-            .unwrap()
-            .handle_request(self.now_ms, client, req);
+        let actions = self.nodes.get_mut(&node).unwrap().handle_client_request(
+            self.now_ms,
+            client,
+            caller,
+            req,
+        );
         self.release(node, actions);
         for _ in 0..10_000 {
             if let Some(response) = self.replies.remove(&client) {
@@ -91,7 +102,7 @@ impl Harness {
         panic!("no reply for {client:?}");
     }
 
-    fn step(&mut self) {
+    pub(super) fn step(&mut self) {
         if let Some((from, to, msg)) = self.queue.pop_front() {
             let core = self.nodes.get_mut(&to).unwrap();
             let actions = core.handle_message(self.now_ms, from, msg);
@@ -118,7 +129,7 @@ impl Harness {
 }
 
 fn key(id: &str) -> Key {
-    Key::new("ns", "db", "t", id)
+    Key::new("default", "db", "t", id)
 }
 
 #[test]
@@ -211,7 +222,7 @@ fn scans_merge_by_version_and_hide_tombstones() {
         harness.step();
     }
     let query = ScanQuery {
-        namespace: "ns".into(),
+        namespace: "default".into(),
         database: "db".into(),
         table: "t".into(),
         start: Vec::new(),

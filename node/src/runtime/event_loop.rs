@@ -18,6 +18,7 @@ use crate::api::{
     ClientRequest, ClientResponse, InfoReport, NodeMessage, NodeProtocol, ServiceError,
     ValidateReport,
 };
+use crate::core::metadata::Caller;
 use crate::core::NodeCore;
 use crate::transport::{Incoming, PeerIdentity, Responder, Transport};
 
@@ -231,10 +232,26 @@ impl EventLoop {
                         started: Instant::now(),
                     },
                 );
-                actions.extend(self.core.handle_request(now, client, request));
+                let caller = match from {
+                    PeerIdentity::Node(_) => Caller::Node,
+                    PeerIdentity::Client(user) => Caller::User(user),
+                };
+                actions.extend(
+                    self.core
+                        .handle_client_request(now, client, caller, request),
+                );
                 return;
             }
             ClientRequest::Scan(query) => {
+                let caller = match &from {
+                    PeerIdentity::Node(_) => Caller::Node,
+                    PeerIdentity::Client(user) => Caller::User(user.clone()),
+                };
+                if let Err(reason) = self.core.check_read(&caller, &query.namespace) {
+                    let error = ClientResponse::Error(ServiceError::Refused { reason });
+                    self.direct.push((responder, error));
+                    return;
+                }
                 let local = self.core.local_scan(&query);
                 super::scan::spawn_scan(
                     self.peers.transport().clone(),

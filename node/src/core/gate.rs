@@ -1,0 +1,177 @@
+//! How [`NodeCore`] runs client requests through the catalog gate
+//! ([`Metadata::admit`]) and carries out the node's own catalog requests:
+//! their replies are taken out of the action list here and never reach
+//! the driver.
+
+use zerodb_storage::Engine;
+use zerodb_txn::{Action, ClientId, Request, Response};
+
+use super::metadata::{Admission, Caller, Metadata};
+use super::NodeCore;
+
+impl<E: Engine> NodeCore<E> {
+    /// A client request from `caller`: admitted, parked until the catalog
+    /// is refreshed, or refused (see [`Metadata::admit`]).
+    pub fn handle_client_request(
+        &mut self,
+        now_ms: u64,
+        client: ClientId,
+        caller: Caller,
+        request: Request,
+    ) -> Vec<Action> {
+        let mut actions = Vec::new();
+        if Metadata::is_internal(client) {
+            let reason = format!("client id {} is reserved for the node", client.0);
+            actions.push(refusal(client, reason));
+            return actions;
+        }
+        self.gate(now_ms, client, caller, request, false, &mut actions);
+        self.finish(now_ms, actions)
+    }
+
+    fn gate(
+        &mut self,
+        now_ms: u64,
+        client: ClientId,
+        caller: Caller,
+        request: Request,
+        replay: bool,
+        actions: &mut Vec<Action>,
+    ) {
+        match self
+            .metadata
+            .admit(client, &caller, request, &self.ring, replay)
+        {
+            Admission::Pass(request) => {
+                actions.extend(self.txn.handle_request(now_ms, client, request));
+            }
+            Admission::Refuse(error) => actions.push(Action::Reply {
+                client,
+                response: Response::Error(error),
+            }),
+            Admission::Park(request) => match self.metadata.park(now_ms, client, caller, request) {
+                Ok(Some((internal, read))) => {
+                    actions.extend(self.txn.handle_request(now_ms, internal, read));
+                }
+                Ok(None) => {}
+                Err((client, response)) => actions.push(Action::Reply { client, response }),
+            },
+        }
+    }
+
+    /// Catalog housekeeping on every timer: due refreshes, expired waits.
+    pub(super) fn tick_metadata(&mut self, now_ms: u64, actions: &mut Vec<Action>) {
+        let (requests, expired) = self.metadata.tick(now_ms);
+        for (internal, request) in requests {
+            actions.extend(self.txn.handle_request(now_ms, internal, request));
+        }
+        for (client, response) in expired {
+            actions.push(Action::Reply { client, response });
+        }
+    }
+
+    /// Takes the node's own replies out of `actions` and handles them (which
+    /// may issue more requests and admit parked ones); installs committed
+    /// catalog writes; counts what is left.
+    pub(super) fn finish(&mut self, now_ms: u64, mut actions: Vec<Action>) -> Vec<Action> {
+        let mut out = Vec::with_capacity(actions.len());
+        let mut changed = false;
+        // Bounded: each round handles replies that arrived synchronously;
+        // real answers need messages, so this ends after a round or two.
+        for _round in 0..16 {
+            if actions.is_empty() {
+                break;
+            }
+            let mut next = Vec::new();
+            let mut loaded_any = false;
+            for action in actions {
+                match action {
+                    Action::Reply { client, response } if Metadata::is_internal(client) => {
+                        let (requests, loaded) =
+                            self.metadata.internal_reply(now_ms, client, response);
+                        changed |= loaded;
+                        loaded_any = true;
+                        for (internal, request) in requests {
+                            next.extend(self.txn.handle_request(now_ms, internal, request));
+                        }
+                    }
+                    Action::Reply { client, response } => {
+                        changed |= self.metadata.client_reply(client, &response);
+                        out.push(Action::Reply { client, response });
+                    }
+                    other => out.push(other),
+                }
+            }
+            if changed {
+                self.install_policies(now_ms);
+                changed = false;
+            }
+            if loaded_any {
+                for parked in self.metadata.take_ready() {
+                    self.gate(
+                        now_ms,
+                        parked.client,
+                        parked.caller,
+                        parked.request,
+                        true,
+                        &mut next,
+                    );
+                }
+            }
+            actions = next;
+        }
+        out.extend(actions);
+        self.count(&out);
+        out
+    }
+
+    /// Hands the catalog's policies to the transaction layer.
+    fn install_policies(&mut self, now_ms: u64) {
+        self.policies = self.metadata.policies();
+        self.txn.set_view(
+            self.ring.clone(),
+            self.down_set(now_ms),
+            self.policies.clone(),
+        );
+    }
+}
+
+fn refusal(client: ClientId, reason: String) -> Action {
+    Action::Reply {
+        client,
+        response: Response::Error(zerodb_txn::ClientError::BadRequest { reason }),
+    }
+}
+
+impl<E: Engine> NodeCore<E> {
+    /// Whether `caller` may read `namespace` now (scans, which are not
+    /// parked): the namespace must be in the cached catalog and the caller
+    /// must hold the read permission there.
+    pub fn check_read(&self, caller: &Caller, namespace: &str) -> Result<(), String> {
+        let Some(catalog) = self.metadata.catalog() else {
+            return Err("this node has not loaded the cluster metadata yet; retry".into());
+        };
+        if namespace == super::catalog::SYSTEM_NAMESPACE {
+            return match caller {
+                Caller::User(user) if !catalog.is_admin(user) => Err(format!(
+                    "user {user:?} is not a cluster admin, which scanning the system namespace needs"
+                )),
+                _ => Ok(()),
+            };
+        }
+        if catalog.policy(namespace).is_none() {
+            return Err(super::catalog::CatalogError::NoNamespace(namespace.into()).to_string());
+        }
+        match caller {
+            Caller::User(user) => catalog
+                .check(user, namespace, super::catalog::Permission::Read)
+                .map_err(|error| error.to_string()),
+            Caller::Node => Ok(()),
+        }
+    }
+
+    /// The cached catalog (for status and tests).
+    pub fn catalog(&self) -> Option<&super::catalog::Catalog> {
+        self.metadata.catalog()
+    }
+}

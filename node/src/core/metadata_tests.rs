@@ -1,0 +1,201 @@
+//! Stories of the catalog gate on three cores: genesis, namespace creation
+//! seen by another node at once, consistency rules, roles.
+
+use zerodb_config::{Consistency, NamespacePolicy};
+use zerodb_txn::{ClientError, Condition, Key, Level, Op, Request, Response, Versioned};
+
+use super::super::catalog::{catalog_key, Catalog, Role};
+use super::super::tests::Harness;
+use super::Caller;
+
+fn admin() -> Caller {
+    Caller::User("admin".into())
+}
+
+fn user(name: &str) -> Caller {
+    Caller::User(name.into())
+}
+
+fn put(ns: &str, id: &str) -> Request {
+    Request::Put {
+        key: Key::new(ns, "db", "t", id),
+        value: b"v".to_vec(),
+        level: Level::One,
+    }
+}
+
+fn get(ns: &str, id: &str) -> Request {
+    Request::Get {
+        key: Key::new(ns, "db", "t", id),
+        level: Level::One,
+    }
+}
+
+fn refusal(response: Response) -> String {
+    match response {
+        Response::Error(ClientError::BadRequest { reason }) => reason,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// Reads the catalog through `node` and writes `change` of it as `caller`.
+fn change(
+    harness: &mut Harness,
+    node: u32,
+    client: u64,
+    caller: Caller,
+    change: impl Fn(&mut Catalog),
+) -> Response {
+    let (catalog, version) = match harness.request_as(
+        node,
+        client,
+        caller.clone(),
+        Request::Get {
+            key: catalog_key(),
+            level: Level::One,
+        },
+    ) {
+        Response::Value(Some(Versioned {
+            version,
+            value: Some(bytes),
+        })) => (Catalog::decode(&bytes).unwrap(), version),
+        other => panic!("catalog read failed: {other:?}"),
+    };
+    let mut next = catalog.clone();
+    next.version += 1;
+    change(&mut next);
+    let ops = vec![
+        Op::Assert(catalog_key(), Condition::VersionEquals(version)),
+        Op::Put(catalog_key(), next.encode()),
+    ];
+    harness.request_as(node, client + 1, caller, Request::Txn { ops })
+}
+
+fn eventual() -> NamespacePolicy {
+    NamespacePolicy {
+        consistency: Consistency::Eventual,
+        ..NamespacePolicy::default()
+    }
+}
+
+#[test]
+fn the_default_namespace_works_and_unknown_ones_are_refused_by_name() {
+    let mut harness = Harness::new(3);
+    assert!(matches!(
+        harness.request_as(1, 1, admin(), put("default", "a")),
+        Response::Written { .. }
+    ));
+    let reason = refusal(harness.request_as(2, 2, admin(), put("nope", "a")));
+    assert!(
+        reason.contains("\"nope\"") && reason.contains("does not exist"),
+        "{reason}"
+    );
+    let catalog = harness.nodes.values().next().unwrap().catalog().unwrap();
+    assert_eq!(catalog.version, 1);
+}
+
+#[test]
+fn a_new_namespace_is_usable_on_another_node_at_once_with_its_consistency() {
+    let mut harness = Harness::new(3);
+    let created = change(&mut harness, 1, 10, admin(), |c| {
+        c.create_namespace("ev", eventual()).unwrap()
+    });
+    assert!(matches!(created, Response::Committed { .. }), "{created:?}");
+    // Node 3 has not seen it: the miss refreshes its copy.
+    assert!(matches!(
+        harness.request_as(3, 20, admin(), put("ev", "k")),
+        Response::Written { .. }
+    ));
+    // Eventual namespaces take no transactions; strong ones no levels.
+    let txn = Request::Txn {
+        ops: vec![Op::Put(Key::new("ev", "db", "t", "k"), b"1".to_vec())],
+    };
+    let reason = refusal(harness.request_as(2, 21, admin(), txn));
+    assert!(reason.contains("\"ev\" is eventual"), "{reason}");
+    let quorum = Request::Get {
+        key: Key::new("default", "db", "t", "k"),
+        level: Level::Quorum,
+    };
+    let reason = refusal(harness.request_as(2, 22, admin(), quorum));
+    assert!(reason.contains("\"default\" is strong"), "{reason}");
+    // Every node's transaction layer routes "ev" as eventual now.
+    for node in harness.nodes.values() {
+        assert_eq!(
+            node.catalog().unwrap().policy("ev").map(|p| p.consistency),
+            Some(Consistency::Eventual)
+        );
+    }
+}
+
+#[test]
+fn a_viewer_reads_but_cannot_write_and_sees_no_other_namespace() {
+    let mut harness = Harness::new(3);
+    let setup = change(&mut harness, 1, 10, admin(), |c| {
+        c.create_namespace("shop", NamespacePolicy::default())
+            .unwrap();
+        c.create_user("vera", false).unwrap();
+        c.grant("vera", "shop", Role::Viewer).unwrap();
+    });
+    assert!(matches!(setup, Response::Committed { .. }), "{setup:?}");
+    let reason = refusal(harness.request_as(2, 20, user("vera"), put("shop", "a")));
+    for part in ["\"vera\"", "\"shop\"", "write", "viewer"] {
+        assert!(reason.contains(part), "{reason}");
+    }
+    assert!(matches!(
+        harness.request_as(2, 21, user("vera"), get("shop", "a")),
+        Response::Value(None)
+    ));
+    let reason = refusal(harness.request_as(3, 22, user("vera"), get("default", "a")));
+    assert!(
+        reason.contains("\"default\"") && reason.contains("read"),
+        "{reason}"
+    );
+    let reason = refusal(harness.request_as(3, 23, user("mallory"), get("shop", "a")));
+    assert!(reason.contains("\"mallory\" is not known"), "{reason}");
+    // A viewer cannot grant herself more.
+    let reason = refusal(change(&mut harness, 1, 30, user("vera"), |c| {
+        c.grant("vera", "shop", Role::Owner).unwrap()
+    }));
+    assert!(reason.contains("manage"), "{reason}");
+}
+
+#[test]
+fn catalog_writes_that_move_data_or_are_stale_are_refused() {
+    let mut harness = Harness::new(3);
+    let reason = refusal(change(&mut harness, 1, 10, admin(), |c| {
+        c.namespaces.get_mut("default").unwrap().replication_factor = 1;
+    }));
+    assert!(
+        reason.contains("replication factor") && reason.contains("streaming"),
+        "{reason}"
+    );
+    let reason = refusal(change(&mut harness, 1, 20, admin(), |c| {
+        c.create_namespace(
+            "big",
+            NamespacePolicy {
+                replication_factor: 7,
+                ..NamespacePolicy::default()
+            },
+        )
+        .unwrap()
+    }));
+    assert!(reason.contains("\"big\" cannot be placed"), "{reason}");
+    // A write against an old version of the record.
+    let raw = Request::Txn {
+        ops: vec![
+            Op::Assert(catalog_key(), Condition::NotExists),
+            Op::Put(
+                catalog_key(),
+                Catalog::genesis(NamespacePolicy::default()).encode(),
+            ),
+        ],
+    };
+    let reason = refusal(harness.request_as(2, 30, admin(), raw));
+    assert!(reason.contains("changed since it was read"), "{reason}");
+    let blind = Request::Put {
+        key: catalog_key(),
+        value: vec![1],
+        level: Level::One,
+    };
+    assert!(refusal(harness.request_as(2, 31, admin(), blind)).contains("assert version"));
+}
