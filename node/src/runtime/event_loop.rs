@@ -117,6 +117,12 @@ impl EventLoop {
         mut shutdown: watch::Receiver<bool>,
     ) {
         let actions = self.core.start(self.clock.now_ms());
+        // Opening may have written (a new store's marker): durable first.
+        if let Err(error) = self.sync() {
+            tracing::error!(node = %self.core.id(), %error, "storage sync failed; stopping the node");
+            self.shut_down(incoming).await;
+            return;
+        }
         self.release(actions);
         self.greet_peers();
         loop {
@@ -348,10 +354,14 @@ impl EventLoop {
     /// Carries out actions after the batch's sync.
     fn release(&mut self, actions: Vec<Action>) {
         let me = self.core.id();
+        // A batch's messages to one peer go out together, on one stream.
+        let mut outgoing: BTreeMap<NodeId, Vec<NodeMessage>> = BTreeMap::new();
         for action in actions {
             match action {
                 Action::Send { to, msg } if to == me => self.local.push_back(msg),
-                Action::Send { to, msg } => self.peers.send(to, NodeMessage::Txn(msg)),
+                Action::Send { to, msg } => {
+                    outgoing.entry(to).or_default().push(NodeMessage::Txn(msg))
+                }
                 Action::Reply { client, response } => {
                     let Some(pending) = self.pending.remove(&client) else {
                         continue;
@@ -364,6 +374,9 @@ impl EventLoop {
                     self.timers.insert((at_ms, timer));
                 }
             }
+        }
+        for (to, messages) in outgoing {
+            self.peers.send_all(to, messages);
         }
         for (responder, response) in std::mem::take(&mut self.direct) {
             self.respond(responder, response);
