@@ -8,7 +8,10 @@
 #   bench/etcd-vs-zerodb.sh --quick    # 2 s per cell, 16 clients only
 #
 # Environment: CARGO_TARGET_DIR (build dir), DURATION (seconds per cell),
-# CLIENTS (e.g. 16,128), KEYS (distinct keys), SKIP_EVENTUAL=1.
+# CLIENTS (e.g. 16,128), KEYS (distinct keys), SKIP_EVENTUAL=1, RUNS (how
+# many times each system runs the whole matrix, default 1; with more, each
+# figure is the median over the runs, and each ratio the median of the
+# ratios of the runs: run i of etcd against run i of ZeroDB, back to back).
 set -euo pipefail
 
 QUICK=0
@@ -24,6 +27,7 @@ if [ "$QUICK" = 1 ]; then
 else
     DURATION=${DURATION:-8}; CLIENTS=${CLIENTS:-16,128}; KEYS=${KEYS:-10000}
 fi
+RUNS=${RUNS:-1}
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -70,72 +74,116 @@ COMMON=(--duration "$DURATION" --clients "$CLIENTS" --keys "$KEYS")
 # --- etcd: 3 members on loopback, fsync on commit (etcd's default) ---------
 ETCD_EP=http://127.0.0.1:23791,http://127.0.0.1:23792,http://127.0.0.1:23793
 INITIAL=e1=http://127.0.0.1:23801,e2=http://127.0.0.1:23802,e3=http://127.0.0.1:23803
-for i in 1 2 3; do
-    etcd --name "e$i" --data-dir "$WORK/etcd$i" \
-        --listen-client-urls "http://127.0.0.1:2379$i" --advertise-client-urls "http://127.0.0.1:2379$i" \
-        --listen-peer-urls "http://127.0.0.1:2380$i" --initial-advertise-peer-urls "http://127.0.0.1:2380$i" \
-        --initial-cluster "$INITIAL" --initial-cluster-token ezbench --initial-cluster-state new \
-        --quota-backend-bytes 8589934592 --log-level error >"$WORK/etcd$i.log" 2>&1 &
-    PIDS+=($!)
-done
-for _ in $(seq 1 60); do
-    ETCDCTL_API=3 etcdctl --endpoints "$ETCD_EP" endpoint health >/dev/null 2>&1 && break
-    sleep 0.5
-done
-ETCDCTL_API=3 etcdctl --endpoints "$ETCD_EP" endpoint health >&2
-echo "etcd $(etcd --version | head -1 | awk '{print $3}') up; running..." >&2
-"$EZBENCH" run --system etcd --etcd "$ETCD_EP" "${COMMON[@]}" >"$WORK/etcd.tsv"
-stop_all
+run_etcd() {
+    for i in 1 2 3; do
+        etcd --name "e$i" --data-dir "$WORK/etcd$i" \
+            --listen-client-urls "http://127.0.0.1:2379$i" --advertise-client-urls "http://127.0.0.1:2379$i" \
+            --listen-peer-urls "http://127.0.0.1:2380$i" --initial-advertise-peer-urls "http://127.0.0.1:2380$i" \
+            --initial-cluster "$INITIAL" --initial-cluster-token ezbench --initial-cluster-state new \
+            --quota-backend-bytes 8589934592 --log-level error >"$WORK/etcd$i.log" 2>&1 &
+        PIDS+=($!)
+    done
+    for _ in $(seq 1 60); do
+        ETCDCTL_API=3 etcdctl --endpoints "$ETCD_EP" endpoint health >/dev/null 2>&1 && break
+        sleep 0.5
+    done
+    ETCDCTL_API=3 etcdctl --endpoints "$ETCD_EP" endpoint health >&2
+    echo "etcd $(etcd --version | head -1 | awk '{print $3}') up; running..." >&2
+    "$EZBENCH" run --system etcd --etcd "$ETCD_EP" "${COMMON[@]}" >"$1"
+    stop_all
+    rm -rf "$WORK"/etcd[0-9]
+}
 
 # --- ZeroDB: `zerodb dev` (3 nodes, one process), strong namespace ----------
 ZDIR=$WORK/zerodb-dev
-"$ZERODB" dev --dir "$ZDIR" --no-shell </dev/null >"$WORK/zerodb.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 1 60); do
-    "$ZERODB" --dir "$ZDIR" status >/dev/null 2>&1 && break
-    sleep 0.5
-done
-"$ZERODB" --dir "$ZDIR" status >&2
-echo "zerodb up; running..." >&2
-"$EZBENCH" run --system zerodb --zerodb-dir "$ZDIR" "${COMMON[@]}" >"$WORK/zerodb.tsv"
-stop_all
-
-# --- ZeroDB, eventual default policy (W=1, R=1), same folder, fresh data ---
-: >"$WORK/eventual.tsv"
-if [ "${SKIP_EVENTUAL:-0}" != 1 ]; then
-    rm -rf "$ZDIR"/n[0-9]*
-    "$EZBENCH" serve-eventual --dir "$ZDIR" </dev/null >"$WORK/eventual.log" 2>&1 &
+run_zerodb() {
+    rm -rf "$ZDIR"
+    "$ZERODB" dev --dir "$ZDIR" --no-shell </dev/null >"$WORK/zerodb.log" 2>&1 &
     PIDS+=($!)
     for _ in $(seq 1 60); do
         "$ZERODB" --dir "$ZDIR" status >/dev/null 2>&1 && break
         sleep 0.5
     done
-    echo "zerodb (eventual) up; running..." >&2
-    "$EZBENCH" run --system zerodb-eventual --zerodb-dir "$ZDIR" --workloads write,rw50,rw95 \
-        "${COMMON[@]}" >"$WORK/eventual.tsv" || echo "eventual run failed (see above)" >&2
+    "$ZERODB" --dir "$ZDIR" status >&2
+    echo "zerodb up; running..." >&2
+    "$EZBENCH" run --system zerodb --zerodb-dir "$ZDIR" "${COMMON[@]}" >"$1"
     stop_all
-fi
+}
+
+# --- ZeroDB, eventual default policy (W=1, R=1), same folder, fresh data ---
+run_eventual() {
+    : >"$1"
+    if [ "${SKIP_EVENTUAL:-0}" != 1 ]; then
+        rm -rf "$ZDIR"/n[0-9]*
+        "$EZBENCH" serve-eventual --dir "$ZDIR" </dev/null >"$WORK/eventual.log" 2>&1 &
+        PIDS+=($!)
+        for _ in $(seq 1 60); do
+            "$ZERODB" --dir "$ZDIR" status >/dev/null 2>&1 && break
+            sleep 0.5
+        done
+        echo "zerodb (eventual) up; running..." >&2
+        "$EZBENCH" run --system zerodb-eventual --zerodb-dir "$ZDIR" --workloads write,rw50,rw95 \
+            "${COMMON[@]}" >"$1" || echo "eventual run failed (see above)" >&2
+        stop_all
+    fi
+}
+
+# --- the runs: etcd, ZeroDB strong, ZeroDB eventual, RUNS times ------------
+: >"$WORK/all.tsv"
+for run in $(seq 1 "$RUNS"); do
+    echo "=== run $run of $RUNS" >&2
+    run_etcd "$WORK/etcd.tsv"
+    run_zerodb "$WORK/zerodb.tsv"
+    run_eventual "$WORK/eventual.tsv"
+    for system in etcd zerodb eventual; do
+        awk -v r="$run" -v s="$system" -F'\t' 'BEGIN { OFS = FS } { print r, s, $0 }' \
+            "$WORK/$system.tsv" >>"$WORK/all.tsv"
+    done
+done
 
 # --- table --------------------------------------------------------------------
+# all.tsv: run, system, then ezbench's line: system, workload, keys, clients,
+# ops/s, p50, p99, aborts, errors, syncs/op.
 echo
-echo "cell: ${DURATION}s, keys: $KEYS, value 100 B; latencies in ms; syncs/op = durable syncs over all 3 members per op"
+echo "cell: ${DURATION}s, keys: $KEYS, value 100 B; latencies in ms; syncs/op = durable syncs over all 3 members per op; medians of $RUNS run(s)"
 awk -F'\t' '
-    FILENAME ~ /etcd.tsv/     { k=$2 FS $3 FS $4; e[k]=$0; order[++n]=k; next }
-    FILENAME ~ /zerodb.tsv/   { z[$2 FS $3 FS $4]=$0; next }
-    FILENAME ~ /eventual.tsv/ { v[$2 FS $3 FS $4]=$0; next }
+    function median(list,    n, v, i, j, t) {
+        n = split(list, v, " ")
+        if (n == 0) return "-"
+        for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+        return v[int((n + 1) / 2)]
+    }
+    function add(key, value) { values[key] = values[key] " " value }
+    {
+        run = $1; sys = $2; k = $4 FS $5 FS $6
+        if (sys == "etcd" && !(k in seen)) { seen[k] = 1; order[++n] = k }
+        for (c = 7; c <= 12; c++) { add(sys SUBSEP k SUBSEP c, $c); cell[sys, k, c, run] = $c }
+        runs[run] = 1
+    }
     END {
         printf "| workload | keys | clients | etcd ops/s | etcd p50 | etcd p99 | ZeroDB ops/s | ZeroDB p50 | ZeroDB p99 | ops/s ratio Z/E | p99 ratio Z/E | etcd syncs/op | ZeroDB syncs/op | ZeroDB eventual ops/s | eventual p50 | eventual p99 |\n"
         printf "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         for (i = 1; i <= n; i++) {
-            k = order[i]; split(e[k], a, FS); split(z[k], b, FS)
-            ev = "-"; ev50 = "-"; ev99 = "-"
-            if (k in v) { split(v[k], c, FS); ev = c[5]; ev50 = c[6]; ev99 = c[7] }
-            ratio = (a[5] > 0 && (k in z)) ? sprintf("%.2f", b[5] / a[5]) : "-"
-            pr = (a[7] > 0 && (k in z)) ? sprintf("%.2f", b[7] / a[7]) : "-"
+            k = order[i]; split(k, name, FS)
+            ratios = ""; p99s = ""
+            for (r in runs) {
+                e = cell["etcd", k, 7, r]; z = cell["zerodb", k, 7, r]
+                if (e > 0 && z != "") ratios = ratios " " sprintf("%.2f", z / e)
+                e = cell["etcd", k, 9, r]; z = cell["zerodb", k, 9, r]
+                if (e > 0 && z != "") p99s = p99s " " sprintf("%.2f", z / e)
+            }
+            m = "etcd" SUBSEP k SUBSEP; zm = "zerodb" SUBSEP k SUBSEP; vm = "eventual" SUBSEP k SUBSEP
             note = ""
-            if (a[8] + b[8] > 0) note = sprintf(" (aborts E %d, Z %d)", a[8], b[8])
-            if (a[9] + b[9] > 0) note = note sprintf(" (errors E %d, Z %d)", a[9], b[9])
+            ea = median(values[m 10]); za = median(values[zm 10])
+            if (ea + za > 0) note = sprintf(" (aborts E %d, Z %d)", ea, za)
+            ee = median(values[m 11]); ze = median(values[zm 11])
+            if (ee + ze > 0) note = note sprintf(" (errors E %d, Z %d)", ee, ze)
             printf "| %s%s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-                a[2], note, a[3], a[4], a[5], a[6], a[7], b[5], b[6], b[7], ratio, pr, a[10], b[10], ev, ev50, ev99
+                name[1], note, name[2], name[3],
+                median(values[m 7]), median(values[m 8]), median(values[m 9]),
+                median(values[zm 7]), median(values[zm 8]), median(values[zm 9]),
+                median(ratios), median(p99s),
+                median(values[m 12]), median(values[zm 12]),
+                median(values[vm 7]), median(values[vm 8]), median(values[vm 9])
         }
-    }' "$WORK/etcd.tsv" "$WORK/zerodb.tsv" "$WORK/eventual.tsv"
+    }' "$WORK/all.tsv"

@@ -1,6 +1,6 @@
 //! Durable-sync counters of the cluster under test, summed over its
 //! members, read before and after each cell to report syncs per operation:
-//! ZeroDB's `batches_synced` (one engine sync per runtime batch) from each
+//! ZeroDB's `batches_synced` (engine syncs that made writes durable) from each
 //! node's INFO answer; etcd's WAL fsync count from each member's
 //! `/metrics` (`etcd_disk_wal_fsync_duration_seconds_count`).
 

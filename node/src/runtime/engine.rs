@@ -1,6 +1,10 @@
 //! The storage engine a node runs on, chosen by `storage.engine`: ZeroDB's
 //! own engine (default), sled, or memory. One enum rather than a trait
 //! object so that engine-specific operations (validation) stay reachable.
+//!
+//! The node remembers whether anything was written since the last sync, so
+//! that a batch that only read (a strong read, a timer tick that found
+//! nothing to do) costs no sync at all, whichever engine runs.
 
 use std::path::Path;
 
@@ -10,11 +14,22 @@ use zerodb_storage::{
     ScanRange, SledEngine, Space, StorageResult, ValidationReport, WriteBatch, ZeroEngine,
 };
 
-/// One of the engines behind the [`Engine`] trait. There is one per node,
-/// so the size difference between variants does not matter.
+/// One of the engines behind the [`Engine`] trait, with a record of
+/// whether it holds writes not yet synced.
+#[derive(Debug)]
+pub struct NodeEngine {
+    kind: EngineKind,
+    /// Writes since the last sync (`sync` does nothing while false).
+    unsynced: bool,
+    /// Syncs that had writes to make durable.
+    syncs: u64,
+}
+
+/// The engine itself. There is one per node, so the size difference
+/// between variants does not matter.
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)]
-pub enum NodeEngine {
+enum EngineKind {
     /// ZeroDB's WAL + B+Tree engine.
     Zero(ZeroEngine),
     /// sled.
@@ -39,11 +54,11 @@ impl NodeEngine {
                     ..EngineOptions::default()
                 };
                 let (engine, report) = ZeroEngine::open_dir(dir, options)?;
-                Ok((NodeEngine::Zero(engine), report))
+                Ok((NodeEngine::new(EngineKind::Zero(engine)), report))
             }
             StorageEngineKind::Sled => {
                 let (engine, report) = SledEngine::open(dir)?;
-                Ok((NodeEngine::Sled(engine), report))
+                Ok((NodeEngine::new(EngineKind::Sled(engine)), report))
             }
             StorageEngineKind::Memory => {
                 let incarnation = Incarnation(entropy | 1);
@@ -53,41 +68,63 @@ impl NodeEngine {
                     created: true,
                     incarnation,
                 };
-                Ok((NodeEngine::Memory(MemoryEngine::new(incarnation)), report))
+                let engine = EngineKind::Memory(MemoryEngine::new(incarnation));
+                Ok((NodeEngine::new(engine), report))
             }
+        }
+    }
+
+    fn new(kind: EngineKind) -> NodeEngine {
+        NodeEngine {
+            kind,
+            // Opening may have written (a new store, a replayed WAL): the
+            // first sync always runs.
+            unsynced: true,
+            syncs: 0,
         }
     }
 
     /// The engine's name as configured.
     pub fn name(&self) -> &'static str {
-        match self {
-            NodeEngine::Zero(_) => "zerodb",
-            NodeEngine::Sled(_) => "sled",
-            NodeEngine::Memory(_) => "memory",
+        match self.kind {
+            EngineKind::Zero(_) => "zerodb",
+            EngineKind::Sled(_) => "sled",
+            EngineKind::Memory(_) => "memory",
         }
     }
 
     /// Walks and checks the store; only the ZeroDB engine supports it.
     pub fn validate(&mut self) -> Option<ValidationReport> {
-        match self {
-            NodeEngine::Zero(engine) => Some(engine.validate()),
+        match &mut self.kind {
+            EngineKind::Zero(engine) => Some(engine.validate()),
             _ => None,
         }
     }
 
+    /// Whether writes since the last sync wait to be made durable.
+    pub fn needs_sync(&self) -> bool {
+        self.unsynced
+    }
+
+    /// Syncs that had writes to make durable (a sync with nothing to do
+    /// is not counted, and costs nothing).
+    pub fn syncs(&self) -> u64 {
+        self.syncs
+    }
+
     fn inner(&mut self) -> &mut dyn Engine {
-        match self {
-            NodeEngine::Zero(engine) => engine,
-            NodeEngine::Sled(engine) => engine,
-            NodeEngine::Memory(engine) => engine,
+        match &mut self.kind {
+            EngineKind::Zero(engine) => engine,
+            EngineKind::Sled(engine) => engine,
+            EngineKind::Memory(engine) => engine,
         }
     }
 
     fn inner_ref(&self) -> &dyn Engine {
-        match self {
-            NodeEngine::Zero(engine) => engine,
-            NodeEngine::Sled(engine) => engine,
-            NodeEngine::Memory(engine) => engine,
+        match &self.kind {
+            EngineKind::Zero(engine) => engine,
+            EngineKind::Sled(engine) => engine,
+            EngineKind::Memory(engine) => engine,
         }
     }
 }
@@ -107,15 +144,27 @@ impl Engine for NodeEngine {
     }
 
     fn write(&mut self, batch: WriteBatch) -> StorageResult<()> {
+        // Marked before the write: a failed write may have appended part of
+        // the batch, and the next sync must not skip it.
+        self.unsynced = true;
         self.inner().write(batch)
     }
 
     fn sync(&mut self) -> StorageResult<()> {
-        self.inner().sync()
+        if !self.unsynced {
+            return Ok(());
+        }
+        self.inner().sync()?;
+        self.unsynced = false;
+        self.syncs += 1;
+        Ok(())
     }
 
     fn checkpoint(&mut self) -> StorageResult<()> {
-        self.inner().checkpoint()
+        self.inner().checkpoint()?;
+        // A checkpoint makes everything so far durable.
+        self.unsynced = false;
+        Ok(())
     }
 
     fn stats(&self) -> EngineStats {
@@ -131,6 +180,11 @@ impl Engine for NodeEngine {
     }
 
     fn sweep_expired(&mut self, now_ms: u64, limit: usize) -> StorageResult<usize> {
-        self.inner().sweep_expired(now_ms, limit)
+        let swept = self.inner().sweep_expired(now_ms, limit);
+        // Nothing turned means nothing written; an error may have written.
+        if !matches!(swept, Ok(0)) {
+            self.unsynced = true;
+        }
+        swept
     }
 }

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use tokio::runtime::RuntimeFlavor;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use zerodb_ring::NodeId;
@@ -26,6 +27,25 @@ use crate::transport::{Incoming, PeerIdentity, Responder, Transport};
 const SHUTDOWN_REPLY_WAIT: Duration = Duration::from_secs(2);
 /// Largest request latency recorded, microseconds (an hour).
 const LATENCY_MAX_US: u64 = 3_600_000_000;
+/// Rounds of messages to itself a node handles inside one batch; what is
+/// left waits for the next batch (bounds a batch that keeps talking to
+/// itself).
+const LOCAL_ROUNDS_MAX: usize = 8;
+
+/// Removes the sends addressed to `me` from `actions`, keeping the order of
+/// the rest.
+fn take_sends_to(me: NodeId, actions: &mut Vec<Action>) -> Vec<Message> {
+    let mut mine = Vec::new();
+    let mut rest = Vec::with_capacity(actions.len());
+    for action in actions.drain(..) {
+        match action {
+            Action::Send { to, msg } if to == me => mine.push(msg),
+            other => rest.push(other),
+        }
+    }
+    *actions = rest;
+    mine
+}
 
 /// One input of a batch (short-lived, mostly `Net`: no point boxing it).
 #[allow(clippy::large_enum_variant)]
@@ -58,7 +78,6 @@ pub(crate) struct EventLoop {
     /// Last boot id heard from each peer.
     boots: BTreeMap<NodeId, u64>,
     latency: Histogram<u64>,
-    batches: u64,
     inputs: u64,
     /// Reply tasks still running (awaited at shutdown).
     replies: Vec<JoinHandle<()>>,
@@ -87,7 +106,6 @@ impl EventLoop {
             boots: BTreeMap::new(),
             latency: Histogram::new_with_bounds(1, LATENCY_MAX_US, 2)
                 .expect("static histogram bounds are valid"),
-            batches: 0,
             inputs: 0,
             replies: Vec::new(),
         }
@@ -100,6 +118,12 @@ impl EventLoop {
         mut shutdown: watch::Receiver<bool>,
     ) {
         let actions = self.core.start(self.clock.now_ms());
+        // Opening may have written (a new store's marker): durable first.
+        if let Err(error) = self.sync() {
+            tracing::error!(node = %self.core.id(), %error, "storage sync failed; stopping the node");
+            self.shut_down(incoming).await;
+            return;
+        }
         self.release(actions);
         self.greet_peers();
         loop {
@@ -147,12 +171,9 @@ impl EventLoop {
     fn handle_batch(&mut self, batch: Vec<Input>) -> Result<(), zerodb_storage::StorageError> {
         let now = self.clock.now_ms();
         let mut actions = Vec::new();
-        let me = self.core.id();
         let local: Vec<Message> = self.local.drain(..).collect();
-        self.inputs += (local.len() + batch.len()) as u64;
-        for msg in local {
-            actions.extend(self.core.handle_message(now, me, NodeMessage::Txn(msg)));
-        }
+        self.inputs += batch.len() as u64;
+        self.handle_local(now, local, &mut actions);
         for input in batch {
             match input {
                 Input::Net(event) => self.handle_incoming(now, event, &mut actions),
@@ -170,12 +191,48 @@ impl EventLoop {
             actions.extend(self.core.handle_timer(now, timer));
         }
         self.core.handle_gossip_timers(now);
+        // Messages this node sends to itself never leave it: handle them in
+        // this batch, so that their writes share its sync (a crash before
+        // the sync loses the sender's and the receiver's state together, as
+        // if the message had never been sent).
+        for _ in 0..LOCAL_ROUNDS_MAX {
+            let mine = take_sends_to(self.core.id(), &mut actions);
+            if mine.is_empty() {
+                break;
+            }
+            self.handle_local(now, mine, &mut actions);
+        }
         // Durability rule: nothing that depends on this batch's writes
         // leaves before they are durable.
-        self.core.sync()?;
-        self.batches += 1;
+        self.sync()?;
         self.release(actions);
         Ok(())
+    }
+
+    fn handle_local(&mut self, now: u64, messages: Vec<Message>, actions: &mut Vec<Action>) {
+        let me = self.core.id();
+        self.inputs += messages.len() as u64;
+        for msg in messages {
+            actions.extend(self.core.handle_message(now, me, NodeMessage::Txn(msg)));
+        }
+    }
+
+    /// Makes the batch's writes durable. A batch that wrote nothing costs
+    /// nothing. The sync blocks this task only: on a multi-threaded runtime
+    /// the worker hands its other tasks (the transport, the other nodes of
+    /// `zerodb dev`) to another thread meanwhile, so inputs keep arriving
+    /// and wait in the channel for the next batch.
+    fn sync(&mut self) -> Result<(), zerodb_storage::StorageError> {
+        if !self.core.engine_mut().needs_sync() {
+            return Ok(());
+        }
+        let threaded = tokio::runtime::Handle::try_current()
+            .is_ok_and(|handle| handle.runtime_flavor() == RuntimeFlavor::MultiThread);
+        if threaded {
+            tokio::task::block_in_place(|| self.core.sync())
+        } else {
+            self.core.sync()
+        }
     }
 
     fn handle_incoming(
@@ -326,10 +383,14 @@ impl EventLoop {
     /// Carries out actions after the batch's sync.
     fn release(&mut self, actions: Vec<Action>) {
         let me = self.core.id();
+        // A batch's messages to one peer go out together, on one stream.
+        let mut outgoing: BTreeMap<NodeId, Vec<NodeMessage>> = BTreeMap::new();
         for action in actions {
             match action {
                 Action::Send { to, msg } if to == me => self.local.push_back(msg),
-                Action::Send { to, msg } => self.peers.send(to, NodeMessage::Txn(msg)),
+                Action::Send { to, msg } => {
+                    outgoing.entry(to).or_default().push(NodeMessage::Txn(msg))
+                }
                 Action::Reply { client, response } => {
                     let Some(pending) = self.pending.remove(&client) else {
                         continue;
@@ -343,16 +404,19 @@ impl EventLoop {
                 }
             }
         }
+        for (to, messages) in outgoing {
+            self.peers.send_all(to, messages);
+        }
         for (responder, response) in std::mem::take(&mut self.direct) {
             self.respond(responder, response);
         }
         for datagram in self.core.take_datagrams() {
             self.peers.send_datagram(datagram);
         }
+        self.replies.retain(|task| !task.is_finished());
     }
 
     fn respond(&mut self, responder: Responder<ClientResponse>, response: ClientResponse) {
-        self.replies.retain(|task| !task.is_finished());
         self.replies.push(tokio::spawn(async move {
             if let Err(error) = responder.respond(response).await {
                 tracing::debug!(%error, "could not deliver a reply");
@@ -382,7 +446,7 @@ impl EventLoop {
             aborted: tally.aborted,
             in_flight: self.core.requests_in_flight() as u64,
             locks_held: self.core.locks_held() as u64,
-            batches_synced: self.batches,
+            batches_synced: self.core.engine_mut().syncs(),
             inputs_handled: self.inputs,
             records: stats.records,
             disk_bytes: stats.disk_bytes,

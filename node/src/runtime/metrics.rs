@@ -120,7 +120,7 @@ pub fn render(info: &InfoReport) -> String {
     metric(
         "batches_synced_total",
         "counter",
-        "Engine syncs (group commits).",
+        "Engine syncs that made writes durable (group commits; a batch that wrote nothing is not synced).",
         info.batches_synced,
     );
     metric(

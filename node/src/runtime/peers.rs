@@ -1,5 +1,7 @@
-//! Sending to peers without blocking the event loop: every message goes out
-//! from its own task; a peer has at most [`SENDS_IN_FLIGHT_MAX`] sends in
+//! Sending to peers without blocking the event loop: a batch's messages to
+//! one peer go out together, on one stream from one task (a stream and a
+//! task per message cost more than the message); a peer has at most
+//! [`SENDS_IN_FLIGHT_MAX`] messages in
 //! flight (more are dropped: the protocol retries lost messages), and a
 //! failed send is reported back so the core can mark the peer down.
 //!
@@ -70,17 +72,29 @@ impl Peers {
 
     /// Sends `message` to `node` from a new task.
     pub(crate) fn send(&mut self, node: NodeId, message: NodeMessage) {
+        self.send_all(node, vec![message]);
+    }
+
+    /// Sends `messages` to `node`, in order, on one stream from one new
+    /// task (a batch's messages to one peer travel together).
+    pub(crate) fn send_all(&mut self, node: NodeId, messages: Vec<NodeMessage>) {
+        let count = messages.len();
         let counter = self.in_flight.entry(node).or_default().clone();
-        if counter.load(Ordering::Relaxed) >= SENDS_IN_FLIGHT_MAX {
-            self.dropped += 1;
+        if count == 0 {
             return;
         }
-        counter.fetch_add(1, Ordering::Relaxed);
+        // One group may overshoot the limit: it is one stream, and cutting
+        // a batch's messages in two would only add retries.
+        if counter.load(Ordering::Relaxed) >= SENDS_IN_FLIGHT_MAX {
+            self.dropped += count as u64;
+            return;
+        }
+        counter.fetch_add(count, Ordering::Relaxed);
         let transport = self.transport.clone();
         let failures = self.failures.clone();
         tokio::spawn(async move {
-            let result = transport.send(tls_id(node), &message).await;
-            counter.fetch_sub(1, Ordering::Relaxed);
+            let result = transport.send_all(tls_id(node), &messages).await;
+            counter.fetch_sub(count, Ordering::Relaxed);
             if let Err(error) = result {
                 tracing::debug!(peer = %node, %error, "send failed");
                 let _ = failures.send(node);

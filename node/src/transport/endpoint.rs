@@ -142,8 +142,27 @@ impl<P: Protocol> Transport<P> {
     /// Sends a one-way protocol message on a new unidirectional stream.
     /// A broken pooled connection is replaced and the send retried once.
     pub async fn send(&self, node: NodeId, message: &P::Message) -> Result<(), TransportError> {
+        self.send_all(node, std::slice::from_ref(message)).await
+    }
+
+    /// Sends one-way protocol messages, in order, as consecutive frames of
+    /// one new unidirectional stream (one stream for a batch's messages to
+    /// a peer rather than one each). Retried once like [`Transport::send`].
+    pub async fn send_all(
+        &self,
+        node: NodeId,
+        messages: &[P::Message],
+    ) -> Result<(), TransportError> {
         let peer = node.to_string();
-        let frame = encode_message(message, self.inner.config.max_frame_bytes, &peer)?;
+        let mut frame = Vec::new();
+        for message in messages {
+            let encoded = encode_message(message, self.inner.config.max_frame_bytes, &peer)?;
+            if frame.is_empty() {
+                frame = encoded;
+            } else {
+                frame.extend_from_slice(&encoded);
+            }
+        }
         let connection = self.connection(node).await?;
         match send_on_uni(&connection, &frame, &peer).await {
             Err(TransportError::Connection { .. }) => {
