@@ -13,6 +13,7 @@
 mod btree;
 mod checkpoint;
 mod codec;
+mod memtable;
 mod page;
 mod pager;
 mod repair;
@@ -21,7 +22,7 @@ mod superblock;
 mod validate;
 mod wal;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -31,6 +32,7 @@ use crate::{
     StorageError, StorageResult, WriteBatch, WriteOp,
 };
 use checkpoint::{Change, TreeWriter};
+use memtable::Memtable;
 use pager::Pager;
 use superblock::Superblock;
 use wal::Wal;
@@ -65,10 +67,6 @@ impl Default for EngineOptions {
         }
     }
 }
-
-/// Recent changes not yet in the tree: tagged key to record (`None` =
-/// removed).
-type Memtable = BTreeMap<Vec<u8>, Option<Record>>;
 
 /// ZeroDB's WAL + B+Tree engine over a [`Vfs`].
 pub struct ZeroEngine {
@@ -290,7 +288,7 @@ impl ZeroEngine {
     /// memtable entry (after recovery; writes keep the count up to date).
     fn count_records(&mut self) {
         let mut records = self.superblock.records;
-        for (key, entry) in &self.memtable {
+        for (key, entry) in self.memtable.iter() {
             let root = self.superblock.root;
             let in_tree = tree_contains(&mut self.pager, root, key, &mut self.records_exact);
             records = adjust(records, in_tree, entry.is_some());
