@@ -110,6 +110,11 @@ fn random_operations_match_a_btreemap_through_splits_merges_and_reopens() {
             }
         }
         engine.write(batch).unwrap();
+        assert_eq!(
+            engine.stats().records,
+            model.len() as u64,
+            "step {step}: the record count is live"
+        );
         if step % 500 == 0 {
             engine.checkpoint().unwrap();
             let report = engine.validate();
@@ -121,6 +126,8 @@ fn random_operations_match_a_btreemap_through_splits_merges_and_reopens() {
         if step % 1999 == 0 {
             engine.close().unwrap();
             engine = open(&vfs, small_options());
+            // Recovery counts what the replayed WAL adds to the tree.
+            assert_eq!(engine.stats().records, model.len() as u64, "step {step}");
         }
     }
     for i in 0..3000u64 {

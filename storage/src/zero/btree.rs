@@ -62,6 +62,20 @@ fn materialize(pager: &mut Pager, leaf: u64, at: usize) -> StorageResult<Record>
 
 /// The record under the tagged `key` in the tree rooted at `root`.
 pub(crate) fn get(pager: &mut Pager, root: u64, key: &[u8]) -> StorageResult<Option<Record>> {
+    match locate(pager, root, key)? {
+        Some((leaf, at)) => materialize(pager, leaf, at).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Whether the tree rooted at `root` holds the tagged `key` (without
+/// copying its record out).
+pub(crate) fn contains(pager: &mut Pager, root: u64, key: &[u8]) -> StorageResult<bool> {
+    Ok(locate(pager, root, key)?.is_some())
+}
+
+/// The leaf holding the tagged `key` and the offset of its record there.
+fn locate(pager: &mut Pager, root: u64, key: &[u8]) -> StorageResult<Option<(u64, usize)>> {
     if root == 0 {
         return Ok(None);
     }
@@ -77,7 +91,7 @@ pub(crate) fn get(pager: &mut Pager, root: u64, key: &[u8]) -> StorageResult<Opt
                 return match page::leaf_search(p, key, id)? {
                     Ok(i) => {
                         let (_, at) = page::leaf_key(p, i, id)?;
-                        materialize(pager, id, at).map(Some)
+                        Ok(Some((id, at)))
                     }
                     Err(_) => Ok(None),
                 };

@@ -13,6 +13,7 @@
 mod btree;
 mod checkpoint;
 mod codec;
+mod memtable;
 mod page;
 mod pager;
 mod repair;
@@ -21,7 +22,7 @@ mod superblock;
 mod validate;
 mod wal;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -31,6 +32,7 @@ use crate::{
     StorageError, StorageResult, WriteBatch, WriteOp,
 };
 use checkpoint::{Change, TreeWriter};
+use memtable::Memtable;
 use pager::Pager;
 use superblock::Superblock;
 use wal::Wal;
@@ -66,10 +68,6 @@ impl Default for EngineOptions {
     }
 }
 
-/// Recent changes not yet in the tree: tagged key to record (`None` =
-/// removed).
-type Memtable = BTreeMap<Vec<u8>, Option<Record>>;
-
 /// ZeroDB's WAL + B+Tree engine over a [`Vfs`].
 pub struct ZeroEngine {
     vfs: Arc<dyn Vfs>,
@@ -90,6 +88,12 @@ pub struct ZeroEngine {
     closed: bool,
     checkpoints: u64,
     syncs: u64,
+    /// Records stored now (tombstones included): the last checkpoint's
+    /// count plus what the memtable adds or removes, kept up to date as the
+    /// memtable changes.
+    records: u64,
+    /// False once a tree lookup for the count failed (a damaged page).
+    records_exact: bool,
     key_buf: Vec<u8>,
 }
 
@@ -175,8 +179,11 @@ impl ZeroEngine {
             closed: false,
             checkpoints: 0,
             syncs: 0,
+            records: 0,
+            records_exact: true,
             key_buf: Vec::with_capacity(codec::KEY_LEN_MAX + 1),
         };
+        engine.count_records();
         if recovery.synced_lost {
             tracing::warn!(
                 dir,
@@ -277,6 +284,35 @@ impl ZeroEngine {
         })
     }
 
+    /// Counts the records stored now: the tree's count adjusted by every
+    /// memtable entry (after recovery; writes keep the count up to date).
+    fn count_records(&mut self) {
+        let mut records = self.superblock.records;
+        for (key, entry) in self.memtable.iter() {
+            let root = self.superblock.root;
+            let in_tree = tree_contains(&mut self.pager, root, key, &mut self.records_exact);
+            records = adjust(records, in_tree, entry.is_some());
+        }
+        self.records = records;
+    }
+
+    /// Puts one change of the tagged key in `key_buf` into the memtable and
+    /// keeps the record count up to date: whether the key was stored before
+    /// comes from the memtable when it holds the key, else from the tree.
+    fn apply_change(&mut self, record: Option<Record>) {
+        let present = record.is_some();
+        let was_present = match self.memtable.insert(self.key_buf.clone(), record) {
+            Some(previous) => previous.is_some(),
+            None => tree_contains(
+                &mut self.pager,
+                self.superblock.root,
+                &self.key_buf,
+                &mut self.records_exact,
+            ),
+        };
+        self.records = adjust(self.records, was_present, present);
+    }
+
     /// The directory this engine keeps its files in.
     pub fn dir(&self) -> &str {
         &self.dir
@@ -364,6 +400,13 @@ impl ZeroEngine {
         };
         self.pager.write_now(sb.slot(), &sb.encode())?;
         self.pager.sync()?;
+        debug_assert!(
+            !self.records_exact || records == self.records,
+            "the live record count {} drifted from the tree's {records}",
+            self.records
+        );
+        self.records = records;
+        self.records_exact = true;
         self.superblock = sb;
         self.free = all_free.into_iter().collect();
         self.freelist_pages = chain;
@@ -395,6 +438,31 @@ impl ZeroEngine {
         options: EngineOptions,
     ) -> StorageResult<RepairReport> {
         repair::repair(src_vfs, src_dir, dst_vfs, dst_dir, options)
+    }
+}
+
+/// Whether the tree holds `key`, for the record count. A failed lookup (a
+/// damaged page) counts as absent and marks the count unsure (`exact`):
+/// the write being counted is whole in the WAL and memtable, reads of that
+/// page report the damage, and the next checkpoint recounts.
+fn tree_contains(pager: &mut Pager, root: u64, key: &[u8], exact: &mut bool) -> bool {
+    match btree::contains(pager, root, key) {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::warn!(error = %e, "record count unsure: tree lookup failed");
+            *exact = false;
+            false
+        }
+    }
+}
+
+/// A record count after one key went from stored (`was`) or not to stored
+/// (`now`) or not.
+fn adjust(records: u64, was: bool, now: bool) -> u64 {
+    match (was, now) {
+        (false, true) => records + 1,
+        (true, false) => records.saturating_sub(1),
+        _ => records,
     }
 }
 
@@ -492,14 +560,14 @@ impl Engine for ZeroEngine {
         let appended = self.wal.append(&batch);
         self.poison(appended, false)?;
         for (space, key, op) in batch.ops {
-            let mut k = Vec::with_capacity(key.len() + 1);
-            k.push(space.tag());
-            k.extend_from_slice(&key);
+            self.key_buf.clear();
+            self.key_buf.push(space.tag());
+            self.key_buf.extend_from_slice(&key);
             let record = match op {
                 WriteOp::Put(record) => Some(record),
                 WriteOp::Remove => None,
             };
-            self.memtable.insert(k, record);
+            self.apply_change(record);
         }
         if self.wal.bytes >= self.options.checkpoint_wal_bytes {
             self.checkpoint()?;
@@ -528,7 +596,7 @@ impl Engine for ZeroEngine {
 
     fn stats(&self) -> EngineStats {
         EngineStats {
-            records: self.superblock.records,
+            records: self.records,
             disk_bytes: self.pager.file_len() + self.wal.disk_bytes(),
             cache_bytes: self.pager.cached_bytes(),
             cache_hits: self.pager.hits,

@@ -59,7 +59,7 @@ pub(super) fn merged_scan(
     }
     let mut cursor = Cursor::new(pager, root, direction, lo.clone(), hi.clone())?;
     let forward = direction == Direction::Forward;
-    let range = memtable.range::<Vec<u8>, _>((lo, hi));
+    let range = memtable.range((lo, hi));
     let mut mem: Box<dyn Iterator<Item = (&Vec<u8>, &Option<Record>)>> = if forward {
         Box::new(range)
     } else {

@@ -142,8 +142,7 @@ pub struct ZeroDirHarness {
 
 impl Harness for ZeroDirHarness {
     type E = ZeroEngine;
-    // `records` comes from the last checkpoint's superblock.
-    const COUNTS_RECORDS: bool = false;
+    const COUNTS_RECORDS: bool = true;
     const ON_DISK: bool = true;
 
     fn fresh() -> Self {
@@ -199,7 +198,7 @@ impl ZeroFaultHarness {
 
 impl Harness for ZeroFaultHarness {
     type E = ZeroEngine;
-    const COUNTS_RECORDS: bool = false;
+    const COUNTS_RECORDS: bool = true;
     const ON_DISK: bool = true;
 
     fn fresh() -> Self {
