@@ -188,3 +188,65 @@ impl Engine for NodeEngine {
         swept
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zerodb_storage::Version;
+
+    fn memory() -> NodeEngine {
+        let dir = std::env::temp_dir();
+        NodeEngine::open(StorageEngineKind::Memory, &dir, 0, 7)
+            .expect("a memory engine opens")
+            .0
+    }
+
+    fn put(engine: &mut NodeEngine, key: &[u8]) {
+        let mut batch = WriteBatch::new();
+        batch.put(
+            Space::Data,
+            key.to_vec(),
+            Record::value(Version::ZERO, b"v".to_vec()),
+        );
+        engine.write(batch).expect("write");
+    }
+
+    #[test]
+    fn syncs_only_when_something_was_written() {
+        let mut engine = memory();
+        // A new store may hold what opening wrote: the first sync runs.
+        assert!(engine.needs_sync());
+        engine.sync().expect("sync");
+        assert_eq!(engine.syncs(), 1);
+        assert!(!engine.needs_sync());
+        // Nothing written since: free, and not counted.
+        engine.sync().expect("sync");
+        engine.get(Space::Data, b"k").expect("get");
+        engine.sync().expect("sync");
+        assert_eq!(engine.syncs(), 1);
+        assert_eq!(engine.stats().syncs, 1, "the inner engine was not asked");
+        put(&mut engine, b"k");
+        assert!(engine.needs_sync());
+        engine.sync().expect("sync");
+        assert_eq!(engine.syncs(), 2);
+        assert_eq!(engine.stats().syncs, 2);
+        // A sweep that expires nothing writes nothing.
+        assert_eq!(engine.sweep_expired(1_000, 10).expect("sweep"), 0);
+        assert!(!engine.needs_sync());
+    }
+
+    #[test]
+    fn a_sync_makes_the_writes_durable_and_only_those() {
+        let mut engine = memory();
+        put(&mut engine, b"a");
+        engine.sync().expect("sync");
+        engine.sync().expect("a sync with nothing to do");
+        put(&mut engine, b"b");
+        let EngineKind::Memory(inner) = &mut engine.kind else {
+            panic!("a memory engine");
+        };
+        inner.crash();
+        assert!(engine.get(Space::Data, b"a").expect("get").is_some());
+        assert!(engine.get(Space::Data, b"b").expect("get").is_none());
+    }
+}

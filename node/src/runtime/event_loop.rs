@@ -506,3 +506,60 @@ pub(crate) async fn ask_info(control: &mpsc::Sender<Control>) -> Option<InfoRepo
     control.send(Control::Info(reply)).await.ok()?;
     answer.await.ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(req: u64) -> Message {
+        Message::Stored { req }
+    }
+
+    #[test]
+    fn sends_to_self_are_taken_out_and_the_rest_keep_their_order() {
+        let me = NodeId(1);
+        let mut actions = vec![
+            Action::Send {
+                to: NodeId(2),
+                msg: stored(1),
+            },
+            Action::Send {
+                to: me,
+                msg: stored(2),
+            },
+            Action::SetTimer {
+                at_ms: 10,
+                timer: Timer::Tick,
+            },
+            Action::Send {
+                to: me,
+                msg: stored(3),
+            },
+            Action::Send {
+                to: NodeId(3),
+                msg: stored(4),
+            },
+        ];
+        let mine = take_sends_to(me, &mut actions);
+        assert_eq!(mine, vec![stored(2), stored(3)]);
+        assert_eq!(
+            actions,
+            vec![
+                Action::Send {
+                    to: NodeId(2),
+                    msg: stored(1),
+                },
+                Action::SetTimer {
+                    at_ms: 10,
+                    timer: Timer::Tick,
+                },
+                Action::Send {
+                    to: NodeId(3),
+                    msg: stored(4),
+                },
+            ]
+        );
+        assert!(take_sends_to(me, &mut actions).is_empty());
+        assert_eq!(actions.len(), 3);
+    }
+}

@@ -5,9 +5,12 @@
 //!   channel (node messages, client requests with their responder), timers
 //!   (a `BTreeSet` of deadlines and one `sleep_until`), failed sends.
 //! - Batching: the loop drains what is ready (at most [`BATCH_INPUTS_MAX`]
-//!   inputs), handles each, calls the engine's `sync` ONCE, and only then
-//!   sends the batch's messages and replies: many concurrent clients share
-//!   one fsync (DESIGN.md section 1, durability rule).
+//!   inputs), handles each (and the messages the node sends itself, in the
+//!   same batch), calls the engine's `sync` ONCE, and only then sends the
+//!   batch's messages (one stream per peer) and replies: many concurrent
+//!   clients share one fsync (DESIGN.md section 1, durability rule). A batch
+//!   that wrote nothing is not synced; the sync runs under `block_in_place`
+//!   so the runtime keeps receiving the next batch meanwhile.
 //! - Shutdown ([`NodeHandle::shutdown`], or SIGINT/SIGTERM in the binary):
 //!   stop reading, answer every request in flight with a clear
 //!   "shutting down" error, sync, close the engine and the endpoint.
