@@ -303,7 +303,7 @@ fn print_table(args: &Args, results: &[(String, Outcome)]) {
     println!("ratios: throughput rows higher is better, size and memory rows lower is better");
     println!(
         "cache budget {} MiB for each on-disk engine; size on disk counts WAL/log files; \
-         sync is fdatasync for zerodb and redb, sync_file_range (no disk cache flush) for sled 0.34",
+         sync ends in fdatasync for every on-disk engine (sled: its flush, then fdatasync of its log)",
         CACHE_BYTES >> 20
     );
 }

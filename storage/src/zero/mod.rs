@@ -13,6 +13,7 @@
 mod btree;
 mod checkpoint;
 mod codec;
+mod count;
 mod memtable;
 mod page;
 mod pager;
@@ -32,6 +33,7 @@ use crate::{
     StorageError, StorageResult, WriteBatch, WriteOp,
 };
 use checkpoint::{Change, TreeWriter};
+use count::{adjust, tree_contains};
 use memtable::Memtable;
 use pager::Pager;
 use superblock::Superblock;
@@ -438,31 +440,6 @@ impl ZeroEngine {
         options: EngineOptions,
     ) -> StorageResult<RepairReport> {
         repair::repair(src_vfs, src_dir, dst_vfs, dst_dir, options)
-    }
-}
-
-/// Whether the tree holds `key`, for the record count. A failed lookup (a
-/// damaged page) counts as absent and marks the count unsure (`exact`):
-/// the write being counted is whole in the WAL and memtable, reads of that
-/// page report the damage, and the next checkpoint recounts.
-fn tree_contains(pager: &mut Pager, root: u64, key: &[u8], exact: &mut bool) -> bool {
-    match btree::contains(pager, root, key) {
-        Ok(found) => found,
-        Err(e) => {
-            tracing::warn!(error = %e, "record count unsure: tree lookup failed");
-            *exact = false;
-            false
-        }
-    }
-}
-
-/// A record count after one key went from stored (`was`) or not to stored
-/// (`now`) or not.
-fn adjust(records: u64, was: bool, now: bool) -> u64 {
-    match (was, now) {
-        (false, true) => records + 1,
-        (true, false) => records.saturating_sub(1),
-        _ => records,
     }
 }
 
