@@ -34,7 +34,7 @@ pub const THINK_US_MAX: Micros = 5_000;
 pub struct UnsafeSwitches {
     /// Locks live only in memory.
     pub skip_lock_durability: bool,
-    /// Strong reads skip the write-back to a quorum.
+    /// Strong reads skip read-time repair (learned commits and write-back).
     pub skip_read_repair: bool,
     /// A replica with lost state votes at once.
     pub skip_lost_state_recovery: bool,

@@ -37,8 +37,12 @@ pub struct TxnOptions {
     /// Checker validation only: locks live only in memory, so a crash loses
     /// them. Never set in production.
     pub unsafe_skip_lock_durability: bool,
-    /// Checker validation only: strong reads answer without writing the
-    /// highest version back to a quorum. Never set in production.
+    /// Checker validation only: strong reads skip read-time repair: a
+    /// commit learned from a lock holder's decision is neither counted as a
+    /// reply nor applied, and the highest version is not written back to a
+    /// quorum. (The write-back alone is not observable: every committed
+    /// write is applied or still locked at a quorum, so a quorum of replies
+    /// always shows it or its lock.) Never set in production.
     pub unsafe_skip_read_repair: bool,
     /// Checker validation only: a replica with lost state votes at once
     /// instead of copying from peers. Never set in production.

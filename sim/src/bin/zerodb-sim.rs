@@ -53,7 +53,8 @@ struct Args {
     /// Test only: locks live only in memory.
     #[arg(long)]
     unsafe_skip_lock_durability: bool,
-    /// Test only: strong reads skip the write-back to a quorum.
+    /// Test only: strong reads skip read-time repair (a learned commit is
+    /// neither counted nor applied; no write-back to a quorum).
     #[arg(long)]
     unsafe_skip_read_repair: bool,
     /// Test only: a replica with lost state votes at once.

@@ -281,6 +281,11 @@ impl<E: Engine> TxnNode<E> {
     /// locks); a commit's write of this key counts as a reply.
     fn read_learned(&mut self, read: &mut StrongRead, lock: &LockInfo, decision: Decision) {
         read.resolved.insert((lock.txn, lock.attempt));
+        if self.options.unsafe_skip_read_repair {
+            // The broken reader treats the holder as resolved but neither
+            // counts nor applies its committed write.
+            return;
+        }
         let view = self.view.as_ref().expect("view");
         let mut targets: BTreeSet<NodeId> = view.replicas(&lock.home).into_iter().collect();
         targets.extend(read.replicas.iter().copied());
