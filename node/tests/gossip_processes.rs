@@ -38,7 +38,12 @@ async fn health(files: &ClusterFiles, observer: u32, about: u32) -> Option<Strin
 
 /// Waits until every observer reports `about` with `expected` health;
 /// returns how long it took.
-async fn wait_health(files: &ClusterFiles, observers: &[u32], about: u32, expected: &str) -> Duration {
+async fn wait_health(
+    files: &ClusterFiles,
+    observers: &[u32],
+    about: u32,
+    expected: &str,
+) -> Duration {
     let start = Instant::now();
     for &observer in observers {
         loop {
