@@ -18,6 +18,8 @@ const AGREE_WITHIN: Duration = Duration::from_secs(15);
 /// A crash must be detected within this (probe 0.5 s, suspicion 1.2 s and
 /// dissemination, with room for a loaded test machine).
 const DETECT_WITHIN: Duration = Duration::from_secs(8);
+/// A graceful leave must be seen before a crash could have been detected.
+const LEAVE_SEEN_WITHIN: Duration = Duration::from_millis(1_500);
 
 async fn status(files: &ClusterFiles, node: u32) -> Option<StatusReport> {
     let mut session = Session::new(&files.connect(&[node])).ok()?;
@@ -101,6 +103,8 @@ async fn a_killed_node_is_reported_down_then_up_after_a_restart() {
     assert!(status.success());
     let left = wait_health(&files, &[1], 2, "down").await;
     eprintln!("gracefully stopped node reported down after {left:?}");
+    // Faster than any crash detection (probe 0.5 s plus suspicion 1.2 s).
+    assert!(left < LEAVE_SEEN_WITHIN, "the leave took {left:?}");
     children.get_mut(&2).unwrap().wait().unwrap();
     assert!(stopped.elapsed() < AGREE_WITHIN);
     assert!(files.log(2).contains("node stopped"), "{}", files.log(2));
