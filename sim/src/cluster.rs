@@ -305,8 +305,9 @@ impl<D: SimDisk> Cluster<D> {
         self.publish_down_set();
     }
 
-    /// Tells every running node which nodes are down (a perfect failure
-    /// detector standing in for gossip).
+    /// Tells every running node which nodes are down: its own gossip view
+    /// with gossip membership, or the truth (a perfect failure detector)
+    /// with static membership.
     pub(crate) fn publish_down_set(&mut self) {
         if self.gossip.is_some() {
             self.publish_gossip_down_sets();

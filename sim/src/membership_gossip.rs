@@ -47,7 +47,9 @@ impl std::str::FromStr for MembershipKind {
         match text {
             "gossip" => Ok(MembershipKind::Gossip),
             "static" => Ok(MembershipKind::Static),
-            other => Err(format!("unknown membership {other:?}; use gossip or static")),
+            other => Err(format!(
+                "unknown membership {other:?}; use gossip or static"
+            )),
         }
     }
 }
@@ -218,7 +220,8 @@ impl<D: SimDisk> Cluster<D> {
                     from,
                     bytes: datagram.bytes.clone(),
                 };
-                self.queue.push(self.now_us + delay, SimEvent::Gossip(input));
+                self.queue
+                    .push(self.now_us + delay, SimEvent::Gossip(input));
             }
         }
         let now_us = self.now_us;

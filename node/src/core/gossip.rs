@@ -25,8 +25,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
 
 use zerodb_gossip::{
-    codec, Gossip, GossipConfig, GossipError, GossipEvent, GossipId, GossipTimer, LocalMetadata,
-    Liveness, MetadataVersion, NodeMetadata, Output,
+    codec, Gossip, GossipConfig, GossipError, GossipEvent, GossipId, GossipTimer, Liveness,
+    LocalMetadata, MetadataVersion, NodeMetadata, Output,
 };
 use zerodb_ring::{NodeId, NodeStatus, Ring};
 use zerodb_storage::{Engine, Record, Space, StorageError, Version, WriteBatch};

@@ -127,7 +127,11 @@ fn a_stopped_node_is_declared_down_and_comes_back_up_after_a_restart() {
     net.run(3_000);
     for id in 1..=3 {
         let core = net.core(id);
-        assert!(core.gossip().down().is_empty(), "n{id} sees {:?}", core.gossip().down());
+        assert!(
+            core.gossip().down().is_empty(),
+            "n{id} sees {:?}",
+            core.gossip().down()
+        );
         for peer in 1..=3 {
             assert_eq!(core.gossip().liveness_of(NodeId(peer)), Liveness::Up);
         }
@@ -152,9 +156,17 @@ fn a_stopped_node_is_declared_down_and_comes_back_up_after_a_restart() {
     let now = net.now_ms;
     for id in 1..=3 {
         let core = net.core(id);
-        assert!(core.gossip().down().is_empty(), "n{id} sees {:?}", core.gossip().down());
+        assert!(
+            core.gossip().down().is_empty(),
+            "n{id} sees {:?}",
+            core.gossip().down()
+        );
         assert!(!core.is_down(now, NodeId(3)));
-        assert!(core.status(now).members.iter().all(|m| m.up && m.health == "up"));
+        assert!(core
+            .status(now)
+            .members
+            .iter()
+            .all(|m| m.up && m.health == "up"));
     }
 }
 
@@ -185,7 +197,10 @@ fn gossip_claiming_another_sender_than_the_certificate_is_refused() {
     net.run(1_000);
     // Capture a real datagram from node 2 and deliver it as if node 1's
     // certificate had sent it.
-    net.cores.get_mut(&NodeId(2)).unwrap().handle_gossip_timers(u64::MAX / 2);
+    net.cores
+        .get_mut(&NodeId(2))
+        .unwrap()
+        .handle_gossip_timers(u64::MAX / 2);
     let stolen = net
         .cores
         .get_mut(&NodeId(2))

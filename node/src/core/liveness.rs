@@ -1,7 +1,8 @@
-//! Which peers this node considers down, from what the runtime observed:
-//! a failed send marks a peer down for a while; any message from it (or
-//! the end of that while) brings it back. Until gossip drives liveness, this
-//! is the down set the transaction layer sees.
+//! Which peers this node holds down from what the runtime observed: a
+//! failed send marks a peer down for a while; any message from it (or the
+//! end of that while) brings it back. This is a fast hint beside gossip:
+//! the down set the transaction layer sees is gossip's down set plus these
+//! peers (see [`super::NodeCore`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,5 +1,7 @@
-//! Static membership: the initial cluster (every member's id, address,
-//! region and zone) and the ring every node computes from it.
+//! The initial cluster (every member's id, address, region and zone) and
+//! the ring every node computes from it. Gossip ([`super::gossip`]) starts
+//! from these members and tells who is up; the ring itself only changes by
+//! explicit operator actions, never because a member is down.
 //!
 //! The cluster file is TOML:
 //!

@@ -32,6 +32,11 @@ pub(crate) const DATAGRAMS_IN_FLIGHT_MAX: usize = 64;
 /// How long shutdown waits for the leave datagrams to go out.
 pub(crate) const LEAVE_SEND_WAIT: Duration = Duration::from_millis(500);
 
+/// How long shutdown lets the connections transmit queued datagrams before
+/// the endpoint closes (closing discards datagrams still queued, and quinn
+/// does not report when a datagram has left).
+pub(crate) const LEAVE_TRANSMIT_WAIT: Duration = Duration::from_millis(100);
+
 /// The node's outgoing side.
 pub(crate) struct Peers {
     transport: Transport<NodeProtocol>,
@@ -142,6 +147,7 @@ impl Peers {
             }
         };
         let _ = tokio::time::timeout(LEAVE_SEND_WAIT, all).await;
+        tokio::time::sleep(LEAVE_TRANSMIT_WAIT).await;
     }
 
     /// A peer process restarted: drop the pooled connection to its previous
