@@ -264,6 +264,15 @@ impl Metadata {
         ready
     }
 
+    /// A peer says catalog `version` exists: refresh soon if it is newer
+    /// than the copy (at the next tick; after the refresh in flight, which
+    /// may have started before the change).
+    pub fn learned(&mut self, now_ms: u64, version: u64) {
+        if version > self.version() {
+            self.refresh_due_ms = self.refresh_due_ms.min(now_ms);
+        }
+    }
+
     /// Handles the answer to one of the node's own requests; returns
     /// further requests to issue, and whether the copy changed.
     pub fn internal_reply(

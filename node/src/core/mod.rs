@@ -64,6 +64,8 @@ pub struct NodeCore<E: Engine> {
     liveness: Liveness,
     tally: Tally,
     metadata: Metadata,
+    /// Node messages for the driver to send (catalog change notices).
+    outbox: Vec<(NodeId, NodeMessage)>,
 }
 
 impl<E: Engine> NodeCore<E> {
@@ -96,6 +98,7 @@ impl<E: Engine> NodeCore<E> {
             liveness: Liveness::default(),
             tally: Tally::default(),
             metadata,
+            outbox: Vec::new(),
         })
     }
 
@@ -124,6 +127,10 @@ impl<E: Engine> NodeCore<E> {
         let actions = match msg {
             NodeMessage::Txn(msg) => self.txn.handle_message(now_ms, from, msg),
             NodeMessage::Hello { .. } => Vec::new(),
+            NodeMessage::CatalogVersion { version } => {
+                self.metadata.learned(now_ms, version);
+                Vec::new()
+            }
         };
         self.finish(now_ms, actions)
     }
@@ -267,8 +274,13 @@ impl<E: Engine> NodeCore<E> {
 
     /// The cluster as this node sees it.
     pub fn status(&self, now_ms: u64) -> StatusReport {
-        let rf = self.replication_factor();
-        let shares = Ownership::of(&self.ring, rf, &self.policies.default.regions)
+        self.status_with(now_ms, &self.policies.default)
+    }
+
+    /// The cluster as this node sees it, ownership computed for `policy`.
+    fn status_with(&self, now_ms: u64, policy: &NamespacePolicy) -> StatusReport {
+        let rf = policy.replication_factor;
+        let shares = Ownership::of(&self.ring, rf, &policy.regions)
             .map(|ownership| ownership.shares())
             .unwrap_or_default();
         let members = self

@@ -169,6 +169,9 @@ impl EventLoop {
         self.core.sync()?;
         self.batches += 1;
         self.release(actions);
+        for (to, msg) in self.core.take_outbox() {
+            self.peers.send(to, msg);
+        }
         Ok(())
     }
 
@@ -260,6 +263,12 @@ impl EventLoop {
                 }),
             },
             ClientRequest::Status => ClientResponse::Status(self.core.status(now)),
+            ClientRequest::NamespaceStatus(namespace) => {
+                match self.core.namespace_status(now, &namespace) {
+                    Ok(status) => ClientResponse::Status(status),
+                    Err(reason) => ClientResponse::Error(ServiceError::Refused { reason }),
+                }
+            }
             ClientRequest::Info => ClientResponse::Info(self.info()),
             ClientRequest::Checkpoint => match self.core.engine_mut().checkpoint() {
                 Ok(()) => ClientResponse::Done,
