@@ -43,7 +43,19 @@ impl<E: Engine> NodeCore<E> {
             .admit(client, &caller, request, &self.ring, replay)
         {
             Admission::Pass(request) => {
-                actions.extend(self.txn.handle_request(now_ms, client, request));
+                let target = match caller {
+                    // Forwarded requests arrive from nodes: never again.
+                    Caller::User(_) => self.forward_target(now_ms, client, &request),
+                    Caller::Node => None,
+                };
+                match target {
+                    Some(to) => self.forwards.push(super::forward::Forward {
+                        client,
+                        to,
+                        request,
+                    }),
+                    None => actions.extend(self.txn.handle_request(now_ms, client, request)),
+                }
             }
             Admission::Refuse(error) => actions.push(Action::Reply {
                 client,
@@ -216,6 +228,12 @@ impl<E: Engine> NodeCore<E> {
             super::catalog::CatalogError::NoNamespace(namespace.into()).to_string()
         })?;
         Ok(self.status_with(now_ms, policy))
+    }
+
+    /// The replication factor of `namespace` (the default policy's when
+    /// it is unknown).
+    pub fn replication_factor_of(&self, namespace: &str) -> usize {
+        self.policies.get(namespace).replication_factor
     }
 
     /// The cached catalog (for status and tests).

@@ -9,6 +9,7 @@
 //! release the batch's actions.
 
 pub mod catalog;
+pub mod forward;
 mod gate;
 pub mod liveness;
 pub mod membership;
@@ -66,6 +67,8 @@ pub struct NodeCore<E: Engine> {
     metadata: Metadata,
     /// Node messages for the driver to send (catalog change notices).
     outbox: Vec<(NodeId, NodeMessage)>,
+    /// Client requests for the driver to forward (region pinning).
+    forwards: Vec<forward::Forward>,
 }
 
 impl<E: Engine> NodeCore<E> {
@@ -99,6 +102,7 @@ impl<E: Engine> NodeCore<E> {
             tally: Tally::default(),
             metadata,
             outbox: Vec::new(),
+            forwards: Vec::new(),
         })
     }
 
