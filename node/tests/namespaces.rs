@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use cluster_support::{free_ports, zerodb, TempDir};
 
-/// Starts `zerodb dev` on `dir` and waits until it serves.
+/// Starts `zerodb dev` on `dir` and waits until it serves. The caller
+/// waits for the child in `stop_dev`; a failed start kills and reaps it.
+#[allow(clippy::zombie_processes)]
 fn start_dev(dir: &Path, base: u16) -> (Child, BufReader<ChildStdout>) {
     let mut dev = zerodb()
         .args([
@@ -34,15 +36,17 @@ fn start_dev(dir: &Path, base: u16) -> (Child, BufReader<ChildStdout>) {
     let mut banner = String::new();
     loop {
         let mut line = String::new();
-        assert!(
-            stdout.read_line(&mut line).unwrap() > 0,
-            "dev ended: {banner}"
-        );
+        let read = stdout.read_line(&mut line).unwrap_or(0);
         banner.push_str(&line);
         if line.contains("Serving") {
             return (dev, stdout);
         }
-        assert!(Instant::now() < deadline, "{banner}");
+        if read == 0 || Instant::now() >= deadline {
+            // Do not leave the cluster running behind a failed test.
+            let _ = dev.kill();
+            let _ = dev.wait();
+            panic!("dev did not start: {banner}");
+        }
     }
 }
 

@@ -66,7 +66,10 @@ impl<E: Engine> NodeCore<E> {
                     actions.extend(self.txn.handle_request(now_ms, internal, read));
                 }
                 Ok(None) => {}
-                Err((client, response)) => actions.push(Action::Reply { client, response }),
+                Err(error) => actions.push(Action::Reply {
+                    client,
+                    response: Response::Error(*error),
+                }),
             },
         }
     }

@@ -47,6 +47,11 @@ pub const SYSTEM_RF_MAX: usize = 5;
 /// ring and the version stays the same.
 pub const PLACEMENT_VERSION: u64 = 1;
 
+/// One of the node's own requests, to hand to the transaction layer.
+pub type Internal = (ClientId, Request);
+/// An answer to a client.
+pub type Answer = (ClientId, Response);
+
 /// Who sent a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Caller {
@@ -197,7 +202,7 @@ impl Metadata {
 
     /// Periodic work: a refresh when one is due, and the parked requests
     /// that waited too long (answered with an error).
-    pub fn tick(&mut self, now_ms: u64) -> (Vec<(ClientId, Request)>, Vec<(ClientId, Response)>) {
+    pub fn tick(&mut self, now_ms: u64) -> (Vec<Internal>, Vec<Answer>) {
         let mut requests = Vec::new();
         let wanted = self.catalog.is_none() || self.parked.iter().any(|p| p.ticket > self.loaded);
         if now_ms >= self.refresh_due_ms || (wanted && self.refresh.is_none()) {
@@ -230,11 +235,11 @@ impl Metadata {
         client: ClientId,
         caller: Caller,
         request: Request,
-    ) -> Result<Option<(ClientId, Request)>, (ClientId, Response)> {
+    ) -> Result<Option<Internal>, Box<ClientError>> {
         if self.parked.len() >= PARKED_MAX {
             let reason =
                 format!("{PARKED_MAX} requests already wait for the cluster metadata; retry later");
-            return Err((client, Response::Error(bad(reason))));
+            return Err(Box::new(bad(reason)));
         }
         let (ticket, start) = match self.refresh {
             Some((_, in_flight)) => (in_flight + 1, None),
