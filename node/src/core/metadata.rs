@@ -204,8 +204,10 @@ impl Metadata {
     /// that waited too long (answered with an error).
     pub fn tick(&mut self, now_ms: u64) -> (Vec<Internal>, Vec<Answer>) {
         let mut requests = Vec::new();
-        let wanted = self.catalog.is_none() || self.parked.iter().any(|p| p.ticket > self.loaded);
-        if now_ms >= self.refresh_due_ms || (wanted && self.refresh.is_none()) {
+        // Parked requests start their own refresh and a completed refresh
+        // starts the next one they need; a failed one waits for its retry
+        // delay, so an unreachable system namespace is not polled per tick.
+        if now_ms >= self.refresh_due_ms {
             if let Some(request) = self.start_refresh() {
                 self.refresh_due_ms = now_ms + REFRESH_INTERVAL_MS;
                 requests.push(request);
