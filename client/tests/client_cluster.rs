@@ -32,7 +32,7 @@ fn temp_dir() -> PathBuf {
 }
 
 fn key(id: &str) -> Key {
-    Key::new("app", "db", "t", id)
+    Key::new("default", "db", "t", id)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -95,7 +95,7 @@ async fn clients_read_write_and_survive_a_node_stopping() {
     );
     a.delete(&key("n")).await.unwrap();
     let scan = ScanQuery {
-        namespace: "app".into(),
+        namespace: "default".into(),
         database: "db".into(),
         table: "t".into(),
         start: Vec::new(),

@@ -35,6 +35,12 @@ pub enum NodeMessage {
         /// A number unique to this start of the process.
         boot: u64,
     },
+    /// The sender committed a change of the cluster catalog: version
+    /// `version` exists; a node holding an older one refreshes its copy.
+    CatalogVersion {
+        /// The catalog version committed.
+        version: u64,
+    },
 }
 
 /// Scan bounds: the records of one table with ids in `[start, end)`.
@@ -68,6 +74,9 @@ pub enum ClientRequest {
     LocalScan(ScanQuery),
     /// The cluster as this node sees it.
     Status,
+    /// The cluster as this node sees it, with ownership of this
+    /// namespace's data (its RF and regions).
+    NamespaceStatus(String),
     /// This node's figures (the INFO surface).
     Info,
     /// Checkpoint this node's storage engine.

@@ -15,7 +15,7 @@ use zerodb_node::cli::connect::Session;
 use zerodb_txn::{Key, Level, Op, OpResult, Request, Response};
 
 fn key(id: &str) -> Key {
-    Key::new("app", "db", "t", id.as_bytes())
+    Key::new("default", "db", "t", id.as_bytes())
 }
 
 async fn put(session: &mut Session, id: &str, value: &str) -> Result<(), String> {

@@ -65,7 +65,8 @@ pub enum ClientCommand {
         input_json: bool,
     },
     /// The cluster as a node sees it: members, health, regions, zones,
-    /// token ownership, ring epoch.
+    /// ring epoch, and each member's share of the --ns namespace's data
+    /// (its replication factor and regions).
     Status,
     /// Namespaces: create, alter, drop, list, show.
     Ns {
@@ -288,7 +289,10 @@ fn build(command: &ClientCommand, space: &KeySpace) -> Result<(ClientRequest, bo
             let read_only = !ops.iter().any(|op| op.writes());
             (ClientRequest::Data(Request::Txn { ops }), read_only)
         }
-        ClientCommand::Status => (ClientRequest::Status, true),
+        ClientCommand::Status => (
+            ClientRequest::NamespaceStatus(space.namespace.clone()),
+            true,
+        ),
         ClientCommand::Ns { .. }
         | ClientCommand::User { .. }
         | ClientCommand::Grant { .. }

@@ -43,7 +43,19 @@ impl<E: Engine> NodeCore<E> {
             .admit(client, &caller, request, &self.ring, replay)
         {
             Admission::Pass(request) => {
-                actions.extend(self.txn.handle_request(now_ms, client, request));
+                let target = match caller {
+                    // Forwarded requests arrive from nodes: never again.
+                    Caller::User(_) => self.forward_target(now_ms, client, &request),
+                    Caller::Node => None,
+                };
+                match target {
+                    Some(to) => self.forwards.push(super::forward::Forward {
+                        client,
+                        to,
+                        request,
+                    }),
+                    None => actions.extend(self.txn.handle_request(now_ms, client, request)),
+                }
             }
             Admission::Refuse(error) => actions.push(Action::Reply {
                 client,
@@ -54,7 +66,10 @@ impl<E: Engine> NodeCore<E> {
                     actions.extend(self.txn.handle_request(now_ms, internal, read));
                 }
                 Ok(None) => {}
-                Err((client, response)) => actions.push(Action::Reply { client, response }),
+                Err(error) => actions.push(Action::Reply {
+                    client,
+                    response: Response::Error(*error),
+                }),
             },
         }
     }
@@ -96,7 +111,10 @@ impl<E: Engine> NodeCore<E> {
                         }
                     }
                     Action::Reply { client, response } => {
-                        changed |= self.metadata.client_reply(client, &response);
+                        if self.metadata.client_reply(client, &response) {
+                            changed = true;
+                            self.announce_catalog();
+                        }
                         out.push(Action::Reply { client, response });
                     }
                     other => out.push(other),
@@ -123,6 +141,37 @@ impl<E: Engine> NodeCore<E> {
         out.extend(actions);
         self.count(&out);
         out
+    }
+
+    /// Tells every peer the catalog version this node just committed.
+    fn announce_catalog(&mut self) {
+        let version = self.metadata.version();
+        let me = self.id;
+        for member in &self.cluster.members {
+            if member.id != me.0 {
+                self.outbox.push((
+                    zerodb_ring::NodeId(member.id),
+                    crate::api::NodeMessage::CatalogVersion { version },
+                ));
+            }
+        }
+    }
+
+    /// Node messages for the driver to send after the batch's sync.
+    pub fn take_outbox(&mut self) -> Vec<(zerodb_ring::NodeId, crate::api::NodeMessage)> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    /// The catalog version this node holds (0 before the first load): what
+    /// gossip advertises. A peer advertising a higher one should be passed
+    /// to [`NodeCore::learn_catalog_version`].
+    pub fn catalog_version(&self) -> u64 {
+        self.metadata.version()
+    }
+
+    /// Catalog version `version` exists somewhere: refresh if it is newer.
+    pub fn learn_catalog_version(&mut self, now_ms: u64, version: u64) {
+        self.metadata.learned(now_ms, version);
     }
 
     /// Hands the catalog's policies to the transaction layer.
@@ -168,6 +217,26 @@ impl<E: Engine> NodeCore<E> {
                 .map_err(|error| error.to_string()),
             Caller::Node => Ok(()),
         }
+    }
+
+    /// The cluster as this node sees it, with each member's share of
+    /// `namespace`'s data under its policy (a pinned namespace's data lives
+    /// only on nodes of its regions).
+    pub fn namespace_status(
+        &self,
+        now_ms: u64,
+        namespace: &str,
+    ) -> Result<crate::api::StatusReport, String> {
+        let policy = self.policies.namespaces.get(namespace).ok_or_else(|| {
+            super::catalog::CatalogError::NoNamespace(namespace.into()).to_string()
+        })?;
+        Ok(self.status_with(now_ms, policy))
+    }
+
+    /// The replication factor of `namespace` (the default policy's when
+    /// it is unknown).
+    pub fn replication_factor_of(&self, namespace: &str) -> usize {
+        self.policies.get(namespace).replication_factor
     }
 
     /// The cached catalog (for status and tests).

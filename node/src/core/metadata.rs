@@ -47,6 +47,11 @@ pub const SYSTEM_RF_MAX: usize = 5;
 /// ring and the version stays the same.
 pub const PLACEMENT_VERSION: u64 = 1;
 
+/// One of the node's own requests, to hand to the transaction layer.
+pub type Internal = (ClientId, Request);
+/// An answer to a client.
+pub type Answer = (ClientId, Response);
+
 /// Who sent a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Caller {
@@ -197,10 +202,12 @@ impl Metadata {
 
     /// Periodic work: a refresh when one is due, and the parked requests
     /// that waited too long (answered with an error).
-    pub fn tick(&mut self, now_ms: u64) -> (Vec<(ClientId, Request)>, Vec<(ClientId, Response)>) {
+    pub fn tick(&mut self, now_ms: u64) -> (Vec<Internal>, Vec<Answer>) {
         let mut requests = Vec::new();
-        let wanted = self.catalog.is_none() || self.parked.iter().any(|p| p.ticket > self.loaded);
-        if now_ms >= self.refresh_due_ms || (wanted && self.refresh.is_none()) {
+        // Parked requests start their own refresh and a completed refresh
+        // starts the next one they need; a failed one waits for its retry
+        // delay, so an unreachable system namespace is not polled per tick.
+        if now_ms >= self.refresh_due_ms {
             if let Some(request) = self.start_refresh() {
                 self.refresh_due_ms = now_ms + REFRESH_INTERVAL_MS;
                 requests.push(request);
@@ -230,11 +237,11 @@ impl Metadata {
         client: ClientId,
         caller: Caller,
         request: Request,
-    ) -> Result<Option<(ClientId, Request)>, (ClientId, Response)> {
+    ) -> Result<Option<Internal>, Box<ClientError>> {
         if self.parked.len() >= PARKED_MAX {
             let reason =
                 format!("{PARKED_MAX} requests already wait for the cluster metadata; retry later");
-            return Err((client, Response::Error(bad(reason))));
+            return Err(Box::new(bad(reason)));
         }
         let (ticket, start) = match self.refresh {
             Some((_, in_flight)) => (in_flight + 1, None),
@@ -262,6 +269,15 @@ impl Metadata {
             .partition(|parked| parked.ticket <= loaded);
         self.parked = waiting;
         ready
+    }
+
+    /// A peer says catalog `version` exists: refresh soon if it is newer
+    /// than the copy (at the next tick; after the refresh in flight, which
+    /// may have started before the change).
+    pub fn learned(&mut self, now_ms: u64, version: u64) {
+        if version > self.version() {
+            self.refresh_due_ms = self.refresh_due_ms.min(now_ms);
+        }
     }
 
     /// Handles the answer to one of the node's own requests; returns

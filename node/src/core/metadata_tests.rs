@@ -199,3 +199,131 @@ fn catalog_writes_that_move_data_or_are_stale_are_refused() {
     };
     assert!(refusal(harness.request_as(2, 31, admin(), blind)).contains("assert version"));
 }
+
+/// Loads `catalog` into a fresh [`Metadata`] the way a refresh does.
+fn loaded(catalog: &Catalog, cluster_size: usize) -> super::Metadata {
+    let mut metadata = super::Metadata::new(NamespacePolicy::default(), cluster_size);
+    let (requests, _) = metadata.tick(0);
+    let (client, _) = requests.into_iter().next().expect("a first refresh");
+    let answer = Response::Value(Some(Versioned {
+        version: zerodb_txn::Ver::ZERO,
+        value: Some(catalog.encode()),
+    }));
+    let (_, changed) = metadata.internal_reply(0, client, answer);
+    assert!(changed);
+    metadata
+}
+
+#[test]
+fn a_pinned_namespace_is_placed_only_on_nodes_of_its_regions() {
+    use super::super::membership::{ClusterSpec, MemberSpec};
+    use zerodb_txn::View;
+    let cluster = ClusterSpec {
+        tokens_per_node: 16,
+        members: (1..=6u32)
+            .map(|id| MemberSpec {
+                id,
+                address: std::net::SocketAddr::from(([127, 0, 0, 1], 9000 + id as u16)),
+                region: if id <= 3 { "eu".into() } else { "us".into() },
+                zone: format!("z{id}"),
+            })
+            .collect(),
+    };
+    let ring = cluster.ring().unwrap();
+    let mut catalog = Catalog::genesis(NamespacePolicy::default());
+    catalog
+        .create_namespace(
+            "eu-shop",
+            NamespacePolicy {
+                regions: vec!["eu".into()],
+                replication_factor: 3,
+                partition_level: zerodb_config::PartitionLevel::Record,
+                ..NamespacePolicy::default()
+            },
+        )
+        .unwrap();
+    let metadata = loaded(&catalog, 6);
+    let view = View {
+        ring,
+        down: Default::default(),
+        policies: metadata.policies(),
+    };
+    let mut used_us = false;
+    for id in 0..200 {
+        let pinned = view.partition_of(&Key::new("eu-shop", "db", "t", format!("k{id}")));
+        let replicas = view.replicas(&pinned);
+        assert_eq!(replicas.len(), 3);
+        assert!(replicas.iter().all(|node| node.0 <= 3), "{replicas:?}");
+        let free = view.partition_of(&Key::new("default", format!("db{id}").as_str(), "t", "k"));
+        used_us |= view.replicas(&free).iter().any(|node| node.0 > 3);
+    }
+    assert!(used_us, "unpinned namespaces use every region");
+    // The system namespace: strong, RF min(5, cluster size).
+    let system = metadata.policies().get("system").clone();
+    assert_eq!(system.replication_factor, 5);
+    assert_eq!(system.consistency, Consistency::Strong);
+}
+
+#[test]
+fn a_coordinator_outside_a_pinned_namespace_forwards_in_region() {
+    use super::super::membership::{ClusterSpec, MemberSpec};
+    use zerodb_txn::ClientId;
+    let spec = ClusterSpec {
+        tokens_per_node: 8,
+        members: (1..=4u32)
+            .map(|id| MemberSpec {
+                id,
+                address: std::net::SocketAddr::from(([127, 0, 0, 1], 9100 + id as u16)),
+                region: if id <= 2 { "eu".into() } else { "us".into() },
+                zone: format!("z{id}"),
+            })
+            .collect(),
+    };
+    let mut harness = Harness::with_cluster(spec);
+    let pinned = NamespacePolicy {
+        replication_factor: 2,
+        regions: vec!["eu".into()],
+        ..NamespacePolicy::default()
+    };
+    let created = change(&mut harness, 1, 10, admin(), |c| {
+        c.create_namespace("eu-data", pinned.clone()).unwrap()
+    });
+    assert!(matches!(created, Response::Committed { .. }), "{created:?}");
+    // In region: coordinated here.
+    assert!(matches!(
+        harness.request_as(2, 20, admin(), put("eu-data", "a")),
+        Response::Written { .. }
+    ));
+    // Out of region: handed to an eu node, which coordinates it.
+    let now = harness.now_ms;
+    let node = harness.nodes.get_mut(&zerodb_ring::NodeId(4)).unwrap();
+    let actions = node.handle_client_request(now, ClientId(30), admin(), put("eu-data", "b"));
+    assert!(actions
+        .iter()
+        .all(|a| !matches!(a, zerodb_txn::Action::Reply { .. })));
+    let mut forwards = node.take_forwards();
+    // The first request may wait for a catalog refresh: let it run.
+    harness.release(zerodb_ring::NodeId(4), actions);
+    for _ in 0..1_000 {
+        if !forwards.is_empty() {
+            break;
+        }
+        harness.step();
+        forwards = harness
+            .nodes
+            .get_mut(&zerodb_ring::NodeId(4))
+            .unwrap()
+            .take_forwards();
+    }
+    assert_eq!(forwards.len(), 1, "{forwards:?}");
+    let forward = forwards.pop().unwrap();
+    assert!(forward.to.0 <= 2, "{forward:?}");
+    assert_eq!(forward.client, ClientId(30));
+    let answer = harness.request_as(forward.to.0, 31, Caller::Node, forward.request);
+    assert!(matches!(answer, Response::Written { .. }), "{answer:?}");
+    // Unpinned namespaces are coordinated wherever the client connects.
+    assert!(matches!(
+        harness.request_as(4, 40, admin(), put("default", "c")),
+        Response::Written { .. }
+    ));
+}

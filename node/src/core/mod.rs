@@ -11,6 +11,7 @@
 //! release the batch's actions.
 
 pub mod catalog;
+pub mod forward;
 mod gate;
 pub mod gossip;
 pub mod liveness;
@@ -78,6 +79,10 @@ pub struct NodeCore<E: Engine> {
     datagrams: Vec<Datagram>,
     tally: Tally,
     metadata: Metadata,
+    /// Node messages for the driver to send (catalog change notices).
+    outbox: Vec<(NodeId, NodeMessage)>,
+    /// Client requests for the driver to forward (region pinning).
+    forwards: Vec<forward::Forward>,
 }
 
 impl<E: Engine> NodeCore<E> {
@@ -125,6 +130,8 @@ impl<E: Engine> NodeCore<E> {
             datagrams: Vec::new(),
             tally: Tally::default(),
             metadata,
+            outbox: Vec::new(),
+            forwards: Vec::new(),
         })
     }
 
@@ -206,6 +213,10 @@ impl<E: Engine> NodeCore<E> {
         let actions = match msg {
             NodeMessage::Txn(msg) => self.txn.handle_message(now_ms, from, msg),
             NodeMessage::Hello { .. } => Vec::new(),
+            NodeMessage::CatalogVersion { version } => {
+                self.metadata.learned(now_ms, version);
+                Vec::new()
+            }
         };
         self.finish(now_ms, actions)
     }
@@ -358,8 +369,13 @@ impl<E: Engine> NodeCore<E> {
 
     /// The cluster as this node sees it.
     pub fn status(&self, now_ms: u64) -> StatusReport {
-        let rf = self.replication_factor();
-        let shares = Ownership::of(&self.ring, rf, &self.policies.default.regions)
+        self.status_with(now_ms, &self.policies.default)
+    }
+
+    /// The cluster as this node sees it, ownership computed for `policy`.
+    fn status_with(&self, now_ms: u64, policy: &NamespacePolicy) -> StatusReport {
+        let rf = policy.replication_factor;
+        let shares = Ownership::of(&self.ring, rf, &policy.regions)
             .map(|ownership| ownership.shares())
             .unwrap_or_default();
         let members = self

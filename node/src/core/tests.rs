@@ -34,6 +34,11 @@ pub(super) struct Harness {
 
 impl Harness {
     pub(super) fn new(n: u32) -> Harness {
+        Harness::with_cluster(cluster(n))
+    }
+
+    pub(super) fn with_cluster(spec: ClusterSpec) -> Harness {
+        let n = spec.members.len() as u32;
         let mut harness = Harness {
             nodes: BTreeMap::new(),
             queue: VecDeque::new(),
@@ -45,7 +50,7 @@ impl Harness {
             let engine = MemoryEngine::new(Incarnation(u64::from(id)));
             let mut core = NodeCore::open(
                 NodeId(id),
-                cluster(n),
+                spec.clone(),
                 NamespacePolicy::default(),
                 engine,
                 u64::from(id),
@@ -60,7 +65,7 @@ impl Harness {
         harness
     }
 
-    fn release(&mut self, node: NodeId, actions: Vec<Action>) {
+    pub(super) fn release(&mut self, node: NodeId, actions: Vec<Action>) {
         self.nodes.get_mut(&node).unwrap().sync().unwrap();
         for action in actions {
             match action {

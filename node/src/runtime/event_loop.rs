@@ -206,6 +206,12 @@ impl EventLoop {
         // leaves before they are durable.
         self.sync()?;
         self.release(actions);
+        for (to, msg) in self.core.take_outbox() {
+            self.peers.send(to, msg);
+        }
+        for forward in self.core.take_forwards() {
+            self.forward(forward);
+        }
         Ok(())
     }
 
@@ -314,7 +320,7 @@ impl EventLoop {
                     self.peers.transport().clone(),
                     self.core.cluster().clone(),
                     self.core.id(),
-                    self.core.replication_factor(),
+                    self.core.replication_factor_of(&query.namespace),
                     query,
                     local,
                     responder,
@@ -329,6 +335,12 @@ impl EventLoop {
                 }),
             },
             ClientRequest::Status => ClientResponse::Status(self.core.status(now)),
+            ClientRequest::NamespaceStatus(namespace) => {
+                match self.core.namespace_status(now, &namespace) {
+                    Ok(status) => ClientResponse::Status(status),
+                    Err(reason) => ClientResponse::Error(ServiceError::Refused { reason }),
+                }
+            }
             ClientRequest::Info => ClientResponse::Info(self.info()),
             ClientRequest::Checkpoint => match self.core.engine_mut().checkpoint() {
                 Ok(()) => ClientResponse::Done,
@@ -349,6 +361,38 @@ impl EventLoop {
             },
         };
         self.direct.push((responder, response));
+    }
+
+    /// Hands a client request to an in-region node and relays its answer
+    /// (region pinning, see `core::forward`).
+    fn forward(&mut self, forward: crate::core::forward::Forward) {
+        let Some(pending) = self.pending.remove(&forward.client) else {
+            return;
+        };
+        let transport = self.peers.transport().clone();
+        let writes = match &forward.request {
+            zerodb_txn::Request::Get { .. } => false,
+            zerodb_txn::Request::Txn { ops } => ops.iter().any(zerodb_txn::Op::writes),
+            _ => true,
+        };
+        let request = ClientRequest::Data(forward.request);
+        let to = forward.to;
+        self.replies.push(tokio::spawn(async move {
+            let response = match transport.request(crate::tls::NodeId(to.0), &request).await {
+                Ok(response) => response,
+                Err(error) => {
+                    tracing::debug!(%error, peer = %to, "forwarding a request failed");
+                    ClientResponse::Data(zerodb_txn::Response::Error(
+                        zerodb_txn::ClientError::Timeout {
+                            outcome_unknown: writes,
+                        },
+                    ))
+                }
+            };
+            if let Err(error) = pending.responder.respond(response).await {
+                tracing::debug!(%error, "could not deliver a forwarded answer");
+            }
+        }));
     }
 
     /// A peer announced a new process: forget the connection to its
