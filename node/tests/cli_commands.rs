@@ -4,10 +4,7 @@
 
 mod cluster_support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
+use cluster_support::dev::Dev;
 use cluster_support::{free_ports, zerodb, TempDir};
 
 #[test]
@@ -53,36 +50,8 @@ fn dev_serves_the_command_line_and_stops_on_sigterm() {
     let temp = TempDir::new("dev");
     let dir = temp.0.join("cluster");
     let base = free_ports(3);
-    let mut dev = zerodb()
-        .args([
-            "dev",
-            "--base-port",
-            &base.to_string(),
-            "--metrics-base-port",
-            "0",
-            "--dir",
-        ])
-        .arg(&dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(dev.stdout.take().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut banner = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(
-            stdout.read_line(&mut line).unwrap() > 0,
-            "dev ended early: {banner}"
-        );
-        banner.push_str(&line);
-        if line.contains("Serving") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{banner}");
-    }
+    let dev = Dev::start(&dir, base);
+    let banner = &dev.banner;
     assert!(banner.contains("put hello world"), "{banner}");
 
     let client = |args: &[&str]| {
@@ -107,18 +76,6 @@ fn dev_serves_the_command_line_and_stops_on_sigterm() {
     assert_eq!(code, Some(0));
     assert!(json.contains("\"value\":\"v\""), "{json}");
 
-    let status = Command::new("kill")
-        .arg("-TERM")
-        .arg(dev.id().to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let mut rest = String::new();
-    for line in stdout.lines() {
-        rest.push_str(&line.unwrap());
-        rest.push('\n');
-    }
-    let exit = dev.wait().unwrap();
-    assert!(exit.success(), "{exit:?} {rest}");
+    let rest = dev.stop();
     assert!(rest.contains("Stopped."), "{rest}");
 }

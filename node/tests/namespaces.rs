@@ -5,63 +5,11 @@
 
 mod cluster_support;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cluster_support::dev::Dev;
 use cluster_support::{free_ports, zerodb, TempDir};
-
-/// Starts `zerodb dev` on `dir` and waits until it serves. The caller
-/// waits for the child in `stop_dev`; a failed start kills and reaps it.
-#[allow(clippy::zombie_processes)]
-fn start_dev(dir: &Path, base: u16) -> (Child, BufReader<ChildStdout>) {
-    let mut dev = zerodb()
-        .args([
-            "dev",
-            "--base-port",
-            &base.to_string(),
-            "--metrics-base-port",
-            "0",
-            "--dir",
-        ])
-        .arg(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(dev.stdout.take().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut banner = String::new();
-    loop {
-        let mut line = String::new();
-        let read = stdout.read_line(&mut line).unwrap_or(0);
-        banner.push_str(&line);
-        if line.contains("Serving") {
-            return (dev, stdout);
-        }
-        if read == 0 || Instant::now() >= deadline {
-            // Do not leave the cluster running behind a failed test.
-            let _ = dev.kill();
-            let _ = dev.wait();
-            panic!("dev did not start: {banner}");
-        }
-    }
-}
-
-fn stop_dev(mut dev: Child, stdout: BufReader<ChildStdout>) {
-    let status = Command::new("kill")
-        .arg("-TERM")
-        .arg(dev.id().to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    for line in stdout.lines() {
-        let _ = line;
-    }
-    assert!(dev.wait().unwrap().success());
-}
 
 /// Runs a client command as `user` (`admin` is the dev default).
 fn run(dir: &Path, user: &str, args: &[&str]) -> (Option<i32>, String, String) {
@@ -101,7 +49,7 @@ fn policies_and_roles_are_enforced_and_survive_a_restart() {
     let temp = TempDir::new("namespaces");
     let dir = temp.0.join("cluster");
     let base = free_ports(3);
-    let (dev, stdout) = start_dev(&dir, base);
+    let dev = Dev::start(&dir, base);
 
     // The default namespace of the quick start exists.
     ok(&dir, "admin", &["put", "hello", "world"]);
@@ -177,8 +125,8 @@ fn policies_and_roles_are_enforced_and_survive_a_restart() {
     let why = refused(&dir, "admin", &["--ns", "nope", "get", "k"]);
     assert!(why.contains("\"nope\" does not exist"), "{why}");
 
-    stop_dev(dev, stdout);
-    let (dev, stdout) = start_dev(&dir, base);
+    dev.stop();
+    let dev = Dev::start(&dir, base);
 
     let shown = ok(&dir, "admin", &["ns", "show", "shop"]);
     assert!(
@@ -214,5 +162,5 @@ fn policies_and_roles_are_enforced_and_survive_a_restart() {
     ok(&dir, "admin", &["ns", "drop", "docs"]);
     let list = ok(&dir, "admin", &["ns", "list"]);
     assert!(!list.contains("docs") && list.contains("shop"), "{list}");
-    stop_dev(dev, stdout);
+    dev.stop();
 }

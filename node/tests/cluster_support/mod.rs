@@ -2,6 +2,8 @@
 //! configuration files, `zerodb start` processes and client sessions.
 #![allow(dead_code)]
 
+pub mod dev;
+
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
