@@ -11,9 +11,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use zerodb_ring::{Member, NodeId, NodeStatus, Ring, Token};
+use zerodb_storage::{Record, Space};
 use zerodb_txn::{
-    Action, ClientId, Message, Policies, ReplicaStatus, Request, Response, Timer, TxnNode,
-    TxnOptions,
+    Action, ClientId, Key, Message, Policies, ReplicaStatus, Request, Response, Timer, TxnNode,
+    TxnOptions, View,
 };
 
 use crate::clock::NodeClock;
@@ -259,6 +260,37 @@ impl<D: SimDisk> Cluster<D> {
     /// Node index of a node id.
     pub fn index_of(&self, id: NodeId) -> Option<usize> {
         self.nodes.iter().position(|slot| slot.id == id)
+    }
+
+    /// What each replica of `key` stores in its data space, read straight
+    /// from its engine (running or crashed); a read error is reported as an
+    /// absent record and recorded in [`Cluster::errors`].
+    pub fn replica_records(&mut self, key: &Key) -> Vec<(NodeId, Option<Record>)> {
+        let view = View {
+            ring: self.ring.clone(),
+            down: BTreeSet::new(),
+            policies: self.policies.clone(),
+        };
+        let storage_key = key.storage_key();
+        let mut records = Vec::new();
+        for id in view.replicas(&view.partition_of(key)) {
+            let Some(index) = self.index_of(id) else {
+                continue;
+            };
+            let slot = &mut self.nodes[index];
+            let read = match (slot.node.as_mut(), slot.disk.as_mut()) {
+                (Some(node), _) => node.engine_mut().get(Space::Data, &storage_key),
+                (None, Some(disk)) => disk.get(Space::Data, &storage_key),
+                (None, None) => Ok(None),
+            };
+            let record = read.unwrap_or_else(|error| {
+                self.errors
+                    .push(format!("reading {key:?} on replica {id}: {error}"));
+                None
+            });
+            records.push((id, record));
+        }
+        records
     }
 
     /// Nodes currently down (crashed, not yet restarted).

@@ -9,6 +9,7 @@ use zerodb_config::{Consistency, NamespacePolicy, PartitionLevel};
 use zerodb_storage::MemoryEngine;
 use zerodb_txn::{ClientId, Policies, Request, TxnOptions};
 
+use crate::check::convergence::check_convergence;
 use crate::cluster::{Cluster, SimDisk, SimEvent, CLIENT_LATENCY_US};
 use crate::disk::ZeroDisk;
 use crate::faults::{FaultCounts, FaultKind, FaultLevel, FaultRates};
@@ -16,6 +17,7 @@ use crate::history::{Micros, ProcessId};
 use crate::membership_gossip::MembershipKind;
 use crate::workload::append::AppendWorkload;
 use crate::workload::bank::BankWorkload;
+use crate::workload::mixed_ns::MixedNsWorkload;
 use crate::workload::register::RegisterWorkload;
 use crate::workload::{
     Answer, OutcomeCounts, Workload, WorkloadKind, EVENTUAL_NAMESPACE, STRONG_NAMESPACE,
@@ -260,6 +262,10 @@ fn workload(config: &RunConfig, rng: &mut StdRng) -> Box<dyn Workload> {
         )),
         WorkloadKind::Append => Box::new(AppendWorkload::new(rng.random_range(4..10))),
         WorkloadKind::Bank => Box::new(BankWorkload::new(rng.random_range(3..7))),
+        WorkloadKind::MixedNs => Box::new(MixedNsWorkload::new(
+            rng.random_range(3..8),
+            rng.random_range(3..8),
+        )),
     }
 }
 
@@ -305,6 +311,21 @@ impl Clients {
             .queue
             .push(now + self.timeout_us, SimEvent::ClientTimeout { client });
     }
+}
+
+/// Compares the replicas of the workload's eventual registers (read from
+/// their engines once the run is over) for convergence.
+fn check_replicas<D: SimDisk>(cluster: &mut Cluster<D>, workload: &dyn Workload) -> Vec<String> {
+    let mut stored = BTreeMap::new();
+    let mut written = BTreeMap::new();
+    for (register, key, values) in workload.converging_keys() {
+        stored.insert(register, cluster.replica_records(&key));
+        written.insert(register, values);
+    }
+    check_convergence(&stored, &written)
+        .into_iter()
+        .map(|problem| format!("eventual namespace: convergence: {problem}"))
+        .collect()
 }
 
 /// Runs one seed over disks of type `D`.
@@ -430,6 +451,7 @@ pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
     }
     cluster.counts.messages_lost = cluster.net.lost;
     cluster.counts.messages_duplicated = cluster.net.duplicated;
+    anomalies.extend(check_replicas(&mut cluster, workload.as_ref()));
     let verdict = workload.check();
     let history = workload.history_text();
     anomalies.extend(cluster.errors.iter().map(|e| format!("driver: {e}")));

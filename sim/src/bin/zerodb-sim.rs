@@ -29,7 +29,8 @@ struct Args {
     /// Client operations per seed (before healing and final reads).
     #[arg(long, default_value_t = 300)]
     ops: usize,
-    /// Workload: register, append or bank.
+    /// Workload: register, append, bank or mixed-ns (strong and eventual
+    /// registers side by side).
     #[arg(long, default_value = "register")]
     workload: WorkloadKind,
     /// Fault level: none, light, heavy or mixed (drawn per seed).

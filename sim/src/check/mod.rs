@@ -4,6 +4,7 @@
 //! tests; a checker is only trusted after it has caught a known-bad run.
 
 pub mod bank;
+pub mod convergence;
 pub mod durability;
 pub mod elle;
 pub mod register;

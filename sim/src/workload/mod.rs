@@ -3,7 +3,10 @@
 
 pub mod append;
 pub mod bank;
+pub mod mixed_ns;
 pub mod register;
+
+use std::collections::BTreeSet;
 
 use rand::rngs::StdRng;
 use zerodb_txn::{ClientError, Key, Request, Response};
@@ -37,6 +40,10 @@ pub enum WorkloadKind {
     Append,
     /// Bank transfers, checked for conservation and no overdraft.
     Bank,
+    /// Registers on a strong and an eventual namespace side by side: the
+    /// strong ones checked for linearizability, the eventual ones for
+    /// convergence after healing.
+    MixedNs,
 }
 
 impl WorkloadKind {
@@ -46,6 +53,7 @@ impl WorkloadKind {
             WorkloadKind::Register => "register",
             WorkloadKind::Append => "append",
             WorkloadKind::Bank => "bank",
+            WorkloadKind::MixedNs => "mixed-ns",
         }
     }
 }
@@ -58,8 +66,9 @@ impl std::str::FromStr for WorkloadKind {
             "register" => Ok(WorkloadKind::Register),
             "append" => Ok(WorkloadKind::Append),
             "bank" => Ok(WorkloadKind::Bank),
+            "mixed-ns" => Ok(WorkloadKind::MixedNs),
             other => Err(format!(
-                "unknown workload {other:?}; use register, append or bank"
+                "unknown workload {other:?}; use register, append, bank or mixed-ns"
             )),
         }
     }
@@ -102,6 +111,13 @@ pub trait Workload {
 
     /// A stable rendering of the history, for the determinism hash.
     fn history_text(&self) -> String;
+
+    /// Registers of an eventual namespace whose replicas must agree once
+    /// faults have healed: `(register, key, every value clients tried to
+    /// write to it)`. Empty for workloads with no eventual part.
+    fn converging_keys(&self) -> Vec<(u64, Key, BTreeSet<u64>)> {
+        Vec::new()
+    }
 }
 
 /// Operations of a history by outcome.

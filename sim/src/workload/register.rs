@@ -1,12 +1,12 @@
 //! Registers: single-key get / put / cas, checked for linearizability and,
 //! after healing, for durability of the newest acknowledged write.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use rand::rngs::StdRng;
 use rand::RngExt;
 use zerodb_txn::request::{decode_int, encode_int};
-use zerodb_txn::{ClientError, Condition, Level, Op, Request, Response};
+use zerodb_txn::{ClientError, Condition, Key, Level, Op, Request, Response};
 
 use super::{failure_outcome, key_of, Answer, Verdict, Workload, FINAL_READ_TRIES_MAX};
 use crate::check::durability::check_register_durability;
@@ -59,6 +59,51 @@ impl RegisterWorkload {
     /// The recorded history.
     pub fn history(&self) -> &[RegisterOperation] {
         &self.history
+    }
+
+    /// The storage key of register `key`.
+    pub fn key(&self, key: u64) -> Key {
+        key_of(self.namespace, TABLE, key)
+    }
+
+    /// The number of registers.
+    pub fn keys(&self) -> u64 {
+        self.keys
+    }
+
+    /// True while `process` waits for an answer from this workload.
+    pub fn is_pending(&self, process: ProcessId) -> bool {
+        self.pending.contains_key(&process)
+    }
+
+    /// Every value a client tried to write, per register, whatever the
+    /// outcome (an indeterminate or failed write may still have landed on
+    /// one replica of an eventual namespace).
+    pub fn attempted_writes(&self) -> BTreeMap<u64, BTreeSet<u64>> {
+        let mut written: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
+        for op in &self.history {
+            if let RegisterOp::Put { key, value }
+            | RegisterOp::Cas {
+                key, new: value, ..
+            } = op.op
+            {
+                written.entry(key).or_default().insert(value);
+            }
+        }
+        written
+    }
+
+    /// The checks that hold on any namespace: every answer had the expected
+    /// shape and every final read succeeded.
+    pub fn check_answers(&self) -> Verdict {
+        let mut verdict = Verdict::default();
+        verdict
+            .anomalies
+            .extend(self.protocol_errors.iter().cloned());
+        verdict
+            .anomalies
+            .extend(self.final_failures.iter().cloned());
+        verdict
     }
 
     fn request(&self, op: &RegisterOp) -> Request {
@@ -209,13 +254,7 @@ impl Workload for RegisterWorkload {
     }
 
     fn check(&self) -> Verdict {
-        let mut verdict = Verdict::default();
-        verdict
-            .anomalies
-            .extend(self.protocol_errors.iter().cloned());
-        verdict
-            .anomalies
-            .extend(self.final_failures.iter().cloned());
+        let mut verdict = self.check_answers();
         match check_registers(&self.history) {
             Ok(report) => {
                 verdict.anomalies.extend(
