@@ -161,7 +161,7 @@ fn ignoring_read_locks_is_caught() {
         ignore_read_locks: true,
         ..UnsafeSwitches::default()
     };
-    broken_switch_is_caught(switches, WorkloadKind::Register, 5, "linearizability");
+    broken_switch_is_caught(switches, WorkloadKind::Register, 1, "linearizability");
 }
 
 #[test]
@@ -179,7 +179,7 @@ fn skipping_lock_durability_is_caught() {
         skip_lock_durability: true,
         ..UnsafeSwitches::default()
     };
-    broken_switch_is_caught(switches, WorkloadKind::Register, 6, "linearizability");
+    broken_switch_is_caught(switches, WorkloadKind::Register, 12, "linearizability");
 }
 
 /// Read-time repair skipped: a read that meets a committed transaction's
@@ -190,7 +190,7 @@ fn skipping_read_repair_is_caught() {
         skip_read_repair: true,
         ..UnsafeSwitches::default()
     };
-    broken_switch_is_caught(switches, WorkloadKind::Register, 1, "linearizability");
+    broken_switch_is_caught(switches, WorkloadKind::Register, 5, "linearizability");
 }
 
 /// The same workloads on ZeroEngine over the fault-injecting file system,
