@@ -150,6 +150,39 @@ impl<D: SimDisk> Cluster<D> {
         }
     }
 
+    /// Whether gossip has reconverged after healing: every node runs gossip
+    /// and none of them holds any node down. Always true with static
+    /// membership. The final reads wait for this (bounded), since a node
+    /// still declared down in a peer's view makes that peer's coordinators
+    /// refuse quorums that need it until gossip renews the node.
+    pub(crate) fn gossip_converged(&self) -> bool {
+        let Some(gossip) = self.gossip.as_ref() else {
+            return true;
+        };
+        (0..self.nodes.len()).all(|index| {
+            gossip
+                .members
+                .get(&index)
+                .is_some_and(|membership| membership.down().is_empty())
+        })
+    }
+
+    /// Each running node's gossip down set, for liveness reports.
+    pub(crate) fn gossip_down_sets(&self) -> BTreeMap<NodeId, Vec<u32>> {
+        let Some(gossip) = self.gossip.as_ref() else {
+            return BTreeMap::new();
+        };
+        gossip
+            .members
+            .iter()
+            .filter(|(_, membership)| !membership.down().is_empty())
+            .map(|(index, membership)| {
+                let down = membership.down().iter().map(|node| node.0).collect();
+                (self.nodes[*index].id, down)
+            })
+            .collect()
+    }
+
     /// Hands each running node the down set its own gossip holds.
     pub(crate) fn publish_gossip_down_sets(&mut self) {
         let Some(gossip) = self.gossip.as_ref() else {

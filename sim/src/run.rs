@@ -425,7 +425,9 @@ pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
                     until_us: now + SETTLE_US,
                 };
             }
-            Phase::Settling { until_us } if now >= until_us && cluster.all_normal() => {
+            Phase::Settling { until_us }
+                if now >= until_us && cluster.all_normal() && cluster.gossip_converged() =>
+            {
                 workload.begin_final();
                 for process in 0..config.clients {
                     cluster.queue.push(now, SimEvent::ClientWake { process });
@@ -436,8 +438,9 @@ pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
             }
             Phase::Settling { until_us } if now >= until_us + FINAL_PHASE_US_MAX => {
                 anomalies.push(format!(
-                    "liveness: nodes not all normal after healing: {:?}",
-                    cluster.status_counts()
+                    "liveness: nodes not all normal after healing: {:?}; gossip down sets: {:?}",
+                    cluster.status_counts(),
+                    cluster.gossip_down_sets()
                 ));
                 break;
             }

@@ -63,3 +63,19 @@ fn bank_seed_498_lost_state_copy_kept_one_peers_lock_keys() {
         ..RunConfig::default()
     });
 }
+
+/// After a storm of partitions, gossip still held a node down in a peer's
+/// view when the final phase began (it renews and is seen up again only
+/// after the next announce to down members): that peer's coordinators
+/// refused every bank read as unavailable and the 50 final tries were
+/// spent within milliseconds. The final phase now waits, bounded, until
+/// every node's gossip view holds no node down.
+#[test]
+fn bank_seed_1887_final_reads_waited_for_gossip_to_reconverge() {
+    assert_clean(&RunConfig {
+        seed: 1887,
+        workload: WorkloadKind::Bank,
+        faults: FaultLevel::Mixed,
+        ..RunConfig::default()
+    });
+}
