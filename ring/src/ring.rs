@@ -45,8 +45,29 @@ impl Ring {
         regions.dedup();
         let mut regional = BTreeMap::new();
         if regions.len() > 1 {
+            // A token two nodes share belongs to the lower id over the whole
+            // ring; a region's ring keeps that rule, so that pinned replicas
+            // and the failover walk (over the whole ring) agree.
+            let mut owner_of: BTreeMap<Token, NodeId> = BTreeMap::new();
+            for member in owning() {
+                for token in &member.tokens {
+                    owner_of.entry(*token).or_insert(member.id);
+                }
+            }
             for region in regions {
-                let placement = Placement::build(owning().filter(|m| m.region == region));
+                let members: Vec<Member> = owning()
+                    .filter(|m| m.region == region)
+                    .map(|m| Member {
+                        tokens: m
+                            .tokens
+                            .iter()
+                            .copied()
+                            .filter(|token| owner_of.get(token) == Some(&m.id))
+                            .collect(),
+                        ..m.clone()
+                    })
+                    .collect();
+                let placement = Placement::build(members.iter());
                 regional.insert(region.to_string(), placement);
             }
         }

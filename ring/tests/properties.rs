@@ -95,7 +95,7 @@ fn zone_of(ring: &Ring, id: NodeId) -> (String, String) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
     fn replicas_match_the_model(
