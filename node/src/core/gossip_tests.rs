@@ -5,32 +5,17 @@
 //! datagram whose claimed sender does not match its certificate is refused.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 
 use zerodb_gossip::Liveness;
 use zerodb_storage::{Incarnation, MemoryEngine};
 
-use super::membership::MemberSpec;
+use super::tests::cluster;
 use super::*;
 
 /// Simulated one-way latency of a datagram.
 const LATENCY_MS: u64 = 1;
 /// Time step of the harness.
 const STEP_MS: u64 = 5;
-
-fn cluster(n: u32) -> ClusterSpec {
-    ClusterSpec {
-        tokens_per_node: 8,
-        members: (1..=n)
-            .map(|id| MemberSpec {
-                id,
-                address: SocketAddr::from(([127, 0, 0, 1], 9100 + id as u16)),
-                region: "r".into(),
-                zone: format!("z{id}"),
-            })
-            .collect(),
-    }
-}
 
 fn open(id: u32, n: u32, engine: MemoryEngine, bootstrap: bool) -> NodeCore<MemoryEngine> {
     NodeCore::open(

@@ -10,7 +10,9 @@ use zerodb_txn::{Key, Level, Op, OpResult};
 use super::membership::MemberSpec;
 use super::*;
 
-fn cluster(n: u32) -> ClusterSpec {
+/// `n` members in one region, one zone each, 8 tokens (addresses are
+/// values only: nothing binds them).
+pub(super) fn cluster(n: u32) -> ClusterSpec {
     ClusterSpec {
         tokens_per_node: 8,
         members: (1..=n)

@@ -357,6 +357,21 @@ mod tests {
     use crate::node::{Action, ReplicaStatus, Timer, TxnNode};
     use crate::options::TxnOptions;
     use crate::testing::test_ring;
+
+    /// Node 1 of a 3-node ring over a store that is not a bootstrap member's
+    /// (so it comes up recovering and copies from its peers).
+    fn recovering_node() -> TxnNode<MemoryEngine> {
+        let mut n = TxnNode::open(
+            NodeId(1),
+            MemoryEngine::new(Incarnation(9)),
+            3,
+            TxnOptions::default(),
+            false,
+        )
+        .unwrap();
+        n.set_view(test_ring(3), BTreeSet::new(), Policies::default());
+        n
+    }
     use crate::types::{Epoch, Key, LockMode, PartitionId, TxnId, Ver, Versioned};
 
     fn system_entry(key: Vec<u8>, bytes: Vec<u8>) -> (Vec<u8>, Versioned) {
@@ -393,15 +408,7 @@ mod tests {
     /// or the write is gone once the lock holder loses its disk in turn.
     #[test]
     fn a_finished_marker_copied_from_a_peer_does_not_drop_a_copied_lock() {
-        let mut n = TxnNode::open(
-            NodeId(1),
-            MemoryEngine::new(Incarnation(9)),
-            3,
-            TxnOptions::default(),
-            false,
-        )
-        .unwrap();
-        n.set_view(test_ring(3), BTreeSet::new(), Policies::default());
+        let mut n = recovering_node();
         assert_eq!(n.status(), ReplicaStatus::Recovering);
         // The tick asks both peers for their data space first.
         n.handle_timer(10, Timer::Tick);
@@ -455,15 +462,7 @@ mod tests {
     /// on `k0`, or a younger transaction is granted `k0` here.
     #[test]
     fn copies_of_one_attempt_from_different_peers_lock_every_key() {
-        let mut n = TxnNode::open(
-            NodeId(1),
-            MemoryEngine::new(Incarnation(9)),
-            3,
-            TxnOptions::default(),
-            false,
-        )
-        .unwrap();
-        n.set_view(test_ring(3), BTreeSet::new(), Policies::default());
+        let mut n = recovering_node();
         n.handle_timer(10, Timer::Tick);
         let txn_at = |ms: u64| TxnId {
             timestamp: Ver(Version {
