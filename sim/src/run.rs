@@ -27,6 +27,9 @@ use crate::workload::{
 pub const SETTLE_US: Micros = 3_000_000;
 /// Simulated time a run may take after healing before it is declared stuck.
 pub const FINAL_PHASE_US_MAX: Micros = 300_000_000;
+/// Anti-entropy period of the simulated nodes: short, so that several
+/// rounds run while the cluster settles after healing.
+pub const ANTI_ENTROPY_MS: u64 = 250;
 /// Largest client think time between operations.
 pub const THINK_US_MAX: Micros = 5_000;
 
@@ -42,6 +45,8 @@ pub struct UnsafeSwitches {
     pub skip_lost_state_recovery: bool,
     /// Strong reads ignore write locks.
     pub ignore_read_locks: bool,
+    /// Replicas of eventual namespaces never run anti-entropy.
+    pub skip_anti_entropy: bool,
 }
 
 impl UnsafeSwitches {
@@ -56,6 +61,7 @@ impl UnsafeSwitches {
                 " --unsafe-skip-lost-state-recovery",
             ),
             (self.ignore_read_locks, " --unsafe-ignore-read-locks"),
+            (self.skip_anti_entropy, " --unsafe-skip-anti-entropy"),
         ] {
             if on {
                 flags.push_str(flag);
@@ -244,6 +250,11 @@ fn options(config: &RunConfig) -> TxnOptions {
         unsafe_skip_read_repair: switches.skip_read_repair,
         unsafe_skip_lost_state_recovery: switches.skip_lost_state_recovery,
         unsafe_ignore_read_locks: switches.ignore_read_locks,
+        anti_entropy_ms: if switches.skip_anti_entropy {
+            0
+        } else {
+            ANTI_ENTROPY_MS
+        },
         ..TxnOptions::default()
     }
 }

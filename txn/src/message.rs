@@ -256,4 +256,27 @@ pub enum Message {
         /// Whether this is the last page of the space.
         done: bool,
     },
+    /// Anti-entropy step 1 (DESIGN.md 7): hashes of the sender's top
+    /// buckets over the eventual data both nodes replicate.
+    AeDigest {
+        /// One hash per top bucket (`anti_entropy::TOP_BUCKETS`).
+        top: Vec<u64>,
+    },
+    /// Anti-entropy step 2: for each top bucket whose hash differs, the
+    /// hashes of its leaves.
+    AeLeaves {
+        /// `(top bucket, one hash per leaf of it)`.
+        buckets: Vec<(u8, Vec<u64>)>,
+    },
+    /// Anti-entropy steps 3 and 4: the sender's records in leaves that
+    /// differ. The receiver stores the newer ones (version rule) and, when
+    /// `reply` is set, answers with its own records the sender lacks.
+    AeEntries {
+        /// Leaves compared (`top << 8 | leaf`).
+        leaves: Vec<u16>,
+        /// `(key, version, value)` of the sender in those leaves.
+        entries: Vec<(Vec<u8>, Versioned)>,
+        /// Whether the receiver should send its newer records back.
+        reply: bool,
+    },
 }

@@ -283,6 +283,13 @@ impl<E: Engine> TxnNode<E> {
                 entries,
                 done,
             } => self.handle_sync_chunk(from, space_tag, after, entries, done),
+            Message::AeDigest { top } => self.handle_ae_digest(from, top),
+            Message::AeLeaves { buckets } => self.handle_ae_leaves(from, buckets),
+            Message::AeEntries {
+                leaves,
+                entries,
+                reply,
+            } => self.handle_ae_entries(from, leaves, entries, reply),
             // Replies: to the coordinator role, and Paxos replies also to
             // the recovery role (a node can be both for one transaction).
             Message::LockGranted {
