@@ -30,6 +30,9 @@ pub const FINAL_PHASE_US_MAX: Micros = 300_000_000;
 /// Anti-entropy period of the simulated nodes: short, so that several
 /// rounds run while the cluster settles after healing.
 pub const ANTI_ENTROPY_MS: u64 = 250;
+/// Simulated time replicas of eventual registers get, after the final
+/// reads, before they are compared (eight anti-entropy periods).
+pub const CONVERGE_US: Micros = 8 * ANTI_ENTROPY_MS * 1_000;
 /// Largest client think time between operations.
 pub const THINK_US_MAX: Micros = 5_000;
 
@@ -210,8 +213,18 @@ pub struct RunSummary {
 enum Phase {
     Workload,
     Draining,
-    Settling { until_us: Micros },
-    Final { deadline_us: Micros },
+    Settling {
+        until_us: Micros,
+    },
+    Final {
+        deadline_us: Micros,
+    },
+    /// Final reads done; the cluster runs on without clients so that the
+    /// last hint replays and the read repairs they caused are followed by
+    /// anti-entropy rounds before replicas are compared.
+    Converging {
+        until_us: Micros,
+    },
 }
 
 /// Runs one seed on the engine the config names.
@@ -455,7 +468,15 @@ pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
                 ));
                 break;
             }
-            Phase::Final { .. } if workload.final_done() => break,
+            Phase::Final { .. } if workload.final_done() => {
+                if workload.converging_keys().is_empty() {
+                    break;
+                }
+                phase = Phase::Converging {
+                    until_us: now + CONVERGE_US,
+                };
+            }
+            Phase::Converging { until_us } if now >= until_us => break,
             Phase::Final { deadline_us } if now >= deadline_us => {
                 anomalies.push("liveness: final reads did not finish after healing".to_string());
                 break;

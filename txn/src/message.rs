@@ -6,8 +6,11 @@ use bincode::{Decode, Encode};
 use crate::error::Refusal;
 use crate::types::{Attempt, Ballot, Decision, Epoch, LockMode, PartitionId, TxnId, Versioned};
 
-/// A request id chosen by the sender, echoed in replies.
-pub type ReqId = u64;
+/// A request id chosen by the sender, echoed in replies. Unique over the
+/// sender's lives: `(store nonce, life, sequence)` (see
+/// `TxnNode::open`), so a reply to a request sent before a restart is never
+/// taken for the reply to a new one.
+pub type ReqId = u128;
 
 /// One key a `LockRead` asks for.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]

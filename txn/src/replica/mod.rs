@@ -90,7 +90,7 @@ pub(crate) struct ReplicaState {
     /// Older lock requests waiting for younger holders (wait-die).
     pub(crate) waiting: VecDeque<Waiting>,
     /// Hint replays in flight: request id -> (hint key, version sent).
-    pub(crate) hint_sends: BTreeMap<u64, (Vec<u8>, crate::types::Ver)>,
+    pub(crate) hint_sends: BTreeMap<crate::message::ReqId, (Vec<u8>, crate::types::Ver)>,
     pub(crate) next_hint_replay_ms: u64,
     /// Lost-state copy progress while recovering.
     pub(crate) lost: Option<LostState>,
