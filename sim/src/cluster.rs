@@ -257,6 +257,20 @@ impl<D: SimDisk> Cluster<D> {
         self.seed.rotate_left(17) ^ self.next_incarnation
     }
 
+    /// `(deleted, stored)` finished markers and decision registers over
+    /// the running nodes (deletions of earlier lives are not counted).
+    pub fn decision_records(&mut self) -> (u64, usize) {
+        let mut deleted = 0;
+        let mut stored = 0;
+        for slot in &mut self.nodes {
+            if let Some(node) = slot.node.as_mut() {
+                deleted += node.decision_records_collected();
+                stored += node.decision_records();
+            }
+        }
+        (deleted, stored)
+    }
+
     /// Node index of a node id.
     pub fn index_of(&self, id: NodeId) -> Option<usize> {
         self.nodes.iter().position(|slot| slot.id == id)

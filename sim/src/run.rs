@@ -33,6 +33,12 @@ pub const ANTI_ENTROPY_MS: u64 = 250;
 /// Simulated time replicas of eventual registers get, after the final
 /// reads, before they are compared (eight anti-entropy periods).
 pub const CONVERGE_US: Micros = 8 * ANTI_ENTROPY_MS * 1_000;
+/// Low-report period of the simulated nodes (released watermark), and the
+/// margin below their clocks: short, so that decision records are deleted
+/// and lagging coordinators refused within a run.
+pub const WATERMARK_MS: u64 = 250;
+/// See [`WATERMARK_MS`].
+pub const WATERMARK_MARGIN_MS: u64 = 1_000;
 /// Largest client think time between operations.
 pub const THINK_US_MAX: Micros = 5_000;
 
@@ -50,6 +56,8 @@ pub struct UnsafeSwitches {
     pub ignore_read_locks: bool,
     /// Replicas of eventual namespaces never run anti-entropy.
     pub skip_anti_entropy: bool,
+    /// A node's low for the released watermark ignores its locks.
+    pub watermark_ignores_locks: bool,
 }
 
 impl UnsafeSwitches {
@@ -65,6 +73,10 @@ impl UnsafeSwitches {
             ),
             (self.ignore_read_locks, " --unsafe-ignore-read-locks"),
             (self.skip_anti_entropy, " --unsafe-skip-anti-entropy"),
+            (
+                self.watermark_ignores_locks,
+                " --unsafe-watermark-ignores-locks",
+            ),
         ] {
             if on {
                 flags.push_str(flag);
@@ -207,6 +219,9 @@ pub struct RunSummary {
     /// The history, one operation per line (only when asked for with
     /// [`RunConfig::keep_history`]).
     pub history: Option<String>,
+    /// Finished markers and decision registers deleted below the released
+    /// watermark by the nodes running at the end, and still stored there.
+    pub decision_records: (u64, usize),
 }
 
 #[derive(PartialEq, Eq, Debug, Clone, Copy)]
@@ -268,6 +283,9 @@ fn options(config: &RunConfig) -> TxnOptions {
         } else {
             ANTI_ENTROPY_MS
         },
+        unsafe_watermark_ignores_locks: switches.watermark_ignores_locks,
+        watermark_ms: WATERMARK_MS,
+        watermark_margin_ms: WATERMARK_MARGIN_MS,
         ..TxnOptions::default()
     }
 }
@@ -506,5 +524,6 @@ pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
             .map(|slot| (slot.clock.skew_ms, slot.clock.drift_ppm))
             .collect(),
         history: config.keep_history.then_some(history),
+        decision_records: cluster.decision_records(),
     }
 }

@@ -4,7 +4,7 @@
 use bincode::{Decode, Encode};
 
 use crate::request::Condition;
-use crate::types::{Epoch, Key, PartitionId, TxnId, Versioned};
+use crate::types::{Epoch, Key, PartitionId, TxnId, Ver, Versioned};
 
 /// A failed client request, with what the client can do about it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Encode, Decode)]
@@ -84,6 +84,13 @@ pub enum Refusal {
     /// The replica does not replicate the key's partition in its view.
     #[error("replica does not own the partition")]
     NotOwner,
+    /// The transaction is older than the low the replica reported (see
+    /// `crate::watermark`); the coordinator starts over under a fresh id.
+    #[error("transaction older than the replica's reported low {low:?}")]
+    TooOld {
+        /// The replica's bound.
+        low: Ver,
+    },
 }
 
 /// A frame that could not be decoded or encoded.

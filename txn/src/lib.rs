@@ -57,6 +57,7 @@ mod recovery;
 mod replica;
 pub mod request;
 pub mod types;
+mod watermark;
 
 pub mod testing;
 

@@ -4,7 +4,9 @@
 use bincode::{Decode, Encode};
 
 use crate::error::Refusal;
-use crate::types::{Attempt, Ballot, Decision, Epoch, LockMode, PartitionId, TxnId, Versioned};
+use crate::types::{
+    Attempt, Ballot, Decision, Epoch, LockMode, PartitionId, TxnId, Ver, Versioned,
+};
 
 /// A request id chosen by the sender, echoed in replies. Unique over the
 /// sender's lives: `(store nonce, life, sequence)` (see
@@ -281,5 +283,14 @@ pub enum Message {
         entries: Vec<(Vec<u8>, Versioned)>,
         /// Whether the receiver should send its newer records back.
         reply: bool,
+    },
+    /// The sender's low (see `crate::watermark`): below every transaction
+    /// it still has a stake in and every id it will issue; it refuses lock
+    /// requests of older transactions from now on.
+    Low {
+        /// The bound.
+        low: Ver,
+        /// The sender is copying lost state (its low is then zero).
+        recovering: bool,
     },
 }

@@ -86,6 +86,7 @@ pub struct TxnNode<E: Engine> {
     pub(crate) view: Option<View>,
     pub(crate) replica: ReplicaState,
     pub(crate) coord: CoordinatorState,
+    pub(crate) watermark: crate::watermark::Watermark,
     pub(crate) out: Vec<Action>,
     next_req: ReqId,
     tick_at_ms: Option<u64>,
@@ -131,6 +132,7 @@ impl<E: Engine> TxnNode<E> {
             view: None,
             replica: ReplicaState::default(),
             coord: CoordinatorState::default(),
+            watermark: crate::watermark::Watermark::default(),
             out: Vec::new(),
             next_req: 1,
             tick_at_ms: None,
@@ -140,6 +142,7 @@ impl<E: Engine> TxnNode<E> {
         };
         node.load_hlc_floor()?;
         node.begin_life()?;
+        node.load_watermark()?;
         node.load_replica_state(bootstrap)?;
         Ok(node)
     }
@@ -232,6 +235,7 @@ impl<E: Engine> TxnNode<E> {
     fn tick(&mut self) {
         self.replica_tick();
         self.coordinator_tick();
+        self.watermark_tick();
     }
 
     fn arm_tick(&mut self) {
@@ -287,6 +291,7 @@ impl<E: Engine> TxnNode<E> {
                 entries,
                 done,
             } => self.handle_sync_chunk(from, space_tag, after, entries, done),
+            Message::Low { low, recovering } => self.handle_low(from, low, recovering),
             Message::AeDigest { top } => self.handle_ae_digest(from, top),
             Message::AeLeaves { buckets } => self.handle_ae_leaves(from, buckets),
             Message::AeEntries {

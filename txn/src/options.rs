@@ -38,6 +38,12 @@ pub struct TxnOptions {
     /// its successors (eventual namespaces only); 0 turns anti-entropy off
     /// (replicas that missed a write then differ until it is overwritten).
     pub anti_entropy_ms: u64,
+    /// How often a node reports its low for the released watermark (see
+    /// `crate::watermark`); 0 turns the cleanup of decision records off.
+    pub watermark_ms: u64,
+    /// How far below its clock a node's low stays, so that transactions
+    /// from coordinators whose clocks lag by less are not refused.
+    pub watermark_margin_ms: u64,
     /// Checker validation only: locks live only in memory, so a crash loses
     /// them. Never set in production.
     pub unsafe_skip_lock_durability: bool,
@@ -54,6 +60,10 @@ pub struct TxnOptions {
     /// Checker validation only: strong reads ignore write locks (no
     /// decision lookup). Never set in production.
     pub unsafe_ignore_read_locks: bool,
+    /// Checker validation only: a node's low ignores the locks it holds,
+    /// so decision records can be deleted while a lock still needs them.
+    /// Never set in production.
+    pub unsafe_watermark_ignores_locks: bool,
 }
 
 impl Default for TxnOptions {
@@ -74,10 +84,13 @@ impl Default for TxnOptions {
             sync_page_entries: 256,
             sync_retry_ms: 300,
             anti_entropy_ms: 10_000,
+            watermark_ms: 1_000,
+            watermark_margin_ms: 10_000,
             unsafe_skip_lock_durability: false,
             unsafe_skip_read_repair: false,
             unsafe_skip_lost_state_recovery: false,
             unsafe_ignore_read_locks: false,
+            unsafe_watermark_ignores_locks: false,
         }
     }
 }

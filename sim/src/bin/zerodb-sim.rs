@@ -67,6 +67,10 @@ struct Args {
     /// Test only: replicas of eventual namespaces never run anti-entropy.
     #[arg(long)]
     unsafe_skip_anti_entropy: bool,
+    /// Test only: the released watermark ignores held locks (decision
+    /// records deleted while still needed).
+    #[arg(long)]
+    unsafe_watermark_ignores_locks: bool,
     /// Print every anomaly of a single seed (default: the first 20).
     #[arg(long)]
     verbose: bool,
@@ -99,6 +103,7 @@ fn main() -> ExitCode {
             skip_lost_state_recovery: args.unsafe_skip_lost_state_recovery,
             ignore_read_locks: args.unsafe_ignore_read_locks,
             skip_anti_entropy: args.unsafe_skip_anti_entropy,
+            watermark_ignores_locks: args.unsafe_watermark_ignores_locks,
         },
         keep_history: args.history,
         without: args.without.clone(),
@@ -130,6 +135,10 @@ fn single(config: &RunConfig, verbose: bool) -> ExitCode {
         summary.simulated_ms, summary.events
     );
     println!("  node clocks (skew ms, drift ppm): {:?}", summary.clocks);
+    println!(
+        "  decision records: {} deleted below the released watermark, {} stored",
+        summary.decision_records.0, summary.decision_records.1
+    );
     println!("  history hash: {:016x}", summary.history_hash);
     println!(
         "  wall clock: {:.3} s, {:.0} simulated ops per second",

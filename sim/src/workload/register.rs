@@ -56,6 +56,13 @@ impl RegisterWorkload {
         }
     }
 
+    /// Ends the workload with no final reads: no further operations are
+    /// handed out.
+    pub fn stop(&mut self) {
+        self.final_phase = true;
+        self.final_queue.clear();
+    }
+
     /// The recorded history.
     pub fn history(&self) -> &[RegisterOperation] {
         &self.history

@@ -258,6 +258,17 @@ impl<E: Engine> TxnNode<E> {
             let Phase::Locking { failed, .. } = &mut run.phase else {
                 return true;
             };
+            if let Refusal::TooOld { low } = reason {
+                // The id is below a replica's reported low (this
+                // coordinator's clock lags, or it lost its disk): start over
+                // under a fresh id above it.
+                node.hlc.observe(low.0);
+                node.abort_attempt(run);
+                if let Err(e) = node.start_txn(run.client, run.kind, run.ops.clone()) {
+                    node.reply(run.client, Response::Error(e));
+                }
+                return false;
+            }
             if let Refusal::WrongEpoch { replica } = reason {
                 node.abort_attempt(run);
                 let error = ClientError::WrongEpoch {

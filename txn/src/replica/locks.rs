@@ -83,6 +83,11 @@ impl<E: Engine> TxnNode<E> {
                 replica: view.epoch(),
             });
         }
+        if self.too_old(req.txn) {
+            return Err(Refusal::TooOld {
+                low: crate::types::Ver(self.watermark.reported),
+            });
+        }
         let finished = self
             .load_finished(req.txn)
             .map_err(|e| Refusal::Storage(e.to_string()))?;

@@ -123,6 +123,20 @@ impl<E: Engine> TxnNode<E> {
             return;
         };
         let done = page.len() < limit;
+        if space == Space::System {
+            for (key, record) in &page {
+                if key.first() != Some(&keys::LOCK) {
+                    continue;
+                }
+                if let Some(lock) = record
+                    .value
+                    .as_deref()
+                    .and_then(|v| codec::decode::<LockRecord>(v).ok())
+                {
+                    self.note_lock_served(from, lock.txn);
+                }
+            }
+        }
         let entries = page
             .into_iter()
             .filter(|(k, _)| {
