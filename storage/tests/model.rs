@@ -349,7 +349,12 @@ fn ops(can_crash: bool) -> impl Strategy<Value = Vec<Op>> {
     prop::collection::vec(op(can_crash), 1..60)
 }
 
+/// `cases` cases, or `PROPTEST_CASES` when set (for longer runs by hand).
 fn config(cases: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(cases);
     ProptestConfig {
         cases,
         failure_persistence: None,

@@ -354,11 +354,7 @@ impl ZeroEngine {
     fn checkpoint_inner(&mut self) -> StorageResult<()> {
         self.wal.sync()?;
         let generation = self.superblock.generation + 1;
-        let changes: Vec<Change<'_>> = self
-            .memtable
-            .iter()
-            .map(|(k, v)| (k.as_slice(), v.as_ref()))
-            .collect();
+        let changes: Vec<Change<'_>> = self.memtable.iter().map(|(k, v)| (k, v.as_ref())).collect();
         let mut writer = TreeWriter {
             pager: &mut self.pager,
             free: &mut self.free,

@@ -59,8 +59,8 @@ pub(super) fn merged_scan(
     }
     let mut cursor = Cursor::new(pager, root, direction, lo.clone(), hi.clone())?;
     let forward = direction == Direction::Forward;
-    let range = memtable.range((lo, hi));
-    let mut mem: Box<dyn Iterator<Item = (&Vec<u8>, &Option<Record>)>> = if forward {
+    let range = memtable.range((as_slice(&lo), as_slice(&hi)));
+    let mut mem: Box<dyn Iterator<Item = (&[u8], &Option<Record>)>> = if forward {
         Box::new(range)
     } else {
         Box::new(range.rev())
@@ -74,19 +74,19 @@ pub(super) fn merged_scan(
             (None, Some(_)) => false,
             (Some((mk, _)), Some((tk, _))) => {
                 if forward {
-                    mk.as_slice() <= tk.as_slice()
+                    *mk <= tk.as_slice()
                 } else {
-                    mk.as_slice() >= tk.as_slice()
+                    *mk >= tk.as_slice()
                 }
             }
         };
         if take_mem {
             let (mk, mv) = m.expect("checked above");
-            if t.as_ref().is_some_and(|(tk, _)| tk == mk) {
+            if t.as_ref().is_some_and(|(tk, _)| tk.as_slice() == mk) {
                 t = cursor.next(pager)?;
             }
             if let Some(record) = mv {
-                out.push((mk.clone(), record.clone()));
+                out.push((mk.to_vec(), record.clone()));
             }
             m = mem.next();
         } else if let Some(entry) = t.take() {
@@ -95,4 +95,12 @@ pub(super) fn merged_scan(
         }
     }
     Ok(out)
+}
+
+fn as_slice(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match bound {
+        Bound::Included(k) => Bound::Included(k.as_slice()),
+        Bound::Excluded(k) => Bound::Excluded(k.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
 }

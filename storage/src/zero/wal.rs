@@ -449,3 +449,7 @@ fn io_err(dir: &str, name: &str, source: std::io::Error) -> StorageError {
         source,
     }
 }
+
+#[cfg(test)]
+#[path = "wal_tests.rs"]
+mod tests;
