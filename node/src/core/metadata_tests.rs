@@ -327,3 +327,91 @@ fn a_coordinator_outside_a_pinned_namespace_forwards_in_region() {
         Response::Written { .. }
     ));
 }
+
+/// Whether `node`'s copy of the catalog shows `namespace`.
+fn knows(harness: &Harness, node: u32, namespace: &str) -> bool {
+    harness.nodes[&zerodb_ring::NodeId(node)]
+        .catalog()
+        .is_some_and(|catalog| catalog.policy(namespace).is_some())
+}
+
+/// Creates namespace `name` through node 1 and checks that nodes 2 and 3
+/// have not seen it yet (no request went to them).
+fn create_unseen(harness: &mut Harness, name: &str) {
+    harness.run(1_000);
+    let created = change(harness, 1, 10, admin(), |c| {
+        c.create_namespace(name, eventual()).unwrap()
+    });
+    assert!(matches!(created, Response::Committed { .. }), "{created:?}");
+    assert!(knows(harness, 1, name));
+    assert!(!knows(harness, 2, name) && !knows(harness, 3, name));
+}
+
+#[test]
+fn gossip_carries_the_catalog_version_and_peers_fetch_the_new_catalog() {
+    let mut harness = Harness::new(3);
+    create_unseen(&mut harness, "ev");
+    let created_at = harness.now_ms;
+    // No request reaches nodes 2 and 3: only gossip can tell them.
+    while !(knows(&harness, 2, "ev") && knows(&harness, 3, "ev")) {
+        assert!(
+            harness.now_ms - created_at < 2_000,
+            "gossip did not spread catalog version 2 within 2 s"
+        );
+        harness.run(super::super::tests::HARNESS_STEP_MS);
+    }
+    assert!(harness.now_ms - created_at < super::REFRESH_INTERVAL_MS / 10);
+    // Every node advertises version 2, and status shows it for each member.
+    harness.run(1_000);
+    let now = harness.now_ms;
+    for node in harness.nodes.values() {
+        assert_eq!(node.catalog_version(), 2);
+        let status = node.status(now);
+        let versions: Vec<u64> = status.members.iter().map(|m| m.catalog_version).collect();
+        assert_eq!(versions, vec![2, 2, 2], "seen from {}", node.id());
+    }
+    assert!(matches!(
+        harness.request_as(3, 20, admin(), put("ev", "k")),
+        Response::Written { .. }
+    ));
+}
+
+#[test]
+fn without_gossip_nothing_tells_a_node_of_a_new_namespace_before_its_refresh() {
+    // The counterpart of the test above: it is gossip that carries the news.
+    let mut harness = Harness::new(3);
+    harness.gossip = false;
+    create_unseen(&mut harness, "ev");
+    harness.run(2_000);
+    assert!(!knows(&harness, 2, "ev") && !knows(&harness, 3, "ev"));
+    // Gossip back: the news arrives.
+    harness.gossip = true;
+    harness.run(2_000);
+    assert!(knows(&harness, 2, "ev") && knows(&harness, 3, "ev"));
+}
+
+#[test]
+fn a_node_that_cannot_read_the_catalog_refuses_an_unseen_namespace_by_name() {
+    let mut harness = Harness::new(3);
+    create_unseen(&mut harness, "late");
+    let node3 = zerodb_ring::NodeId(3);
+    harness.isolated.insert(node3);
+    // Known namespaces still pass the gate at node 3 (strong requests then
+    // need a quorum it cannot reach, which is the transaction layer's
+    // business); the unseen one waits for a catalog read that cannot
+    // succeed, then is refused naming it. It is never guessed.
+    let started = harness.now_ms;
+    let reason = refusal(harness.request_as(3, 20, admin(), put("late", "k")));
+    assert!(
+        reason.contains("\"late\"") && reason.contains("version 1"),
+        "{reason}"
+    );
+    assert!(harness.now_ms - started >= super::PARK_MS_MAX);
+    assert!(!knows(&harness, 3, "late"));
+    // Reconnected, it learns the namespace and serves it.
+    harness.isolated.clear();
+    assert!(matches!(
+        harness.request_as(3, 21, admin(), put("late", "k")),
+        Response::Written { .. }
+    ));
+}

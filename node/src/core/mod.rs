@@ -79,8 +79,6 @@ pub struct NodeCore<E: Engine> {
     datagrams: Vec<Datagram>,
     tally: Tally,
     metadata: Metadata,
-    /// Node messages for the driver to send (catalog change notices).
-    outbox: Vec<(NodeId, NodeMessage)>,
     /// Client requests for the driver to forward (region pinning).
     forwards: Vec<forward::Forward>,
 }
@@ -130,7 +128,6 @@ impl<E: Engine> NodeCore<E> {
             datagrams: Vec::new(),
             tally: Tally::default(),
             metadata,
-            outbox: Vec::new(),
             forwards: Vec::new(),
         })
     }
@@ -199,6 +196,12 @@ impl<E: Engine> NodeCore<E> {
             tracing::debug!(node = %self.id, ?event, "gossip event");
         }
         self.datagrams.extend(step.datagrams);
+        if let Some(version) = step.cluster_metadata_version_seen {
+            if version > self.metadata.version() {
+                tracing::debug!(node = %self.id, version, held = self.metadata.version(), "a peer holds a newer catalog");
+            }
+            self.metadata.learned(now_ms, version);
+        }
         if step.down_changed {
             tracing::info!(node = %self.id, down = ?self.gossip.down(), "gossip changed the down set");
             self.publish_down(now_ms);
@@ -213,10 +216,6 @@ impl<E: Engine> NodeCore<E> {
         let actions = match msg {
             NodeMessage::Txn(msg) => self.txn.handle_message(now_ms, from, msg),
             NodeMessage::Hello { .. } => Vec::new(),
-            NodeMessage::CatalogVersion { version } => {
-                self.metadata.learned(now_ms, version);
-                Vec::new()
-            }
         };
         self.finish(now_ms, actions)
     }
@@ -394,6 +393,11 @@ impl<E: Engine> NodeCore<E> {
                     ownership_ppm: ((share * 1_000_000) >> 64) as u32,
                     up: id == self.id || !self.is_down(now_ms, id),
                     health: health_name(self.gossip.liveness_of(id)).to_string(),
+                    catalog_version: if id == self.id {
+                        self.metadata.version()
+                    } else {
+                        self.gossip.cluster_metadata_version_of(id).unwrap_or(0)
+                    },
                 }
             })
             .collect();
