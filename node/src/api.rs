@@ -127,6 +127,10 @@ pub struct StatusReport {
     pub replica_status: String,
     /// Every member.
     pub members: Vec<MemberStatus>,
+    /// For a namespace status: how many records of the namespace (values
+    /// and tombstones) the reporting node holds on its own disk, counted
+    /// up to [`crate::core::purge::LOCAL_COUNT_MAX`].
+    pub local_records: Option<u64>,
 }
 
 /// One node's figures (the INFO surface and the metrics endpoint).

@@ -467,7 +467,7 @@ fn print_status(status: &StatusReport, out: Output) {
             .collect();
         print_json(json!({"node": status.node, "ring_epoch": status.ring_epoch,
             "replication_factor": status.replication_factor, "replica_status": status.replica_status,
-            "members": members}));
+            "members": members, "local_records": status.local_records}));
         return;
     }
     println!(
@@ -493,6 +493,17 @@ fn print_status(status: &StatusReport, out: Output) {
                 (false, _) => "DOWN",
             },
             m.catalog_version
+        );
+    }
+    if let Some(held) = status.local_records {
+        let at_least = if held as usize >= crate::core::purge::LOCAL_COUNT_MAX {
+            "at least "
+        } else {
+            ""
+        };
+        println!(
+            "n{} holds {at_least}{held} records of this namespace (tombstones included)",
+            status.node
         );
     }
 }

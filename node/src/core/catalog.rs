@@ -11,7 +11,7 @@
 //! This module is pure: building, changing, checking and encoding
 //! catalogs. Keeping a node's cached copy fresh is [`super::metadata`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use bincode::{Decode, Encode};
@@ -26,11 +26,15 @@ pub const DEFAULT_NAMESPACE: &str = "default";
 /// client certificate).
 pub const BOOTSTRAP_ADMIN: &str = "admin";
 /// Format byte in front of an encoded catalog.
-const CATALOG_FORMAT: u8 = 1;
+const CATALOG_FORMAT: u8 = 2;
+/// The format before dropped names were kept (read, never written).
+const CATALOG_FORMAT_V1: u8 = 1;
 /// Longest namespace or user name, bytes.
 pub const NAME_LEN_MAX: usize = 63;
 /// Most namespaces in a catalog (the catalog is one record).
 pub const NAMESPACES_MAX: usize = 1_000;
+/// Most names of dropped namespaces a catalog keeps.
+pub const DROPPED_MAX: usize = 10_000;
 /// Most users in a catalog.
 pub const USERS_MAX: usize = 1_000;
 
@@ -121,6 +125,19 @@ pub struct Catalog {
     pub namespaces: BTreeMap<String, NamespacePolicy>,
     /// Users by certificate name.
     pub users: BTreeMap<String, UserEntry>,
+    /// Names of dropped namespaces. Every node removes their records when
+    /// it installs a catalog listing them; a dropped name is never used
+    /// again, because a node that was down during the drop may still hold
+    /// records that a new namespace of that name would show.
+    pub dropped: BTreeSet<String>,
+}
+
+/// A catalog as format 1 wrote it (no dropped names).
+#[derive(Decode)]
+struct CatalogV1 {
+    version: u64,
+    namespaces: BTreeMap<String, NamespacePolicy>,
+    users: BTreeMap<String, UserEntry>,
 }
 
 /// A catalog change or check that failed.
@@ -191,6 +208,9 @@ pub enum CatalogError {
         /// What was tried.
         action: String,
     },
+    /// The name belonged to a dropped namespace.
+    #[error("namespace name {0:?} belonged to a dropped namespace and is not used again (a node that missed the drop may still hold its records); choose another name")]
+    NameRetired(String),
     /// The catalog record does not decode.
     #[error("catalog record is malformed: {0}")]
     Malformed(String),
@@ -264,6 +284,7 @@ impl Catalog {
                     roles: BTreeMap::new(),
                 },
             )]),
+            dropped: BTreeSet::new(),
         }
     }
 
@@ -290,6 +311,23 @@ impl Catalog {
                     )));
                 }
                 Ok(catalog)
+            }
+            Some((&CATALOG_FORMAT_V1, body)) => {
+                let (old, used): (CatalogV1, usize) =
+                    bincode::decode_from_slice(body, bincode::config::standard())
+                        .map_err(|error| CatalogError::Malformed(error.to_string()))?;
+                if used != body.len() {
+                    return Err(CatalogError::Malformed(format!(
+                        "{} trailing bytes",
+                        body.len() - used
+                    )));
+                }
+                Ok(Catalog {
+                    version: old.version,
+                    namespaces: old.namespaces,
+                    users: old.users,
+                    dropped: BTreeSet::new(),
+                })
             }
             Some((format, _)) => Err(CatalogError::Malformed(format!(
                 "format {format} unknown (this node reads {CATALOG_FORMAT})"
@@ -319,6 +357,9 @@ impl Catalog {
         if self.namespaces.contains_key(name) {
             return Err(CatalogError::NamespaceExists(name.into()));
         }
+        if self.dropped.contains(name) {
+            return Err(CatalogError::NameRetired(name.into()));
+        }
         if self.namespaces.len() >= NAMESPACES_MAX {
             return Err(CatalogError::Full {
                 what: "namespaces",
@@ -346,12 +387,21 @@ impl Catalog {
         Ok(())
     }
 
-    /// Removes a namespace and every role in it. Its records stay on disk
-    /// until a later cleanup (creating the namespace again shows them).
+    /// Removes a namespace and every role in it, and retires its name:
+    /// each node removes the namespace's records when it installs the
+    /// changed catalog.
     pub fn drop_namespace(&mut self, name: &str) -> Result<(), CatalogError> {
-        if self.namespaces.remove(name).is_none() {
+        if !self.namespaces.contains_key(name) {
             return Err(CatalogError::NoNamespace(name.into()));
         }
+        if self.dropped.len() >= DROPPED_MAX {
+            return Err(CatalogError::Full {
+                what: "dropped namespace names",
+                max: DROPPED_MAX,
+            });
+        }
+        self.namespaces.remove(name);
+        self.dropped.insert(name.into());
         for user in self.users.values_mut() {
             user.roles.remove(name);
         }
@@ -502,6 +552,32 @@ impl Catalog {
         for name in self.namespaces.keys() {
             if !next.namespaces.contains_key(name) {
                 self.check(user, name, Permission::Manage)?;
+                if !next.dropped.contains(name) {
+                    return Err(CatalogError::Malformed(format!(
+                        "namespace {name:?} is removed but not listed as dropped (its records would never be removed); use `zerodb ns drop`"
+                    )));
+                }
+            }
+        }
+        if next.dropped.len() > DROPPED_MAX {
+            return Err(CatalogError::Full {
+                what: "dropped namespace names",
+                max: DROPPED_MAX,
+            });
+        }
+        if let Some(name) = self.dropped.difference(&next.dropped).next() {
+            return Err(CatalogError::NameRetired(name.clone()));
+        }
+        for name in next.dropped.difference(&self.dropped) {
+            if !self.namespaces.contains_key(name) || next.namespaces.contains_key(name) {
+                return Err(CatalogError::Malformed(format!(
+                    "{name:?} is listed as dropped but was not dropped by this change"
+                )));
+            }
+        }
+        for name in next.namespaces.keys() {
+            if self.dropped.contains(name) {
+                return Err(CatalogError::NameRetired(name.clone()));
             }
         }
         for (name, entry) in &next.users {

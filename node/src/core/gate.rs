@@ -150,6 +150,7 @@ impl<E: Engine> NodeCore<E> {
     /// the new version in gossip (peers holding less fetch it).
     fn install_policies(&mut self, now_ms: u64) {
         self.policies = self.metadata.policies();
+        self.purge_dropped();
         self.txn.set_view(
             self.ring.clone(),
             self.down_set(now_ms),
@@ -199,16 +200,25 @@ impl<E: Engine> NodeCore<E> {
 
     /// The cluster as this node sees it, with each member's share of
     /// `namespace`'s data under its policy (a pinned namespace's data lives
-    /// only on nodes of its regions).
+    /// only on nodes of its regions) and the number of the namespace's
+    /// records this node holds.
     pub fn namespace_status(
-        &self,
+        &mut self,
         now_ms: u64,
         namespace: &str,
     ) -> Result<crate::api::StatusReport, String> {
         let policy = self.policies.namespaces.get(namespace).ok_or_else(|| {
             super::catalog::CatalogError::NoNamespace(namespace.into()).to_string()
         })?;
-        Ok(self.status_with(now_ms, policy))
+        let mut report = self.status_with(now_ms, policy);
+        let held = super::purge::count_namespace(
+            self.txn.engine_mut(),
+            namespace,
+            super::purge::LOCAL_COUNT_MAX,
+        )
+        .map_err(|error| format!("counting the records of {namespace:?} failed: {error}"))?;
+        report.local_records = Some(held);
+        Ok(report)
     }
 
     /// The replication factor of `namespace` (the default policy's when

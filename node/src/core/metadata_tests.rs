@@ -415,3 +415,82 @@ fn a_node_that_cannot_read_the_catalog_refuses_an_unseen_namespace_by_name() {
         Response::Written { .. }
     ));
 }
+
+/// Records of `namespace` on `node`'s disk.
+fn held(harness: &mut Harness, node: u32, namespace: &str) -> u64 {
+    let core = harness.nodes.get_mut(&zerodb_ring::NodeId(node)).unwrap();
+    super::super::purge::count_namespace(core.engine_mut(), namespace, 1_000).unwrap()
+}
+
+#[test]
+fn a_dropped_namespace_loses_its_records_on_every_node_and_its_name_is_retired() {
+    let mut harness = Harness::new(3);
+    let created = change(&mut harness, 1, 10, admin(), |c| {
+        c.create_namespace("gone", NamespacePolicy::default())
+            .unwrap()
+    });
+    assert!(matches!(created, Response::Committed { .. }), "{created:?}");
+    for i in 0..10 {
+        let answer = harness.request_as(
+            1 + i % 3,
+            100 + u64::from(i),
+            admin(),
+            put("gone", &format!("k{i}")),
+        );
+        assert!(matches!(answer, Response::Written { .. }), "{answer:?}");
+        let answer = harness.request_as(
+            1,
+            200 + u64::from(i),
+            admin(),
+            put("default", &format!("k{i}")),
+        );
+        assert!(matches!(answer, Response::Written { .. }), "{answer:?}");
+    }
+    harness.run(500);
+    for node in 1..=3 {
+        // RF 3 on 3 nodes: every node holds every record.
+        assert_eq!(held(&mut harness, node, "gone"), 10, "n{node}");
+        let now = harness.now_ms;
+        let core = harness.nodes.get_mut(&zerodb_ring::NodeId(node)).unwrap();
+        assert_eq!(
+            core.namespace_status(now, "gone").unwrap().local_records,
+            Some(10)
+        );
+    }
+    let dropped = change(&mut harness, 2, 20, admin(), |c| {
+        c.drop_namespace("gone").unwrap()
+    });
+    assert!(matches!(dropped, Response::Committed { .. }), "{dropped:?}");
+    // The writer purges at once; the others when gossip brings the version.
+    assert_eq!(held(&mut harness, 2, "gone"), 0);
+    harness.run(2_000);
+    for node in 1..=3 {
+        assert_eq!(held(&mut harness, node, "gone"), 0, "n{node}");
+        assert_eq!(held(&mut harness, node, "default"), 10, "n{node}");
+    }
+    let reason = refusal(harness.request_as(3, 30, admin(), get("gone", "k1")));
+    assert!(reason.contains("\"gone\" does not exist"), "{reason}");
+    // The name is not used again, even through a hand-made catalog.
+    let reason = refusal(change(&mut harness, 1, 40, admin(), |c| {
+        c.dropped.clear();
+        c.namespaces
+            .insert("gone".into(), NamespacePolicy::default());
+    }));
+    assert!(
+        reason.contains("\"gone\"") && reason.contains("dropped"),
+        "{reason}"
+    );
+    let mut catalog = harness.nodes[&zerodb_ring::NodeId(1)]
+        .catalog()
+        .unwrap()
+        .clone();
+    assert!(matches!(
+        catalog.create_namespace("gone", NamespacePolicy::default()),
+        Err(super::super::catalog::CatalogError::NameRetired(_))
+    ));
+    // A removal that does not list the name as dropped is refused.
+    let reason = refusal(change(&mut harness, 1, 50, admin(), |c| {
+        c.namespaces.remove("default");
+    }));
+    assert!(reason.contains("not listed as dropped"), "{reason}");
+}

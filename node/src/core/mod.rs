@@ -17,6 +17,7 @@ pub mod gossip;
 pub mod liveness;
 pub mod membership;
 pub mod metadata;
+pub mod purge;
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -81,6 +82,9 @@ pub struct NodeCore<E: Engine> {
     metadata: Metadata,
     /// Client requests for the driver to forward (region pinning).
     forwards: Vec<forward::Forward>,
+    /// Dropped namespaces whose records this process removed (see
+    /// [`purge`]).
+    purged: std::collections::BTreeSet<String>,
 }
 
 impl<E: Engine> NodeCore<E> {
@@ -129,6 +133,7 @@ impl<E: Engine> NodeCore<E> {
             tally: Tally::default(),
             metadata,
             forwards: Vec::new(),
+            purged: Default::default(),
         })
     }
 
@@ -410,6 +415,7 @@ impl<E: Engine> NodeCore<E> {
                 ReplicaStatus::Recovering => "recovering".into(),
             },
             members,
+            local_records: None,
         }
     }
 }
