@@ -11,6 +11,7 @@
 //! release the batch's actions.
 
 pub mod catalog;
+mod catalog_change;
 pub mod forward;
 mod gate;
 pub mod gossip;
