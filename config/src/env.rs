@@ -29,6 +29,10 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("ZERODB_GOSSIP_INTERVAL_MS", "timeouts.gossip_interval_ms"),
     ("ZERODB_LOCK_LEASE_MS", "timeouts.lock_lease_ms"),
     ("ZERODB_REQUEST_TIMEOUT_MS", "timeouts.request_timeout_ms"),
+    (
+        "ZERODB_ANTI_ENTROPY_INTERVAL_MS",
+        "timeouts.anti_entropy_interval_ms",
+    ),
     ("ZERODB_STORAGE_ENGINE", "storage.engine"),
     ("ZERODB_CACHE_BYTES", "storage.cache_bytes"),
     (
@@ -100,6 +104,9 @@ impl Config {
             "timeouts.gossip_interval_ms" => self.timeouts.gossip_interval_ms = millis(value)?,
             "timeouts.lock_lease_ms" => self.timeouts.lock_lease_ms = millis(value)?,
             "timeouts.request_timeout_ms" => self.timeouts.request_timeout_ms = millis(value)?,
+            "timeouts.anti_entropy_interval_ms" => {
+                self.timeouts.anti_entropy_interval_ms = millis(value)?
+            }
             "storage.engine" => self.storage.engine = engine(value)?,
             "storage.cache_bytes" => {
                 self.storage.cache_bytes = number(value, "a whole number of bytes")?

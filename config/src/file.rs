@@ -84,6 +84,8 @@ pub struct TimeoutConfig {
     pub lock_lease_ms: u64,
     /// Deadline of a client request at its coordinator.
     pub request_timeout_ms: u64,
+    /// Period of anti-entropy rounds of eventual namespaces (0: off).
+    pub anti_entropy_interval_ms: u64,
 }
 
 impl Default for TimeoutConfig {
@@ -92,6 +94,7 @@ impl Default for TimeoutConfig {
             gossip_interval_ms: 500,
             lock_lease_ms: 2_000,
             request_timeout_ms: 5_000,
+            anti_entropy_interval_ms: 10_000,
         }
     }
 }

@@ -19,6 +19,10 @@ pub const GOSSIP_INTERVAL_MS_MAX: u64 = 60_000;
 pub const LOCK_LEASE_MS_MIN: u64 = 100;
 /// See [`LOCK_LEASE_MS_MIN`].
 pub const LOCK_LEASE_MS_MAX: u64 = 600_000;
+/// Anti-entropy period limits, in milliseconds (0 turns it off).
+pub const ANTI_ENTROPY_INTERVAL_MS_MIN: u64 = 100;
+/// See [`ANTI_ENTROPY_INTERVAL_MS_MIN`].
+pub const ANTI_ENTROPY_INTERVAL_MS_MAX: u64 = 3_600_000;
 /// Request timeout limits, in milliseconds.
 pub const REQUEST_TIMEOUT_MS_MIN: u64 = 10;
 /// See [`REQUEST_TIMEOUT_MS_MIN`].
@@ -192,7 +196,18 @@ impl Config {
             t.request_timeout_ms,
             REQUEST_TIMEOUT_MS_MIN,
             REQUEST_TIMEOUT_MS_MAX,
-        )
+        )?;
+        let ae = t.anti_entropy_interval_ms;
+        if ae != 0 && !(ANTI_ENTROPY_INTERVAL_MS_MIN..=ANTI_ENTROPY_INTERVAL_MS_MAX).contains(&ae) {
+            return Err(invalid(
+                "timeouts.anti_entropy_interval_ms",
+                ae,
+                format!(
+                    "must be 0 (off) or between {ANTI_ENTROPY_INTERVAL_MS_MIN} and {ANTI_ENTROPY_INTERVAL_MS_MAX}"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn validate_storage(&self) -> Result<(), ConfigError> {

@@ -210,6 +210,7 @@ fn timeout_storage_and_policy_rules() {
         ("[timeouts]\ngossip_interval_ms = 5", "timeouts.gossip_interval_ms = 5: must be between 10 and 60000"),
         ("[timeouts]\ngossip_interval_ms = 60001", "timeouts.gossip_interval_ms = 60001: must be between 10 and 60000"),
         ("[timeouts]\nlock_lease_ms = 99", "timeouts.lock_lease_ms = 99: must be between 100 and 600000"),
+        ("[timeouts]\nanti_entropy_interval_ms = 50", "timeouts.anti_entropy_interval_ms = 50: must be 0 (off) or between 100 and 3600000"),
         ("[timeouts]\nrequest_timeout_ms = 0", "timeouts.request_timeout_ms = 0: must be between 10 and 600000"),
         ("[storage]\ncache_bytes = 1000", "storage.cache_bytes = 1000: must be between 1048576 and 1099511627776"),
         ("[storage]\ncheckpoint_interval_ms = 10", "storage.checkpoint_interval_ms = 10: must be between 1000 and 86400000"),
@@ -245,6 +246,7 @@ fn environment_overrides_every_listed_key() {
         ("ZERODB_GOSSIP_INTERVAL_MS", "250"),
         ("ZERODB_LOCK_LEASE_MS", "3000"),
         ("ZERODB_REQUEST_TIMEOUT_MS", "9000"),
+        ("ZERODB_ANTI_ENTROPY_INTERVAL_MS", "0"),
         ("ZERODB_STORAGE_ENGINE", "sled"),
         ("ZERODB_CACHE_BYTES", "2097152"),
         ("ZERODB_CHECKPOINT_INTERVAL_MS", "5000"),
@@ -276,6 +278,7 @@ fn environment_overrides_every_listed_key() {
     assert_eq!(c.timeouts.gossip_interval_ms, 250);
     assert_eq!(c.timeouts.lock_lease_ms, 3000);
     assert_eq!(c.timeouts.request_timeout_ms, 9000);
+    assert_eq!(c.timeouts.anti_entropy_interval_ms, 0);
     assert_eq!(c.storage.engine, StorageEngineKind::Sled);
     assert_eq!(c.storage.cache_bytes, 2 << 20);
     assert_eq!(c.storage.checkpoint_interval_ms, 5000);

@@ -102,6 +102,14 @@ impl RecordKey {
         out
     }
 
+    /// The encoding every key of `namespace` starts with (and no key of
+    /// another namespace does).
+    pub fn namespace_prefix(namespace: &str) -> Vec<u8> {
+        let mut out = Vec::with_capacity(namespace.len() + 2);
+        write_component(&mut out, namespace.as_bytes());
+        out
+    }
+
     fn encoded_len_hint(&self) -> usize {
         self.namespace.len() + self.database.len() + self.table.len() + self.id.len() + 8
     }
@@ -199,6 +207,15 @@ mod tests {
             assert!(pair[0] < pair[1]);
             assert!(pair[0].encode() < pair[1].encode(), "{pair:?}");
         }
+    }
+
+    #[test]
+    fn namespace_prefix_covers_its_namespace_only() {
+        let prefix = RecordKey::namespace_prefix("a");
+        assert!(key("a", "db", "t", b"x").encode().starts_with(&prefix));
+        assert!(key("a", "", "", b"").encode().starts_with(&prefix));
+        assert!(!key("a\0", "db", "t", b"x").encode().starts_with(&prefix));
+        assert!(!key("ab", "db", "t", b"x").encode().starts_with(&prefix));
     }
 
     #[test]

@@ -27,6 +27,12 @@ use crate::workload::{
 pub const SETTLE_US: Micros = 3_000_000;
 /// Simulated time a run may take after healing before it is declared stuck.
 pub const FINAL_PHASE_US_MAX: Micros = 300_000_000;
+/// Anti-entropy period of the simulated nodes: short, so that several
+/// rounds run while the cluster settles after healing.
+pub const ANTI_ENTROPY_MS: u64 = 250;
+/// Simulated time replicas of eventual registers get, after the final
+/// reads, before they are compared (eight anti-entropy periods).
+pub const CONVERGE_US: Micros = 8 * ANTI_ENTROPY_MS * 1_000;
 /// Largest client think time between operations.
 pub const THINK_US_MAX: Micros = 5_000;
 
@@ -42,6 +48,8 @@ pub struct UnsafeSwitches {
     pub skip_lost_state_recovery: bool,
     /// Strong reads ignore write locks.
     pub ignore_read_locks: bool,
+    /// Replicas of eventual namespaces never run anti-entropy.
+    pub skip_anti_entropy: bool,
 }
 
 impl UnsafeSwitches {
@@ -56,6 +64,7 @@ impl UnsafeSwitches {
                 " --unsafe-skip-lost-state-recovery",
             ),
             (self.ignore_read_locks, " --unsafe-ignore-read-locks"),
+            (self.skip_anti_entropy, " --unsafe-skip-anti-entropy"),
         ] {
             if on {
                 flags.push_str(flag);
@@ -204,8 +213,18 @@ pub struct RunSummary {
 enum Phase {
     Workload,
     Draining,
-    Settling { until_us: Micros },
-    Final { deadline_us: Micros },
+    Settling {
+        until_us: Micros,
+    },
+    Final {
+        deadline_us: Micros,
+    },
+    /// Final reads done; the cluster runs on without clients so that the
+    /// last hint replays and the read repairs they caused are followed by
+    /// anti-entropy rounds before replicas are compared.
+    Converging {
+        until_us: Micros,
+    },
 }
 
 /// Runs one seed on the engine the config names.
@@ -244,6 +263,11 @@ fn options(config: &RunConfig) -> TxnOptions {
         unsafe_skip_read_repair: switches.skip_read_repair,
         unsafe_skip_lost_state_recovery: switches.skip_lost_state_recovery,
         unsafe_ignore_read_locks: switches.ignore_read_locks,
+        anti_entropy_ms: if switches.skip_anti_entropy {
+            0
+        } else {
+            ANTI_ENTROPY_MS
+        },
         ..TxnOptions::default()
     }
 }
@@ -444,7 +468,15 @@ pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
                 ));
                 break;
             }
-            Phase::Final { .. } if workload.final_done() => break,
+            Phase::Final { .. } if workload.final_done() => {
+                if workload.converging_keys().is_empty() {
+                    break;
+                }
+                phase = Phase::Converging {
+                    until_us: now + CONVERGE_US,
+                };
+            }
+            Phase::Converging { until_us } if now >= until_us => break,
             Phase::Final { deadline_us } if now >= deadline_us => {
                 anomalies.push("liveness: final reads did not finish after healing".to_string());
                 break;

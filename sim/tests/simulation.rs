@@ -161,7 +161,7 @@ fn ignoring_read_locks_is_caught() {
         ignore_read_locks: true,
         ..UnsafeSwitches::default()
     };
-    broken_switch_is_caught(switches, WorkloadKind::Register, 1, "linearizability");
+    broken_switch_is_caught(switches, WorkloadKind::Register, 4, "linearizability");
 }
 
 #[test]
@@ -190,7 +190,23 @@ fn skipping_read_repair_is_caught() {
         skip_read_repair: true,
         ..UnsafeSwitches::default()
     };
-    broken_switch_is_caught(switches, WorkloadKind::Register, 5, "linearizability");
+    broken_switch_is_caught(switches, WorkloadKind::Register, 1, "linearizability");
+}
+
+/// Anti-entropy off: eventual replicas that missed a write (no hint, no
+/// read) keep an older version after faults heal.
+#[test]
+fn skipping_anti_entropy_is_caught() {
+    let switches = UnsafeSwitches {
+        skip_anti_entropy: true,
+        ..UnsafeSwitches::default()
+    };
+    broken_switch_is_caught(
+        switches,
+        WorkloadKind::MixedNs,
+        1,
+        "eventual namespace: convergence",
+    );
 }
 
 /// The same workloads on ZeroEngine over the fault-injecting file system,

@@ -6,8 +6,11 @@ use bincode::{Decode, Encode};
 use crate::error::Refusal;
 use crate::types::{Attempt, Ballot, Decision, Epoch, LockMode, PartitionId, TxnId, Versioned};
 
-/// A request id chosen by the sender, echoed in replies.
-pub type ReqId = u64;
+/// A request id chosen by the sender, echoed in replies. Unique over the
+/// sender's lives: `(store nonce, life, sequence)` (see
+/// `TxnNode::open`), so a reply to a request sent before a restart is never
+/// taken for the reply to a new one.
+pub type ReqId = u128;
 
 /// One key a `LockRead` asks for.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
@@ -255,5 +258,28 @@ pub enum Message {
         entries: Vec<(Vec<u8>, Versioned)>,
         /// Whether this is the last page of the space.
         done: bool,
+    },
+    /// Anti-entropy step 1 (DESIGN.md 7): hashes of the sender's top
+    /// buckets over the eventual data both nodes replicate.
+    AeDigest {
+        /// One hash per top bucket (`anti_entropy::TOP_BUCKETS`).
+        top: Vec<u64>,
+    },
+    /// Anti-entropy step 2: for each top bucket whose hash differs, the
+    /// hashes of its leaves.
+    AeLeaves {
+        /// `(top bucket, one hash per leaf of it)`.
+        buckets: Vec<(u8, Vec<u64>)>,
+    },
+    /// Anti-entropy steps 3 and 4: the sender's records in leaves that
+    /// differ. The receiver stores the newer ones (version rule) and, when
+    /// `reply` is set, answers with its own records the sender lacks.
+    AeEntries {
+        /// Leaves compared (`top << 8 | leaf`).
+        leaves: Vec<u16>,
+        /// `(key, version, value)` of the sender in those leaves.
+        entries: Vec<(Vec<u8>, Versioned)>,
+        /// Whether the receiver should send its newer records back.
+        reply: bool,
     },
 }

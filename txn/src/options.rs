@@ -34,6 +34,10 @@ pub struct TxnOptions {
     pub sync_page_entries: usize,
     /// How long a lost-state copy waits for a page before asking again.
     pub sync_retry_ms: u64,
+    /// How often a replica starts an anti-entropy exchange with one of
+    /// its successors (eventual namespaces only); 0 turns anti-entropy off
+    /// (replicas that missed a write then differ until it is overwritten).
+    pub anti_entropy_ms: u64,
     /// Checker validation only: locks live only in memory, so a crash loses
     /// them. Never set in production.
     pub unsafe_skip_lock_durability: bool,
@@ -69,6 +73,7 @@ impl Default for TxnOptions {
             hint_replay_ms: 200,
             sync_page_entries: 256,
             sync_retry_ms: 300,
+            anti_entropy_ms: 10_000,
             unsafe_skip_lock_durability: false,
             unsafe_skip_read_repair: false,
             unsafe_skip_lost_state_recovery: false,

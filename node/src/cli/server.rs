@@ -85,6 +85,7 @@ pub fn settings(args: &StartArgs) -> Result<NodeSettings, CliError> {
     let txn = TxnOptions {
         lease_ms: config.timeouts.lock_lease_ms,
         request_timeout_ms: config.timeouts.request_timeout_ms,
+        anti_entropy_ms: config.timeouts.anti_entropy_interval_ms,
         ..TxnOptions::default()
     };
     Ok(NodeSettings {

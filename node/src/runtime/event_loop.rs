@@ -552,7 +552,7 @@ pub(crate) async fn ask_info(control: &mpsc::Sender<Control>) -> Option<InfoRepo
 mod tests {
     use super::*;
 
-    fn stored(req: u64) -> Message {
+    fn stored(req: u128) -> Message {
         Message::Stored { req }
     }
 

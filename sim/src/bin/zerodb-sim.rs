@@ -64,6 +64,9 @@ struct Args {
     /// Test only: strong reads ignore write locks.
     #[arg(long)]
     unsafe_ignore_read_locks: bool,
+    /// Test only: replicas of eventual namespaces never run anti-entropy.
+    #[arg(long)]
+    unsafe_skip_anti_entropy: bool,
     /// Print every anomaly of a single seed (default: the first 20).
     #[arg(long)]
     verbose: bool,
@@ -95,6 +98,7 @@ fn main() -> ExitCode {
             skip_read_repair: args.unsafe_skip_read_repair,
             skip_lost_state_recovery: args.unsafe_skip_lost_state_recovery,
             ignore_read_locks: args.unsafe_ignore_read_locks,
+            skip_anti_entropy: args.unsafe_skip_anti_entropy,
         },
         keep_history: args.history,
         without: args.without.clone(),

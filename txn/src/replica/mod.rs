@@ -10,6 +10,7 @@
 //! - `H node key` -> hinted record for `node`;
 //! - `M` -> the engine incarnation this state belongs to.
 
+mod anti_entropy;
 mod data;
 mod learn;
 #[cfg(test)]
@@ -89,10 +90,12 @@ pub(crate) struct ReplicaState {
     /// Older lock requests waiting for younger holders (wait-die).
     pub(crate) waiting: VecDeque<Waiting>,
     /// Hint replays in flight: request id -> (hint key, version sent).
-    pub(crate) hint_sends: BTreeMap<u64, (Vec<u8>, crate::types::Ver)>,
+    pub(crate) hint_sends: BTreeMap<crate::message::ReqId, (Vec<u8>, crate::types::Ver)>,
     pub(crate) next_hint_replay_ms: u64,
     /// Lost-state copy progress while recovering.
     pub(crate) lost: Option<LostState>,
+    /// Anti-entropy rounds (eventual namespaces).
+    pub(crate) anti_entropy: anti_entropy::AntiEntropy,
     /// Recoveries of expired locks (see `recovery.rs`).
     pub(crate) recoveries: BTreeMap<(TxnId, Attempt), crate::recovery::Recovery>,
 }
@@ -107,6 +110,7 @@ impl Default for ReplicaState {
             hint_sends: BTreeMap::new(),
             next_hint_replay_ms: 0,
             lost: None,
+            anti_entropy: anti_entropy::AntiEntropy::default(),
             recoveries: BTreeMap::new(),
         }
     }
@@ -296,5 +300,6 @@ impl<E: Engine> TxnNode<E> {
         self.recovery_tick();
         self.hint_tick();
         self.lost_state_tick();
+        self.anti_entropy_tick();
     }
 }
