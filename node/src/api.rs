@@ -35,12 +35,6 @@ pub enum NodeMessage {
         /// A number unique to this start of the process.
         boot: u64,
     },
-    /// The sender committed a change of the cluster catalog: version
-    /// `version` exists; a node holding an older one refreshes its copy.
-    CatalogVersion {
-        /// The catalog version committed.
-        version: u64,
-    },
 }
 
 /// Scan bounds: the records of one table with ids in `[start, end)`.
@@ -114,6 +108,9 @@ pub struct MemberStatus {
     pub up: bool,
     /// Its health according to gossip: `up`, `suspect` or `down`.
     pub health: String,
+    /// The cluster catalog version it holds: the reporting node's own, or
+    /// what the member advertises in gossip (0: not known yet).
+    pub catalog_version: u64,
 }
 
 /// The cluster as one node sees it.
@@ -130,6 +127,10 @@ pub struct StatusReport {
     pub replica_status: String,
     /// Every member.
     pub members: Vec<MemberStatus>,
+    /// For a namespace status: how many records of the namespace (values
+    /// and tombstones) the reporting node holds on its own disk, counted
+    /// up to [`crate::core::purge::LOCAL_COUNT_MAX`].
+    pub local_records: Option<u64>,
 }
 
 /// One node's figures (the INFO surface and the metrics endpoint).

@@ -141,8 +141,8 @@ fn policies_and_roles_are_enforced_and_survive_a_restart() {
     refused(&dir, "vera", &["--ns", "shop", "put", "k", "w"]);
     assert_eq!(ok(&dir, "otto", &["--ns", "docs", "get", "d"]), "1");
     ok(&dir, "admin", &["revoke", "otto", "docs"]);
-    // Other nodes learn of the change from the writer's notice (or at
-    // their next refresh): soon, not at once.
+    // Other nodes learn of the change through gossip (the writer
+    // advertises the new catalog version): soon, not at once.
     let deadline = Instant::now() + Duration::from_secs(5);
     for node_try in 0.. {
         let (code, _, err) = run(&dir, "otto", &["--ns", "docs", "get", "d"]);

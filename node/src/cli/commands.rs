@@ -463,11 +463,11 @@ fn print_status(status: &StatusReport, out: Output) {
             .iter()
             .map(|m| json!({"id": m.id, "address": m.address, "region": m.region, "zone": m.zone,
                 "tokens": m.tokens, "ownership_percent": f64::from(m.ownership_ppm) / 10_000.0, "up": m.up,
-                "health": m.health}))
+                "health": m.health, "catalog_version": m.catalog_version}))
             .collect();
         print_json(json!({"node": status.node, "ring_epoch": status.ring_epoch,
             "replication_factor": status.replication_factor, "replica_status": status.replica_status,
-            "members": members}));
+            "members": members, "local_records": status.local_records}));
         return;
     }
     println!(
@@ -475,12 +475,12 @@ fn print_status(status: &StatusReport, out: Output) {
         status.node, status.replica_status, status.ring_epoch, status.replication_factor
     );
     println!(
-        "{:<6}{:<24}{:<12}{:<12}{:>7}{:>11}  health",
-        "node", "address", "region", "zone", "tokens", "owns"
+        "{:<6}{:<24}{:<12}{:<12}{:>7}{:>11}  {:<8} catalog",
+        "node", "address", "region", "zone", "tokens", "owns", "health"
     );
     for m in &status.members {
         println!(
-            "{:<6}{:<24}{:<12}{:<12}{:>7}{:>10.1}%  {}",
+            "{:<6}{:<24}{:<12}{:<12}{:>7}{:>10.1}%  {:<8} v{}",
             format!("n{}", m.id),
             m.address,
             m.region,
@@ -491,7 +491,19 @@ fn print_status(status: &StatusReport, out: Output) {
                 (true, "suspect") => "suspect",
                 (true, _) => "up",
                 (false, _) => "DOWN",
-            }
+            },
+            m.catalog_version
+        );
+    }
+    if let Some(held) = status.local_records {
+        let at_least = if held as usize >= crate::core::purge::LOCAL_COUNT_MAX {
+            "at least "
+        } else {
+            ""
+        };
+        println!(
+            "n{} holds {at_least}{held} records of this namespace (tombstones included)",
+            status.node
         );
     }
 }

@@ -105,7 +105,8 @@ pub enum NsAction {
         #[command(flatten)]
         policy: PolicyArgs,
     },
-    /// Drop a namespace and every role in it (its records stay on disk).
+    /// Drop a namespace, every role in it and its records on every node;
+    /// the name is not used again.
     Drop {
         /// Its name.
         name: String,

@@ -11,12 +11,14 @@
 //! This module is pure: building, changing, checking and encoding
 //! catalogs. Keeping a node's cached copy fresh is [`super::metadata`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use bincode::{Decode, Encode};
 use zerodb_config::{Consistency, NamespacePolicy};
 use zerodb_txn::Key;
+
+use super::catalog_change::check_alter;
 
 /// The namespace holding cluster metadata.
 pub const SYSTEM_NAMESPACE: &str = "system";
@@ -26,11 +28,15 @@ pub const DEFAULT_NAMESPACE: &str = "default";
 /// client certificate).
 pub const BOOTSTRAP_ADMIN: &str = "admin";
 /// Format byte in front of an encoded catalog.
-const CATALOG_FORMAT: u8 = 1;
+const CATALOG_FORMAT: u8 = 2;
+/// The format before dropped names were kept (read, never written).
+const CATALOG_FORMAT_V1: u8 = 1;
 /// Longest namespace or user name, bytes.
 pub const NAME_LEN_MAX: usize = 63;
 /// Most namespaces in a catalog (the catalog is one record).
 pub const NAMESPACES_MAX: usize = 1_000;
+/// Most names of dropped namespaces a catalog keeps.
+pub const DROPPED_MAX: usize = 10_000;
 /// Most users in a catalog.
 pub const USERS_MAX: usize = 1_000;
 
@@ -121,6 +127,19 @@ pub struct Catalog {
     pub namespaces: BTreeMap<String, NamespacePolicy>,
     /// Users by certificate name.
     pub users: BTreeMap<String, UserEntry>,
+    /// Names of dropped namespaces. Every node removes their records when
+    /// it installs a catalog listing them; a dropped name is never used
+    /// again, because a node that was down during the drop may still hold
+    /// records that a new namespace of that name would show.
+    pub dropped: BTreeSet<String>,
+}
+
+/// A catalog as format 1 wrote it (no dropped names).
+#[derive(Decode)]
+struct CatalogV1 {
+    version: u64,
+    namespaces: BTreeMap<String, NamespacePolicy>,
+    users: BTreeMap<String, UserEntry>,
 }
 
 /// A catalog change or check that failed.
@@ -191,6 +210,9 @@ pub enum CatalogError {
         /// What was tried.
         action: String,
     },
+    /// The name belonged to a dropped namespace.
+    #[error("namespace name {0:?} belonged to a dropped namespace and is not used again (a node that missed the drop may still hold its records); choose another name")]
+    NameRetired(String),
     /// The catalog record does not decode.
     #[error("catalog record is malformed: {0}")]
     Malformed(String),
@@ -234,7 +256,7 @@ pub fn check_name(name: &str) -> Result<(), CatalogError> {
     Ok(())
 }
 
-fn check_policy(namespace: &str, policy: &NamespacePolicy) -> Result<(), CatalogError> {
+pub(super) fn check_policy(namespace: &str, policy: &NamespacePolicy) -> Result<(), CatalogError> {
     let bad = |why: String| CatalogError::BadPolicy {
         namespace: namespace.to_string(),
         why,
@@ -264,6 +286,7 @@ impl Catalog {
                     roles: BTreeMap::new(),
                 },
             )]),
+            dropped: BTreeSet::new(),
         }
     }
 
@@ -290,6 +313,23 @@ impl Catalog {
                     )));
                 }
                 Ok(catalog)
+            }
+            Some((&CATALOG_FORMAT_V1, body)) => {
+                let (old, used): (CatalogV1, usize) =
+                    bincode::decode_from_slice(body, bincode::config::standard())
+                        .map_err(|error| CatalogError::Malformed(error.to_string()))?;
+                if used != body.len() {
+                    return Err(CatalogError::Malformed(format!(
+                        "{} trailing bytes",
+                        body.len() - used
+                    )));
+                }
+                Ok(Catalog {
+                    version: old.version,
+                    namespaces: old.namespaces,
+                    users: old.users,
+                    dropped: BTreeSet::new(),
+                })
             }
             Some((format, _)) => Err(CatalogError::Malformed(format!(
                 "format {format} unknown (this node reads {CATALOG_FORMAT})"
@@ -319,6 +359,9 @@ impl Catalog {
         if self.namespaces.contains_key(name) {
             return Err(CatalogError::NamespaceExists(name.into()));
         }
+        if self.dropped.contains(name) {
+            return Err(CatalogError::NameRetired(name.into()));
+        }
         if self.namespaces.len() >= NAMESPACES_MAX {
             return Err(CatalogError::Full {
                 what: "namespaces",
@@ -346,12 +389,21 @@ impl Catalog {
         Ok(())
     }
 
-    /// Removes a namespace and every role in it. Its records stay on disk
-    /// until a later cleanup (creating the namespace again shows them).
+    /// Removes a namespace and every role in it, and retires its name:
+    /// each node removes the namespace's records when it installs the
+    /// changed catalog.
     pub fn drop_namespace(&mut self, name: &str) -> Result<(), CatalogError> {
-        if self.namespaces.remove(name).is_none() {
+        if !self.namespaces.contains_key(name) {
             return Err(CatalogError::NoNamespace(name.into()));
         }
+        if self.dropped.len() >= DROPPED_MAX {
+            return Err(CatalogError::Full {
+                what: "dropped namespace names",
+                max: DROPPED_MAX,
+            });
+        }
+        self.namespaces.remove(name);
+        self.dropped.insert(name.into());
         for user in self.users.values_mut() {
             user.roles.remove(name);
         }
@@ -454,125 +506,6 @@ impl Catalog {
             },
         })
     }
-
-    /// Checks that `next` is a change of `self` that `user` may make:
-    /// the next version, valid names and policies, no alter that moves
-    /// data, namespaces and users changed only by admins, roles changed by
-    /// admins or owners of their namespace.
-    pub fn check_change(&self, next: &Catalog, user: &str) -> Result<(), CatalogError> {
-        if next.version != self.version + 1 {
-            return Err(CatalogError::Stale {
-                current: self.version,
-                found: next.version,
-            });
-        }
-        let admin = self.is_admin(user);
-        let not_admin = |action: String| CatalogError::NotAdmin {
-            user: user.into(),
-            action,
-        };
-        if next.namespaces.len() > NAMESPACES_MAX || next.users.len() > USERS_MAX {
-            return Err(CatalogError::Full {
-                what: "namespaces or users",
-                max: NAMESPACES_MAX.min(USERS_MAX),
-            });
-        }
-        for (name, policy) in &next.namespaces {
-            match self.namespaces.get(name) {
-                None => {
-                    check_name(name)?;
-                    if name == SYSTEM_NAMESPACE {
-                        return Err(CatalogError::BadName {
-                            name: name.clone(),
-                            why: "reserved for cluster metadata".into(),
-                        });
-                    }
-                    check_policy(name, policy)?;
-                    if !admin {
-                        return Err(not_admin(format!("creating namespace {name:?}")));
-                    }
-                }
-                Some(current) if current != policy => {
-                    check_alter(name, current, policy)?;
-                    self.check(user, name, Permission::Manage)?;
-                }
-                Some(_) => {}
-            }
-        }
-        for name in self.namespaces.keys() {
-            if !next.namespaces.contains_key(name) {
-                self.check(user, name, Permission::Manage)?;
-            }
-        }
-        for (name, entry) in &next.users {
-            let before = self.users.get(name);
-            if before.is_none_or(|before| before.admin != entry.admin) && !admin {
-                return Err(not_admin(format!(
-                    "adding user {name:?} or changing its admin flag"
-                )));
-            }
-            if before.is_none() {
-                check_name(name)?;
-            }
-            let empty = BTreeMap::new();
-            let roles_before = before.map_or(&empty, |before| &before.roles);
-            for (namespace, role) in &entry.roles {
-                if !next.namespaces.contains_key(namespace) {
-                    return Err(CatalogError::NoNamespace(namespace.clone()));
-                }
-                if roles_before.get(namespace) != Some(role) {
-                    self.check(user, namespace, Permission::Manage)?;
-                }
-            }
-            for namespace in roles_before.keys() {
-                if !entry.roles.contains_key(namespace) && next.namespaces.contains_key(namespace) {
-                    self.check(user, namespace, Permission::Manage)?;
-                }
-            }
-        }
-        for name in self.users.keys() {
-            if !next.users.contains_key(name) && !admin {
-                return Err(not_admin(format!("removing user {name:?}")));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Refuses policy changes that would move data.
-fn check_alter(
-    name: &str,
-    current: &NamespacePolicy,
-    next: &NamespacePolicy,
-) -> Result<(), CatalogError> {
-    let moves = |what: &'static str, from: String, to: String| CatalogError::WouldMoveData {
-        namespace: name.into(),
-        what,
-        from,
-        to,
-    };
-    if current.replication_factor != next.replication_factor {
-        return Err(moves(
-            "the replication factor",
-            current.replication_factor.to_string(),
-            next.replication_factor.to_string(),
-        ));
-    }
-    if current.partition_level != next.partition_level {
-        return Err(moves(
-            "the partition level",
-            current.partition_level.to_string(),
-            next.partition_level.to_string(),
-        ));
-    }
-    if current.regions != next.regions {
-        return Err(moves(
-            "the regions",
-            format!("{:?}", current.regions),
-            format!("{:?}", next.regions),
-        ));
-    }
-    Ok(())
 }
 
 /// Text form of a consistency for messages.

@@ -142,3 +142,26 @@ fn changes_are_checked_against_the_writer() {
     assert!(base.check_change(&dropped, "olga").is_ok());
     assert!(base.check_change(&dropped, "bob").is_err());
 }
+
+#[test]
+fn a_format_1_catalog_still_decodes_with_no_dropped_names() {
+    #[derive(bincode::Encode)]
+    struct V1 {
+        version: u64,
+        namespaces: std::collections::BTreeMap<String, NamespacePolicy>,
+        users: std::collections::BTreeMap<String, UserEntry>,
+    }
+    let mut catalog = Catalog::genesis(NamespacePolicy::default());
+    catalog.create_namespace("shop", eventual(2)).unwrap();
+    let old = V1 {
+        version: catalog.version,
+        namespaces: catalog.namespaces.clone(),
+        users: catalog.users.clone(),
+    };
+    let mut bytes = vec![1];
+    bytes.extend(bincode::encode_to_vec(&old, bincode::config::standard()).unwrap());
+    assert_eq!(Catalog::decode(&bytes).unwrap(), catalog);
+    catalog.drop_namespace("shop").unwrap();
+    assert!(catalog.dropped.contains("shop"));
+    assert_eq!(Catalog::decode(&catalog.encode()).unwrap(), catalog);
+}

@@ -48,7 +48,7 @@ impl<E: Engine> NodeCore<E> {
             .iter()
             .filter(|member| regions.contains(&member.region))
             .map(|member| NodeId(member.id))
-            .filter(|node| !self.liveness.is_down(now_ms, *node))
+            .filter(|node| !self.is_down(now_ms, *node))
             .collect();
         if candidates.is_empty() {
             return None;

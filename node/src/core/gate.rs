@@ -111,10 +111,7 @@ impl<E: Engine> NodeCore<E> {
                         }
                     }
                     Action::Reply { client, response } => {
-                        if self.metadata.client_reply(client, &response) {
-                            changed = true;
-                            self.announce_catalog();
-                        }
+                        changed |= self.metadata.client_reply(client, &response);
                         out.push(Action::Reply { client, response });
                     }
                     other => out.push(other),
@@ -143,45 +140,27 @@ impl<E: Engine> NodeCore<E> {
         out
     }
 
-    /// Tells every peer the catalog version this node just committed.
-    fn announce_catalog(&mut self) {
-        let version = self.metadata.version();
-        let me = self.id;
-        for member in &self.cluster.members {
-            if member.id != me.0 {
-                self.outbox.push((
-                    zerodb_ring::NodeId(member.id),
-                    crate::api::NodeMessage::CatalogVersion { version },
-                ));
-            }
-        }
-    }
-
-    /// Node messages for the driver to send after the batch's sync.
-    pub fn take_outbox(&mut self) -> Vec<(zerodb_ring::NodeId, crate::api::NodeMessage)> {
-        std::mem::take(&mut self.outbox)
-    }
-
     /// The catalog version this node holds (0 before the first load): what
-    /// gossip advertises. A peer advertising a higher one should be passed
-    /// to [`NodeCore::learn_catalog_version`].
+    /// its gossip record advertises once loaded.
     pub fn catalog_version(&self) -> u64 {
         self.metadata.version()
     }
 
-    /// Catalog version `version` exists somewhere: refresh if it is newer.
-    pub fn learn_catalog_version(&mut self, now_ms: u64, version: u64) {
-        self.metadata.learned(now_ms, version);
-    }
-
-    /// Hands the catalog's policies to the transaction layer.
+    /// Hands the catalog's policies to the transaction layer and advertises
+    /// the new version in gossip (peers holding less fetch it).
     fn install_policies(&mut self, now_ms: u64) {
         self.policies = self.metadata.policies();
+        self.purge_dropped();
         self.txn.set_view(
             self.ring.clone(),
             self.down_set(now_ms),
             self.policies.clone(),
         );
+        let version = self.metadata.version();
+        let step = self
+            .gossip
+            .advertise_cluster_metadata_version(now_ms, version);
+        self.apply_gossip(now_ms, step);
     }
 }
 
@@ -221,16 +200,25 @@ impl<E: Engine> NodeCore<E> {
 
     /// The cluster as this node sees it, with each member's share of
     /// `namespace`'s data under its policy (a pinned namespace's data lives
-    /// only on nodes of its regions).
+    /// only on nodes of its regions) and the number of the namespace's
+    /// records this node holds.
     pub fn namespace_status(
-        &self,
+        &mut self,
         now_ms: u64,
         namespace: &str,
     ) -> Result<crate::api::StatusReport, String> {
         let policy = self.policies.namespaces.get(namespace).ok_or_else(|| {
             super::catalog::CatalogError::NoNamespace(namespace.into()).to_string()
         })?;
-        Ok(self.status_with(now_ms, policy))
+        let mut report = self.status_with(now_ms, policy);
+        let held = super::purge::count_namespace(
+            self.txn.engine_mut(),
+            namespace,
+            super::purge::LOCAL_COUNT_MAX,
+        )
+        .map_err(|error| format!("counting the records of {namespace:?} failed: {error}"))?;
+        report.local_records = Some(held);
+        Ok(report)
     }
 
     /// The replication factor of `namespace` (the default policy's when

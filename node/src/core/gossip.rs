@@ -15,7 +15,11 @@
 //!   mismatch;
 //! - it turns gossip's events into the down set the transaction layer's
 //!   coordinators use. A down node keeps its place in the ring: failover
-//!   around it is temporary (the ring never changes here).
+//!   around it is temporary (the ring never changes here);
+//! - it carries the version of the cluster metadata (the catalog) each node
+//!   holds: [`GossipMembership::advertise_cluster_metadata_version`]
+//!   republishes this node's record, and a step reports the highest version
+//!   a peer's new record advertises, so that the node can fetch it.
 //!
 //! Time (`now_ms`) and the seed come from the driver; nothing here reads a
 //! clock or touches a socket. Both drivers (the node runtime and the
@@ -73,6 +77,9 @@ pub struct GossipStep {
     /// True when the down set changed (hand [`GossipMembership::down`] to
     /// the transaction layer).
     pub down_changed: bool,
+    /// The highest cluster metadata version advertised by a peer record
+    /// that changed in this step (a node holding less should fetch it).
+    pub cluster_metadata_version_seen: Option<u64>,
 }
 
 /// Counters of what the membership refused or could not deliver.
@@ -132,6 +139,8 @@ pub struct GossipMembership {
     next_timer: u64,
     down: BTreeSet<NodeId>,
     counters: GossipCounters,
+    /// What this node publishes about itself (set by `start`).
+    local: Option<LocalMetadata>,
 }
 
 impl GossipMembership {
@@ -153,6 +162,7 @@ impl GossipMembership {
             next_timer: 0,
             down: BTreeSet::new(),
             counters: GossipCounters::default(),
+            local: None,
         })
     }
 
@@ -210,6 +220,7 @@ impl GossipMembership {
                 status: member.status,
                 cluster_metadata_version: INITIAL_CLUSTER_METADATA_VERSION,
             };
+            self.local = Some(local.clone());
             let result = self.gossip.set_local_metadata(now_ms, local);
             self.absorb(now_ms, result, &mut step);
         }
@@ -249,6 +260,33 @@ impl GossipMembership {
         }
         self.absorb(now_ms, result, &mut step);
         step
+    }
+
+    /// Republishes this node's record with the cluster metadata `version`
+    /// it now holds (after it loaded or committed a newer catalog); peers
+    /// holding less fetch it. Nothing happens before
+    /// [`GossipMembership::start`] or when the version is unchanged.
+    pub fn advertise_cluster_metadata_version(&mut self, now_ms: u64, version: u64) -> GossipStep {
+        let mut step = GossipStep::default();
+        let Some(local) = self.local.as_mut() else {
+            return step;
+        };
+        if local.cluster_metadata_version == version {
+            return step;
+        }
+        local.cluster_metadata_version = version;
+        let local = local.clone();
+        let result = self.gossip.set_local_metadata(now_ms, local);
+        self.absorb(now_ms, result, &mut step);
+        step
+    }
+
+    /// The cluster metadata version `node` advertises, as far as this node
+    /// knows (this node's own for itself).
+    pub fn cluster_metadata_version_of(&self, node: NodeId) -> Option<u64> {
+        self.gossip
+            .metadata(node)
+            .map(|record| record.cluster_metadata_version)
     }
 
     /// The earliest deadline of a pending gossip timer.
@@ -369,6 +407,11 @@ impl GossipMembership {
                     if let GossipEvent::MetadataChanged(node) = event {
                         if let Some(record) = self.gossip.metadata(node) {
                             self.nodes_by_addr.insert(record.id.addr, node);
+                            if node != self.node {
+                                let seen = record.cluster_metadata_version;
+                                step.cluster_metadata_version_seen =
+                                    step.cluster_metadata_version_seen.max(Some(seen));
+                            }
                         }
                     }
                     step.events.push(event);

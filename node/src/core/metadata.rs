@@ -4,8 +4,10 @@
 //! namespace's consistency.
 //!
 //! - **Loading.** The copy is read with an ordinary strong `Get` of
-//!   [`catalog_key`], issued by the node itself under an internal client id
-//!   (at start, every [`REFRESH_INTERVAL_MS`], and on a miss). A cluster
+//!   [`catalog_key`], issued by the node itself under an internal client id:
+//!   at start, when gossip shows a peer holding a newer version
+//!   ([`Metadata::learned`]; every node advertises the version it holds),
+//!   on a miss, and every [`REFRESH_INTERVAL_MS`] as a backstop. A cluster
 //!   whose catalog record does not exist yet gets the genesis catalog
 //!   written by a strong `assert missing; put` (the first node wins).
 //! - **Misses.** A request for a namespace (or a permission) the copy does
@@ -31,8 +33,9 @@ use super::catalog::{catalog_key, Catalog, CatalogError, Permission, SYSTEM_NAME
 
 /// Client ids at and above this are the node's own requests.
 pub const INTERNAL_CLIENT_BASE: u64 = 1 << 63;
-/// Period of the background refresh of the copy.
-pub const REFRESH_INTERVAL_MS: u64 = 2_000;
+/// Period of the background refresh of the copy: a backstop only, since
+/// gossip tells every node of a newer version within a few gossip rounds.
+pub const REFRESH_INTERVAL_MS: u64 = 30_000;
 /// Delay before retrying a refresh that failed.
 pub const REFRESH_RETRY_MS: u64 = 200;
 /// Longest a request waits for the catalog before it is refused.
@@ -112,6 +115,8 @@ pub struct Metadata {
     refresh: Option<(ClientId, u64)>,
     genesis_write: Option<ClientId>,
     refresh_due_ms: u64,
+    /// The highest catalog version a peer advertised.
+    wanted: u64,
     parked: Vec<Parked>,
     writes: BTreeMap<ClientId, Catalog>,
     next_internal: u64,
@@ -140,6 +145,7 @@ impl Metadata {
             refresh: None,
             genesis_write: None,
             refresh_due_ms: 0,
+            wanted: 0,
             parked: Vec::new(),
             writes: BTreeMap::new(),
             next_internal: INTERNAL_CLIENT_BASE,
@@ -218,8 +224,19 @@ impl Metadata {
         while index < self.parked.len() {
             if now_ms.saturating_sub(self.parked[index].since_ms) >= PARK_MS_MAX {
                 let parked = self.parked.remove(index);
+                let namespaces: Vec<String> = namespaces_of(&parked.request)
+                    .iter()
+                    .map(|namespace| format!("{namespace:?}"))
+                    .collect();
+                let held = match self.version() {
+                    0 => "has not loaded the cluster metadata yet".to_string(),
+                    version => format!(
+                        "holds cluster metadata version {version}, which does not show the namespace or the caller's role"
+                    ),
+                };
                 let reason = format!(
-                    "the cluster metadata could not be read within {PARK_MS_MAX} ms (too few replicas of the {SYSTEM_NAMESPACE} namespace reachable?); retry"
+                    "refusing the request for namespace {}: this node {held}, and the metadata could not be read within {PARK_MS_MAX} ms (too few replicas of the {SYSTEM_NAMESPACE} namespace reachable?); retry",
+                    namespaces.join(", ")
                 );
                 expired.push((parked.client, Response::Error(bad(reason))));
             } else {
@@ -271,13 +288,20 @@ impl Metadata {
         ready
     }
 
-    /// A peer says catalog `version` exists: refresh soon if it is newer
-    /// than the copy (at the next tick; after the refresh in flight, which
-    /// may have started before the change).
+    /// A peer holds catalog `version`: refresh soon if it is newer than
+    /// the copy (at the next tick; after the refresh in flight, which may
+    /// have started before the change), and again after
+    /// [`REFRESH_RETRY_MS`] until the copy has caught up.
     pub fn learned(&mut self, now_ms: u64, version: u64) {
+        self.wanted = self.wanted.max(version);
         if version > self.version() {
             self.refresh_due_ms = self.refresh_due_ms.min(now_ms);
         }
+    }
+
+    /// Whether a peer advertised a newer catalog than the copy.
+    pub fn behind(&self) -> bool {
+        self.wanted > self.version()
     }
 
     /// Handles the answer to one of the node's own requests; returns
@@ -312,6 +336,11 @@ impl Metadata {
                 Ok(catalog) => {
                     let changed = self.install(catalog, version);
                     self.loaded = ticket;
+                    if self.behind() {
+                        // The read started before the advertised version
+                        // committed: read again shortly.
+                        self.refresh_due_ms = now_ms + REFRESH_RETRY_MS;
+                    }
                     let more = if self.parked.iter().any(|p| p.ticket > self.loaded) {
                         self.start_refresh().into_iter().collect()
                     } else {

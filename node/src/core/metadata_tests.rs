@@ -327,3 +327,170 @@ fn a_coordinator_outside_a_pinned_namespace_forwards_in_region() {
         Response::Written { .. }
     ));
 }
+
+/// Whether `node`'s copy of the catalog shows `namespace`.
+fn knows(harness: &Harness, node: u32, namespace: &str) -> bool {
+    harness.nodes[&zerodb_ring::NodeId(node)]
+        .catalog()
+        .is_some_and(|catalog| catalog.policy(namespace).is_some())
+}
+
+/// Creates namespace `name` through node 1 and checks that nodes 2 and 3
+/// have not seen it yet (no request went to them).
+fn create_unseen(harness: &mut Harness, name: &str) {
+    harness.run(1_000);
+    let created = change(harness, 1, 10, admin(), |c| {
+        c.create_namespace(name, eventual()).unwrap()
+    });
+    assert!(matches!(created, Response::Committed { .. }), "{created:?}");
+    assert!(knows(harness, 1, name));
+    assert!(!knows(harness, 2, name) && !knows(harness, 3, name));
+}
+
+#[test]
+fn gossip_carries_the_catalog_version_and_peers_fetch_the_new_catalog() {
+    let mut harness = Harness::new(3);
+    create_unseen(&mut harness, "ev");
+    let created_at = harness.now_ms;
+    // No request reaches nodes 2 and 3: only gossip can tell them.
+    while !(knows(&harness, 2, "ev") && knows(&harness, 3, "ev")) {
+        assert!(
+            harness.now_ms - created_at < 2_000,
+            "gossip did not spread catalog version 2 within 2 s"
+        );
+        harness.run(super::super::tests::HARNESS_STEP_MS);
+    }
+    assert!(harness.now_ms - created_at < super::REFRESH_INTERVAL_MS / 10);
+    // Every node advertises version 2, and status shows it for each member.
+    harness.run(1_000);
+    let now = harness.now_ms;
+    for node in harness.nodes.values() {
+        assert_eq!(node.catalog_version(), 2);
+        let status = node.status(now);
+        let versions: Vec<u64> = status.members.iter().map(|m| m.catalog_version).collect();
+        assert_eq!(versions, vec![2, 2, 2], "seen from {}", node.id());
+    }
+    assert!(matches!(
+        harness.request_as(3, 20, admin(), put("ev", "k")),
+        Response::Written { .. }
+    ));
+}
+
+#[test]
+fn without_gossip_nothing_tells_a_node_of_a_new_namespace_before_its_refresh() {
+    // The counterpart of the test above: it is gossip that carries the news.
+    let mut harness = Harness::new(3);
+    harness.gossip = false;
+    create_unseen(&mut harness, "ev");
+    harness.run(2_000);
+    assert!(!knows(&harness, 2, "ev") && !knows(&harness, 3, "ev"));
+    // Gossip back: the news arrives.
+    harness.gossip = true;
+    harness.run(2_000);
+    assert!(knows(&harness, 2, "ev") && knows(&harness, 3, "ev"));
+}
+
+#[test]
+fn a_node_that_cannot_read_the_catalog_refuses_an_unseen_namespace_by_name() {
+    let mut harness = Harness::new(3);
+    create_unseen(&mut harness, "late");
+    let node3 = zerodb_ring::NodeId(3);
+    harness.isolated.insert(node3);
+    // Known namespaces still pass the gate at node 3 (strong requests then
+    // need a quorum it cannot reach, which is the transaction layer's
+    // business); the unseen one waits for a catalog read that cannot
+    // succeed, then is refused naming it. It is never guessed.
+    let started = harness.now_ms;
+    let reason = refusal(harness.request_as(3, 20, admin(), put("late", "k")));
+    assert!(
+        reason.contains("\"late\"") && reason.contains("version 1"),
+        "{reason}"
+    );
+    assert!(harness.now_ms - started >= super::PARK_MS_MAX);
+    assert!(!knows(&harness, 3, "late"));
+    // Reconnected, it learns the namespace and serves it.
+    harness.isolated.clear();
+    assert!(matches!(
+        harness.request_as(3, 21, admin(), put("late", "k")),
+        Response::Written { .. }
+    ));
+}
+
+/// Records of `namespace` on `node`'s disk.
+fn held(harness: &mut Harness, node: u32, namespace: &str) -> u64 {
+    let core = harness.nodes.get_mut(&zerodb_ring::NodeId(node)).unwrap();
+    super::super::purge::count_namespace(core.engine_mut(), namespace, 1_000).unwrap()
+}
+
+#[test]
+fn a_dropped_namespace_loses_its_records_on_every_node_and_its_name_is_retired() {
+    let mut harness = Harness::new(3);
+    let created = change(&mut harness, 1, 10, admin(), |c| {
+        c.create_namespace("gone", NamespacePolicy::default())
+            .unwrap()
+    });
+    assert!(matches!(created, Response::Committed { .. }), "{created:?}");
+    for i in 0..10 {
+        let answer = harness.request_as(
+            1 + i % 3,
+            100 + u64::from(i),
+            admin(),
+            put("gone", &format!("k{i}")),
+        );
+        assert!(matches!(answer, Response::Written { .. }), "{answer:?}");
+        let answer = harness.request_as(
+            1,
+            200 + u64::from(i),
+            admin(),
+            put("default", &format!("k{i}")),
+        );
+        assert!(matches!(answer, Response::Written { .. }), "{answer:?}");
+    }
+    harness.run(500);
+    for node in 1..=3 {
+        // RF 3 on 3 nodes: every node holds every record.
+        assert_eq!(held(&mut harness, node, "gone"), 10, "n{node}");
+        let now = harness.now_ms;
+        let core = harness.nodes.get_mut(&zerodb_ring::NodeId(node)).unwrap();
+        assert_eq!(
+            core.namespace_status(now, "gone").unwrap().local_records,
+            Some(10)
+        );
+    }
+    let dropped = change(&mut harness, 2, 20, admin(), |c| {
+        c.drop_namespace("gone").unwrap()
+    });
+    assert!(matches!(dropped, Response::Committed { .. }), "{dropped:?}");
+    // The writer purges at once; the others when gossip brings the version.
+    assert_eq!(held(&mut harness, 2, "gone"), 0);
+    harness.run(2_000);
+    for node in 1..=3 {
+        assert_eq!(held(&mut harness, node, "gone"), 0, "n{node}");
+        assert_eq!(held(&mut harness, node, "default"), 10, "n{node}");
+    }
+    let reason = refusal(harness.request_as(3, 30, admin(), get("gone", "k1")));
+    assert!(reason.contains("\"gone\" does not exist"), "{reason}");
+    // The name is not used again, even through a hand-made catalog.
+    let reason = refusal(change(&mut harness, 1, 40, admin(), |c| {
+        c.dropped.clear();
+        c.namespaces
+            .insert("gone".into(), NamespacePolicy::default());
+    }));
+    assert!(
+        reason.contains("\"gone\"") && reason.contains("dropped"),
+        "{reason}"
+    );
+    let mut catalog = harness.nodes[&zerodb_ring::NodeId(1)]
+        .catalog()
+        .unwrap()
+        .clone();
+    assert!(matches!(
+        catalog.create_namespace("gone", NamespacePolicy::default()),
+        Err(super::super::catalog::CatalogError::NameRetired(_))
+    ));
+    // A removal that does not list the name as dropped is refused.
+    let reason = refusal(change(&mut harness, 1, 50, admin(), |c| {
+        c.namespaces.remove("default");
+    }));
+    assert!(reason.contains("not listed as dropped"), "{reason}");
+}

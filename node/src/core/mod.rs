@@ -11,12 +11,14 @@
 //! release the batch's actions.
 
 pub mod catalog;
+mod catalog_change;
 pub mod forward;
 mod gate;
 pub mod gossip;
 pub mod liveness;
 pub mod membership;
 pub mod metadata;
+pub mod purge;
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -79,10 +81,11 @@ pub struct NodeCore<E: Engine> {
     datagrams: Vec<Datagram>,
     tally: Tally,
     metadata: Metadata,
-    /// Node messages for the driver to send (catalog change notices).
-    outbox: Vec<(NodeId, NodeMessage)>,
     /// Client requests for the driver to forward (region pinning).
     forwards: Vec<forward::Forward>,
+    /// Dropped namespaces whose records this process removed (see
+    /// [`purge`]).
+    purged: std::collections::BTreeSet<String>,
 }
 
 impl<E: Engine> NodeCore<E> {
@@ -130,8 +133,8 @@ impl<E: Engine> NodeCore<E> {
             datagrams: Vec::new(),
             tally: Tally::default(),
             metadata,
-            outbox: Vec::new(),
             forwards: Vec::new(),
+            purged: Default::default(),
         })
     }
 
@@ -199,6 +202,12 @@ impl<E: Engine> NodeCore<E> {
             tracing::debug!(node = %self.id, ?event, "gossip event");
         }
         self.datagrams.extend(step.datagrams);
+        if let Some(version) = step.cluster_metadata_version_seen {
+            if version > self.metadata.version() {
+                tracing::debug!(node = %self.id, version, held = self.metadata.version(), "a peer holds a newer catalog");
+            }
+            self.metadata.learned(now_ms, version);
+        }
         if step.down_changed {
             tracing::info!(node = %self.id, down = ?self.gossip.down(), "gossip changed the down set");
             self.publish_down(now_ms);
@@ -213,10 +222,6 @@ impl<E: Engine> NodeCore<E> {
         let actions = match msg {
             NodeMessage::Txn(msg) => self.txn.handle_message(now_ms, from, msg),
             NodeMessage::Hello { .. } => Vec::new(),
-            NodeMessage::CatalogVersion { version } => {
-                self.metadata.learned(now_ms, version);
-                Vec::new()
-            }
         };
         self.finish(now_ms, actions)
     }
@@ -394,6 +399,11 @@ impl<E: Engine> NodeCore<E> {
                     ownership_ppm: ((share * 1_000_000) >> 64) as u32,
                     up: id == self.id || !self.is_down(now_ms, id),
                     health: health_name(self.gossip.liveness_of(id)).to_string(),
+                    catalog_version: if id == self.id {
+                        self.metadata.version()
+                    } else {
+                        self.gossip.cluster_metadata_version_of(id).unwrap_or(0)
+                    },
                 }
             })
             .collect();
@@ -406,6 +416,7 @@ impl<E: Engine> NodeCore<E> {
                 ReplicaStatus::Recovering => "recovering".into(),
             },
             members,
+            local_records: None,
         }
     }
 }

@@ -26,13 +26,25 @@ pub(super) fn cluster(n: u32) -> ClusterSpec {
     }
 }
 
+/// Cores exchanging node messages (in order, without delay) and gossip
+/// datagrams (delivered at the next time step) while simulated time runs
+/// in steps of [`HARNESS_STEP_MS`].
 pub(super) struct Harness {
     pub(super) nodes: BTreeMap<NodeId, NodeCore<MemoryEngine>>,
     pub(super) queue: VecDeque<(NodeId, NodeId, NodeMessage)>,
     replies: BTreeMap<ClientId, Response>,
     timers: Vec<(u64, NodeId)>,
     pub(super) now_ms: u64,
+    /// Gossip datagrams (from, to, bytes) for the next time step.
+    datagrams: Vec<(NodeId, NodeId, Vec<u8>)>,
+    /// False: gossip datagrams are dropped.
+    pub(super) gossip: bool,
+    /// Nodes cut off: every message and datagram to or from them is lost.
+    pub(super) isolated: std::collections::BTreeSet<NodeId>,
 }
+
+/// Time step of the harness.
+pub(super) const HARNESS_STEP_MS: u64 = 10;
 
 impl Harness {
     pub(super) fn new(n: u32) -> Harness {
@@ -47,6 +59,9 @@ impl Harness {
             replies: BTreeMap::new(),
             timers: Vec::new(),
             now_ms: 1_000,
+            datagrams: Vec::new(),
+            gossip: true,
+            isolated: Default::default(),
         };
         for id in 1..=n {
             let engine = MemoryEngine::new(Incarnation(u64::from(id)));
@@ -68,10 +83,18 @@ impl Harness {
     }
 
     pub(super) fn release(&mut self, node: NodeId, actions: Vec<Action>) {
-        self.nodes.get_mut(&node).unwrap().sync().unwrap();
+        let core = self.nodes.get_mut(&node).unwrap();
+        core.sync().unwrap();
+        for datagram in core.take_datagrams() {
+            self.datagrams.push((node, datagram.to, datagram.bytes));
+        }
         for action in actions {
             match action {
-                Action::Send { to, msg } => self.queue.push_back((node, to, NodeMessage::Txn(msg))),
+                Action::Send { to, msg } => {
+                    if !self.cut(node, to) {
+                        self.queue.push_back((node, to, NodeMessage::Txn(msg)));
+                    }
+                }
                 Action::Reply { client, response } => {
                     self.replies.insert(client, response);
                 }
@@ -109,6 +132,20 @@ impl Harness {
         panic!("no reply for {client:?}");
     }
 
+    /// Whether the link between `a` and `b` is cut.
+    fn cut(&self, a: NodeId, b: NodeId) -> bool {
+        a != b && (self.isolated.contains(&a) || self.isolated.contains(&b))
+    }
+
+    /// Runs until the message queue is empty and `ms` of simulated time
+    /// have passed.
+    pub(super) fn run(&mut self, ms: u64) {
+        let end = self.now_ms + ms;
+        while self.now_ms < end || !self.queue.is_empty() {
+            self.step();
+        }
+    }
+
     pub(super) fn step(&mut self) {
         if let Some((from, to, msg)) = self.queue.pop_front() {
             let core = self.nodes.get_mut(&to).unwrap();
@@ -116,7 +153,25 @@ impl Harness {
             self.release(to, actions);
             return;
         }
-        self.now_ms += 10;
+        self.now_ms += HARNESS_STEP_MS;
+        let now = self.now_ms;
+        for (from, to, bytes) in std::mem::take(&mut self.datagrams) {
+            if self.gossip && !self.cut(from, to) {
+                self.nodes
+                    .get_mut(&to)
+                    .unwrap()
+                    .handle_datagram(now, from, &bytes);
+            }
+        }
+        for core in self.nodes.values_mut() {
+            if core.gossip_deadline().is_some_and(|at| at <= now) {
+                core.handle_gossip_timers(now);
+            }
+        }
+        let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
+        for id in ids {
+            self.release(id, Vec::new());
+        }
         let due: Vec<NodeId> = self
             .timers
             .iter()

@@ -206,9 +206,6 @@ impl EventLoop {
         // leaves before they are durable.
         self.sync()?;
         self.release(actions);
-        for (to, msg) in self.core.take_outbox() {
-            self.peers.send(to, msg);
-        }
         for forward in self.core.take_forwards() {
             self.forward(forward);
         }

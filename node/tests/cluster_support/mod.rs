@@ -70,6 +70,13 @@ pub struct ClusterFiles {
 
 impl ClusterFiles {
     pub fn new(dir: &Path, nodes: u32) -> ClusterFiles {
+        ClusterFiles::with_regions(dir, &vec!["local"; nodes as usize])
+    }
+
+    /// A cluster of one node per entry of `regions`, node `i + 1` in
+    /// `regions[i]`.
+    pub fn with_regions(dir: &Path, regions: &[&str]) -> ClusterFiles {
+        let nodes = regions.len() as u32;
         let base = free_ports(nodes as u16);
         let spec = ClusterSpec {
             tokens_per_node: 16,
@@ -77,7 +84,7 @@ impl ClusterFiles {
                 .map(|id| MemberSpec {
                     id,
                     address: SocketAddr::from(([127, 0, 0, 1], base + (id - 1) as u16)),
-                    region: "local".into(),
+                    region: regions[(id - 1) as usize].into(),
                     zone: format!("z{id}"),
                 })
                 .collect(),
@@ -143,6 +150,19 @@ impl ClusterFiles {
 
     pub fn log(&self, id: u32) -> String {
         std::fs::read_to_string(self.dir.join(format!("n{id}.log"))).unwrap_or_default()
+    }
+}
+
+/// Child processes killed (and reaped) when dropped, so that a failing
+/// test leaves no node running.
+pub struct Children(pub Vec<Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
