@@ -73,6 +73,25 @@ impl Default for GossipConfig {
 }
 
 impl GossipConfig {
+    /// The defaults with every period scaled so that the probe period is
+    /// `probe_period_ms` (the defaults are tuned for 500 ms; the ratios
+    /// between the timers are kept). Validate the result.
+    pub fn with_probe_period(probe_period_ms: u64) -> GossipConfig {
+        let base = GossipConfig::default();
+        let scale = |ms: u64| (ms * probe_period_ms / base.probe_period_ms).max(1);
+        GossipConfig {
+            probe_period_ms,
+            probe_rtt_ms: scale(base.probe_rtt_ms),
+            suspect_to_down_ms: scale(base.suspect_to_down_ms),
+            gossip_period_ms: scale(base.gossip_period_ms),
+            digest_period_ms: scale(base.digest_period_ms),
+            join_retry_ms: scale(base.join_retry_ms),
+            suspect_notice_period_ms: scale(base.suspect_notice_period_ms),
+            announce_to_down_period_ms: scale(base.announce_to_down_period_ms),
+            ..base
+        }
+    }
+
     /// Checks every setting; the error names the first bad one.
     pub fn validate(&self) -> GossipResult<()> {
         fn bad(key: &'static str, value: impl ToString, expected: &'static str) -> GossipError {
@@ -168,6 +187,21 @@ impl GossipConfig {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_scaled_config_keeps_the_ratios_and_is_valid() {
+        assert_eq!(
+            GossipConfig::with_probe_period(500),
+            GossipConfig::default()
+        );
+        let fast = GossipConfig::with_probe_period(100);
+        assert_eq!(fast.probe_period_ms, 100);
+        assert_eq!(fast.probe_rtt_ms, 40);
+        assert_eq!(fast.suspect_to_down_ms, 240);
+        assert!(fast.validate().is_ok());
+        assert!(GossipConfig::with_probe_period(10).validate().is_ok());
+        assert!(GossipConfig::with_probe_period(60_000).validate().is_ok());
+    }
+
     use super::*;
 
     #[test]

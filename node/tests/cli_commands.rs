@@ -5,7 +5,8 @@
 mod cluster_support;
 
 use cluster_support::dev::Dev;
-use cluster_support::{free_ports, zerodb, TempDir};
+use cluster_support::{free_ports, zerodb, ClusterFiles, TempDir};
+use zerodb_node::cli::server::{settings, StartArgs};
 
 #[test]
 fn a_bad_configuration_file_is_refused_naming_the_key() {
@@ -32,6 +33,25 @@ fn a_bad_configuration_file_is_refused_naming_the_key() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(6), "{stderr}");
     assert!(stderr.contains("id"), "{stderr}");
+}
+
+#[test]
+fn timeouts_of_the_configuration_file_reach_the_node() {
+    let temp = TempDir::new("timeouts");
+    let files = ClusterFiles::new(&temp.0, 1);
+    let config = temp.0.join("n1.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[timeouts]\ngossip_interval_ms = 250\nlock_lease_ms = 3000\nanti_entropy_interval_ms = 0\n");
+    std::fs::write(&config, text).unwrap();
+    let args = StartArgs {
+        config,
+        cluster: Some(files.dir.join("cluster.toml")),
+        recover: false,
+    };
+    let settings = settings(&args).unwrap();
+    assert_eq!(settings.gossip_interval_ms, 250);
+    assert_eq!(settings.txn.lease_ms, 3000);
+    assert_eq!(settings.txn.anti_entropy_ms, 0);
 }
 
 #[test]

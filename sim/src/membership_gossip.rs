@@ -116,7 +116,7 @@ impl<D: SimDisk> Cluster<D> {
             slot.id,
             sim_addr(slot.id),
             generation,
-            GossipMembership::node_config(),
+            GossipMembership::node_config(zerodb_gossip::GossipConfig::default().probe_period_ms),
             seed,
         ) {
             Ok(membership) => membership,

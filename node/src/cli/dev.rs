@@ -161,6 +161,7 @@ pub async fn start_nodes(
             cache_bytes: 64 * 1024 * 1024,
             tls,
             txn: TxnOptions::default(),
+            gossip_interval_ms: zerodb_config::TimeoutConfig::default().gossip_interval_ms,
             metrics,
             recover: false,
         };

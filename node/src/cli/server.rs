@@ -98,6 +98,7 @@ pub fn settings(args: &StartArgs) -> Result<NodeSettings, CliError> {
         cache_bytes: config.storage.cache_bytes,
         tls,
         txn,
+        gossip_interval_ms: config.timeouts.gossip_interval_ms,
         metrics: config.metrics.address,
         recover: args.recover,
     })

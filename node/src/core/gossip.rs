@@ -166,12 +166,13 @@ impl GossipMembership {
         })
     }
 
-    /// The settings a node uses: the defaults, with datagrams sized for
-    /// QUIC ([`NODE_GOSSIP_DATAGRAM_BYTES`]).
-    pub fn node_config() -> GossipConfig {
+    /// The settings a node uses: the defaults scaled to a probe period of
+    /// `probe_period_ms` (`timeouts.gossip_interval_ms`), with datagrams
+    /// sized for QUIC ([`NODE_GOSSIP_DATAGRAM_BYTES`]).
+    pub fn node_config(probe_period_ms: u64) -> GossipConfig {
         GossipConfig {
             datagram_limit_bytes: NODE_GOSSIP_DATAGRAM_BYTES,
-            ..GossipConfig::default()
+            ..GossipConfig::with_probe_period(probe_period_ms)
         }
     }
 

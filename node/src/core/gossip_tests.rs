@@ -24,7 +24,7 @@ fn open(id: u32, n: u32, engine: MemoryEngine, bootstrap: bool) -> NodeCore<Memo
         NamespacePolicy::default(),
         engine,
         u64::from(id) * 7,
-        TxnOptions::default(),
+        CoreOptions::default(),
         bootstrap,
     )
     .unwrap()

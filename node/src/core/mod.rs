@@ -55,6 +55,26 @@ pub enum CoreError {
 /// the transaction layer's random choices.
 const GOSSIP_SEED_SALT: u64 = 0x676f_7373_6970_0001;
 
+/// Tunables of a node core: the transaction layer's and gossip's.
+#[derive(Clone, Debug)]
+pub struct CoreOptions {
+    /// Transaction layer.
+    pub txn: TxnOptions,
+    /// Gossip (see [`GossipMembership::node_config`]).
+    pub gossip: zerodb_gossip::GossipConfig,
+}
+
+impl Default for CoreOptions {
+    fn default() -> CoreOptions {
+        CoreOptions {
+            txn: TxnOptions::default(),
+            gossip: GossipMembership::node_config(
+                zerodb_gossip::GossipConfig::default().probe_period_ms,
+            ),
+        }
+    }
+}
+
 /// Outcome counters of the requests this node coordinated.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Tally {
@@ -97,7 +117,7 @@ impl<E: Engine> NodeCore<E> {
         default_policy: NamespacePolicy,
         engine: E,
         seed: u64,
-        options: TxnOptions,
+        options: CoreOptions,
         bootstrap: bool,
     ) -> Result<NodeCore<E>, CoreError> {
         cluster.validate()?;
@@ -107,7 +127,7 @@ impl<E: Engine> NodeCore<E> {
         let ring = cluster.ring()?;
         let metadata = Metadata::new(default_policy, cluster.members.len());
         let policies: Policies = metadata.policies();
-        let mut txn = TxnNode::open(id, engine, seed, options, bootstrap)?;
+        let mut txn = TxnNode::open(id, engine, seed, options.txn, bootstrap)?;
         txn.set_view(ring.clone(), Default::default(), policies.clone());
         let generation = gossip::next_generation(txn.engine_mut())?;
         txn.engine_mut().sync()?;
@@ -119,7 +139,7 @@ impl<E: Engine> NodeCore<E> {
             id,
             addr,
             generation,
-            GossipMembership::node_config(),
+            options.gossip,
             seed ^ GOSSIP_SEED_SALT,
         )?;
         Ok(NodeCore {

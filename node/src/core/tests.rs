@@ -71,7 +71,7 @@ impl Harness {
                 NamespacePolicy::default(),
                 engine,
                 u64::from(id),
-                TxnOptions::default(),
+                CoreOptions::default(),
                 true,
             )
             .unwrap();
@@ -255,7 +255,7 @@ fn a_node_outside_the_cluster_is_refused() {
         NamespacePolicy::default(),
         MemoryEngine::new(Incarnation(1)),
         1,
-        TxnOptions::default(),
+        CoreOptions::default(),
         true,
     )
     .err()

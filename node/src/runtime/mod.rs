@@ -63,6 +63,9 @@ pub struct NodeSettings {
     pub tls: TlsIdentity,
     /// Transaction layer tunables.
     pub txn: TxnOptions,
+    /// Gossip probe period (`timeouts.gossip_interval_ms`); the other
+    /// gossip timers scale with it.
+    pub gossip_interval_ms: u64,
     /// Where to serve Prometheus metrics, if anywhere.
     pub metrics: Option<SocketAddr>,
     /// The store lost its state (new disk for an existing member): come up
@@ -159,7 +162,10 @@ pub async fn start(settings: NodeSettings) -> Result<NodeHandle, StartError> {
         settings.default_policy.clone(),
         engine,
         entropy,
-        settings.txn.clone(),
+        crate::core::CoreOptions {
+            txn: settings.txn.clone(),
+            gossip: crate::core::gossip::GossipMembership::node_config(settings.gossip_interval_ms),
+        },
         bootstrap,
     )?;
     let listen = match settings.listen {
