@@ -97,8 +97,13 @@ impl Gossip {
                 self.active = false;
                 self.send_join_requests(now_ms)?;
             }
+            // After a graceful leave the others declare this node down, as
+            // they should; otherwise only at generation u64::MAX (renew
+            // refused).
+            N::Defunct if self.left => {
+                tracing::debug!(id = %self.id, "declared down after leaving");
+            }
             N::Defunct => {
-                // Only reachable at generation u64::MAX (renew refused).
                 tracing::error!(id = %self.id, "declared down and cannot renew");
             }
             N::Rejoin(id) => self.adopt_identity(id)?,
