@@ -208,8 +208,10 @@ pub enum Message {
         req: ReqId,
         /// Stored record.
         value: Option<Versioned>,
-        /// A write lock on the key, if held.
-        lock: Option<LockInfo>,
+        /// Every write lock on the key. Usually at most one; a replica that
+        /// copied locks from peers after losing its state can hold several
+        /// (see `replica::sync::merge_lock`), and a reader must learn each.
+        locks: Vec<LockInfo>,
     },
     /// Refusal of a request-id message (`Read`, `WriteBack`, `ERead`...).
     Refused {

@@ -346,7 +346,7 @@ impl<E: Engine> TxnNode<E> {
                 reason,
             } => self.on_paxos_refused(from, txn, attempt, reason),
             Message::DecisionStatus { req, status } => self.on_decision_status(from, req, status),
-            Message::ReadReply { req, value, lock } => self.on_read_reply(from, req, value, lock),
+            Message::ReadReply { req, value, locks } => self.on_read_reply(from, req, value, locks),
             Message::Refused { req, reason } => self.on_refused(from, req, reason),
             Message::Stored { req } => self.on_stored(from, req),
         }

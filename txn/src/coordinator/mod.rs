@@ -155,10 +155,10 @@ impl<E: Engine> TxnNode<E> {
         from: NodeId,
         req: ReqId,
         value: Option<crate::types::Versioned>,
-        lock: Option<crate::message::LockInfo>,
+        locks: Vec<crate::message::LockInfo>,
     ) {
         if self.coord.reads.contains_key(&req) {
-            self.read_on_reply(from, req, value, lock);
+            self.read_on_reply(from, req, value, locks);
         } else if self.coord.eventual.contains_key(&req) {
             self.eventual_on_read_reply(from, req, value);
         }

@@ -45,7 +45,8 @@ pub(crate) struct StrongRead {
     quorum: usize,
     epoch: Epoch,
     replies: BTreeMap<NodeId, Option<Versioned>>,
-    locks: BTreeMap<NodeId, LockInfo>,
+    /// Write locks the replies showed (a replica may show several).
+    locks: BTreeMap<NodeId, Vec<LockInfo>>,
     refused: BTreeSet<NodeId>,
     /// Holders whose decision is known not to hide a newer committed value.
     resolved: BTreeSet<(TxnId, Attempt)>,
@@ -144,7 +145,7 @@ impl<E: Engine> TxnNode<E> {
         from: NodeId,
         req: ReqId,
         value: Option<Versioned>,
-        lock: Option<LockInfo>,
+        locks: Vec<LockInfo>,
     ) {
         self.with_read(req, |node, read, req| {
             if !matches!(read.phase, Phase::Collect) || !read.replicas.contains(&from) {
@@ -154,8 +155,8 @@ impl<E: Engine> TxnNode<E> {
                 node.hlc.observe(v.version.0);
             }
             read.replies.insert(from, value);
-            if let Some(lock) = lock {
-                read.locks.insert(from, lock);
+            if !locks.is_empty() {
+                read.locks.insert(from, locks);
             }
             if read.replies.len() >= read.quorum {
                 return node.read_proceed(read, req);
@@ -197,6 +198,7 @@ impl<E: Engine> TxnNode<E> {
             let next = read
                 .locks
                 .values()
+                .flatten()
                 .find(|l| !read.resolved.contains(&(l.txn, l.attempt)))
                 .cloned();
             if let Some(lock) = next {

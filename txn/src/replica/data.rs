@@ -68,8 +68,8 @@ impl<E: Engine> TxnNode<E> {
                 return;
             }
         };
-        let lock = self.write_lock_on(&key);
-        self.send(from, Message::ReadReply { req, value, lock });
+        let locks = self.write_locks_on(&key);
+        self.send(from, Message::ReadReply { req, value, locks });
     }
 
     fn check_read(&self, epoch: Option<Epoch>) -> Result<(), Refusal> {
@@ -87,16 +87,29 @@ impl<E: Engine> TxnNode<E> {
         Ok(())
     }
 
-    /// The exclusive holder of `key`, if any.
-    fn write_lock_on(&self, key: &[u8]) -> Option<LockInfo> {
-        let holders = self.replica.by_key.get(key)?;
-        let (txn, _) = holders.iter().find(|(_, m)| **m == LockMode::Exclusive)?;
-        let held = self.replica.held.get(txn)?;
-        Some(LockInfo {
-            txn: *txn,
-            attempt: held.record.attempt,
-            home: held.record.home.clone(),
-        })
+    /// Every exclusive holder of `key`. Normally one at most; a replica
+    /// that copied locks from several peers after losing its state can hold
+    /// more. Register seed 294 (`--faults heavy`): a wiped replica copied
+    /// a committed transaction's lock from one peer and another
+    /// transaction's lock on the same key from another; replying with only
+    /// the first holder hid the commit, and a quorum read returned the
+    /// value from before it.
+    fn write_locks_on(&self, key: &[u8]) -> Vec<LockInfo> {
+        let Some(holders) = self.replica.by_key.get(key) else {
+            return Vec::new();
+        };
+        holders
+            .iter()
+            .filter(|(_, mode)| **mode == LockMode::Exclusive)
+            .filter_map(|(txn, _)| {
+                let held = self.replica.held.get(txn)?;
+                Some(LockInfo {
+                    txn: *txn,
+                    attempt: held.record.attempt,
+                    home: held.record.home.clone(),
+                })
+            })
+            .collect()
     }
 
     /// Stores a record (version rule), or keeps it as a hint for another

@@ -532,4 +532,60 @@ mod tests {
             "k0 is still locked by the copied attempt: {replies:?}"
         );
     }
+
+    /// Register seed 294 of `--faults heavy`: copies from two peers can
+    /// leave two exclusive locks of different transactions on one key; a
+    /// read must be told about both, or the one that committed is missed.
+    #[test]
+    fn a_read_reports_every_copied_write_lock_on_a_key() {
+        let mut n = recovering_node();
+        n.handle_timer(10, Timer::Tick);
+        let partition = PartitionId {
+            namespace: "strong".into(),
+            token: 1,
+        };
+        let key = Key::new("strong", "db", "t", "k0").storage_key();
+        let record = |ms: u64| LockRecord {
+            txn: TxnId {
+                timestamp: Ver(Version {
+                    physical_ms: ms,
+                    logical: 0,
+                    node: 2,
+                }),
+                coordinator: 2,
+            },
+            attempt: 1,
+            home: partition.clone(),
+            lease_ms: 1_000,
+            keys: vec![LockKey {
+                key: key.clone(),
+                partition: partition.clone(),
+                mode: LockMode::Exclusive,
+            }],
+        };
+        for peer in [2, 3] {
+            chunk(&mut n, peer, Space::Data, Vec::new());
+        }
+        let entry = |r: &LockRecord| system_entry(keys::lock(r.txn), codec::encode_stored(r));
+        chunk(&mut n, 2, Space::System, vec![entry(&record(5))]);
+        chunk(&mut n, 3, Space::System, vec![entry(&record(7))]);
+        assert_eq!(n.status(), ReplicaStatus::Normal);
+        let read = Message::Read {
+            req: 1,
+            key,
+            epoch: Epoch {
+                ring: test_ring(3).epoch(),
+                policy: 0,
+            },
+        };
+        let actions = n.handle_message(20, NodeId(2), read);
+        let locks = actions.iter().find_map(|a| match a {
+            Action::Send {
+                msg: Message::ReadReply { locks, .. },
+                ..
+            } => Some(locks.len()),
+            _ => None,
+        });
+        assert_eq!(locks, Some(2), "{actions:?}");
+    }
 }
