@@ -4,10 +4,10 @@
 
 mod cluster_support;
 
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-use cluster_support::{wait_ready, zerodb, ClusterFiles, TempDir};
+use cluster_support::{wait_ready, ClusterFiles, TempDir};
 use zerodb_node::api::{ClientRequest, ClientResponse};
 use zerodb_node::cli::connect::Session;
 use zerodb_txn::{Key, Level, Request, Response};
@@ -16,25 +16,6 @@ const KEYS: usize = 30;
 
 fn key(i: usize) -> Key {
     Key::new("default", "db", "t", format!("k{i}").into_bytes())
-}
-
-fn spawn_recovering(files: &ClusterFiles, id: u32) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(files.dir.join(format!("n{id}.log")))
-        .unwrap();
-    zerodb()
-        .arg("start")
-        .arg("--config")
-        .arg(files.dir.join(format!("n{id}.toml")))
-        .arg("--recover")
-        .env("RUST_LOG", "info,quinn=warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
 }
 
 /// `(replica status, records in the engine)` of node `id`.
@@ -77,7 +58,7 @@ async fn a_node_with_a_lost_disk_copies_its_state_back_before_it_votes() {
     children[2].kill().unwrap();
     children[2].wait().unwrap();
     std::fs::remove_dir_all(files.dir.join("n3")).unwrap();
-    children[2] = spawn_recovering(&files, 3);
+    children[2] = files.spawn_with(3, &["--recover"]);
     wait_ready(&files, &[3]).await;
 
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -118,6 +118,11 @@ impl ClusterFiles {
 
     /// Starts `zerodb start` for node `id`.
     pub fn spawn(&self, id: u32) -> Child {
+        self.spawn_with(id, &[])
+    }
+
+    /// Starts `zerodb start` for node `id` with extra arguments.
+    pub fn spawn_with(&self, id: u32, extra: &[&str]) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -127,6 +132,7 @@ impl ClusterFiles {
             .arg("start")
             .arg("--config")
             .arg(self.dir.join(format!("n{id}.toml")))
+            .args(extra)
             .env("RUST_LOG", "info,quinn=warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
