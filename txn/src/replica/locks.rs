@@ -10,7 +10,7 @@ use crate::error::Refusal;
 use crate::membership::NodeId;
 use crate::message::{LockRead, Message};
 use crate::node::TxnNode;
-use crate::types::{Decision, TxnId, Versioned};
+use crate::types::{Decision, LockMode, TxnId, Versioned};
 
 /// An older transaction's lock request waiting for younger holders.
 #[derive(Clone, Debug)]
@@ -40,12 +40,18 @@ impl<E: Engine> TxnNode<E> {
             );
             return;
         }
-        // A duplicate of a request already granted: answer again.
+        // A duplicate of a request already granted: answer again. A lock of
+        // this attempt copied from peers during lost-state recovery may
+        // cover only some of the keys (a peer locks only its partitions'
+        // keys); then the rest is locked like a new request. Bank seed 67
+        // of `--faults heavy`: the copied lock covered k3 only, the answer
+        // claimed k0 too, a younger transfer held k0 at the same time, and
+        // both committed: money was created.
         if self
             .replica
             .held
             .get(&req.txn)
-            .is_some_and(|h| h.record.attempt == req.attempt)
+            .is_some_and(|h| h.record.attempt == req.attempt && covers(&h.record, &req))
         {
             self.reply_granted(from, &req);
             return;
@@ -210,13 +216,26 @@ impl<E: Engine> TxnNode<E> {
     }
 
     fn grant(&mut self, from: NodeId, req: LockRead) {
-        let record = LockRecord {
+        let mut record = LockRecord {
             txn: req.txn,
             attempt: req.attempt,
             home: req.home.clone(),
             lease_ms: req.lease_ms,
             keys: req.keys.clone(),
         };
+        // Keep the keys of a copied lock of this attempt (see
+        // `handle_lock_read`).
+        if let Some(held) = self.replica.held.get(&req.txn) {
+            if held.record.attempt == req.attempt {
+                for k in &held.record.keys {
+                    match record.keys.iter_mut().find(|m| m.key == k.key) {
+                        Some(m) if k.mode == LockMode::Exclusive => m.mode = LockMode::Exclusive,
+                        Some(_) => {}
+                        None => record.keys.push(k.clone()),
+                    }
+                }
+            }
+        }
         if !self.options.unsafe_skip_lock_durability {
             let mut batch = WriteBatch::new();
             batch.put(
@@ -236,6 +255,7 @@ impl<E: Engine> TxnNode<E> {
                 return;
             }
         }
+        self.remove_held(req.txn);
         self.insert_held(record, self.now_ms);
         self.reply_granted(from, &req);
     }
@@ -317,4 +337,13 @@ impl ConflictDefault for Option<(Vec<u8>, TxnId)> {
             )
         })
     }
+}
+
+/// Whether `held` locks every key of `req` at least as strongly.
+fn covers(held: &LockRecord, req: &LockRead) -> bool {
+    req.keys.iter().all(|k| {
+        held.keys.iter().any(|h| {
+            h.key == k.key && (h.mode == LockMode::Exclusive || k.mode == LockMode::Shared)
+        })
+    })
 }

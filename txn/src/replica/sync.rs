@@ -588,4 +588,83 @@ mod tests {
         });
         assert_eq!(locks, Some(2), "{actions:?}");
     }
+
+    /// Bank seed 67 of `--faults heavy`: a lock copied from a peer covered
+    /// only k3 of a transfer's attempt; the attempt's own request for k0
+    /// and k3 must then lock k0 too, not be answered as a duplicate.
+    #[test]
+    fn a_request_of_an_attempt_with_a_partial_copied_lock_locks_the_rest() {
+        let mut n = recovering_node();
+        n.handle_timer(10, Timer::Tick);
+        let partition = PartitionId {
+            namespace: "strong".into(),
+            token: 1,
+        };
+        let lock_key = |id: &str| LockKey {
+            key: Key::new("strong", "db", "t", id).storage_key(),
+            partition: partition.clone(),
+            mode: LockMode::Exclusive,
+        };
+        let txn_at = |ms: u64| TxnId {
+            timestamp: Ver(Version {
+                physical_ms: ms,
+                logical: 0,
+                node: 2,
+            }),
+            coordinator: 2,
+        };
+        let copied = LockRecord {
+            txn: txn_at(5),
+            attempt: 2,
+            home: partition.clone(),
+            lease_ms: 1_000,
+            keys: vec![lock_key("k3")],
+        };
+        for peer in [2, 3] {
+            chunk(&mut n, peer, Space::Data, Vec::new());
+            chunk(
+                &mut n,
+                peer,
+                Space::System,
+                vec![system_entry(
+                    keys::lock(copied.txn),
+                    codec::encode_stored(&copied),
+                )],
+            );
+        }
+        assert_eq!(n.status(), ReplicaStatus::Normal);
+        let epoch = Epoch {
+            ring: test_ring(3).epoch(),
+            policy: 0,
+        };
+        let request = |txn: TxnId, attempt, keys| LockRead {
+            txn,
+            attempt,
+            home: partition.clone(),
+            epoch,
+            lease_ms: 1_000,
+            keys,
+        };
+        let own = request(txn_at(5), 2, vec![lock_key("k0"), lock_key("k3")]);
+        let actions = n.handle_message(20, NodeId(2), Message::LockRead(own));
+        assert!(
+            actions.iter().any(|a| matches!(
+                a,
+                Action::Send {
+                    msg: Message::LockGranted { .. },
+                    ..
+                }
+            )),
+            "{actions:?}"
+        );
+        let younger = request(txn_at(9), 1, vec![lock_key("k0")]);
+        let actions = n.handle_message(21, NodeId(3), Message::LockRead(younger));
+        assert!(
+            actions.iter().any(|a| matches!(
+                a,
+                Action::Send { msg: Message::LockBusy { holder, .. }, .. } if *holder == txn_at(5)
+            )),
+            "k0 is locked by the attempt now: {actions:?}"
+        );
+    }
 }
