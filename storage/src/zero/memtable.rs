@@ -1,14 +1,12 @@
-//! The memtable: changes written since the last checkpoint. Each change
-//! lives once, in a slot of an append-only vector (changes are replaced in
-//! place and only dropped all together by `clear`). Point lookups go through
-//! a hash map from a 64-bit fingerprint of the key (xxh3) to its slot: one
-//! probe and one key comparison, however many changes are held (an ordered
-//! map walk costs a pointer chase and a `memcmp` per level, which dominated
-//! warm gets while the memtable held a few hundred thousand keys). Scans and
-//! checkpoints walk an ordered map from key to slot, so they never hash or
-//! probe; both maps share one key allocation per key.
+//! The memtable: changes written since the last checkpoint. Point lookups
+//! go through a hash map keyed by a 64-bit fingerprint of the key (xxh3):
+//! one probe and one key comparison, however many changes are held (an
+//! ordered map walk costs a pointer chase and a `memcmp` per level, which
+//! dominated warm gets while the memtable held a few hundred thousand keys).
+//! The keys are also kept in an ordered set for scans and checkpoints; both
+//! share one allocation per key.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::BuildHasherDefault;
 use std::ops::Bound;
 use std::sync::Arc;
@@ -25,16 +23,14 @@ type Key = Arc<[u8]>;
 pub(crate) struct Memtable {
     /// The fingerprint function (xxh3; tests pass one that collides).
     fingerprint: fn(&[u8]) -> u64,
-    /// Every change held, in the order its key first arrived.
-    slots: Vec<(Key, Entry)>,
-    /// Fingerprint to the slot of the first key that had it. Only ever
+    /// Fingerprint to the first key that had it and its change. Only ever
     /// probed, never iterated, so its order cannot leak.
-    by_fingerprint: HashMap<u64, usize, BuildHasherDefault<IdHasher>>,
-    /// Slots of keys whose fingerprint an earlier, different key already
-    /// holds (a 64-bit collision: in practice empty).
-    collided: BTreeMap<Key, usize>,
-    /// Every key held, in order, with its slot.
-    order: BTreeMap<Key, usize>,
+    by_fingerprint: HashMap<u64, (Key, Entry), BuildHasherDefault<IdHasher>>,
+    /// Keys whose fingerprint an earlier, different key already holds (a
+    /// 64-bit collision: in practice empty).
+    collided: BTreeMap<Key, Entry>,
+    /// Every key held, in order.
+    order: BTreeSet<Key>,
 }
 
 fn fingerprint(key: &[u8]) -> u64 {
@@ -50,55 +46,50 @@ impl Memtable {
     fn with_fingerprint(fingerprint: fn(&[u8]) -> u64) -> Memtable {
         Memtable {
             fingerprint,
-            slots: Vec::new(),
             by_fingerprint: HashMap::default(),
             collided: BTreeMap::new(),
-            order: BTreeMap::new(),
-        }
-    }
-
-    /// The slot holding `key`, if any.
-    fn slot(&self, key: &[u8]) -> Option<usize> {
-        let at = *self.by_fingerprint.get(&(self.fingerprint)(key))?;
-        if *self.slots[at].0 == *key {
-            Some(at)
-        } else {
-            self.collided.get(key).copied()
+            order: BTreeSet::new(),
         }
     }
 
     /// The change held for `key`, if any.
     pub(crate) fn get(&self, key: &[u8]) -> Option<&Entry> {
-        self.slot(key).map(|at| &self.slots[at].1)
+        match self.by_fingerprint.get(&(self.fingerprint)(key)) {
+            Some((k, entry)) if **k == *key => Some(entry),
+            Some(_) => self.collided.get(key),
+            None => None,
+        }
     }
 
     /// Records a change of `key`; returns the change it replaces.
     pub(crate) fn insert(&mut self, key: Vec<u8>, entry: Entry) -> Option<Entry> {
-        use std::collections::hash_map::Entry as Held;
-        let fingerprint = (self.fingerprint)(&key);
-        let at = match self.by_fingerprint.entry(fingerprint) {
-            Held::Occupied(held) if *self.slots[*held.get()].0 == *key => *held.get(),
-            Held::Occupied(_) => match self.collided.get(key.as_slice()) {
-                Some(&at) => at,
-                None => {
-                    let key: Key = key.into();
-                    let at = self.slots.len();
-                    self.collided.insert(Arc::clone(&key), at);
-                    self.order.insert(Arc::clone(&key), at);
-                    self.slots.push((key, entry));
-                    return None;
-                }
-            },
-            Held::Vacant(held) => {
-                let key: Key = key.into();
-                let at = self.slots.len();
-                held.insert(at);
-                self.order.insert(Arc::clone(&key), at);
-                self.slots.push((key, entry));
-                return None;
+        use std::collections::hash_map::Entry as Slot;
+        match self.by_fingerprint.entry((self.fingerprint)(&key)) {
+            Slot::Occupied(mut held) if *held.get().0 == *key => {
+                Some(std::mem::replace(&mut held.get_mut().1, entry))
             }
-        };
-        Some(std::mem::replace(&mut self.slots[at].1, entry))
+            Slot::Occupied(_) => {
+                let key: Key = key.into();
+                let previous = self.collided.insert(Arc::clone(&key), entry);
+                if previous.is_none() {
+                    self.order.insert(key);
+                }
+                previous
+            }
+            Slot::Vacant(slot) => {
+                let key: Key = key.into();
+                slot.insert((Arc::clone(&key), entry));
+                self.order.insert(key);
+                None
+            }
+        }
+    }
+
+    fn held<'a>(&'a self, key: &'a Key) -> (&'a [u8], &'a Entry) {
+        let entry = self
+            .get(key)
+            .expect("every key in the order set has a change");
+        (key, entry)
     }
 
     /// Changes within `range`, in key order (reversible).
@@ -108,19 +99,16 @@ impl Memtable {
     ) -> impl DoubleEndedIterator<Item = (&'a [u8], &'a Entry)> + 'a {
         self.order
             .range::<[u8], _>(range)
-            .map(move |(key, &at)| (&**key, &self.slots[at].1))
+            .map(move |key| self.held(key))
     }
 
     /// Every change, in key order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> + '_ {
-        self.order
-            .iter()
-            .map(move |(key, &at)| (&**key, &self.slots[at].1))
+        self.order.iter().map(move |key| self.held(key))
     }
 
     /// Drops every change (a checkpoint holds them now).
     pub(crate) fn clear(&mut self) {
-        self.slots.clear();
         self.by_fingerprint.clear();
         self.collided.clear();
         self.order.clear();
@@ -128,12 +116,12 @@ impl Memtable {
 
     /// Whether no change is held.
     pub(crate) fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.order.is_empty()
     }
 
     /// Keys held.
     pub(crate) fn len(&self) -> usize {
-        self.slots.len()
+        self.order.len()
     }
 }
 
