@@ -45,40 +45,19 @@ pub(crate) fn read_overflow(pager: &mut Pager, first: u64, len: u32) -> StorageR
 
 /// Turns the record stored at `at` in leaf `leaf` into an owned record.
 fn materialize(pager: &mut Pager, leaf: u64, at: usize) -> StorageResult<Record> {
-    let decoded = decode_at(pager.get(leaf)?, at)?;
-    finish(pager, decoded)
-}
-
-/// A record decoded from leaf page `p` at `at`, or (as `Err`) its header and
-/// the length and first page of a value still to read from overflow pages.
-type Decoded = Result<Record, (Record, u32, u64)>;
-
-fn decode_at(p: &[u8], at: usize) -> StorageResult<Decoded> {
+    let p = pager.get(leaf)?;
     let rec = decode_record(&mut page::leaf_record(p, at))?;
-    let mut record = Record {
-        version: rec.version,
-        value: None,
-        expires_at_ms: rec.expires_at_ms,
+    let (version, expires_at_ms) = (rec.version, rec.expires_at_ms);
+    let value = match rec.value {
+        ValueRef::None => None,
+        ValueRef::Inline(v) => Some(v.to_vec()),
+        ValueRef::Overflow { len, first } => Some(read_overflow(pager, first, len)?),
     };
-    Ok(match rec.value {
-        ValueRef::None => Ok(record),
-        ValueRef::Inline(v) => {
-            record.value = Some(v.to_vec());
-            Ok(record)
-        }
-        ValueRef::Overflow { len, first } => Err((record, len, first)),
+    Ok(Record {
+        version,
+        value,
+        expires_at_ms,
     })
-}
-
-/// Reads the overflow value a decoded record still lacks, if any.
-fn finish(pager: &mut Pager, decoded: Decoded) -> StorageResult<Record> {
-    match decoded {
-        Ok(record) => Ok(record),
-        Err((mut record, len, first)) => {
-            record.value = Some(read_overflow(pager, first, len)?);
-            Ok(record)
-        }
-    }
 }
 
 /// The record under the tagged `key` in the tree rooted at `root`.
@@ -136,28 +115,24 @@ pub(crate) struct Cursor {
     direction: Direction,
     start: Bound<Vec<u8>>,
     end: Bound<Vec<u8>>,
-    /// Leading key bytes left out of the keys returned (the space tag).
-    strip: usize,
     done: bool,
 }
 
 impl Cursor {
     /// A cursor positioned at the first entry within `[start, end]` in
-    /// `direction`, returning keys without their first `strip` bytes.
+    /// `direction`.
     pub(crate) fn new(
         pager: &mut Pager,
         root: u64,
         direction: Direction,
         start: Bound<Vec<u8>>,
         end: Bound<Vec<u8>>,
-        strip: usize,
     ) -> StorageResult<Cursor> {
         let mut c = Cursor {
             stack: Vec::new(),
             direction,
             start,
             end,
-            strip,
             done: root == 0,
         };
         if root != 0 {
@@ -265,8 +240,7 @@ impl Cursor {
         }
     }
 
-    /// The next entry (key less its first `strip` bytes, and record), or
-    /// `None` past the range.
+    /// The next entry (tagged key and record), or `None` past the range.
     pub(crate) fn next(&mut self, pager: &mut Pager) -> StorageResult<Option<(Vec<u8>, Record)>> {
         let forward = self.direction == Direction::Forward;
         while !self.done {
@@ -285,14 +259,11 @@ impl Cursor {
                     self.done = true;
                     break;
                 }
-                let key = key.get(self.strip..).unwrap_or_default().to_vec();
-                // Decoded from the page already at hand: one cache lookup
-                // per entry unless the value overflows.
-                let decoded = decode_at(p, at)?;
+                let key = key.to_vec();
                 if let Some(top) = self.stack.last_mut() {
                     top.1 = if forward { pos + 1 } else { pos - 1 };
                 }
-                let record = finish(pager, decoded)?;
+                let record = materialize(pager, id, at)?;
                 return Ok(Some((key, record)));
             }
             if is_leaf || !has_next {
