@@ -115,24 +115,28 @@ pub(crate) struct Cursor {
     direction: Direction,
     start: Bound<Vec<u8>>,
     end: Bound<Vec<u8>>,
+    /// Leading key bytes left out of the keys returned (the space tag).
+    strip: usize,
     done: bool,
 }
 
 impl Cursor {
     /// A cursor positioned at the first entry within `[start, end]` in
-    /// `direction`.
+    /// `direction`, returning keys without their first `strip` bytes.
     pub(crate) fn new(
         pager: &mut Pager,
         root: u64,
         direction: Direction,
         start: Bound<Vec<u8>>,
         end: Bound<Vec<u8>>,
+        strip: usize,
     ) -> StorageResult<Cursor> {
         let mut c = Cursor {
             stack: Vec::new(),
             direction,
             start,
             end,
+            strip,
             done: root == 0,
         };
         if root != 0 {
@@ -240,7 +244,8 @@ impl Cursor {
         }
     }
 
-    /// The next entry (tagged key and record), or `None` past the range.
+    /// The next entry (key less its first `strip` bytes, and record), or
+    /// `None` past the range.
     pub(crate) fn next(&mut self, pager: &mut Pager) -> StorageResult<Option<(Vec<u8>, Record)>> {
         let forward = self.direction == Direction::Forward;
         while !self.done {
@@ -259,7 +264,7 @@ impl Cursor {
                     self.done = true;
                     break;
                 }
-                let key = key.to_vec();
+                let key = key.get(self.strip..).unwrap_or_default().to_vec();
                 if let Some(top) = self.stack.last_mut() {
                     top.1 = if forward { pos + 1 } else { pos - 1 };
                 }

@@ -509,7 +509,7 @@ impl Engine for ZeroEngine {
             return Ok(Vec::new());
         };
         let root = self.superblock.root;
-        let mut out = scan::merged_scan(
+        scan::merged_scan(
             &mut self.pager,
             root,
             &self.memtable,
@@ -517,11 +517,7 @@ impl Engine for ZeroEngine {
             hi,
             direction,
             limit,
-        )?;
-        for (key, _) in &mut out {
-            key.remove(0);
-        }
-        Ok(out)
+        )
     }
 
     fn write(&mut self, batch: WriteBatch) -> StorageResult<()> {

@@ -43,7 +43,8 @@ pub(super) fn tagged_bounds(range: &ScanRange) -> Option<KeyBounds> {
 }
 
 /// Up to `limit` records within tagged bounds in `direction`: the tree's,
-/// overridden by the memtable's changes.
+/// overridden by the memtable's changes. Keys come back without their
+/// space tag (every bound is in one space, so they all share it).
 pub(super) fn merged_scan(
     pager: &mut Pager,
     root: u64,
@@ -53,19 +54,38 @@ pub(super) fn merged_scan(
     direction: Direction,
     limit: usize,
 ) -> StorageResult<Vec<(Vec<u8>, Record)>> {
-    let mut out = Vec::new();
     if limit == 0 {
-        return Ok(out);
+        return Ok(Vec::new());
     }
-    let mut cursor = Cursor::new(pager, root, direction, lo.clone(), hi.clone())?;
-    let forward = direction == Direction::Forward;
     let range = memtable.range((as_slice(&lo), as_slice(&hi)));
-    let mut mem: Box<dyn Iterator<Item = (&[u8], &Option<Record>)>> = if forward {
-        Box::new(range)
-    } else {
-        Box::new(range.rev())
-    };
-    let mut m = mem.next();
+    // Pre-sized up to the records the range can hold at most, capped so a
+    // huge limit over a small range does not reserve memory it never uses.
+    let mut out = Vec::with_capacity(limit.min(OUT_RESERVE_MAX));
+    let mut cursor = Cursor::new(pager, root, direction, lo.clone(), hi.clone(), TAG_BYTES)?;
+    match direction {
+        Direction::Forward => merge(pager, &mut cursor, range, true, limit, &mut out)?,
+        Direction::Reverse => merge(pager, &mut cursor, range.rev(), false, limit, &mut out)?,
+    }
+    Ok(out)
+}
+
+/// Bytes of the space tag that starts every tagged key.
+const TAG_BYTES: usize = 1;
+
+/// Most records reserved up front for one scan's output.
+const OUT_RESERVE_MAX: usize = 4_096;
+
+/// Walks the tree cursor and the memtable's changes (both already in scan
+/// order) side by side once, appending up to `limit` live records to `out`.
+fn merge<'a>(
+    pager: &mut Pager,
+    cursor: &mut Cursor,
+    mut mem: impl Iterator<Item = (&'a [u8], &'a Option<Record>)>,
+    forward: bool,
+    limit: usize,
+    out: &mut Vec<(Vec<u8>, Record)>,
+) -> StorageResult<()> {
+    let mut m = mem.next().map(|(k, v)| (&k[TAG_BYTES..], v));
     let mut t = cursor.next(pager)?;
     while out.len() < limit {
         let take_mem = match (&m, &t) {
@@ -88,13 +108,13 @@ pub(super) fn merged_scan(
             if let Some(record) = mv {
                 out.push((mk.to_vec(), record.clone()));
             }
-            m = mem.next();
+            m = mem.next().map(|(k, v)| (&k[TAG_BYTES..], v));
         } else if let Some(entry) = t.take() {
             out.push(entry);
             t = cursor.next(pager)?;
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 fn as_slice(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
