@@ -302,28 +302,9 @@ impl Catalog {
     /// Decodes record bytes.
     pub fn decode(bytes: &[u8]) -> Result<Catalog, CatalogError> {
         match bytes.split_first() {
-            Some((&CATALOG_FORMAT, body)) => {
-                let (catalog, used): (Catalog, usize) =
-                    bincode::decode_from_slice(body, bincode::config::standard())
-                        .map_err(|error| CatalogError::Malformed(error.to_string()))?;
-                if used != body.len() {
-                    return Err(CatalogError::Malformed(format!(
-                        "{} trailing bytes",
-                        body.len() - used
-                    )));
-                }
-                Ok(catalog)
-            }
+            Some((&CATALOG_FORMAT, body)) => decode_whole(body),
             Some((&CATALOG_FORMAT_V1, body)) => {
-                let (old, used): (CatalogV1, usize) =
-                    bincode::decode_from_slice(body, bincode::config::standard())
-                        .map_err(|error| CatalogError::Malformed(error.to_string()))?;
-                if used != body.len() {
-                    return Err(CatalogError::Malformed(format!(
-                        "{} trailing bytes",
-                        body.len() - used
-                    )));
-                }
+                let old: CatalogV1 = decode_whole(body)?;
                 Ok(Catalog {
                     version: old.version,
                     namespaces: old.namespaces,
@@ -514,6 +495,19 @@ pub fn consistency_name(consistency: Consistency) -> &'static str {
         Consistency::Strong => "strong",
         Consistency::Eventual => "eventual",
     }
+}
+
+/// Decodes a whole body (trailing bytes are an error).
+fn decode_whole<T: bincode::Decode<()>>(body: &[u8]) -> Result<T, CatalogError> {
+    let (value, used): (T, usize) = bincode::decode_from_slice(body, bincode::config::standard())
+        .map_err(|error| CatalogError::Malformed(error.to_string()))?;
+    if used != body.len() {
+        return Err(CatalogError::Malformed(format!(
+            "{} trailing bytes",
+            body.len() - used
+        )));
+    }
+    Ok(value)
 }
 
 #[cfg(test)]

@@ -1,0 +1,307 @@
+//! Tests of lost-state copy: merged lock copies, copied markers, and
+//! reads and lock requests over copied locks.
+
+use std::collections::BTreeSet;
+
+use zerodb_storage::{Incarnation, MemoryEngine, Space, Version};
+
+use super::super::{keys, Finished, LockRecord};
+use crate::codec;
+use crate::membership::{NodeId, Policies};
+use crate::message::{LockKey, LockRead, Message};
+use crate::node::{Action, ReplicaStatus, Timer, TxnNode};
+use crate::options::TxnOptions;
+use crate::testing::test_ring;
+
+/// Node 1 of a 3-node ring over a store that is not a bootstrap member's
+/// (so it comes up recovering and copies from its peers).
+fn recovering_node() -> TxnNode<MemoryEngine> {
+    let mut n = TxnNode::open(
+        NodeId(1),
+        MemoryEngine::new(Incarnation(9)),
+        3,
+        TxnOptions::default(),
+        false,
+    )
+    .unwrap();
+    n.set_view(test_ring(3), BTreeSet::new(), Policies::default());
+    n
+}
+use crate::types::{Epoch, Key, LockMode, PartitionId, TxnId, Ver, Versioned};
+
+fn system_entry(key: Vec<u8>, bytes: Vec<u8>) -> (Vec<u8>, Versioned) {
+    (
+        key,
+        Versioned {
+            version: Ver::ZERO,
+            value: Some(bytes),
+        },
+    )
+}
+
+/// A transaction id of coordinator 2 at `ms`.
+fn txn_at(ms: u64) -> TxnId {
+    TxnId {
+        timestamp: Ver(Version {
+            physical_ms: ms,
+            logical: 0,
+            node: 2,
+        }),
+        coordinator: 2,
+    }
+}
+
+/// The test partition of the `strong` namespace.
+fn strong_partition() -> PartitionId {
+    PartitionId {
+        namespace: "strong".into(),
+        token: 1,
+    }
+}
+
+/// An exclusive lock on key `id` of the test partition.
+fn lock_key(id: &str) -> LockKey {
+    LockKey {
+        key: Key::new("strong", "db", "t", id).storage_key(),
+        partition: strong_partition(),
+        mode: LockMode::Exclusive,
+    }
+}
+
+/// A lock record as a peer's system-space entry.
+fn lock_entry(record: &LockRecord) -> (Vec<u8>, Versioned) {
+    system_entry(keys::lock(record.txn), codec::encode_stored(record))
+}
+
+/// Delivers a whole space from `peer` in one final page.
+fn chunk(
+    n: &mut TxnNode<MemoryEngine>,
+    peer: u32,
+    space: Space,
+    entries: Vec<(Vec<u8>, Versioned)>,
+) {
+    let msg = Message::SyncChunk {
+        space_tag: space.tag(),
+        after: None,
+        entries,
+        done: true,
+    };
+    n.handle_message(10, NodeId(peer), msg);
+}
+
+/// Seed 15 of `zerodb-sim --workload append --faults heavy`: a commit
+/// was applied only on the replica that then lost its disk; another
+/// replica still held the attempt's lock, and a participant replica of
+/// another partition had marked the transaction finished. The copied
+/// marker must not make the recovering replica drop the copied lock,
+/// or the write is gone once the lock holder loses its disk in turn.
+#[test]
+fn a_finished_marker_copied_from_a_peer_does_not_drop_a_copied_lock() {
+    let mut n = recovering_node();
+    assert_eq!(n.status(), ReplicaStatus::Recovering);
+    // The tick asks both peers for their data space first.
+    n.handle_timer(10, Timer::Tick);
+    let txn = TxnId {
+        timestamp: Ver(Version {
+            physical_ms: 5,
+            logical: 0,
+            node: 2,
+        }),
+        coordinator: 2,
+    };
+    let home = PartitionId {
+        namespace: "strong".into(),
+        token: 1,
+    };
+    let lock = LockRecord {
+        txn,
+        attempt: 2,
+        home: home.clone(),
+        lease_ms: 1_000,
+        keys: vec![LockKey {
+            key: Key::new("strong", "db", "t", "k").storage_key(),
+            partition: home,
+            mode: LockMode::Exclusive,
+        }],
+    };
+    let finished = Finished {
+        through: 2,
+        committed: Some(2),
+    };
+    for peer in [2, 3] {
+        chunk(&mut n, peer, Space::Data, Vec::new());
+    }
+    // Peer 2 finished the transaction (it applied its own part); peer 3
+    // still holds the attempt's lock.
+    let marker = system_entry(keys::finished(txn), codec::encode_stored(&finished));
+    chunk(&mut n, 2, Space::System, vec![marker]);
+    let held = system_entry(keys::lock(txn), codec::encode_stored(&lock));
+    chunk(&mut n, 3, Space::System, vec![held]);
+    assert_eq!(n.status(), ReplicaStatus::Normal, "both peers copied");
+    assert_eq!(
+        n.locks_held(),
+        1,
+        "the copied lock is kept until recovery learns and applies its decision"
+    );
+}
+
+/// Seed 498 of `zerodb-sim --workload bank --faults mixed`: peers of
+/// different partitions hold different keys of one attempt. The copy
+/// of the first peer (only `k1`) must not hide the second peer's lock
+/// on `k0`, or a younger transaction is granted `k0` here.
+#[test]
+fn copies_of_one_attempt_from_different_peers_lock_every_key() {
+    let mut n = recovering_node();
+    n.handle_timer(10, Timer::Tick);
+    let partition = strong_partition();
+    let record = |keys: Vec<LockKey>| LockRecord {
+        txn: txn_at(5),
+        attempt: 4,
+        home: partition.clone(),
+        lease_ms: 1_000,
+        keys,
+    };
+    for peer in [2, 3] {
+        chunk(&mut n, peer, Space::Data, Vec::new());
+    }
+    let only_k1 = record(vec![lock_key("k1")]);
+    let both = record(vec![lock_key("k0"), lock_key("k1")]);
+    chunk(&mut n, 2, Space::System, vec![lock_entry(&only_k1)]);
+    chunk(&mut n, 3, Space::System, vec![lock_entry(&both)]);
+    assert_eq!(n.status(), ReplicaStatus::Normal);
+    let younger = LockRead {
+        txn: txn_at(9),
+        attempt: 1,
+        home: partition.clone(),
+        epoch: Epoch { ring: 1, policy: 0 },
+        lease_ms: 1_000,
+        keys: vec![lock_key("k0")],
+    };
+    let actions = n.handle_message(20, NodeId(2), Message::LockRead(younger));
+    let replies: Vec<&Message> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send { msg, .. } => Some(msg),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        matches!(replies.as_slice(), [Message::LockBusy { holder, .. }] if *holder == txn_at(5)),
+        "k0 is still locked by the copied attempt: {replies:?}"
+    );
+}
+
+/// Register seed 294 of `--faults heavy`: copies from two peers can
+/// leave two exclusive locks of different transactions on one key; a
+/// read must be told about both, or the one that committed is missed.
+#[test]
+fn a_read_reports_every_copied_write_lock_on_a_key() {
+    let mut n = recovering_node();
+    n.handle_timer(10, Timer::Tick);
+    let partition = strong_partition();
+    let key = Key::new("strong", "db", "t", "k0").storage_key();
+    let record = |ms: u64| LockRecord {
+        txn: TxnId {
+            timestamp: Ver(Version {
+                physical_ms: ms,
+                logical: 0,
+                node: 2,
+            }),
+            coordinator: 2,
+        },
+        attempt: 1,
+        home: partition.clone(),
+        lease_ms: 1_000,
+        keys: vec![LockKey {
+            key: key.clone(),
+            partition: partition.clone(),
+            mode: LockMode::Exclusive,
+        }],
+    };
+    for peer in [2, 3] {
+        chunk(&mut n, peer, Space::Data, Vec::new());
+    }
+    chunk(&mut n, 2, Space::System, vec![lock_entry(&record(5))]);
+    chunk(&mut n, 3, Space::System, vec![lock_entry(&record(7))]);
+    assert_eq!(n.status(), ReplicaStatus::Normal);
+    let read = Message::Read {
+        req: 1,
+        key,
+        epoch: Epoch {
+            ring: test_ring(3).epoch(),
+            policy: 0,
+        },
+    };
+    let actions = n.handle_message(20, NodeId(2), read);
+    let locks = actions.iter().find_map(|a| match a {
+        Action::Send {
+            msg: Message::ReadReply { locks, .. },
+            ..
+        } => Some(locks.len()),
+        _ => None,
+    });
+    assert_eq!(locks, Some(2), "{actions:?}");
+}
+
+/// Bank seed 67 of `--faults heavy`: a lock copied from a peer covered
+/// only k3 of a transfer's attempt; the attempt's own request for k0
+/// and k3 must then lock k0 too, not be answered as a duplicate.
+#[test]
+fn a_request_of_an_attempt_with_a_partial_copied_lock_locks_the_rest() {
+    let mut n = recovering_node();
+    n.handle_timer(10, Timer::Tick);
+    let partition = strong_partition();
+    let copied = LockRecord {
+        txn: txn_at(5),
+        attempt: 2,
+        home: partition.clone(),
+        lease_ms: 1_000,
+        keys: vec![lock_key("k3")],
+    };
+    for peer in [2, 3] {
+        chunk(&mut n, peer, Space::Data, Vec::new());
+        chunk(
+            &mut n,
+            peer,
+            Space::System,
+            vec![system_entry(
+                keys::lock(copied.txn),
+                codec::encode_stored(&copied),
+            )],
+        );
+    }
+    assert_eq!(n.status(), ReplicaStatus::Normal);
+    let epoch = Epoch {
+        ring: test_ring(3).epoch(),
+        policy: 0,
+    };
+    let request = |txn: TxnId, attempt, keys| LockRead {
+        txn,
+        attempt,
+        home: partition.clone(),
+        epoch,
+        lease_ms: 1_000,
+        keys,
+    };
+    let own = request(txn_at(5), 2, vec![lock_key("k0"), lock_key("k3")]);
+    let actions = n.handle_message(20, NodeId(2), Message::LockRead(own));
+    assert!(
+        actions.iter().any(|a| matches!(
+            a,
+            Action::Send {
+                msg: Message::LockGranted { .. },
+                ..
+            }
+        )),
+        "{actions:?}"
+    );
+    let younger = request(txn_at(9), 1, vec![lock_key("k0")]);
+    let actions = n.handle_message(21, NodeId(3), Message::LockRead(younger));
+    assert!(
+        actions.iter().any(|a| matches!(
+            a,
+            Action::Send { msg: Message::LockBusy { holder, .. }, .. } if *holder == txn_at(5)
+        )),
+        "k0 is locked by the attempt now: {actions:?}"
+    );
+}
