@@ -8,7 +8,8 @@
 //!
 //! Options: `--keys N` (data-set size, default 1,000,000), `--quick` (20,000
 //! keys), `--rounds R` (repeats of each cheap phase, median reported,
-//! default 3), `--engines a,b` (subset of zerodb,sled,redb,memory).
+//! default 3), `--engines a,b` (subset of zerodb,sled,redb,memory),
+//! `--reads-only` (only the load, gets and scans: for profiling reads).
 //!
 //! Each engine runs in a child process of this binary, so the peak memory
 //! reported (VmHWM) is that engine's alone. Data lives in a directory under
@@ -33,6 +34,7 @@ const CACHE_BYTES: usize = 1024 * 1024 * 1024;
 struct Args {
     keys: u64,
     rounds: usize,
+    reads_only: bool,
     engines: Vec<String>,
     child: Option<(String, PathBuf)>,
 }
@@ -41,6 +43,7 @@ fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         keys: 1_000_000,
         rounds: 3,
+        reads_only: false,
         engines: ENGINES.iter().map(|s| s.to_string()).collect(),
         child: None,
     };
@@ -58,6 +61,7 @@ fn parse_args() -> Result<Args, String> {
                     .map_err(|_| format!("--keys {v}: expected a positive whole number"))?;
             }
             "--quick" => args.keys = 20_000,
+            "--reads-only" => args.reads_only = true,
             "--rounds" => {
                 let v = value("--rounds")?;
                 args.rounds = v
@@ -70,7 +74,7 @@ fn parse_args() -> Result<Args, String> {
             "--child" => child_engine = Some(value("--child")?),
             "--dir" => child_dir = Some(PathBuf::from(value("--dir")?)),
             "-h" | "--help" => {
-                println!("usage: storage_bench [--keys N | --quick] [--rounds R] [--engines zerodb,sled,redb,memory]");
+                println!("usage: storage_bench [--keys N | --quick] [--rounds R] [--engines zerodb,sled,redb,memory] [--reads-only]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other}; try --help")),
@@ -136,6 +140,7 @@ fn run_child(engine: &str, args: &Args) -> Outcome {
             "--rounds",
             &args.rounds.to_string(),
         ])
+        .args(args.reads_only.then_some("--reads-only"))
         .stderr(Stdio::inherit())
         .output()
         .map_err(|e| format!("could not start the child: {e}"));
@@ -316,7 +321,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let plan = Plan::new(args.keys, args.rounds);
+    let plan = Plan::new(args.keys, args.rounds, args.reads_only);
     if let Some((engine, dir)) = &args.child {
         let outcome = child(engine, dir, &plan);
         if let Err(why) = outcome {

@@ -28,12 +28,15 @@ pub struct Plan {
     pub gets: u64,
     /// Operations of the 50/50 mix per round.
     pub mix_ops: u64,
+    /// Only the load, the gets and the scans (for profiling reads).
+    pub reads_only: bool,
 }
 
 impl Plan {
     /// The plan for `keys` keys and `rounds` rounds.
-    pub fn new(keys: u64, rounds: usize) -> Plan {
+    pub fn new(keys: u64, rounds: usize, reads_only: bool) -> Plan {
         Plan {
+            reads_only,
             keys,
             rounds,
             puts_sync_1: keys.min(1_000),
@@ -223,18 +226,21 @@ pub fn run<E: Engine + ?Sized>(engine: &mut E, dir: &Path, plan: &Plan) -> Resul
     eprintln!("  loaded {} keys at {load:.0}/s", plan.keys);
 
     let mut write_base = plan.keys;
+    let write_rounds = if plan.reads_only { 0 } else { plan.rounds };
     for (name, count, per_sync) in [
         ("put_sync_16", plan.puts_sync_16, 16),
         ("put_sync_1", plan.puts_sync_1, 1),
     ] {
         let mut rounds = Vec::new();
-        for _ in 0..plan.rounds {
+        for _ in 0..write_rounds {
             rounds.push(timed_puts(
                 engine, plan, &mut rng, count, per_sync, write_base,
             )?);
             write_base += count;
         }
-        report(name, median(rounds));
+        if !rounds.is_empty() {
+            report(name, median(rounds));
+        }
     }
 
     // Warm the cache with one unmeasured round, then measure.
@@ -248,6 +254,9 @@ pub fn run<E: Engine + ?Sized>(engine: &mut E, dir: &Path, plan: &Plan) -> Resul
         (0..plan.rounds).map(|_| timed_scan(engine, plan)).collect();
     report("scan", median(scans?));
 
+    if plan.reads_only {
+        return Ok(());
+    }
     let mut mixes = Vec::new();
     for _ in 0..plan.rounds {
         mixes.push(timed_mix(engine, plan, &mut rng, write_base)?);

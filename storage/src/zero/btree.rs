@@ -12,11 +12,6 @@ use crate::{Direction, Record, StorageResult};
 /// cycle of branch pages would otherwise loop forever).
 const DEPTH_MAX: usize = 64;
 
-fn kind(pager: &mut Pager, id: u64) -> StorageResult<PageType> {
-    let p = pager.get(id)?;
-    page::page_type(p).ok_or_else(|| corrupt(format!("page {id}"), "unknown page type"))
-}
-
 /// Copies out the value of an overflow chain.
 pub(crate) fn read_overflow(pager: &mut Pager, first: u64, len: u32) -> StorageResult<Vec<u8>> {
     let mut out = Vec::with_capacity(len as usize);
@@ -107,16 +102,22 @@ fn locate(pager: &mut Pager, root: u64, key: &[u8]) -> StorageResult<Option<(u64
     Err(corrupt("tree", format!("deeper than {DEPTH_MAX} levels")))
 }
 
-/// An ordered walk over the tree's entries within tagged bounds.
+/// An ordered walk over the tree's entries within tagged bounds. It copies
+/// out one leaf at a time: each leaf page is looked up in the cache once,
+/// not once per entry.
 pub(crate) struct Cursor {
-    /// Root-to-leaf path: page id and position. For a forward cursor the
-    /// position is the next index to visit; for a reverse one, one past it.
+    /// Branch pages on the path to the current leaf, each with the index of
+    /// the child to visit after the current one (forward) or one past it
+    /// (reverse).
     stack: Vec<(u64, usize)>,
+    /// Entries of the current leaf not yet returned, in scan order.
+    pending: std::collections::VecDeque<(Vec<u8>, Record)>,
     direction: Direction,
     start: Bound<Vec<u8>>,
     end: Bound<Vec<u8>>,
     /// Leading key bytes left out of the keys returned (the space tag).
     strip: usize,
+    /// No leaf is left to visit (the tree ended or the range did).
     done: bool,
 }
 
@@ -133,6 +134,7 @@ impl Cursor {
     ) -> StorageResult<Cursor> {
         let mut c = Cursor {
             stack: Vec::new(),
+            pending: std::collections::VecDeque::new(),
             direction,
             start,
             end,
@@ -145,8 +147,14 @@ impl Cursor {
         Ok(c)
     }
 
+    fn forward(&self) -> bool {
+        self.direction == Direction::Forward
+    }
+
+    /// Descends from `root` to the leaf holding the scan's first bound and
+    /// copies out its entries from that bound on.
     fn seek(&mut self, pager: &mut Pager, root: u64) -> StorageResult<()> {
-        let forward = self.direction == Direction::Forward;
+        let forward = self.forward();
         let bound = if forward { &self.start } else { &self.end };
         let mut id = root;
         for _ in 0..DEPTH_MAX {
@@ -160,10 +168,12 @@ impl Cursor {
                         Bound::Unbounded => n.saturating_sub(1),
                     };
                     let child = page::branch_child(p, i, id)?;
-                    self.stack.push((id, if forward { i } else { i + 1 }));
+                    self.stack.push((id, if forward { i + 1 } else { i }));
                     id = child;
                 }
                 Some(PageType::Leaf) => {
+                    // Forward: the first index to copy; reverse: one past
+                    // the last.
                     let pos = match bound {
                         Bound::Unbounded => {
                             if forward {
@@ -173,57 +183,41 @@ impl Cursor {
                             }
                         }
                         Bound::Included(k) => match page::leaf_search(p, k, id)? {
-                            Ok(i) => {
-                                if forward {
-                                    i
-                                } else {
-                                    i + 1
-                                }
-                            }
+                            Ok(i) => i + usize::from(!forward),
                             Err(i) => i,
                         },
                         Bound::Excluded(k) => match page::leaf_search(p, k, id)? {
-                            Ok(i) => i + 1 - usize::from(!forward),
+                            Ok(i) => i + usize::from(forward),
                             Err(i) => i,
                         },
                     };
-                    self.stack.push((id, pos));
-                    return Ok(());
+                    return self.copy_leaf(pager, id, pos);
                 }
-                other => {
-                    return Err(corrupt(
-                        format!("page {id}"),
-                        format!("expected a tree page, found {other:?}"),
-                    ))
-                }
+                other => return Err(not_a_tree_page(id, other)),
             }
         }
         Err(corrupt("tree", format!("deeper than {DEPTH_MAX} levels")))
     }
 
-    /// Descends from the child at the top of the stack to the first (or
-    /// last) leaf entry of its subtree.
+    /// Descends from `id` to the first (forward) or last leaf of its
+    /// subtree and copies out its entries.
     fn descend(&mut self, pager: &mut Pager, mut id: u64) -> StorageResult<()> {
-        let forward = self.direction == Direction::Forward;
-        for _ in 0..DEPTH_MAX {
-            let n = page::count(pager.get(id)?);
-            match kind(pager, id)? {
-                PageType::Branch => {
+        let forward = self.forward();
+        // A cycle of branch pages would otherwise grow the stack forever.
+        while self.stack.len() < DEPTH_MAX {
+            let p = pager.get(id)?;
+            let n = page::count(p);
+            match page::page_type(p) {
+                Some(PageType::Branch) => {
                     let i = if forward { 0 } else { n.saturating_sub(1) };
-                    let child = page::branch_child(pager.get(id)?, i, id)?;
-                    self.stack.push((id, if forward { i } else { i + 1 }));
+                    let child = page::branch_child(p, i, id)?;
+                    self.stack.push((id, if forward { i + 1 } else { i }));
                     id = child;
                 }
-                PageType::Leaf => {
-                    self.stack.push((id, if forward { 0 } else { n }));
-                    return Ok(());
+                Some(PageType::Leaf) => {
+                    return self.copy_leaf(pager, id, if forward { 0 } else { n })
                 }
-                other => {
-                    return Err(corrupt(
-                        format!("page {id}"),
-                        format!("expected a tree page, found {other:?}"),
-                    ))
-                }
+                other => return Err(not_a_tree_page(id, other)),
             }
         }
         Err(corrupt("tree", format!("deeper than {DEPTH_MAX} levels")))
@@ -244,49 +238,92 @@ impl Cursor {
         }
     }
 
+    /// Copies the in-range entries of leaf `id` from `pos` on (forward) or
+    /// below `pos` (reverse) into `pending`. Reaching a key past the range
+    /// ends the walk.
+    fn copy_leaf(&mut self, pager: &mut Pager, id: u64, pos: usize) -> StorageResult<()> {
+        let forward = self.forward();
+        let mut overflowed = Vec::new();
+        let p = pager.get(id)?;
+        let n = page::count(p);
+        let (mut next, end) = if forward {
+            (pos.min(n), n)
+        } else {
+            (pos.min(n), 0)
+        };
+        while next != end {
+            let i = if forward { next } else { next - 1 };
+            next = if forward { next + 1 } else { next - 1 };
+            let (key, at) = page::leaf_key(p, i, id)?;
+            if !self.in_range(key) {
+                self.done = true;
+                break;
+            }
+            let rec = decode_record(&mut page::leaf_record(p, at))?;
+            let value = match rec.value {
+                ValueRef::None => None,
+                ValueRef::Inline(v) => Some(v.to_vec()),
+                ValueRef::Overflow { len, first } => {
+                    overflowed.push((self.pending.len(), first, len));
+                    Some(Vec::new())
+                }
+            };
+            let key = key.get(self.strip..).unwrap_or_default().to_vec();
+            let record = Record {
+                version: rec.version,
+                value,
+                expires_at_ms: rec.expires_at_ms,
+            };
+            self.pending.push_back((key, record));
+        }
+        // Overflow chains are read once the leaf's bytes are no longer
+        // borrowed from the cache.
+        for (at, first, len) in overflowed {
+            self.pending[at].1.value = Some(read_overflow(pager, first, len)?);
+        }
+        Ok(())
+    }
+
     /// The next entry (key less its first `strip` bytes, and record), or
     /// `None` past the range.
     pub(crate) fn next(&mut self, pager: &mut Pager) -> StorageResult<Option<(Vec<u8>, Record)>> {
-        let forward = self.direction == Direction::Forward;
-        while !self.done {
+        let forward = self.forward();
+        loop {
+            if let Some(entry) = self.pending.pop_front() {
+                return Ok(Some(entry));
+            }
+            if self.done {
+                return Ok(None);
+            }
+            // The current leaf is used up: move to the next child of the
+            // deepest branch that has one left.
             let Some(&(id, pos)) = self.stack.last() else {
                 self.done = true;
-                break;
+                return Ok(None);
             };
             let p = pager.get(id)?;
-            let n = page::count(p);
-            let is_leaf = page::page_type(p) == Some(PageType::Leaf);
-            let has_next = if forward { pos < n } else { pos > 0 };
-            if is_leaf && has_next {
-                let i = if forward { pos } else { pos - 1 };
-                let (key, at) = page::leaf_key(p, i, id)?;
-                if !self.in_range(key) {
-                    self.done = true;
-                    break;
-                }
-                let key = key.get(self.strip..).unwrap_or_default().to_vec();
-                if let Some(top) = self.stack.last_mut() {
-                    top.1 = if forward { pos + 1 } else { pos - 1 };
-                }
-                let record = materialize(pager, id, at)?;
-                return Ok(Some((key, record)));
-            }
-            if is_leaf || !has_next {
+            let has_next = if forward {
+                pos < page::count(p)
+            } else {
+                pos > 0
+            };
+            if !has_next {
                 self.stack.pop();
-                // Advance the parent past the child just finished.
-                if let Some(top) = self.stack.last_mut() {
-                    if forward {
-                        top.1 += 1;
-                    } else {
-                        top.1 -= 1;
-                    }
-                }
                 continue;
             }
             let i = if forward { pos } else { pos - 1 };
             let child = page::branch_child(p, i, id)?;
+            if let Some(top) = self.stack.last_mut() {
+                top.1 = if forward { pos + 1 } else { pos - 1 };
+            }
             self.descend(pager, child)?;
         }
-        Ok(None)
     }
+}
+
+fn not_a_tree_page(id: u64, found: Option<PageType>) -> crate::StorageError {
+    corrupt(
+        format!("page {id}"),
+        format!("expected a tree page, found {found:?}"),
+    )
 }

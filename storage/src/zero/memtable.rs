@@ -1,36 +1,110 @@
-//! The memtable: changes written since the last checkpoint. Point lookups
-//! go through a hash map keyed by a 64-bit fingerprint of the key (xxh3):
-//! one probe and one key comparison, however many changes are held (an
-//! ordered map walk costs a pointer chase and a `memcmp` per level, which
-//! dominated warm gets while the memtable held a few hundred thousand keys).
-//! The keys are also kept in an ordered set for scans and checkpoints; both
-//! share one allocation per key.
+//! The memtable: changes written since the last checkpoint. Each change
+//! lives once, in a slot of an append-only vector (a change of a key held
+//! already replaces its slot's entry; slots are only dropped all together,
+//! by `clear`). Point lookups go through a hash map from a 64-bit
+//! fingerprint of the key (xxh3) to its slot: one probe of a compact table
+//! and one key comparison, however many changes are held (an ordered map
+//! walk costs a pointer chase and a `memcmp` per level, which dominated warm
+//! gets while the memtable held a few hundred thousand keys). Scans and
+//! checkpoints walk an ordered map from key to slot, so they never hash or
+//! probe. Keys of up to [`INLINE_KEY_MAX`] bytes (nearly all) are stored
+//! inline, in the slot and in the ordered map's nodes, so neither a lookup's
+//! key comparison nor the ordered map's chase a pointer; longer keys share
+//! one heap allocation.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::BuildHasherDefault;
+use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use super::pager::IdHasher;
 use crate::Record;
 
 /// One change: the record now stored, or `None` when the key was removed.
 pub(crate) type Entry = Option<Record>;
 
-type Key = Arc<[u8]>;
+/// Longest key stored inline (32 bytes with the length and the variant).
+const INLINE_KEY_MAX: usize = 30;
+
+/// A tagged key: inline when short, else shared on the heap. Compares as
+/// its bytes, so maps of it can be searched by `&[u8]`.
+#[derive(Clone)]
+enum Key {
+    Inline {
+        len: u8,
+        bytes: [u8; INLINE_KEY_MAX],
+    },
+    Shared(Arc<[u8]>),
+}
+
+impl Key {
+    fn new(key: Vec<u8>) -> Key {
+        if key.len() <= INLINE_KEY_MAX {
+            let mut bytes = [0u8; INLINE_KEY_MAX];
+            bytes[..key.len()].copy_from_slice(&key);
+            Key::Inline {
+                len: key.len() as u8,
+                bytes,
+            }
+        } else {
+            Key::Shared(key.into())
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Key::Inline { len, bytes } => &bytes[..*len as usize],
+            Key::Shared(bytes) => bytes,
+        }
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for Key {
+    fn borrow(&self) -> &[u8] {
+        self.bytes()
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for Key {}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Key) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Key) -> std::cmp::Ordering {
+        self.bytes().cmp(other.bytes())
+    }
+}
+
+/// Index of a change in [`Memtable::slots`]. A memtable never holds 2^32
+/// changes: the WAL passes its checkpoint threshold long before.
+type Slot = u32;
+
+/// Buckets the fingerprint table starts with.
+const TABLE_BUCKETS_MIN: usize = 1024;
 
 /// Tagged key to change, by fingerprint and in key order.
 pub(crate) struct Memtable {
     /// The fingerprint function (xxh3; tests pass one that collides).
     fingerprint: fn(&[u8]) -> u64,
-    /// Fingerprint to the first key that had it and its change. Only ever
+    /// Every change held, in the order its key first arrived.
+    slots: Vec<(Key, Entry)>,
+    /// Open addressing with linear probing, a power of two long and at most
+    /// half full. A bucket holds 0 (empty) or, in its low 32 bits, a slot
+    /// number plus one, and above them the top 32 bits of that key's
+    /// fingerprint, so a probe touches a slot only when those bits match.
+    /// Keys with equal fingerprints simply sit in later buckets. Only ever
     /// probed, never iterated, so its order cannot leak.
-    by_fingerprint: HashMap<u64, (Key, Entry), BuildHasherDefault<IdHasher>>,
-    /// Keys whose fingerprint an earlier, different key already holds (a
-    /// 64-bit collision: in practice empty).
-    collided: BTreeMap<Key, Entry>,
-    /// Every key held, in order.
-    order: BTreeSet<Key>,
+    table: Vec<u64>,
+    /// Every key held, in order, with its slot.
+    order: BTreeMap<Key, Slot>,
 }
 
 fn fingerprint(key: &[u8]) -> u64 {
@@ -46,50 +120,69 @@ impl Memtable {
     fn with_fingerprint(fingerprint: fn(&[u8]) -> u64) -> Memtable {
         Memtable {
             fingerprint,
-            by_fingerprint: HashMap::default(),
-            collided: BTreeMap::new(),
-            order: BTreeSet::new(),
+            slots: Vec::new(),
+            table: vec![0; TABLE_BUCKETS_MIN],
+            order: BTreeMap::new(),
+        }
+    }
+
+    /// The slot holding `key` (whose fingerprint is `fp`), or the empty
+    /// bucket where it would go.
+    fn find(&self, key: &[u8], fp: u64) -> Result<Slot, usize> {
+        let mask = self.table.len() - 1;
+        let tag = fp >> 32;
+        let mut at = fp as usize & mask;
+        loop {
+            let bucket = self.table[at];
+            if bucket == 0 {
+                return Err(at);
+            }
+            let slot = (bucket as u32).wrapping_sub(1);
+            if bucket >> 32 == tag && self.slots[slot as usize].0.bytes() == key {
+                return Ok(slot);
+            }
+            at = (at + 1) & mask;
         }
     }
 
     /// The change held for `key`, if any.
     pub(crate) fn get(&self, key: &[u8]) -> Option<&Entry> {
-        match self.by_fingerprint.get(&(self.fingerprint)(key)) {
-            Some((k, entry)) if **k == *key => Some(entry),
-            Some(_) => self.collided.get(key),
-            None => None,
-        }
+        let slot = self.find(key, (self.fingerprint)(key)).ok()?;
+        Some(&self.slots[slot as usize].1)
     }
 
     /// Records a change of `key`; returns the change it replaces.
     pub(crate) fn insert(&mut self, key: Vec<u8>, entry: Entry) -> Option<Entry> {
-        use std::collections::hash_map::Entry as Slot;
-        match self.by_fingerprint.entry((self.fingerprint)(&key)) {
-            Slot::Occupied(mut held) if *held.get().0 == *key => {
-                Some(std::mem::replace(&mut held.get_mut().1, entry))
+        let fp = (self.fingerprint)(&key);
+        let bucket = match self.find(&key, fp) {
+            Ok(slot) => {
+                return Some(std::mem::replace(&mut self.slots[slot as usize].1, entry));
             }
-            Slot::Occupied(_) => {
-                let key: Key = key.into();
-                let previous = self.collided.insert(Arc::clone(&key), entry);
-                if previous.is_none() {
-                    self.order.insert(key);
-                }
-                previous
-            }
-            Slot::Vacant(slot) => {
-                let key: Key = key.into();
-                slot.insert((Arc::clone(&key), entry));
-                self.order.insert(key);
-                None
-            }
+            Err(bucket) => bucket,
+        };
+        let slot = Slot::try_from(self.slots.len()).expect("fewer than 2^32 changes");
+        self.table[bucket] = (fp >> 32) << 32 | u64::from(slot + 1);
+        let key = Key::new(key);
+        self.order.insert(key.clone(), slot);
+        self.slots.push((key, entry));
+        if self.slots.len() * 2 > self.table.len() {
+            self.grow();
         }
+        None
     }
 
-    fn held<'a>(&'a self, key: &'a Key) -> (&'a [u8], &'a Entry) {
-        let entry = self
-            .get(key)
-            .expect("every key in the order set has a change");
-        (key, entry)
+    /// Doubles the fingerprint table and puts every slot back in it.
+    fn grow(&mut self) {
+        let buckets = self.table.len() * 2;
+        self.table = vec![0; buckets];
+        for (slot, (key, _)) in self.slots.iter().enumerate() {
+            let fp = (self.fingerprint)(key.bytes());
+            let mut at = fp as usize & (buckets - 1);
+            while self.table[at] != 0 {
+                at = (at + 1) & (buckets - 1);
+            }
+            self.table[at] = (fp >> 32) << 32 | (slot as u64 + 1);
+        }
     }
 
     /// Changes within `range`, in key order (reversible).
@@ -99,29 +192,31 @@ impl Memtable {
     ) -> impl DoubleEndedIterator<Item = (&'a [u8], &'a Entry)> + 'a {
         self.order
             .range::<[u8], _>(range)
-            .map(move |key| self.held(key))
+            .map(move |(key, &at)| (key.bytes(), &self.slots[at as usize].1))
     }
 
     /// Every change, in key order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> + '_ {
-        self.order.iter().map(move |key| self.held(key))
+        self.order
+            .iter()
+            .map(move |(key, &at)| (key.bytes(), &self.slots[at as usize].1))
     }
 
     /// Drops every change (a checkpoint holds them now).
     pub(crate) fn clear(&mut self) {
-        self.by_fingerprint.clear();
-        self.collided.clear();
+        self.slots.clear();
+        self.table.iter_mut().for_each(|bucket| *bucket = 0);
         self.order.clear();
     }
 
     /// Whether no change is held.
     pub(crate) fn is_empty(&self) -> bool {
-        self.order.is_empty()
+        self.slots.is_empty()
     }
 
     /// Keys held.
     pub(crate) fn len(&self) -> usize {
-        self.order.len()
+        self.slots.len()
     }
 }
 
@@ -188,6 +283,58 @@ mod tests {
     fn colliding_fingerprints_keep_every_key_apart() {
         // Every key gets fingerprint 0 or 1: nearly all of them collide.
         check_against_btreemap(Memtable::with_fingerprint(|k| u64::from(k[3] & 1)));
+    }
+
+    #[test]
+    fn colliding_fingerprints_survive_the_table_growing() {
+        // Every key gets fingerprint 0 or 1, and there are enough of them
+        // to double the table twice.
+        let mut m = Memtable::with_fingerprint(|k| u64::from(k[3] & 1));
+        let n = 4 * TABLE_BUCKETS_MIN as u32;
+        for i in 0..n {
+            assert_eq!(
+                m.insert(i.to_be_bytes().to_vec(), Some(record(i as u8))),
+                None
+            );
+        }
+        assert!(m.table.len() > 2 * TABLE_BUCKETS_MIN, "the table grew");
+        for i in (0..n).step_by(7) {
+            assert_eq!(
+                m.get(&i.to_be_bytes()),
+                Some(&Some(record(i as u8))),
+                "key {i}"
+            );
+        }
+        assert_eq!(m.get(&n.to_be_bytes()), None);
+        assert_eq!(m.len(), n as usize);
+    }
+
+    #[test]
+    fn long_and_short_keys_order_as_their_bytes() {
+        // Keys on both sides of the inline limit, sharing prefixes.
+        let mut m = Memtable::new();
+        let mut model = BTreeMap::new();
+        for len in [
+            0,
+            1,
+            INLINE_KEY_MAX - 1,
+            INLINE_KEY_MAX,
+            INLINE_KEY_MAX + 1,
+            4097,
+        ] {
+            for last in [0u8, 7, 255] {
+                let mut key = vec![b'k'; len];
+                key.push(last);
+                m.insert(key.clone(), Some(record(last)));
+                model.insert(key, Some(record(last)));
+            }
+        }
+        let got: Vec<Vec<u8>> = m.iter().map(|(k, _)| k.to_vec()).collect();
+        let want: Vec<Vec<u8>> = model.keys().cloned().collect();
+        assert_eq!(got, want);
+        for (k, v) in &model {
+            assert_eq!(m.get(k), Some(v));
+        }
     }
 
     #[test]
