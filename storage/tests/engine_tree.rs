@@ -342,3 +342,53 @@ fn a_data_set_ten_times_the_cache_is_served_correctly() {
     assert!(engine.stats().cache_misses > 0);
     assert!(engine.validate().is_ok());
 }
+
+#[test]
+fn the_file_shrinks_when_the_tree_does() {
+    let vfs = FaultVfs::new(9);
+    let mut engine = open(&vfs, small_options());
+    let n = 20_000u64;
+    let mut batch = WriteBatch::new();
+    for i in 0..n {
+        let key = (i * 7919 % n).to_be_bytes().to_vec();
+        batch.put(Space::Data, key, Record::value(version(i), vec![3u8; 200]));
+    }
+    engine.write(batch).unwrap();
+    engine.checkpoint().unwrap();
+    let full = engine.stats().disk_bytes;
+    // Remove all but the lowest keys; the pages the big tree used become
+    // free one checkpoint later, and those at the end of the file go.
+    let mut batch = WriteBatch::new();
+    for i in 100..n {
+        batch.remove(Space::Data, i.to_be_bytes().to_vec());
+    }
+    engine.write(batch).unwrap();
+    engine.checkpoint().unwrap();
+    for round in 0..2u64 {
+        let mut batch = WriteBatch::new();
+        batch.put(
+            Space::Data,
+            b"x".to_vec(),
+            Record::value(version(n + round), vec![1]),
+        );
+        engine.write(batch).unwrap();
+        engine.checkpoint().unwrap();
+    }
+    let small = engine.stats().disk_bytes;
+    assert!(
+        small * 4 < full,
+        "the file kept {small} of its {full} bytes after the tree shrank"
+    );
+    assert!(
+        engine.validate().is_ok(),
+        "{:?}",
+        engine.validate().problems
+    );
+    engine.close().unwrap();
+    let mut engine = open(&vfs, small_options());
+    let all = engine
+        .scan(&ScanRange::all(Space::Data), Direction::Forward, usize::MAX)
+        .unwrap();
+    assert_eq!(all.len(), 101);
+    assert!(engine.validate().is_ok());
+}

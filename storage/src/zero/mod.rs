@@ -363,6 +363,16 @@ impl ZeroEngine {
             records_delta: 0,
         };
         let root = writer.apply(self.superblock.root, &changes)?;
+        // Pages at the end of the file that neither the durable tree nor the
+        // new one uses are cut off once the new superblock is durable, so
+        // the file shrinks when the tree does. Pages this checkpoint
+        // released stay: the durable superblock still points at them.
+        while writer.pager.page_count > 2
+            && writer.free.last() == Some(&(writer.pager.page_count - 1))
+        {
+            writer.free.pop_last();
+            writer.pager.page_count -= 1;
+        }
         // Pages for the new free list come from pages free now; the list
         // then holds what remains plus everything this checkpoint released.
         let mut chain = Vec::new();
@@ -398,6 +408,7 @@ impl ZeroEngine {
         };
         self.pager.write_now(sb.slot(), &sb.encode())?;
         self.pager.sync()?;
+        self.pager.truncate()?;
         debug_assert!(
             !self.records_exact || records == self.records,
             "the live record count {} drifted from the tree's {records}",

@@ -230,6 +230,24 @@ impl Pager {
         self.write_run(id, data)
     }
 
+    /// Cuts the file after the last page in use, dropping cached copies of
+    /// the pages cut. Not synced: a file left longer by a crash only has
+    /// unused pages at its end.
+    pub(crate) fn truncate(&mut self) -> StorageResult<()> {
+        let len = self.page_count * PAGE_SIZE as u64;
+        if self.file.len().map_err(|e| self.io(e))? <= len {
+            return Ok(());
+        }
+        for slot in &mut self.slots {
+            if slot.id != u64::MAX && slot.id >= self.page_count {
+                self.map.remove(&slot.id);
+                slot.id = u64::MAX;
+                slot.referenced = false;
+            }
+        }
+        self.file.set_len(len).map_err(|e| self.io(e))
+    }
+
     pub(crate) fn sync(&self) -> StorageResult<()> {
         self.file.sync().map_err(|e| self.io(e))
     }
