@@ -83,6 +83,17 @@ impl Pager {
         }
     }
 
+    /// Byte offset of page `id`, or a corruption error for an id no file
+    /// can reach (a damaged superblock or pointer can claim any id).
+    fn offset(&self, id: u64) -> StorageResult<u64> {
+        id.checked_mul(PAGE_SIZE as u64).ok_or_else(|| {
+            super::codec::corrupt(
+                format!("page {id}"),
+                format!("page id past any file (in {})", self.path),
+            )
+        })
+    }
+
     pub(crate) fn cached_bytes(&self) -> u64 {
         (self.slots.len() * PAGE_SIZE) as u64
     }
@@ -92,7 +103,7 @@ impl Pager {
     pub(crate) fn read_uncached(&self, id: u64) -> StorageResult<(PageBuf, PageType)> {
         let mut buf = vec![0u8; PAGE_SIZE].into_boxed_slice();
         self.file
-            .read_at(id * PAGE_SIZE as u64, &mut buf)
+            .read_at(self.offset(id)?, &mut buf)
             .map_err(|e| self.io(e))?;
         let kind = page::verify(&buf, id)?;
         Ok((buf, kind))
@@ -102,7 +113,7 @@ impl Pager {
     pub(crate) fn read_raw(&self, id: u64) -> StorageResult<PageBuf> {
         let mut buf = vec![0u8; PAGE_SIZE].into_boxed_slice();
         self.file
-            .read_at(id * PAGE_SIZE as u64, &mut buf)
+            .read_at(self.offset(id)?, &mut buf)
             .map_err(|e| self.io(e))?;
         Ok(buf)
     }
@@ -125,8 +136,8 @@ impl Pager {
                 format!("reference outside the data pages (2..{})", self.page_count),
             ));
         }
+        let offset = self.offset(id)?;
         let slot = self.victim();
-        let offset = id * PAGE_SIZE as u64;
         let read = self.file.read_at(offset, &mut self.slots[slot].data);
         if let Err(e) = read {
             self.slots[slot].id = u64::MAX;
@@ -220,7 +231,7 @@ impl Pager {
 
     fn write_run(&self, start: u64, bytes: &[u8]) -> StorageResult<()> {
         self.file
-            .write_at(start * PAGE_SIZE as u64, bytes)
+            .write_at(self.offset(start)?, bytes)
             .map_err(|e| self.io(e))
     }
 
@@ -234,7 +245,7 @@ impl Pager {
     /// the pages cut. Not synced: a file left longer by a crash only has
     /// unused pages at its end.
     pub(crate) fn truncate(&mut self) -> StorageResult<()> {
-        let len = self.page_count * PAGE_SIZE as u64;
+        let len = self.offset(self.page_count)?;
         if self.file.len().map_err(|e| self.io(e))? <= len {
             return Ok(());
         }
