@@ -408,7 +408,6 @@ impl ZeroEngine {
         };
         self.pager.write_now(sb.slot(), &sb.encode())?;
         self.pager.sync()?;
-        self.pager.truncate()?;
         debug_assert!(
             !self.records_exact || records == self.records,
             "the live record count {} drifted from the tree's {records}",
@@ -422,6 +421,9 @@ impl ZeroEngine {
         self.memtable.clear();
         self.force_checkpoint = false;
         self.checkpoints += 1;
+        // After the new state is adopted, so that a failed cut leaves the
+        // engine (poisoned) at the checkpoint already durable.
+        self.pager.truncate()?;
         self.wal.rotate()
     }
 
