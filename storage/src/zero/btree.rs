@@ -102,6 +102,9 @@ fn locate(pager: &mut Pager, root: u64, key: &[u8]) -> StorageResult<Option<(u64
     Err(corrupt("tree", format!("deeper than {DEPTH_MAX} levels")))
 }
 
+/// An overflowed value not read yet: its chain's first page and its length.
+type UnreadValue = Option<(u64, u32)>;
+
 /// An ordered walk over the tree's entries within tagged bounds. It copies
 /// out one leaf at a time: each leaf page is looked up in the cache once,
 /// not once per entry.
@@ -111,7 +114,10 @@ pub(crate) struct Cursor {
     /// (reverse).
     stack: Vec<(u64, usize)>,
     /// Entries of the current leaf not yet returned, in scan order.
-    pending: std::collections::VecDeque<(Vec<u8>, Record)>,
+    /// An overflowed value is read only when its entry is returned (the
+    /// overflow chain's first page and the value's length ride along), so
+    /// a scan with a small limit reads no large value it does not return.
+    pending: std::collections::VecDeque<(Vec<u8>, Record, UnreadValue)>,
     direction: Direction,
     start: Bound<Vec<u8>>,
     end: Bound<Vec<u8>>,
@@ -243,7 +249,6 @@ impl Cursor {
     /// ends the walk.
     fn copy_leaf(&mut self, pager: &mut Pager, id: u64, pos: usize) -> StorageResult<()> {
         let forward = self.forward();
-        let mut overflowed = Vec::new();
         let p = pager.get(id)?;
         let n = page::count(p);
         let (mut next, end) = if forward {
@@ -260,13 +265,10 @@ impl Cursor {
                 break;
             }
             let rec = decode_record(&mut page::leaf_record(p, at))?;
-            let value = match rec.value {
-                ValueRef::None => None,
-                ValueRef::Inline(v) => Some(v.to_vec()),
-                ValueRef::Overflow { len, first } => {
-                    overflowed.push((self.pending.len(), first, len));
-                    Some(Vec::new())
-                }
+            let (value, overflow) = match rec.value {
+                ValueRef::None => (None, None),
+                ValueRef::Inline(v) => (Some(v.to_vec()), None),
+                ValueRef::Overflow { len, first } => (Some(Vec::new()), Some((first, len))),
             };
             let key = key.get(self.strip..).unwrap_or_default().to_vec();
             let record = Record {
@@ -274,12 +276,7 @@ impl Cursor {
                 value,
                 expires_at_ms: rec.expires_at_ms,
             };
-            self.pending.push_back((key, record));
-        }
-        // Overflow chains are read once the leaf's bytes are no longer
-        // borrowed from the cache.
-        for (at, first, len) in overflowed {
-            self.pending[at].1.value = Some(read_overflow(pager, first, len)?);
+            self.pending.push_back((key, record, overflow));
         }
         Ok(())
     }
@@ -289,8 +286,11 @@ impl Cursor {
     pub(crate) fn next(&mut self, pager: &mut Pager) -> StorageResult<Option<(Vec<u8>, Record)>> {
         let forward = self.forward();
         loop {
-            if let Some(entry) = self.pending.pop_front() {
-                return Ok(Some(entry));
+            if let Some((key, mut record, overflow)) = self.pending.pop_front() {
+                if let Some((first, len)) = overflow {
+                    record.value = Some(read_overflow(pager, first, len)?);
+                }
+                return Ok(Some((key, record)));
             }
             if self.done {
                 return Ok(None);
