@@ -1,11 +1,12 @@
 //! The memtable: changes written since the last checkpoint. Each change
 //! lives once, in a slot of an append-only vector (a change of a key held
 //! already replaces its slot's entry; slots are only dropped all together,
-//! by `clear`). Point lookups go through a hash map from a 64-bit
-//! fingerprint of the key (xxh3) to its slot: one probe of a compact table
-//! and one key comparison, however many changes are held (an ordered map
-//! walk costs a pointer chase and a `memcmp` per level, which dominated warm
-//! gets while the memtable held a few hundred thousand keys). Scans and
+//! by `clear`). Point lookups find the slot through an open-addressing
+//! table keyed by a 64-bit fingerprint of the key (xxh3): about one probe
+//! of a compact table and one key comparison, however many changes are
+//! held (an ordered map walk costs a pointer chase and a `memcmp` per
+//! level, which dominated warm gets while the memtable held a few hundred
+//! thousand keys). Scans and
 //! checkpoints walk an ordered map from key to slot, so they never hash or
 //! probe. Keys of up to [`INLINE_KEY_MAX`] bytes (nearly all) are stored
 //! inline, in the slot and in the ordered map's nodes, so neither a lookup's
@@ -107,6 +108,13 @@ pub(crate) struct Memtable {
     order: BTreeMap<Key, Slot>,
 }
 
+/// What the fingerprint table holds for `slot` of a key with fingerprint
+/// `fp`: the fingerprint's top 32 bits above the slot number plus one (so
+/// that no used bucket is 0).
+fn bucket_value(fp: u64, slot: Slot) -> u64 {
+    (fp >> 32) << 32 | (u64::from(slot) + 1)
+}
+
 fn fingerprint(key: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(key)
 }
@@ -161,7 +169,7 @@ impl Memtable {
             Err(bucket) => bucket,
         };
         let slot = Slot::try_from(self.slots.len()).expect("fewer than 2^32 changes");
-        self.table[bucket] = (fp >> 32) << 32 | u64::from(slot + 1);
+        self.table[bucket] = bucket_value(fp, slot);
         let key = Key::new(key);
         self.order.insert(key.clone(), slot);
         self.slots.push((key, entry));
@@ -181,7 +189,7 @@ impl Memtable {
             while self.table[at] != 0 {
                 at = (at + 1) & (buckets - 1);
             }
-            self.table[at] = (fp >> 32) << 32 | (slot as u64 + 1);
+            self.table[at] = bucket_value(fp, slot as Slot);
         }
     }
 
