@@ -7,6 +7,7 @@
 //! between the two, losing the unsynced writes and the outputs with them.
 
 use std::collections::{BTreeMap, BTreeSet};
+use zerodb_txn::KeyExt;
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};

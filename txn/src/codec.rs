@@ -1,58 +1,10 @@
-//! The one place bincode is used: frames are one protocol version byte
-//! followed by the bincode body, at most [`MAX_FRAME_BYTES`] long. Decoding
-//! returns typed errors and never panics.
+//! Frames and stored protocol state: one protocol version byte followed by
+//! the bincode body. The codec itself is `zerodb_proto::codec`, the one
+//! place that knows bincode; this module adds stored-state encoding.
 
-use bincode::{Decode, Encode};
+use bincode::Encode;
 
-use crate::error::CodecError;
-
-/// The protocol version byte in front of every frame.
-pub const PROTOCOL_VERSION: u8 = 1;
-
-/// The largest frame accepted or produced, in bytes.
-pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
-
-fn config() -> impl bincode::config::Config {
-    bincode::config::standard().with_limit::<MAX_FRAME_BYTES>()
-}
-
-/// Encodes a value (a `Message`, `Request` or `Response`) as a frame.
-pub fn encode<T: Encode>(value: &T) -> Result<Vec<u8>, CodecError> {
-    let mut out = vec![PROTOCOL_VERSION];
-    let body =
-        bincode::encode_to_vec(value, config()).map_err(|e| CodecError::Encode(e.to_string()))?;
-    out.extend_from_slice(&body);
-    if out.len() > MAX_FRAME_BYTES {
-        return Err(CodecError::TooLarge {
-            len: out.len(),
-            max: MAX_FRAME_BYTES,
-        });
-    }
-    Ok(out)
-}
-
-/// Decodes a frame made by [`encode`].
-pub fn decode<T: Decode<()>>(frame: &[u8]) -> Result<T, CodecError> {
-    let (&version, body) = frame.split_first().ok_or(CodecError::Empty)?;
-    if version != PROTOCOL_VERSION {
-        return Err(CodecError::UnsupportedVersion {
-            found: version,
-            expected: PROTOCOL_VERSION,
-        });
-    }
-    if frame.len() > MAX_FRAME_BYTES {
-        return Err(CodecError::TooLarge {
-            len: frame.len(),
-            max: MAX_FRAME_BYTES,
-        });
-    }
-    let (value, used) = bincode::decode_from_slice(body, config())
-        .map_err(|e| CodecError::Malformed(e.to_string()))?;
-    if used != body.len() {
-        return Err(CodecError::TrailingBytes(body.len() - used));
-    }
-    Ok(value)
-}
+pub use zerodb_proto::codec::{decode, encode, MAX_FRAME_BYTES, PROTOCOL_VERSION};
 
 /// Encodes a value stored in the system space (locks, registers). Same
 /// format as frames, so the version byte also guards stored state.
@@ -65,6 +17,7 @@ pub(crate) fn encode_stored<T: Encode>(value: &T) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::CodecError;
     use crate::message::Message;
     use crate::request::{Condition, Op, Request};
     use crate::types::{Key, Ver};

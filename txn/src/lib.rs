@@ -55,8 +55,9 @@ mod options;
 mod paxos;
 mod recovery;
 mod replica;
-pub mod request;
 pub mod types;
+
+pub use zerodb_proto::request;
 mod watermark;
 
 pub mod testing;
@@ -69,4 +70,6 @@ pub use message::Message;
 pub use node::{Action, ReplicaStatus, Timer, TxnNode};
 pub use options::TxnOptions;
 pub use request::{ClientId, CompareOp, Condition, Level, Op, OpResult, Request, Response};
-pub use types::{Attempt, Ballot, Decision, Epoch, Key, PartitionId, TxnId, Ver, Versioned};
+pub use types::{
+    ver, version, Attempt, Ballot, Decision, Epoch, Key, KeyExt, PartitionId, TxnId, Ver, Versioned,
+};

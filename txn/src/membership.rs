@@ -2,6 +2,7 @@
 //! gossip) and the namespace policies. Strong operations use only the
 //! replica ring; eventual writes fail over past down replicas.
 
+use crate::types::KeyExt;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use zerodb_config::{Consistency, NamespacePolicy, PartitionLevel};

@@ -2,6 +2,7 @@
 //! `handle_*` entry points. Everything the node wants done comes back as a
 //! list of [`Action`]s.
 
+use crate::types::ver;
 use std::collections::BTreeSet;
 
 use rand::rngs::StdRng;
@@ -16,7 +17,7 @@ use crate::message::{Message, ReqId};
 use crate::options::TxnOptions;
 use crate::replica::ReplicaState;
 use crate::request::{ClientId, Request, Response};
-use crate::types::{TxnId, Ver};
+use crate::types::TxnId;
 
 /// A timer the node asked for; hand it back to [`TxnNode::handle_timer`]
 /// when `at_ms` has come.
@@ -386,7 +387,7 @@ impl<E: Engine> TxnNode<E> {
     pub(crate) fn fresh_txn_id(&mut self) -> TxnId {
         let ts = self.timestamp();
         TxnId {
-            timestamp: Ver(Version {
+            timestamp: ver(Version {
                 node: self.txn_nonce,
                 ..ts
             }),

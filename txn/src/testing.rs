@@ -7,6 +7,7 @@
 //! The full fault simulator lives in the `sim` crate; this one exists so the
 //! protocol's stories can be told next to its code.
 
+use crate::types::KeyExt;
 use std::collections::{BTreeMap, BTreeSet};
 
 use rand::rngs::StdRng;

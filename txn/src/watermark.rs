@@ -29,6 +29,8 @@
 //! holds the watermark where it is; nothing is deleted wrongly, the records
 //! just wait.
 
+use crate::types::ver;
+use crate::types::version;
 use std::collections::BTreeMap;
 
 use zerodb_storage::{Direction, Engine, ScanRange, Space, StorageError, Version, WriteBatch};
@@ -74,14 +76,14 @@ fn load_version<E: Engine>(engine: &mut E, key: &[u8]) -> Result<Version, Storag
         .get(Space::System, key)?
         .and_then(|r| r.value)
         .and_then(|v| codec::decode::<Ver>(&v).ok())
-        .map_or(Version::ZERO, |v| v.0))
+        .map_or(Version::ZERO, |v| version(v)))
 }
 
 fn put_version(batch: &mut WriteBatch, key: &[u8], version: Version) {
     batch.put(
         Space::System,
         key.to_vec(),
-        system_record(codec::encode_stored(&Ver(version))),
+        system_record(codec::encode_stored(&ver(version))),
     );
 }
 
@@ -97,7 +99,7 @@ impl<E: Engine> TxnNode<E> {
     /// Whether lock requests of `txn` are refused (it is older than the low
     /// this node reported).
     pub(crate) fn too_old(&self, txn: TxnId) -> bool {
-        txn.timestamp.0 < self.watermark.reported
+        version(txn.timestamp) < self.watermark.reported
     }
 
     /// The released watermark (every transaction below it is over).
@@ -144,7 +146,7 @@ impl<E: Engine> TxnNode<E> {
                 .filter(|_| !ignore_locks),
         );
         for txn in stakes {
-            low = low.min(txn.timestamp.0);
+            low = low.min(version(txn.timestamp));
         }
         for served in self.watermark.served.values() {
             low = low.min(*served);
@@ -154,8 +156,12 @@ impl<E: Engine> TxnNode<E> {
 
     /// A lock of `txn` was served to the recovering `peer`.
     pub(crate) fn note_lock_served(&mut self, peer: NodeId, txn: TxnId) {
-        let at = self.watermark.served.entry(peer).or_insert(txn.timestamp.0);
-        *at = (*at).min(txn.timestamp.0);
+        let at = self
+            .watermark
+            .served
+            .entry(peer)
+            .or_insert(version(txn.timestamp));
+        *at = (*at).min(version(txn.timestamp));
     }
 
     /// Reports the low, recomputes the watermark and deletes a page of
@@ -202,7 +208,7 @@ impl<E: Engine> TxnNode<E> {
                 self.send(
                     member,
                     Message::Low {
-                        low: Ver(low),
+                        low: ver(low),
                         recovering,
                     },
                 );
@@ -216,7 +222,7 @@ impl<E: Engine> TxnNode<E> {
         if !recovering {
             self.watermark.served.remove(&from);
         }
-        self.note_low(from, low.0);
+        self.note_low(from, version(low));
     }
 
     fn note_low(&mut self, from: NodeId, low: Version) {

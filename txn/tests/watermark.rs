@@ -5,9 +5,10 @@
 use zerodb_txn::membership::NodeId;
 use zerodb_txn::message::{LockKey, LockRead};
 use zerodb_txn::testing::{test_ring, Cluster};
+use zerodb_txn::KeyExt;
 use zerodb_txn::{
     Action, Epoch, Key, Level, Message, Op, PartitionId, Refusal, Request, Response, TxnId,
-    TxnOptions, Ver,
+    TxnOptions,
 };
 
 fn options(watermark_ms: u64) -> TxnOptions {
@@ -85,7 +86,7 @@ fn a_late_lock_request_of_an_old_transaction_is_refused() {
     let k = key(0).storage_key();
     let old = LockRead {
         txn: TxnId {
-            timestamp: Ver(zerodb_storage::Version {
+            timestamp: zerodb_txn::ver(zerodb_storage::Version {
                 physical_ms: 1_000,
                 logical: 0,
                 node: 2,

@@ -215,7 +215,7 @@ fn error_text(error: &ClientError) -> String {
 }
 
 fn show_version(version: Ver) -> String {
-    let v = version.0;
+    let v = version;
     format!("{}.{}@n{}", v.physical_ms, v.logical, v.node)
 }
 

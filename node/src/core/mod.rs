@@ -384,7 +384,7 @@ impl<E: Engine> NodeCore<E> {
                 Some(ScanEntry {
                     id: key.id,
                     value: Versioned {
-                        version: record.version.into(),
+                        version: zerodb_txn::ver(record.version),
                         value: record.value,
                     },
                 })

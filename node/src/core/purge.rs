@@ -21,8 +21,7 @@ use zerodb_storage::{Direction, Engine, ScanRange, Space, StorageError, WriteBat
 
 use super::NodeCore;
 
-/// Most records a namespace status counts on the reporting node.
-pub const LOCAL_COUNT_MAX: usize = 10_000;
+pub use zerodb_proto::api::LOCAL_COUNT_MAX;
 
 /// Records removed per engine batch while purging.
 pub const PURGE_BATCH_RECORDS: usize = 1_024;

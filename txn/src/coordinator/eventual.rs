@@ -3,6 +3,8 @@
 //! goes to the next healthy node clockwise as a hint (sloppy quorum). Reads
 //! answer from `R` replies and repair stale replicas in the background.
 
+use crate::types::ver;
+use crate::types::KeyExt;
 use std::collections::{BTreeMap, BTreeSet};
 
 use zerodb_storage::Engine;
@@ -12,7 +14,7 @@ use crate::membership::NodeId;
 use crate::message::{Message, ReqId};
 use crate::node::TxnNode;
 use crate::request::{ClientId, Level, Response};
-use crate::types::{Key, Ver, Versioned};
+use crate::types::{Key, Versioned};
 
 #[derive(Clone, Debug)]
 enum Kind {
@@ -80,7 +82,7 @@ impl<E: Engine> TxnNode<E> {
             });
         }
         let record = Versioned {
-            version: Ver(self.timestamp()),
+            version: ver(self.timestamp()),
             value,
         };
         let req = self.next_req();

@@ -1,6 +1,7 @@
 //! Step 2 of a transaction (DESIGN.md 6.1): evaluate the operations over
 //! the values read under lock. Pure: no I/O, so it is tested on its own.
 
+use crate::types::KeyExt;
 use std::collections::BTreeMap;
 
 use crate::error::ClientError;
@@ -103,18 +104,17 @@ mod tests {
     use super::*;
     use crate::request::CompareOp;
     use crate::types::Key;
-    use zerodb_storage::Version;
 
     fn k(id: &str) -> Key {
         Key::new("ns", "db", "t", id)
     }
 
     fn ver(n: u64) -> Ver {
-        Ver(Version {
+        Ver {
             physical_ms: n,
             logical: 0,
             node: 1,
-        })
+        }
     }
 
     fn reads(entries: &[(&str, i64)]) -> BTreeMap<Vec<u8>, Option<Versioned>> {

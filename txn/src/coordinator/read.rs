@@ -3,6 +3,8 @@
 //! holder's decision, and write the highest version back until a quorum
 //! holds it before answering, so no later read can go backwards.
 
+use crate::types::version;
+use crate::types::KeyExt;
 use std::collections::{BTreeMap, BTreeSet};
 
 use zerodb_storage::Engine;
@@ -152,7 +154,7 @@ impl<E: Engine> TxnNode<E> {
                 return true;
             }
             if let Some(v) = &value {
-                node.hlc.observe(v.version.0);
+                node.hlc.observe(version(v.version));
             }
             read.replies.insert(from, value);
             if !locks.is_empty() {

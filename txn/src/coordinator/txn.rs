@@ -3,6 +3,9 @@
 //! ballot `(0, coordinator)`, apply. Retries are new attempts that keep the
 //! transaction id (its age) after a jittered backoff.
 
+use crate::types::ver;
+use crate::types::version;
+use crate::types::KeyExt;
 use std::collections::{BTreeMap, BTreeSet};
 
 use zerodb_storage::Engine;
@@ -15,7 +18,7 @@ use crate::message::{LockKey, LockRead, Message};
 use crate::node::TxnNode;
 use crate::request::{ClientId, Op, OpResult, Response};
 use crate::types::{
-    Attempt, Ballot, Decision, Epoch, LockMode, PartitionId, TxnId, Ver, Versioned, Write,
+    Attempt, Ballot, Decision, Epoch, LockMode, PartitionId, TxnId, Versioned, Write,
 };
 
 /// How the answer is shaped.
@@ -262,7 +265,7 @@ impl<E: Engine> TxnNode<E> {
                 // The id is below a replica's reported low (this
                 // coordinator's clock lags, or it lost its disk): start over
                 // under a fresh id above it.
-                node.hlc.observe(low.0);
+                node.hlc.observe(version(low));
                 node.abort_attempt(run);
                 if let Err(e) = node.start_txn(run.client, run.kind, run.ops.clone()) {
                     node.reply(run.client, Response::Error(e));
@@ -332,11 +335,11 @@ impl<E: Engine> TxnNode<E> {
                 }
             }
             if let Some(b) = &best {
-                self.hlc.observe(b.version.0);
+                self.hlc.observe(version(b.version));
             }
             reads.insert(skey.clone(), best);
         }
-        let version = Ver(self.timestamp());
+        let version = ver(self.timestamp());
         match execute(&run.ops, &reads, version) {
             Err(error) => {
                 self.abort_attempt(run);

@@ -25,6 +25,8 @@
 //! Cost: every step scans the node's eventual data (strong namespaces are
 //! skipped with one seek each); there is no incrementally maintained tree.
 
+use crate::types::ver;
+use crate::types::version;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
@@ -230,7 +232,7 @@ impl<E: Engine> TxnNode<E> {
             out.push((
                 key.to_vec(),
                 Versioned {
-                    version: Ver(record.version),
+                    version: ver(record.version),
                     value: record.value.clone(),
                 },
             ));
@@ -317,7 +319,7 @@ impl<E: Engine> TxnNode<E> {
             if !mine {
                 continue;
             }
-            self.hlc.observe(record.version.0);
+            self.hlc.observe(version(record.version));
             match self.put_if_newer(&mut batch, key, record) {
                 Ok(true) => stored += 1,
                 Ok(false) => {}
@@ -337,7 +339,9 @@ impl<E: Engine> TxnNode<E> {
         }
         let leaves: BTreeSet<u16> = leaves.into_iter().collect();
         let back = self.entries_in(from, &leaves, |key, record| {
-            theirs.get(key).is_some_and(|v| v.0 >= record.version)
+            theirs
+                .get(key)
+                .is_some_and(|v| version(*v) >= record.version)
         });
         if !back.is_empty() {
             self.send(

@@ -1,6 +1,8 @@
 //! Data at a replica: the version rule, reads, stores (read repair and
 //! eventual writes) and hinted handoff.
 
+use crate::types::ver;
+use crate::types::version;
 use zerodb_storage::{Direction, Engine, Record, ScanRange, Space, StorageError, WriteBatch};
 
 use super::{keys, system_record};
@@ -25,14 +27,14 @@ impl<E: Engine> TxnNode<E> {
         record: &Versioned,
     ) -> Result<bool, StorageError> {
         let current = self.engine.get(Space::Data, key)?;
-        if current.is_some_and(|c| c.version >= record.version.0) {
+        if current.is_some_and(|c| c.version >= version(record.version)) {
             return Ok(false);
         }
         batch.put(
             Space::Data,
             key.to_vec(),
             Record {
-                version: record.version.0,
+                version: version(record.version),
                 value: record.value.clone(),
                 expires_at_ms: None,
             },
@@ -54,7 +56,7 @@ impl<E: Engine> TxnNode<E> {
         }
         let value = match self.engine.get(Space::Data, &key) {
             Ok(r) => r.map(|r| Versioned {
-                version: r.version.into(),
+                version: ver(r.version),
                 value: r.value,
             }),
             Err(e) => {
@@ -122,7 +124,7 @@ impl<E: Engine> TxnNode<E> {
         record: Versioned,
         hint_for: Option<u32>,
     ) {
-        self.hlc.observe(record.version.0);
+        self.hlc.observe(version(record.version));
         let result = match hint_for {
             Some(target) if target != self.id.0 => self.store_hint(target, &key, &record),
             _ => {

@@ -43,7 +43,7 @@ impl<E: Engine> TxnNode<E> {
         decision: &Decision,
     ) -> Result<(), StorageError> {
         if let Decision::Committed { version, .. } = decision {
-            self.hlc.observe(version.0);
+            self.hlc.observe(crate::types::version(*version));
         }
         if home.is_some_and(|home| self.is_replica_of(home)) {
             let mut state = self.load_register(txn, attempt)?;

@@ -1,4 +1,6 @@
 //! Lock table behaviour at one replica, driven through `handle_message`.
+use crate::types::ver;
+use crate::types::KeyExt;
 use std::collections::BTreeSet;
 
 use zerodb_storage::{Engine, Incarnation, MemoryEngine, Version};
@@ -8,7 +10,7 @@ use crate::message::{LockKey, LockRead, Message};
 use crate::node::{Action, TxnNode};
 use crate::options::TxnOptions;
 use crate::testing::test_ring;
-use crate::types::{Decision, Epoch, Key, LockMode, PartitionId, TxnId, Ver};
+use crate::types::{Decision, Epoch, Key, LockMode, PartitionId, TxnId};
 
 fn node() -> TxnNode<MemoryEngine> {
     let mut n = TxnNode::open(
@@ -25,7 +27,7 @@ fn node() -> TxnNode<MemoryEngine> {
 
 fn txn(age: u64) -> TxnId {
     TxnId {
-        timestamp: Ver(Version {
+        timestamp: ver(Version {
             physical_ms: age,
             logical: 0,
             node: 2,

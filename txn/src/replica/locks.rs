@@ -2,6 +2,7 @@
 //! grants, wait-die, refusal of late attempts, and learning a decision
 //! (apply the writes, then release).
 
+use crate::types::ver;
 use zerodb_storage::{Engine, Space, WriteBatch};
 
 use super::{keys, system_record, LockRecord};
@@ -91,7 +92,7 @@ impl<E: Engine> TxnNode<E> {
         }
         if self.too_old(req.txn) {
             return Err(Refusal::TooOld {
-                low: crate::types::Ver(self.watermark.reported),
+                low: crate::types::ver(self.watermark.reported),
             });
         }
         let finished = self
@@ -267,7 +268,7 @@ impl<E: Engine> TxnNode<E> {
                 Ok(record) => values.push((
                     k.key.clone(),
                     record.map(|r| Versioned {
-                        version: r.version.into(),
+                        version: ver(r.version),
                         value: r.value,
                     }),
                 )),

@@ -5,6 +5,7 @@
 //! quorum or accept quorum it was part of intersects what it copied
 //! (`rf - quorum + 1` of the others).
 
+use crate::types::ver;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
@@ -15,7 +16,7 @@ use crate::codec;
 use crate::membership::{quorum, NodeId};
 use crate::message::Message;
 use crate::node::{ReplicaStatus, TxnNode};
-use crate::types::{LockMode, TxnId, Ver, Versioned};
+use crate::types::{LockMode, TxnId, Versioned};
 
 /// Copy progress from one peer.
 #[derive(Clone, Debug, Default)]
@@ -150,7 +151,7 @@ impl<E: Engine> TxnNode<E> {
                 (
                     k,
                     Versioned {
-                        version: Ver(r.version),
+                        version: ver(r.version),
                         value: r.value,
                     },
                 )
@@ -353,7 +354,7 @@ fn txn_of(key: &[u8]) -> Option<TxnId> {
             .ok()?,
     );
     Some(TxnId {
-        timestamp: Ver(zerodb_storage::Version::from_bytes(ts)),
+        timestamp: ver(zerodb_storage::Version::from_bytes(ts)),
         coordinator,
     })
 }

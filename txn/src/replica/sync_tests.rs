@@ -1,6 +1,8 @@
 //! Tests of lost-state copy: merged lock copies, copied markers, and
 //! reads and lock requests over copied locks.
 
+use crate::types::ver;
+use crate::types::KeyExt;
 use std::collections::BTreeSet;
 
 use zerodb_storage::{Incarnation, MemoryEngine, Space, Version};
@@ -42,7 +44,7 @@ fn system_entry(key: Vec<u8>, bytes: Vec<u8>) -> (Vec<u8>, Versioned) {
 /// A transaction id of coordinator 2 at `ms`.
 fn txn_at(ms: u64) -> TxnId {
     TxnId {
-        timestamp: Ver(Version {
+        timestamp: ver(Version {
             physical_ms: ms,
             logical: 0,
             node: 2,
@@ -102,7 +104,7 @@ fn a_finished_marker_copied_from_a_peer_does_not_drop_a_copied_lock() {
     // The tick asks both peers for their data space first.
     n.handle_timer(10, Timer::Tick);
     let txn = TxnId {
-        timestamp: Ver(Version {
+        timestamp: ver(Version {
             physical_ms: 5,
             logical: 0,
             node: 2,
@@ -202,7 +204,7 @@ fn a_read_reports_every_copied_write_lock_on_a_key() {
     let key = Key::new("strong", "db", "t", "k0").storage_key();
     let record = |ms: u64| LockRecord {
         txn: TxnId {
-            timestamp: Ver(Version {
+            timestamp: ver(Version {
                 physical_ms: ms,
                 logical: 0,
                 node: 2,

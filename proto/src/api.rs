@@ -1,0 +1,197 @@
+//! What a client sends a node and gets back: data operations (the
+//! [`Request`]s of [`crate::request`]), scans, and the operator surface
+//! (status, info, checkpoint, validate). Nodes also use
+//! [`ClientRequest::LocalScan`] among themselves to gather a scan.
+
+use bincode::{Decode, Encode};
+
+use crate::error::ServiceError;
+use crate::request::{Request, Response};
+use crate::types::Versioned;
+
+/// Scan bounds: the records of one table with ids in `[start, end)`.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct ScanQuery {
+    /// Namespace.
+    pub namespace: String,
+    /// Database.
+    pub database: String,
+    /// Table.
+    pub table: String,
+    /// First id (inclusive).
+    pub start: Vec<u8>,
+    /// End id (exclusive); `None` runs to the end of the table.
+    pub end: Option<Vec<u8>>,
+    /// Most records returned.
+    pub limit: u32,
+}
+
+/// Most records of a namespace a status report counts on one node (the
+/// count stops there and the report says "at least").
+pub const LOCAL_COUNT_MAX: usize = 10_000;
+
+/// Largest `limit` of a scan.
+pub const SCAN_LIMIT_MAX: u32 = 10_000;
+
+/// A request to a node.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum ClientRequest {
+    /// A data operation or transaction, coordinated by the node.
+    Data(Request),
+    /// A scan of one table, gathered from every node (see [`ScanQuery`]).
+    Scan(ScanQuery),
+    /// Node to node: the records this node holds locally for a scan.
+    LocalScan(ScanQuery),
+    /// The cluster as this node sees it.
+    Status,
+    /// The cluster as this node sees it, with ownership of this
+    /// namespace's data (its RF and regions).
+    NamespaceStatus(String),
+    /// This node's figures (the INFO surface).
+    Info,
+    /// Checkpoint this node's storage engine.
+    Checkpoint,
+    /// Validate this node's storage engine (ZeroDB engine only).
+    Validate,
+}
+
+/// One record of a scan answer.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct ScanEntry {
+    /// The record id.
+    pub id: Vec<u8>,
+    /// Its version and value (`None` for a tombstone in local scans).
+    pub value: Versioned,
+}
+
+/// A member as a status report shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct MemberStatus {
+    /// Node id.
+    pub id: u32,
+    /// Its address.
+    pub address: String,
+    /// Region.
+    pub region: String,
+    /// Zone.
+    pub zone: String,
+    /// Tokens it holds.
+    pub tokens: u32,
+    /// Share of the ring it replicates, in parts per million (with the
+    /// default policy's replication factor).
+    pub ownership_ppm: u32,
+    /// Whether the reporting node considers it up.
+    pub up: bool,
+    /// Its health according to gossip: `up`, `suspect` or `down`.
+    pub health: String,
+    /// The cluster catalog version it holds: the reporting node's own, or
+    /// what the member advertises in gossip (0: not known yet).
+    pub catalog_version: u64,
+}
+
+/// The cluster as one node sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct StatusReport {
+    /// The reporting node.
+    pub node: u32,
+    /// Ring epoch.
+    pub ring_epoch: u64,
+    /// Replication factor of the default policy.
+    pub replication_factor: u32,
+    /// Whether the reporting replica votes (`normal`) or is copying lost
+    /// state (`recovering`).
+    pub replica_status: String,
+    /// Every member.
+    pub members: Vec<MemberStatus>,
+    /// For a namespace status: how many records of the namespace (values
+    /// and tombstones) the reporting node holds on its own disk, counted
+    /// up to [`LOCAL_COUNT_MAX`].
+    pub local_records: Option<u64>,
+}
+
+/// One node's figures (the INFO surface and the metrics endpoint).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode)]
+pub struct InfoReport {
+    /// The node.
+    pub node: u32,
+    /// Version of the node software.
+    pub version: String,
+    /// Wire protocol version.
+    pub protocol_version: u8,
+    /// Storage engine name.
+    pub engine: String,
+    /// Seconds since the process started.
+    pub uptime_seconds: u64,
+    /// Client requests answered.
+    pub requests: u64,
+    /// Client requests answered with an error.
+    pub request_errors: u64,
+    /// Median request latency, microseconds.
+    pub latency_p50_us: u64,
+    /// 99th percentile request latency, microseconds.
+    pub latency_p99_us: u64,
+    /// 99.9th percentile request latency, microseconds.
+    pub latency_p999_us: u64,
+    /// Transactions and writes committed.
+    pub committed: u64,
+    /// Transactions aborted (conflict or failed condition).
+    pub aborted: u64,
+    /// Client requests in flight at this coordinator.
+    pub in_flight: u64,
+    /// Lock sets held by this replica.
+    pub locks_held: u64,
+    /// Engine syncs (group commits) by the runtime.
+    pub batches_synced: u64,
+    /// Inputs handled by the runtime.
+    pub inputs_handled: u64,
+    /// Records in the engine.
+    pub records: u64,
+    /// Bytes on disk.
+    pub disk_bytes: u64,
+    /// WAL bytes.
+    pub wal_bytes: u64,
+    /// WAL position.
+    pub wal_position: u64,
+    /// Checkpoints completed since open.
+    pub checkpoints: u64,
+    /// Page cache size, bytes.
+    pub cache_bytes: u64,
+    /// Page cache hits.
+    pub cache_hits: u64,
+    /// Page cache misses.
+    pub cache_misses: u64,
+    /// Members considered up (this node included).
+    pub members_up: u32,
+    /// Members considered down.
+    pub members_down: u32,
+}
+
+/// The result of validating the storage engine.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct ValidateReport {
+    /// Pages checked.
+    pub pages_checked: u64,
+    /// Records found.
+    pub records: u64,
+    /// Problems found (empty when the engine is sound).
+    pub problems: Vec<String>,
+}
+
+/// A node's answer.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum ClientResponse {
+    /// Answer to [`ClientRequest::Data`].
+    Data(Response),
+    /// Answer to a scan: live records in id order.
+    Scan(Vec<ScanEntry>),
+    /// Answer to [`ClientRequest::Status`].
+    Status(StatusReport),
+    /// Answer to [`ClientRequest::Info`].
+    Info(InfoReport),
+    /// Answer to [`ClientRequest::Validate`].
+    Validate(ValidateReport),
+    /// Answer to an operation with nothing to report.
+    Done,
+    /// A node-level failure.
+    Error(ServiceError),
+}
