@@ -6,10 +6,10 @@
 use std::path::Path;
 
 use zerodb_config::{Consistency, NamespacePolicy, StorageEngineKind};
-use zerodb_node::certs::CertFiles;
+use zerodb_transport::certs::CertFiles;
 use zerodb_node::core::membership::ClusterSpec;
 use zerodb_node::runtime::{self, NodeSettings};
-use zerodb_node::tls::{NodeId, TlsIdentity};
+use zerodb_transport::tls::{NodeId, TlsIdentity};
 use zerodb_txn::TxnOptions;
 
 /// Starts every member of `dir/cluster.toml` in this process (data in

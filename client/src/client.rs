@@ -10,11 +10,11 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use tokio::sync::RwLock;
-use zerodb_node::api::{ClientRequest, ClientResponse, ScanEntry, ScanQuery};
-use zerodb_node::tls::TlsIdentity;
-use zerodb_node::transport::rpc::RpcClient;
-use zerodb_node::transport::TransportConfig;
-use zerodb_txn::{Key, Level, Op, OpResult, Request, Response, Ver, Versioned};
+use zerodb_proto::api::{ClientRequest, ClientResponse, ScanEntry, ScanQuery};
+use zerodb_proto::{Key, Level, Op, OpResult, Request, Response, Ver, Versioned};
+use zerodb_transport::rpc::RpcClient;
+use zerodb_transport::tls::TlsIdentity;
+use zerodb_transport::TransportConfig;
 
 use crate::error::{from_transport, Error};
 
@@ -66,16 +66,37 @@ impl ClientConfig {
                 dir.display()
             ))
         })?;
-        let spec = zerodb_node::core::membership::ClusterSpec::from_toml_str(&text)
-            .map_err(|e| Error::Config(e.to_string()))?;
+        let seeds = seeds_from_cluster_file(&text)?;
         let certs = dir.join("certs");
         ClientConfig::from_files(
-            spec.members.iter().map(|m| m.address).collect(),
+            seeds,
             &certs.join("ca.crt"),
             &certs.join("client.admin.crt"),
             &certs.join("client.admin.key"),
         )
     }
+}
+
+/// The member addresses of a cluster file (`cluster.toml`: `[[member]]`
+/// tables with an `address`); every other key is the node's business.
+pub fn seeds_from_cluster_file(text: &str) -> Result<Vec<SocketAddr>, Error> {
+    #[derive(serde::Deserialize)]
+    struct Member {
+        address: SocketAddr,
+    }
+    #[derive(serde::Deserialize)]
+    struct ClusterFile {
+        #[serde(rename = "member", default)]
+        members: Vec<Member>,
+    }
+    let file: ClusterFile =
+        toml::from_str(text).map_err(|e| Error::Config(format!("cluster file: {e}")))?;
+    if file.members.is_empty() {
+        return Err(Error::Config(
+            "cluster file: no [[member]] with an address".into(),
+        ));
+    }
+    Ok(file.members.into_iter().map(|m| m.address).collect())
 }
 
 /// A ZeroDB client. Cheap to share (`&Client` from many tasks): requests
@@ -274,4 +295,32 @@ fn written(response: ClientResponse) -> Result<Ver, Error> {
 
 fn unexpected(response: ClientResponse) -> Error {
     Error::Internal(format!("unexpected answer: {response:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_come_from_the_members_of_a_cluster_file() {
+        let text = "tokens_per_node = 8\n\n[[member]]\nid = 1\naddress = \"127.0.0.1:7001\"\n\n[[member]]\nid = 2\naddress = \"127.0.0.1:7002\"\nregion = \"eu\"\n";
+        let seeds = seeds_from_cluster_file(text).unwrap();
+        assert_eq!(
+            seeds,
+            vec![
+                "127.0.0.1:7001".parse::<SocketAddr>().unwrap(),
+                "127.0.0.1:7002".parse().unwrap()
+            ]
+        );
+    }
+
+    #[test]
+    fn a_cluster_file_without_members_or_with_a_bad_address_is_refused() {
+        assert!(
+            matches!(seeds_from_cluster_file("tokens_per_node = 8"), Err(Error::Config(m)) if m.contains("no [[member]]"))
+        );
+        assert!(
+            matches!(seeds_from_cluster_file("[[member]]\naddress = \"nowhere\""), Err(Error::Config(m)) if m.contains("cluster file"))
+        );
+    }
 }

@@ -1,8 +1,7 @@
 //! What can go wrong, typed so that programs can act on it.
 
-use zerodb_node::api::ServiceError;
-use zerodb_node::transport::TransportError;
-use zerodb_txn::{ClientError, Condition, Key, TxnId, Versioned};
+use zerodb_proto::{ClientError, Condition, Key, ServiceError, TxnId, Versioned};
+use zerodb_transport::TransportError;
 
 /// A failed client call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -10,11 +10,10 @@
 //!   whose outcome is unknown returns [`Error::Timeout`] with
 //!   `outcome_unknown: true`: read before retrying it.
 //!
-//! Dependency note: this crate depends on `zerodb-node` for the QUIC +
-//! mutual TLS transport ([`zerodb_node::transport::rpc::RpcClient`]) and
-//! the wire types ([`zerodb_node::api`]), rather than carrying a second
-//! TLS stack; data types (keys, operations, versions) come from
-//! `zerodb-txn`.
+//! Dependencies: the wire types (`zerodb-proto`) and the QUIC + mutual TLS
+//! transport (`zerodb-transport`) only; nothing of the server (no storage
+//! engine, no gossip, no command line), so a program that embeds the
+//! client builds quickly and small.
 //!
 //! ```no_run
 //! use zerodb_client::{Client, ClientConfig, Key, Op};
@@ -39,7 +38,7 @@
 mod client;
 mod error;
 
-pub use client::{Client, ClientConfig, ATTEMPTS_MAX_DEFAULT};
+pub use client::{seeds_from_cluster_file, Client, ClientConfig, ATTEMPTS_MAX_DEFAULT};
 pub use error::Error;
-pub use zerodb_node::api::{ScanEntry, ScanQuery};
-pub use zerodb_txn::{CompareOp, Condition, Key, Op, OpResult, Ver, Versioned};
+pub use zerodb_proto::api::{ScanEntry, ScanQuery};
+pub use zerodb_proto::{CompareOp, Condition, Key, Op, OpResult, Ver, Versioned};

@@ -13,7 +13,7 @@ use zerodb_txn::Message;
 pub use zerodb_proto::api::*;
 pub use zerodb_proto::ServiceError;
 
-use crate::transport::Protocol;
+use zerodb_transport::Protocol;
 
 /// The node's wire protocol for the transport.
 #[derive(Debug)]

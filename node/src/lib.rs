@@ -11,9 +11,6 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
-pub mod certs;
 pub mod cli;
 pub mod core;
 pub mod runtime;
-pub mod tls;
-pub mod transport;

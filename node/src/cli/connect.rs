@@ -16,9 +16,9 @@ use rand::SeedableRng;
 use super::exit::{self, CliError};
 use crate::api::{ClientRequest, ClientResponse};
 use crate::core::membership::ClusterSpec;
-use crate::tls::TlsIdentity;
-use crate::transport::rpc::RpcClient;
-use crate::transport::{TransportConfig, TransportError};
+use zerodb_transport::rpc::RpcClient;
+use zerodb_transport::tls::TlsIdentity;
+use zerodb_transport::{TransportConfig, TransportError};
 
 /// Default folder of `zerodb dev`.
 pub const DEV_DIR_DEFAULT: &str = "zerodb-dev";

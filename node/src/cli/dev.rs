@@ -11,12 +11,12 @@ use zerodb_txn::TxnOptions;
 
 use super::connect::{ConnectArgs, DEV_DIR_DEFAULT, DEV_USER};
 use super::exit::{self, CliError};
-use crate::certs::{
-    CertFiles, CertificateAuthority, CA_VALIDITY_DAYS_DEFAULT, LEAF_VALIDITY_DAYS_DEFAULT,
-};
 use crate::core::membership::{ClusterSpec, MemberSpec};
 use crate::runtime::{self, NodeHandle, NodeSettings};
-use crate::tls::{NodeId, TlsIdentity};
+use zerodb_transport::certs::{
+    CertFiles, CertificateAuthority, CA_VALIDITY_DAYS_DEFAULT, LEAF_VALIDITY_DAYS_DEFAULT,
+};
+use zerodb_transport::tls::{NodeId, TlsIdentity};
 
 /// `zerodb dev` options.
 #[derive(Args, Clone, Debug)]

@@ -3,7 +3,7 @@
 use zerodb_txn::ClientError;
 
 use crate::api::ServiceError;
-use crate::transport::TransportError;
+use zerodb_transport::TransportError;
 
 /// Success.
 pub const OK: u8 = 0;

@@ -8,12 +8,12 @@ use zerodb_config::Config;
 use zerodb_txn::TxnOptions;
 
 use super::exit::{self, CliError};
-use crate::certs::{
-    CertFiles, CertificateAuthority, CA_VALIDITY_DAYS_DEFAULT, LEAF_VALIDITY_DAYS_DEFAULT,
-};
 use crate::core::membership::ClusterSpec;
 use crate::runtime::{self, NodeSettings};
-use crate::tls::{NodeId, TlsIdentity};
+use zerodb_transport::certs::{
+    CertFiles, CertificateAuthority, CA_VALIDITY_DAYS_DEFAULT, LEAF_VALIDITY_DAYS_DEFAULT,
+};
+use zerodb_transport::tls::{NodeId, TlsIdentity};
 
 /// `zerodb start` options.
 #[derive(Args, Clone, Debug)]

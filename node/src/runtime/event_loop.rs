@@ -21,7 +21,7 @@ use crate::api::{
 };
 use crate::core::metadata::Caller;
 use crate::core::NodeCore;
-use crate::transport::{Incoming, PeerIdentity, Responder, Transport};
+use zerodb_transport::{Incoming, PeerIdentity, Responder, Transport};
 
 /// How long shutdown waits for the last replies to leave.
 const SHUTDOWN_REPLY_WAIT: Duration = Duration::from_secs(2);
@@ -375,7 +375,10 @@ impl EventLoop {
         let request = ClientRequest::Data(forward.request);
         let to = forward.to;
         self.replies.push(tokio::spawn(async move {
-            let response = match transport.request(crate::tls::NodeId(to.0), &request).await {
+            let response = match transport
+                .request(zerodb_transport::tls::NodeId(to.0), &request)
+                .await
+            {
                 Ok(response) => response,
                 Err(error) => {
                     tracing::debug!(%error, peer = %to, "forwarding a request failed");
@@ -475,7 +478,7 @@ impl EventLoop {
         InfoReport {
             node: self.core.id().0,
             version: env!("CARGO_PKG_VERSION").to_string(),
-            protocol_version: crate::transport::PROTOCOL_VERSION,
+            protocol_version: zerodb_transport::PROTOCOL_VERSION,
             engine: self.core.engine_mut().name().to_string(),
             uptime_seconds: self.started.elapsed().as_secs(),
             requests: tally.replies,

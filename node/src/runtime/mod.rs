@@ -1,7 +1,7 @@
 //! The tokio driver of one node: it owns the [`NodeCore`] and its engine
 //! in one event-loop task and connects it to the world.
 //!
-//! - Inputs: the transport's [`Incoming`](crate::transport::Incoming)
+//! - Inputs: the transport's [`Incoming`](zerodb_transport::Incoming)
 //!   channel (node messages, client requests with their responder), timers
 //!   (a `BTreeSet` of deadlines and one `sleep_until`), failed sends.
 //! - Batching: the loop drains what is ready (at most [`BATCH_INPUTS_MAX`]
@@ -35,9 +35,9 @@ use zerodb_txn::TxnOptions;
 use crate::api::{InfoReport, NodeProtocol};
 use crate::core::membership::ClusterSpec;
 use crate::core::{CoreError, NodeCore};
-use crate::tls::TlsIdentity;
-use crate::transport::{Transport, TransportConfig, TransportError};
 pub use engine::NodeEngine;
+use zerodb_transport::tls::TlsIdentity;
+use zerodb_transport::{Transport, TransportConfig, TransportError};
 
 /// Most inputs handled between two engine syncs.
 pub const BATCH_INPUTS_MAX: usize = 256;
@@ -182,7 +182,7 @@ pub async fn start(settings: NodeSettings) -> Result<NodeHandle, StartError> {
         Transport::<NodeProtocol>::bind(listen, &settings.tls, node_transport_config())?;
     for member in &settings.cluster.members {
         if member.id != settings.id {
-            transport.add_peer(crate::tls::NodeId(member.id), member.address);
+            transport.add_peer(zerodb_transport::tls::NodeId(member.id), member.address);
         }
     }
     let addr = transport.local_addr();

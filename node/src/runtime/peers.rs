@@ -20,7 +20,7 @@ use zerodb_ring::NodeId;
 
 use crate::api::{NodeMessage, NodeProtocol};
 use crate::core::gossip::Datagram;
-use crate::transport::{Transport, TransportError};
+use zerodb_transport::{Transport, TransportError};
 
 /// Sends to one peer in flight at once, at most.
 pub(crate) const SENDS_IN_FLIGHT_MAX: usize = 512;
@@ -51,8 +51,8 @@ pub(crate) struct Peers {
     pub(crate) datagrams_dropped: u64,
 }
 
-fn tls_id(node: NodeId) -> crate::tls::NodeId {
-    crate::tls::NodeId(node.0)
+fn tls_id(node: NodeId) -> zerodb_transport::tls::NodeId {
+    zerodb_transport::tls::NodeId(node.0)
 }
 
 impl Peers {

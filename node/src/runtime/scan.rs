@@ -9,7 +9,7 @@ use zerodb_ring::NodeId;
 use crate::api::{ClientRequest, ClientResponse, NodeProtocol, ScanEntry, ScanQuery, ServiceError};
 use crate::core::membership::ClusterSpec;
 use crate::core::merge_scans;
-use crate::transport::{Responder, Transport};
+use zerodb_transport::{Responder, Transport};
 
 /// Gathers the other nodes' local scans in a task and answers `responder`.
 pub(crate) fn spawn_scan(
@@ -53,7 +53,7 @@ async fn gather(
         .map(|member| {
             let transport = transport.clone();
             let request = request.clone();
-            let node = crate::tls::NodeId(member.id);
+            let node = zerodb_transport::tls::NodeId(member.id);
             tokio::spawn(async move { transport.request(node, &request).await })
         })
         .collect();

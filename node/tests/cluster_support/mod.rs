@@ -10,10 +10,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use zerodb_node::api::{ClientRequest, ClientResponse};
-use zerodb_node::certs::{CertFiles, CertificateAuthority};
 use zerodb_node::cli::connect::{ConnectArgs, Session};
 use zerodb_node::core::membership::{ClusterSpec, MemberSpec};
-use zerodb_node::tls::NodeId;
+use zerodb_transport::certs::{CertFiles, CertificateAuthority};
+use zerodb_transport::tls::NodeId;
 
 /// The `zerodb` binary under test.
 pub fn zerodb() -> Command {

@@ -7,16 +7,16 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use tokio::sync::mpsc;
 
-use super::codec::{ErrorCode, PROTOCOL_VERSION};
-use super::config::TransportConfig;
-use super::error::TransportError;
-use super::handshake::{receive_hello, send_hello};
-use super::inbound::{spawn_readers, Incoming};
-use super::pool::Pool;
-use super::streams::{encode_message, request_on_bi, send_on_uni};
-use super::Protocol;
+use crate::codec::{ErrorCode, PROTOCOL_VERSION};
+use crate::config::TransportConfig;
+use crate::error::TransportError;
+use crate::handshake::{receive_hello, send_hello};
+use crate::inbound::{spawn_readers, Incoming};
+use crate::pool::Pool;
+use crate::streams::{encode_message, request_on_bi, send_on_uni};
 use crate::tls::config::connection_identity;
 use crate::tls::{client_config, node_dns_name, server_config, NodeId, PeerIdentity, TlsIdentity};
+use crate::Protocol;
 
 /// A node's transport: accepts connections from nodes and clients, dials
 /// nodes, and keeps one connection per peer node. Cheap to clone.

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use bincode::{Decode, Encode};
 use tokio::sync::mpsc;
-use zerodb_node::certs::CertificateAuthority;
-use zerodb_node::tls::{client_config, node_dns_name, NodeId, PeerIdentity, TlsIdentity};
-use zerodb_node::transport::{Incoming, Protocol, Transport, TransportConfig};
+use zerodb_transport::certs::CertificateAuthority;
+use zerodb_transport::tls::{client_config, node_dns_name, NodeId, PeerIdentity, TlsIdentity};
+use zerodb_transport::{Incoming, Protocol, Transport, TransportConfig};
 
 /// Every wait in these tests is bounded by this.
 pub const WAIT: Duration = Duration::from_secs(10);

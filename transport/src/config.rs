@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::codec::FRAME_BODY_BYTES_MAX_DEFAULT;
+use crate::codec::FRAME_BODY_BYTES_MAX_DEFAULT;
 
 /// Transport settings shared by nodes and clients.
 #[derive(Clone, Debug, PartialEq, Eq)]

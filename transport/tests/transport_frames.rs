@@ -4,12 +4,10 @@
 mod transport_support;
 
 use transport_support::*;
-use zerodb_node::tls::{NodeId, PeerIdentity};
-use zerodb_node::transport::codec::{
-    decode_frame, encode_frame, ErrorCode, Frame, PROTOCOL_VERSION,
-};
-use zerodb_node::transport::rpc::RpcClient;
-use zerodb_node::transport::{TransportConfig, TransportError};
+use zerodb_transport::codec::{decode_frame, encode_frame, ErrorCode, Frame, PROTOCOL_VERSION};
+use zerodb_transport::rpc::RpcClient;
+use zerodb_transport::tls::{NodeId, PeerIdentity};
+use zerodb_transport::{TransportConfig, TransportError};
 
 const SERVER_MAX_FRAME_BYTES: u32 = 4096;
 

@@ -18,8 +18,9 @@
 use bincode::{Decode, Encode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u8 = 1;
+/// The protocol version this build speaks (one number for the whole wire,
+/// kept by `zerodb_proto`).
+pub const PROTOCOL_VERSION: u8 = zerodb_proto::PROTOCOL_VERSION;
 /// Size of the frame header in bytes.
 pub const FRAME_HEADER_BYTES: usize = 6;
 /// Default largest frame body accepted or sent (16 MiB).

@@ -4,16 +4,16 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use super::codec::ErrorCode;
-use super::config::TransportConfig;
-use super::error::TransportError;
-use super::handshake::send_hello;
-use super::streams::{encode_message, request_on_bi, send_on_uni};
-use super::Wire;
+use crate::codec::ErrorCode;
+use crate::config::TransportConfig;
+use crate::error::TransportError;
+use crate::handshake::send_hello;
+use crate::streams::{encode_message, request_on_bi, send_on_uni};
 use crate::tls::{
     client_config, client_config_any_node, connection_identity, node_dns_name, NodeId,
     PeerIdentity, TlsIdentity,
 };
+use crate::Wire;
 
 /// Server name dialed when any node is acceptable; the verifier ignores it.
 const ANY_NODE_SERVER_NAME: &str = "any.node.zerodb";

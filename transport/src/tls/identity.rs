@@ -16,7 +16,18 @@ use std::fmt;
 
 use x509_parser::extensions::GeneralName;
 
-pub use zerodb_ring::NodeId;
+/// A node's id as its certificate names it. The node converts to and from
+/// the ring's `NodeId` (the same number); the transport knows no ring.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, bincode::Encode, bincode::Decode,
+)]
+pub struct NodeId(pub u32);
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "n{}", self.0)
+    }
+}
 
 /// DNS suffix of node certificate names.
 pub const NODE_NAME_SUFFIX: &str = ".node.zerodb";

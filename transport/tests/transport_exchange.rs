@@ -4,9 +4,9 @@
 mod transport_support;
 
 use transport_support::*;
-use zerodb_node::tls::{NodeId, PeerIdentity};
-use zerodb_node::transport::rpc::RpcClient;
-use zerodb_node::transport::TransportError;
+use zerodb_transport::rpc::RpcClient;
+use zerodb_transport::tls::{NodeId, PeerIdentity};
+use zerodb_transport::TransportError;
 
 #[tokio::test]
 async fn two_nodes_exchange_requests_messages_and_datagrams() {

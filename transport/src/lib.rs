@@ -1,7 +1,8 @@
-//! The QUIC transport of a node (DESIGN.md section 10).
+//! ZeroDB's transport (DESIGN.md section 10), used by nodes and clients.
 //!
 //! What it owns: one QUIC endpoint per node (quinn over tokio), mutual TLS
-//! against the cluster CA ([`crate::tls`]), one pooled connection per peer
+//! against the cluster CA ([`tls`], certificates in [`certs`]), one pooled
+//! connection per peer
 //! node, length-prefixed bincode frames ([`codec`]), and the channel of
 //! [`Incoming`] events the node's event loop consumes. What it does not
 //! own: deciding what to send or how to answer; that is the node state
@@ -25,12 +26,16 @@
 //! must match that certificate ([`handshake`]).
 //!
 //! Clients use [`rpc::RpcClient`] to reach a node with a client certificate.
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
 
+pub mod certs;
 pub mod codec;
 pub mod config;
 pub mod error;
 pub mod handshake;
 pub mod rpc;
+pub mod tls;
 
 mod endpoint;
 mod inbound;
@@ -43,7 +48,7 @@ pub use endpoint::Transport;
 pub use error::TransportError;
 pub use inbound::{Incoming, Responder};
 
-pub use crate::tls::{NodeId, PeerIdentity};
+pub use tls::{NodeId, PeerIdentity};
 
 /// A type that can travel in a frame.
 pub trait Wire: bincode::Encode + bincode::Decode<()> + Send + Sync + 'static {}

@@ -4,7 +4,7 @@
 
 use bincode::{Decode, Encode};
 use proptest::prelude::*;
-use zerodb_node::transport::codec::{
+use zerodb_transport::codec::{
     decode_frame, encode_frame, read_frame, ErrorCode, ErrorFrame, Frame, FrameError,
     FRAME_HEADER_BYTES,
 };
@@ -75,7 +75,7 @@ proptest! {
         kind in 0u8..2,
     ) {
         let mut bytes = (body.len() as u32).to_be_bytes().to_vec();
-        bytes.extend([zerodb_node::transport::PROTOCOL_VERSION, kind]);
+        bytes.extend([zerodb_transport::PROTOCOL_VERSION, kind]);
         bytes.extend(&body);
         if let Err(error) = decode_frame::<Message>(&bytes, MAX_BODY_BYTES) {
             assert_typed(&error);

@@ -9,10 +9,10 @@
 
 use bincode::{Decode, Encode};
 
-use super::codec::{read_frame, ErrorCode, ErrorFrame, Frame};
-use super::config::TransportConfig;
-use super::error::TransportError;
-use super::streams::{encode_message, reply_and_finish};
+use crate::codec::{read_frame, ErrorCode, ErrorFrame, Frame};
+use crate::config::TransportConfig;
+use crate::error::TransportError;
+use crate::streams::{encode_message, reply_and_finish};
 use crate::tls::{IdentityError, NodeId, PeerIdentity};
 
 /// First frame of a node-to-node connection, sent by the dialer.
@@ -38,7 +38,7 @@ pub(crate) async fn send_hello(
 ) -> Result<(), TransportError> {
     let peer = expected.to_string();
     let frame = encode_message(&Hello { node: own }, config.max_frame_bytes, &peer)?;
-    let ack: HelloAck = super::streams::request_on_bi(
+    let ack: HelloAck = crate::streams::request_on_bi(
         connection,
         &frame,
         config.max_frame_bytes,

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use bincode::{Decode, Encode};
 
-use super::codec::{encode_frame, read_frame, write_frame, Frame, FrameError};
-use super::error::TransportError;
+use crate::codec::{encode_frame, read_frame, write_frame, Frame, FrameError};
+use crate::error::TransportError;
 
 fn connection_lost(peer: &str, source: quinn::ConnectionError) -> TransportError {
     TransportError::Connection {

@@ -7,7 +7,7 @@ mod transport_support;
 use std::time::Instant;
 
 use transport_support::*;
-use zerodb_node::tls::NodeId;
+use zerodb_transport::tls::NodeId;
 
 const REQUESTS: usize = 5_000;
 const MESSAGES: usize = 5_000;

@@ -6,14 +6,14 @@ mod transport_support;
 use std::time::Duration;
 
 use transport_support::*;
-use zerodb_node::tls::{NodeId, TlsError, TlsIdentity};
-use zerodb_node::transport::codec::{read_frame, write_frame, ErrorCode, Frame};
-use zerodb_node::transport::handshake::{Hello, HelloAck};
-use zerodb_node::transport::rpc::RpcClient;
-use zerodb_node::transport::{Transport, TransportError};
+use zerodb_transport::codec::{read_frame, write_frame, ErrorCode, Frame};
+use zerodb_transport::handshake::{Hello, HelloAck};
+use zerodb_transport::rpc::RpcClient;
+use zerodb_transport::tls::{NodeId, TlsError, TlsIdentity};
+use zerodb_transport::{Transport, TransportError};
 
 /// Checks that the node still serves a legitimate client.
-async fn still_serves(ca: &zerodb_node::certs::CertificateAuthority, node: &TestNode) {
+async fn still_serves(ca: &zerodb_transport::certs::CertificateAuthority, node: &TestNode) {
     let client = RpcClient::connect(&client_tls(ca, "bob"), node.addr(), None, test_config())
         .await
         .expect("a legitimate client still connects");
@@ -178,7 +178,7 @@ async fn a_node_claiming_another_id_in_its_hello_is_refused() {
 #[tokio::test]
 async fn a_node_that_never_says_hello_is_dropped() {
     let ca = cluster_ca();
-    let config = zerodb_node::transport::TransportConfig {
+    let config = zerodb_transport::TransportConfig {
         hello_timeout: Duration::from_millis(200),
         ..test_config()
     };

@@ -5,11 +5,11 @@ use std::fmt;
 
 use tokio::sync::mpsc;
 
-use super::codec::{read_frame, ErrorCode, ErrorFrame, Frame, PROTOCOL_VERSION};
-use super::error::TransportError;
-use super::streams::reply_and_finish;
-use super::Protocol;
+use crate::codec::{read_frame, ErrorCode, ErrorFrame, Frame, PROTOCOL_VERSION};
+use crate::error::TransportError;
+use crate::streams::reply_and_finish;
 use crate::tls::PeerIdentity;
+use crate::Protocol;
 
 /// One event from a peer, tagged with the identity its certificate names.
 pub enum Incoming<P: Protocol> {

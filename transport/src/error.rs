@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::codec::{ErrorFrame, FrameError};
+use crate::codec::{ErrorFrame, FrameError};
 use crate::tls::{IdentityError, NodeId, TlsError};
 
 /// Why a transport operation failed. None of these stop the node: they

@@ -6,11 +6,11 @@ mod transport_support;
 use std::path::PathBuf;
 
 use transport_support::*;
-use zerodb_node::certs::{CertError, CertFiles, CertificateAuthority};
-use zerodb_node::tls::{
+use zerodb_transport::certs::{CertError, CertFiles, CertificateAuthority};
+use zerodb_transport::rpc::RpcClient;
+use zerodb_transport::tls::{
     identity_from_certificate, IdentityError, NodeId, PeerIdentity, TlsIdentity,
 };
-use zerodb_node::transport::rpc::RpcClient;
 
 fn der_of(pem: &str) -> Vec<u8> {
     use rustls::pki_types::pem::PemObject;
@@ -123,11 +123,9 @@ async fn certificates_round_trip_through_files() {
     let two_tls = TlsIdentity::load_node(&files, NodeId(2)).unwrap();
     assert_eq!(two_tls.identity(), &PeerIdentity::Node(NodeId(2)));
     let (one, mut one_incoming) =
-        zerodb_node::transport::Transport::<TestProtocol>::bind(local, &one_tls, test_config())
-            .unwrap();
+        zerodb_transport::Transport::<TestProtocol>::bind(local, &one_tls, test_config()).unwrap();
     let (two, _two_incoming) =
-        zerodb_node::transport::Transport::<TestProtocol>::bind(local, &two_tls, test_config())
-            .unwrap();
+        zerodb_transport::Transport::<TestProtocol>::bind(local, &two_tls, test_config()).unwrap();
     two.add_peer(NodeId(1), one.local_addr());
     two.send(NodeId(1), &"from the reloaded CA".to_string())
         .await
@@ -145,7 +143,7 @@ async fn certificates_round_trip_through_files() {
     client.close().await;
     assert!(matches!(
         TlsIdentity::load_client(&files, "erin"),
-        Err(zerodb_node::tls::TlsError::Files(CertError::Io { .. }))
+        Err(zerodb_transport::tls::TlsError::Files(CertError::Io { .. }))
     ));
     one.close().await;
     two.close().await;
