@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use zerodb_node::api::{ClientRequest, ClientResponse};
-use zerodb_node::cli::connect::{ConnectArgs, Session};
+use zerodb_cli::connect::{ConnectArgs, Session};
 
 use crate::System;
 

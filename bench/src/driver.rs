@@ -8,7 +8,7 @@ use std::path::Path;
 
 use etcd_client::{Client, Compare, CompareOp, Txn, TxnOp, TxnOpResponse};
 use zerodb_node::api::{ClientRequest, ClientResponse};
-use zerodb_node::cli::connect::{ConnectArgs, Session};
+use zerodb_cli::connect::{ConnectArgs, Session};
 use zerodb_txn::{ClientError, Condition, Key, Level, Op, OpResult, Request, Response, Ver};
 
 use crate::System;

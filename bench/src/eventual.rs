@@ -51,7 +51,7 @@ pub async fn serve(dir: &Path) -> Result<(), String> {
         );
     }
     println!("eventual cluster: {} nodes serving", handles.len());
-    zerodb_node::cli::shutdown_signal().await;
+    zerodb_cli::shutdown_signal().await;
     for handle in handles {
         handle.shutdown().await;
     }

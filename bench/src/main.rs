@@ -22,7 +22,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use hdrhistogram::Histogram;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use zerodb_node::cli::bench::Zipfian;
+use zerodb_cli::bench::Zipfian;
 
 use driver::{Driver, Outcome};
 

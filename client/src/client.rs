@@ -14,7 +14,7 @@ use zerodb_proto::api::{ClientRequest, ClientResponse, ScanEntry, ScanQuery};
 use zerodb_proto::{Key, Level, Op, OpResult, Request, Response, Ver, Versioned};
 use zerodb_transport::rpc::RpcClient;
 use zerodb_transport::tls::TlsIdentity;
-use zerodb_transport::TransportConfig;
+use zerodb_transport::{TransportConfig, TransportError};
 
 use crate::error::{from_transport, Error};
 
@@ -110,6 +110,13 @@ pub struct Client {
 impl Client {
     /// Connects to a random seed (trying the others if it does not answer).
     pub async fn connect(config: ClientConfig) -> Result<Client, Error> {
+        let client = Client::new(config)?;
+        client.connection().await?;
+        Ok(client)
+    }
+
+    /// A client that connects on its first request.
+    pub fn new(config: ClientConfig) -> Result<Client, Error> {
         if config.seeds.is_empty() {
             return Err(Error::Config(
                 "no seeds: give at least one node address".into(),
@@ -117,14 +124,13 @@ impl Client {
         }
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        let client = Client {
+            .map_or(0, |d| d.as_nanos() as u64)
+            ^ u64::from(std::process::id());
+        Ok(Client {
             config,
             connection: RwLock::new(None),
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
-        };
-        client.connection().await?;
-        Ok(client)
+        })
     }
 
     /// The node currently used as coordinator.
@@ -159,15 +165,23 @@ impl Client {
         for addr in seeds {
             match RpcClient::connect(&self.config.tls, addr, None, transport.clone()).await {
                 Ok(connection) => {
+                    tracing::debug!(%addr, node = %connection.node(), "connected");
                     let connection = Arc::new(connection);
                     *slot = Some(connection.clone());
                     return Ok(connection);
                 }
+                // Our certificate or the CA is wrong: every seed would
+                // refuse it the same way.
+                Err(
+                    error @ (TransportError::Tls(_)
+                    | TransportError::Identity(_)
+                    | TransportError::WrongPeer { .. }),
+                ) => return Err(Error::Config(format!("{addr}: {error}"))),
                 Err(error) => failures.push(format!("{addr}: {error}")),
             }
         }
         Err(Error::Unavailable(format!(
-            "no seed answered ({})",
+            "no node answered; is the cluster running? ({})",
             failures.join("; ")
         )))
     }
@@ -179,10 +193,32 @@ impl Client {
         }
     }
 
+    /// Sends any request (data, scan, status, admin), retrying on another
+    /// node when [`retry_safe`] allows it. Returns the node's answer, which
+    /// may be an error answer ([`ClientResponse::Error`], or a data error
+    /// inside [`ClientResponse::Data`]); `Err` only when no answer came.
+    pub async fn request(&self, request: &ClientRequest) -> Result<ClientResponse, Error> {
+        self.exchange(request, retry_safe(request)).await
+    }
+
     /// Sends `request`, retrying on another node when that is safe:
     /// always for reads (`idempotent`), for writes only when the failure
-    /// shows the request was not applied.
+    /// shows the request was not applied. Error answers come back as `Err`.
     async fn call(
+        &self,
+        request: &ClientRequest,
+        idempotent: bool,
+    ) -> Result<ClientResponse, Error> {
+        let response = self.exchange(request, idempotent).await?;
+        match answer_error(&response) {
+            Some(error) => Err(error),
+            None => Ok(response),
+        }
+    }
+
+    /// The retry loop: the last answer (error answers included), or the
+    /// last failure to get one.
+    async fn exchange(
         &self,
         request: &ClientRequest,
         idempotent: bool,
@@ -194,18 +230,21 @@ impl Client {
             }
             let connection = match self.connection().await {
                 Ok(connection) => connection,
+                Err(error @ Error::Config(_)) => return Err(error),
                 Err(error) => {
-                    last = Some(error);
+                    last = Some(Err(error));
                     continue;
                 }
             };
-            let error = match connection.request::<_, ClientResponse>(request).await {
-                Ok(ClientResponse::Data(Response::Error(error))) => Error::from(error),
-                Ok(ClientResponse::Error(error)) => Error::from(error),
-                Ok(response) => return Ok(response),
+            let (outcome, error) = match connection.request::<_, ClientResponse>(request).await {
+                Ok(response) => match answer_error(&response) {
+                    None => return Ok(response),
+                    Some(error) => (Ok(response), error),
+                },
                 Err(error) => {
                     self.drop_connection(&connection).await;
-                    from_transport(error)
+                    let error = from_transport(error);
+                    (Err(error.clone()), error)
                 }
             };
             let retry = match &error {
@@ -213,13 +252,13 @@ impl Client {
                 _ => false,
             };
             if !retry {
-                return Err(error);
+                return outcome;
             }
             tracing::debug!(%error, attempt, "retrying on another node");
             self.drop_connection(&connection).await;
-            last = Some(error);
+            last = Some(outcome);
         }
-        Err(last.unwrap_or_else(|| Error::Unavailable("no attempt made".into())))
+        last.unwrap_or_else(|| Err(Error::Unavailable("no attempt made".into())))
     }
 
     /// Reads a key: its live value and version, or `None`.
@@ -286,6 +325,34 @@ impl Client {
     }
 }
 
+/// Whether `request` may be sent again after a failure whose outcome is
+/// unknown: reads, read-only transactions, scans and the operator surface
+/// (status, info, checkpoint, validate) may; writes may not (they are
+/// retried only when the failure shows they were not applied).
+pub fn retry_safe(request: &ClientRequest) -> bool {
+    match request {
+        ClientRequest::Data(Request::Get { .. }) => true,
+        ClientRequest::Data(Request::Txn { ops }) => !ops.iter().any(Op::writes),
+        ClientRequest::Data(Request::Put { .. } | Request::Delete { .. }) => false,
+        ClientRequest::Scan(_)
+        | ClientRequest::LocalScan(_)
+        | ClientRequest::Status
+        | ClientRequest::NamespaceStatus(_)
+        | ClientRequest::Info
+        | ClientRequest::Checkpoint
+        | ClientRequest::Validate => true,
+    }
+}
+
+/// The error an answer carries, if it is an error answer.
+fn answer_error(response: &ClientResponse) -> Option<Error> {
+    match response {
+        ClientResponse::Data(Response::Error(error)) => Some(Error::from(error.clone())),
+        ClientResponse::Error(error) => Some(Error::from(error.clone())),
+        _ => None,
+    }
+}
+
 fn written(response: ClientResponse) -> Result<Ver, Error> {
     match response {
         ClientResponse::Data(Response::Written { version }) => Ok(version),
@@ -300,6 +367,31 @@ fn unexpected(response: ClientResponse) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_reads_and_the_operator_surface_are_safe_to_retry() {
+        let key = Key::new("ns", "db", "t", "k");
+        let get = ClientRequest::Data(Request::Get {
+            key: key.clone(),
+            level: Level::One,
+        });
+        let put = ClientRequest::Data(Request::Put {
+            key: key.clone(),
+            value: b"v".to_vec(),
+            level: Level::One,
+        });
+        let read_txn = ClientRequest::Data(Request::Txn {
+            ops: vec![Op::Get(key.clone())],
+        });
+        let write_txn = ClientRequest::Data(Request::Txn {
+            ops: vec![Op::Get(key.clone()), Op::Incr(key, 1)],
+        });
+        assert!(retry_safe(&get));
+        assert!(retry_safe(&read_txn));
+        assert!(retry_safe(&ClientRequest::Status));
+        assert!(!retry_safe(&put));
+        assert!(!retry_safe(&write_txn));
+    }
 
     #[test]
     fn seeds_come_from_the_members_of_a_cluster_file() {

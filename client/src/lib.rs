@@ -38,7 +38,8 @@
 mod client;
 mod error;
 
-pub use client::{seeds_from_cluster_file, Client, ClientConfig, ATTEMPTS_MAX_DEFAULT};
+pub use client::{retry_safe, seeds_from_cluster_file, Client, ClientConfig, ATTEMPTS_MAX_DEFAULT};
 pub use error::Error;
+pub use zerodb_proto::api::{ClientRequest, ClientResponse};
 pub use zerodb_proto::api::{ScanEntry, ScanQuery};
 pub use zerodb_proto::{CompareOp, Condition, Key, Op, OpResult, Ver, Versioned};

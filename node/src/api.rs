@@ -1,5 +1,4 @@
-//! What travels between nodes around the transaction protocol, and the
-//! node's [`Protocol`] for the transport. What clients send and get back is
+//! What travels between nodes around the transaction protocol. What clients send and get back is
 //! `zerodb_proto::api`, re-exported here.
 //!
 //! Nodes exchange [`NodeMessage`]s: the transaction protocol's messages and
@@ -12,18 +11,6 @@ use zerodb_txn::Message;
 
 pub use zerodb_proto::api::*;
 pub use zerodb_proto::ServiceError;
-
-use zerodb_transport::Protocol;
-
-/// The node's wire protocol for the transport.
-#[derive(Debug)]
-pub struct NodeProtocol;
-
-impl Protocol for NodeProtocol {
-    type Message = NodeMessage;
-    type Request = ClientRequest;
-    type Response = ClientResponse;
-}
 
 /// A one-way message between nodes.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]

@@ -2,5 +2,5 @@
 //! benchmark needs one release build: the same two lines as the node
 //! crate's `src/bin/zerodb.rs`.
 fn main() {
-    std::process::exit(zerodb_node::cli::main());
+    std::process::exit(zerodb_cli::main());
 }

@@ -1,6 +1,7 @@
 //! The event loop of one node: gather a batch of inputs, hand each to the
 //! core, sync the engine once, then release the batch's sends and replies.
 
+use super::NodeProtocol;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -16,8 +17,7 @@ use super::clock::Clock;
 use super::peers::Peers;
 use super::{Control, NodeEngine, BATCH_INPUTS_MAX};
 use crate::api::{
-    ClientRequest, ClientResponse, InfoReport, NodeMessage, NodeProtocol, ServiceError,
-    ValidateReport,
+    ClientRequest, ClientResponse, InfoReport, NodeMessage, ServiceError, ValidateReport,
 };
 use crate::core::metadata::Caller;
 use crate::core::NodeCore;

@@ -32,12 +32,22 @@ use zerodb_config::{NamespacePolicy, StorageEngineKind};
 use zerodb_ring::NodeId;
 use zerodb_txn::TxnOptions;
 
-use crate::api::{InfoReport, NodeProtocol};
+use crate::api::{ClientRequest, ClientResponse, InfoReport, NodeMessage};
 use crate::core::membership::ClusterSpec;
 use crate::core::{CoreError, NodeCore};
 pub use engine::NodeEngine;
 use zerodb_transport::tls::TlsIdentity;
 use zerodb_transport::{Transport, TransportConfig, TransportError};
+
+/// The node's wire protocol for the transport.
+#[derive(Debug)]
+pub struct NodeProtocol;
+
+impl zerodb_transport::Protocol for NodeProtocol {
+    type Message = NodeMessage;
+    type Request = ClientRequest;
+    type Response = ClientResponse;
+}
 
 /// Most inputs handled between two engine syncs.
 pub const BATCH_INPUTS_MAX: usize = 256;

@@ -18,7 +18,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use zerodb_ring::NodeId;
 
-use crate::api::{NodeMessage, NodeProtocol};
+use super::NodeProtocol;
+use crate::api::NodeMessage;
 use crate::core::gossip::Datagram;
 use zerodb_transport::{Transport, TransportError};
 

@@ -6,7 +6,8 @@
 
 use zerodb_ring::NodeId;
 
-use crate::api::{ClientRequest, ClientResponse, NodeProtocol, ScanEntry, ScanQuery, ServiceError};
+use super::NodeProtocol;
+use crate::api::{ClientRequest, ClientResponse, ScanEntry, ScanQuery, ServiceError};
 use crate::core::membership::ClusterSpec;
 use crate::core::merge_scans;
 use zerodb_transport::{Responder, Transport};

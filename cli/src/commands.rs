@@ -9,7 +9,7 @@ use super::connect::Session;
 use super::exit::{self, CliError};
 use super::meta;
 use super::txn_text::{parse_json, parse_text, KeySpace};
-use crate::api::{ClientRequest, ClientResponse, InfoReport, ScanQuery, StatusReport};
+use zerodb_node::api::{ClientRequest, ClientResponse, InfoReport, ScanQuery, StatusReport};
 
 /// A command that talks to the cluster.
 #[derive(Subcommand, Clone, Debug)]
@@ -239,46 +239,34 @@ pub async fn run(
     if let Some(meta) = meta_command(command) {
         return meta::run(&meta, session, out).await;
     }
-    let (request, idempotent) = build(command, space)?;
-    let response = session.call(&request, idempotent).await?;
+    let request = build(command, space)?;
+    let response = session.call(&request).await?;
     print_response(command, response, out)
 }
 
-fn build(command: &ClientCommand, space: &KeySpace) -> Result<(ClientRequest, bool), CliError> {
+fn build(command: &ClientCommand, space: &KeySpace) -> Result<ClientRequest, CliError> {
     Ok(match command {
-        ClientCommand::Get { key, level } => (
-            ClientRequest::Data(Request::Get {
-                key: space.key(key),
-                level: LevelChoice::level(*level),
-            }),
-            true,
-        ),
-        ClientCommand::Put { key, value, level } => (
-            ClientRequest::Data(Request::Put {
-                key: space.key(key),
-                value: value.as_bytes().to_vec(),
-                level: LevelChoice::level(*level),
-            }),
-            false,
-        ),
-        ClientCommand::Del { key, level } => (
-            ClientRequest::Data(Request::Delete {
-                key: space.key(key),
-                level: LevelChoice::level(*level),
-            }),
-            false,
-        ),
-        ClientCommand::Scan { start, end, limit } => (
-            ClientRequest::Scan(ScanQuery {
-                namespace: space.namespace.clone(),
-                database: space.database.clone(),
-                table: space.table.clone(),
-                start: start.as_bytes().to_vec(),
-                end: end.as_ref().map(|end| end.as_bytes().to_vec()),
-                limit: (*limit).min(crate::api::SCAN_LIMIT_MAX),
-            }),
-            true,
-        ),
+        ClientCommand::Get { key, level } => ClientRequest::Data(Request::Get {
+            key: space.key(key),
+            level: LevelChoice::level(*level),
+        }),
+        ClientCommand::Put { key, value, level } => ClientRequest::Data(Request::Put {
+            key: space.key(key),
+            value: value.as_bytes().to_vec(),
+            level: LevelChoice::level(*level),
+        }),
+        ClientCommand::Del { key, level } => ClientRequest::Data(Request::Delete {
+            key: space.key(key),
+            level: LevelChoice::level(*level),
+        }),
+        ClientCommand::Scan { start, end, limit } => ClientRequest::Scan(ScanQuery {
+            namespace: space.namespace.clone(),
+            database: space.database.clone(),
+            table: space.table.clone(),
+            start: start.as_bytes().to_vec(),
+            end: end.as_ref().map(|end| end.as_bytes().to_vec()),
+            limit: (*limit).min(zerodb_node::api::SCAN_LIMIT_MAX),
+        }),
         ClientCommand::Txn { text, input_json } => {
             let ops = if *input_json {
                 parse_json(text, space)
@@ -286,13 +274,9 @@ fn build(command: &ClientCommand, space: &KeySpace) -> Result<(ClientRequest, bo
                 parse_text(text, space)
             }
             .map_err(CliError::usage)?;
-            let read_only = !ops.iter().any(|op| op.writes());
-            (ClientRequest::Data(Request::Txn { ops }), read_only)
+            ClientRequest::Data(Request::Txn { ops })
         }
-        ClientCommand::Status => (
-            ClientRequest::NamespaceStatus(space.namespace.clone()),
-            true,
-        ),
+        ClientCommand::Status => ClientRequest::NamespaceStatus(space.namespace.clone()),
         ClientCommand::Ns { .. }
         | ClientCommand::User { .. }
         | ClientCommand::Grant { .. }
@@ -300,9 +284,9 @@ fn build(command: &ClientCommand, space: &KeySpace) -> Result<(ClientRequest, bo
             return Err(CliError::usage("metadata commands run through meta::run"))
         }
         ClientCommand::Admin { action } => match action {
-            AdminAction::Info => (ClientRequest::Info, true),
-            AdminAction::Checkpoint => (ClientRequest::Checkpoint, true),
-            AdminAction::Validate => (ClientRequest::Validate, true),
+            AdminAction::Info => ClientRequest::Info,
+            AdminAction::Checkpoint => ClientRequest::Checkpoint,
+            AdminAction::Validate => ClientRequest::Validate,
         },
     })
 }
@@ -496,7 +480,7 @@ fn print_status(status: &StatusReport, out: Output) {
         );
     }
     if let Some(held) = status.local_records {
-        let at_least = if held as usize >= crate::core::purge::LOCAL_COUNT_MAX {
+        let at_least = if held as usize >= zerodb_node::core::purge::LOCAL_COUNT_MAX {
             "at least "
         } else {
             ""

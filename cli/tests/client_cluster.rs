@@ -5,9 +5,9 @@
 use std::net::UdpSocket;
 use std::path::PathBuf;
 
+use zerodb_cli::dev::{self, DevArgs};
 use zerodb_client::{Client, ClientConfig, Condition, Error, Key, Op, OpResult, ScanQuery};
 use zerodb_config::StorageEngineKind;
-use zerodb_node::cli::dev::{self, DevArgs};
 
 fn free_ports(count: u16) -> u16 {
     let seed = u64::from(std::process::id()).wrapping_mul(2_654_435_761);

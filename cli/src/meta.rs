@@ -12,8 +12,8 @@ use zerodb_txn::{ClientError, Condition, Level, Op, Request, Response, Versioned
 use super::commands::Output;
 use super::connect::Session;
 use super::exit::{self, CliError};
-use crate::api::{ClientRequest, ClientResponse};
-use crate::core::catalog::{catalog_key, Catalog, CatalogError, Role};
+use zerodb_node::api::{ClientRequest, ClientResponse};
+use zerodb_node::core::catalog::{catalog_key, Catalog, CatalogError, Role};
 
 /// Attempts of a catalog change that lost a race with another change.
 const CHANGE_ATTEMPTS_MAX: usize = 5;
@@ -175,7 +175,7 @@ async fn read(session: &mut Session) -> Result<(Catalog, zerodb_txn::Ver), CliEr
         key: catalog_key(),
         level: Level::One,
     });
-    match session.call(&request, true).await? {
+    match session.call(&request).await? {
         ClientResponse::Data(Response::Value(Some(Versioned {
             version,
             value: Some(bytes),
@@ -219,7 +219,7 @@ async fn change(
             Op::Put(key.clone(), next.encode()),
         ];
         let request = ClientRequest::Data(Request::Txn { ops });
-        match session.call(&request, false).await? {
+        match session.call(&request).await? {
             ClientResponse::Data(Response::Committed { .. }) => return Ok(next),
             ClientResponse::Data(Response::Error(ClientError::ConditionFailed { .. })) => {
                 tracing::debug!("the catalog changed concurrently; retrying");

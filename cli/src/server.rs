@@ -8,8 +8,8 @@ use zerodb_config::Config;
 use zerodb_txn::TxnOptions;
 
 use super::exit::{self, CliError};
-use crate::core::membership::ClusterSpec;
-use crate::runtime::{self, NodeSettings};
+use zerodb_node::core::membership::ClusterSpec;
+use zerodb_node::runtime::{self, NodeSettings};
 use zerodb_transport::certs::{
     CertFiles, CertificateAuthority, CA_VALIDITY_DAYS_DEFAULT, LEAF_VALIDITY_DAYS_DEFAULT,
 };

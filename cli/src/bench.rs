@@ -17,7 +17,7 @@ use zerodb_txn::{Level, Request};
 use super::connect::{ConnectArgs, Session};
 use super::exit::{self, CliError};
 use super::txn_text::KeySpace;
-use crate::api::{ClientRequest, ClientResponse};
+use zerodb_node::api::{ClientRequest, ClientResponse};
 
 /// How keys are picked.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,7 +161,7 @@ async fn client(
             })
         };
         let started = Instant::now();
-        let result = session.call(&request, read).await;
+        let result = session.call(&request).await;
         let micros = started.elapsed().as_micros() as u64;
         match result {
             Ok(ClientResponse::Data(zerodb_txn::Response::Error(_)))
@@ -193,7 +193,7 @@ async fn load(connect: &ConnectArgs, space: &KeySpace, args: &BenchArgs) -> Resu
                     value: value.clone(),
                     level: Level::One,
                 });
-                session.call(&request, false).await?;
+                session.call(&request).await?;
                 index += clients;
             }
             session.close().await;

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use cluster_support::{wait_ready, ClusterFiles, TempDir};
+use zerodb_cli::connect::Session;
 use zerodb_node::api::{ClientRequest, ClientResponse};
-use zerodb_node::cli::connect::Session;
 use zerodb_txn::{Key, Level, Op, OpResult, Request, Response};
 
 fn key(id: &str) -> Key {
@@ -24,7 +24,7 @@ async fn put(session: &mut Session, id: &str, value: &str) -> Result<(), String>
         value: value.as_bytes().to_vec(),
         level: Level::One,
     });
-    match session.call(&request, false).await {
+    match session.call(&request).await {
         Ok(ClientResponse::Data(Response::Written { .. })) => Ok(()),
         other => Err(format!("put {id}: {other:?}")),
     }
@@ -34,7 +34,7 @@ async fn incr(session: &mut Session, id: &str) -> Result<i64, String> {
     let request = ClientRequest::Data(Request::Txn {
         ops: vec![Op::Incr(key(id), 1), Op::Get(key("a0"))],
     });
-    match session.call(&request, false).await {
+    match session.call(&request).await {
         Ok(ClientResponse::Data(Response::Committed { results, .. })) => match results[0] {
             OpResult::Int(n) => Ok(n),
             ref other => Err(format!("incr result {other:?}")),
@@ -48,7 +48,7 @@ async fn get(session: &mut Session, id: &str) -> Option<Vec<u8>> {
         key: key(id),
         level: Level::One,
     });
-    match session.call(&request, true).await {
+    match session.call(&request).await {
         Ok(ClientResponse::Data(Response::Value(found))) => found.and_then(|v| v.value),
         other => panic!("get {id}: {other:?}"),
     }

@@ -11,8 +11,8 @@ use zerodb_txn::TxnOptions;
 
 use super::connect::{ConnectArgs, DEV_DIR_DEFAULT, DEV_USER};
 use super::exit::{self, CliError};
-use crate::core::membership::{ClusterSpec, MemberSpec};
-use crate::runtime::{self, NodeHandle, NodeSettings};
+use zerodb_node::core::membership::{ClusterSpec, MemberSpec};
+use zerodb_node::runtime::{self, NodeHandle, NodeSettings};
 use zerodb_transport::certs::{
     CertFiles, CertificateAuthority, CA_VALIDITY_DAYS_DEFAULT, LEAF_VALIDITY_DAYS_DEFAULT,
 };

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use zerodb_cli::connect::{ConnectArgs, Session};
 use zerodb_node::api::{ClientRequest, ClientResponse};
-use zerodb_node::cli::connect::{ConnectArgs, Session};
 use zerodb_node::core::membership::{ClusterSpec, MemberSpec};
 use zerodb_transport::certs::{CertFiles, CertificateAuthority};
 use zerodb_transport::tls::NodeId;
@@ -178,7 +178,7 @@ pub async fn wait_ready(files: &ClusterFiles, nodes: &[u32]) {
     for id in nodes {
         loop {
             let mut session = Session::new(&files.connect(&[*id])).unwrap();
-            let answer = session.call(&ClientRequest::Status, true).await;
+            let answer = session.call(&ClientRequest::Status).await;
             session.close().await;
             if matches!(answer, Ok(ClientResponse::Status(_))) {
                 break;

@@ -10,8 +10,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use cluster_support::{wait_ready, ClusterFiles, TempDir};
+use zerodb_cli::connect::Session;
 use zerodb_node::api::{ClientRequest, ClientResponse, StatusReport};
-use zerodb_node::cli::connect::Session;
 
 /// Longest wait for the cluster to agree on something.
 const AGREE_WITHIN: Duration = Duration::from_secs(15);
@@ -23,7 +23,7 @@ const LEAVE_SEEN_WITHIN: Duration = Duration::from_millis(1_500);
 
 async fn status(files: &ClusterFiles, node: u32) -> Option<StatusReport> {
     let mut session = Session::new(&files.connect(&[node])).ok()?;
-    let answer = session.call(&ClientRequest::Status, true).await;
+    let answer = session.call(&ClientRequest::Status).await;
     session.close().await;
     match answer {
         Ok(ClientResponse::Status(report)) => Some(report),

@@ -2,8 +2,7 @@
 
 use zerodb_txn::ClientError;
 
-use crate::api::ServiceError;
-use zerodb_transport::TransportError;
+use zerodb_node::api::ServiceError;
 
 /// Success.
 pub const OK: u8 = 0;
@@ -98,15 +97,24 @@ pub fn service_error_code(error: &ServiceError) -> u8 {
     }
 }
 
-/// The exit code of a transport error on a request that was sent.
-pub fn transport_error(error: TransportError) -> CliError {
+/// The exit code and message of a request that got no answer (or was
+/// refused before it was sent).
+pub fn client_failure(error: zerodb_client::Error) -> CliError {
+    use zerodb_client::Error;
     let code = match &error {
-        TransportError::Tls(_) | TransportError::Identity(_) | TransportError::WrongPeer { .. } => {
-            CONFIG
-        }
-        TransportError::Connect { .. } | TransportError::UnknownPeer(_) => UNAVAILABLE,
-        TransportError::Remote { .. } | TransportError::Frame { .. } => INTERNAL,
-        _ => UNKNOWN_OUTCOME,
+        Error::Conflict { .. } | Error::ConditionFailed { .. } => CONFLICT,
+        Error::Unavailable(_)
+        | Error::Timeout {
+            outcome_unknown: false,
+            ..
+        } => UNAVAILABLE,
+        Error::Timeout {
+            outcome_unknown: true,
+            ..
+        } => UNKNOWN_OUTCOME,
+        Error::BadRequest(_) => USAGE,
+        Error::Config(_) => CONFIG,
+        Error::Internal(_) => INTERNAL,
     };
     CliError::new(code, error.to_string())
 }

@@ -6,7 +6,7 @@ mod cluster_support;
 
 use cluster_support::dev::Dev;
 use cluster_support::{free_ports, zerodb, ClusterFiles, TempDir};
-use zerodb_node::cli::server::{settings, StartArgs};
+use zerodb_cli::server::{settings, StartArgs};
 
 #[test]
 fn a_bad_configuration_file_is_refused_naming_the_key() {

@@ -47,7 +47,7 @@ pub async fn run(connect: ConnectArgs) {
     let mut history: Vec<String> = Vec::new();
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     loop {
-        let prompt = match session.node() {
+        let prompt = match session.node().await {
             Some(node) => format!("zerodb n{node} {}> ", space.table),
             None => format!("zerodb {}> ", space.table),
         };

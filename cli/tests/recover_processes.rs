@@ -8,8 +8,8 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use cluster_support::{wait_ready, ClusterFiles, TempDir};
+use zerodb_cli::connect::Session;
 use zerodb_node::api::{ClientRequest, ClientResponse};
-use zerodb_node::cli::connect::Session;
 use zerodb_txn::{Key, Level, Request, Response};
 
 const KEYS: usize = 30;
@@ -21,8 +21,8 @@ fn key(i: usize) -> Key {
 /// `(replica status, records in the engine)` of node `id`.
 async fn replica_state(files: &ClusterFiles, id: u32) -> Option<(String, u64)> {
     let mut session = Session::new(&files.connect(&[id])).ok()?;
-    let status = session.call(&ClientRequest::Status, true).await;
-    let info = session.call(&ClientRequest::Info, true).await;
+    let status = session.call(&ClientRequest::Status).await;
+    let info = session.call(&ClientRequest::Info).await;
     session.close().await;
     match (status, info) {
         (Ok(ClientResponse::Status(s)), Ok(ClientResponse::Info(i))) => {
@@ -46,7 +46,7 @@ async fn a_node_with_a_lost_disk_copies_its_state_back_before_it_votes() {
             value: format!("v{i}").into_bytes(),
             level: Level::One,
         });
-        let answer = writer.call(&request, false).await;
+        let answer = writer.call(&request).await;
         assert!(
             matches!(answer, Ok(ClientResponse::Data(Response::Written { .. }))),
             "{answer:?}"
@@ -91,7 +91,7 @@ async fn a_node_with_a_lost_disk_copies_its_state_back_before_it_votes() {
             key: key(i),
             level: Level::One,
         });
-        match reader.call(&request, true).await {
+        match reader.call(&request).await {
             Ok(ClientResponse::Data(Response::Value(Some(v)))) => {
                 assert_eq!(v.value, Some(format!("v{i}").into_bytes()))
             }
