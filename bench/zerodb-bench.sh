@@ -25,7 +25,7 @@ DIST=${DIST:-uniform}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 if [ -z "${ZERODB:-}" ]; then
     echo "building zerodb (release)..." >&2
-    (cd "$ROOT" && cargo build --release -q -p zerodb-node --bin zerodb)
+    (cd "$ROOT" && cargo build --release -q -p zerodb-cli --bin zerodb)
     ZERODB=${CARGO_TARGET_DIR:-$ROOT/target}/release/zerodb
 fi
 

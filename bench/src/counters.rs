@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
-use zerodb_node::api::{ClientRequest, ClientResponse};
+use zerodb_client::{ClientRequest, ClientResponse};
 use zerodb_cli::connect::{ConnectArgs, Session};
 
 use crate::System;
@@ -38,7 +38,7 @@ pub async fn syncs(system: System, etcd: &[String], dir: &Path) -> Option<u64> {
                     ..base.clone()
                 };
                 let mut session = Session::new(&args).ok()?;
-                let answer = session.call(&ClientRequest::Info, true).await;
+                let answer = session.call(&ClientRequest::Info).await;
                 session.close().await;
                 match answer {
                     Ok(ClientResponse::Info(info)) => total += info.batches_synced,

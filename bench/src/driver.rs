@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use etcd_client::{Client, Compare, CompareOp, Txn, TxnOp, TxnOpResponse};
-use zerodb_node::api::{ClientRequest, ClientResponse};
+use zerodb_client::{ClientRequest, ClientResponse};
 use zerodb_cli::connect::{ConnectArgs, Session};
 use zerodb_txn::{ClientError, Condition, Key, Level, Op, OpResult, Request, Response, Ver};
 
@@ -76,10 +76,9 @@ impl Driver {
     async fn zcall(
         session: &mut Session,
         request: Request,
-        idempotent: bool,
     ) -> Result<Response, String> {
         match session
-            .call(&ClientRequest::Data(request), idempotent)
+            .call(&ClientRequest::Data(request))
             .await
         {
             Ok(ClientResponse::Data(response)) => Ok(response),
@@ -111,7 +110,7 @@ impl Driver {
                     key: zkey(index),
                     level: *level,
                 };
-                Self::zoutcome(Self::zcall(session, request, true).await)
+                Self::zoutcome(Self::zcall(session, request).await)
             }
         }
     }
@@ -129,7 +128,7 @@ impl Driver {
                     value: value.to_vec(),
                     level: *level,
                 };
-                Self::zoutcome(Self::zcall(session, request, false).await)
+                Self::zoutcome(Self::zcall(session, request).await)
             }
         }
     }
@@ -175,7 +174,7 @@ impl Driver {
                 let read = Request::Txn {
                     ops: vec![Op::Get(zkey(a)), Op::Get(zkey(b))],
                 };
-                let versions: Vec<Ver> = match Self::zcall(session, read, true).await {
+                let versions: Vec<Ver> = match Self::zcall(session, read).await {
                     Ok(Response::Committed { results, .. }) => results
                         .iter()
                         .map(|result| match result {
@@ -196,7 +195,7 @@ impl Driver {
                         Op::Put(zkey(b), value.to_vec()),
                     ],
                 };
-                Self::zoutcome(Self::zcall(session, write, false).await)
+                Self::zoutcome(Self::zcall(session, write).await)
             }
         }
     }

@@ -1,6 +1,8 @@
 //! The `zerodb` command line: `dev`, `start`, `certs`, the client commands,
 //! `shell` and `bench`. [`main`] parses the arguments, runs the command
 //! and returns the exit code (see [`exit`]).
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod bench;
 pub mod commands;

@@ -7,6 +7,7 @@
 //! (the "never replace with a lower version" rule belongs to `txn`), or any
 //! network or clock: `now` is passed in.
 #![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
 
 mod engine;
 mod error;
