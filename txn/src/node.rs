@@ -147,9 +147,12 @@ impl<E: Engine> TxnNode<E> {
         Ok(node)
     }
 
-    /// Arms the first tick. Call once after `open` (and after a restart).
+    /// Arms the first tick and the leases of the locks `open` reloaded
+    /// (each runs again from `now_ms`). Call once after `open` (and after
+    /// a restart).
     pub fn start(&mut self, now_ms: u64) -> Vec<Action> {
         self.now_ms = now_ms;
+        self.rearm_leases(now_ms);
         self.tick_at_ms = None;
         self.arm_tick();
         std::mem::take(&mut self.out)

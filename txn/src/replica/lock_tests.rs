@@ -10,7 +10,7 @@ use crate::options::TxnOptions;
 use crate::testing::test_ring;
 use crate::types::{Decision, Epoch, Key, LockMode, PartitionId, TxnId, Ver};
 
-fn node() -> TxnNode<MemoryEngine> {
+pub(super) fn node() -> TxnNode<MemoryEngine> {
     let mut n = TxnNode::open(
         NodeId(1),
         MemoryEngine::new(Incarnation(1)),
@@ -23,7 +23,7 @@ fn node() -> TxnNode<MemoryEngine> {
     n
 }
 
-fn txn(age: u64) -> TxnId {
+pub(super) fn txn(age: u64) -> TxnId {
     TxnId {
         timestamp: Ver(Version {
             physical_ms: age,
@@ -34,7 +34,7 @@ fn txn(age: u64) -> TxnId {
     }
 }
 
-fn lock_read(txn: TxnId, attempt: u32, keys: &[(&str, LockMode)]) -> LockRead {
+pub(super) fn lock_read(txn: TxnId, attempt: u32, keys: &[(&str, LockMode)]) -> LockRead {
     let home = PartitionId {
         namespace: "ns".into(),
         token: 1,
@@ -56,7 +56,7 @@ fn lock_read(txn: TxnId, attempt: u32, keys: &[(&str, LockMode)]) -> LockRead {
     }
 }
 
-fn sent(actions: &[Action]) -> Vec<&Message> {
+pub(super) fn sent(actions: &[Action]) -> Vec<&Message> {
     actions
         .iter()
         .filter_map(|a| match a {
@@ -66,12 +66,17 @@ fn sent(actions: &[Action]) -> Vec<&Message> {
         .collect()
 }
 
-fn ask(n: &mut TxnNode<MemoryEngine>, req: LockRead) -> Vec<Message> {
+pub(super) fn ask(n: &mut TxnNode<MemoryEngine>, req: LockRead) -> Vec<Message> {
     let actions = n.handle_message(10, NodeId(2), Message::LockRead(req));
     sent(&actions).into_iter().cloned().collect()
 }
 
-fn apply(n: &mut TxnNode<MemoryEngine>, txn: TxnId, attempt: u32, d: Decision) -> Vec<Message> {
+pub(super) fn apply(
+    n: &mut TxnNode<MemoryEngine>,
+    txn: TxnId,
+    attempt: u32,
+    d: Decision,
+) -> Vec<Message> {
     let home = PartitionId {
         namespace: "ns".into(),
         token: 1,

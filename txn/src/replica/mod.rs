@@ -16,6 +16,8 @@ mod learn;
 #[cfg(test)]
 mod lock_tests;
 mod locks;
+#[cfg(test)]
+mod restart_tests;
 mod sync;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -211,6 +213,17 @@ impl<E: Engine> TxnNode<E> {
             system_record(codec::encode_stored(&incarnation)),
         );
         self.engine.write(batch)
+    }
+
+    /// Re-arms the lease of every lock from `now_ms` (on start). Locks
+    /// reloaded by `open` got their lease from time 0, as no clock is
+    /// known there; without this every one of them would be expired at
+    /// the first tick, and each restart would pre-empt live coordinators
+    /// (issue 14 case 7).
+    pub(crate) fn rearm_leases(&mut self, now_ms: u64) {
+        for held in self.replica.held.values_mut() {
+            held.lease_until_ms = now_ms + held.record.lease_ms;
+        }
     }
 
     /// Adds a lock set to the in-memory table with a lease from `now`.
