@@ -144,6 +144,7 @@ impl<E: Engine> TxnNode<E> {
         node.begin_life()?;
         node.load_watermark()?;
         node.load_replica_state(bootstrap)?;
+        node.load_placements()?;
         Ok(node)
     }
 
@@ -158,8 +159,12 @@ impl<E: Engine> TxnNode<E> {
         std::mem::take(&mut self.out)
     }
 
-    /// Sets the ring, the down set and the namespace policies.
-    pub fn set_view(&mut self, ring: Ring, down: BTreeSet<NodeId>, policies: Policies) {
+    /// Sets the ring, the down set and the namespace policies. A namespace
+    /// an earlier view named and `policies` does not (a dropped one) keeps
+    /// its policy, remembered durably, so its locks and decision registers
+    /// stay on their replica rings (see `replica::placement`).
+    pub fn set_view(&mut self, ring: Ring, down: BTreeSet<NodeId>, mut policies: Policies) {
+        self.remember_placements(&mut policies);
         self.view = Some(View {
             ring,
             down,

@@ -143,7 +143,10 @@ impl<E: Engine> TxnNode<E> {
                 space == Space::Data
                     || matches!(
                         k.first(),
-                        Some(&keys::LOCK) | Some(&keys::FINISHED) | Some(&keys::REGISTER)
+                        Some(&keys::LOCK)
+                            | Some(&keys::FINISHED)
+                            | Some(&keys::REGISTER)
+                            | Some(&keys::PLACEMENT)
                     )
             })
             .map(|(k, r)| {
@@ -275,6 +278,7 @@ impl<E: Engine> TxnNode<E> {
                     );
                     self.engine.write(batch)?;
                 }
+                Some(&keys::PLACEMENT) => self.merge_placement(&key, &bytes)?,
                 _ => {}
             }
         }
