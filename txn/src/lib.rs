@@ -36,8 +36,9 @@
 //! Every frame is one protocol version byte plus bincode ([`codec`]).
 //! Durable protocol state lives in the engine's `Space::System` (see the
 //! replica module): locks `L`, finished markers `F`, decision registers `D`,
-//! hints `H`, incarnation marker `M`, HLC floor `Mh`. Integers for `Incr`
-//! and `IntCompare` are 8-byte big-endian ([`request::encode_int`]).
+//! hints `H`, remembered namespace policies `P`, incarnation marker `M`,
+//! HLC floor `Mh`. Integers for `Incr` and `IntCompare` are 8-byte
+//! big-endian ([`request::encode_int`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 // `ClientError` is a wire type that carries the key and the value found;

@@ -145,19 +145,27 @@ impl<E: Engine> TxnNode<E> {
         node.begin_life()?;
         node.load_watermark()?;
         node.load_replica_state(bootstrap)?;
+        node.load_placements()?;
         Ok(node)
     }
 
-    /// Arms the first tick. Call once after `open` (and after a restart).
+    /// Arms the first tick and the leases of the locks `open` reloaded
+    /// (each runs again from `now_ms`). Call once after `open` (and after
+    /// a restart).
     pub fn start(&mut self, now_ms: u64) -> Vec<Action> {
         self.now_ms = now_ms;
+        self.rearm_leases(now_ms);
         self.tick_at_ms = None;
         self.arm_tick();
         std::mem::take(&mut self.out)
     }
 
-    /// Sets the ring, the down set and the namespace policies.
-    pub fn set_view(&mut self, ring: Ring, down: BTreeSet<NodeId>, policies: Policies) {
+    /// Sets the ring, the down set and the namespace policies. A namespace
+    /// an earlier view named and `policies` does not (a dropped one) keeps
+    /// its policy, remembered durably, so its locks and decision registers
+    /// stay on their replica rings (see `replica::placement`).
+    pub fn set_view(&mut self, ring: Ring, down: BTreeSet<NodeId>, mut policies: Policies) {
+        self.remember_placements(&mut policies);
         self.view = Some(View {
             ring,
             down,

@@ -12,7 +12,7 @@ use crate::options::TxnOptions;
 use crate::testing::test_ring;
 use crate::types::{Decision, Epoch, Key, LockMode, PartitionId, TxnId};
 
-fn node() -> TxnNode<MemoryEngine> {
+pub(super) fn node() -> TxnNode<MemoryEngine> {
     let mut n = TxnNode::open(
         NodeId(1),
         MemoryEngine::new(Incarnation(1)),
@@ -25,7 +25,7 @@ fn node() -> TxnNode<MemoryEngine> {
     n
 }
 
-fn txn(age: u64) -> TxnId {
+pub(super) fn txn(age: u64) -> TxnId {
     TxnId {
         timestamp: ver(Version {
             physical_ms: age,
@@ -36,7 +36,7 @@ fn txn(age: u64) -> TxnId {
     }
 }
 
-fn lock_read(txn: TxnId, attempt: u32, keys: &[(&str, LockMode)]) -> LockRead {
+pub(super) fn lock_read(txn: TxnId, attempt: u32, keys: &[(&str, LockMode)]) -> LockRead {
     let home = PartitionId {
         namespace: "ns".into(),
         token: 1,
@@ -58,7 +58,7 @@ fn lock_read(txn: TxnId, attempt: u32, keys: &[(&str, LockMode)]) -> LockRead {
     }
 }
 
-fn sent(actions: &[Action]) -> Vec<&Message> {
+pub(super) fn sent(actions: &[Action]) -> Vec<&Message> {
     actions
         .iter()
         .filter_map(|a| match a {
@@ -68,12 +68,17 @@ fn sent(actions: &[Action]) -> Vec<&Message> {
         .collect()
 }
 
-fn ask(n: &mut TxnNode<MemoryEngine>, req: LockRead) -> Vec<Message> {
+pub(super) fn ask(n: &mut TxnNode<MemoryEngine>, req: LockRead) -> Vec<Message> {
     let actions = n.handle_message(10, NodeId(2), Message::LockRead(req));
     sent(&actions).into_iter().cloned().collect()
 }
 
-fn apply(n: &mut TxnNode<MemoryEngine>, txn: TxnId, attempt: u32, d: Decision) -> Vec<Message> {
+pub(super) fn apply(
+    n: &mut TxnNode<MemoryEngine>,
+    txn: TxnId,
+    attempt: u32,
+    d: Decision,
+) -> Vec<Message> {
     let home = PartitionId {
         namespace: "ns".into(),
         token: 1,
@@ -216,5 +221,120 @@ fn the_durability_switch_keeps_locks_only_in_memory() {
     ask(&mut n, lock_read(txn(5), 1, &[("a", X)]));
     n.engine_mut().sync().unwrap();
     let n = TxnNode::open(NodeId(1), n.into_engine(), 7, options, false).unwrap();
+    assert_eq!(n.locks_held(), 0);
+}
+
+/// Issue 14 case 1: H (younger) holds `a`; T attempt 2 waits for it; a
+/// delayed request of T attempt 1 arrives. Once H is released, attempt 1
+/// must not replace attempt 2's lock, or aborting attempt 1 frees `a`
+/// while attempt 2 believes it holds it.
+#[test]
+fn a_late_older_attempt_never_replaces_a_newer_attempts_lock() {
+    let mut n = node();
+    let (h, t) = (txn(9), txn(5));
+    ask(&mut n, lock_read(h, 1, &[("a", X)]));
+    assert!(
+        ask(&mut n, lock_read(t, 2, &[("a", X)])).is_empty(),
+        "older: waits"
+    );
+    let late = ask(&mut n, lock_read(t, 1, &[("a", X)]));
+    assert!(
+        matches!(
+            &late[..],
+            [] | [Message::LockRefused {
+                attempt: 1,
+                reason: crate::error::Refusal::Finished,
+                ..
+            }]
+        ),
+        "the late attempt is refused or left waiting: {late:?}"
+    );
+    apply(&mut n, h, 1, Decision::Aborted);
+    apply(&mut n, t, 1, Decision::Aborted);
+    let out = ask(&mut n, lock_read(txn(10), 1, &[("a", X)]));
+    assert!(
+        matches!(&out[..], [Message::LockBusy { holder, .. }] if *holder == t),
+        "T attempt 2 still holds `a`: {out:?}"
+    );
+}
+
+#[test]
+fn an_older_attempt_arriving_while_a_newer_one_waits_is_refused() {
+    let mut n = node();
+    let (h, t) = (txn(9), txn(5));
+    ask(&mut n, lock_read(h, 1, &[("a", X)]));
+    assert!(ask(&mut n, lock_read(t, 2, &[("a", X)])).is_empty());
+    let late = ask(&mut n, lock_read(t, 1, &[("a", X)]));
+    assert!(
+        matches!(
+            &late[..],
+            [Message::LockRefused {
+                attempt: 1,
+                reason: crate::error::Refusal::Finished,
+                ..
+            }]
+        ),
+        "a queued newer attempt fences the older one: {late:?}"
+    );
+    let out = apply(&mut n, h, 1, Decision::Aborted);
+    let granted: Vec<_> = out
+        .iter()
+        .filter_map(|m| match m {
+            Message::LockGranted { txn, attempt, .. } => Some((*txn, *attempt)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(granted, vec![(t, 2)], "only the newer attempt: {out:?}");
+}
+
+#[test]
+fn a_newer_attempt_replaces_an_older_one_waiting_in_the_queue() {
+    let mut n = node();
+    let (h, t) = (txn(9), txn(5));
+    ask(&mut n, lock_read(h, 1, &[("a", X)]));
+    assert!(ask(&mut n, lock_read(t, 1, &[("a", X)])).is_empty());
+    let out = ask(&mut n, lock_read(t, 2, &[("a", X)]));
+    assert!(
+        matches!(
+            &out[..],
+            [Message::LockRefused {
+                attempt: 1,
+                reason: crate::error::Refusal::Finished,
+                ..
+            }]
+        ),
+        "the abandoned attempt leaves the queue, the new one waits: {out:?}"
+    );
+    let out = apply(&mut n, h, 1, Decision::Aborted);
+    assert!(
+        matches!(&out[..], [Message::LockGranted { txn, attempt: 2, .. }] if *txn == t),
+        "only the newer attempt is granted: {out:?}"
+    );
+}
+
+#[test]
+fn a_woken_request_is_rechecked() {
+    let mut n = node();
+    let (h, t) = (txn(9), txn(5));
+    ask(&mut n, lock_read(h, 1, &[("a", X)]));
+    assert!(ask(&mut n, lock_read(t, 1, &[("a", X)])).is_empty());
+    // The policy version moves while T waits: its request, checked against
+    // the old epoch on arrival, no longer matches this replica.
+    let policies = Policies {
+        version: 1,
+        ..Policies::default()
+    };
+    n.set_view(test_ring(3), BTreeSet::new(), policies);
+    let out = apply(&mut n, h, 1, Decision::Aborted);
+    assert!(
+        matches!(
+            &out[..],
+            [Message::LockRefused {
+                reason: crate::error::Refusal::WrongEpoch { .. },
+                ..
+            }]
+        ),
+        "woken, the request is checked again: {out:?}"
+    );
     assert_eq!(n.locks_held(), 0);
 }

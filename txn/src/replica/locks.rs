@@ -2,8 +2,7 @@
 //! grants, wait-die, refusal of late attempts, and learning a decision
 //! (apply the writes, then release).
 
-use crate::types::ver;
-use zerodb_storage::{Engine, Space, WriteBatch};
+use zerodb_storage::{Engine, Space, StorageError, WriteBatch};
 
 use super::{keys, system_record, LockRecord};
 use crate::codec;
@@ -11,7 +10,7 @@ use crate::error::Refusal;
 use crate::membership::NodeId;
 use crate::message::{LockRead, Message};
 use crate::node::TxnNode;
-use crate::types::{Decision, LockMode, TxnId, Versioned};
+use crate::types::{ver, Attempt, Decision, LockMode, TxnId, Versioned};
 
 /// An older transaction's lock request waiting for younger holders.
 #[derive(Clone, Debug)]
@@ -31,14 +30,7 @@ enum Verdict {
 impl<E: Engine> TxnNode<E> {
     pub(crate) fn handle_lock_read(&mut self, from: NodeId, req: LockRead) {
         if let Err(reason) = self.check_lock_read(&req) {
-            self.send(
-                from,
-                Message::LockRefused {
-                    txn: req.txn,
-                    attempt: req.attempt,
-                    reason,
-                },
-            );
+            self.refuse(from, &req, reason);
             return;
         }
         // A duplicate of a request already granted: answer again. A lock of
@@ -65,19 +57,46 @@ impl<E: Engine> TxnNode<E> {
         {
             return;
         }
-        // A newer attempt means the coordinator abandoned (aborted) the older
-        // one before retrying: its locks here can go.
+        if let Err(e) = self.supersede_older_attempts(&req) {
+            self.refuse(from, &req, Refusal::Storage(e.to_string()));
+            return;
+        }
+        self.try_lock(from, req);
+    }
+
+    /// A newer attempt means the coordinator abandoned (aborted) the older
+    /// ones before retrying: a replica holds at most one attempt of a
+    /// transaction (DESIGN.md 6.1 step 1, I1), so the older attempt's lock
+    /// is released and its queued request refused.
+    fn supersede_older_attempts(&mut self, req: &LockRead) -> Result<(), StorageError> {
         if let Some(old) = self.replica.held.get(&req.txn).map(|h| h.record.attempt) {
             if old < req.attempt {
                 // Only `Aborted` can be decided for an abandoned attempt, but
                 // this replica did not learn it: release without recording
-                // it in the register.
-                if let Err(e) = self.try_learn(req.txn, old, None, &Decision::Aborted) {
-                    tracing::warn!(txn = %req.txn, error = %e, "could not release a superseded attempt");
-                }
+                // it in the register. On failure the old lock stays, and so
+                // the new attempt must not be granted over it.
+                self.try_learn(req.txn, old, None, &Decision::Aborted)?;
             }
         }
-        self.try_lock(from, req);
+        let (older, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.replica.waiting)
+            .into_iter()
+            .partition(|w| w.req.txn == req.txn && w.req.attempt < req.attempt);
+        self.replica.waiting = kept.into();
+        for w in older {
+            self.refuse(w.from, &w.req, Refusal::Finished);
+        }
+        Ok(())
+    }
+
+    fn refuse(&mut self, from: NodeId, req: &LockRead, reason: Refusal) {
+        self.send(
+            from,
+            Message::LockRefused {
+                txn: req.txn,
+                attempt: req.attempt,
+                reason,
+            },
+        );
     }
 
     fn check_lock_read(&mut self, req: &LockRead) -> Result<(), Refusal> {
@@ -101,15 +120,28 @@ impl<E: Engine> TxnNode<E> {
         if finished.refuses(req.attempt) {
             return Err(Refusal::Finished);
         }
-        if self
-            .replica
-            .held
-            .get(&req.txn)
-            .is_some_and(|h| h.record.attempt > req.attempt)
-        {
+        // A replica holds at most one attempt of a transaction: a request
+        // of an older attempt than one granted or queued here is late (the
+        // coordinator abandoned that attempt), and granting it would replace
+        // the newer attempt's lock (issue 14 case 1).
+        if self.newest_attempt_here(req.txn) > Some(req.attempt) {
             return Err(Refusal::Finished);
         }
         Ok(())
+    }
+
+    /// The newest attempt of `txn` this replica holds a lock for or has a
+    /// request of in its queue.
+    fn newest_attempt_here(&self, txn: TxnId) -> Option<Attempt> {
+        let held = self.replica.held.get(&txn).map(|h| h.record.attempt);
+        let queued = self
+            .replica
+            .waiting
+            .iter()
+            .filter(|w| w.req.txn == txn)
+            .map(|w| w.req.attempt)
+            .max();
+        held.max(queued)
     }
 
     /// Grants, queues or refuses a checked request.
@@ -117,6 +149,14 @@ impl<E: Engine> TxnNode<E> {
         match self.verdict(&req) {
             Verdict::Grant => self.grant(from, req),
             Verdict::Wait if self.replica.waiting.len() < self.options.wait_queue_max => {
+                // Duplicates returned early and older attempts were
+                // superseded: the queue holds one request per transaction.
+                assert!(
+                    !self.replica.waiting.iter().any(|w| w.req.txn == req.txn),
+                    "txn {} attempt {}: a second request of the transaction would be queued",
+                    req.txn,
+                    req.attempt
+                );
                 let until_ms = self.now_ms + self.options.wait_max_ms;
                 self.replica.waiting.push_back(Waiting {
                     from,
@@ -217,6 +257,19 @@ impl<E: Engine> TxnNode<E> {
     }
 
     fn grant(&mut self, from: NodeId, req: LockRead) {
+        // One attempt per transaction (I1): a request reaches here only
+        // after older attempts were superseded and newer ones refused it,
+        // so any lock this transaction holds is of the same attempt (a
+        // duplicate, or a copy from lost-state recovery). Replacing another
+        // attempt's lock is the bug of issue 14 case 1.
+        let held_attempt = self.replica.held.get(&req.txn).map(|h| h.record.attempt);
+        assert!(
+            held_attempt.is_none_or(|a| a == req.attempt),
+            "txn {}: granting attempt {} over attempt {:?}",
+            req.txn,
+            req.attempt,
+            held_attempt
+        );
         let mut record = LockRecord {
             txn: req.txn,
             attempt: req.attempt,
@@ -245,14 +298,7 @@ impl<E: Engine> TxnNode<E> {
                 system_record(codec::encode_stored(&record)),
             );
             if let Err(e) = self.engine.write(batch) {
-                self.send(
-                    from,
-                    Message::LockRefused {
-                        txn: req.txn,
-                        attempt: req.attempt,
-                        reason: Refusal::Storage(e.to_string()),
-                    },
-                );
+                self.refuse(from, &req, Refusal::Storage(e.to_string()));
                 return;
             }
         }
@@ -273,14 +319,7 @@ impl<E: Engine> TxnNode<E> {
                     }),
                 )),
                 Err(e) => {
-                    self.send(
-                        from,
-                        Message::LockRefused {
-                            txn: req.txn,
-                            attempt: req.attempt,
-                            reason: Refusal::Storage(e.to_string()),
-                        },
-                    );
+                    self.refuse(from, req, Refusal::Storage(e.to_string()));
                     return;
                 }
             }
@@ -299,6 +338,13 @@ impl<E: Engine> TxnNode<E> {
     pub(crate) fn wake_waiting(&mut self) {
         let queue = std::mem::take(&mut self.replica.waiting);
         for w in queue {
+            // What the request was checked against on arrival may have
+            // changed while it waited (the epoch, the watermark, a decision
+            // of its attempt, a newer attempt granted): check it again.
+            if let Err(reason) = self.check_lock_read(&w.req) {
+                self.refuse(w.from, &w.req, reason);
+                continue;
+            }
             match self.verdict(&w.req) {
                 Verdict::Grant => self.grant(w.from, w.req),
                 Verdict::Wait => self.replica.waiting.push_back(w),

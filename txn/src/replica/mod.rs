@@ -8,6 +8,8 @@
 //!   duplicates are refused;
 //! - `D txn attempt` -> [`RegisterState`]: the decision register;
 //! - `H node key` -> hinted record for `node`;
+//! - `P namespace` -> the namespace's policy, remembered after a drop (see
+//!   [`placement`]);
 //! - `M` -> the engine incarnation this state belongs to.
 
 mod anti_entropy;
@@ -16,6 +18,9 @@ mod learn;
 #[cfg(test)]
 mod lock_tests;
 mod locks;
+mod placement;
+#[cfg(test)]
+mod restart_tests;
 mod sync;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -98,6 +103,8 @@ pub(crate) struct ReplicaState {
     pub(crate) anti_entropy: anti_entropy::AntiEntropy,
     /// Recoveries of expired locks (see `recovery.rs`).
     pub(crate) recoveries: BTreeMap<(TxnId, Attempt), crate::recovery::Recovery>,
+    /// The policy of every namespace a view has shown (see [`placement`]).
+    pub(crate) placements: BTreeMap<String, crate::membership::NamespacePolicy>,
 }
 
 impl Default for ReplicaState {
@@ -112,6 +119,7 @@ impl Default for ReplicaState {
             lost: None,
             anti_entropy: anti_entropy::AntiEntropy::default(),
             recoveries: BTreeMap::new(),
+            placements: BTreeMap::new(),
         }
     }
 }
@@ -124,6 +132,7 @@ pub(crate) mod keys {
     pub(crate) const FINISHED: u8 = b'F';
     pub(crate) const REGISTER: u8 = b'D';
     pub(crate) const HINT: u8 = b'H';
+    pub(crate) const PLACEMENT: u8 = b'P';
     pub(crate) const META: &[u8] = b"M";
 
     pub(crate) fn lock(txn: TxnId) -> Vec<u8> {
@@ -150,6 +159,18 @@ pub(crate) mod keys {
         k.extend(node.to_be_bytes());
         k.extend_from_slice(key);
         k
+    }
+
+    pub(crate) fn placement(namespace: &str) -> Vec<u8> {
+        let mut k = vec![PLACEMENT];
+        k.extend_from_slice(namespace.as_bytes());
+        k
+    }
+
+    /// The namespace of a placement key.
+    pub(crate) fn placement_namespace(key: &[u8]) -> Option<String> {
+        let rest = key.strip_prefix(&[PLACEMENT])?;
+        String::from_utf8(rest.to_vec()).ok()
     }
 
     /// The target node of a hint key.
@@ -211,6 +232,17 @@ impl<E: Engine> TxnNode<E> {
             system_record(codec::encode_stored(&incarnation)),
         );
         self.engine.write(batch)
+    }
+
+    /// Re-arms the lease of every lock from `now_ms` (on start). Locks
+    /// reloaded by `open` got their lease from time 0, as no clock is
+    /// known there; without this every one of them would be expired at
+    /// the first tick, and each restart would pre-empt live coordinators
+    /// (issue 14 case 7).
+    pub(crate) fn rearm_leases(&mut self, now_ms: u64) {
+        for held in self.replica.held.values_mut() {
+            held.lease_until_ms = now_ms + held.record.lease_ms;
+        }
     }
 
     /// Adds a lock set to the in-memory table with a lease from `now`.

@@ -144,7 +144,10 @@ impl<E: Engine> TxnNode<E> {
                 space == Space::Data
                     || matches!(
                         k.first(),
-                        Some(&keys::LOCK) | Some(&keys::FINISHED) | Some(&keys::REGISTER)
+                        Some(&keys::LOCK)
+                            | Some(&keys::FINISHED)
+                            | Some(&keys::REGISTER)
+                            | Some(&keys::PLACEMENT)
                     )
             })
             .map(|(k, r)| {
@@ -276,6 +279,7 @@ impl<E: Engine> TxnNode<E> {
                     );
                     self.engine.write(batch)?;
                 }
+                Some(&keys::PLACEMENT) => self.merge_placement(&key, &bytes)?,
                 _ => {}
             }
         }
