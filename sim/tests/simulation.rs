@@ -244,3 +244,25 @@ fn zero_engine_seeds_pass() {
         );
     }
 }
+
+/// Issue 14 case 2: 7 nodes, 16 clients, ZeroEngine, mixed faults. Reads
+/// summed to 393 of 400. At one replica of k0, transfer T's attempt 2 and a
+/// late request of its abandoned attempt 1 waited behind a younger holder;
+/// on release the replica granted attempt 2, then attempt 1 over it, and
+/// the late abort of attempt 1 freed k0 while attempt 2 (committed, not yet
+/// applied there) still needed it. An older transfer locked k0 there, read
+/// it from before T and overwrote T's credit with a higher version. The
+/// cause is issue 14 case 1 (txn, `replica/locks.rs`); the engine only
+/// moved the history onto the path (its incarnation ids order transaction
+/// ids of equal timestamps differently from the in-memory engine's).
+#[test]
+fn bank_seed_70185_a_late_older_attempt_replaced_a_newer_attempts_lock() {
+    let config = RunConfig {
+        nodes: 7,
+        clients: 16,
+        engine: EngineKind::Zero,
+        ..config(70185, WorkloadKind::Bank, FaultLevel::Mixed, 400)
+    };
+    let summary = run(&config);
+    assert_clean(&config, &summary);
+}
