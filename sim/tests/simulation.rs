@@ -161,7 +161,7 @@ fn ignoring_read_locks_is_caught() {
         ignore_read_locks: true,
         ..UnsafeSwitches::default()
     };
-    broken_switch_is_caught(switches, WorkloadKind::Register, 6, "linearizability");
+    broken_switch_is_caught(switches, WorkloadKind::Register, 3, "linearizability");
 }
 
 #[test]
@@ -219,7 +219,7 @@ fn a_watermark_that_ignores_held_locks_is_caught() {
         watermark_ignores_locks: true,
         ..UnsafeSwitches::default()
     };
-    broken_switch_is_caught(switches, WorkloadKind::Append, 23, "list-append");
+    broken_switch_is_caught(switches, WorkloadKind::Append, 59, "durability");
 }
 
 /// The same workloads on ZeroEngine over the fault-injecting file system,
