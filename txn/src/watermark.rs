@@ -76,7 +76,7 @@ fn load_version<E: Engine>(engine: &mut E, key: &[u8]) -> Result<Version, Storag
         .get(Space::System, key)?
         .and_then(|r| r.value)
         .and_then(|v| codec::decode::<Ver>(&v).ok())
-        .map_or(Version::ZERO, |v| version(v)))
+        .map_or(Version::ZERO, version))
 }
 
 fn put_version(batch: &mut WriteBatch, key: &[u8], version: Version) {
