@@ -51,6 +51,7 @@ pub mod error;
 pub mod hlc;
 pub mod membership;
 pub mod message;
+pub mod model;
 mod node;
 mod options;
 mod paxos;

@@ -50,7 +50,7 @@ const RELEASED_KEY: &[u8] = b"Mw";
 const GC_PAGE: usize = 512;
 
 /// Watermark state of one node.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Watermark {
     /// Last low heard from each node (this one included).
     lows: BTreeMap<NodeId, Version>,
@@ -76,7 +76,7 @@ fn load_version<E: Engine>(engine: &mut E, key: &[u8]) -> Result<Version, Storag
         .get(Space::System, key)?
         .and_then(|r| r.value)
         .and_then(|v| codec::decode::<Ver>(&v).ok())
-        .map_or(Version::ZERO, |v| version(v)))
+        .map_or(Version::ZERO, version))
 }
 
 fn put_version(batch: &mut WriteBatch, key: &[u8], version: Version) {
