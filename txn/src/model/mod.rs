@@ -41,6 +41,8 @@
 
 mod coordinator;
 mod invariants;
+#[cfg(test)]
+mod replay_tests;
 mod search;
 mod trace;
 mod world;
