@@ -83,7 +83,7 @@ fn one_attempt_per_txn(world: &mut World) -> Option<Broken> {
                 return Some((
                     STATE_INVARIANTS[1],
                     format!(
-                        "replica {}: txn {txn} has attempts {list:?} (held, then queued)",
+                        "replica {}: txn {txn} has attempts {list:?} (held or queued here)",
                         n.id.0
                     ),
                 ));

@@ -14,7 +14,9 @@
 //!   (duplication), or loses it; or a replica's clock jumps by one lease
 //!   and its tick fires (lease expiry starts termination; waits time out);
 //!   or a replica crashes and restarts over its engine; or a coordinator
-//!   acts. Duplication, loss, ticks and crashes each have a budget.
+//!   acts. Duplication, loss, clock jumps and crashes each have a budget,
+//!   and so do faults of any kind together. A clock jump is the only
+//!   timer: one jump expires every lease, wait and recovery round.
 //! - Replies to coordinators are handed over at once instead of going
 //!   through the network. This loses no replica behaviour: a coordinator's
 //!   knowledge only grows, and every reaction to a late or lost reply
@@ -23,10 +25,12 @@
 //! # The search
 //! Depth-first over every enabled event up to a depth bound, from forks of
 //! the world (engines copied, in-memory state cloned). States are
-//! deduplicated by a fingerprint of everything that decides the future
+//! deduplicated by a fingerprint of the state the replica protocol reads
 //! (engine contents, lock tables and queues, recoveries, network,
-//! coordinators, budgets and the checker's ghost record); a state seen
-//! again at a smaller depth is explored again, so the bound is exact.
+//! coordinators, budgets, the clock and the checker's ghost record; not
+//! the HLCs, random generators or background-task timers, which the
+//! protocol under test does not branch on); a state seen again at a
+//! smaller depth is explored again, so the bound is exact.
 //! Every state is checked against [`STATE_INVARIANTS`]; every run that
 //! reaches the bound (or has nothing left but faults) is then ended
 //! without faults, every message delivered and every lease expired, and
