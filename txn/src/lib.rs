@@ -30,7 +30,8 @@
 //! - [`TxnOptions`] holds the timeouts and the `unsafe_*` switches, which
 //!   exist only so checkers can be validated on known-bad runs.
 //! - [`testing::Cluster`] is a small deterministic harness showing all of
-//!   the above.
+//!   the above; [`model`] checks the replica state machines exhaustively
+//!   on small configurations.
 //!
 //! # Wire and storage formats
 //! Every frame is one protocol version byte plus bincode ([`codec`]).
@@ -51,6 +52,7 @@ pub mod error;
 pub mod hlc;
 pub mod membership;
 pub mod message;
+pub mod model;
 mod node;
 mod options;
 mod paxos;

@@ -200,6 +200,32 @@ impl<E: Engine> TxnNode<E> {
         self.engine
     }
 
+    /// A copy of this node, in-memory state included, over `engine`, which
+    /// must hold a copy of this node's engine contents. The model checker
+    /// forks a world this way to explore every next event from one state.
+    /// The copy's random generator is seeded from this one's (`StdRng` is
+    /// not `Clone`), so it is deterministic but not the same stream.
+    pub(crate) fn fork_onto(&mut self, engine: E) -> TxnNode<E> {
+        let seed = self.rng.random::<u64>();
+        TxnNode {
+            id: self.id,
+            engine,
+            hlc: self.hlc.clone(),
+            rng: StdRng::seed_from_u64(seed),
+            options: self.options.clone(),
+            view: self.view.clone(),
+            replica: self.replica.clone(),
+            coord: self.coord.clone(),
+            watermark: self.watermark.clone(),
+            out: self.out.clone(),
+            next_req: self.next_req,
+            tick_at_ms: self.tick_at_ms,
+            now_ms: self.now_ms,
+            hlc_floor_ms: self.hlc_floor_ms,
+            txn_nonce: self.txn_nonce,
+        }
+    }
+
     /// Number of `(txn, attempt)` lock sets this replica holds.
     pub fn locks_held(&self) -> usize {
         self.replica.held.len()

@@ -50,7 +50,7 @@ const RELEASED_KEY: &[u8] = b"Mw";
 const GC_PAGE: usize = 512;
 
 /// Watermark state of one node.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Watermark {
     /// Last low heard from each node (this one included).
     lows: BTreeMap<NodeId, Version>,

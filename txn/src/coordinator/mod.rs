@@ -36,7 +36,7 @@ pub(crate) enum QueryOwner {
 }
 
 /// Requests in flight at this coordinator.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct CoordinatorState {
     pub(crate) txns: BTreeMap<TxnId, TxnRun>,
     pub(crate) reads: BTreeMap<ReqId, StrongRead>,

@@ -53,7 +53,7 @@ const ENTRY_BYTES_MAX: usize = 4 * 1024 * 1024;
 const SCAN_PAGE: usize = 1_024;
 
 /// Round-robin state of the anti-entropy rounds.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct AntiEntropy {
     next_round_ms: u64,
     cursor: usize,

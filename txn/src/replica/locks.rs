@@ -78,6 +78,10 @@ impl<E: Engine> TxnNode<E> {
                 self.try_learn(req.txn, old, None, &Decision::Aborted)?;
             }
         }
+        if self.options.unsafe_grant_woken_without_recheck {
+            // Before the fix, older queued requests stayed queued.
+            return Ok(());
+        }
         let (older, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.replica.waiting)
             .into_iter()
             .partition(|w| w.req.txn == req.txn && w.req.attempt < req.attempt);
@@ -124,7 +128,13 @@ impl<E: Engine> TxnNode<E> {
         // of an older attempt than one granted or queued here is late (the
         // coordinator abandoned that attempt), and granting it would replace
         // the newer attempt's lock (issue 14 case 1).
-        if self.newest_attempt_here(req.txn) > Some(req.attempt) {
+        let newest = if self.options.unsafe_grant_woken_without_recheck {
+            // The check before the fix: granted attempts only.
+            self.replica.held.get(&req.txn).map(|h| h.record.attempt)
+        } else {
+            self.newest_attempt_here(req.txn)
+        };
+        if newest > Some(req.attempt) {
             return Err(Refusal::Finished);
         }
         Ok(())
@@ -152,7 +162,8 @@ impl<E: Engine> TxnNode<E> {
                 // Duplicates returned early and older attempts were
                 // superseded: the queue holds one request per transaction.
                 assert!(
-                    !self.replica.waiting.iter().any(|w| w.req.txn == req.txn),
+                    self.options.unsafe_grant_woken_without_recheck
+                        || !self.replica.waiting.iter().any(|w| w.req.txn == req.txn),
                     "txn {} attempt {}: a second request of the transaction would be queued",
                     req.txn,
                     req.attempt
@@ -264,7 +275,8 @@ impl<E: Engine> TxnNode<E> {
         // attempt's lock is the bug of issue 14 case 1.
         let held_attempt = self.replica.held.get(&req.txn).map(|h| h.record.attempt);
         assert!(
-            held_attempt.is_none_or(|a| a == req.attempt),
+            self.options.unsafe_grant_woken_without_recheck
+                || held_attempt.is_none_or(|a| a == req.attempt),
             "txn {}: granting attempt {} over attempt {:?}",
             req.txn,
             req.attempt,
@@ -341,9 +353,11 @@ impl<E: Engine> TxnNode<E> {
             // What the request was checked against on arrival may have
             // changed while it waited (the epoch, the watermark, a decision
             // of its attempt, a newer attempt granted): check it again.
-            if let Err(reason) = self.check_lock_read(&w.req) {
-                self.refuse(w.from, &w.req, reason);
-                continue;
+            if !self.options.unsafe_grant_woken_without_recheck {
+                if let Err(reason) = self.check_lock_read(&w.req) {
+                    self.refuse(w.from, &w.req, reason);
+                    continue;
+                }
             }
             match self.verdict(&w.req) {
                 Verdict::Grant => self.grant(w.from, w.req),

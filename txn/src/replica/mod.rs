@@ -85,7 +85,7 @@ pub(crate) struct Held {
 }
 
 /// The replica's in-memory state (rebuilt from the engine on open).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct ReplicaState {
     pub(crate) status: ReplicaStatus,
     /// Lock sets by transaction (one attempt per transaction).

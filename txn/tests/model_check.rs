@@ -1,0 +1,68 @@
+//! The model checker of `zerodb_txn::model` in CI: every run of the three
+//! scenarios up to a small depth bound (about a minute in the test
+//! profile), and issue 14 case 1 found again with its fix reverted. Longer
+//! runs: `cargo run --release -p zerodb-txn --example model_check`.
+
+use zerodb_txn::model::{self, Report, Scenario, STATE_INVARIANTS};
+
+fn run(scenario: Scenario) -> Report {
+    let report = model::check(&scenario);
+    println!("{report}");
+    report
+}
+
+fn assert_clean(report: &Report) {
+    if let Some(v) = &report.violation {
+        panic!("{}: {}\n{}", v.invariant, v.detail, v.trace.join("\n"));
+    }
+    assert!(
+        report.exhausted,
+        "every state within the bound was explored"
+    );
+    assert!(report.states > 1_000, "the search went somewhere");
+}
+
+#[test]
+fn contention_on_one_key_breaks_no_invariant() {
+    assert_clean(&run(model::contention(4)));
+}
+
+#[test]
+fn transactions_over_two_partitions_break_no_invariant() {
+    assert_clean(&run(model::two_partitions(5)));
+}
+
+#[test]
+fn termination_racing_the_coordinators_decide_breaks_no_invariant() {
+    assert_clean(&run(model::termination(4)));
+}
+
+/// Issue 14 case 1 with `unsafe_grant_woken_without_recheck`: two
+/// attempts of one transaction queued at one replica.
+#[test]
+fn case_1_is_found_with_its_fix_reverted() {
+    let report = run(model::case_1(8));
+    let v = report.violation.expect("case 1 is found");
+    assert_eq!(v.invariant, STATE_INVARIANTS[1], "{}", v.detail);
+}
+
+/// Past the queue check, the harm itself: a lock of one attempt replaced
+/// by another attempt's grant, with no outcome recorded (I4).
+#[test]
+fn case_1_loses_a_lock_without_an_outcome() {
+    let mut scenario = model::case_1(8);
+    scenario.unchecked = vec![STATE_INVARIANTS[1]];
+    let report = run(scenario);
+    let v = report.violation.expect("the lost lock is found");
+    assert_eq!(v.invariant, STATE_INVARIANTS[2], "{}", v.detail);
+}
+
+/// The same search with the fix in place finds nothing.
+#[test]
+fn case_1_scenario_is_clean_with_the_fix() {
+    let mut scenario = model::case_1(6);
+    scenario.unsafe_case_1 = false;
+    scenario.shortest_trace = false;
+    let report = run(scenario);
+    assert_clean(&report);
+}
