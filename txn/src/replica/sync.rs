@@ -17,6 +17,7 @@ use crate::membership::{quorum, NodeId};
 use crate::message::Message;
 use crate::node::{ReplicaStatus, TxnNode};
 use crate::types::{LockMode, TxnId, Versioned};
+use crate::watermark::RELEASED_KEY;
 
 /// Copy progress from one peer.
 #[derive(Clone, Debug, Default)]
@@ -149,6 +150,7 @@ impl<E: Engine> TxnNode<E> {
                             | Some(&keys::REGISTER)
                             | Some(&keys::PLACEMENT)
                     )
+                    || k.as_slice() == RELEASED_KEY
             })
             .map(|(k, r)| {
                 (
@@ -280,6 +282,14 @@ impl<E: Engine> TxnNode<E> {
                     self.engine.write(batch)?;
                 }
                 Some(&keys::PLACEMENT) => self.merge_placement(&key, &bytes)?,
+                // The peer's released watermark becomes this node's floor:
+                // what the peer may have deleted below it is forgotten
+                // here too, not "never accepted" (DESIGN.md I6).
+                _ if key.as_slice() == RELEASED_KEY => {
+                    if let Ok(released) = codec::decode::<crate::types::Ver>(&bytes) {
+                        self.adopt_released(crate::types::version(released))?;
+                    }
+                }
                 _ => {}
             }
         }

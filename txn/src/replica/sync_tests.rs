@@ -307,3 +307,26 @@ fn a_request_of_an_attempt_with_a_partial_copied_lock_locks_the_rest() {
         "k0 is locked by the attempt now: {actions:?}"
     );
 }
+
+/// DESIGN.md I6: a node that comes back adopts the released watermark as
+/// its floor before it answers. Without it, a decision its peers deleted
+/// below their watermark reads as "never accepted" at the new disk.
+#[test]
+fn a_recovering_replica_adopts_its_peers_released_watermark() {
+    let mut n = recovering_node();
+    n.handle_timer(10, Timer::Tick);
+    chunk(&mut n, 2, Space::Data, vec![]);
+    let released = Version {
+        physical_ms: 4_000,
+        logical: 0,
+        node: 0,
+    };
+    let entry = system_entry(
+        crate::watermark::RELEASED_KEY.to_vec(),
+        codec::encode_stored(&ver(released)),
+    );
+    chunk(&mut n, 2, Space::System, vec![entry]);
+    assert_eq!(n.released_watermark(), released);
+    assert!(n.forgotten(txn_at(3_999)).is_some());
+    assert!(n.forgotten(txn_at(4_001)).is_none());
+}
