@@ -188,7 +188,7 @@ impl<E: Engine> TxnNode<E> {
         if self.coord.reads.contains_key(&req) {
             self.read_on_refused(from, req, reason);
         } else if self.coord.eventual.contains_key(&req) {
-            self.eventual_on_refused(from, req);
+            self.eventual_on_refused(from, req, reason);
         }
     }
 }

@@ -404,6 +404,7 @@ impl<E: Engine> TxnNode<E> {
                     key: read.skey.clone(),
                     record: best.clone(),
                     hint_for: None,
+                    policy: None,
                 },
             );
         }
