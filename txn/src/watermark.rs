@@ -101,7 +101,17 @@ impl<E: Engine> TxnNode<E> {
     /// Whether lock requests of `txn` are refused (it is older than the low
     /// this node reported).
     pub(crate) fn too_old(&self, txn: TxnId) -> bool {
-        version(txn.timestamp) < self.watermark.reported
+        version(txn.timestamp) < self.lock_floor()
+    }
+
+    /// Lock requests of transactions below this are refused: the low this
+    /// node reported, and the released watermark (every transaction below
+    /// it is over everywhere, and its finished markers may be deleted, so
+    /// a late request of one would otherwise be granted a lock no decision
+    /// can release). The second matters after a lost disk, when the node
+    /// adopted its peers' watermark but has reported no low of its own.
+    pub(crate) fn lock_floor(&self) -> Version {
+        self.watermark.reported.max(self.watermark.released)
     }
 
     /// Why nothing is answered about `txn` any more, if it is below the

@@ -114,7 +114,7 @@ impl<E: Engine> TxnNode<E> {
         }
         if self.too_old(req.txn) {
             return Err(Refusal::TooOld {
-                low: crate::types::ver(self.watermark.reported),
+                low: crate::types::ver(self.lock_floor()),
             });
         }
         let finished = self

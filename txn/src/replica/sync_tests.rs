@@ -426,3 +426,53 @@ fn a_commit_applied_during_the_copy_is_never_missed_by_both_data_and_locks() {
         "the recovered replica has neither T's lock nor its write (value {value:?})"
     );
 }
+
+/// Bank seeds 72, 84, 136 and 153 of `zerodb-sim --faults mixed` (with the
+/// adopted watermark above, before this rule): a replica back from a lost
+/// disk had adopted its peers' watermark but reported no low yet, so a
+/// late lock request of a transaction below the watermark (whose finished
+/// markers were deleted) was granted; no decision could release it (Paxos
+/// below the watermark is refused), and the watermark stopped for good.
+#[test]
+fn after_a_lost_disk_no_lock_is_granted_below_the_adopted_watermark() {
+    let mut n = recovering_node();
+    n.handle_timer(10, Timer::Tick);
+    let released = Version {
+        physical_ms: 4_000,
+        logical: 0,
+        node: 0,
+    };
+    let entry = system_entry(
+        crate::watermark::RELEASED_KEY.to_vec(),
+        codec::encode_stored(&ver(released)),
+    );
+    chunk(&mut n, 2, Space::System, vec![entry]);
+    chunk(&mut n, 3, Space::System, vec![]);
+    for peer in [2, 3] {
+        chunk(&mut n, peer, Space::Data, vec![]);
+    }
+    assert_eq!(n.status(), ReplicaStatus::Normal);
+    let late = LockRead {
+        txn: txn_at(3_000),
+        attempt: 1,
+        home: strong_partition(),
+        epoch: Epoch { ring: 1, policy: 0 },
+        lease_ms: 1_000,
+        keys: vec![lock_key("k")],
+    };
+    let out = sends(n.handle_message(20, NodeId(2), Message::LockRead(late)));
+    assert!(
+        matches!(
+            &out[..],
+            [(
+                _,
+                Message::LockRefused {
+                    reason: crate::error::Refusal::TooOld { .. },
+                    ..
+                }
+            )]
+        ),
+        "{out:?}"
+    );
+    assert_eq!(n.locks_held(), 0);
+}
