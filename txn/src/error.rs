@@ -36,4 +36,13 @@ pub enum Refusal {
         /// The replica's bound.
         low: Ver,
     },
+    /// The transaction is below the released watermark (see
+    /// `crate::watermark`): it is over everywhere and its decision record
+    /// may be deleted, so nothing about it is answered (neither "never
+    /// accepted" nor a vote). A reader that met its lock reads again.
+    #[error("transaction is below the released watermark {released:?}: it is over everywhere and its decision is forgotten; read again")]
+    Forgotten {
+        /// The replica's released watermark.
+        released: Ver,
+    },
 }

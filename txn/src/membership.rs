@@ -28,6 +28,22 @@ impl Policies {
     pub fn get(&self, namespace: &str) -> &NamespacePolicy {
         self.namespaces.get(namespace).unwrap_or(&self.default)
     }
+
+    /// The policy version of `namespace`: a fingerprint of its policy
+    /// under this policy set's version. Placement (replication factor,
+    /// partition level, regions) is never altered in place, so it changes
+    /// exactly when the namespace's consistency does; every node holding
+    /// the same catalog computes the same one. An eventual write carries it
+    /// and a replica refuses it when its own differs (DESIGN.md 6: a
+    /// coordinator with an old catalog must not write without locks into a
+    /// namespace that is strong now).
+    pub fn version_of(&self, namespace: &str) -> u64 {
+        let policy = self.get(namespace);
+        let encoded =
+            bincode::encode_to_vec((self.version, policy.clone()), bincode::config::standard())
+                .expect("encoding a policy into a vector cannot fail");
+        xxhash_rust::xxh3::xxh3_64(&encoded)
+    }
 }
 
 /// `floor(rf / 2) + 1`.
@@ -52,6 +68,35 @@ impl View {
         Epoch {
             ring: self.ring.epoch(),
             policy: self.policies.version,
+        }
+    }
+
+    /// The epoch a replica answers when it refuses a message about
+    /// `namespace` because the sender's policy of it is not its own.
+    pub fn namespace_epoch(&self, namespace: &str) -> Epoch {
+        Epoch {
+            ring: self.ring.epoch(),
+            policy: self.policies.version_of(namespace),
+        }
+    }
+
+    /// The consistency of the namespace a storage key belongs to (`None`
+    /// when the key does not decode).
+    pub fn consistency_of_storage_key(&self, key: &[u8]) -> Option<(String, Consistency)> {
+        let rk = RecordKey::decode(key).ok()?;
+        let consistency = self.policies.get(&rk.namespace).consistency;
+        Some((rk.namespace, consistency))
+    }
+
+    /// Refuses a strong message about `key` when this view holds the key's
+    /// namespace eventual (its consistency was altered and the sender's
+    /// catalog is older or newer than this one): the sender refreshes.
+    pub fn check_strong(&self, key: &[u8]) -> Result<(), crate::error::Refusal> {
+        match self.consistency_of_storage_key(key) {
+            Some((namespace, Consistency::Eventual)) => Err(crate::error::Refusal::WrongEpoch {
+                replica: self.namespace_epoch(&namespace),
+            }),
+            _ => Ok(()),
         }
     }
 

@@ -231,6 +231,12 @@ pub enum Message {
         record: Versioned,
         /// Intended replica when this is a sloppy-quorum hint.
         hint_for: Option<u32>,
+        /// For an eventual write (and a hint's replay): the sender's policy
+        /// version of the key's namespace (`Policies::version_of`); a
+        /// replica that holds another one, or holds the namespace strong,
+        /// refuses it with `WrongEpoch`. `None` for read repair, which
+        /// writes a version some replica already holds.
+        policy: Option<u64>,
     },
     /// `Store` is durable (sent after the batch syncs).
     Stored {

@@ -316,7 +316,8 @@ impl<E: Engine> TxnNode<E> {
                 key,
                 record,
                 hint_for,
-            } => self.handle_store(from, req, key, record, hint_for),
+                policy,
+            } => self.handle_store(from, req, key, record, hint_for, policy),
             Message::SyncRequest { space_tag, after } => {
                 self.handle_sync_request(from, space_tag, after)
             }

@@ -81,7 +81,7 @@ impl RegisterState {
 }
 
 impl<E: Engine> TxnNode<E> {
-    fn check_paxos(&self, epoch: Epoch) -> Result<(), Refusal> {
+    fn check_paxos(&self, txn: TxnId, epoch: Epoch) -> Result<(), Refusal> {
         if !self.votes() {
             return Err(Refusal::Recovering);
         }
@@ -90,6 +90,11 @@ impl<E: Engine> TxnNode<E> {
             return Err(Refusal::WrongEpoch {
                 replica: view.epoch(),
             });
+        }
+        // Below the watermark the register may be deleted: voting on an
+        // empty one would re-create it and could decide a second value.
+        if let Some(forgotten) = self.forgotten(txn) {
+            return Err(forgotten);
         }
         Ok(())
     }
@@ -103,7 +108,7 @@ impl<E: Engine> TxnNode<E> {
         value: Decision,
         epoch: Epoch,
     ) {
-        if let Err(reason) = self.check_paxos(epoch) {
+        if let Err(reason) = self.check_paxos(txn, epoch) {
             self.send(
                 from,
                 Message::PaxosRefused {
@@ -158,7 +163,7 @@ impl<E: Engine> TxnNode<E> {
         ballot: Ballot,
         epoch: Epoch,
     ) {
-        if let Err(reason) = self.check_paxos(epoch) {
+        if let Err(reason) = self.check_paxos(txn, epoch) {
             self.send(
                 from,
                 Message::PaxosRefused {
@@ -207,6 +212,8 @@ impl<E: Engine> TxnNode<E> {
     }
 
     /// Reports a register without voting (strong reads that met a lock).
+    /// Below the watermark the answer is "forgotten", never the empty
+    /// register a deleted record would read as (issue 14 case 3).
     pub(crate) fn handle_query_decision(
         &mut self,
         from: NodeId,
@@ -214,6 +221,10 @@ impl<E: Engine> TxnNode<E> {
         txn: TxnId,
         attempt: Attempt,
     ) {
+        if let Some(reason) = self.votes().then(|| self.forgotten(txn)).flatten() {
+            self.send(from, Message::Refused { req, reason });
+            return;
+        }
         let status = if self.votes() {
             self.load_register(txn, attempt).ok().map(|s| s.status())
         } else {

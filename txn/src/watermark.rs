@@ -36,6 +36,7 @@ use std::collections::BTreeMap;
 use zerodb_storage::{Direction, Engine, ScanRange, Space, StorageError, Version, WriteBatch};
 
 use crate::codec;
+use crate::error::Refusal;
 use crate::membership::NodeId;
 use crate::message::Message;
 use crate::node::TxnNode;
@@ -44,8 +45,9 @@ use crate::types::{TxnId, Ver};
 
 /// System key of the low this node last reported.
 const REPORTED_KEY: &[u8] = b"Mo";
-/// System key of the watermark this node computed.
-const RELEASED_KEY: &[u8] = b"Mw";
+/// System key of the watermark this node computed (served to recovering
+/// peers, which adopt it).
+pub(crate) const RELEASED_KEY: &[u8] = b"Mw";
 /// Finished markers and registers deleted per tick, at most.
 const GC_PAGE: usize = 512;
 
@@ -99,7 +101,44 @@ impl<E: Engine> TxnNode<E> {
     /// Whether lock requests of `txn` are refused (it is older than the low
     /// this node reported).
     pub(crate) fn too_old(&self, txn: TxnId) -> bool {
-        version(txn.timestamp) < self.watermark.reported
+        version(txn.timestamp) < self.lock_floor()
+    }
+
+    /// Lock requests of transactions below this are refused: the low this
+    /// node reported, and the released watermark (every transaction below
+    /// it is over everywhere, and its finished markers may be deleted, so
+    /// a late request of one would otherwise be granted a lock no decision
+    /// can release). The second matters after a lost disk, when the node
+    /// adopted its peers' watermark but has reported no low of its own.
+    pub(crate) fn lock_floor(&self) -> Version {
+        self.watermark.reported.max(self.watermark.released)
+    }
+
+    /// Why nothing is answered about `txn` any more, if it is below the
+    /// released watermark: it is over everywhere, and its decision record
+    /// may be deleted here or at any other home replica. An empty register
+    /// below the watermark is not "never accepted" (DESIGN.md I6), and a
+    /// Paxos message must not make a register exist again.
+    pub(crate) fn forgotten(&self, txn: TxnId) -> Option<Refusal> {
+        (version(txn.timestamp) < self.watermark.released).then(|| Refusal::Forgotten {
+            released: ver(self.watermark.released),
+        })
+    }
+
+    /// Asserts what makes forgetting safe: no lock of a transaction below
+    /// the released watermark is held here (each member held none of it
+    /// when it reported, and refuses it from then on).
+    pub(crate) fn assert_no_lock_below_watermark(&self) {
+        if self.options.unsafe_watermark_ignores_locks {
+            return;
+        }
+        for txn in self.replica.held.keys() {
+            assert!(
+                version(txn.timestamp) >= self.watermark.released,
+                "txn {txn}: a lock held below the released watermark {:?}",
+                self.watermark.released
+            );
+        }
     }
 
     /// The released watermark (every transaction below it is over).
@@ -247,6 +286,24 @@ impl<E: Engine> TxnNode<E> {
         }
         self.watermark.released = min;
         self.watermark.collect = true;
+        if cfg!(debug_assertions) {
+            self.assert_no_lock_below_watermark();
+        }
+    }
+
+    /// Adopts a peer's released watermark as this node's floor (lost-state
+    /// copy, DESIGN.md I6: a node that comes back forgets what its peers
+    /// may have deleted before it answers). The watermark only grows.
+    pub(crate) fn adopt_released(&mut self, released: Version) -> Result<(), StorageError> {
+        if released <= self.watermark.released {
+            return Ok(());
+        }
+        let mut batch = WriteBatch::new();
+        put_version(&mut batch, RELEASED_KEY, released);
+        self.engine.write(batch)?;
+        self.watermark.released = released;
+        self.watermark.collect = true;
+        Ok(())
     }
 
     /// Deletes up to a page of finished markers and decision registers of

@@ -10,16 +10,19 @@ use std::collections::{BTreeMap, BTreeSet};
 use zerodb_storage::Engine;
 
 use crate::error::ClientError;
+use crate::error::Refusal;
 use crate::membership::NodeId;
 use crate::message::{Message, ReqId};
 use crate::node::TxnNode;
 use crate::request::{ClientId, Level, Response};
-use crate::types::{Key, Versioned};
+use crate::types::{Epoch, Key, Versioned};
 
 #[derive(Clone, Debug)]
 enum Kind {
     Write {
         record: Versioned,
+        /// The namespace's epoch the write was sent with.
+        epoch: Epoch,
     },
     Read {
         replies: BTreeMap<NodeId, Option<Versioned>>,
@@ -81,6 +84,8 @@ impl<E: Engine> TxnNode<E> {
                 replicas: replicas.len(),
             });
         }
+        let policy = Some(view.policies.version_of(&key.namespace));
+        let epoch = view.namespace_epoch(&key.namespace);
         let record = Versioned {
             version: ver(self.timestamp()),
             value,
@@ -94,13 +99,14 @@ impl<E: Engine> TxnNode<E> {
                     key: key.storage_key(),
                     record: record.clone(),
                     hint_for: *hint_for,
+                    policy,
                 },
             );
         }
         let op = EventualOp {
             client,
             skey: key.storage_key(),
-            kind: Kind::Write { record },
+            kind: Kind::Write { record, epoch },
             needed,
             targets: sends.iter().map(|(n, _)| *n).collect(),
             acks: BTreeSet::new(),
@@ -168,7 +174,7 @@ impl<E: Engine> TxnNode<E> {
         let Some(op) = self.coord.eventual.get_mut(&req) else {
             return;
         };
-        let Kind::Write { record } = &op.kind else {
+        let Kind::Write { record, .. } = &op.kind else {
             return;
         };
         if !op.targets.contains(&from) {
@@ -218,10 +224,25 @@ impl<E: Engine> TxnNode<E> {
         }
     }
 
-    pub(crate) fn eventual_on_refused(&mut self, from: NodeId, req: ReqId) {
+    pub(crate) fn eventual_on_refused(&mut self, from: NodeId, req: ReqId, reason: Refusal) {
         let Some(op) = self.coord.eventual.get_mut(&req) else {
             return;
         };
+        if let (Kind::Write { epoch, .. }, Refusal::WrongEpoch { replica }) = (&op.kind, &reason) {
+            // The replica's catalog says something else of the namespace
+            // (it may be strong now): no retry here can be right, the node
+            // must refresh its catalog first.
+            let error = ClientError::WrongEpoch {
+                coordinator: *epoch,
+                replica: *replica,
+            };
+            let (client, answered) = (op.client, op.answered);
+            self.coord.eventual.remove(&req);
+            if !answered {
+                self.reply(client, Response::Error(error));
+            }
+            return;
+        }
         op.targets.remove(&from);
         if op.targets.len() < op.needed && !op.answered {
             op.answered = true;
@@ -258,6 +279,7 @@ impl<E: Engine> TxnNode<E> {
                         key: op.skey.clone(),
                         record: best.clone(),
                         hint_for: None,
+                        policy: None,
                     },
                 );
             }

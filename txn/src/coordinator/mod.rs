@@ -176,10 +176,19 @@ impl<E: Engine> TxnNode<E> {
     }
 
     pub(crate) fn on_refused(&mut self, from: NodeId, req: ReqId, reason: Refusal) {
+        if let Some(owner) = self.coord.queries.get(&req).copied() {
+            // A `QueryDecision` refused: only "forgotten" says something
+            // (the holder is over everywhere); a transaction learning its
+            // own outcome is never below the watermark (it holds it back).
+            if let (QueryOwner::Read(read), Refusal::Forgotten { .. }) = (owner, &reason) {
+                self.read_on_forgotten(read, req);
+            }
+            return;
+        }
         if self.coord.reads.contains_key(&req) {
             self.read_on_refused(from, req, reason);
         } else if self.coord.eventual.contains_key(&req) {
-            self.eventual_on_refused(from, req);
+            self.eventual_on_refused(from, req, reason);
         }
     }
 }

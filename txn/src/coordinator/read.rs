@@ -281,6 +281,24 @@ impl<E: Engine> TxnNode<E> {
         });
     }
 
+    /// The holder's home forgot it: it is below the released watermark, so
+    /// it is applied or released at every replica and no replica grants
+    /// its lock again. The replies that showed its lock may predate its
+    /// apply (the value from before a commit), so they are dropped and the
+    /// key is read again (issue 14 case 3).
+    pub(crate) fn read_on_forgotten(&mut self, req: ReqId, query_req: ReqId) {
+        let Some(read) = self.coord.reads.get(&req) else {
+            return;
+        };
+        if !matches!(&read.phase, Phase::Resolving { query, .. } if *query == query_req) {
+            return;
+        }
+        let mut read = self.coord.reads.remove(&req).expect("present");
+        read.resolved.clear();
+        read.learned = None;
+        self.send_read_round(read);
+    }
+
     /// A holder's decision is known: apply it everywhere (which releases its
     /// locks); a commit's write of this key counts as a reply.
     fn read_learned(&mut self, read: &mut StrongRead, lock: &LockInfo, decision: Decision) {
@@ -386,6 +404,7 @@ impl<E: Engine> TxnNode<E> {
                     key: read.skey.clone(),
                     record: best.clone(),
                     hint_for: None,
+                    policy: None,
                 },
             );
         }

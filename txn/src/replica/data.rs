@@ -8,7 +8,7 @@ use zerodb_storage::{Direction, Engine, Record, ScanRange, Space, StorageError, 
 use super::{keys, system_record};
 use crate::codec;
 use crate::error::Refusal;
-use crate::membership::NodeId;
+use crate::membership::{Consistency, NodeId};
 use crate::message::{LockInfo, Message, ReqId};
 use crate::node::TxnNode;
 use crate::types::{Epoch, LockMode, Versioned};
@@ -50,7 +50,7 @@ impl<E: Engine> TxnNode<E> {
         key: Vec<u8>,
         epoch: Option<Epoch>,
     ) {
-        if let Err(reason) = self.check_read(epoch) {
+        if let Err(reason) = self.check_read(&key, epoch) {
             self.send(from, Message::Refused { req, reason });
             return;
         }
@@ -74,7 +74,7 @@ impl<E: Engine> TxnNode<E> {
         self.send(from, Message::ReadReply { req, value, locks });
     }
 
-    fn check_read(&self, epoch: Option<Epoch>) -> Result<(), Refusal> {
+    fn check_read(&self, key: &[u8], epoch: Option<Epoch>) -> Result<(), Refusal> {
         if !self.votes() {
             return Err(Refusal::Recovering);
         }
@@ -85,6 +85,7 @@ impl<E: Engine> TxnNode<E> {
                     replica: view.epoch(),
                 });
             }
+            view.check_strong(key)?;
         }
         Ok(())
     }
@@ -123,7 +124,14 @@ impl<E: Engine> TxnNode<E> {
         key: Vec<u8>,
         record: Versioned,
         hint_for: Option<u32>,
+        policy: Option<u64>,
     ) {
+        if let Some(policy) = policy {
+            if let Err(reason) = self.check_eventual_store(&key, policy) {
+                self.send(from, Message::Refused { req, reason });
+                return;
+            }
+        }
         self.hlc.observe(version(record.version));
         let result = match hint_for {
             Some(target) if target != self.id.0 => self.store_hint(target, &key, &record),
@@ -196,6 +204,9 @@ impl<E: Engine> TxnNode<E> {
             let Some(Ok(hinted)) = record.value.map(|v| codec::decode::<Versioned>(&v)) else {
                 continue;
             };
+            let Some(policy) = self.hint_policy(&hint_key, data_key) else {
+                continue;
+            };
             let req = self.next_req();
             self.replica
                 .hint_sends
@@ -207,9 +218,46 @@ impl<E: Engine> TxnNode<E> {
                     key: data_key.to_vec(),
                     record: hinted,
                     hint_for: None,
+                    policy: Some(policy),
                 },
             );
         }
+    }
+
+    /// The policy version a hint is replayed with, or `None` when its
+    /// namespace is strong now: a write hinted while it was eventual would
+    /// land without a lock in a namespace whose writes go through
+    /// transactions only, so the hint is dropped.
+    fn hint_policy(&mut self, hint_key: &[u8], data_key: &[u8]) -> Option<u64> {
+        let view = self.view.as_ref()?;
+        let (namespace, consistency) = view.consistency_of_storage_key(data_key)?;
+        if consistency == Consistency::Eventual {
+            return Some(view.policies.version_of(&namespace));
+        }
+        tracing::warn!(%namespace, "dropping a hint of a namespace that is strong now");
+        let mut batch = WriteBatch::new();
+        batch.remove(Space::System, hint_key.to_vec());
+        if let Err(e) = self.engine.write(batch) {
+            tracing::warn!(error = %e, "could not drop a hint; will retry");
+        }
+        None
+    }
+
+    /// Whether this replica takes an eventual write (or a hint, or a
+    /// hint's replay) of `key` sent under policy version `policy`: only if
+    /// its own catalog holds the key's namespace eventual under the same
+    /// version. Otherwise the refusal tells the sender to refresh.
+    fn check_eventual_store(&self, key: &[u8], policy: u64) -> Result<(), Refusal> {
+        let view = self.view.as_ref().ok_or(Refusal::NotOwner)?;
+        let Some((namespace, consistency)) = view.consistency_of_storage_key(key) else {
+            return Err(Refusal::NotOwner);
+        };
+        if consistency != Consistency::Eventual || view.policies.version_of(&namespace) != policy {
+            return Err(Refusal::WrongEpoch {
+                replica: view.namespace_epoch(&namespace),
+            });
+        }
+        Ok(())
     }
 
     /// A hint was delivered: drop it, unless a newer one replaced it

@@ -45,7 +45,12 @@ impl<E: Engine> TxnNode<E> {
         if let Decision::Committed { version, .. } = decision {
             self.hlc.observe(crate::types::version(*version));
         }
-        if home.is_some_and(|home| self.is_replica_of(home)) {
+        // Below the watermark every record of the transaction may be
+        // deleted already: a late `Apply` still applies its writes and
+        // releases, but writes no register or marker that would outlive
+        // the collection (DESIGN.md I6).
+        let forgotten = self.forgotten(txn).is_some();
+        if !forgotten && home.is_some_and(|home| self.is_replica_of(home)) {
             let mut state = self.load_register(txn, attempt)?;
             if state.decided.is_none() {
                 state.decided = Some(decision.clone());
@@ -72,11 +77,13 @@ impl<E: Engine> TxnNode<E> {
             through: attempt,
             committed: decision.is_committed().then_some(attempt),
         });
-        batch.put(
-            Space::System,
-            keys::finished(txn),
-            system_record(codec::encode_stored(&finished)),
-        );
+        if !forgotten {
+            batch.put(
+                Space::System,
+                keys::finished(txn),
+                system_record(codec::encode_stored(&finished)),
+            );
+        }
         let releases = self
             .replica
             .held

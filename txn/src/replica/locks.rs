@@ -113,9 +113,12 @@ impl<E: Engine> TxnNode<E> {
                 replica: view.epoch(),
             });
         }
+        for k in &req.keys {
+            view.check_strong(&k.key)?;
+        }
         if self.too_old(req.txn) {
             return Err(Refusal::TooOld {
-                low: crate::types::ver(self.watermark.reported),
+                low: crate::types::ver(self.lock_floor()),
             });
         }
         let finished = self
@@ -273,6 +276,15 @@ impl<E: Engine> TxnNode<E> {
         // so any lock this transaction holds is of the same attempt (a
         // duplicate, or a copy from lost-state recovery). Replacing another
         // attempt's lock is the bug of issue 14 case 1.
+        // Strong messages about a namespace this catalog holds eventual were
+        // refused (issue 14 case 5): a lock is never taken in one.
+        debug_assert!(
+            self.view
+                .as_ref()
+                .is_some_and(|v| req.keys.iter().all(|k| v.check_strong(&k.key).is_ok())),
+            "txn {}: a lock in a namespace held eventual here",
+            req.txn
+        );
         let held_attempt = self.replica.held.get(&req.txn).map(|h| h.record.attempt);
         assert!(
             self.options.unsafe_grant_woken_without_recheck

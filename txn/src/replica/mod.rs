@@ -247,6 +247,14 @@ impl<E: Engine> TxnNode<E> {
 
     /// Adds a lock set to the in-memory table with a lease from `now`.
     pub(crate) fn insert_held(&mut self, record: LockRecord, now_ms: u64) {
+        // No lock below the released watermark (see `watermark.rs`): every
+        // member held none of it when it reported and refuses it since.
+        debug_assert!(
+            self.options.unsafe_watermark_ignores_locks
+                || crate::types::version(record.txn.timestamp) >= self.watermark.released,
+            "txn {}: a lock inserted below the released watermark",
+            record.txn
+        );
         for k in &record.keys {
             self.replica
                 .by_key

@@ -1,6 +1,7 @@
 //! Lost-state recovery (DESIGN.md 6.1 "Lost state"): a replica whose engine
-//! incarnation is new or changed copies data, locks, finished markers and
-//! decision registers from peers, page by page, and votes again only once,
+//! incarnation is new or changed copies locks, finished markers and
+//! decision registers, then data, from peers, page by page, and votes again
+//! only once,
 //! for every replica set it belongs to, enough peers finished that any lock
 //! quorum or accept quorum it was part of intersects what it copied
 //! (`rf - quorum + 1` of the others).
@@ -17,12 +18,22 @@ use crate::membership::{quorum, NodeId};
 use crate::message::Message;
 use crate::node::{ReplicaStatus, TxnNode};
 use crate::types::{LockMode, TxnId, Versioned};
+use crate::watermark::RELEASED_KEY;
 
 /// Copy progress from one peer.
+///
+/// The system space (locks and decision records) is copied before the
+/// data space. A peer applies a commit and releases its lock in one batch;
+/// if that batch falls between two pages, copying locks first means the
+/// copy holds either the lock (taken before the batch) or the writes (data
+/// read after it). Copying data first could miss both (issue 14 case 4):
+/// data served before the apply, locks after the release.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct PeerCopy {
-    /// `b'd'` then `b's'`.
+    /// `b's'` then `b'd'`.
     space_tag: u8,
+    /// Every page of the peer's system space is merged.
+    system_copied: bool,
     after: Option<Vec<u8>>,
     done: bool,
     asked_at_ms: Option<u64>,
@@ -75,12 +86,16 @@ impl<E: Engine> TxnNode<E> {
         let now_ms = self.now_ms;
         let lost = self.replica.lost.get_or_insert_with(LostState::default);
         let copy = lost.peers.entry(peer).or_insert_with(|| PeerCopy {
-            space_tag: Space::Data.tag(),
+            space_tag: Space::System.tag(),
             ..PeerCopy::default()
         });
         if copy.done {
             return;
         }
+        assert!(
+            copy.space_tag == Space::System.tag() || copy.system_copied,
+            "peer {peer}: data asked for before its locks were copied"
+        );
         if !now && copy.asked_at_ms.is_some_and(|at| at + retry_ms > now_ms) {
             return;
         }
@@ -149,6 +164,7 @@ impl<E: Engine> TxnNode<E> {
                             | Some(&keys::REGISTER)
                             | Some(&keys::PLACEMENT)
                     )
+                    || k.as_slice() == RELEASED_KEY
             })
             .map(|(k, r)| {
                 (
@@ -208,8 +224,9 @@ impl<E: Engine> TxnNode<E> {
             return;
         };
         if done {
-            if space_tag == Space::Data.tag() {
-                copy.space_tag = Space::System.tag();
+            if space_tag == Space::System.tag() {
+                copy.system_copied = true;
+                copy.space_tag = Space::Data.tag();
                 copy.after = None;
             } else {
                 copy.done = true;
@@ -280,6 +297,14 @@ impl<E: Engine> TxnNode<E> {
                     self.engine.write(batch)?;
                 }
                 Some(&keys::PLACEMENT) => self.merge_placement(&key, &bytes)?,
+                // The peer's released watermark becomes this node's floor:
+                // what the peer may have deleted below it is forgotten
+                // here too, not "never accepted" (DESIGN.md I6).
+                _ if key.as_slice() == RELEASED_KEY => {
+                    if let Ok(released) = codec::decode::<crate::types::Ver>(&bytes) {
+                        self.adopt_released(crate::types::version(released))?;
+                    }
+                }
                 _ => {}
             }
         }

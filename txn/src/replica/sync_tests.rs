@@ -5,7 +5,7 @@ use crate::types::ver;
 use crate::types::KeyExt;
 use std::collections::BTreeSet;
 
-use zerodb_storage::{Incarnation, MemoryEngine, Space, Version};
+use zerodb_storage::{Engine, Incarnation, MemoryEngine, Space, Version};
 
 use super::super::{keys, Finished, LockRecord};
 use crate::codec;
@@ -130,15 +130,15 @@ fn a_finished_marker_copied_from_a_peer_does_not_drop_a_copied_lock() {
         through: 2,
         committed: Some(2),
     };
-    for peer in [2, 3] {
-        chunk(&mut n, peer, Space::Data, Vec::new());
-    }
     // Peer 2 finished the transaction (it applied its own part); peer 3
     // still holds the attempt's lock.
     let marker = system_entry(keys::finished(txn), codec::encode_stored(&finished));
     chunk(&mut n, 2, Space::System, vec![marker]);
     let held = system_entry(keys::lock(txn), codec::encode_stored(&lock));
     chunk(&mut n, 3, Space::System, vec![held]);
+    for peer in [2, 3] {
+        chunk(&mut n, peer, Space::Data, Vec::new());
+    }
     assert_eq!(n.status(), ReplicaStatus::Normal, "both peers copied");
     assert_eq!(
         n.locks_held(),
@@ -163,13 +163,13 @@ fn copies_of_one_attempt_from_different_peers_lock_every_key() {
         lease_ms: 1_000,
         keys,
     };
-    for peer in [2, 3] {
-        chunk(&mut n, peer, Space::Data, Vec::new());
-    }
     let only_k1 = record(vec![lock_key("k1")]);
     let both = record(vec![lock_key("k0"), lock_key("k1")]);
     chunk(&mut n, 2, Space::System, vec![lock_entry(&only_k1)]);
     chunk(&mut n, 3, Space::System, vec![lock_entry(&both)]);
+    for peer in [2, 3] {
+        chunk(&mut n, peer, Space::Data, Vec::new());
+    }
     assert_eq!(n.status(), ReplicaStatus::Normal);
     let younger = LockRead {
         txn: txn_at(9),
@@ -220,11 +220,11 @@ fn a_read_reports_every_copied_write_lock_on_a_key() {
             mode: LockMode::Exclusive,
         }],
     };
+    chunk(&mut n, 2, Space::System, vec![lock_entry(&record(5))]);
+    chunk(&mut n, 3, Space::System, vec![lock_entry(&record(7))]);
     for peer in [2, 3] {
         chunk(&mut n, peer, Space::Data, Vec::new());
     }
-    chunk(&mut n, 2, Space::System, vec![lock_entry(&record(5))]);
-    chunk(&mut n, 3, Space::System, vec![lock_entry(&record(7))]);
     assert_eq!(n.status(), ReplicaStatus::Normal);
     let read = Message::Read {
         req: 1,
@@ -261,7 +261,6 @@ fn a_request_of_an_attempt_with_a_partial_copied_lock_locks_the_rest() {
         keys: vec![lock_key("k3")],
     };
     for peer in [2, 3] {
-        chunk(&mut n, peer, Space::Data, Vec::new());
         chunk(
             &mut n,
             peer,
@@ -271,6 +270,7 @@ fn a_request_of_an_attempt_with_a_partial_copied_lock_locks_the_rest() {
                 codec::encode_stored(&copied),
             )],
         );
+        chunk(&mut n, peer, Space::Data, Vec::new());
     }
     assert_eq!(n.status(), ReplicaStatus::Normal);
     let epoch = Epoch {
@@ -306,4 +306,173 @@ fn a_request_of_an_attempt_with_a_partial_copied_lock_locks_the_rest() {
         )),
         "k0 is locked by the attempt now: {actions:?}"
     );
+}
+
+/// DESIGN.md I6: a node that comes back adopts the released watermark as
+/// its floor before it answers. Without it, a decision its peers deleted
+/// below their watermark reads as "never accepted" at the new disk.
+#[test]
+fn a_recovering_replica_adopts_its_peers_released_watermark() {
+    let mut n = recovering_node();
+    n.handle_timer(10, Timer::Tick);
+    let released = Version {
+        physical_ms: 4_000,
+        logical: 0,
+        node: 0,
+    };
+    let entry = system_entry(
+        crate::watermark::RELEASED_KEY.to_vec(),
+        codec::encode_stored(&ver(released)),
+    );
+    chunk(&mut n, 2, Space::System, vec![entry]);
+    assert_eq!(n.released_watermark(), released);
+    assert!(n.forgotten(txn_at(3_999)).is_some());
+    assert!(n.forgotten(txn_at(4_001)).is_none());
+}
+
+/// A bootstrap member `id` of the 3-node test ring.
+fn peer(id: u32) -> TxnNode<MemoryEngine> {
+    let mut n = TxnNode::open(
+        NodeId(id),
+        MemoryEngine::new(Incarnation(u64::from(id))),
+        u64::from(id),
+        TxnOptions::default(),
+        true,
+    )
+    .unwrap();
+    n.set_view(test_ring(3), BTreeSet::new(), Policies::default());
+    n
+}
+
+fn sends(actions: Vec<Action>) -> Vec<(NodeId, Message)> {
+    actions
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Send { to, msg } => Some((to, msg)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Issue 14 case 4: a peer applies and releases a committed transaction
+/// between two pages it serves to a recovering replica. Whatever the order
+/// of the pages, the copy must end with the transaction's lock (so its
+/// decision is learned later) or with its writes; with neither, a quorum
+/// read of the recovering replica and a peer that never saw the commit
+/// answers the value from before an acknowledged write.
+#[test]
+fn a_commit_applied_during_the_copy_is_never_missed_by_both_data_and_locks() {
+    use crate::replica::lock_tests::{lock_read, txn};
+    use crate::types::{Decision, Write};
+    let mut x = recovering_node();
+    let mut peers = [peer(2), peer(3)];
+    // T locked `k` at peer 2 only (peer 3 was not in its lock quorum and
+    // its `Apply` to peer 3 is lost).
+    let t = txn(5);
+    let request = lock_read(t, 1, &[("k", LockMode::Exclusive)]);
+    let k = request.keys[0].key.clone();
+    let partition = request.keys[0].partition.clone();
+    let granted = sends(peers[0].handle_message(10, NodeId(9), Message::LockRead(request)));
+    assert!(matches!(granted[..], [(_, Message::LockGranted { .. })]));
+    let commit = Message::Apply {
+        txn: t,
+        attempt: 1,
+        home: partition.clone(),
+        decision: Decision::Committed {
+            version: ver(Version {
+                physical_ms: 6,
+                logical: 0,
+                node: 2,
+            }),
+            writes: vec![Write {
+                partition,
+                key: k.clone(),
+                value: Some(b"new".to_vec()),
+            }],
+            participants: vec![],
+        },
+    };
+    let mut commit = Some(commit);
+    let mut wire = sends(x.handle_timer(10, Timer::Tick));
+    for _ in 0..20 {
+        let mut back = Vec::new();
+        for (to, msg) in std::mem::take(&mut wire) {
+            let peer = &mut peers[to.0 as usize - 2];
+            let replies = sends(peer.handle_message(20, NodeId(1), msg));
+            back.extend(replies.into_iter().map(|(_, reply)| (to, reply)));
+            if to == NodeId(2) {
+                // Right after serving its first page, peer 2 applies T.
+                if let Some(apply) = commit.take() {
+                    peer.handle_message(20, NodeId(9), apply);
+                    assert_eq!(peer.locks_held(), 0);
+                }
+            }
+        }
+        for (from, msg) in back {
+            wire.extend(sends(x.handle_message(30, from, msg)));
+        }
+        if x.status() == ReplicaStatus::Normal {
+            break;
+        }
+    }
+    assert_eq!(x.status(), ReplicaStatus::Normal, "the copy finished");
+    let value = x
+        .engine_mut()
+        .get(Space::Data, &k)
+        .unwrap()
+        .and_then(|r| r.value);
+    assert!(
+        x.locks_held() == 1 || value == Some(b"new".to_vec()),
+        "the recovered replica has neither T's lock nor its write (value {value:?})"
+    );
+}
+
+/// Bank seeds 72, 84, 136 and 153 of `zerodb-sim --faults mixed` (with the
+/// adopted watermark above, before this rule): a replica back from a lost
+/// disk had adopted its peers' watermark but reported no low yet, so a
+/// late lock request of a transaction below the watermark (whose finished
+/// markers were deleted) was granted; no decision could release it (Paxos
+/// below the watermark is refused), and the watermark stopped for good.
+#[test]
+fn after_a_lost_disk_no_lock_is_granted_below_the_adopted_watermark() {
+    let mut n = recovering_node();
+    n.handle_timer(10, Timer::Tick);
+    let released = Version {
+        physical_ms: 4_000,
+        logical: 0,
+        node: 0,
+    };
+    let entry = system_entry(
+        crate::watermark::RELEASED_KEY.to_vec(),
+        codec::encode_stored(&ver(released)),
+    );
+    chunk(&mut n, 2, Space::System, vec![entry]);
+    chunk(&mut n, 3, Space::System, vec![]);
+    for peer in [2, 3] {
+        chunk(&mut n, peer, Space::Data, vec![]);
+    }
+    assert_eq!(n.status(), ReplicaStatus::Normal);
+    let late = LockRead {
+        txn: txn_at(3_000),
+        attempt: 1,
+        home: strong_partition(),
+        epoch: Epoch { ring: 1, policy: 0 },
+        lease_ms: 1_000,
+        keys: vec![lock_key("k")],
+    };
+    let out = sends(n.handle_message(20, NodeId(2), Message::LockRead(late)));
+    assert!(
+        matches!(
+            &out[..],
+            [(
+                _,
+                Message::LockRefused {
+                    reason: crate::error::Refusal::TooOld { .. },
+                    ..
+                }
+            )]
+        ),
+        "{out:?}"
+    );
+    assert_eq!(n.locks_held(), 0);
 }
