@@ -30,7 +30,7 @@ const GAP_MS_MAX: u64 = 3000;
 pub const CLOCK_OFFSET_S_MAX: i64 = 30;
 
 /// The kinds of fault, in the order of the summary line.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum FaultKind {
     /// kill -9, then a restart on the same data.
     Kill,
@@ -103,17 +103,8 @@ pub struct Nemesis {
 }
 
 impl Nemesis {
-    /// A nemesis drawing from `rng`; clock offsets only when `clocks`.
-    pub fn new(rng: StdRng, clocks: bool) -> Nemesis {
-        let mut kinds = vec![
-            FaultKind::Kill,
-            FaultKind::Pause,
-            FaultKind::Partition,
-            FaultKind::OneWay,
-        ];
-        if clocks {
-            kinds.push(FaultKind::Clock);
-        }
+    /// A nemesis drawing from `rng` among `kinds` (none: no faults).
+    pub fn new(rng: StdRng, kinds: Vec<FaultKind>) -> Nemesis {
         Nemesis {
             rng,
             kinds,
@@ -135,7 +126,7 @@ impl Nemesis {
             self.note_crashes(cluster);
             let gap = self.rng.random_range(0..=GAP_MS_MAX);
             sleep_until_at_most(deadline, gap).await;
-            if Instant::now() >= deadline || nodes < 2 {
+            if Instant::now() >= deadline || nodes < 2 || self.kinds.is_empty() {
                 continue;
             }
             let kind = self.kinds[self.rng.random_range(0..self.kinds.len())];

@@ -105,6 +105,17 @@ impl Topology {
                 "--nodes {nodes}: use 1 to {NODES_MAX}"
             )));
         }
+        let busy: Vec<String> = leftovers()
+            .into_iter()
+            .filter(|name| !pids_in(name).is_empty())
+            .collect();
+        if !busy.is_empty() {
+            return Err(HarnessError::Setup(format!(
+                "namespaces {} have running processes: another harness run is in progress \
+                 (or was killed: then run `zerodb-harness --cleanup`)",
+                busy.join(", ")
+            )));
+        }
         cleanup();
         // From here on, a failure drops `topology`, which removes the rest.
         let topology = Topology { nodes };
@@ -184,21 +195,11 @@ impl Drop for Topology {
 /// Removes every namespace and link with the harness's prefix, killing
 /// the processes still inside them. Safe to run at any time.
 pub fn cleanup() {
-    let list = Command::new("ip").args(["netns", "list"]).output();
-    let names: Vec<String> = list
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| line.split_whitespace().next())
-        .filter(|name| name.starts_with(&format!("{PREFIX}-")))
-        .map(str::to_string)
-        .collect();
+    let names = leftovers();
     for name in &names {
-        if let Ok(output) = Command::new("ip").args(["netns", "pids", name]).output() {
-            for pid in String::from_utf8_lossy(&output.stdout).split_whitespace() {
-                crate::cluster::signal(pid, "CONT");
-                crate::cluster::signal(pid, "KILL");
-            }
+        for pid in pids_in(name) {
+            crate::cluster::signal(&pid, "CONT");
+            crate::cluster::signal(&pid, "KILL");
         }
     }
     for name in &names {
@@ -206,4 +207,30 @@ pub fn cleanup() {
     }
     // The root end goes with its peer; this covers a half-made topology.
     let _ = ip(&["link", "del", &host_link()]);
+}
+
+/// The namespaces with the harness's prefix.
+fn leftovers() -> Vec<String> {
+    let list = Command::new("ip").args(["netns", "list"]).output();
+    list.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| name.starts_with(&format!("{PREFIX}-")))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The processes running inside namespace `name`.
+fn pids_in(name: &str) -> Vec<String> {
+    Command::new("ip")
+        .args(["netns", "pids", name])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }

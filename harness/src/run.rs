@@ -17,7 +17,7 @@ use zerodb_sim::history::ProcessId;
 
 use crate::check::{self, OutcomeCounts, REGISTER_STEPS_PER_KEY_MAX};
 use crate::cluster::Cluster;
-use crate::nemesis::{FaultCounts, Nemesis};
+use crate::nemesis::{FaultCounts, FaultKind, Nemesis};
 use crate::net::{self, Topology};
 use crate::workload::{self, Limits, Recorder, INITIAL_BALANCE};
 use crate::HarnessError;
@@ -77,9 +77,15 @@ pub struct Args {
     /// Keep the folder after a clean run (it is always kept on anomalies).
     #[arg(long)]
     pub keep: bool,
-    /// No clock offsets (they need Debian's `faketime` package).
-    #[arg(long)]
-    pub no_clock_offsets: bool,
+    /// Fault kinds to inject, comma-separated (clock needs Debian's
+    /// `faketime` package and is left out without it).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "kill,pause,partition,one-way,clock"
+    )]
+    pub faults: Vec<FaultKind>,
     /// Seconds to let the healed cluster settle before the final reads.
     #[arg(long, default_value_t = 5)]
     pub settle: u64,
@@ -162,11 +168,13 @@ async fn run_inner(args: Args) -> Result<Summary, HarnessError> {
     // processes die before their namespaces go.
     let topology = Topology::create(args.nodes)?;
     let mut cluster = Cluster::prepare(&binary, &dir, args.nodes, &args.engine)?;
-    let clocks = !args.no_clock_offsets && cluster.can_offset_clocks();
-    if !args.no_clock_offsets && !clocks {
+    let mut kinds = args.faults.clone();
+    kinds.dedup();
+    if kinds.contains(&FaultKind::Clock) && !cluster.can_offset_clocks() {
         eprintln!(
             "zerodb-harness: libfaketime not found (apt-get install faketime): no clock offsets"
         );
+        kinds.retain(|k| *k != FaultKind::Clock);
     }
     cluster.start_all()?;
     let client_config = client_config(&cluster)?;
@@ -215,7 +223,7 @@ async fn run_inner(args: Args) -> Result<Summary, HarnessError> {
         });
         process += 1;
     }
-    let mut nemesis = Nemesis::new(StdRng::seed_from_u64(seed), clocks);
+    let mut nemesis = Nemesis::new(StdRng::seed_from_u64(seed), kinds);
     nemesis.run(&mut cluster, &topology, deadline).await?;
     for worker in workers {
         let _ = worker.await;

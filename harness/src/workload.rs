@@ -393,3 +393,56 @@ fn record<O, R>(
             outcome,
         });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_errors_that_may_have_applied_are_indeterminate() {
+        let unknown = Error::Timeout {
+            outcome_unknown: true,
+            detail: "lost".into(),
+        };
+        let known = Error::Timeout {
+            outcome_unknown: false,
+            detail: "gave up".into(),
+        };
+        assert!(error_outcome::<()>(&unknown).is_info());
+        assert!(error_outcome::<()>(&Error::Internal("?".into())).is_info());
+        assert!(matches!(error_outcome::<()>(&known), Outcome::Fail(_)));
+        assert!(matches!(
+            error_outcome::<()>(&Error::Unavailable("no quorum".into())),
+            Outcome::Fail(_)
+        ));
+    }
+
+    #[test]
+    fn values_round_trip_and_foreign_bytes_are_flagged() {
+        let found = |bytes: Vec<u8>| {
+            Some(Versioned {
+                version: zerodb_client::Ver::ZERO,
+                value: Some(bytes),
+            })
+        };
+        assert_eq!(decode(found(encode(42))), Some(42));
+        assert_eq!(decode(found(b"abc".to_vec())), Some(i64::MIN));
+        assert_eq!(decode(None), None);
+    }
+
+    #[test]
+    fn the_budget_and_the_deadline_both_stop_a_run() {
+        let limits = Limits {
+            deadline: Instant::now() + Duration::from_secs(60),
+            budget: Arc::new(AtomicU64::new(2)),
+        };
+        assert!(limits.take());
+        assert!(limits.take());
+        assert!(!limits.take());
+        let late = Limits {
+            deadline: Instant::now(),
+            budget: Arc::new(AtomicU64::new(10)),
+        };
+        assert!(!late.take());
+    }
+}
