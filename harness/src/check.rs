@@ -13,8 +13,24 @@ use zerodb_sim::check::durability::check_register_durability;
 use zerodb_sim::check::register::check_registers_with_budget;
 use zerodb_sim::history::{BankOperation, Outcome, RegisterOperation};
 
-/// Search steps per register key before the search gives up.
+/// Search steps per register key before the search gives up (fewer for
+/// a key with a long history: see [`steps_for`]).
 pub const REGISTER_STEPS_PER_KEY_MAX: u64 = 20_000_000;
+
+/// Memory the search of one key may use for its cache, in bytes. Each
+/// step can cache one bit set over the key's operations, so a long run's
+/// key (tens of thousands of operations) gets fewer steps instead of
+/// exhausting the machine; out of budget is still reported, never passed.
+const REGISTER_CACHE_BYTES_MAX: u64 = 4 << 30;
+
+/// The step budget of a key with `operations` operations, within both
+/// `steps_max` and [`REGISTER_CACHE_BYTES_MAX`].
+pub fn steps_for(operations: usize, steps_max: u64) -> u64 {
+    // A cached entry: the bit set's words, its Vec and the state, plus the
+    // hash set's own overhead.
+    let entry_bytes = (operations as u64).div_ceil(64) * 8 + 64;
+    steps_max.min(REGISTER_CACHE_BYTES_MAX / entry_bytes).max(1)
+}
 
 /// Operation counts by outcome.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -75,19 +91,34 @@ pub fn check_register_history(
     steps_max: u64,
 ) -> Verdict {
     let mut verdict = Verdict::default();
-    match check_registers_with_budget(history, steps_max) {
-        Ok(report) => {
-            for violation in &report.violations {
-                verdict.anomalies.push(format!("register: {violation}"));
+    // Keys are independent (registers compose), so each is searched on its
+    // own with a budget sized to its history; the checker's indices are
+    // mapped back to the whole history's.
+    let mut by_key: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+    for (index, op) in history.iter().enumerate() {
+        by_key.entry(op.op.key()).or_default().push(index);
+    }
+    for (key, indices) in by_key {
+        let sub: Vec<RegisterOperation> = indices.iter().map(|&i| history[i].clone()).collect();
+        let budget = steps_for(sub.len(), steps_max);
+        match check_registers_with_budget(&sub, budget) {
+            Ok(report) => {
+                for mut violation in report.violations {
+                    violation.blocked_op = indices[violation.blocked_op];
+                    verdict.anomalies.push(format!("register: {violation}"));
+                }
+                if !report.unknown.is_empty() {
+                    verdict.anomalies.push(format!(
+                        "register: key {key}: linearizability search of {} operations ran out \
+                         of its budget of {budget} steps; inconclusive counts as a failure",
+                        sub.len()
+                    ));
+                }
             }
-            for key in &report.unknown {
-                verdict.anomalies.push(format!(
-                    "register: key {key}: linearizability search ran out of its budget of \
-                     {steps_max} steps; inconclusive counts as a failure"
-                ));
-            }
+            Err(error) => verdict
+                .anomalies
+                .push(format!("register: key {key}: {error}")),
         }
-        Err(error) => verdict.anomalies.push(format!("register: {error}")),
     }
     if let Some(final_values) = final_values {
         for key in 0..keys {
@@ -265,6 +296,34 @@ mod tests {
         let verdict = check_bank_history(&bad, 2, 200);
         assert_eq!(verdict.anomalies.len(), 1);
         assert!(verdict.anomalies[0].contains("sums to 193"));
+    }
+
+    #[test]
+    fn long_histories_get_fewer_steps_within_the_memory_bound() {
+        assert_eq!(steps_for(100, 1000), 1000);
+        let long = steps_for(1_000_000, REGISTER_STEPS_PER_KEY_MAX);
+        assert!(long < REGISTER_STEPS_PER_KEY_MAX);
+        assert!(long * (1_000_000u64.div_ceil(64) * 8) <= REGISTER_CACHE_BYTES_MAX);
+    }
+
+    #[test]
+    fn a_violation_names_the_operation_by_its_index_in_the_whole_history() {
+        let mut history = vec![reg(
+            5,
+            0,
+            1,
+            RegisterOp::Put { key: 7, value: 9 },
+            Outcome::Ok(RegisterResult::Written),
+        )];
+        history.extend(good_register_history());
+        history[2].outcome = Outcome::Ok(RegisterResult::Value(None));
+        let verdict = check_register_history(&history, None, 8, REGISTER_STEPS_PER_KEY_MAX);
+        assert_eq!(verdict.anomalies.len(), 1, "{:?}", verdict.anomalies);
+        assert!(
+            verdict.anomalies[0].contains("op #2 "),
+            "{:?}",
+            verdict.anomalies
+        );
     }
 
     #[test]
