@@ -153,6 +153,10 @@ async fn run_inner(args: Args) -> Result<Summary, HarnessError> {
             .map_or(1, |d| d.as_nanos() as u64 % 1_000_000)
     });
     let binary = zerodb_binary(args.zerodb.as_deref())?;
+    // Declared before the cluster so that it is dropped after it: the
+    // processes die before their namespaces go. Made before the folder, so
+    // that a run refused beside another one leaves nothing behind.
+    let topology = Topology::create(args.nodes)?;
     let dir = args.dir.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("zdbh-{seed}-{}", std::process::id()))
     });
@@ -164,9 +168,6 @@ async fn run_inner(args: Args) -> Result<Summary, HarnessError> {
         args.duration,
         dir.display()
     );
-    // Declared before the cluster so that it is dropped after it: the
-    // processes die before their namespaces go.
-    let topology = Topology::create(args.nodes)?;
     let mut cluster = Cluster::prepare(&binary, &dir, args.nodes, &args.engine)?;
     let mut kinds = args.faults.clone();
     kinds.dedup();
