@@ -7,7 +7,7 @@ use zerodb_storage::Engine;
 use zerodb_txn::{Action, ClientId, Request, Response};
 
 use super::metadata::{Admission, Caller, Metadata};
-use super::NodeCore;
+use super::{NodeCore, Output};
 
 impl<E: Engine> NodeCore<E> {
     /// A client request from `caller`: admitted, parked until the catalog
@@ -18,12 +18,12 @@ impl<E: Engine> NodeCore<E> {
         client: ClientId,
         caller: Caller,
         request: Request,
-    ) -> Vec<Action> {
+    ) -> Vec<Output> {
         let mut actions = Vec::new();
         if Metadata::is_internal(client) {
             let reason = format!("client id {} is reserved for the node", client.0);
             actions.push(refusal(client, reason));
-            return actions;
+            return self.finish(now_ms, actions);
         }
         self.gate(now_ms, client, caller, request, false, &mut actions);
         self.finish(now_ms, actions)
@@ -49,11 +49,7 @@ impl<E: Engine> NodeCore<E> {
                     Caller::Node => None,
                 };
                 match target {
-                    Some(to) => self.forwards.push(super::forward::Forward {
-                        client,
-                        to,
-                        request,
-                    }),
+                    Some(to) => self.forward(now_ms, client, to, request),
                     None => actions.extend(self.txn.handle_request(now_ms, client, request)),
                 }
             }
@@ -87,8 +83,18 @@ impl<E: Engine> NodeCore<E> {
 
     /// Takes the node's own replies out of `actions` and handles them (which
     /// may issue more requests and admit parked ones); installs committed
-    /// catalog writes; counts what is left.
-    pub(super) fn finish(&mut self, now_ms: u64, mut actions: Vec<Action>) -> Vec<Action> {
+    /// catalog writes; counts what is left. Returns the outputs of the
+    /// call: what is left of `actions`, then the outbox, then the gossip
+    /// timer if its deadline moved earlier.
+    pub(super) fn finish(&mut self, now_ms: u64, actions: Vec<Action>) -> Vec<Output> {
+        let actions = self.settle_internal(now_ms, actions);
+        let mut outputs: Vec<Output> = actions.into_iter().map(Output::from).collect();
+        outputs.append(&mut self.outbox);
+        self.arm_gossip(&mut outputs);
+        outputs
+    }
+
+    fn settle_internal(&mut self, now_ms: u64, mut actions: Vec<Action>) -> Vec<Action> {
         let mut out = Vec::with_capacity(actions.len());
         let mut changed = false;
         // Bounded: each round handles replies that arrived synchronously;

@@ -576,7 +576,7 @@ pub fn namespaces_of(request: &Request) -> Vec<String> {
 }
 
 /// Whether a request writes.
-fn writes(request: &Request) -> bool {
+pub fn writes(request: &Request) -> bool {
     match request {
         Request::Get { .. } => false,
         Request::Put { .. } | Request::Delete { .. } => true,

@@ -5,11 +5,13 @@
 //! use is what gossip declared down plus peers a send just failed to reach.
 //!
 //! Like the cores below it, [`NodeCore`] never reads a clock, touches a
-//! socket or spawns a task: the runtime passes `now_ms` into every call and
-//! carries out the [`Action`]s that come back. Durability rule for its
-//! drivers: after a batch of inputs call [`NodeCore::sync`] once, then
-//! release the batch's actions.
+//! socket or spawns a task: a driver (the runtime or the simulator) passes
+//! `now_ms` into every call and carries out the [`Output`]s that come back,
+//! timers included (see [`output`]). Durability rule for its drivers:
+//! handle a batch of inputs ([`NodeCore::handle_batch`]), call
+//! [`NodeCore::sync`] once, then release the batch's outputs.
 
+pub mod batch;
 pub mod catalog;
 mod catalog_change;
 pub mod forward;
@@ -18,6 +20,7 @@ pub mod gossip;
 pub mod liveness;
 pub mod membership;
 pub mod metadata;
+pub mod output;
 pub mod purge;
 
 use std::collections::BTreeMap;
@@ -27,15 +30,17 @@ use zerodb_config::NamespacePolicy;
 use zerodb_ring::{NodeId, Ownership, PartitionLevel, RecordKey, Ring};
 use zerodb_storage::{Direction, Engine, EngineStats, ScanRange, Space, StorageError};
 use zerodb_txn::{
-    Action, ClientError, ClientId, Policies, ReplicaStatus, Request, Response, Timer, TxnNode,
-    TxnOptions, Versioned,
+    Action, ClientError, ClientId, Policies, ReplicaStatus, Request, Response, TxnNode, TxnOptions,
+    Versioned,
 };
 
 use crate::api::{MemberStatus, NodeMessage, ScanEntry, ScanQuery, ServiceError, StatusReport};
-use gossip::{Datagram, GossipMembership, GossipStep};
+pub use batch::Input;
+use gossip::{GossipMembership, GossipStep};
 use liveness::Liveness;
 use membership::{ClusterError, ClusterSpec};
 use metadata::{Caller, Metadata};
+pub use output::{AskId, Output, Timer};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +67,10 @@ pub struct CoreOptions {
     pub txn: TxnOptions,
     /// Gossip (see [`GossipMembership::node_config`]).
     pub gossip: zerodb_gossip::GossipConfig,
+    /// Seed of the ring's token allocator; every node of a cluster must
+    /// use the same ([`membership::TOKEN_SEED`] unless a simulator varies
+    /// the ring per run).
+    pub token_seed: u64,
 }
 
 impl Default for CoreOptions {
@@ -71,6 +80,7 @@ impl Default for CoreOptions {
             gossip: GossipMembership::node_config(
                 zerodb_gossip::GossipConfig::default().probe_period_ms,
             ),
+            token_seed: membership::TOKEN_SEED,
         }
     }
 }
@@ -97,12 +107,20 @@ pub struct NodeCore<E: Engine> {
     txn: TxnNode<E>,
     liveness: Liveness,
     gossip: GossipMembership,
-    /// Gossip datagrams waiting for the driver ([`NodeCore::take_datagrams`]).
-    datagrams: Vec<Datagram>,
+    /// The earliest gossip deadline a [`Timer::Gossip`] was asked for and
+    /// has not fired yet.
+    gossip_armed_ms: Option<u64>,
+    /// Outputs made outside the transaction layer's actions (datagrams,
+    /// asks, relayed answers), released with the next call's outputs.
+    outbox: Vec<Output>,
     tally: Tally,
     metadata: Metadata,
-    /// Client requests for the driver to forward (region pinning).
-    forwards: Vec<forward::Forward>,
+    /// Requests handed to peers, by id (see [`forward`]).
+    asks: BTreeMap<AskId, forward::Asked>,
+    next_ask: u64,
+    /// The transaction layer's request timeout (forwards wait a little
+    /// longer).
+    request_timeout_ms: u64,
     /// Dropped namespaces whose records this process removed (see
     /// [`purge`]).
     purged: std::collections::BTreeSet<String>,
@@ -124,9 +142,10 @@ impl<E: Engine> NodeCore<E> {
         if cluster.member(id.0).is_none() {
             return Err(ClusterError::NotAMember(id.0).into());
         }
-        let ring = cluster.ring()?;
+        let ring = cluster.ring_with_seed(options.token_seed)?;
         let metadata = Metadata::new(default_policy, cluster.members.len());
         let policies: Policies = metadata.policies();
+        let request_timeout_ms = options.txn.request_timeout_ms;
         let mut txn = TxnNode::open(id, engine, seed, options.txn, bootstrap)?;
         txn.set_view(ring.clone(), Default::default(), policies.clone());
         let generation = gossip::next_generation(txn.engine_mut())?;
@@ -150,10 +169,13 @@ impl<E: Engine> NodeCore<E> {
             txn,
             liveness: Liveness::default(),
             gossip,
-            datagrams: Vec::new(),
+            gossip_armed_ms: None,
+            outbox: Vec::new(),
             tally: Tally::default(),
             metadata,
-            forwards: Vec::new(),
+            asks: BTreeMap::new(),
+            next_ask: 0,
+            request_timeout_ms,
             purged: Default::default(),
         })
     }
@@ -168,8 +190,13 @@ impl<E: Engine> NodeCore<E> {
         &self.cluster
     }
 
+    /// The ring every node of the cluster computes.
+    pub fn ring(&self) -> &Ring {
+        &self.ring
+    }
+
     /// Arms the first timers and starts gossip. Call once after `open`.
-    pub fn start(&mut self, now_ms: u64) -> Vec<Action> {
+    pub fn start(&mut self, now_ms: u64) -> Vec<Output> {
         let addresses = self
             .cluster
             .members
@@ -184,32 +211,18 @@ impl<E: Engine> NodeCore<E> {
     }
 
     /// A gossip datagram from `from`, the node its certificate names.
-    pub fn handle_datagram(&mut self, now_ms: u64, from: NodeId, bytes: &[u8]) {
+    pub fn handle_datagram(&mut self, now_ms: u64, from: NodeId, bytes: &[u8]) -> Vec<Output> {
         let step = self.gossip.handle_datagram(now_ms, from, bytes);
         self.apply_gossip(now_ms, step);
-    }
-
-    /// When gossip next needs [`NodeCore::handle_gossip_timers`].
-    pub fn gossip_deadline(&self) -> Option<u64> {
-        self.gossip.next_deadline()
-    }
-
-    /// Fires the gossip timers due at `now_ms`.
-    pub fn handle_gossip_timers(&mut self, now_ms: u64) {
-        let step = self.gossip.handle_due_timers(now_ms);
-        self.apply_gossip(now_ms, step);
+        self.finish(now_ms, Vec::new())
     }
 
     /// Leaves the gossip cluster (graceful shutdown): send the datagrams
-    /// from [`NodeCore::take_datagrams`] before closing the transport.
-    pub fn leave(&mut self, now_ms: u64) {
+    /// among the outputs before closing the transport.
+    pub fn leave(&mut self, now_ms: u64) -> Vec<Output> {
         let step = self.gossip.leave(now_ms);
         self.apply_gossip(now_ms, step);
-    }
-
-    /// Gossip datagrams to send (unreliable; they depend on no write).
-    pub fn take_datagrams(&mut self) -> Vec<Datagram> {
-        std::mem::take(&mut self.datagrams)
+        self.finish(now_ms, Vec::new())
     }
 
     /// The gossip membership (health of members, counters).
@@ -221,7 +234,12 @@ impl<E: Engine> NodeCore<E> {
         for event in &step.events {
             tracing::debug!(node = %self.id, ?event, "gossip event");
         }
-        self.datagrams.extend(step.datagrams);
+        self.outbox
+            .extend(step.datagrams.into_iter().map(|datagram| Output::Datagram {
+                to: datagram.to,
+                addr: datagram.addr,
+                bytes: datagram.bytes,
+            }));
         if let Some(version) = step.cluster_metadata_version_seen {
             if version > self.metadata.version() {
                 tracing::debug!(node = %self.id, version, held = self.metadata.version(), "a peer holds a newer catalog");
@@ -234,8 +252,27 @@ impl<E: Engine> NodeCore<E> {
         }
     }
 
+    /// Asks for a [`Timer::Gossip`] at gossip's earliest deadline unless
+    /// one at or before it is already armed.
+    fn arm_gossip(&mut self, outputs: &mut Vec<Output>) {
+        let Some(deadline_ms) = self.gossip.next_deadline() else {
+            return;
+        };
+        if self
+            .gossip_armed_ms
+            .is_some_and(|armed| armed <= deadline_ms)
+        {
+            return;
+        }
+        self.gossip_armed_ms = Some(deadline_ms);
+        outputs.push(Output::SetTimer {
+            at_ms: deadline_ms,
+            timer: Timer::Gossip,
+        });
+    }
+
     /// A message from peer `from`.
-    pub fn handle_message(&mut self, now_ms: u64, from: NodeId, msg: NodeMessage) -> Vec<Action> {
+    pub fn handle_message(&mut self, now_ms: u64, from: NodeId, msg: NodeMessage) -> Vec<Output> {
         if self.liveness.heard_from(now_ms, from) {
             self.publish_down(now_ms);
         }
@@ -249,18 +286,35 @@ impl<E: Engine> NodeCore<E> {
     /// A request from the node's driver or a peer (trusted caller; the
     /// namespace must still exist). Clients go through
     /// [`NodeCore::handle_client_request`].
-    pub fn handle_request(&mut self, now_ms: u64, client: ClientId, req: Request) -> Vec<Action> {
+    pub fn handle_request(&mut self, now_ms: u64, client: ClientId, req: Request) -> Vec<Output> {
         self.handle_client_request(now_ms, client, Caller::Node, req)
     }
 
-    /// A timer fired.
-    pub fn handle_timer(&mut self, now_ms: u64, timer: Timer) -> Vec<Action> {
+    /// A timer fired (the driver's clock reached the `at_ms` it was set
+    /// for).
+    pub fn handle_timer(&mut self, now_ms: u64, timer: Timer) -> Vec<Output> {
         if self.liveness.expire(now_ms) {
             self.publish_down(now_ms);
         }
-        let mut actions = self.txn.handle_timer(now_ms, timer);
-        self.tick_metadata(now_ms, &mut actions);
-        self.finish(now_ms, actions)
+        match timer {
+            Timer::Txn(timer) => {
+                let mut actions = self.txn.handle_timer(now_ms, timer);
+                self.tick_metadata(now_ms, &mut actions);
+                self.finish(now_ms, actions)
+            }
+            Timer::Gossip => {
+                if self.gossip_armed_ms.is_some_and(|armed| armed <= now_ms) {
+                    self.gossip_armed_ms = None;
+                }
+                let step = self.gossip.handle_due_timers(now_ms);
+                self.apply_gossip(now_ms, step);
+                self.finish(now_ms, Vec::new())
+            }
+            Timer::Ask(id) => {
+                self.ask_expired(id);
+                self.finish(now_ms, Vec::new())
+            }
+        }
     }
 
     /// Counts the replies among `actions`.
