@@ -13,12 +13,12 @@
 
 use zerodb_ring::NodeId;
 use zerodb_storage::Engine;
-use zerodb_txn::{ClientId, Request};
+use zerodb_txn::ClientId;
 
 use super::metadata::Caller;
 use super::output::take_sends_to;
 use super::{AskId, NodeCore, Output, Timer};
-use crate::api::{ClientResponse, NodeMessage};
+use crate::api::{ClientRequest, ClientResponse, NodeMessage};
 
 /// Most inputs a driver hands to one batch (one sync).
 pub const BATCH_INPUTS_MAX: usize = 256;
@@ -39,7 +39,7 @@ pub enum Input {
         /// The message.
         msg: NodeMessage,
     },
-    /// A data request from a client or a peer.
+    /// A request from a client or a peer.
     Request {
         /// The id the driver gave the request (unique among its pending
         /// requests, below [`super::metadata::INTERNAL_CLIENT_BASE`]).
@@ -47,7 +47,7 @@ pub enum Input {
         /// Who sent it.
         caller: Caller,
         /// The request.
-        request: Request,
+        request: ClientRequest,
     },
     /// A gossip datagram.
     Datagram {

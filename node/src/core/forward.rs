@@ -21,6 +21,7 @@ use zerodb_storage::Engine;
 use zerodb_txn::{ClientError, ClientId, Request, Response};
 
 use super::metadata::{namespaces_of, writes};
+use super::scan::ScanState;
 use super::{AskId, NodeCore, Output, Timer};
 use crate::api::{ClientRequest, ClientResponse};
 
@@ -43,6 +44,8 @@ pub enum Asked {
         /// outcome unknown).
         writes: bool,
     },
+    /// A scan gathering the other nodes' local scans.
+    Scan(ScanState),
 }
 
 impl<E: Engine> NodeCore<E> {
@@ -125,13 +128,19 @@ impl<E: Engine> NodeCore<E> {
                 let response = answer.unwrap_or_else(|| forward_lost(writes));
                 self.outbox.push(Output::Reply { client, response });
             }
+            Some(Asked::Scan(scan)) => {
+                let complete = scan.answered(from, answer);
+                if complete {
+                    self.finish_scan(id);
+                }
+            }
             _ => {}
         }
         self.finish(now_ms, Vec::new())
     }
 
     /// The deadline of request `id` passed: a forward still waiting is
-    /// answered with a timeout.
+    /// answered with a timeout, a scan with what came.
     pub(super) fn ask_expired(&mut self, id: AskId) {
         match self.asks.get(&id) {
             Some(Asked::Forward { .. }) => {
@@ -142,6 +151,7 @@ impl<E: Engine> NodeCore<E> {
                 let response = forward_lost(writes);
                 self.outbox.push(Output::Reply { client, response });
             }
+            Some(Asked::Scan(_)) => self.finish_scan(id),
             None => {}
         }
     }

@@ -10,9 +10,9 @@ use super::metadata::{Admission, Caller, Metadata};
 use super::{NodeCore, Output};
 
 impl<E: Engine> NodeCore<E> {
-    /// A client request from `caller`: admitted, parked until the catalog
+    /// A data request from `caller`: admitted, parked until the catalog
     /// is refreshed, or refused (see [`Metadata::admit`]).
-    pub fn handle_client_request(
+    pub fn handle_data_request(
         &mut self,
         now_ms: u64,
         client: ClientId,
@@ -174,67 +174,5 @@ fn refusal(client: ClientId, reason: String) -> Action {
     Action::Reply {
         client,
         response: Response::Error(zerodb_txn::ClientError::BadRequest { reason }),
-    }
-}
-
-impl<E: Engine> NodeCore<E> {
-    /// Whether `caller` may read `namespace` now (scans, which are not
-    /// parked): the namespace must be in the cached catalog and the caller
-    /// must hold the read permission there.
-    pub fn check_read(&self, caller: &Caller, namespace: &str) -> Result<(), String> {
-        let Some(catalog) = self.metadata.catalog() else {
-            return Err("this node has not loaded the cluster metadata yet; retry".into());
-        };
-        if namespace == super::catalog::SYSTEM_NAMESPACE {
-            return match caller {
-                Caller::User(user) if !catalog.is_admin(user) => Err(format!(
-                    "user {user:?} is not a cluster admin, which scanning the system namespace needs"
-                )),
-                _ => Ok(()),
-            };
-        }
-        if catalog.policy(namespace).is_none() {
-            return Err(super::catalog::CatalogError::NoNamespace(namespace.into()).to_string());
-        }
-        match caller {
-            Caller::User(user) => catalog
-                .check(user, namespace, super::catalog::Permission::Read)
-                .map_err(|error| error.to_string()),
-            Caller::Node => Ok(()),
-        }
-    }
-
-    /// The cluster as this node sees it, with each member's share of
-    /// `namespace`'s data under its policy (a pinned namespace's data lives
-    /// only on nodes of its regions) and the number of the namespace's
-    /// records this node holds.
-    pub fn namespace_status(
-        &mut self,
-        now_ms: u64,
-        namespace: &str,
-    ) -> Result<crate::api::StatusReport, String> {
-        let policy = self.policies.namespaces.get(namespace).ok_or_else(|| {
-            super::catalog::CatalogError::NoNamespace(namespace.into()).to_string()
-        })?;
-        let mut report = self.status_with(now_ms, policy);
-        let held = super::purge::count_namespace(
-            self.txn.engine_mut(),
-            namespace,
-            super::purge::LOCAL_COUNT_MAX,
-        )
-        .map_err(|error| format!("counting the records of {namespace:?} failed: {error}"))?;
-        report.local_records = Some(held);
-        Ok(report)
-    }
-
-    /// The replication factor of `namespace` (the default policy's when
-    /// it is unknown).
-    pub fn replication_factor_of(&self, namespace: &str) -> usize {
-        self.policies.get(namespace).replication_factor
-    }
-
-    /// The cached catalog (for status and tests).
-    pub fn catalog(&self) -> Option<&super::catalog::Catalog> {
-        self.metadata.catalog()
     }
 }

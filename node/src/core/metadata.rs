@@ -616,4 +616,4 @@ fn check_consistency(
 
 #[cfg(test)]
 #[path = "metadata_tests.rs"]
-mod tests;
+pub(super) mod tests;

@@ -8,7 +8,7 @@ use super::super::catalog::{catalog_key, Catalog, Role};
 use super::super::tests::Harness;
 use super::Caller;
 
-fn admin() -> Caller {
+pub(in crate::core) fn admin() -> Caller {
     Caller::User("admin".into())
 }
 
@@ -39,7 +39,7 @@ fn refusal(response: Response) -> String {
 }
 
 /// Reads the catalog through `node` and writes `change` of it as `caller`.
-fn change(
+pub(in crate::core) fn change(
     harness: &mut Harness,
     node: u32,
     client: u64,
@@ -264,8 +264,9 @@ fn a_pinned_namespace_is_placed_only_on_nodes_of_its_regions() {
     assert_eq!(system.consistency, Consistency::Strong);
 }
 
-#[test]
-fn a_coordinator_outside_a_pinned_namespace_forwards_in_region() {
+/// Four nodes, 1 and 2 in region `eu`, 3 and 4 in `us`, and namespace
+/// `eu-data` pinned to `eu` with RF 2.
+pub(in crate::core) fn pinned_harness() -> Harness {
     use super::super::membership::{ClusterSpec, MemberSpec};
     let spec = ClusterSpec {
         tokens_per_node: 8,
@@ -288,6 +289,12 @@ fn a_coordinator_outside_a_pinned_namespace_forwards_in_region() {
         c.create_namespace("eu-data", pinned.clone()).unwrap()
     });
     assert!(matches!(created, Response::Committed { .. }), "{created:?}");
+    harness
+}
+
+#[test]
+fn a_coordinator_outside_a_pinned_namespace_forwards_in_region() {
+    let mut harness = pinned_harness();
     // In region: coordinated here.
     assert!(matches!(
         harness.request_as(2, 20, admin(), put("eu-data", "a")),

@@ -22,25 +22,26 @@ pub mod membership;
 pub mod metadata;
 pub mod output;
 pub mod purge;
+pub mod scan;
+mod service;
 
-use std::collections::BTreeMap;
-use std::ops::Bound;
+use std::collections::{BTreeMap, BTreeSet};
 
 use zerodb_config::NamespacePolicy;
-use zerodb_ring::{NodeId, Ownership, PartitionLevel, RecordKey, Ring};
-use zerodb_storage::{Direction, Engine, EngineStats, ScanRange, Space, StorageError};
+use zerodb_ring::{NodeId, Ownership, Ring};
+use zerodb_storage::{Engine, EngineStats, StorageError};
 use zerodb_txn::{
     Action, ClientError, ClientId, Policies, ReplicaStatus, Request, Response, TxnNode, TxnOptions,
-    Versioned,
 };
 
-use crate::api::{MemberStatus, NodeMessage, ScanEntry, ScanQuery, ServiceError, StatusReport};
+use crate::api::{MemberStatus, NodeMessage, StatusReport};
 pub use batch::Input;
 use gossip::{GossipMembership, GossipStep};
 use liveness::Liveness;
 use membership::{ClusterError, ClusterSpec};
 use metadata::{Caller, Metadata};
 pub use output::{AskId, Output, Timer};
+pub use scan::merge_scans;
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -123,7 +124,9 @@ pub struct NodeCore<E: Engine> {
     request_timeout_ms: u64,
     /// Dropped namespaces whose records this process removed (see
     /// [`purge`]).
-    purged: std::collections::BTreeSet<String>,
+    purged: BTreeSet<String>,
+    /// The down set a driver imposes (see [`NodeCore::override_down`]).
+    down_override: Option<BTreeSet<NodeId>>,
 }
 
 impl<E: Engine> NodeCore<E> {
@@ -177,6 +180,7 @@ impl<E: Engine> NodeCore<E> {
             next_ask: 0,
             request_timeout_ms,
             purged: Default::default(),
+            down_override: None,
         })
     }
 
@@ -283,11 +287,11 @@ impl<E: Engine> NodeCore<E> {
         self.finish(now_ms, actions)
     }
 
-    /// A request from the node's driver or a peer (trusted caller; the
-    /// namespace must still exist). Clients go through
+    /// A data request from the node's driver or a peer (trusted caller;
+    /// the namespace must still exist). Clients go through
     /// [`NodeCore::handle_client_request`].
     pub fn handle_request(&mut self, now_ms: u64, client: ClientId, req: Request) -> Vec<Output> {
-        self.handle_client_request(now_ms, client, Caller::Node, req)
+        self.handle_data_request(now_ms, client, Caller::Node, req)
     }
 
     /// A timer fired (the driver's clock reached the `at_ms` it was set
@@ -354,8 +358,12 @@ impl<E: Engine> NodeCore<E> {
         self.txn.set_down(down);
     }
 
-    /// The nodes considered down: by gossip, or after a failed send.
-    fn down_set(&self, now_ms: u64) -> std::collections::BTreeSet<NodeId> {
+    /// The nodes considered down: by gossip, or after a failed send (or
+    /// the driver's perfect knowledge, see [`NodeCore::override_down`]).
+    fn down_set(&self, now_ms: u64) -> BTreeSet<NodeId> {
+        if let Some(down) = &self.down_override {
+            return down.clone();
+        }
         let mut down = self.liveness.down(now_ms);
         down.extend(self.gossip.down().iter().copied());
         down
@@ -364,7 +372,30 @@ impl<E: Engine> NodeCore<E> {
     /// Whether `node` is considered down (by gossip, or because a send to
     /// it just failed).
     pub fn is_down(&self, now_ms: u64, node: NodeId) -> bool {
+        if let Some(down) = &self.down_override {
+            return down.contains(&node);
+        }
         self.liveness.is_down(now_ms, node) || self.gossip.down().contains(&node)
+    }
+
+    /// Replaces the failure detector with `down` (a driver that knows who
+    /// is down: the simulator's perfect failure detector); `None` returns
+    /// to gossip and failed sends. Gossip keeps running either way.
+    pub fn override_down(&mut self, now_ms: u64, down: Option<BTreeSet<NodeId>>) {
+        self.down_override = down;
+        self.publish_down(now_ms);
+    }
+
+    /// The transaction layer, for inspection (drivers feed it only through
+    /// the core).
+    pub fn txn(&self) -> &TxnNode<E> {
+        &self.txn
+    }
+
+    /// The transaction layer, for inspection that reads its engine
+    /// (decision records in the simulator's summaries).
+    pub fn txn_mut(&mut self) -> &mut TxnNode<E> {
+        &mut self.txn
     }
 
     /// Makes every write so far durable (once per batch of inputs).
@@ -405,45 +436,6 @@ impl<E: Engine> NodeCore<E> {
     /// The replication factor of the default policy.
     pub fn replication_factor(&self) -> usize {
         self.policies.default.replication_factor
-    }
-
-    /// The records of a table this node holds, tombstones included (a scan
-    /// merges every node's answer by version).
-    pub fn local_scan(&mut self, query: &ScanQuery) -> Result<Vec<ScanEntry>, ServiceError> {
-        let table = RecordKey::new(&query.namespace, &query.database, &query.table, Vec::new());
-        let prefix = table.partition_key(PartitionLevel::Table);
-        let start = RecordKey::new(
-            &query.namespace,
-            &query.database,
-            &query.table,
-            query.start.clone(),
-        )
-        .encode();
-        let mut range = ScanRange::prefix(Space::Data, &prefix);
-        range.start = Bound::Included(start);
-        if let Some(end) = &query.end {
-            let end = RecordKey::new(&query.namespace, &query.database, &query.table, end.clone());
-            range.end = Bound::Excluded(end.encode());
-        }
-        let limit = query.limit.min(crate::api::SCAN_LIMIT_MAX) as usize;
-        let records = self
-            .txn
-            .engine_mut()
-            .scan(&range, Direction::Forward, limit)
-            .map_err(|error| ServiceError::Storage(error.to_string()))?;
-        Ok(records
-            .into_iter()
-            .filter_map(|(key, record)| {
-                let key = RecordKey::decode(&key).ok()?;
-                Some(ScanEntry {
-                    id: key.id,
-                    value: Versioned {
-                        version: zerodb_txn::ver(record.version),
-                        value: record.value,
-                    },
-                })
-            })
-            .collect())
     }
 
     /// The cluster as this node sees it.
@@ -504,26 +496,7 @@ pub fn health_name(liveness: zerodb_gossip::Liveness) -> &'static str {
     }
 }
 
-/// Merges the local scans of several nodes: per id the highest version
-/// wins; tombstones are dropped; at most `limit` records in id order.
-pub fn merge_scans(answers: Vec<Vec<ScanEntry>>, limit: usize) -> Vec<ScanEntry> {
-    let mut best: BTreeMap<Vec<u8>, Versioned> = BTreeMap::new();
-    for entry in answers.into_iter().flatten() {
-        match best.get(&entry.id) {
-            Some(current) if current.version >= entry.value.version => {}
-            _ => {
-                best.insert(entry.id, entry.value);
-            }
-        }
-    }
-    best.into_iter()
-        .filter(|(_, value)| value.value.is_some())
-        .take(limit)
-        .map(|(id, value)| ScanEntry { id, value })
-        .collect()
-}
-
 #[cfg(test)]
 mod gossip_tests;
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use zerodb_storage::{Incarnation, MemoryEngine};
 use zerodb_txn::{Key, Level, Op, OpResult};
 
-use crate::api::{ClientRequest, ClientResponse};
+use crate::api::{ClientRequest, ClientResponse, ScanEntry, ScanQuery};
 
 use super::membership::MemberSpec;
 use super::*;
@@ -44,6 +44,8 @@ pub(super) struct Harness {
     next_ask_client: u64,
     /// Every ask released so far: (asker, node asked).
     pub(super) asks_sent: Vec<(NodeId, NodeId)>,
+    /// True: asks are lost (neither delivered nor reported failed).
+    pub(super) drop_asks: bool,
     pub(super) now_ms: u64,
     /// Gossip datagrams (from, to, bytes) for the next time step.
     datagrams: Vec<(NodeId, NodeId, Vec<u8>)>,
@@ -75,6 +77,7 @@ impl Harness {
             asked: BTreeMap::new(),
             next_ask_client: HARNESS_ASK_CLIENT_BASE,
             asks_sent: Vec::new(),
+            drop_asks: false,
             now_ms: 1_000,
             datagrams: Vec::new(),
             gossip: true,
@@ -126,7 +129,7 @@ impl Harness {
                 Output::Datagram { to, bytes, .. } => self.datagrams.push((node, to, bytes)),
                 Output::Ask { to, id, request } => {
                     self.asks_sent.push((node, to));
-                    if !self.cut(node, to) {
+                    if !self.cut(node, to) && !self.drop_asks {
                         self.asks.push_back((node, id, to, request));
                     }
                 }
@@ -135,8 +138,33 @@ impl Harness {
         }
     }
 
-    /// The answer to the data request `client` sent to `node`, once it
-    /// came.
+    /// Sends `request` to `node` as `caller` and runs until it is
+    /// answered.
+    pub(super) fn call(
+        &mut self,
+        node: u32,
+        client: u64,
+        caller: Caller,
+        request: ClientRequest,
+    ) -> ClientResponse {
+        let (node, client) = (NodeId(node), ClientId(client));
+        let outputs = self.nodes.get_mut(&node).unwrap().handle_client_request(
+            self.now_ms,
+            client,
+            caller,
+            request,
+        );
+        self.release(node, outputs);
+        for _ in 0..10_000 {
+            if let Some(response) = self.replies.remove(&client) {
+                return response;
+            }
+            self.step();
+        }
+        panic!("no answer for {client:?}");
+    }
+
+    /// The answer to the data request `client` sent, once it came.
     pub(super) fn take_reply(&mut self, client: ClientId) -> Option<Response> {
         self.replies.remove(&client).map(|response| match response {
             ClientResponse::Data(response) => response,
@@ -157,7 +185,7 @@ impl Harness {
     ) -> Response {
         let node = NodeId(node);
         let client = ClientId(client);
-        let outputs = self.nodes.get_mut(&node).unwrap().handle_client_request(
+        let outputs = self.nodes.get_mut(&node).unwrap().handle_data_request(
             self.now_ms,
             client,
             caller,
@@ -198,10 +226,6 @@ impl Harness {
             let client = ClientId(self.next_ask_client);
             self.next_ask_client += 1;
             self.asked.insert(client, (asker, id, to));
-            let request = match request {
-                ClientRequest::Data(request) => request,
-                other => panic!("the harness carries data asks only, not {other:?}"),
-            };
             let core = self.nodes.get_mut(&to).unwrap();
             let outputs = core.handle_client_request(self.now_ms, client, Caller::Node, request);
             self.release(to, outputs);

@@ -168,7 +168,7 @@ impl EventLoop {
             .collect();
         for event in batch {
             match event {
-                Event::Net(event) => self.incoming(now, event, &mut inputs),
+                Event::Net(event) => self.incoming(event, &mut inputs),
                 Event::SendFailed(node) => inputs.push(Input::Unreachable(node)),
                 Event::Answer((id, from, answer)) => {
                     inputs.push(Input::Answer { id, from, answer })

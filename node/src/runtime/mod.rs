@@ -26,7 +26,6 @@ mod event_loop;
 pub mod metrics;
 mod peers;
 mod requests;
-mod scan;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

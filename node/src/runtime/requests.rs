@@ -1,6 +1,6 @@
 //! Turning what the transport delivers into the core's inputs, and the
-//! few requests the runtime answers itself (its figures and its engine's
-//! housekeeping).
+//! two requests the runtime answers itself once the core allows them: its
+//! figures (`Info`) and its engine's validation (`Validate`).
 
 use std::time::Instant;
 
@@ -14,17 +14,11 @@ use crate::api::{
 };
 use crate::core::metadata::Caller;
 use crate::core::Input;
-use zerodb_storage::Engine;
 use zerodb_transport::{Incoming, PeerIdentity, Responder};
 
 impl EventLoop {
     /// Adds what `event` means for the core to `inputs`.
-    pub(super) fn incoming(
-        &mut self,
-        now: u64,
-        event: Incoming<NodeProtocol>,
-        inputs: &mut Vec<Input>,
-    ) {
+    pub(super) fn incoming(&mut self, event: Incoming<NodeProtocol>, inputs: &mut Vec<Input>) {
         match event {
             Incoming::Message {
                 from: PeerIdentity::Node(from),
@@ -43,7 +37,7 @@ impl EventLoop {
                 from,
                 request,
                 responder,
-            } => self.request(now, from, request, responder, inputs),
+            } => self.request(from, request, responder, inputs),
             Incoming::Datagram {
                 from: PeerIdentity::Node(from),
                 payload,
@@ -59,7 +53,6 @@ impl EventLoop {
 
     fn request(
         &mut self,
-        now: u64,
         from: PeerIdentity,
         request: ClientRequest,
         responder: Responder<ClientResponse>,
@@ -69,8 +62,16 @@ impl EventLoop {
             PeerIdentity::Node(_) => Caller::Node,
             PeerIdentity::Client(user) => Caller::User(user.clone()),
         };
-        let response = match request {
-            ClientRequest::Data(request) => {
+        match request {
+            ClientRequest::Info | ClientRequest::Validate => {
+                let response = match self.core.authorize(&caller, &request) {
+                    Err(error) => ClientResponse::Error(error),
+                    Ok(()) if request == ClientRequest::Info => ClientResponse::Info(self.info()),
+                    Ok(()) => self.validate(),
+                };
+                self.direct.push((responder, response));
+            }
+            request => {
                 let client = ClientId(self.next_client);
                 self.next_client += 1;
                 self.pending.insert(
@@ -85,60 +86,25 @@ impl EventLoop {
                     caller,
                     request,
                 });
-                return;
             }
-            ClientRequest::Scan(query) => {
-                if let Err(reason) = self.core.check_read(&caller, &query.namespace) {
-                    let error = ClientResponse::Error(ServiceError::Refused { reason });
-                    self.direct.push((responder, error));
-                    return;
-                }
-                let local = self.core.local_scan(&query);
-                super::scan::spawn_scan(
-                    self.peers.transport().clone(),
-                    self.core.cluster().clone(),
-                    self.core.id(),
-                    self.core.replication_factor_of(&query.namespace),
-                    query,
-                    local,
-                    responder,
-                );
-                return;
-            }
-            ClientRequest::LocalScan(query) => match (from, self.core.local_scan(&query)) {
-                (PeerIdentity::Node(_), Ok(entries)) => ClientResponse::Scan(entries),
-                (PeerIdentity::Node(_), Err(error)) => ClientResponse::Error(error),
-                (PeerIdentity::Client(_), _) => ClientResponse::Error(ServiceError::Refused {
-                    reason: "local scans are for nodes; use a scan".into(),
-                }),
-            },
-            ClientRequest::Status => ClientResponse::Status(self.core.status(now)),
-            ClientRequest::NamespaceStatus(namespace) => {
-                match self.core.namespace_status(now, &namespace) {
-                    Ok(status) => ClientResponse::Status(status),
-                    Err(reason) => ClientResponse::Error(ServiceError::Refused { reason }),
-                }
-            }
-            ClientRequest::Info => ClientResponse::Info(self.info()),
-            ClientRequest::Checkpoint => match self.core.engine_mut().checkpoint() {
-                Ok(()) => ClientResponse::Done,
-                Err(error) => ClientResponse::Error(ServiceError::Storage(error.to_string())),
-            },
-            ClientRequest::Validate => match self.core.engine_mut().validate() {
-                Some(report) => ClientResponse::Validate(ValidateReport {
-                    pages_checked: report.pages_checked,
-                    records: report.records,
-                    problems: report.problems,
-                }),
-                None => ClientResponse::Error(ServiceError::Refused {
-                    reason: format!(
-                        "the {} engine has no validation; only the zerodb engine does",
-                        self.core.engine_mut().name()
-                    ),
-                }),
-            },
-        };
-        self.direct.push((responder, response));
+        }
+    }
+
+    /// Checks this node's engine (the ZeroDB engine only).
+    fn validate(&mut self) -> ClientResponse {
+        match self.core.engine_mut().validate() {
+            Some(report) => ClientResponse::Validate(ValidateReport {
+                pages_checked: report.pages_checked,
+                records: report.records,
+                problems: report.problems,
+            }),
+            None => ClientResponse::Error(ServiceError::Refused {
+                reason: format!(
+                    "the {} engine has no validation; only the zerodb engine does",
+                    self.core.engine_mut().name()
+                ),
+            }),
+        }
     }
 
     /// This node's figures.
