@@ -7,23 +7,23 @@ use zerodb_storage::Engine;
 use zerodb_txn::{Action, ClientId, Request, Response};
 
 use super::metadata::{Admission, Caller, Metadata};
-use super::NodeCore;
+use super::{NodeCore, Output};
 
 impl<E: Engine> NodeCore<E> {
-    /// A client request from `caller`: admitted, parked until the catalog
+    /// A data request from `caller`: admitted, parked until the catalog
     /// is refreshed, or refused (see [`Metadata::admit`]).
-    pub fn handle_client_request(
+    pub fn handle_data_request(
         &mut self,
         now_ms: u64,
         client: ClientId,
         caller: Caller,
         request: Request,
-    ) -> Vec<Action> {
+    ) -> Vec<Output> {
         let mut actions = Vec::new();
         if Metadata::is_internal(client) {
             let reason = format!("client id {} is reserved for the node", client.0);
             actions.push(refusal(client, reason));
-            return actions;
+            return self.finish(now_ms, actions);
         }
         self.gate(now_ms, client, caller, request, false, &mut actions);
         self.finish(now_ms, actions)
@@ -49,11 +49,7 @@ impl<E: Engine> NodeCore<E> {
                     Caller::Node => None,
                 };
                 match target {
-                    Some(to) => self.forwards.push(super::forward::Forward {
-                        client,
-                        to,
-                        request,
-                    }),
+                    Some(to) => self.forward(now_ms, client, to, request),
                     None => actions.extend(self.txn.handle_request(now_ms, client, request)),
                 }
             }
@@ -87,8 +83,18 @@ impl<E: Engine> NodeCore<E> {
 
     /// Takes the node's own replies out of `actions` and handles them (which
     /// may issue more requests and admit parked ones); installs committed
-    /// catalog writes; counts what is left.
-    pub(super) fn finish(&mut self, now_ms: u64, mut actions: Vec<Action>) -> Vec<Action> {
+    /// catalog writes; counts what is left. Returns the outputs of the
+    /// call: what is left of `actions`, then the outbox, then the gossip
+    /// timer if its deadline moved earlier.
+    pub(super) fn finish(&mut self, now_ms: u64, actions: Vec<Action>) -> Vec<Output> {
+        let actions = self.settle_internal(now_ms, actions);
+        let mut outputs: Vec<Output> = actions.into_iter().map(Output::from).collect();
+        outputs.append(&mut self.outbox);
+        self.arm_gossip(&mut outputs);
+        outputs
+    }
+
+    fn settle_internal(&mut self, now_ms: u64, mut actions: Vec<Action>) -> Vec<Action> {
         let mut out = Vec::with_capacity(actions.len());
         let mut changed = false;
         // Bounded: each round handles replies that arrived synchronously;
@@ -168,67 +174,5 @@ fn refusal(client: ClientId, reason: String) -> Action {
     Action::Reply {
         client,
         response: Response::Error(zerodb_txn::ClientError::BadRequest { reason }),
-    }
-}
-
-impl<E: Engine> NodeCore<E> {
-    /// Whether `caller` may read `namespace` now (scans, which are not
-    /// parked): the namespace must be in the cached catalog and the caller
-    /// must hold the read permission there.
-    pub fn check_read(&self, caller: &Caller, namespace: &str) -> Result<(), String> {
-        let Some(catalog) = self.metadata.catalog() else {
-            return Err("this node has not loaded the cluster metadata yet; retry".into());
-        };
-        if namespace == super::catalog::SYSTEM_NAMESPACE {
-            return match caller {
-                Caller::User(user) if !catalog.is_admin(user) => Err(format!(
-                    "user {user:?} is not a cluster admin, which scanning the system namespace needs"
-                )),
-                _ => Ok(()),
-            };
-        }
-        if catalog.policy(namespace).is_none() {
-            return Err(super::catalog::CatalogError::NoNamespace(namespace.into()).to_string());
-        }
-        match caller {
-            Caller::User(user) => catalog
-                .check(user, namespace, super::catalog::Permission::Read)
-                .map_err(|error| error.to_string()),
-            Caller::Node => Ok(()),
-        }
-    }
-
-    /// The cluster as this node sees it, with each member's share of
-    /// `namespace`'s data under its policy (a pinned namespace's data lives
-    /// only on nodes of its regions) and the number of the namespace's
-    /// records this node holds.
-    pub fn namespace_status(
-        &mut self,
-        now_ms: u64,
-        namespace: &str,
-    ) -> Result<crate::api::StatusReport, String> {
-        let policy = self.policies.namespaces.get(namespace).ok_or_else(|| {
-            super::catalog::CatalogError::NoNamespace(namespace.into()).to_string()
-        })?;
-        let mut report = self.status_with(now_ms, policy);
-        let held = super::purge::count_namespace(
-            self.txn.engine_mut(),
-            namespace,
-            super::purge::LOCAL_COUNT_MAX,
-        )
-        .map_err(|error| format!("counting the records of {namespace:?} failed: {error}"))?;
-        report.local_records = Some(held);
-        Ok(report)
-    }
-
-    /// The replication factor of `namespace` (the default policy's when
-    /// it is unknown).
-    pub fn replication_factor_of(&self, namespace: &str) -> usize {
-        self.policies.get(namespace).replication_factor
-    }
-
-    /// The cached catalog (for status and tests).
-    pub fn catalog(&self) -> Option<&super::catalog::Catalog> {
-        self.metadata.catalog()
     }
 }

@@ -6,10 +6,11 @@
 //! - it seeds the view with the initial members (all `normal`, at
 //!   generation 0, so that any real life of theirs replaces the record),
 //!   publishes this node's metadata and joins through every peer;
-//! - it keeps gossip's timers itself (the driver asks for
+//! - it keeps gossip's timers itself: the node core asks its driver for
+//!   one [`Timer::Gossip`](super::Timer::Gossip) at
 //!   [`GossipMembership::next_deadline`] and calls
-//!   [`GossipMembership::handle_due_timers`]), so a driver needs one more
-//!   deadline, not another timer type;
+//!   [`GossipMembership::handle_due_timers`] when it fires, so a driver
+//!   knows one timer model only;
 //! - it checks the sender a datagram claims against the node id the
 //!   transport authenticated (the peer's certificate) and refuses a
 //!   mismatch;

@@ -36,6 +36,8 @@ struct Net {
     /// Stopped nodes keep their engine for a restart.
     stopped: BTreeMap<NodeId, MemoryEngine>,
     in_flight: Vec<(u64, NodeId, NodeId, Vec<u8>)>,
+    /// Gossip timers by node (the only timers these stories fire).
+    gossip_due: BTreeMap<NodeId, Vec<u64>>,
     now_ms: u64,
 }
 
@@ -46,6 +48,7 @@ impl Net {
             cores: BTreeMap::new(),
             stopped: BTreeMap::new(),
             in_flight: Vec::new(),
+            gossip_due: BTreeMap::new(),
             now_ms: 10_000,
         };
         for id in 1..=n {
@@ -57,8 +60,27 @@ impl Net {
 
     fn boot(&mut self, id: u32, engine: MemoryEngine, bootstrap: bool) {
         let mut core = open(id, self.n, engine, bootstrap);
-        core.start(self.now_ms);
+        let outputs = core.start(self.now_ms);
         self.cores.insert(NodeId(id), core);
+        self.gossip_due.remove(&NodeId(id));
+        self.absorb(NodeId(id), outputs);
+    }
+
+    /// Keeps the gossip datagrams and timers among `outputs`.
+    fn absorb(&mut self, from: NodeId, outputs: Vec<Output>) {
+        for output in outputs {
+            match output {
+                Output::Datagram { to, bytes, .. } => {
+                    self.in_flight
+                        .push((self.now_ms + LATENCY_MS, from, to, bytes))
+                }
+                Output::SetTimer {
+                    at_ms,
+                    timer: Timer::Gossip,
+                } => self.gossip_due.entry(from).or_default().push(at_ms),
+                _ => {}
+            }
+        }
     }
 
     fn stop(&mut self, id: u32) {
@@ -86,16 +108,23 @@ impl Net {
             };
             for (_, from, to, bytes) in due {
                 if let Some(core) = self.cores.get_mut(&to) {
-                    core.handle_datagram(now, from, &bytes);
+                    let outputs = core.handle_datagram(now, from, &bytes);
+                    self.absorb(to, outputs);
                 }
             }
-            for (id, core) in &mut self.cores {
-                if core.gossip_deadline().is_some_and(|at| at <= now) {
-                    core.handle_gossip_timers(now);
-                }
-                for datagram in core.take_datagrams() {
-                    self.in_flight
-                        .push((now + LATENCY_MS, *id, datagram.to, datagram.bytes));
+            let ids: Vec<NodeId> = self.cores.keys().copied().collect();
+            for id in ids {
+                let timers = self.gossip_due.remove(&id).unwrap_or_default();
+                let (fire, keep): (Vec<u64>, Vec<u64>) =
+                    timers.into_iter().partition(|at| *at <= now);
+                self.gossip_due.insert(id, keep);
+                if !fire.is_empty() {
+                    let outputs = self
+                        .cores
+                        .get_mut(&id)
+                        .unwrap()
+                        .handle_timer(now, Timer::Gossip);
+                    self.absorb(id, outputs);
                 }
             }
         }
@@ -161,13 +190,14 @@ fn a_graceful_leave_is_seen_at_once() {
     net.run(3_000);
     let left_at = net.now_ms;
     let core = net.cores.get_mut(&NodeId(2)).unwrap();
-    core.leave(left_at);
-    let datagrams = core.take_datagrams();
-    assert!(!datagrams.is_empty(), "leaving sends a notice");
-    for datagram in datagrams {
-        net.in_flight
-            .push((left_at + LATENCY_MS, NodeId(2), datagram.to, datagram.bytes));
-    }
+    let outputs = core.leave(left_at);
+    assert!(
+        outputs
+            .iter()
+            .any(|output| matches!(output, Output::Datagram { .. })),
+        "leaving sends a notice"
+    );
+    net.absorb(NodeId(2), outputs);
     net.stop(2);
     // Far less than a failure detection (probe, suspicion, timeout).
     net.run(100);
@@ -182,22 +212,25 @@ fn gossip_claiming_another_sender_than_the_certificate_is_refused() {
     net.run(1_000);
     // Capture a real datagram from node 2 and deliver it as if node 1's
     // certificate had sent it.
-    net.cores
-        .get_mut(&NodeId(2))
-        .unwrap()
-        .handle_gossip_timers(u64::MAX / 2);
     let stolen = net
         .cores
         .get_mut(&NodeId(2))
         .unwrap()
-        .take_datagrams()
+        .handle_timer(u64::MAX / 2, Timer::Gossip)
         .into_iter()
-        .find(|datagram| datagram.to == NodeId(1))
+        .find_map(|output| match output {
+            Output::Datagram {
+                to: NodeId(1),
+                bytes,
+                ..
+            } => Some(bytes),
+            _ => None,
+        })
         .expect("node 2 gossips to node 1");
     let now = net.now_ms;
     let core = net.cores.get_mut(&NodeId(1)).unwrap();
     let before = core.gossip().counters();
-    core.handle_datagram(now, NodeId(3), &stolen.bytes);
+    core.handle_datagram(now, NodeId(3), &stolen);
     assert_eq!(
         core.gossip().counters().refused_identity,
         before.refused_identity + 1

@@ -157,9 +157,16 @@ impl ClusterSpec {
     /// The ring of the initial cluster: every member `normal`, balanced
     /// tokens allocated in id order from [`TOKEN_SEED`].
     pub fn ring(&self) -> Result<Ring, ClusterError> {
+        self.ring_with_seed(TOKEN_SEED)
+    }
+
+    /// The ring of the initial cluster with tokens allocated from `seed`
+    /// (the simulator varies the ring per run; every node of one cluster
+    /// must use the same seed).
+    pub fn ring_with_seed(&self, seed: u64) -> Result<Ring, ClusterError> {
         let mut members: Vec<&MemberSpec> = self.members.iter().collect();
         members.sort_by_key(|member| member.id);
-        let mut allocator = TokenAllocator::new(TOKEN_SEED);
+        let mut allocator = TokenAllocator::new(seed);
         let mut ring_members = Vec::with_capacity(members.len());
         for spec in members {
             let tokens = allocator

@@ -576,7 +576,7 @@ pub fn namespaces_of(request: &Request) -> Vec<String> {
 }
 
 /// Whether a request writes.
-fn writes(request: &Request) -> bool {
+pub fn writes(request: &Request) -> bool {
     match request {
         Request::Get { .. } => false,
         Request::Put { .. } | Request::Delete { .. } => true,
@@ -616,4 +616,4 @@ fn check_consistency(
 
 #[cfg(test)]
 #[path = "metadata_tests.rs"]
-mod tests;
+pub(super) mod tests;

@@ -8,7 +8,7 @@ use super::super::catalog::{catalog_key, Catalog, Role};
 use super::super::tests::Harness;
 use super::Caller;
 
-fn admin() -> Caller {
+pub(in crate::core) fn admin() -> Caller {
     Caller::User("admin".into())
 }
 
@@ -39,7 +39,7 @@ fn refusal(response: Response) -> String {
 }
 
 /// Reads the catalog through `node` and writes `change` of it as `caller`.
-fn change(
+pub(in crate::core) fn change(
     harness: &mut Harness,
     node: u32,
     client: u64,
@@ -264,10 +264,10 @@ fn a_pinned_namespace_is_placed_only_on_nodes_of_its_regions() {
     assert_eq!(system.consistency, Consistency::Strong);
 }
 
-#[test]
-fn a_coordinator_outside_a_pinned_namespace_forwards_in_region() {
+/// Four nodes, 1 and 2 in region `eu`, 3 and 4 in `us`, and namespace
+/// `eu-data` pinned to `eu` with RF 2.
+pub(in crate::core) fn pinned_harness() -> Harness {
     use super::super::membership::{ClusterSpec, MemberSpec};
-    use zerodb_txn::ClientId;
     let spec = ClusterSpec {
         tokens_per_node: 8,
         members: (1..=4u32)
@@ -289,38 +289,28 @@ fn a_coordinator_outside_a_pinned_namespace_forwards_in_region() {
         c.create_namespace("eu-data", pinned.clone()).unwrap()
     });
     assert!(matches!(created, Response::Committed { .. }), "{created:?}");
+    harness
+}
+
+#[test]
+fn a_coordinator_outside_a_pinned_namespace_forwards_in_region() {
+    let mut harness = pinned_harness();
     // In region: coordinated here.
     assert!(matches!(
         harness.request_as(2, 20, admin(), put("eu-data", "a")),
         Response::Written { .. }
     ));
-    // Out of region: handed to an eu node, which coordinates it.
-    let now = harness.now_ms;
-    let node = harness.nodes.get_mut(&zerodb_ring::NodeId(4)).unwrap();
-    let actions = node.handle_client_request(now, ClientId(30), admin(), put("eu-data", "b"));
-    assert!(actions
-        .iter()
-        .all(|a| !matches!(a, zerodb_txn::Action::Reply { .. })));
-    let mut forwards = node.take_forwards();
-    // The first request may wait for a catalog refresh: let it run.
-    harness.release(zerodb_ring::NodeId(4), actions);
-    for _ in 0..1_000 {
-        if !forwards.is_empty() {
-            break;
-        }
-        harness.step();
-        forwards = harness
-            .nodes
-            .get_mut(&zerodb_ring::NodeId(4))
-            .unwrap()
-            .take_forwards();
-    }
-    assert_eq!(forwards.len(), 1, "{forwards:?}");
-    let forward = forwards.pop().unwrap();
-    assert!(forward.to.0 <= 2, "{forward:?}");
-    assert_eq!(forward.client, ClientId(30));
-    let answer = harness.request_as(forward.to.0, 31, Caller::Node, forward.request);
+    // Out of region: handed to an eu node, which coordinates it, and its
+    // answer relayed. (The first request may wait for a catalog refresh.)
+    let answer = harness.request_as(4, 30, admin(), put("eu-data", "b"));
     assert!(matches!(answer, Response::Written { .. }), "{answer:?}");
+    let forwards: Vec<_> = harness
+        .asks_sent
+        .iter()
+        .filter(|(from, _)| from.0 == 4)
+        .collect();
+    assert_eq!(forwards.len(), 1, "{forwards:?}");
+    assert!(forwards[0].1 .0 <= 2, "{forwards:?}");
     // Unpinned namespaces are coordinated wherever the client connects.
     assert!(matches!(
         harness.request_as(4, 40, admin(), put("default", "c")),

@@ -5,11 +5,13 @@
 //! use is what gossip declared down plus peers a send just failed to reach.
 //!
 //! Like the cores below it, [`NodeCore`] never reads a clock, touches a
-//! socket or spawns a task: the runtime passes `now_ms` into every call and
-//! carries out the [`Action`]s that come back. Durability rule for its
-//! drivers: after a batch of inputs call [`NodeCore::sync`] once, then
-//! release the batch's actions.
+//! socket or spawns a task: a driver (the runtime or the simulator) passes
+//! `now_ms` into every call and carries out the [`Output`]s that come back,
+//! timers included (see [`output`]). Durability rule for its drivers:
+//! handle a batch of inputs ([`NodeCore::handle_batch`]), call
+//! [`NodeCore::sync`] once, then release the batch's outputs.
 
+pub mod batch;
 pub mod catalog;
 mod catalog_change;
 pub mod forward;
@@ -18,24 +20,28 @@ pub mod gossip;
 pub mod liveness;
 pub mod membership;
 pub mod metadata;
+pub mod output;
 pub mod purge;
+pub mod scan;
+mod service;
 
-use std::collections::BTreeMap;
-use std::ops::Bound;
+use std::collections::{BTreeMap, BTreeSet};
 
 use zerodb_config::NamespacePolicy;
-use zerodb_ring::{NodeId, Ownership, PartitionLevel, RecordKey, Ring};
-use zerodb_storage::{Direction, Engine, EngineStats, ScanRange, Space, StorageError};
+use zerodb_ring::{NodeId, Ownership, Ring};
+use zerodb_storage::{Engine, EngineStats, StorageError};
 use zerodb_txn::{
-    Action, ClientError, ClientId, Policies, ReplicaStatus, Request, Response, Timer, TxnNode,
-    TxnOptions, Versioned,
+    Action, ClientError, ClientId, Policies, ReplicaStatus, Request, Response, TxnNode, TxnOptions,
 };
 
-use crate::api::{MemberStatus, NodeMessage, ScanEntry, ScanQuery, ServiceError, StatusReport};
-use gossip::{Datagram, GossipMembership, GossipStep};
+use crate::api::{MemberStatus, NodeMessage, StatusReport};
+pub use batch::Input;
+use gossip::{GossipMembership, GossipStep};
 use liveness::Liveness;
 use membership::{ClusterError, ClusterSpec};
 use metadata::{Caller, Metadata};
+pub use output::{AskId, Output, Timer};
+pub use scan::merge_scans;
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +68,10 @@ pub struct CoreOptions {
     pub txn: TxnOptions,
     /// Gossip (see [`GossipMembership::node_config`]).
     pub gossip: zerodb_gossip::GossipConfig,
+    /// Seed of the ring's token allocator; every node of a cluster must
+    /// use the same ([`membership::TOKEN_SEED`] unless a simulator varies
+    /// the ring per run).
+    pub token_seed: u64,
 }
 
 impl Default for CoreOptions {
@@ -71,6 +81,7 @@ impl Default for CoreOptions {
             gossip: GossipMembership::node_config(
                 zerodb_gossip::GossipConfig::default().probe_period_ms,
             ),
+            token_seed: membership::TOKEN_SEED,
         }
     }
 }
@@ -97,15 +108,25 @@ pub struct NodeCore<E: Engine> {
     txn: TxnNode<E>,
     liveness: Liveness,
     gossip: GossipMembership,
-    /// Gossip datagrams waiting for the driver ([`NodeCore::take_datagrams`]).
-    datagrams: Vec<Datagram>,
+    /// The earliest gossip deadline a [`Timer::Gossip`] was asked for and
+    /// has not fired yet.
+    gossip_armed_ms: Option<u64>,
+    /// Outputs made outside the transaction layer's actions (datagrams,
+    /// asks, relayed answers), released with the next call's outputs.
+    outbox: Vec<Output>,
     tally: Tally,
     metadata: Metadata,
-    /// Client requests for the driver to forward (region pinning).
-    forwards: Vec<forward::Forward>,
+    /// Requests handed to peers, by id (see [`forward`]).
+    asks: BTreeMap<AskId, forward::Asked>,
+    next_ask: u64,
+    /// The transaction layer's request timeout (forwards wait a little
+    /// longer).
+    request_timeout_ms: u64,
     /// Dropped namespaces whose records this process removed (see
     /// [`purge`]).
-    purged: std::collections::BTreeSet<String>,
+    purged: BTreeSet<String>,
+    /// The down set a driver imposes (see [`NodeCore::override_down`]).
+    down_override: Option<BTreeSet<NodeId>>,
 }
 
 impl<E: Engine> NodeCore<E> {
@@ -124,9 +145,10 @@ impl<E: Engine> NodeCore<E> {
         if cluster.member(id.0).is_none() {
             return Err(ClusterError::NotAMember(id.0).into());
         }
-        let ring = cluster.ring()?;
+        let ring = cluster.ring_with_seed(options.token_seed)?;
         let metadata = Metadata::new(default_policy, cluster.members.len());
         let policies: Policies = metadata.policies();
+        let request_timeout_ms = options.txn.request_timeout_ms;
         let mut txn = TxnNode::open(id, engine, seed, options.txn, bootstrap)?;
         txn.set_view(ring.clone(), Default::default(), policies.clone());
         let generation = gossip::next_generation(txn.engine_mut())?;
@@ -150,11 +172,15 @@ impl<E: Engine> NodeCore<E> {
             txn,
             liveness: Liveness::default(),
             gossip,
-            datagrams: Vec::new(),
+            gossip_armed_ms: None,
+            outbox: Vec::new(),
             tally: Tally::default(),
             metadata,
-            forwards: Vec::new(),
+            asks: BTreeMap::new(),
+            next_ask: 0,
+            request_timeout_ms,
             purged: Default::default(),
+            down_override: None,
         })
     }
 
@@ -168,8 +194,13 @@ impl<E: Engine> NodeCore<E> {
         &self.cluster
     }
 
+    /// The ring every node of the cluster computes.
+    pub fn ring(&self) -> &Ring {
+        &self.ring
+    }
+
     /// Arms the first timers and starts gossip. Call once after `open`.
-    pub fn start(&mut self, now_ms: u64) -> Vec<Action> {
+    pub fn start(&mut self, now_ms: u64) -> Vec<Output> {
         let addresses = self
             .cluster
             .members
@@ -184,32 +215,18 @@ impl<E: Engine> NodeCore<E> {
     }
 
     /// A gossip datagram from `from`, the node its certificate names.
-    pub fn handle_datagram(&mut self, now_ms: u64, from: NodeId, bytes: &[u8]) {
+    pub fn handle_datagram(&mut self, now_ms: u64, from: NodeId, bytes: &[u8]) -> Vec<Output> {
         let step = self.gossip.handle_datagram(now_ms, from, bytes);
         self.apply_gossip(now_ms, step);
-    }
-
-    /// When gossip next needs [`NodeCore::handle_gossip_timers`].
-    pub fn gossip_deadline(&self) -> Option<u64> {
-        self.gossip.next_deadline()
-    }
-
-    /// Fires the gossip timers due at `now_ms`.
-    pub fn handle_gossip_timers(&mut self, now_ms: u64) {
-        let step = self.gossip.handle_due_timers(now_ms);
-        self.apply_gossip(now_ms, step);
+        self.finish(now_ms, Vec::new())
     }
 
     /// Leaves the gossip cluster (graceful shutdown): send the datagrams
-    /// from [`NodeCore::take_datagrams`] before closing the transport.
-    pub fn leave(&mut self, now_ms: u64) {
+    /// among the outputs before closing the transport.
+    pub fn leave(&mut self, now_ms: u64) -> Vec<Output> {
         let step = self.gossip.leave(now_ms);
         self.apply_gossip(now_ms, step);
-    }
-
-    /// Gossip datagrams to send (unreliable; they depend on no write).
-    pub fn take_datagrams(&mut self) -> Vec<Datagram> {
-        std::mem::take(&mut self.datagrams)
+        self.finish(now_ms, Vec::new())
     }
 
     /// The gossip membership (health of members, counters).
@@ -221,7 +238,12 @@ impl<E: Engine> NodeCore<E> {
         for event in &step.events {
             tracing::debug!(node = %self.id, ?event, "gossip event");
         }
-        self.datagrams.extend(step.datagrams);
+        self.outbox
+            .extend(step.datagrams.into_iter().map(|datagram| Output::Datagram {
+                to: datagram.to,
+                addr: datagram.addr,
+                bytes: datagram.bytes,
+            }));
         if let Some(version) = step.cluster_metadata_version_seen {
             if version > self.metadata.version() {
                 tracing::debug!(node = %self.id, version, held = self.metadata.version(), "a peer holds a newer catalog");
@@ -234,8 +256,27 @@ impl<E: Engine> NodeCore<E> {
         }
     }
 
+    /// Asks for a [`Timer::Gossip`] at gossip's earliest deadline unless
+    /// one at or before it is already armed.
+    fn arm_gossip(&mut self, outputs: &mut Vec<Output>) {
+        let Some(deadline_ms) = self.gossip.next_deadline() else {
+            return;
+        };
+        if self
+            .gossip_armed_ms
+            .is_some_and(|armed| armed <= deadline_ms)
+        {
+            return;
+        }
+        self.gossip_armed_ms = Some(deadline_ms);
+        outputs.push(Output::SetTimer {
+            at_ms: deadline_ms,
+            timer: Timer::Gossip,
+        });
+    }
+
     /// A message from peer `from`.
-    pub fn handle_message(&mut self, now_ms: u64, from: NodeId, msg: NodeMessage) -> Vec<Action> {
+    pub fn handle_message(&mut self, now_ms: u64, from: NodeId, msg: NodeMessage) -> Vec<Output> {
         if self.liveness.heard_from(now_ms, from) {
             self.publish_down(now_ms);
         }
@@ -246,21 +287,38 @@ impl<E: Engine> NodeCore<E> {
         self.finish(now_ms, actions)
     }
 
-    /// A request from the node's driver or a peer (trusted caller; the
-    /// namespace must still exist). Clients go through
+    /// A data request from the node's driver or a peer (trusted caller;
+    /// the namespace must still exist). Clients go through
     /// [`NodeCore::handle_client_request`].
-    pub fn handle_request(&mut self, now_ms: u64, client: ClientId, req: Request) -> Vec<Action> {
-        self.handle_client_request(now_ms, client, Caller::Node, req)
+    pub fn handle_request(&mut self, now_ms: u64, client: ClientId, req: Request) -> Vec<Output> {
+        self.handle_data_request(now_ms, client, Caller::Node, req)
     }
 
-    /// A timer fired.
-    pub fn handle_timer(&mut self, now_ms: u64, timer: Timer) -> Vec<Action> {
+    /// A timer fired (the driver's clock reached the `at_ms` it was set
+    /// for).
+    pub fn handle_timer(&mut self, now_ms: u64, timer: Timer) -> Vec<Output> {
         if self.liveness.expire(now_ms) {
             self.publish_down(now_ms);
         }
-        let mut actions = self.txn.handle_timer(now_ms, timer);
-        self.tick_metadata(now_ms, &mut actions);
-        self.finish(now_ms, actions)
+        match timer {
+            Timer::Txn(timer) => {
+                let mut actions = self.txn.handle_timer(now_ms, timer);
+                self.tick_metadata(now_ms, &mut actions);
+                self.finish(now_ms, actions)
+            }
+            Timer::Gossip => {
+                if self.gossip_armed_ms.is_some_and(|armed| armed <= now_ms) {
+                    self.gossip_armed_ms = None;
+                }
+                let step = self.gossip.handle_due_timers(now_ms);
+                self.apply_gossip(now_ms, step);
+                self.finish(now_ms, Vec::new())
+            }
+            Timer::Ask(id) => {
+                self.ask_expired(id);
+                self.finish(now_ms, Vec::new())
+            }
+        }
     }
 
     /// Counts the replies among `actions`.
@@ -300,8 +358,12 @@ impl<E: Engine> NodeCore<E> {
         self.txn.set_down(down);
     }
 
-    /// The nodes considered down: by gossip, or after a failed send.
-    fn down_set(&self, now_ms: u64) -> std::collections::BTreeSet<NodeId> {
+    /// The nodes considered down: by gossip, or after a failed send (or
+    /// the driver's perfect knowledge, see [`NodeCore::override_down`]).
+    fn down_set(&self, now_ms: u64) -> BTreeSet<NodeId> {
+        if let Some(down) = &self.down_override {
+            return down.clone();
+        }
         let mut down = self.liveness.down(now_ms);
         down.extend(self.gossip.down().iter().copied());
         down
@@ -310,7 +372,30 @@ impl<E: Engine> NodeCore<E> {
     /// Whether `node` is considered down (by gossip, or because a send to
     /// it just failed).
     pub fn is_down(&self, now_ms: u64, node: NodeId) -> bool {
+        if let Some(down) = &self.down_override {
+            return down.contains(&node);
+        }
         self.liveness.is_down(now_ms, node) || self.gossip.down().contains(&node)
+    }
+
+    /// Replaces the failure detector with `down` (a driver that knows who
+    /// is down: the simulator's perfect failure detector); `None` returns
+    /// to gossip and failed sends. Gossip keeps running either way.
+    pub fn override_down(&mut self, now_ms: u64, down: Option<BTreeSet<NodeId>>) {
+        self.down_override = down;
+        self.publish_down(now_ms);
+    }
+
+    /// The transaction layer, for inspection (drivers feed it only through
+    /// the core).
+    pub fn txn(&self) -> &TxnNode<E> {
+        &self.txn
+    }
+
+    /// The transaction layer, for inspection that reads its engine
+    /// (decision records in the simulator's summaries).
+    pub fn txn_mut(&mut self) -> &mut TxnNode<E> {
+        &mut self.txn
     }
 
     /// Makes every write so far durable (once per batch of inputs).
@@ -351,45 +436,6 @@ impl<E: Engine> NodeCore<E> {
     /// The replication factor of the default policy.
     pub fn replication_factor(&self) -> usize {
         self.policies.default.replication_factor
-    }
-
-    /// The records of a table this node holds, tombstones included (a scan
-    /// merges every node's answer by version).
-    pub fn local_scan(&mut self, query: &ScanQuery) -> Result<Vec<ScanEntry>, ServiceError> {
-        let table = RecordKey::new(&query.namespace, &query.database, &query.table, Vec::new());
-        let prefix = table.partition_key(PartitionLevel::Table);
-        let start = RecordKey::new(
-            &query.namespace,
-            &query.database,
-            &query.table,
-            query.start.clone(),
-        )
-        .encode();
-        let mut range = ScanRange::prefix(Space::Data, &prefix);
-        range.start = Bound::Included(start);
-        if let Some(end) = &query.end {
-            let end = RecordKey::new(&query.namespace, &query.database, &query.table, end.clone());
-            range.end = Bound::Excluded(end.encode());
-        }
-        let limit = query.limit.min(crate::api::SCAN_LIMIT_MAX) as usize;
-        let records = self
-            .txn
-            .engine_mut()
-            .scan(&range, Direction::Forward, limit)
-            .map_err(|error| ServiceError::Storage(error.to_string()))?;
-        Ok(records
-            .into_iter()
-            .filter_map(|(key, record)| {
-                let key = RecordKey::decode(&key).ok()?;
-                Some(ScanEntry {
-                    id: key.id,
-                    value: Versioned {
-                        version: zerodb_txn::ver(record.version),
-                        value: record.value,
-                    },
-                })
-            })
-            .collect())
     }
 
     /// The cluster as this node sees it.
@@ -450,26 +496,7 @@ pub fn health_name(liveness: zerodb_gossip::Liveness) -> &'static str {
     }
 }
 
-/// Merges the local scans of several nodes: per id the highest version
-/// wins; tombstones are dropped; at most `limit` records in id order.
-pub fn merge_scans(answers: Vec<Vec<ScanEntry>>, limit: usize) -> Vec<ScanEntry> {
-    let mut best: BTreeMap<Vec<u8>, Versioned> = BTreeMap::new();
-    for entry in answers.into_iter().flatten() {
-        match best.get(&entry.id) {
-            Some(current) if current.version >= entry.value.version => {}
-            _ => {
-                best.insert(entry.id, entry.value);
-            }
-        }
-    }
-    best.into_iter()
-        .filter(|(_, value)| value.value.is_some())
-        .take(limit)
-        .map(|(id, value)| ScanEntry { id, value })
-        .collect()
-}
-
 #[cfg(test)]
 mod gossip_tests;
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 use zerodb_storage::{Incarnation, MemoryEngine};
 use zerodb_txn::{Key, Level, Op, OpResult};
 
+use crate::api::{ClientRequest, ClientResponse, ScanEntry, ScanQuery};
+
 use super::membership::MemberSpec;
 use super::*;
 
@@ -32,8 +34,18 @@ pub(super) fn cluster(n: u32) -> ClusterSpec {
 pub(super) struct Harness {
     pub(super) nodes: BTreeMap<NodeId, NodeCore<MemoryEngine>>,
     pub(super) queue: VecDeque<(NodeId, NodeId, NodeMessage)>,
-    replies: BTreeMap<ClientId, Response>,
-    timers: Vec<(u64, NodeId)>,
+    replies: BTreeMap<ClientId, ClientResponse>,
+    timers: Vec<(u64, NodeId, Timer)>,
+    /// Asks to deliver: (asker, ask, node asked, request).
+    asks: VecDeque<(NodeId, AskId, NodeId, ClientRequest)>,
+    /// Requests the harness made for an ask: client id at the node asked
+    /// -> (asker, ask, node asked).
+    asked: BTreeMap<ClientId, (NodeId, AskId, NodeId)>,
+    next_ask_client: u64,
+    /// Every ask released so far: (asker, node asked).
+    pub(super) asks_sent: Vec<(NodeId, NodeId)>,
+    /// True: asks are lost (neither delivered nor reported failed).
+    pub(super) drop_asks: bool,
     pub(super) now_ms: u64,
     /// Gossip datagrams (from, to, bytes) for the next time step.
     datagrams: Vec<(NodeId, NodeId, Vec<u8>)>,
@@ -45,6 +57,9 @@ pub(super) struct Harness {
 
 /// Time step of the harness.
 pub(super) const HARNESS_STEP_MS: u64 = 10;
+
+/// Client ids the harness gives the requests it carries for asks.
+const HARNESS_ASK_CLIENT_BASE: u64 = 1 << 40;
 
 impl Harness {
     pub(super) fn new(n: u32) -> Harness {
@@ -58,6 +73,11 @@ impl Harness {
             queue: VecDeque::new(),
             replies: BTreeMap::new(),
             timers: Vec::new(),
+            asks: VecDeque::new(),
+            asked: BTreeMap::new(),
+            next_ask_client: HARNESS_ASK_CLIENT_BASE,
+            asks_sent: Vec::new(),
+            drop_asks: false,
             now_ms: 1_000,
             datagrams: Vec::new(),
             gossip: true,
@@ -75,32 +95,81 @@ impl Harness {
                 true,
             )
             .unwrap();
-            let actions = core.start(harness.now_ms);
+            let outputs = core.start(harness.now_ms);
             harness.nodes.insert(NodeId(id), core);
-            harness.release(NodeId(id), actions);
+            harness.release(NodeId(id), outputs);
         }
         harness
     }
 
-    pub(super) fn release(&mut self, node: NodeId, actions: Vec<Action>) {
+    pub(super) fn release(&mut self, node: NodeId, outputs: Vec<Output>) {
         let core = self.nodes.get_mut(&node).unwrap();
         core.sync().unwrap();
-        for datagram in core.take_datagrams() {
-            self.datagrams.push((node, datagram.to, datagram.bytes));
-        }
-        for action in actions {
-            match action {
-                Action::Send { to, msg } => {
+        for output in outputs {
+            match output {
+                Output::Send { to, msg } => {
                     if !self.cut(node, to) {
-                        self.queue.push_back((node, to, NodeMessage::Txn(msg)));
+                        self.queue.push_back((node, to, msg));
                     }
                 }
-                Action::Reply { client, response } => {
-                    self.replies.insert(client, response);
+                Output::Reply { client, response } => match self.asked.remove(&client) {
+                    Some((asker, id, asked)) => {
+                        let outputs = self.nodes.get_mut(&asker).unwrap().handle_answer(
+                            self.now_ms,
+                            id,
+                            asked,
+                            Some(response),
+                        );
+                        self.release(asker, outputs);
+                    }
+                    None => {
+                        self.replies.insert(client, response);
+                    }
+                },
+                Output::Datagram { to, bytes, .. } => self.datagrams.push((node, to, bytes)),
+                Output::Ask { to, id, request } => {
+                    self.asks_sent.push((node, to));
+                    if !self.cut(node, to) && !self.drop_asks {
+                        self.asks.push_back((node, id, to, request));
+                    }
                 }
-                Action::SetTimer { at_ms, .. } => self.timers.push((at_ms, node)),
+                Output::SetTimer { at_ms, timer } => self.timers.push((at_ms, node, timer)),
             }
         }
+    }
+
+    /// Sends `request` to `node` as `caller` and runs until it is
+    /// answered.
+    pub(super) fn call(
+        &mut self,
+        node: u32,
+        client: u64,
+        caller: Caller,
+        request: ClientRequest,
+    ) -> ClientResponse {
+        let (node, client) = (NodeId(node), ClientId(client));
+        let outputs = self.nodes.get_mut(&node).unwrap().handle_client_request(
+            self.now_ms,
+            client,
+            caller,
+            request,
+        );
+        self.release(node, outputs);
+        for _ in 0..10_000 {
+            if let Some(response) = self.replies.remove(&client) {
+                return response;
+            }
+            self.step();
+        }
+        panic!("no answer for {client:?}");
+    }
+
+    /// The answer to the data request `client` sent, once it came.
+    pub(super) fn take_reply(&mut self, client: ClientId) -> Option<Response> {
+        self.replies.remove(&client).map(|response| match response {
+            ClientResponse::Data(response) => response,
+            other => panic!("a data request was answered with {other:?}"),
+        })
     }
 
     pub(super) fn request(&mut self, node: u32, client: u64, req: Request) -> Response {
@@ -116,15 +185,15 @@ impl Harness {
     ) -> Response {
         let node = NodeId(node);
         let client = ClientId(client);
-        let actions = self.nodes.get_mut(&node).unwrap().handle_client_request(
+        let outputs = self.nodes.get_mut(&node).unwrap().handle_data_request(
             self.now_ms,
             client,
             caller,
             req,
         );
-        self.release(node, actions);
+        self.release(node, outputs);
         for _ in 0..10_000 {
-            if let Some(response) = self.replies.remove(&client) {
+            if let Some(response) = self.take_reply(client) {
                 return response;
             }
             self.step();
@@ -149,43 +218,39 @@ impl Harness {
     pub(super) fn step(&mut self) {
         if let Some((from, to, msg)) = self.queue.pop_front() {
             let core = self.nodes.get_mut(&to).unwrap();
-            let actions = core.handle_message(self.now_ms, from, msg);
-            self.release(to, actions);
+            let outputs = core.handle_message(self.now_ms, from, msg);
+            self.release(to, outputs);
+            return;
+        }
+        if let Some((asker, id, to, request)) = self.asks.pop_front() {
+            let client = ClientId(self.next_ask_client);
+            self.next_ask_client += 1;
+            self.asked.insert(client, (asker, id, to));
+            let core = self.nodes.get_mut(&to).unwrap();
+            let outputs = core.handle_client_request(self.now_ms, client, Caller::Node, request);
+            self.release(to, outputs);
             return;
         }
         self.now_ms += HARNESS_STEP_MS;
         let now = self.now_ms;
         for (from, to, bytes) in std::mem::take(&mut self.datagrams) {
             if self.gossip && !self.cut(from, to) {
-                self.nodes
+                let outputs = self
+                    .nodes
                     .get_mut(&to)
                     .unwrap()
                     .handle_datagram(now, from, &bytes);
+                self.release(to, outputs);
             }
         }
-        for core in self.nodes.values_mut() {
-            if core.gossip_deadline().is_some_and(|at| at <= now) {
-                core.handle_gossip_timers(now);
-            }
-        }
-        let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
-        for id in ids {
-            self.release(id, Vec::new());
-        }
-        let due: Vec<NodeId> = self
-            .timers
-            .iter()
-            .filter(|(at, _)| *at <= self.now_ms)
-            .map(|(_, node)| *node)
-            .collect();
-        self.timers.retain(|(at, _)| *at > self.now_ms);
-        for node in due {
-            let actions = self
-                .nodes
-                .get_mut(&node)
-                .unwrap()
-                .handle_timer(self.now_ms, Timer::Tick);
-            self.release(node, actions);
+        let (due, later) = std::mem::take(&mut self.timers)
+            .into_iter()
+            .partition(|(at, _, _)| *at <= now);
+        self.timers = later;
+        let due: Vec<(u64, NodeId, Timer)> = due;
+        for (_, node, timer) in due {
+            let outputs = self.nodes.get_mut(&node).unwrap().handle_timer(now, timer);
+            self.release(node, outputs);
         }
     }
 }
@@ -242,8 +307,8 @@ fn status_reports_every_member_with_its_share_and_liveness() {
     let up: Vec<bool> = status.members.iter().map(|m| m.up).collect();
     assert_eq!(up, vec![true, true, false]);
     // Hearing from node 3 brings it back.
-    let actions = core.handle_message(now, NodeId(3), NodeMessage::Hello { boot: 7 });
-    assert!(actions.is_empty());
+    let outputs = core.handle_message(now, NodeId(3), NodeMessage::Hello { boot: 7 });
+    assert!(outputs.is_empty());
     assert!(core.status(now).members.iter().all(|m| m.up));
 }
 

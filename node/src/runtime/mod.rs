@@ -2,15 +2,20 @@
 //! in one event-loop task and connects it to the world.
 //!
 //! - Inputs: the transport's [`Incoming`](zerodb_transport::Incoming)
-//!   channel (node messages, client requests with their responder), timers
-//!   (a `BTreeSet` of deadlines and one `sleep_until`), failed sends.
+//!   channel (node messages, client requests with their responder, gossip
+//!   datagrams), the core's timers (a `BTreeSet` of deadlines and one
+//!   `sleep_until`), failed sends and the answers to the core's asks.
 //! - Batching: the loop drains what is ready (at most [`BATCH_INPUTS_MAX`]
-//!   inputs), handles each (and the messages the node sends itself, in the
-//!   same batch), calls the engine's `sync` ONCE, and only then sends the
-//!   batch's messages (one stream per peer) and replies: many concurrent
-//!   clients share one fsync (DESIGN.md section 1, durability rule). A batch
-//!   that wrote nothing is not synced; the sync runs under `block_in_place`
-//!   so the runtime keeps receiving the next batch meanwhile.
+//!   inputs), hands them to [`NodeCore::handle_batch`] (which also handles
+//!   the messages the node sends itself), calls the engine's `sync` ONCE,
+//!   and only then carries out the batch's outputs: messages (one stream
+//!   per peer), replies, datagrams, asks and timers. Many concurrent
+//!   clients share one fsync (DESIGN.md section 1, durability rule). A
+//!   batch that wrote nothing is not synced; the sync runs under
+//!   `block_in_place` so the runtime keeps receiving the next batch
+//!   meanwhile.
+//! - The runtime decides nothing about the protocol: it moves bytes, syncs
+//!   and keeps time; the core decides (see [`crate::core::output`]).
 //! - Shutdown ([`NodeHandle::shutdown`], or SIGINT/SIGTERM in the binary):
 //!   stop reading, answer every request in flight with a clear
 //!   "shutting down" error, sync, close the engine and the endpoint.
@@ -20,7 +25,7 @@ pub mod engine;
 mod event_loop;
 pub mod metrics;
 mod peers;
-mod scan;
+mod requests;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,8 +54,7 @@ impl zerodb_transport::Protocol for NodeProtocol {
     type Response = ClientResponse;
 }
 
-/// Most inputs handled between two engine syncs.
-pub const BATCH_INPUTS_MAX: usize = 256;
+pub use crate::core::batch::BATCH_INPUTS_MAX;
 
 /// Everything a node needs to start.
 #[derive(Clone, Debug)]
@@ -175,6 +179,7 @@ pub async fn start(settings: NodeSettings) -> Result<NodeHandle, StartError> {
         crate::core::CoreOptions {
             txn: settings.txn.clone(),
             gossip: crate::core::gossip::GossipMembership::node_config(settings.gossip_interval_ms),
+            token_seed: crate::core::membership::TOKEN_SEED,
         },
         bootstrap,
     )?;

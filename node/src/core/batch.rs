@@ -1,0 +1,117 @@
+//! Batches: the one way both drivers (the runtime and the simulator) feed
+//! the core, so that the simulator tests what runs.
+//!
+//! A driver gathers at most [`BATCH_INPUTS_MAX`] [`Input`]s, hands them to
+//! [`NodeCore::handle_batch`], calls [`NodeCore::sync`] once, and only
+//! then carries out the outputs (DESIGN.md section 1). Messages the node
+//! sends itself never leave it: the batch handles them too, for at most
+//! [`LOCAL_ROUNDS_MAX`] rounds, so that their writes share the batch's
+//! sync (a crash before the sync loses the sender's and the receiver's
+//! state together, as if the message had never been sent). What is left
+//! after the last round stays among the outputs as [`Output::Send`] to
+//! this node; the driver hands it back as input of its next batch.
+
+use zerodb_ring::NodeId;
+use zerodb_storage::Engine;
+use zerodb_txn::ClientId;
+
+use super::metadata::Caller;
+use super::output::take_sends_to;
+use super::{AskId, NodeCore, Output, Timer};
+use crate::api::{ClientRequest, ClientResponse, NodeMessage};
+
+/// Most inputs a driver hands to one batch (one sync).
+pub const BATCH_INPUTS_MAX: usize = 256;
+
+/// Rounds of messages to itself a node handles inside one batch; what is
+/// left waits for the next batch (bounds a batch that keeps talking to
+/// itself).
+pub const LOCAL_ROUNDS_MAX: usize = 8;
+
+/// One input of a batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// A message from a peer node (or from this node, left over from the
+    /// previous batch).
+    Message {
+        /// The sender, as the transport authenticated it.
+        from: NodeId,
+        /// The message.
+        msg: NodeMessage,
+    },
+    /// A request from a client or a peer.
+    Request {
+        /// The id the driver gave the request (unique among its pending
+        /// requests, below [`super::metadata::INTERNAL_CLIENT_BASE`]).
+        client: ClientId,
+        /// Who sent it.
+        caller: Caller,
+        /// The request.
+        request: ClientRequest,
+    },
+    /// A gossip datagram.
+    Datagram {
+        /// The sender, as the transport authenticated it.
+        from: NodeId,
+        /// The datagram.
+        bytes: Vec<u8>,
+    },
+    /// What came of an [`Output::Ask`].
+    Answer {
+        /// The ask.
+        id: AskId,
+        /// The node asked.
+        from: NodeId,
+        /// Its answer; `None` when it could not be asked or did not answer.
+        answer: Option<ClientResponse>,
+    },
+    /// A timer's time came.
+    Timer(Timer),
+    /// A send to this node failed: hold it down for a while.
+    Unreachable(NodeId),
+}
+
+impl<E: Engine> NodeCore<E> {
+    /// Handles one input.
+    pub fn handle(&mut self, now_ms: u64, input: Input) -> Vec<Output> {
+        match input {
+            Input::Message { from, msg } => self.handle_message(now_ms, from, msg),
+            Input::Request {
+                client,
+                caller,
+                request,
+            } => self.handle_client_request(now_ms, client, caller, request),
+            Input::Datagram { from, bytes } => self.handle_datagram(now_ms, from, &bytes),
+            Input::Answer { id, from, answer } => self.handle_answer(now_ms, id, from, answer),
+            Input::Timer(timer) => self.handle_timer(now_ms, timer),
+            Input::Unreachable(node) => {
+                self.peer_unreachable(now_ms, node);
+                Vec::new()
+            }
+        }
+    }
+
+    /// Handles a batch of inputs in order, then the messages the node sent
+    /// itself (see the module docs). The caller syncs, then carries out the
+    /// outputs.
+    pub fn handle_batch(
+        &mut self,
+        now_ms: u64,
+        inputs: impl IntoIterator<Item = Input>,
+    ) -> Vec<Output> {
+        let mut outputs = Vec::new();
+        for input in inputs {
+            outputs.extend(self.handle(now_ms, input));
+        }
+        for _ in 0..LOCAL_ROUNDS_MAX {
+            let mine = take_sends_to(self.id, &mut outputs);
+            if mine.is_empty() {
+                break;
+            }
+            for msg in mine {
+                outputs.extend(self.handle_message(now_ms, self.id, msg));
+            }
+        }
+        outputs
+    }
+}

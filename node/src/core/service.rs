@@ -1,0 +1,183 @@
+//! Every request a client or a peer sends a node ([`ClientRequest`]) and
+//! who may send it: the core decides, the driver only carries the answer.
+//!
+//! | request | who may send it |
+//! |---|---|
+//! | `Data` | anyone the catalog gate admits ([`super::metadata`]) |
+//! | `Scan` | nodes; users with the read permission on the namespace |
+//! | `LocalScan` | nodes only (one part of another node's scan) |
+//! | `Status`, `NamespaceStatus`, `Info` | anyone |
+//! | `Checkpoint`, `Validate` | nodes; users who are cluster admins |
+//!
+//! `Info` (the driver's figures) and `Validate` (an engine feature of the
+//! runtime's engines) are answered by the driver once
+//! [`NodeCore::authorize`] allows them; the core answers the rest.
+
+use zerodb_storage::Engine;
+use zerodb_txn::ClientId;
+
+use super::catalog::{Catalog, CatalogError, Permission, SYSTEM_NAMESPACE};
+use super::metadata::Caller;
+use super::{NodeCore, Output};
+use crate::api::{ClientRequest, ClientResponse, ServiceError, StatusReport};
+
+/// Why a request that only a node may send was refused.
+const NODES_ONLY: &str = "local scans are for nodes; use a scan";
+
+impl<E: Engine> NodeCore<E> {
+    /// A request from `caller` (a client's or a peer's), answered with an
+    /// [`Output::Reply`] to `client` now or later.
+    pub fn handle_client_request(
+        &mut self,
+        now_ms: u64,
+        client: ClientId,
+        caller: Caller,
+        request: ClientRequest,
+    ) -> Vec<Output> {
+        if let ClientRequest::Data(request) = request {
+            return self.handle_data_request(now_ms, client, caller, request);
+        }
+        let response = match self.authorize(&caller, &request) {
+            Err(error) => ClientResponse::Error(error),
+            Ok(()) => match request {
+                ClientRequest::Data(_) => unreachable!("handled above"),
+                ClientRequest::Scan(query) => {
+                    self.start_scan(now_ms, client, &caller, query);
+                    return self.finish(now_ms, Vec::new());
+                }
+                ClientRequest::LocalScan(query) => match self.local_scan(&query) {
+                    Ok(entries) => ClientResponse::Scan(entries),
+                    Err(error) => ClientResponse::Error(error),
+                },
+                ClientRequest::Status => ClientResponse::Status(self.status(now_ms)),
+                ClientRequest::NamespaceStatus(namespace) => {
+                    match self.namespace_status(now_ms, &namespace) {
+                        Ok(status) => ClientResponse::Status(status),
+                        Err(reason) => ClientResponse::Error(ServiceError::Refused { reason }),
+                    }
+                }
+                ClientRequest::Checkpoint => match self.txn.engine_mut().checkpoint() {
+                    Ok(()) => ClientResponse::Done,
+                    Err(error) => ClientResponse::Error(ServiceError::Storage(error.to_string())),
+                },
+                ClientRequest::Info | ClientRequest::Validate => {
+                    ClientResponse::Error(ServiceError::Refused {
+                        reason: "this node's driver answers info and validate requests".into(),
+                    })
+                }
+            },
+        };
+        self.outbox.push(Output::Reply { client, response });
+        self.finish(now_ms, Vec::new())
+    }
+
+    /// Whether `caller` may send `request` (see the module docs). Data
+    /// requests pass here; the catalog gate judges them.
+    pub fn authorize(&self, caller: &Caller, request: &ClientRequest) -> Result<(), ServiceError> {
+        let refused = |reason: String| ServiceError::Refused { reason };
+        match request {
+            ClientRequest::Data(_)
+            | ClientRequest::Status
+            | ClientRequest::NamespaceStatus(_)
+            | ClientRequest::Info => Ok(()),
+            ClientRequest::Scan(query) => {
+                self.check_read(caller, &query.namespace).map_err(refused)
+            }
+            ClientRequest::LocalScan(_) => match caller {
+                Caller::Node => Ok(()),
+                Caller::User(_) => Err(refused(NODES_ONLY.into())),
+            },
+            ClientRequest::Checkpoint | ClientRequest::Validate => self
+                .check_admin(
+                    caller,
+                    "checkpointing or validating a node's storage engine",
+                )
+                .map_err(refused),
+        }
+    }
+
+    /// Whether `caller` is a node or a cluster admin (`action` names what
+    /// needs it, for the refusal).
+    fn check_admin(&self, caller: &Caller, action: &str) -> Result<(), String> {
+        let Caller::User(user) = caller else {
+            return Ok(());
+        };
+        let Some(catalog) = self.metadata.catalog() else {
+            return Err("this node has not loaded the cluster metadata yet; retry".into());
+        };
+        if catalog.is_admin(user) {
+            return Ok(());
+        }
+        Err(CatalogError::NotAdmin {
+            user: user.clone(),
+            action: action.into(),
+        }
+        .to_string())
+    }
+
+    /// Whether `caller` may read `namespace` now (scans, which are not
+    /// parked): the namespace must be in the cached catalog and the caller
+    /// must hold the read permission there.
+    pub fn check_read(&self, caller: &Caller, namespace: &str) -> Result<(), String> {
+        let Some(catalog) = self.metadata.catalog() else {
+            return Err("this node has not loaded the cluster metadata yet; retry".into());
+        };
+        if namespace == SYSTEM_NAMESPACE {
+            return match caller {
+                Caller::User(user) if !catalog.is_admin(user) => Err(format!(
+                    "user {user:?} is not a cluster admin, which scanning the system namespace needs"
+                )),
+                _ => Ok(()),
+            };
+        }
+        if catalog.policy(namespace).is_none() {
+            return Err(CatalogError::NoNamespace(namespace.into()).to_string());
+        }
+        match caller {
+            Caller::User(user) => catalog
+                .check(user, namespace, Permission::Read)
+                .map_err(|error| error.to_string()),
+            Caller::Node => Ok(()),
+        }
+    }
+
+    /// The cluster as this node sees it, with each member's share of
+    /// `namespace`'s data under its policy (a pinned namespace's data lives
+    /// only on nodes of its regions) and the number of the namespace's
+    /// records this node holds.
+    pub fn namespace_status(
+        &mut self,
+        now_ms: u64,
+        namespace: &str,
+    ) -> Result<StatusReport, String> {
+        let policy = self
+            .policies
+            .namespaces
+            .get(namespace)
+            .ok_or_else(|| CatalogError::NoNamespace(namespace.into()).to_string())?;
+        let mut report = self.status_with(now_ms, policy);
+        let held = super::purge::count_namespace(
+            self.txn.engine_mut(),
+            namespace,
+            super::purge::LOCAL_COUNT_MAX,
+        )
+        .map_err(|error| format!("counting the records of {namespace:?} failed: {error}"))?;
+        report.local_records = Some(held);
+        Ok(report)
+    }
+
+    /// The replication factor of `namespace` (the default policy's when
+    /// it is unknown).
+    pub fn replication_factor_of(&self, namespace: &str) -> usize {
+        self.policies.get(namespace).replication_factor
+    }
+
+    /// The cached catalog (for status and tests).
+    pub fn catalog(&self) -> Option<&Catalog> {
+        self.metadata.catalog()
+    }
+}
+
+#[cfg(test)]
+#[path = "service_tests.rs"]
+mod tests;

@@ -1,0 +1,146 @@
+//! Turning what the transport delivers into the core's inputs, and the
+//! two requests the runtime answers itself once the core allows them: its
+//! figures (`Info`) and its engine's validation (`Validate`).
+
+use std::time::Instant;
+
+use zerodb_ring::NodeId;
+use zerodb_txn::ClientId;
+
+use super::event_loop::{EventLoop, Pending};
+use super::NodeProtocol;
+use crate::api::{
+    ClientRequest, ClientResponse, InfoReport, NodeMessage, ServiceError, ValidateReport,
+};
+use crate::core::metadata::Caller;
+use crate::core::Input;
+use zerodb_transport::{Incoming, PeerIdentity, Responder};
+
+impl EventLoop {
+    /// Adds what `event` means for the core to `inputs`.
+    pub(super) fn incoming(&mut self, event: Incoming<NodeProtocol>, inputs: &mut Vec<Input>) {
+        match event {
+            Incoming::Message {
+                from: PeerIdentity::Node(from),
+                message,
+            } => {
+                let from = NodeId(from.0);
+                if let NodeMessage::Hello { boot } = message {
+                    self.peer_booted(from, boot);
+                }
+                inputs.push(Input::Message { from, msg: message });
+            }
+            Incoming::Message { from, .. } => {
+                tracing::warn!(peer = %from, "ignoring a protocol message from a client");
+            }
+            Incoming::Request {
+                from,
+                request,
+                responder,
+            } => self.request(from, request, responder, inputs),
+            Incoming::Datagram {
+                from: PeerIdentity::Node(from),
+                payload,
+            } => inputs.push(Input::Datagram {
+                from: NodeId(from.0),
+                bytes: payload,
+            }),
+            Incoming::Datagram { from, .. } => {
+                tracing::warn!(peer = %from, "ignoring a gossip datagram from a client");
+            }
+        }
+    }
+
+    fn request(
+        &mut self,
+        from: PeerIdentity,
+        request: ClientRequest,
+        responder: Responder<ClientResponse>,
+        inputs: &mut Vec<Input>,
+    ) {
+        let caller = match &from {
+            PeerIdentity::Node(_) => Caller::Node,
+            PeerIdentity::Client(user) => Caller::User(user.clone()),
+        };
+        match request {
+            ClientRequest::Info | ClientRequest::Validate => {
+                let response = match self.core.authorize(&caller, &request) {
+                    Err(error) => ClientResponse::Error(error),
+                    Ok(()) if request == ClientRequest::Info => ClientResponse::Info(self.info()),
+                    Ok(()) => self.validate(),
+                };
+                self.direct.push((responder, response));
+            }
+            request => {
+                let client = ClientId(self.next_client);
+                self.next_client += 1;
+                self.pending.insert(
+                    client,
+                    Pending {
+                        responder,
+                        started: Instant::now(),
+                    },
+                );
+                inputs.push(Input::Request {
+                    client,
+                    caller,
+                    request,
+                });
+            }
+        }
+    }
+
+    /// Checks this node's engine (the ZeroDB engine only).
+    fn validate(&mut self) -> ClientResponse {
+        match self.core.engine_mut().validate() {
+            Some(report) => ClientResponse::Validate(ValidateReport {
+                pages_checked: report.pages_checked,
+                records: report.records,
+                problems: report.problems,
+            }),
+            None => ClientResponse::Error(ServiceError::Refused {
+                reason: format!(
+                    "the {} engine has no validation; only the zerodb engine does",
+                    self.core.engine_mut().name()
+                ),
+            }),
+        }
+    }
+
+    /// This node's figures.
+    pub(super) fn info(&mut self) -> InfoReport {
+        let now = self.clock.now_ms();
+        let stats = self.core.engine_stats();
+        let tally = self.core.tally();
+        let status = self.core.status(now);
+        let up = status.members.iter().filter(|member| member.up).count() as u32;
+        InfoReport {
+            node: self.core.id().0,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            protocol_version: zerodb_transport::PROTOCOL_VERSION,
+            engine: self.core.engine_mut().name().to_string(),
+            uptime_seconds: self.started.elapsed().as_secs(),
+            requests: tally.replies,
+            request_errors: tally.errors,
+            latency_p50_us: self.latency.value_at_quantile(0.5),
+            latency_p99_us: self.latency.value_at_quantile(0.99),
+            latency_p999_us: self.latency.value_at_quantile(0.999),
+            committed: tally.committed,
+            aborted: tally.aborted,
+            in_flight: self.core.requests_in_flight() as u64,
+            locks_held: self.core.locks_held() as u64,
+            batches_synced: self.core.engine_mut().syncs(),
+            inputs_handled: self.inputs,
+            records: stats.records,
+            disk_bytes: stats.disk_bytes,
+            wal_bytes: stats.wal_bytes,
+            wal_position: stats.wal_position,
+            checkpoints: stats.checkpoints,
+            cache_bytes: stats.cache_bytes,
+            cache_hits: stats.cache_hits,
+            cache_misses: stats.cache_misses,
+            members_up: up,
+            members_down: status.members.len() as u32 - up,
+        }
+    }
+}
