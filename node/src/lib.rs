@@ -13,6 +13,7 @@
 //!
 //! The `zerodb` binary lives in `zerodb-cli`.
 #![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod api;
 pub mod core;
