@@ -46,8 +46,9 @@ pub struct Args {
     /// Seconds of workload under faults (healing and final reads follow).
     #[arg(long, default_value_t = 120)]
     pub duration: u64,
-    /// Most operations over all workers.
-    #[arg(long, default_value_t = 200_000)]
+    /// Most operations over all workers (a safety bound: a 30-minute run
+    /// does about 250,000 on two cores, so the duration ends it first).
+    #[arg(long, default_value_t = 2_000_000)]
     pub ops: u64,
     /// Nodes (3 or 5 are the intended sizes; at most 9).
     #[arg(long, default_value_t = 3)]
