@@ -33,6 +33,6 @@ pub enum HarnessError {
     #[error("the cluster did not become available: {0}")]
     Unavailable(String),
     /// The run was interrupted (Ctrl-C); everything was cleaned up.
-    #[error("interrupted; namespaces and processes were removed")]
+    #[error("interrupted; namespaces, processes and the run folder (unless --keep) were removed")]
     Interrupted,
 }

@@ -11,7 +11,10 @@ fn main() -> ExitCode {
     let args = Args::parse();
     if args.cleanup {
         zerodb_harness::net::cleanup();
-        eprintln!("removed every zdbh-* namespace and link, and the processes inside them");
+        eprintln!(
+            "removed every zdbh-* namespace and link, and the processes inside them \
+             (run folders zdbh-<seed>-<pid> under the temporary directory are kept: they hold the logs)"
+        );
         return ExitCode::SUCCESS;
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()

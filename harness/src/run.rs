@@ -46,8 +46,9 @@ pub struct Args {
     /// Seconds of workload under faults (healing and final reads follow).
     #[arg(long, default_value_t = 120)]
     pub duration: u64,
-    /// Most operations over all workers.
-    #[arg(long, default_value_t = 200_000)]
+    /// Most operations over all workers (a safety bound: a 30-minute run
+    /// does about 250,000 on two cores, so the duration ends it first).
+    #[arg(long, default_value_t = 2_000_000)]
     pub ops: u64,
     /// Nodes (3 or 5 are the intended sizes; at most 9).
     #[arg(long, default_value_t = 3)]
@@ -140,26 +141,33 @@ impl fmt::Display for Summary {
 /// Carries out a run; Ctrl-C stops it and cleans up.
 pub async fn run(args: Args) -> Result<Summary, HarnessError> {
     net::preflight()?;
-    tokio::select! {
-        result = run_inner(args) => result,
-        _ = tokio::signal::ctrl_c() => Err(HarnessError::Interrupted),
-    }
-}
-
-async fn run_inner(args: Args) -> Result<Summary, HarnessError> {
     let seed = args.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64 % 1_000_000)
     });
+    let dir = args.dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("zdbh-{seed}-{}", std::process::id()))
+    });
+    let keep = args.keep;
+    // The run's future (and with it the cluster and topology guards) is
+    // dropped when select! returns, so the folder goes after the processes.
+    let result = tokio::select! {
+        result = run_inner(args, seed, dir.clone()) => result,
+        _ = tokio::signal::ctrl_c() => Err(HarnessError::Interrupted),
+    };
+    if matches!(result, Err(HarnessError::Interrupted)) && !keep {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result
+}
+
+async fn run_inner(args: Args, seed: u64, dir: PathBuf) -> Result<Summary, HarnessError> {
     let binary = zerodb_binary(args.zerodb.as_deref())?;
     // Declared before the cluster so that it is dropped after it: the
     // processes die before their namespaces go. Made before the folder, so
     // that a run refused beside another one leaves nothing behind.
     let topology = Topology::create(args.nodes)?;
-    let dir = args.dir.clone().unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("zdbh-{seed}-{}", std::process::id()))
-    });
     std::fs::create_dir_all(&dir)
         .map_err(|e| HarnessError::Setup(format!("{}: {e}", dir.display())))?;
     eprintln!(
