@@ -9,8 +9,8 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
-use zerodb_client::{ClientRequest, ClientResponse};
 use zerodb_cli::connect::{ConnectArgs, Session};
+use zerodb_client::{ClientRequest, ClientResponse};
 
 use crate::System;
 

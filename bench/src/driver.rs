@@ -7,8 +7,8 @@
 use std::path::Path;
 
 use etcd_client::{Client, Compare, CompareOp, Txn, TxnOp, TxnOpResponse};
-use zerodb_client::{ClientRequest, ClientResponse};
 use zerodb_cli::connect::{ConnectArgs, Session};
+use zerodb_client::{ClientRequest, ClientResponse};
 use zerodb_txn::{ClientError, Condition, Key, Level, Op, OpResult, Request, Response, Ver};
 
 use crate::System;
@@ -73,14 +73,8 @@ impl Driver {
         }
     }
 
-    async fn zcall(
-        session: &mut Session,
-        request: Request,
-    ) -> Result<Response, String> {
-        match session
-            .call(&ClientRequest::Data(request))
-            .await
-        {
+    async fn zcall(session: &mut Session, request: Request) -> Result<Response, String> {
+        match session.call(&ClientRequest::Data(request)).await {
             Ok(ClientResponse::Data(response)) => Ok(response),
             Ok(other) => Err(format!("unexpected answer {other:?}")),
             Err(error) => Err(error.to_string()),

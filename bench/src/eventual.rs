@@ -6,9 +6,9 @@
 use std::path::Path;
 
 use zerodb_config::{Consistency, NamespacePolicy, StorageEngineKind};
-use zerodb_transport::certs::CertFiles;
 use zerodb_node::core::membership::ClusterSpec;
 use zerodb_node::runtime::{self, NodeSettings};
+use zerodb_transport::certs::CertFiles;
 use zerodb_transport::tls::{NodeId, TlsIdentity};
 use zerodb_txn::TxnOptions;
 
@@ -41,6 +41,7 @@ pub async fn serve(dir: &Path) -> Result<(), String> {
             cache_bytes: 64 * 1024 * 1024,
             tls,
             txn: TxnOptions::default(),
+            gossip_interval_ms: zerodb_config::TimeoutConfig::default().gossip_interval_ms,
             metrics: None,
             recover: false,
         };
