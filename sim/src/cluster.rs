@@ -1,39 +1,48 @@
-//! The simulated cluster: N transaction nodes over simulated disks, clocks
-//! and network, driven from one deterministic event queue.
+//! The simulated cluster: N node cores ([`NodeCore`], the same core the
+//! runtime drives) over simulated disks, clocks and network, driven from
+//! one deterministic event queue.
 //!
-//! The driver follows the durability rule of DESIGN.md section 1: a node
-//! handles one input, its engine syncs, and only then are the outputs of
-//! that input released to the network and the clients. A crash can strike
-//! between the two, losing the unsynced writes and the outputs with them.
+//! The driver ([`crate::driver`]) follows the runtime's batch semantics
+//! and the durability rule of DESIGN.md section 1: a node handles a batch
+//! of inputs (everything due for it at one instant, bounded, and the
+//! messages it sends itself), its engine syncs once, and only then are the
+//! batch's outputs released to the network and the clients. A crash can
+//! strike between the two, losing the unsynced writes and the outputs with
+//! them.
 
 use std::collections::{BTreeMap, BTreeSet};
-use zerodb_txn::KeyExt;
+use std::net::{Ipv4Addr, SocketAddr};
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use zerodb_ring::{Member, NodeId, NodeStatus, Ring, Token};
+use zerodb_config::NamespacePolicy;
+use zerodb_node::api::{ClientRequest, ClientResponse, NodeMessage};
+use zerodb_node::core::gossip::GossipMembership;
+use zerodb_node::core::membership::{ClusterSpec, MemberSpec};
+use zerodb_node::core::metadata::Caller;
+use zerodb_node::core::{AskId, CoreOptions, Input, NodeCore, Output, Timer};
+use zerodb_ring::{NodeId, Ring};
 use zerodb_storage::{Record, Space};
-use zerodb_txn::{
-    Action, ClientId, Key, Message, Policies, ReplicaStatus, Request, Response, Timer, TxnNode,
-    TxnOptions, View,
-};
+use zerodb_txn::{ClientId, Key, KeyExt, Policies, ReplicaStatus, Response, TxnOptions, View};
 
 use crate::clock::NodeClock;
 pub use crate::disk::SimDisk;
 use crate::faults::{FaultCounts, FaultRates};
 use crate::history::Micros;
-use crate::membership_gossip::{GossipInput, MembershipKind, SimGossip};
+use crate::membership_gossip::MembershipKind;
 use crate::net::Network;
 use crate::queue::EventQueue;
 
 /// Ring positions per simulated node.
-pub const TOKENS_PER_NODE: usize = 16;
+pub const TOKENS_PER_NODE: u32 = 16;
 
 /// One-way latency between a client and its coordinator.
 pub const CLIENT_LATENCY_US: Micros = 300;
 
-/// Latency of a node's message to itself.
-pub const LOOPBACK_US: Micros = 5;
+/// How long a node's engine sync takes: the node handles nothing else
+/// meanwhile, so inputs arriving during a sync form the next batch (group
+/// commit, as in the runtime).
+pub const SYNC_US: Micros = 150;
 
 /// Everything that happens in a simulation.
 pub enum SimEvent {
@@ -44,7 +53,16 @@ pub enum SimEvent {
         /// Sender.
         from: NodeId,
         /// The message.
-        msg: Message,
+        msg: NodeMessage,
+    },
+    /// A gossip datagram arrives at a node.
+    Datagram {
+        /// Destination node index.
+        to: usize,
+        /// Sender.
+        from: NodeId,
+        /// The datagram.
+        bytes: Vec<u8>,
     },
     /// A node's timer fires.
     Timer {
@@ -57,14 +75,49 @@ pub enum SimEvent {
         /// Which timer.
         timer: Timer,
     },
-    /// A client request arrives at its coordinator.
+    /// A request arrives at a node: a client's, or one a node asked a peer
+    /// (a forward or a local scan).
     Request {
-        /// Coordinator index.
+        /// Node index.
         node: usize,
         /// The request id.
         client: ClientId,
+        /// Who sent it.
+        caller: Caller,
         /// The request.
-        request: Request,
+        request: ClientRequest,
+    },
+    /// What came of a node's ask arrives back at it.
+    Answer {
+        /// Node index of the asker.
+        node: usize,
+        /// The asker's generation (an answer to an earlier life is
+        /// dropped: ask ids restart with each life).
+        generation: u64,
+        /// The ask.
+        id: AskId,
+        /// The node asked.
+        from: NodeId,
+        /// Its answer; `None` when it could not be reached.
+        answer: Option<ClientResponse>,
+    },
+    /// A node handles the inputs gathered in its inbox.
+    Batch {
+        /// Node index.
+        node: usize,
+        /// The node generation that scheduled it.
+        generation: u64,
+    },
+    /// A node's sync of its last batch completes: the batch's outputs are
+    /// released.
+    Synced {
+        /// Node index.
+        node: usize,
+        /// The node generation whose batch it is (a crash before the sync
+        /// completes loses the outputs).
+        generation: u64,
+        /// The batch's outputs.
+        outputs: Vec<Output>,
     },
     /// A coordinator's answer arrives at its client.
     Reply {
@@ -92,23 +145,27 @@ pub enum SimEvent {
     },
     /// Partitions and cut links heal.
     Heal,
-    /// Gossip membership (see [`crate::membership_gossip`]).
-    Gossip(GossipInput),
 }
 
-/// One node's slot: its state machine when up, its disk when down.
+/// One node's slot: its core when up, its disk when down.
 pub struct NodeSlot<D: SimDisk> {
     /// The node's id.
     pub id: NodeId,
     /// Its clock.
     pub clock: NodeClock,
-    pub(crate) node: Option<TxnNode<D>>,
+    pub(crate) node: Option<NodeCore<D>>,
     pub(crate) disk: Option<D>,
     pub(crate) generation: u64,
     pub(crate) paused_until_us: Micros,
     pub(crate) restarts: u64,
     pub(crate) crash_mid_batch: bool,
     pub(crate) lost_state: bool,
+    /// Inputs waiting for the node's next batch.
+    pub(crate) inbox: Vec<Input>,
+    /// Whether a [`SimEvent::Batch`] is scheduled for the inbox.
+    pub(crate) batch_scheduled: bool,
+    /// Whether the node is syncing a batch (inputs wait in the inbox).
+    pub(crate) syncing: bool,
 }
 
 impl<D: SimDisk> NodeSlot<D> {
@@ -117,8 +174,8 @@ impl<D: SimDisk> NodeSlot<D> {
         self.node.is_some()
     }
 
-    /// The running node.
-    pub fn node(&self) -> Option<&TxnNode<D>> {
+    /// The running node core.
+    pub fn node(&self) -> Option<&NodeCore<D>> {
         self.node.as_ref()
     }
 }
@@ -142,63 +199,89 @@ pub struct Cluster<D: SimDisk> {
     pub errors: Vec<String>,
     /// Events processed.
     pub events: u64,
+    /// Batches the nodes handled, and the inputs in them.
+    pub batches: (u64, u64),
     pub(crate) rng: StdRng,
+    pub(crate) spec: ClusterSpec,
     pub(crate) ring: Ring,
+    /// The policies the run creates in the catalog (for reading replicas
+    /// straight from their engines).
     pub(crate) policies: Policies,
-    options: TxnOptions,
+    default_policy: NamespacePolicy,
+    options: CoreOptions,
     seed: u64,
     next_incarnation: u64,
+    /// Requests the driver carries for a node's asks: the id it gave the
+    /// request at the node asked -> (asker index, asker generation, ask,
+    /// node asked).
+    pub(crate) carried: BTreeMap<ClientId, (usize, u64, AskId, NodeId)>,
+    pub(crate) next_carried: u64,
     /// Print every delivered message and fault to stderr (debugging a seed;
     /// set `ZERODB_SIM_TRACE=1`).
     pub(crate) trace: bool,
-    /// Gossip state when membership is gossip-driven; `None` is the
-    /// perfect failure detector of static membership.
-    pub(crate) gossip: Option<SimGossip>,
+    /// The failure detector: gossip inside each core, or the truth.
+    pub(crate) membership: MembershipKind,
+}
+
+/// Client ids the driver gives the requests it carries for asks (far
+/// above the simulated clients', below the node's own).
+pub const CARRIED_CLIENT_BASE: u64 = 1 << 48;
+
+/// The simulated transport address of a node.
+pub fn sim_addr(node: NodeId) -> SocketAddr {
+    let [_, _, high, low] = node.0.to_be_bytes();
+    SocketAddr::from((Ipv4Addr::new(10, 0, high, low), 7000))
+}
+
+/// The region of node index `index` of `count`: the first half (rounded
+/// up) in `r1`, the rest in `r2`, so that namespaces pinned to one region
+/// make the other half forward.
+pub fn region_of(index: usize, count: usize) -> &'static str {
+    if index < count.div_ceil(2) {
+        "r1"
+    } else {
+        "r2"
+    }
 }
 
 impl<D: SimDisk> Cluster<D> {
-    /// A cluster of `node_count` nodes, all normal members of ring epoch 1,
-    /// with the default membership (gossip).
+    /// A cluster of `node_count` nodes whose new namespaces start from
+    /// `default_policy`; `policies` are the namespaces the run will create
+    /// (used to find replicas when reading engines directly).
     pub fn new(
         seed: u64,
         node_count: usize,
         rates: FaultRates,
+        default_policy: NamespacePolicy,
         policies: Policies,
-        options: TxnOptions,
-    ) -> Self {
-        Self::with_membership(
-            seed,
-            node_count,
-            rates,
-            policies,
-            options,
-            MembershipKind::default(),
-        )
-    }
-
-    /// A cluster of `node_count` nodes whose failure detector is `membership`.
-    pub fn with_membership(
-        seed: u64,
-        node_count: usize,
-        rates: FaultRates,
-        policies: Policies,
-        options: TxnOptions,
+        txn: TxnOptions,
         membership: MembershipKind,
     ) -> Self {
         let mut rng = StdRng::seed_from_u64(seed ^ 0x5151_c1c1_u64);
-        let members: Vec<Member> = (0..node_count)
-            .map(|i| {
-                let tokens = (0..TOKENS_PER_NODE).map(|_| Token(rng.random())).collect();
-                Member::new(
-                    NodeId(i as u32 + 1),
-                    "r1",
-                    format!("z{}", i % 3),
-                    tokens,
-                    NodeStatus::Normal,
-                )
-            })
-            .collect();
-        let ring = Ring::new(1, members);
+        let spec = ClusterSpec {
+            tokens_per_node: TOKENS_PER_NODE,
+            members: (0..node_count)
+                .map(|i| {
+                    let id = NodeId(i as u32 + 1);
+                    MemberSpec {
+                        id: id.0,
+                        address: sim_addr(id),
+                        region: region_of(i, node_count).to_string(),
+                        zone: format!("z{}", i % 3),
+                    }
+                })
+                .collect(),
+        };
+        let options = CoreOptions {
+            txn,
+            gossip: GossipMembership::node_config(
+                zerodb_gossip::GossipConfig::default().probe_period_ms,
+            ),
+            token_seed: rng.random(),
+        };
+        let ring = spec
+            .ring_with_seed(options.token_seed)
+            .expect("the simulated cluster is valid");
         let mut cluster = Cluster {
             now_us: 0,
             queue: EventQueue::default(),
@@ -207,13 +290,18 @@ impl<D: SimDisk> Cluster<D> {
             counts: FaultCounts::default(),
             errors: Vec::new(),
             events: 0,
+            batches: (0, 0),
+            spec,
             ring,
             policies,
+            default_policy,
             options,
             seed,
             next_incarnation: 1,
+            carried: BTreeMap::new(),
+            next_carried: CARRIED_CLIENT_BASE,
             trace: std::env::var_os("ZERODB_SIM_TRACE").is_some(),
-            gossip: (membership == MembershipKind::Gossip).then(|| SimGossip::new(seed)),
+            membership,
             rates,
             rng,
         };
@@ -246,7 +334,13 @@ impl<D: SimDisk> Cluster<D> {
                 restarts: 0,
                 crash_mid_batch: false,
                 lost_state: false,
+                inbox: Vec::new(),
+                batch_scheduled: false,
+                syncing: false,
             });
+        }
+        // Every slot exists before the first node sends to its peers.
+        for i in 0..node_count {
             cluster.boot(i, true);
         }
         cluster
@@ -265,8 +359,8 @@ impl<D: SimDisk> Cluster<D> {
         let mut stored = 0;
         for slot in &mut self.nodes {
             if let Some(node) = slot.node.as_mut() {
-                deleted += node.decision_records_collected();
-                stored += node.decision_records();
+                deleted += node.txn().decision_records_collected();
+                stored += node.txn_mut().decision_records();
             }
         }
         (deleted, stored)
@@ -324,8 +418,31 @@ impl<D: SimDisk> Cluster<D> {
                 && slot
                     .node
                     .as_ref()
-                    .is_some_and(|n| n.status() == ReplicaStatus::Normal)
+                    .is_some_and(|n| n.txn().status() == ReplicaStatus::Normal)
         })
+    }
+
+    /// The catalog version each running node holds.
+    pub fn catalog_versions(&self) -> BTreeMap<NodeId, u64> {
+        self.nodes
+            .iter()
+            .filter_map(|slot| Some((slot.id, slot.node.as_ref()?.catalog_version())))
+            .collect()
+    }
+
+    /// Requests nodes handed to peers so far (forwards, local scans).
+    pub fn asks(&self) -> u64 {
+        self.next_carried - CARRIED_CLIENT_BASE
+    }
+
+    /// Whether every node runs and holds the same loaded catalog version
+    /// (gossip tells each node of a newer one; it then reads it).
+    pub(crate) fn catalogs_converged(&self) -> bool {
+        let versions = self.catalog_versions();
+        let first = versions.values().next().copied().unwrap_or(0);
+        versions.len() == self.nodes.len()
+            && first > 0
+            && versions.values().all(|version| *version == first)
     }
 
     /// Opens the node from its disk (first boot or restart) and arms it.
@@ -334,13 +451,21 @@ impl<D: SimDisk> Cluster<D> {
         let slot = &mut self.nodes[index];
         let Some(disk) = slot.disk.take() else { return };
         let node_seed = self.seed ^ (u64::from(slot.id.0) << 40) ^ slot.restarts;
-        match TxnNode::open(slot.id, disk, node_seed, self.options.clone(), bootstrap) {
+        let opened = NodeCore::open(
+            slot.id,
+            self.spec.clone(),
+            self.default_policy.clone(),
+            disk,
+            node_seed,
+            self.options.clone(),
+            bootstrap,
+        );
+        match opened {
             Ok(mut node) => {
-                node.set_view(self.ring.clone(), BTreeSet::new(), self.policies.clone());
-                let actions = node.start(slot.clock.now_ms(now_us));
+                let outputs = node.start(slot.clock.now_ms(now_us));
                 slot.node = Some(node);
-                self.gossip_boot(index);
-                self.after_input(index, actions);
+                self.publish_down_set();
+                self.begin_sync(index, outputs);
             }
             Err(error) => {
                 self.errors.push(format!(
@@ -349,186 +474,27 @@ impl<D: SimDisk> Cluster<D> {
                 ));
             }
         }
-        self.publish_down_set();
     }
 
-    /// Tells every running node which nodes are down: its own gossip view
-    /// with gossip membership, or the truth (a perfect failure detector)
-    /// with static membership.
+    /// With static membership, tells every running node which nodes are
+    /// down (a perfect failure detector); with gossip each core keeps its
+    /// own view.
     pub(crate) fn publish_down_set(&mut self) {
-        if self.gossip.is_some() {
-            self.publish_gossip_down_sets();
+        if self.membership != MembershipKind::Static {
             return;
         }
         let down = self.down_set();
-        for slot in &mut self.nodes {
-            if let Some(node) = slot.node.as_mut() {
-                node.set_down(down.clone());
-            }
-        }
-    }
-
-    /// Processes one node-bound event.
-    pub fn handle_node_event(&mut self, event: SimEvent) {
-        if let SimEvent::Gossip(input) = event {
-            self.handle_gossip(input);
-            return;
-        }
-        let index = match &event {
-            SimEvent::Deliver { to, .. } => *to,
-            SimEvent::Timer { node, .. } | SimEvent::Request { node, .. } => *node,
-            _ => return,
-        };
         let now_us = self.now_us;
-        let slot = &mut self.nodes[index];
-        if slot.paused_until_us > now_us {
-            // A paused process handles its input when it resumes.
-            self.queue.push(slot.paused_until_us, event);
-            return;
-        }
-        let generation = slot.generation;
-        let clock = slot.clock.clone();
-        let Some(node) = slot.node.as_mut() else {
-            return;
-        };
-        let now_ms = clock.now_ms(now_us);
-        if self.trace {
-            match &event {
-                SimEvent::Deliver { from, msg, .. } => {
-                    eprintln!("{now_us} n{} <- {from}: {msg:?}", index + 1)
-                }
-                SimEvent::Request {
-                    client, request, ..
-                } => eprintln!("{now_us} n{} <- client {client:?}: {request:?}", index + 1),
-                _ => {}
-            }
-        }
-        let actions = match event {
-            SimEvent::Deliver { from, msg, .. } => node.handle_message(now_ms, from, msg),
-            SimEvent::Request {
-                client, request, ..
-            } => node.handle_request(now_ms, client, request),
-            SimEvent::Timer {
-                generation: set_by,
-                at_ms,
-                timer,
-                ..
-            } => {
-                if set_by != generation {
-                    return;
-                }
-                if now_ms < at_ms {
-                    // The clock jumped back: wait until it reads `at_ms`.
-                    let at_us = clock.true_us_at(at_ms, now_us + 1);
-                    self.queue.push(
-                        at_us,
-                        SimEvent::Timer {
-                            node: index,
-                            generation,
-                            at_ms,
-                            timer,
-                        },
-                    );
-                    return;
-                }
-                node.handle_timer(now_ms, timer)
-            }
-            _ => unreachable!("filtered above"),
-        };
-        self.after_input(index, actions);
-    }
-
-    /// The durability rule: sync, then release; or crash before the sync.
-    fn after_input(&mut self, index: usize, actions: Vec<Action>) {
-        let slot = &mut self.nodes[index];
-        if slot.crash_mid_batch {
-            slot.crash_mid_batch = false;
-            self.counts.crashes_mid_batch += 1;
-            self.crash_now(index, false);
-            self.schedule_restart(index);
-            return;
-        }
-        let Some(node) = slot.node.as_mut() else {
-            return;
-        };
-        if let Err(error) = node.engine_mut().sync() {
-            self.errors
-                .push(format!("node {} failed to sync: {error}", slot.id));
-            self.crash_now(index, false);
-            return;
-        }
-        if slot.lost_state && node.status() == ReplicaStatus::Normal {
-            slot.lost_state = false;
-        }
-        self.release(index, actions);
-    }
-
-    fn release(&mut self, index: usize, actions: Vec<Action>) {
-        let from = self.nodes[index].id;
-        for action in actions {
-            match action {
-                Action::Send { to, msg } => {
-                    let Some(to_index) = self.index_of(to) else {
-                        self.errors
-                            .push(format!("node {from} sent to unknown node {to}"));
-                        continue;
-                    };
-                    if to_index == index {
-                        self.queue.push(
-                            self.now_us + LOOPBACK_US,
-                            SimEvent::Deliver {
-                                to: to_index,
-                                from,
-                                msg,
-                            },
-                        );
-                        continue;
-                    }
-                    let delays = self.net.delays(&mut self.rng, from.0, to.0);
-                    for delay in delays {
-                        let msg = msg.clone();
-                        self.queue.push(
-                            self.now_us + delay,
-                            SimEvent::Deliver {
-                                to: to_index,
-                                from,
-                                msg,
-                            },
-                        );
-                    }
-                }
-                Action::Reply { client, response } => {
-                    if self.trace {
-                        eprintln!(
-                            "{} n{} -> client {client:?}: {response:?}",
-                            self.now_us,
-                            index + 1
-                        );
-                    }
-                    self.queue.push(
-                        self.now_us + CLIENT_LATENCY_US,
-                        SimEvent::Reply { client, response },
-                    );
-                }
-                Action::SetTimer { at_ms, timer } => {
-                    let slot = &self.nodes[index];
-                    let at_us = slot.clock.true_us_at(at_ms, self.now_us);
-                    let generation = slot.generation;
-                    self.queue.push(
-                        at_us,
-                        SimEvent::Timer {
-                            node: index,
-                            generation,
-                            at_ms,
-                            timer,
-                        },
-                    );
-                }
+        for slot in &mut self.nodes {
+            let now_ms = slot.clock.now_ms(now_us);
+            if let Some(node) = slot.node.as_mut() {
+                node.override_down(now_ms, Some(down.clone()));
             }
         }
     }
 
-    /// Crashes a node now; `wipe` also loses its disk.
+    /// Crashes a node now; `wipe` also loses its disk. The inputs it had
+    /// not handled and the outputs of a batch not yet synced are lost.
     pub(crate) fn crash_now(&mut self, index: usize, wipe: bool) {
         let disk_seed = self.disk_seed();
         let slot = &mut self.nodes[index];
@@ -550,11 +516,16 @@ impl<D: SimDisk> Cluster<D> {
                 slot.id
             )),
         }
+        if slot.syncing {
+            self.counts.crashes_mid_batch += 1;
+        }
+        slot.inbox.clear();
+        slot.batch_scheduled = false;
+        slot.syncing = false;
         slot.generation += 1;
         slot.restarts += 1;
         slot.paused_until_us = 0;
         self.counts.crashes += 1;
-        self.gossip_crash(index);
         self.publish_down_set();
     }
 
@@ -568,7 +539,7 @@ impl<D: SimDisk> Cluster<D> {
         }
     }
 
-    /// Arms a crash of `index` at its next input, before that input's sync.
+    /// Arms a crash of `index` in its next batch, before that batch's sync.
     pub(crate) fn crash_at_next_input(&mut self, index: usize) {
         self.nodes[index].crash_mid_batch = true;
     }
@@ -588,7 +559,7 @@ impl<D: SimDisk> Cluster<D> {
     pub fn status_counts(&self) -> BTreeMap<&'static str, usize> {
         let mut counts = BTreeMap::new();
         for slot in &self.nodes {
-            let status = match slot.node.as_ref().map(|n| n.status()) {
+            let status = match slot.node.as_ref().map(|n| n.txn().status()) {
                 None => "down",
                 Some(ReplicaStatus::Normal) => "normal",
                 Some(ReplicaStatus::Recovering) => "recovering",

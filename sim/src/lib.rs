@@ -4,7 +4,10 @@
 //!
 //! Owns: recorded client histories ([`history`]) and the checkers that judge
 //! them ([`check`]). Does not own any protocol logic: the simulator drives the
-//! same sans-IO state machines the real node runs.
+//! node core ([`zerodb_node::core::NodeCore`], built without the tokio
+//! runtime) with the runtime's batch semantics ([`driver`]), so catalog
+//! changes, forwarding, purges and gossip run under seeds like the
+//! transaction protocol.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
@@ -12,6 +15,7 @@ pub mod check;
 pub mod clock;
 pub mod cluster;
 pub mod disk;
+pub mod driver;
 pub mod faults;
 pub mod history;
 mod inject;
@@ -19,4 +23,5 @@ pub mod membership_gossip;
 pub mod net;
 pub mod queue;
 pub mod run;
+pub mod run_config;
 pub mod workload;

@@ -6,21 +6,23 @@ use std::collections::BTreeMap;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use zerodb_config::{Consistency, NamespacePolicy, PartitionLevel};
+use zerodb_node::api::ClientRequest;
+use zerodb_node::core::metadata::Caller;
 use zerodb_storage::MemoryEngine;
 use zerodb_txn::{ClientId, Policies, Request, TxnOptions};
 
 use crate::check::convergence::check_convergence;
 use crate::cluster::{Cluster, SimDisk, SimEvent, CLIENT_LATENCY_US};
 use crate::disk::ZeroDisk;
-use crate::faults::{FaultCounts, FaultKind, FaultLevel, FaultRates};
+use crate::faults::{FaultCounts, FaultRates};
 use crate::history::{Micros, ProcessId};
-use crate::membership_gossip::MembershipKind;
 use crate::workload::append::AppendWorkload;
 use crate::workload::bank::BankWorkload;
+use crate::workload::catalog::CatalogSetup;
 use crate::workload::mixed_ns::MixedNsWorkload;
 use crate::workload::register::RegisterWorkload;
 use crate::workload::{
-    Answer, OutcomeCounts, Workload, WorkloadKind, EVENTUAL_NAMESPACE, STRONG_NAMESPACE,
+    Answer, OutcomeCounts, Workload, WorkloadKind, ADMIN, EVENTUAL_NAMESPACE, STRONG_NAMESPACE,
 };
 
 /// Simulated time the cluster gets after healing, before the final reads.
@@ -41,159 +43,11 @@ pub const WATERMARK_MS: u64 = 250;
 pub const WATERMARK_MARGIN_MS: u64 = 1_000;
 /// Largest client think time between operations.
 pub const THINK_US_MAX: Micros = 5_000;
-
-/// The test-only switches of the transaction layer (each deliberately
-/// breaks a safety mechanism so that the checkers can be shown to catch it).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct UnsafeSwitches {
-    /// Locks live only in memory.
-    pub skip_lock_durability: bool,
-    /// Strong reads skip read-time repair (learned commits and write-back).
-    pub skip_read_repair: bool,
-    /// A replica with lost state votes at once.
-    pub skip_lost_state_recovery: bool,
-    /// Strong reads ignore write locks.
-    pub ignore_read_locks: bool,
-    /// Replicas of eventual namespaces never run anti-entropy.
-    pub skip_anti_entropy: bool,
-    /// A node's low for the released watermark ignores its locks.
-    pub watermark_ignores_locks: bool,
-}
-
-impl UnsafeSwitches {
-    /// Command-line flags that reproduce these switches.
-    pub fn flags(&self) -> String {
-        let mut flags = String::new();
-        for (on, flag) in [
-            (self.skip_lock_durability, " --unsafe-skip-lock-durability"),
-            (self.skip_read_repair, " --unsafe-skip-read-repair"),
-            (
-                self.skip_lost_state_recovery,
-                " --unsafe-skip-lost-state-recovery",
-            ),
-            (self.ignore_read_locks, " --unsafe-ignore-read-locks"),
-            (self.skip_anti_entropy, " --unsafe-skip-anti-entropy"),
-            (
-                self.watermark_ignores_locks,
-                " --unsafe-watermark-ignores-locks",
-            ),
-        ] {
-            if on {
-                flags.push_str(flag);
-            }
-        }
-        flags
-    }
-}
-
-/// Which storage engine the simulated nodes run on (`--engine`).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
-pub enum EngineKind {
-    /// The in-memory engine (fast; crashes lose unsynced batches).
-    #[default]
-    Memory,
-    /// ZeroDB's WAL + B+Tree engine over a fault-injecting file system
-    /// (crashes keep a random, possibly torn, prefix of unsynced writes).
-    Zero,
-}
-
-impl EngineKind {
-    /// The command-line name.
-    pub fn name(self) -> &'static str {
-        match self {
-            EngineKind::Memory => "memory",
-            EngineKind::Zero => "zero",
-        }
-    }
-}
-
-impl std::str::FromStr for EngineKind {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<EngineKind, String> {
-        match text {
-            "memory" => Ok(EngineKind::Memory),
-            "zero" => Ok(EngineKind::Zero),
-            other => Err(format!("unknown engine {other:?}; use memory or zero")),
-        }
-    }
-}
-
-/// Everything that defines a run; the same config gives the same history.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RunConfig {
-    /// The seed.
-    pub seed: u64,
-    /// Cluster size.
-    pub nodes: usize,
-    /// Client operations to record before healing.
-    pub ops: usize,
-    /// The workload.
-    pub workload: WorkloadKind,
-    /// Fault level.
-    pub faults: FaultLevel,
-    /// Run the register workload on an eventual namespace.
-    pub eventual: bool,
-    /// Concurrent client processes.
-    pub clients: u32,
-    /// Test-only switches of the transaction layer.
-    pub unsafe_switches: UnsafeSwitches,
-    /// Keep the rendered history in the summary (for debugging a seed).
-    pub keep_history: bool,
-    /// Fault kinds switched off.
-    pub without: Vec<FaultKind>,
-    /// The nodes' storage engine.
-    pub engine: EngineKind,
-    /// The nodes' failure detector.
-    pub membership: MembershipKind,
-}
-
-impl Default for RunConfig {
-    fn default() -> RunConfig {
-        RunConfig {
-            seed: 0,
-            nodes: 5,
-            ops: 300,
-            workload: WorkloadKind::Register,
-            faults: FaultLevel::Mixed,
-            eventual: false,
-            clients: 8,
-            unsafe_switches: UnsafeSwitches::default(),
-            keep_history: false,
-            without: Vec::new(),
-            engine: EngineKind::Memory,
-            membership: MembershipKind::default(),
-        }
-    }
-}
-
-impl RunConfig {
-    /// The command that reproduces this run.
-    pub fn command(&self) -> String {
-        format!(
-            "zerodb-sim --seed {} --nodes {} --ops {} --clients {} --workload {} --engine {} --membership {} --faults {}{}{}{}",
-            self.seed,
-            self.nodes,
-            self.ops,
-            self.clients,
-            self.workload.name(),
-            self.engine.name(),
-            self.membership.name(),
-            match self.faults {
-                FaultLevel::None => "none",
-                FaultLevel::Light => "light",
-                FaultLevel::Heavy => "heavy",
-                FaultLevel::Mixed => "mixed",
-            },
-            if self.eventual { " --eventual" } else { "" },
-            self.unsafe_switches.flags(),
-            self.without
-                .iter()
-                .map(|k| format!(" --without {}", k.name()))
-                .collect::<String>()
-        )
-    }
-}
+/// Simulated time the catalog setup may take (no faults strike until it
+/// is done) before the run is declared stuck.
+pub const SETUP_US_MAX: Micros = 60_000_000;
+/// The process that sets the catalog up before the clients start.
+const SETUP_PROCESS: ProcessId = ProcessId(u32::MAX);
 
 /// What a run did and found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -214,6 +68,14 @@ pub struct RunSummary {
     pub simulated_ms: u64,
     /// Events processed.
     pub events: u64,
+    /// Batches the nodes handled (one engine sync each) and the inputs in
+    /// them (messages to self handled inside a batch not counted).
+    pub batches: (u64, u64),
+    /// Requests nodes handed to peers (forwards and local scans).
+    pub asks: u64,
+    /// The newest catalog version a client was told its change committed
+    /// (0 for workloads that change no catalog).
+    pub catalog_version: u64,
     /// Each node's clock as `(skew ms, drift ppm)` at the end of the run.
     pub clocks: Vec<(i64, i64)>,
     /// The history, one operation per line (only when asked for with
@@ -226,6 +88,8 @@ pub struct RunSummary {
 
 #[derive(PartialEq, Eq, Debug, Clone, Copy)]
 enum Phase {
+    /// The catalog gets the run's namespaces and users, without faults.
+    Setup,
     Workload,
     Draining,
     Settling {
@@ -242,6 +106,8 @@ enum Phase {
     },
 }
 
+pub use crate::run_config::{EngineKind, RunConfig, UnsafeSwitches};
+
 /// Runs one seed on the engine the config names.
 pub fn run(config: &RunConfig) -> RunSummary {
     match config.engine {
@@ -250,25 +116,51 @@ pub fn run(config: &RunConfig) -> RunSummary {
     }
 }
 
-fn policies(config: &RunConfig) -> Policies {
-    let strong = NamespacePolicy {
+/// The policy of the run's strong namespace (and of new namespaces).
+fn strong_policy(config: &RunConfig) -> NamespacePolicy {
+    NamespacePolicy {
         consistency: Consistency::Strong,
         replication_factor: 3.min(config.nodes),
         partition_level: PartitionLevel::Record,
         regions: Vec::new(),
-    };
+    }
+}
+
+/// The namespaces the setup creates in the catalog.
+fn policies(config: &RunConfig) -> Policies {
+    let strong = strong_policy(config);
     let eventual = NamespacePolicy {
         consistency: Consistency::Eventual,
         ..strong.clone()
     };
     Policies {
-        version: 1,
+        version: zerodb_node::core::metadata::PLACEMENT_VERSION,
         default: strong.clone(),
         namespaces: BTreeMap::from([
             (STRONG_NAMESPACE.to_string(), strong),
             (EVENTUAL_NAMESPACE.to_string(), eventual),
         ]),
     }
+}
+
+/// What the run needs in the catalog: its namespaces and the workload's
+/// users.
+fn setup(policies: &Policies, users: Vec<String>) -> CatalogSetup {
+    let namespaces = policies.namespaces.clone();
+    CatalogSetup::new(Box::new(move |catalog| {
+        let mut changed = false;
+        for (name, policy) in &namespaces {
+            if catalog.policy(name).is_none() {
+                changed |= catalog.create_namespace(name, policy.clone()).is_ok();
+            }
+        }
+        for user in &users {
+            if !catalog.users.contains_key(user) {
+                changed |= catalog.create_user(user, false).is_ok();
+            }
+        }
+        changed
+    }))
 }
 
 fn options(config: &RunConfig) -> TxnOptions {
@@ -307,6 +199,8 @@ fn workload(config: &RunConfig, rng: &mut StdRng) -> Box<dyn Workload> {
         WorkloadKind::MixedNs => Box::new(MixedNsWorkload::new(
             rng.random_range(3..8),
             rng.random_range(3..8),
+            // The churned namespaces are pinned to region r1.
+            3.min(config.nodes.div_ceil(2)),
         )),
     }
 }
@@ -321,12 +215,13 @@ struct Clients {
 }
 
 impl Clients {
-    /// Sends `request` from `process` to a random running coordinator, with
-    /// a client-side timeout.
+    /// Sends `request` from `process` acting as `caller` to a random
+    /// running coordinator, with a client-side timeout.
     fn issue<D: SimDisk>(
         &mut self,
         cluster: &mut Cluster<D>,
         process: ProcessId,
+        caller: Caller,
         request: Request,
     ) {
         let now = cluster.now_us;
@@ -346,7 +241,8 @@ impl Clients {
             SimEvent::Request {
                 node,
                 client,
-                request,
+                caller,
+                request: ClientRequest::Data(request),
             },
         );
         cluster
@@ -370,6 +266,23 @@ fn check_replicas<D: SimDisk>(cluster: &mut Cluster<D>, workload: &dyn Workload)
         .collect()
 }
 
+/// After healing every node must hold the newest catalog version a client
+/// was told committed (gossip tells each node of it; it reads it then).
+fn check_catalog_versions<D: SimDisk>(
+    cluster: &Cluster<D>,
+    workload: &dyn Workload,
+) -> Vec<String> {
+    let acknowledged = workload.acknowledged_catalog_version();
+    cluster
+        .catalog_versions()
+        .into_iter()
+        .filter(|(_, held)| *held < acknowledged)
+        .map(|(node, held)| {
+            format!("catalog: node {node} holds catalog version {held} after healing, older than version {acknowledged} acknowledged to a client")
+        })
+        .collect()
+}
+
 /// Runs one seed over disks of type `D`.
 pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
     let mut rng = StdRng::seed_from_u64(config.seed);
@@ -378,38 +291,50 @@ pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
         rates.without(kind);
     }
     let txn_options = options(config);
-    let client_timeout_us = (txn_options.request_timeout_ms + 1_000) * 1_000;
-    let mut cluster: Cluster<D> = Cluster::with_membership(
+    // Forwarded requests may take the forwarder's timeout, a little longer
+    // than the transaction layer's.
+    let client_timeout_us =
+        (txn_options.request_timeout_ms + zerodb_node::core::forward::FORWARD_MARGIN_MS + 1_000)
+            * 1_000;
+    let policies = policies(config);
+    let mut cluster: Cluster<D> = Cluster::new(
         config.seed,
         config.nodes,
         rates,
-        policies(config),
+        strong_policy(config),
+        policies.clone(),
         txn_options,
         config.membership,
     );
     let mut workload = workload(config, &mut rng);
+    let mut setup = setup(&policies, workload.users());
     let mut clients = Clients {
         rng: StdRng::seed_from_u64(config.seed ^ 0xc11e_c11e_u64),
         outstanding: BTreeMap::new(),
         next_request: 1,
         timeout_us: client_timeout_us,
     };
-    let mut phase = Phase::Workload;
+    let mut phase = Phase::Setup;
     let mut anomalies = Vec::new();
-    for process in 0..config.clients {
-        let at = clients.rng.random_range(0..THINK_US_MAX);
-        cluster.queue.push(at, SimEvent::ClientWake { process });
-    }
-    cluster.schedule_next_fault();
+    let first = setup.start();
+    clients.issue(
+        &mut cluster,
+        SETUP_PROCESS,
+        Caller::User(ADMIN.into()),
+        first,
+    );
     while let Some((at_us, event)) = cluster.queue.pop() {
         cluster.now_us = at_us;
         cluster.events += 1;
         let now = at_us;
         let answer = match event {
             SimEvent::Deliver { .. }
+            | SimEvent::Datagram { .. }
             | SimEvent::Timer { .. }
             | SimEvent::Request { .. }
-            | SimEvent::Gossip(..) => {
+            | SimEvent::Answer { .. }
+            | SimEvent::Batch { .. }
+            | SimEvent::Synced { .. } => {
                 cluster.handle_node_event(event);
                 None
             }
@@ -422,11 +347,16 @@ pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
                     _ => false,
                 };
                 if may_issue {
-                    match workload.invoke(ProcessId(process), now, &mut rng) {
-                        Some(request) => clients.issue(&mut cluster, ProcessId(process), request),
-                        None => cluster
-                            .queue
-                            .push(now + THINK_US_MAX * 10, SimEvent::ClientWake { process }),
+                    let process = ProcessId(process);
+                    match workload.invoke(process, now, &mut rng) {
+                        Some(request) => {
+                            let caller = workload.caller(process);
+                            clients.issue(&mut cluster, process, caller, request)
+                        }
+                        None => cluster.queue.push(
+                            now + THINK_US_MAX * 10,
+                            SimEvent::ClientWake { process: process.0 },
+                        ),
                     }
                 }
                 None
@@ -447,19 +377,44 @@ pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
             }
         };
         if let Some((client, answer)) = answer {
-            if let Some(process) = clients.outstanding.remove(&client) {
-                match workload.complete(process, now, answer) {
-                    Some(follow_up) => clients.issue(&mut cluster, process, follow_up),
+            match clients.outstanding.remove(&client) {
+                Some(SETUP_PROCESS) => match setup.complete(&answer) {
+                    Some(next) => {
+                        let admin = Caller::User(ADMIN.into());
+                        clients.issue(&mut cluster, SETUP_PROCESS, admin, next)
+                    }
+                    None => {
+                        for process in 0..config.clients {
+                            let at = now + clients.rng.random_range(0..THINK_US_MAX);
+                            cluster.queue.push(at, SimEvent::ClientWake { process });
+                        }
+                        cluster.schedule_next_fault();
+                        phase = Phase::Workload;
+                    }
+                },
+                Some(process) => match workload.complete(process, now, answer) {
+                    Some(follow_up) => {
+                        let caller = workload.caller(process);
+                        clients.issue(&mut cluster, process, caller, follow_up)
+                    }
                     None => {
                         let think = clients.rng.random_range(0..THINK_US_MAX);
                         cluster
                             .queue
                             .push(now + think, SimEvent::ClientWake { process: process.0 });
                     }
-                }
+                },
+                None => {}
             }
         }
         match phase {
+            Phase::Setup if now >= SETUP_US_MAX => {
+                anomalies.push(format!(
+                    "liveness: the catalog setup did not finish after {} requests",
+                    setup.tries
+                ));
+                break;
+            }
             Phase::Workload if workload.recorded() >= config.ops => phase = Phase::Draining,
             Phase::Draining if clients.outstanding.is_empty() => {
                 cluster.heal_all();
@@ -468,7 +423,10 @@ pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
                 };
             }
             Phase::Settling { until_us }
-                if now >= until_us && cluster.all_normal() && cluster.gossip_converged() =>
+                if now >= until_us
+                    && cluster.all_normal()
+                    && cluster.gossip_converged()
+                    && cluster.catalogs_converged() =>
             {
                 workload.begin_final();
                 for process in 0..config.clients {
@@ -480,9 +438,10 @@ pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
             }
             Phase::Settling { until_us } if now >= until_us + FINAL_PHASE_US_MAX => {
                 anomalies.push(format!(
-                    "liveness: nodes not all normal after healing: {:?}; gossip down sets: {:?}",
+                    "liveness: nodes not all normal after healing: {:?}; gossip down sets: {:?}; catalog versions: {:?}",
                     cluster.status_counts(),
-                    cluster.gossip_down_sets()
+                    cluster.gossip_down_sets(),
+                    cluster.catalog_versions()
                 ));
                 break;
             }
@@ -505,6 +464,7 @@ pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
     cluster.counts.messages_lost = cluster.net.lost;
     cluster.counts.messages_duplicated = cluster.net.duplicated;
     anomalies.extend(check_replicas(&mut cluster, workload.as_ref()));
+    anomalies.extend(check_catalog_versions(&cluster, workload.as_ref()));
     let verdict = workload.check();
     let history = workload.history_text();
     anomalies.extend(cluster.errors.iter().map(|e| format!("driver: {e}")));
@@ -518,6 +478,9 @@ pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
         history_hash: xxhash_rust::xxh3::xxh3_64(history.as_bytes()),
         simulated_ms: cluster.now_us / 1_000,
         events: cluster.events,
+        batches: cluster.batches,
+        asks: cluster.asks(),
+        catalog_version: workload.acknowledged_catalog_version(),
         clocks: cluster
             .nodes
             .iter()

@@ -1,6 +1,8 @@
 //! A strong and an eventual namespace side by side in one simulation under
 //! one fault schedule (`--workload mixed-ns`): the strong registers must pass
-//! every checker; the eventual registers must converge once faults heal.
+//! every checker; the eventual registers must converge once faults heal;
+//! the catalog, changed meanwhile through the node core's request path,
+//! must behave as a strong register and reach every node.
 
 use zerodb_sim::faults::FaultLevel;
 use zerodb_sim::run::{run, RunConfig, RunSummary};
@@ -88,4 +90,34 @@ fn eventual_namespace_beside_a_strong_one_converges_after_faults_heal() {
             &summary.anomalies[..summary.anomalies.len().min(5)]
         );
     }
+}
+
+/// The catalog processes of mixed-ns create and drop namespaces pinned to
+/// one region and grant and revoke a role during faults: changes commit,
+/// requests of the other region are forwarded, and the catalog checks
+/// (strong register, every node at the newest acknowledged version after
+/// healing) pass.
+#[test]
+fn catalog_changes_and_forwards_run_under_faults() {
+    let mut forwarded = 0;
+    for seed in 0..6 {
+        let config = mixed_ns(seed, FaultLevel::Mixed);
+        let summary = run(&config);
+        assert!(
+            summary.anomalies.is_empty() && summary.unknown.is_empty(),
+            "`{}`: {:#?} {:?}",
+            config.command(),
+            summary.anomalies,
+            summary.unknown
+        );
+        // Genesis is version 1 and the setup makes 2; each round makes 3.
+        assert!(
+            summary.catalog_version > 5,
+            "`{}`: only catalog version {} acknowledged",
+            config.command(),
+            summary.catalog_version
+        );
+        forwarded += summary.asks;
+    }
+    assert!(forwarded > 0, "no request was forwarded in 6 seeds");
 }

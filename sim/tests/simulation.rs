@@ -133,6 +133,8 @@ fn eventual_registers_are_reported_non_linearizable_under_partitions() {
 /// the broken run reports an anomaly of the expected checker while the
 /// intact run of the same seed passes. A protocol change can move a seed off
 /// its path; then find another seed with the binary and update it here.
+/// (The seeds were found again when the simulator started to drive the node
+/// core with the runtime's batches: every history changed then.)
 fn broken_switch_is_caught(
     switches: UnsafeSwitches,
     workload: WorkloadKind,
@@ -161,7 +163,7 @@ fn ignoring_read_locks_is_caught() {
         ignore_read_locks: true,
         ..UnsafeSwitches::default()
     };
-    broken_switch_is_caught(switches, WorkloadKind::Register, 3, "linearizability");
+    broken_switch_is_caught(switches, WorkloadKind::Register, 5, "linearizability");
 }
 
 #[test]
@@ -179,7 +181,7 @@ fn skipping_lock_durability_is_caught() {
         skip_lock_durability: true,
         ..UnsafeSwitches::default()
     };
-    broken_switch_is_caught(switches, WorkloadKind::Register, 3, "linearizability");
+    broken_switch_is_caught(switches, WorkloadKind::Register, 8, "linearizability");
 }
 
 /// Read-time repair skipped: a read that meets a committed transaction's
@@ -210,16 +212,16 @@ fn skipping_anti_entropy_is_caught() {
 }
 
 /// The released watermark computed without the locks nodes hold: decision
-/// records are deleted while a lock still needs them (append seed 23 then
-/// shows a read that is no prefix of the final list: a committed append
-/// lost or reordered).
+/// records are deleted while a lock still needs them (append seed 78 then
+/// shows a G-single cycle with a real-time edge: a transaction read around
+/// a committed append). Rare: 6 of 290 heavy append seeds catch it.
 #[test]
 fn a_watermark_that_ignores_held_locks_is_caught() {
     let switches = UnsafeSwitches {
         watermark_ignores_locks: true,
         ..UnsafeSwitches::default()
     };
-    broken_switch_is_caught(switches, WorkloadKind::Append, 59, "durability");
+    broken_switch_is_caught(switches, WorkloadKind::Append, 78, "list-append");
 }
 
 /// The same workloads on ZeroEngine over the fault-injecting file system,

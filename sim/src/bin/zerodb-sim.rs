@@ -134,6 +134,15 @@ fn single(config: &RunConfig, verbose: bool) -> ExitCode {
         "  simulated time: {} ms, events: {}",
         summary.simulated_ms, summary.events
     );
+    let (batches, inputs) = summary.batches;
+    println!(
+        "  node batches: {batches} (one sync each), {inputs} inputs, {:.2} inputs per batch",
+        inputs as f64 / batches.max(1) as f64
+    );
+    println!(
+        "  requests handed to peers (forwards, scans): {}; newest acknowledged catalog version: {}",
+        summary.asks, summary.catalog_version
+    );
     println!("  node clocks (skew ms, drift ppm): {:?}", summary.clocks);
     println!(
         "  decision records: {} deleted below the released watermark, {} stored",

@@ -1,36 +1,52 @@
 //! A strong and an eventual namespace side by side under one fault
-//! schedule: even client processes run registers on the strong namespace,
-//! odd ones on the eventual namespace.
+//! schedule, and the catalog changing under them: even client processes
+//! run registers on the strong namespace, odd ones on the eventual
+//! namespace, except every fourth process (3, 7, ...), which changes the
+//! catalog ([`super::catalog_churn`]: creates and drops namespaces, grants
+//! and revokes a role, writes as the user whose role changes).
 //!
 //! The strong registers must pass every register checker (linearizability
 //! and durability of acknowledged writes). The eventual registers promise no
 //! ordering, so they are checked for convergence instead: after faults heal,
 //! every replica of each key holds the same record, whose value some client
 //! wrote ([`crate::check::convergence`], driven by the run with the
-//! replicas' engines).
+//! replicas' engines). The catalog's history is checked as a strong
+//! register ([`super::catalog_churn::check_catalog`]).
 
 use std::collections::BTreeSet;
 
 use rand::rngs::StdRng;
+use zerodb_node::core::metadata::Caller;
 use zerodb_txn::{Key, Request};
 
+use super::catalog_churn::{check_catalog, CatalogChurn, SIM_USER};
 use super::register::RegisterWorkload;
 use super::{Answer, OutcomeCounts, Verdict, Workload, EVENTUAL_NAMESPACE, STRONG_NAMESPACE};
 use crate::history::{Micros, ProcessId};
 
-/// Registers on a strong and an eventual namespace at once.
+/// Registers on a strong and an eventual namespace at once, and catalog
+/// changes.
 pub struct MixedNsWorkload {
     strong: RegisterWorkload,
     eventual: RegisterWorkload,
+    catalog: CatalogChurn,
+}
+
+/// Whether `process` is one of the catalog processes.
+fn changes_catalog(process: ProcessId) -> bool {
+    process.0 % 4 == 3
 }
 
 impl MixedNsWorkload {
-    /// `strong_keys` registers on the strong namespace (with cas) and
-    /// `eventual_keys` on the eventual one (puts and gets only).
-    pub fn new(strong_keys: u64, eventual_keys: u64) -> MixedNsWorkload {
+    /// `strong_keys` registers on the strong namespace (with cas),
+    /// `eventual_keys` on the eventual one (puts and gets only), and
+    /// catalog changes whose namespaces have replication factor
+    /// `churn_rf`.
+    pub fn new(strong_keys: u64, eventual_keys: u64, churn_rf: usize) -> MixedNsWorkload {
         MixedNsWorkload {
             strong: RegisterWorkload::new(STRONG_NAMESPACE, strong_keys, true),
             eventual: RegisterWorkload::new(EVENTUAL_NAMESPACE, eventual_keys, false),
+            catalog: CatalogChurn::new(churn_rf),
         }
     }
 
@@ -49,6 +65,11 @@ fn prefixed(into: &mut Vec<String>, prefix: &str, from: Vec<String>) {
 
 impl Workload for MixedNsWorkload {
     fn invoke(&mut self, process: ProcessId, now_us: Micros, rng: &mut StdRng) -> Option<Request> {
+        if changes_catalog(process) {
+            if let Some(request) = self.catalog.invoke(process, now_us) {
+                return Some(request);
+            }
+        }
         // A register part only runs dry in the final phase, once its final
         // reads are all handed out; the process then helps the other part,
         // so that a run with a single client still finishes.
@@ -60,7 +81,9 @@ impl Workload for MixedNsWorkload {
     }
 
     fn complete(&mut self, process: ProcessId, now_us: Micros, answer: Answer) -> Option<Request> {
-        if self.strong.is_pending(process) {
+        if self.catalog.is_pending(process) {
+            self.catalog.complete(process, now_us, answer)
+        } else if self.strong.is_pending(process) {
             self.strong.complete(process, now_us, answer)
         } else {
             self.eventual.complete(process, now_us, answer)
@@ -78,10 +101,11 @@ impl Workload for MixedNsWorkload {
         // converge without anti-entropy (and hide its absence). Replicas
         // must converge with nobody reading.
         self.eventual.stop();
+        self.catalog.stop();
     }
 
     fn final_done(&self) -> bool {
-        self.strong.final_done() && self.eventual.final_done()
+        self.strong.final_done() && self.eventual.final_done() && self.catalog.done()
     }
 
     fn check(&self) -> Verdict {
@@ -96,20 +120,40 @@ impl Workload for MixedNsWorkload {
             eventual.anomalies,
         );
         verdict
+            .anomalies
+            .extend(check_catalog(self.catalog.history()));
+        verdict
     }
 
     fn outcomes(&self) -> OutcomeCounts {
         let mut counts = self.strong.outcomes();
         counts.add(self.eventual.outcomes());
+        counts.add(OutcomeCounts::of(self.catalog.history()));
         counts
     }
 
     fn history_text(&self) -> String {
         format!(
-            "strong\n{}eventual\n{}",
+            "strong\n{}eventual\n{}catalog\n{}",
             self.strong.history_text(),
-            self.eventual.history_text()
+            self.eventual.history_text(),
+            super::render(self.catalog.history())
         )
+    }
+
+    fn caller(&self, process: ProcessId) -> Caller {
+        if changes_catalog(process) && self.catalog.is_pending(process) {
+            return self.catalog.caller(process);
+        }
+        Caller::User(super::ADMIN.into())
+    }
+
+    fn users(&self) -> Vec<String> {
+        vec![SIM_USER.to_string()]
+    }
+
+    fn acknowledged_catalog_version(&self) -> u64 {
+        self.catalog.acknowledged_version()
     }
 
     fn converging_keys(&self) -> Vec<(u64, Key, BTreeSet<u64>)> {

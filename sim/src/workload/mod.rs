@@ -3,12 +3,15 @@
 
 pub mod append;
 pub mod bank;
+pub mod catalog;
+pub mod catalog_churn;
 pub mod mixed_ns;
 pub mod register;
 
 use std::collections::BTreeSet;
 
 use rand::rngs::StdRng;
+use zerodb_node::core::metadata::Caller;
 use zerodb_txn::{ClientError, Key, Request, Response};
 
 use crate::history::{Micros, Outcome, ProcessId};
@@ -17,6 +20,9 @@ use crate::history::{Micros, Outcome, ProcessId};
 pub const STRONG_NAMESPACE: &str = "strong";
 /// Namespace of the eventual register workload.
 pub const EVENTUAL_NAMESPACE: &str = "eventual";
+/// The cluster admin every new cluster has; workloads act as this user
+/// unless they say otherwise.
+pub const ADMIN: &str = zerodb_node::core::catalog::BOOTSTRAP_ADMIN;
 /// Final reads of one key tried at most this many times before the run
 /// reports that the healed cluster does not answer.
 pub const FINAL_READ_TRIES_MAX: u32 = 50;
@@ -42,7 +48,9 @@ pub enum WorkloadKind {
     Bank,
     /// Registers on a strong and an eventual namespace side by side: the
     /// strong ones checked for linearizability, the eventual ones for
-    /// convergence after healing.
+    /// convergence after healing; meanwhile catalog processes create and
+    /// drop namespaces and grant and revoke a role, the catalog checked as
+    /// a strong register.
     MixedNs,
 }
 
@@ -111,6 +119,24 @@ pub trait Workload {
 
     /// A stable rendering of the history, for the determinism hash.
     fn history_text(&self) -> String;
+
+    /// The user `process` acts as (its client certificate's name).
+    fn caller(&self, _process: ProcessId) -> Caller {
+        Caller::User(ADMIN.to_string())
+    }
+
+    /// Users (not admins) the run's catalog setup creates for this
+    /// workload.
+    fn users(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The newest catalog version a client of this workload was told its
+    /// change committed (0 when it changes no catalog): after healing,
+    /// every node must hold at least this one.
+    fn acknowledged_catalog_version(&self) -> u64 {
+        0
+    }
 
     /// Registers of an eventual namespace whose replicas must agree once
     /// faults have healed: `(register, key, every value clients tried to
