@@ -192,7 +192,7 @@ fn skipping_read_repair_is_caught() {
         skip_read_repair: true,
         ..UnsafeSwitches::default()
     };
-    broken_switch_is_caught(switches, WorkloadKind::Register, 5, "linearizability");
+    broken_switch_is_caught(switches, WorkloadKind::Register, 27, "linearizability");
 }
 
 /// Anti-entropy off: eventual replicas that missed a write (no hint, no
@@ -221,7 +221,7 @@ fn a_watermark_that_ignores_held_locks_is_caught() {
         watermark_ignores_locks: true,
         ..UnsafeSwitches::default()
     };
-    broken_switch_is_caught(switches, WorkloadKind::Append, 78, "list-append");
+    broken_switch_is_caught(switches, WorkloadKind::Append, 0, "final read");
 }
 
 /// The same workloads on ZeroEngine over the fault-injecting file system,

@@ -162,7 +162,8 @@ fn single(config: &RunConfig, verbose: bool) -> ExitCode {
         println!("  ANOMALY: {anomaly}");
     }
     println!("  anomalies: {}", summary.anomalies.len());
-    if summary.anomalies.is_empty() {
+    // An inconclusive check is a failure, not a pass.
+    if summary.anomalies.is_empty() && summary.unknown.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -176,6 +177,7 @@ fn sweep(base: &RunConfig, start: u64, count: u64) -> ExitCode {
     let mut faults = FaultCounts::default();
     let mut anomalies = 0usize;
     let mut failing_seeds = 0u64;
+    let mut inconclusive_seeds = 0u64;
     for seed in start..start.saturating_add(count) {
         let config = RunConfig {
             seed,
@@ -185,6 +187,15 @@ fn sweep(base: &RunConfig, start: u64, count: u64) -> ExitCode {
         operations += summary.ops;
         outcomes.add(summary.outcomes);
         faults.add(&summary.faults);
+        if summary.anomalies.is_empty() && !summary.unknown.is_empty() {
+            // An inconclusive check is a failure, not a pass.
+            inconclusive_seeds += 1;
+            println!(
+                "INCONCLUSIVE seed {seed}: {}\n  reproduce: {}",
+                summary.unknown[0],
+                config.command()
+            );
+        }
         if !summary.anomalies.is_empty() {
             failing_seeds += 1;
             anomalies += summary.anomalies.len();
@@ -199,11 +210,12 @@ fn sweep(base: &RunConfig, start: u64, count: u64) -> ExitCode {
     let wall = started.elapsed().as_secs_f64();
     println!(
         "seeds {count}, operations {operations} ({outcomes}), faults injected {} ({faults}), \
-         anomalies {anomalies} in {failing_seeds} seeds, {:.0} simulated ops per wall-clock second",
+         anomalies {anomalies} in {failing_seeds} seeds, inconclusive {inconclusive_seeds} seeds, \
+         {:.0} simulated ops per wall-clock second",
         faults.total(),
         operations as f64 / wall.max(1e-9)
     );
-    if anomalies == 0 {
+    if anomalies == 0 && inconclusive_seeds == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

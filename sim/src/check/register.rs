@@ -20,7 +20,7 @@ use super::CheckError;
 use crate::history::{Outcome, RegisterOp, RegisterOperation, RegisterResult};
 
 /// Default budget: search steps per key before giving up with `Unknown`.
-pub const SEARCH_STEPS_PER_KEY_MAX: u64 = 2_000_000;
+pub const SEARCH_STEPS_PER_KEY_MAX: u64 = 200_000_000;
 
 /// Why a key's history is not linearizable.
 #[derive(Clone, Debug, PartialEq, Eq)]
