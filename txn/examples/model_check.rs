@@ -69,7 +69,9 @@ fn main() {
                 .unchecked
                 .push(found.expect("--unchecked: a prefix of a state invariant's name"));
         }
-        let report = model::check(&scenario);
+        let started = std::time::Instant::now();
+        let mut report = model::check(&scenario);
+        report.elapsed = started.elapsed();
         print!("{report}");
         violations += usize::from(report.violation.is_some());
     }

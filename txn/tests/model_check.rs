@@ -6,7 +6,9 @@
 use zerodb_txn::model::{self, Report, Scenario, STATE_INVARIANTS};
 
 fn run(scenario: Scenario) -> Report {
-    let report = model::check(&scenario);
+    let started = std::time::Instant::now();
+    let mut report = model::check(&scenario);
+    report.elapsed = started.elapsed();
     println!("{report}");
     report
 }
