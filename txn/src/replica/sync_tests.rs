@@ -308,11 +308,9 @@ fn a_request_of_an_attempt_with_a_partial_copied_lock_locks_the_rest() {
     );
 }
 
-/// DESIGN.md I6: a node that comes back adopts the released watermark as
-/// its floor before it answers. Without it, a decision its peers deleted
-/// below their watermark reads as "never accepted" at the new disk.
-#[test]
-fn a_recovering_replica_adopts_its_peers_released_watermark() {
+/// A recovering node whose copy from peer 2 brought the released
+/// watermark 4,000 ms (peer 2's system space, nothing else yet).
+fn recovering_node_given_a_released_watermark() -> (TxnNode<MemoryEngine>, Version) {
     let mut n = recovering_node();
     n.handle_timer(10, Timer::Tick);
     let released = Version {
@@ -325,6 +323,15 @@ fn a_recovering_replica_adopts_its_peers_released_watermark() {
         codec::encode_stored(&ver(released)),
     );
     chunk(&mut n, 2, Space::System, vec![entry]);
+    (n, released)
+}
+
+/// DESIGN.md I6: a node that comes back adopts the released watermark as
+/// its floor before it answers. Without it, a decision its peers deleted
+/// below their watermark reads as "never accepted" at the new disk.
+#[test]
+fn a_recovering_replica_adopts_its_peers_released_watermark() {
+    let (n, released) = recovering_node_given_a_released_watermark();
     assert_eq!(n.released_watermark(), released);
     assert!(n.forgotten(txn_at(3_999)).is_some());
     assert!(n.forgotten(txn_at(4_001)).is_none());
@@ -435,18 +442,7 @@ fn a_commit_applied_during_the_copy_is_never_missed_by_both_data_and_locks() {
 /// below the watermark is refused), and the watermark stopped for good.
 #[test]
 fn after_a_lost_disk_no_lock_is_granted_below_the_adopted_watermark() {
-    let mut n = recovering_node();
-    n.handle_timer(10, Timer::Tick);
-    let released = Version {
-        physical_ms: 4_000,
-        logical: 0,
-        node: 0,
-    };
-    let entry = system_entry(
-        crate::watermark::RELEASED_KEY.to_vec(),
-        codec::encode_stored(&ver(released)),
-    );
-    chunk(&mut n, 2, Space::System, vec![entry]);
+    let (mut n, _) = recovering_node_given_a_released_watermark();
     chunk(&mut n, 3, Space::System, vec![]);
     for peer in [2, 3] {
         chunk(&mut n, peer, Space::Data, vec![]);
