@@ -36,6 +36,19 @@ impl Ver {
         out[12..].copy_from_slice(&self.node.to_be_bytes());
         out
     }
+
+    /// The inverse of [`Ver::to_bytes`]; `None` unless `bytes` is exactly
+    /// [`Ver::ENCODED_LEN`] long.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Ver> {
+        let bytes: &[u8; Self::ENCODED_LEN] = bytes.try_into().ok()?;
+        let (physical, rest) = bytes.split_at(8);
+        let (logical, node) = rest.split_at(4);
+        Some(Ver {
+            physical_ms: u64::from_be_bytes(physical.try_into().ok()?),
+            logical: u32::from_be_bytes(logical.try_into().ok()?),
+            node: u32::from_be_bytes(node.try_into().ok()?),
+        })
+    }
 }
 
 impl std::fmt::Display for Ver {
@@ -64,6 +77,19 @@ impl TxnId {
         let mut out = self.timestamp.to_bytes().to_vec();
         out.extend_from_slice(&self.coordinator.to_be_bytes());
         out
+    }
+
+    /// The inverse of [`TxnId::to_bytes`]; `None` unless `bytes` is
+    /// exactly [`TxnId::ENCODED_LEN`] long.
+    pub fn from_bytes(bytes: &[u8]) -> Option<TxnId> {
+        if bytes.len() != Self::ENCODED_LEN {
+            return None;
+        }
+        let (timestamp, coordinator) = bytes.split_at(Ver::ENCODED_LEN);
+        Some(TxnId {
+            timestamp: Ver::from_bytes(timestamp)?,
+            coordinator: u32::from_be_bytes(coordinator.try_into().ok()?),
+        })
     }
 }
 
@@ -185,5 +211,25 @@ mod tests {
         assert!(t(1, 9) < t(2, 1));
         assert!(t(1, 1).to_bytes() < t(1, 2).to_bytes());
         assert_eq!(t(1, 1).to_bytes().len(), TxnId::ENCODED_LEN);
+    }
+
+    #[test]
+    fn txn_id_bytes_decode_back_and_wrong_lengths_are_refused() {
+        let id = TxnId {
+            timestamp: Ver {
+                physical_ms: 1_700_000_000_123,
+                logical: 7,
+                node: 3,
+            },
+            coordinator: 4,
+        };
+        let bytes = id.to_bytes();
+        assert_eq!(TxnId::from_bytes(&bytes), Some(id));
+        assert_eq!(TxnId::from_bytes(&bytes[1..]), None);
+        assert_eq!(
+            Ver::from_bytes(&bytes[..Ver::ENCODED_LEN]),
+            Some(id.timestamp)
+        );
+        assert_eq!(Ver::from_bytes(&bytes), None);
     }
 }

@@ -23,8 +23,11 @@ use zerodb_node::core::metadata::Caller;
 use zerodb_node::core::{AskId, CoreOptions, Input, NodeCore, Output, Timer};
 use zerodb_ring::{NodeId, Ring};
 use zerodb_storage::{Record, Space};
-use zerodb_txn::{ClientId, Key, KeyExt, Policies, ReplicaStatus, Response, TxnOptions, View};
+use zerodb_txn::{
+    Audit, ClientId, Key, KeyExt, Policies, ReplicaStatus, Response, TxnOptions, View,
+};
 
+use crate::check;
 use crate::clock::NodeClock;
 pub use crate::disk::SimDisk;
 use crate::faults::{FaultCounts, FaultRates};
@@ -364,6 +367,33 @@ impl<D: SimDisk> Cluster<D> {
             }
         }
         (deleted, stored)
+    }
+
+    /// What every running node holds (see [`zerodb_txn::Audit`]); a node
+    /// whose engine cannot be read is recorded in [`Cluster::errors`].
+    pub fn audits(&mut self) -> Vec<(u32, Audit)> {
+        let mut audits = Vec::new();
+        for slot in &mut self.nodes {
+            let Some(node) = slot.node.as_mut() else {
+                continue;
+            };
+            match node.txn_mut().audit() {
+                Ok(audit) => audits.push((slot.id.0, audit)),
+                Err(error) => self
+                    .errors
+                    .push(format!("auditing node {}: {error}", slot.id)),
+            }
+        }
+        audits
+    }
+
+    /// What keeps the cluster from rest (see [`check::rest::unrest`]);
+    /// empty when it is at rest.
+    pub fn unrest(&mut self) -> Vec<String> {
+        self.audits()
+            .iter()
+            .flat_map(|(node, audit)| check::rest::unrest(*node, audit))
+            .collect()
     }
 
     /// Node index of a node id.

@@ -12,6 +12,7 @@ use zerodb_storage::MemoryEngine;
 use zerodb_txn::{ClientId, Policies, Request, TxnOptions};
 
 use crate::check::convergence::check_convergence;
+use crate::check::rest::check_decisions;
 use crate::cluster::{Cluster, SimDisk, SimEvent, CLIENT_LATENCY_US};
 use crate::disk::ZeroDisk;
 use crate::faults::{FaultCounts, FaultRates};
@@ -41,6 +42,12 @@ pub const CONVERGE_US: Micros = 8 * ANTI_ENTROPY_MS * 1_000;
 pub const WATERMARK_MS: u64 = 250;
 /// See [`WATERMARK_MS`].
 pub const WATERMARK_MARGIN_MS: u64 = 1_000;
+/// How long after the final reads the cluster may take to come to rest:
+/// a lease that began just before healing, its recovery with backoff, and
+/// hint replays, many times over.
+pub const REST_US_MAX: Micros = 60_000_000;
+/// How often the resting cluster is audited.
+pub const REST_POLL_US: Micros = 100_000;
 /// Largest client think time between operations.
 pub const THINK_US_MAX: Micros = 5_000;
 /// Simulated time the catalog setup may take (no faults strike until it
@@ -103,6 +110,13 @@ enum Phase {
     /// anti-entropy rounds before replicas are compared.
     Converging {
         until_us: Micros,
+    },
+    /// Everything is done; the run waits for the cluster to come to rest
+    /// (expired locks recovered, hints handed off), checking every
+    /// [`REST_POLL_US`], until `deadline_us`.
+    Resting {
+        deadline_us: Micros,
+        next_poll_us: Micros,
     },
 }
 
@@ -176,6 +190,7 @@ fn options(config: &RunConfig) -> TxnOptions {
             ANTI_ENTROPY_MS
         },
         unsafe_watermark_ignores_locks: switches.watermark_ignores_locks,
+        unsafe_skip_hint_replay: switches.skip_hint_replay,
         watermark_ms: WATERMARK_MS,
         watermark_margin_ms: WATERMARK_MARGIN_MS,
         ..TxnOptions::default()
@@ -281,6 +296,13 @@ fn check_catalog_versions<D: SimDisk>(
             format!("catalog: node {node} holds catalog version {held} after healing, older than version {acknowledged} acknowledged to a client")
         })
         .collect()
+}
+
+fn resting(now: Micros) -> Phase {
+    Phase::Resting {
+        deadline_us: now + REST_US_MAX,
+        next_poll_us: now,
+    }
 }
 
 /// Runs one seed over disks of type `D`.
@@ -446,14 +468,36 @@ pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
                 break;
             }
             Phase::Final { .. } if workload.final_done() => {
-                if workload.converging_keys().is_empty() {
-                    break;
-                }
-                phase = Phase::Converging {
-                    until_us: now + CONVERGE_US,
+                phase = if workload.converging_keys().is_empty() {
+                    resting(now)
+                } else {
+                    Phase::Converging {
+                        until_us: now + CONVERGE_US,
+                    }
                 };
             }
-            Phase::Converging { until_us } if now >= until_us => break,
+            Phase::Converging { until_us } if now >= until_us => phase = resting(now),
+            Phase::Resting {
+                deadline_us,
+                next_poll_us,
+            } if now >= next_poll_us => {
+                let unrest = cluster.unrest();
+                if unrest.is_empty() {
+                    break;
+                }
+                if now >= deadline_us {
+                    anomalies.push(format!(
+                        "liveness: the cluster did not come to rest {} s after the final reads: {}",
+                        REST_US_MAX / 1_000_000,
+                        unrest.join("; ")
+                    ));
+                    break;
+                }
+                phase = Phase::Resting {
+                    deadline_us,
+                    next_poll_us: now + REST_POLL_US,
+                };
+            }
             Phase::Final { deadline_us } if now >= deadline_us => {
                 anomalies.push("liveness: final reads did not finish after healing".to_string());
                 break;
@@ -463,6 +507,7 @@ pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
     }
     cluster.counts.messages_lost = cluster.net.lost;
     cluster.counts.messages_duplicated = cluster.net.duplicated;
+    anomalies.extend(check_decisions(&cluster.audits()));
     anomalies.extend(check_replicas(&mut cluster, workload.as_ref()));
     anomalies.extend(check_catalog_versions(&cluster, workload.as_ref()));
     let verdict = workload.check();

@@ -21,6 +21,8 @@ pub struct UnsafeSwitches {
     pub skip_anti_entropy: bool,
     /// A node's low for the released watermark ignores its locks.
     pub watermark_ignores_locks: bool,
+    /// Hints are kept but never replayed.
+    pub skip_hint_replay: bool,
 }
 
 impl UnsafeSwitches {
@@ -40,6 +42,7 @@ impl UnsafeSwitches {
                 self.watermark_ignores_locks,
                 " --unsafe-watermark-ignores-locks",
             ),
+            (self.skip_hint_replay, " --unsafe-skip-hint-replay"),
         ] {
             if on {
                 flags.push_str(flag);

@@ -268,3 +268,19 @@ fn bank_seed_70185_a_late_older_attempt_replaced_a_newer_attempts_lock() {
     let summary = run(&config);
     assert_clean(&config, &summary);
 }
+
+/// Hints kept but never replayed: after healing, nodes still hold hints
+/// for live nodes, which only the end-of-run rest check looks at.
+#[test]
+fn hints_that_are_never_replayed_are_caught() {
+    let switches = UnsafeSwitches {
+        skip_hint_replay: true,
+        ..UnsafeSwitches::default()
+    };
+    broken_switch_is_caught(
+        switches,
+        WorkloadKind::MixedNs,
+        1,
+        "liveness: the cluster did not come to rest",
+    );
+}

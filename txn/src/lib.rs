@@ -46,6 +46,7 @@
 // boxing it in every internal `Result` would buy nothing measurable.
 #![allow(clippy::result_large_err)]
 
+mod audit;
 pub mod codec;
 mod coordinator;
 pub mod error;
@@ -65,6 +66,7 @@ mod watermark;
 
 pub mod testing;
 
+pub use audit::Audit;
 pub use coordinator::TXN_OPS_MAX;
 pub use error::{ClientError, CodecError, Refusal};
 pub use hlc::Hlc;

@@ -64,6 +64,9 @@ pub struct TxnOptions {
     /// so decision records can be deleted while a lock still needs them.
     /// Never set in production.
     pub unsafe_watermark_ignores_locks: bool,
+    /// Checker validation only: hints are kept but never replayed, so a
+    /// node that was down never gets them. Never set in production.
+    pub unsafe_skip_hint_replay: bool,
     /// Checker validation only: reverts the fix of issue 14 case 1. A lock
     /// request is refused as late only when a newer attempt is granted here
     /// (not when one is queued), a newer attempt leaves older queued
@@ -98,6 +101,7 @@ impl Default for TxnOptions {
             unsafe_skip_lost_state_recovery: false,
             unsafe_ignore_read_locks: false,
             unsafe_watermark_ignores_locks: false,
+            unsafe_skip_hint_replay: false,
             unsafe_grant_woken_without_recheck: false,
         }
     }

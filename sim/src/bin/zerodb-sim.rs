@@ -71,6 +71,10 @@ struct Args {
     /// records deleted while still needed).
     #[arg(long)]
     unsafe_watermark_ignores_locks: bool,
+    /// Test only: hints are kept but never replayed to the node they are
+    /// for (caught by the end-of-run rest check).
+    #[arg(long)]
+    unsafe_skip_hint_replay: bool,
     /// Print every anomaly of a single seed (default: the first 20).
     #[arg(long)]
     verbose: bool,
@@ -104,6 +108,7 @@ fn main() -> ExitCode {
             ignore_read_locks: args.unsafe_ignore_read_locks,
             skip_anti_entropy: args.unsafe_skip_anti_entropy,
             watermark_ignores_locks: args.unsafe_watermark_ignores_locks,
+            skip_hint_replay: args.unsafe_skip_hint_replay,
         },
         keep_history: args.history,
         without: args.without.clone(),

@@ -8,6 +8,7 @@ pub mod convergence;
 pub mod durability;
 pub mod elle;
 pub mod register;
+pub mod rest;
 
 /// A history the checkers cannot interpret (a bug in the recorder, not an
 /// anomaly of the system under test).

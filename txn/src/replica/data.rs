@@ -179,7 +179,7 @@ impl<E: Engine> TxnNode<E> {
 
     /// Replays hints whose target is up again.
     pub(crate) fn hint_tick(&mut self) {
-        if self.now_ms < self.replica.next_hint_replay_ms {
+        if self.now_ms < self.replica.next_hint_replay_ms || self.options.unsafe_skip_hint_replay {
             return;
         }
         self.replica.next_hint_replay_ms = self.now_ms + self.options.hint_replay_ms;
