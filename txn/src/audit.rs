@@ -10,6 +10,9 @@ use crate::node::TxnNode;
 use crate::replica::{keys, Finished, RegisterState};
 use crate::types::{Attempt, Decision, TxnId};
 
+/// A system-space key and its value bytes.
+type KeyValue = (Vec<u8>, Vec<u8>);
+
 /// A node's durable and in-memory transaction state, as lists.
 #[derive(Clone, Debug, Default)]
 pub struct Audit {
@@ -75,7 +78,7 @@ impl<E: Engine> TxnNode<E> {
     }
 
     /// Every system record under one key prefix, with its value bytes.
-    fn system_values(&mut self, prefix: u8) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    fn system_values(&mut self, prefix: u8) -> Result<Vec<KeyValue>, StorageError> {
         let records = self.engine.scan(
             &ScanRange::prefix(Space::System, &[prefix]),
             Direction::Forward,
