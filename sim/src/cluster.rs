@@ -23,9 +23,7 @@ use zerodb_node::core::metadata::Caller;
 use zerodb_node::core::{AskId, CoreOptions, Input, NodeCore, Output, Timer};
 use zerodb_ring::{NodeId, Ring};
 use zerodb_storage::{Record, Space};
-use zerodb_txn::{
-    Audit, ClientId, Key, KeyExt, Policies, ReplicaStatus, Response, TxnOptions, View,
-};
+use zerodb_txn::{Audit, ClientId, Key, KeyExt, Policies, ReplicaStatus, TxnOptions, View};
 
 use crate::check;
 use crate::clock::NodeClock;
@@ -127,7 +125,7 @@ pub enum SimEvent {
         /// The request id.
         client: ClientId,
         /// The answer.
-        response: Response,
+        response: ClientResponse,
     },
     /// A client gives up on a request.
     ClientTimeout {

@@ -26,7 +26,7 @@ use zerodb_node::core::batch::BATCH_INPUTS_MAX;
 use zerodb_node::core::metadata::Caller;
 use zerodb_node::core::{Input, Output};
 use zerodb_ring::NodeId;
-use zerodb_txn::{ClientError, ClientId, ReplicaStatus, Response};
+use zerodb_txn::{ClientId, ReplicaStatus};
 
 use crate::cluster::{Cluster, SimDisk, SimEvent, CLIENT_LATENCY_US, SYNC_US};
 
@@ -318,18 +318,6 @@ impl<D: SimDisk> Cluster<D> {
             }
             return;
         }
-        let response = match response {
-            ClientResponse::Data(response) => response,
-            other => {
-                self.errors.push(format!(
-                    "node {} answered a data request of {client:?} with {other:?}",
-                    index + 1
-                ));
-                Response::Error(ClientError::BadRequest {
-                    reason: "not a data answer".into(),
-                })
-            }
-        };
         let reply = SimEvent::Reply { client, response };
         self.queue.push(self.now_us + CLIENT_LATENCY_US, reply);
     }

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use zerodb_config::{Consistency, NamespacePolicy, PartitionLevel};
-use zerodb_node::api::ClientRequest;
+use zerodb_node::api::{ClientRequest, ClientResponse};
 use zerodb_node::core::metadata::Caller;
 use zerodb_storage::MemoryEngine;
-use zerodb_txn::{ClientId, Policies, Request, TxnOptions};
+use zerodb_txn::{ClientError, ClientId, Policies, Response, TxnOptions};
 
 use crate::check::convergence::check_convergence;
 use crate::check::rest::check_decisions;
@@ -22,8 +22,10 @@ use crate::workload::bank::BankWorkload;
 use crate::workload::catalog::CatalogSetup;
 use crate::workload::mixed_ns::MixedNsWorkload;
 use crate::workload::register::RegisterWorkload;
+use crate::workload::scans::WRONG_ANSWER;
 use crate::workload::{
-    Answer, OutcomeCounts, Workload, WorkloadKind, ADMIN, EVENTUAL_NAMESPACE, STRONG_NAMESPACE,
+    Answer, Call, OutcomeCounts, Workload, WorkloadKind, ADMIN, EVENTUAL_NAMESPACE,
+    STRONG_NAMESPACE,
 };
 
 /// Simulated time the cluster gets after healing, before the final reads.
@@ -224,20 +226,21 @@ fn workload(config: &RunConfig, rng: &mut StdRng) -> Box<dyn Workload> {
 struct Clients {
     rng: StdRng,
     /// Request id -> the process waiting for it.
-    outstanding: BTreeMap<ClientId, ProcessId>,
+    /// Request id -> the process waiting for it, and whether it scans.
+    outstanding: BTreeMap<ClientId, (ProcessId, bool)>,
     next_request: u64,
     timeout_us: Micros,
 }
 
 impl Clients {
-    /// Sends `request` from `process` acting as `caller` to a random
+    /// Sends `call` from `process` acting as `caller` to a random
     /// running coordinator, with a client-side timeout.
     fn issue<D: SimDisk>(
         &mut self,
         cluster: &mut Cluster<D>,
         process: ProcessId,
         caller: Caller,
-        request: Request,
+        call: Call,
     ) {
         let now = cluster.now_us;
         let up: Vec<usize> = (0..cluster.nodes.len())
@@ -250,19 +253,42 @@ impl Clients {
         };
         let client = ClientId(self.next_request);
         self.next_request += 1;
-        self.outstanding.insert(client, process);
+        let (request, scans) = match call {
+            Call::Data(request) => (ClientRequest::Data(request), false),
+            Call::Scan(query) => (ClientRequest::Scan(query), true),
+        };
+        self.outstanding.insert(client, (process, scans));
         cluster.queue.push(
             now + CLIENT_LATENCY_US,
             SimEvent::Request {
                 node,
                 client,
                 caller,
-                request: ClientRequest::Data(request),
+                request,
             },
         );
         cluster
             .queue
             .push(now + self.timeout_us, SimEvent::ClientTimeout { client });
+    }
+}
+
+/// What the client of a data request (`scans` false) or a scan makes of a
+/// node's answer; an answer of the wrong kind to a data request is a
+/// driver error (the node broke the protocol), one to a scan is left to
+/// the scan checker.
+fn answer_of(response: ClientResponse, scans: bool, errors: &mut Vec<String>) -> Answer {
+    match (response, scans) {
+        (ClientResponse::Data(response), _) => Answer::Response(response),
+        (ClientResponse::Scan(entries), true) => Answer::Scanned(Ok(entries)),
+        (ClientResponse::Error(error), true) => Answer::Scanned(Err(error.to_string())),
+        (other, true) => Answer::Scanned(Err(format!("{WRONG_ANSWER}{other:?}"))),
+        (other, false) => {
+            errors.push(format!("a data request was answered with {other:?}"));
+            Answer::Response(Response::Error(ClientError::BadRequest {
+                reason: "not a data answer".into(),
+            }))
+        }
     }
 }
 
@@ -343,7 +369,7 @@ pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
         &mut cluster,
         SETUP_PROCESS,
         Caller::User(ADMIN.into()),
-        first,
+        Call::Data(first),
     );
     while let Some((at_us, event)) = cluster.queue.pop() {
         cluster.now_us = at_us;
@@ -360,7 +386,11 @@ pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
                 cluster.handle_node_event(event);
                 None
             }
-            SimEvent::Reply { client, response } => Some((client, Answer::Response(response))),
+            // A reply after the client gave up goes nowhere.
+            SimEvent::Reply { client, response } => clients
+                .outstanding
+                .get(&client)
+                .map(|&(_, scans)| (client, answer_of(response, scans, &mut cluster.errors))),
             SimEvent::ClientTimeout { client } => Some((client, Answer::Timeout)),
             SimEvent::ClientWake { process } => {
                 let may_issue = match phase {
@@ -370,10 +400,10 @@ pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
                 };
                 if may_issue {
                     let process = ProcessId(process);
-                    match workload.invoke(process, now, &mut rng) {
-                        Some(request) => {
+                    match workload.call(process, now, &mut rng) {
+                        Some(call) => {
                             let caller = workload.caller(process);
-                            clients.issue(&mut cluster, process, caller, request)
+                            clients.issue(&mut cluster, process, caller, call)
                         }
                         None => cluster.queue.push(
                             now + THINK_US_MAX * 10,
@@ -399,11 +429,11 @@ pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
             }
         };
         if let Some((client, answer)) = answer {
-            match clients.outstanding.remove(&client) {
+            match clients.outstanding.remove(&client).map(|c| c.0) {
                 Some(SETUP_PROCESS) => match setup.complete(&answer) {
                     Some(next) => {
                         let admin = Caller::User(ADMIN.into());
-                        clients.issue(&mut cluster, SETUP_PROCESS, admin, next)
+                        clients.issue(&mut cluster, SETUP_PROCESS, admin, Call::Data(next))
                     }
                     None => {
                         for process in 0..config.clients {
@@ -417,7 +447,7 @@ pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
                 Some(process) => match workload.complete(process, now, answer) {
                     Some(follow_up) => {
                         let caller = workload.caller(process);
-                        clients.issue(&mut cluster, process, caller, follow_up)
+                        clients.issue(&mut cluster, process, caller, Call::Data(follow_up))
                     }
                     None => {
                         let think = clients.rng.random_range(0..THINK_US_MAX);

@@ -9,6 +9,7 @@ pub mod durability;
 pub mod elle;
 pub mod register;
 pub mod rest;
+pub mod scan;
 
 /// A history the checkers cannot interpret (a bug in the recorder, not an
 /// anomaly of the system under test).

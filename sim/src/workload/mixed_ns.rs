@@ -21,7 +21,7 @@ use zerodb_txn::{Key, Request};
 
 use super::catalog_churn::{check_catalog, CatalogChurn, SIM_USER};
 use super::register::RegisterWorkload;
-use super::{Answer, OutcomeCounts, Verdict, Workload, EVENTUAL_NAMESPACE, STRONG_NAMESPACE};
+use super::{Answer, Call, OutcomeCounts, Verdict, Workload, EVENTUAL_NAMESPACE, STRONG_NAMESPACE};
 use crate::history::{Micros, ProcessId};
 
 /// Registers on a strong and an eventual namespace at once, and catalog
@@ -77,6 +77,20 @@ impl Workload for MixedNsWorkload {
         own.or_else(|| {
             self.part(ProcessId(process.0 ^ 1))
                 .invoke(process, now_us, rng)
+        })
+    }
+
+    fn call(&mut self, process: ProcessId, now_us: Micros, rng: &mut StdRng) -> Option<Call> {
+        if changes_catalog(process) {
+            if let Some(request) = self.catalog.invoke(process, now_us) {
+                return Some(Call::Data(request));
+            }
+        }
+        // As in `invoke`, with the strong part's scans.
+        let own = self.part(process).call(process, now_us, rng);
+        own.or_else(|| {
+            self.part(ProcessId(process.0 ^ 1))
+                .call(process, now_us, rng)
         })
     }
 

@@ -7,10 +7,12 @@ pub mod catalog;
 pub mod catalog_churn;
 pub mod mixed_ns;
 pub mod register;
+pub mod scans;
 
 use std::collections::BTreeSet;
 
 use rand::rngs::StdRng;
+use zerodb_node::api::{ScanEntry, ScanQuery};
 use zerodb_node::core::metadata::Caller;
 use zerodb_txn::{ClientError, Key, Request, Response};
 
@@ -34,6 +36,17 @@ pub enum Answer {
     Response(Response),
     /// The client gave up waiting.
     Timeout,
+    /// A scan's records, or the service error it got.
+    Scanned(Result<Vec<ScanEntry>, String>),
+}
+
+/// A request a simulated client sends.
+#[derive(Clone, Debug)]
+pub enum Call {
+    /// A data operation or transaction.
+    Data(Request),
+    /// A scan of one table.
+    Scan(ScanQuery),
 }
 
 /// Which workload a run uses (`--workload`).
@@ -93,9 +106,16 @@ pub struct Verdict {
 
 /// A client workload.
 pub trait Workload {
-    /// The next request of `process`, or `None` when it has nothing to do
-    /// now (it will be woken again later).
+    /// The next data request of `process`, or `None` when it has nothing
+    /// to do now (it will be woken again later).
     fn invoke(&mut self, process: ProcessId, now_us: Micros, rng: &mut StdRng) -> Option<Request>;
+
+    /// The next request of `process`, a scan or a data request (what the
+    /// run loop asks for): [`Workload::invoke`] for workloads that do not
+    /// scan.
+    fn call(&mut self, process: ProcessId, now_us: Micros, rng: &mut StdRng) -> Option<Call> {
+        self.invoke(process, now_us, rng).map(Call::Data)
+    }
 
     /// The answer to `process`'s outstanding request. Returns a follow-up
     /// request to send at once (the next step of a multi-step operation).
@@ -206,6 +226,9 @@ pub fn failure_outcome<R>(answer: &Answer) -> Option<Outcome<R>> {
         Answer::Timeout => Some(Outcome::Info("client timeout".to_string())),
         Answer::Response(Response::Error(error)) => Some(error_outcome(error)),
         Answer::Response(_) => None,
+        Answer::Scanned(_) => Some(Outcome::Info(
+            "a scan's answer to a data request".to_string(),
+        )),
     }
 }
 

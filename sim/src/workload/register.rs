@@ -8,9 +8,11 @@ use rand::RngExt;
 use zerodb_txn::request::{decode_int, encode_int};
 use zerodb_txn::{ClientError, Condition, Key, Level, Op, Request, Response};
 
-use super::{failure_outcome, key_of, Answer, Verdict, Workload, FINAL_READ_TRIES_MAX};
+use super::scans::Scans;
+use super::{failure_outcome, key_of, Answer, Call, Verdict, Workload, FINAL_READ_TRIES_MAX};
 use crate::check::durability::check_register_durability;
 use crate::check::register::check_registers;
+use crate::check::scan::check_scans;
 use crate::history::{
     Micros, Operation, Outcome, ProcessId, RegisterOp, RegisterOperation, RegisterResult,
 };
@@ -33,6 +35,10 @@ pub struct RegisterWorkload {
     final_values: BTreeMap<u64, Option<u64>>,
     final_failures: Vec<String>,
     protocol_errors: Vec<String>,
+    /// Scans of the register table (strong namespaces only: an eventual
+    /// one has no final state to compare a scan with while replicas
+    /// converge).
+    scans: Option<Scans>,
 }
 
 impl RegisterWorkload {
@@ -53,6 +59,7 @@ impl RegisterWorkload {
             final_values: BTreeMap::new(),
             final_failures: Vec::new(),
             protocol_errors: Vec::new(),
+            scans: allow_cas.then(|| Scans::new(namespace, TABLE, keys.max(1))),
         }
     }
 
@@ -81,6 +88,7 @@ impl RegisterWorkload {
     /// True while `process` waits for an answer from this workload.
     pub fn is_pending(&self, process: ProcessId) -> bool {
         self.pending.contains_key(&process)
+            || self.scans.as_ref().is_some_and(|s| s.is_pending(process))
     }
 
     /// Every value a client tried to write, per register, whatever the
@@ -206,7 +214,27 @@ impl Workload for RegisterWorkload {
         Some(request)
     }
 
+    fn call(&mut self, process: ProcessId, now_us: Micros, rng: &mut StdRng) -> Option<Call> {
+        if let Some(scans) = self.scans.as_mut() {
+            let scan = if !self.final_phase {
+                scans.maybe_invoke(process, now_us, rng)
+            } else if self.final_queue.is_empty() && self.pending.is_empty() {
+                scans.final_invoke(process, now_us)
+            } else {
+                None
+            };
+            if let Some(query) = scan {
+                return Some(Call::Scan(query));
+            }
+        }
+        self.invoke(process, now_us, rng).map(Call::Data)
+    }
+
     fn complete(&mut self, process: ProcessId, now_us: Micros, answer: Answer) -> Option<Request> {
+        if let Some(scans) = self.scans.as_mut().filter(|s| s.is_pending(process)) {
+            scans.complete(process, now_us, answer);
+            return None;
+        }
         let (invoke_us, op) = self.pending.remove(&process)?;
         let outcome = self.result(&op, &answer);
         match (&op, &outcome) {
@@ -248,7 +276,7 @@ impl Workload for RegisterWorkload {
     }
 
     fn recorded(&self) -> usize {
-        self.history.len()
+        self.history.len() + self.scans.as_ref().map_or(0, |s| s.log().len())
     }
 
     fn begin_final(&mut self) {
@@ -257,7 +285,10 @@ impl Workload for RegisterWorkload {
     }
 
     fn final_done(&self) -> bool {
-        self.final_phase && self.final_queue.is_empty() && self.pending.is_empty()
+        self.final_phase
+            && self.final_queue.is_empty()
+            && self.pending.is_empty()
+            && self.scans.as_ref().is_none_or(Scans::final_done)
     }
 
     fn check(&self) -> Verdict {
@@ -283,14 +314,32 @@ impl Workload for RegisterWorkload {
         verdict
             .anomalies
             .extend(lost.iter().map(|l| format!("durability: {l}")));
+        if let Some(scans) = &self.scans {
+            verdict.anomalies.extend(scans.final_failure());
+            let found = check_scans(scans.log(), &self.history, &self.final_values);
+            verdict
+                .anomalies
+                .extend(found.into_iter().map(|a| format!("scan: {a}")));
+        }
         verdict
     }
 
     fn outcomes(&self) -> super::OutcomeCounts {
-        super::OutcomeCounts::of(&self.history)
+        let mut counts = super::OutcomeCounts::of(&self.history);
+        for scan in self.scans.iter().flat_map(|s| s.log()) {
+            match scan.result {
+                Ok(_) => counts.ok += 1,
+                Err(_) => counts.fail += 1,
+            }
+        }
+        counts
     }
 
     fn history_text(&self) -> String {
-        super::render(&self.history)
+        let mut text = super::render(&self.history);
+        if let Some(scans) = &self.scans {
+            text.push_str(&super::render(scans.log()));
+        }
+        text
     }
 }
