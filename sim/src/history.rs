@@ -93,6 +93,11 @@ pub enum RegisterOp {
         /// The value written.
         value: u64,
     },
+    /// Delete the key (a tombstone); answered like a `Put`.
+    Delete {
+        /// The key.
+        key: u64,
+    },
     /// Write `new` only if the current value equals `expected`.
     Cas {
         /// The key.
@@ -108,9 +113,10 @@ impl RegisterOp {
     /// The key the operation touches.
     pub fn key(&self) -> u64 {
         match self {
-            RegisterOp::Get { key } | RegisterOp::Put { key, .. } | RegisterOp::Cas { key, .. } => {
-                *key
-            }
+            RegisterOp::Get { key }
+            | RegisterOp::Put { key, .. }
+            | RegisterOp::Delete { key }
+            | RegisterOp::Cas { key, .. } => *key,
         }
     }
 }
@@ -120,7 +126,7 @@ impl RegisterOp {
 pub enum RegisterResult {
     /// A `Get` returned this value.
     Value(Option<u64>),
-    /// A `Put` was applied.
+    /// A `Put` or `Delete` was applied.
     Written,
     /// A `Cas` found `expected` and wrote (`true`), or found another value
     /// and wrote nothing (`false`, the transaction's assert failed).

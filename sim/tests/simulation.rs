@@ -163,7 +163,7 @@ fn ignoring_read_locks_is_caught() {
         ignore_read_locks: true,
         ..UnsafeSwitches::default()
     };
-    broken_switch_is_caught(switches, WorkloadKind::Register, 5, "linearizability");
+    broken_switch_is_caught(switches, WorkloadKind::Register, 6, "linearizability");
 }
 
 #[test]
@@ -181,7 +181,7 @@ fn skipping_lock_durability_is_caught() {
         skip_lock_durability: true,
         ..UnsafeSwitches::default()
     };
-    broken_switch_is_caught(switches, WorkloadKind::Register, 1, "linearizability");
+    broken_switch_is_caught(switches, WorkloadKind::Register, 16, "linearizability");
 }
 
 /// Read-time repair skipped: a read that meets a committed transaction's
@@ -192,7 +192,7 @@ fn skipping_read_repair_is_caught() {
         skip_read_repair: true,
         ..UnsafeSwitches::default()
     };
-    broken_switch_is_caught(switches, WorkloadKind::Register, 39, "linearizability");
+    broken_switch_is_caught(switches, WorkloadKind::Register, 5, "linearizability");
 }
 
 /// Anti-entropy off: eventual replicas that missed a write (no hint, no

@@ -65,16 +65,19 @@ pub fn check_register_durability(
 ) -> Vec<LostWrite> {
     // (key) -> acknowledged writes (index, invoke time).
     let mut acknowledged: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
-    // (key, value) -> writes that may have written it (ok or indeterminate).
-    let mut writers: BTreeMap<(u64, u64), Vec<usize>> = BTreeMap::new();
+    // (key, value or None for a delete) -> writes that may have written it
+    // (ok or indeterminate).
+    let mut writers: BTreeMap<(u64, Option<u64>), Vec<usize>> = BTreeMap::new();
     for (index, op) in history.iter().enumerate() {
+        // Some(value written), `Some(None)` for a delete.
         let written = match (&op.op, &op.outcome) {
             (_, Outcome::Fail(_)) => None,
-            (RegisterOp::Put { value, .. }, _) => Some(*value),
+            (RegisterOp::Put { value, .. }, _) => Some(Some(*value)),
+            (RegisterOp::Delete { .. }, _) => Some(None),
             (
                 RegisterOp::Cas { new, .. },
                 Outcome::Ok(RegisterResult::Swapped(true)) | Outcome::Info(_),
-            ) => Some(*new),
+            ) => Some(Some(*new)),
             _ => None,
         };
         let Some(value) = written else { continue };
@@ -89,11 +92,11 @@ pub fn check_register_durability(
             .iter()
             .max_by_key(|&&i| history[i].invoke_us)
             .expect("non-empty");
-        let Some(Some(value)) = final_values.get(&key).copied() else {
+        let Some(value) = final_values.get(&key).copied() else {
             lost.push(LostWrite {
                 key,
                 op: newest,
-                detail: "the key reads absent".to_string(),
+                detail: "the key has no final read".to_string(),
             });
             continue;
         };
@@ -111,11 +114,15 @@ pub fn check_register_durability(
             let op = newer
                 .max_by_key(|&a| history[a].invoke_us)
                 .unwrap_or(newest);
+            let reads = match value {
+                Some(value) => format!("reads {value}"),
+                None => "reads absent".to_string(),
+            };
             lost.push(LostWrite {
                 key,
                 op,
                 detail: format!(
-                    "the key reads {value}, written before this acknowledged write (or never)"
+                    "the key {reads}, written (or deleted) before this acknowledged write (or never)"
                 ),
             });
         }
@@ -145,6 +152,22 @@ mod tests {
 
     fn finals(value: Option<u64>) -> BTreeMap<u64, Option<u64>> {
         BTreeMap::from([(7, value)])
+    }
+
+    #[test]
+    fn an_acknowledged_delete_must_read_absent_and_a_resurrection_is_lost() {
+        let delete = Operation {
+            process: ProcessId(0),
+            invoke_us: 2,
+            complete_us: 3,
+            op: RegisterOp::Delete { key: 7 },
+            outcome: Outcome::Ok(RegisterResult::Written),
+        };
+        let h = vec![put(0, 1, 1, Outcome::Ok(RegisterResult::Written)), delete];
+        assert!(check_register_durability(&h, &finals(None)).is_empty());
+        let lost = check_register_durability(&h, &finals(Some(1)));
+        assert_eq!(lost.len(), 1, "{lost:?}");
+        assert_eq!(lost[0].op, 1);
     }
 
     #[test]

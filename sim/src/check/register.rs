@@ -105,7 +105,10 @@ fn validate(index: usize, op: &RegisterOperation) -> Result<(), CheckError> {
                 RegisterOp::Get { .. },
                 Outcome::Ok(RegisterResult::Value(_))
             )
-            | (RegisterOp::Put { .. }, Outcome::Ok(RegisterResult::Written))
+            | (
+                RegisterOp::Put { .. } | RegisterOp::Delete { .. },
+                Outcome::Ok(RegisterResult::Written)
+            )
             | (
                 RegisterOp::Cas { .. },
                 Outcome::Ok(RegisterResult::Swapped(_))
@@ -142,8 +145,8 @@ enum Effect {
     ReadEquals(Option<u64>),
     /// Requires the state to differ from the value; no change.
     ReadDiffers(Option<u64>),
-    /// Sets the state.
-    Write(u64),
+    /// Sets the state (`None` deletes).
+    Write(Option<u64>),
     /// Requires the state to equal `expected`, then sets `new`.
     Swap(Option<u64>, u64),
 }
@@ -153,7 +156,7 @@ impl Effect {
         match self {
             Effect::ReadEquals(value) => (state == value).then_some(state),
             Effect::ReadDiffers(value) => (state != value).then_some(state),
-            Effect::Write(value) => Some(Some(value)),
+            Effect::Write(value) => Some(value),
             Effect::Swap(expected, new) => (state == expected).then_some(Some(new)),
         }
     }
@@ -167,7 +170,8 @@ fn effect(op: &RegisterOperation) -> Option<Effect> {
         (RegisterOp::Get { .. }, Outcome::Ok(RegisterResult::Value(value))) => {
             Some(Effect::ReadEquals(*value))
         }
-        (RegisterOp::Put { value, .. }, _) => Some(Effect::Write(*value)),
+        (RegisterOp::Put { value, .. }, _) => Some(Effect::Write(Some(*value))),
+        (RegisterOp::Delete { .. }, _) => Some(Effect::Write(None)),
         (RegisterOp::Cas { expected, .. }, Outcome::Ok(RegisterResult::Swapped(false))) => {
             Some(Effect::ReadDiffers(*expected))
         }
@@ -403,6 +407,29 @@ mod tests {
             RegisterOp::Put { key: 1, value },
             Outcome::Info("timeout".into()),
         )
+    }
+
+    fn delete(p: u32, i: u64, c: u64) -> RegisterOperation {
+        op(
+            p,
+            i,
+            c,
+            RegisterOp::Delete { key: 1 },
+            Outcome::Ok(RegisterResult::Written),
+        )
+    }
+
+    #[test]
+    fn a_delete_empties_the_register_and_a_read_of_the_old_value_after_it_is_caught() {
+        let ok = vec![
+            put(0, 0, 1, 5),
+            delete(0, 2, 3),
+            get(1, 4, 5, None),
+            cas(1, 6, 7, None, 6, true),
+        ];
+        assert!(check_registers(&ok).unwrap().is_linearizable());
+        let resurrected = vec![put(0, 0, 1, 5), delete(0, 2, 3), get(1, 4, 5, Some(5))];
+        assert!(!check_registers(&resurrected).unwrap().is_linearizable());
     }
 
     #[test]

@@ -133,6 +133,10 @@ impl RegisterWorkload {
                 value: encode_int(*value as i64),
                 level: Level::One,
             },
+            RegisterOp::Delete { .. } => Request::Delete {
+                key,
+                level: Level::One,
+            },
             RegisterOp::Cas { expected, new, .. } => {
                 let condition = match expected {
                     None => Condition::NotExists,
@@ -169,7 +173,7 @@ impl RegisterWorkload {
                     value.map(|bytes| decode_int(bytes).map_or(u64::MAX, |v| v as u64)),
                 ))
             }
-            (RegisterOp::Put { .. }, Response::Written { .. }) => {
+            (RegisterOp::Put { .. } | RegisterOp::Delete { .. }, Response::Written { .. }) => {
                 Outcome::Ok(RegisterResult::Written)
             }
             (RegisterOp::Cas { .. }, Response::Committed { .. }) => {
@@ -196,7 +200,11 @@ impl Workload for RegisterWorkload {
             let value = self.next_value;
             if roll < 4 {
                 RegisterOp::Get { key }
-            } else if roll < 7 || !self.allow_cas {
+            } else if roll == 7 && self.allow_cas {
+                // Strong namespaces only: the convergence check of an
+                // eventual one compares values, not tombstones.
+                RegisterOp::Delete { key }
+            } else if roll < 8 || !self.allow_cas {
                 self.next_value += 1;
                 RegisterOp::Put { key, value }
             } else {
@@ -252,6 +260,9 @@ impl Workload for RegisterWorkload {
                 Outcome::Ok(r),
             ) if *r != RegisterResult::Swapped(false) => {
                 self.last_seen.insert(*key, Some(*value));
+            }
+            (RegisterOp::Delete { key }, Outcome::Ok(_)) => {
+                self.last_seen.insert(*key, None);
             }
             (RegisterOp::Get { key }, _) if self.final_phase => {
                 let tries = self.final_tries.entry(*key).or_insert(0);
