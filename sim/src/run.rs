@@ -136,7 +136,7 @@ pub fn run(config: &RunConfig) -> RunSummary {
 fn strong_policy(config: &RunConfig) -> NamespacePolicy {
     NamespacePolicy {
         consistency: Consistency::Strong,
-        replication_factor: 3.min(config.nodes),
+        replication_factor: config.rf.min(config.nodes),
         partition_level: PartitionLevel::Record,
         regions: Vec::new(),
     }

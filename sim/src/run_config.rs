@@ -92,6 +92,8 @@ pub struct RunConfig {
     pub seed: u64,
     /// Cluster size.
     pub nodes: usize,
+    /// Replication factor of the workload's namespaces (capped at `nodes`).
+    pub rf: usize,
     /// Client operations to record before healing.
     pub ops: usize,
     /// The workload.
@@ -119,6 +121,7 @@ impl Default for RunConfig {
         RunConfig {
             seed: 0,
             nodes: 5,
+            rf: 3,
             ops: 300,
             workload: WorkloadKind::Register,
             faults: FaultLevel::Mixed,
@@ -137,9 +140,10 @@ impl RunConfig {
     /// The command that reproduces this run.
     pub fn command(&self) -> String {
         format!(
-            "zerodb-sim --seed {} --nodes {} --ops {} --clients {} --workload {} --engine {} --membership {} --faults {}{}{}{}",
+            "zerodb-sim --seed {} --nodes {}{} --ops {} --clients {} --workload {} --engine {} --membership {} --faults {}{}{}{}",
             self.seed,
             self.nodes,
+            if self.rf == 3 { String::new() } else { format!(" --rf {}", self.rf) },
             self.ops,
             self.clients,
             self.workload.name(),

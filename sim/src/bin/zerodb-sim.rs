@@ -26,6 +26,9 @@ struct Args {
     /// Cluster size.
     #[arg(long, default_value_t = 5)]
     nodes: usize,
+    /// Replication factor of the workload's namespaces (at most --nodes).
+    #[arg(long, default_value_t = 3)]
+    rf: usize,
     /// Client operations per seed (before healing and final reads).
     #[arg(long, default_value_t = 300)]
     ops: usize,
@@ -93,9 +96,17 @@ fn main() -> ExitCode {
         eprintln!("--nodes must be at least 1");
         return ExitCode::from(2);
     }
+    if args.rf == 0 || args.rf > args.nodes {
+        eprintln!(
+            "--rf must be between 1 and --nodes ({}), not {}",
+            args.nodes, args.rf
+        );
+        return ExitCode::from(2);
+    }
     let base = RunConfig {
         seed: args.seed.unwrap_or(args.start),
         nodes: args.nodes,
+        rf: args.rf,
         ops: args.ops,
         workload: args.workload,
         faults: args.faults,
