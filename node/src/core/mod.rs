@@ -22,6 +22,7 @@ pub mod membership;
 pub mod metadata;
 pub mod output;
 pub mod purge;
+mod request_shape;
 pub mod scan;
 mod service;
 
