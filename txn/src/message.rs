@@ -301,4 +301,17 @@ pub enum Message {
         /// The sender is copying lost state (its low is then zero).
         recovering: bool,
     },
+    /// A replica that copied lost state asks for the highest HLC the
+    /// receiver has seen (the vote fence, `replica::fence`).
+    ClockAsk {
+        /// Request id, echoed.
+        req: ReqId,
+    },
+    /// Answer to `ClockAsk`.
+    ClockSeen {
+        /// The request's id.
+        req: ReqId,
+        /// The highest HLC the sender has seen.
+        hlc: Ver,
+    },
 }

@@ -328,6 +328,8 @@ impl<E: Engine> TxnNode<E> {
                 done,
             } => self.handle_sync_chunk(from, space_tag, after, entries, done),
             Message::Low { low, recovering } => self.handle_low(from, low, recovering),
+            Message::ClockAsk { req } => self.handle_clock_ask(from, req),
+            Message::ClockSeen { req, hlc } => self.handle_clock_seen(from, req, hlc),
             Message::AeDigest { top } => self.handle_ae_digest(from, top),
             Message::AeLeaves { buckets } => self.handle_ae_leaves(from, buckets),
             Message::AeEntries {

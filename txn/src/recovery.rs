@@ -43,7 +43,11 @@ pub(crate) struct Recovery {
 
 impl<E: Engine> TxnNode<E> {
     pub(crate) fn recovery_tick(&mut self) {
-        if !self.votes() || self.view.is_none() {
+        // A fenced replica (copy done, votes withheld) proposes too: the
+        // locks it copied hold its low, and so the watermark its fence
+        // waits for, until they are resolved; proposing casts no vote.
+        let proposes = self.votes() || self.replica.fence.is_some();
+        if !proposes || self.view.is_none() {
             return;
         }
         let now = self.now_ms;

@@ -220,7 +220,7 @@ impl<E: Engine> TxnNode<E> {
     }
 
     fn report_low(&mut self) {
-        let recovering = !self.votes();
+        let recovering = self.copying_lost_state();
         let low = if recovering {
             Version::ZERO
         } else {

@@ -313,7 +313,9 @@ fn a_wiped_replica_recovers_its_state_before_voting() {
     c.wipe(3);
     c.restart(3);
     assert_eq!(c.node(3).status(), zerodb_txn::ReplicaStatus::Recovering);
-    assert!(c.run_until(5_000, |c| c.node(3).status()
+    // The copy takes milliseconds; the vote fence then waits until the
+    // released watermark passes every member's clock (10 s of margin).
+    assert!(c.run_until(15_000, |c| c.node(3).status()
         == zerodb_txn::ReplicaStatus::Normal));
     assert_eq!(
         c.stored(3, &k).and_then(|x| x.value),

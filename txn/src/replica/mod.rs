@@ -14,6 +14,7 @@
 
 mod anti_entropy;
 mod data;
+mod fence;
 mod learn;
 #[cfg(test)]
 mod lock_tests;
@@ -99,6 +100,8 @@ pub(crate) struct ReplicaState {
     pub(crate) next_hint_replay_ms: u64,
     /// Lost-state copy progress while recovering.
     pub(crate) lost: Option<LostState>,
+    /// After the copy, the wait before voting again (see `fence.rs`).
+    pub(crate) fence: Option<fence::Fence>,
     /// Anti-entropy rounds (eventual namespaces).
     pub(crate) anti_entropy: anti_entropy::AntiEntropy,
     /// Recoveries of expired locks (see `recovery.rs`).
@@ -117,6 +120,7 @@ impl Default for ReplicaState {
             hint_sends: BTreeMap::new(),
             next_hint_replay_ms: 0,
             lost: None,
+            fence: None,
             anti_entropy: anti_entropy::AntiEntropy::default(),
             recoveries: BTreeMap::new(),
             placements: BTreeMap::new(),

@@ -55,6 +55,10 @@ impl<E: Engine> TxnNode<E> {
         if self.replica.status != ReplicaStatus::Recovering {
             return;
         }
+        if self.replica.fence.is_some() {
+            self.fence_tick();
+            return;
+        }
         let Some(view) = &self.view else { return };
         let sets = view.replica_sets_of(self.id);
         let mut complete = true;
@@ -107,13 +111,12 @@ impl<E: Engine> TxnNode<E> {
         self.send(peer, msg);
     }
 
+    /// The copy is complete; votes wait for the fence (see `fence.rs`).
+    /// The incarnation marker is written only when it lifts, so a restart
+    /// before that copies again.
     fn finish_lost_state(&mut self) {
-        if let Err(e) = self.write_incarnation_marker() {
-            tracing::warn!(error = %e, "could not record the incarnation; staying recovering");
-            return;
-        }
-        self.replica.status = ReplicaStatus::Normal;
         self.replica.lost = None;
+        self.start_fence();
     }
 
     /// Serves a page to a recovering peer (only when this replica votes).

@@ -16,13 +16,19 @@ use crate::options::TxnOptions;
 use crate::testing::test_ring;
 
 /// Node 1 of a 3-node ring over a store that is not a bootstrap member's
-/// (so it comes up recovering and copies from its peers).
+/// (so it comes up recovering and copies from its peers). Without a
+/// watermark, its vote fence lifts once both peers told their clocks
+/// (`chunk` answers for them); `fence_tests` covers the wait.
 fn recovering_node() -> TxnNode<MemoryEngine> {
+    let options = TxnOptions {
+        watermark_ms: 0,
+        ..TxnOptions::default()
+    };
     let mut n = TxnNode::open(
         NodeId(1),
         MemoryEngine::new(Incarnation(9)),
         3,
-        TxnOptions::default(),
+        options,
         false,
     )
     .unwrap();
@@ -89,6 +95,12 @@ fn chunk(
         done: true,
     };
     n.handle_message(10, NodeId(peer), msg);
+    if let Some(req) = n.fence_req() {
+        for peer in [2, 3] {
+            let hlc = Ver::ZERO;
+            n.handle_message(10, NodeId(peer), Message::ClockSeen { req, hlc });
+        }
+    }
 }
 
 /// Seed 15 of `zerodb-sim --workload append --faults heavy`: a commit
