@@ -471,6 +471,9 @@ impl<D: SimDisk> Cluster<D> {
                 // However it lost state (a lost disk, or an engine that cut
                 // synced records), it counts against the bound on lost disks.
                 slot.lost_state |= node.txn().status() == ReplicaStatus::Recovering;
+                if self.trace && slot.lost_state {
+                    eprintln!("{now_us} n{} BOOT RECOVERING", index + 1);
+                }
                 let outputs = node.start(slot.clock.now_ms(now_us));
                 slot.node = Some(node);
                 self.publish_down_set();

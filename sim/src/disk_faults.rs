@@ -110,7 +110,7 @@ impl<D: SimDisk> Cluster<D> {
     /// Whether one more node may go down and leave a majority up.
     fn may_crash_one_more(&self) -> bool {
         let down = self.nodes.len() - self.nodes.iter().filter(|s| s.is_up()).count();
-        down + 1 <= (self.nodes.len() - 1) / 2
+        down < (self.nodes.len() - 1) / 2
     }
 
     fn random_up_node_without_fault(&mut self) -> Option<usize> {

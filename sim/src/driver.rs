@@ -214,6 +214,9 @@ impl<D: SimDisk> Cluster<D> {
         }
         if slot.lost_state && node.txn().status() == ReplicaStatus::Normal {
             slot.lost_state = false;
+            if self.trace {
+                eprintln!("{} n{} RECOVERED", self.now_us, index + 1);
+            }
         }
         self.release(index, outputs);
         let slot = &mut self.nodes[index];
