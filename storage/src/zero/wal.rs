@@ -173,6 +173,8 @@ struct Scan {
     keep: Option<(usize, u64)>,
     /// The last intact LSN (checkpoint LSN - 1 when none).
     last: u64,
+    /// Whether the surviving log ends with a record no sync mark seals.
+    unsealed: bool,
 }
 
 /// The open log.
@@ -220,6 +222,7 @@ impl Wal {
         // Where the surviving log ends: segment index and byte length.
         let mut keep: Option<(usize, u64)> = None;
         let mut broken = false;
+        let mut unsealed = false;
         for (i, (first, name)) in segments.iter().enumerate() {
             let file = vfs
                 .open(dir, name, false)
@@ -289,12 +292,14 @@ impl Wal {
             }
             expected = Some(lsn_expected);
             keep = Some((i, at as u64));
+            unsealed = sealable;
         }
         Ok(Scan {
             recovery: rec,
             segments,
             keep,
             last,
+            unsealed,
         })
     }
 
@@ -322,6 +327,7 @@ impl Wal {
             segments,
             keep,
             last,
+            unsealed,
         } = Wal::scan(&*vfs, dir, checkpoint_lsn, apply)?;
         // Remove what follows the surviving log, newest first, so a crash
         // midway leaves a log that recovery reads the same way.
@@ -344,7 +350,7 @@ impl Wal {
                     file.sync().map_err(|e| io_err(dir, name, e))?;
                 }
                 let allocated = file.len().map_err(|e| io_err(dir, name, e))?;
-                let wal = Wal {
+                let mut wal = Wal {
                     vfs,
                     dir: dir.to_string(),
                     file,
@@ -357,12 +363,25 @@ impl Wal {
                     durable_lsn: next_lsn.saturating_sub(1),
                     unsynced: false,
                 };
+                if unsealed {
+                    wal.seal()?;
+                }
                 return Ok((wal, rec));
             }
         }
         let mut wal = Wal::create_segment(vfs, dir, next_lsn, None)?;
         wal.remove_other_segments()?;
         Ok((wal, rec))
+    }
+
+    /// Appends a sync mark after the records recovery kept but no mark
+    /// sealed (unsynced writes a crash happened to keep): the store now
+    /// holds them, its node may act on them, so from now on a damaged one
+    /// must count as a synced loss, not a torn tail.
+    fn seal(&mut self) -> StorageResult<()> {
+        self.append_frame(self.next_lsn - 1, |_| {});
+        self.write_buffer()?;
+        self.file.sync().map_err(|e| self.io(e))
     }
 
     /// Creates segment `first_lsn`, reusing the file `recycle` (an old

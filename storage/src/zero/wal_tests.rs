@@ -207,3 +207,31 @@ fn damage_after_the_last_synced_record_loses_nothing() {
         drop(wal);
     }
 }
+
+/// Records a crash kept although they were never synced are part of the
+/// store once recovery replays them (the node may act on them before it
+/// next writes anything), so recovery seals them: a flip in the last of
+/// them later is a synced loss, not a torn tail (found by the simulator's
+/// check of flips on a crashed node's disk, append seed 132).
+#[test]
+fn records_recovery_keeps_are_sealed_against_later_damage() {
+    let vfs = FaultVfs::new(11);
+    let mut wal = log_with(&vfs, 3);
+    for i in 3..5 {
+        wal.append(&batch(i)).unwrap();
+    }
+    // Written and durable, but with no sync mark (a crash kept them).
+    wal.write_buffer().unwrap();
+    wal.file.sync().unwrap();
+    let name = wal.name.clone();
+    drop(wal);
+    let (wal, rec, seen) = reopen(&vfs);
+    assert_eq!((seen.len(), rec.synced_lost), (5, false));
+    drop(wal);
+    let bytes = vfs.contents("db", &name).unwrap();
+    let fifth = record_offset(&bytes, 5);
+    vfs.flip_bit("db", &name, fifth as u64 + 20, 4).unwrap();
+    let (_, rec, seen) = reopen(&vfs);
+    assert_eq!(seen.len(), 4);
+    assert!(rec.synced_lost, "{rec:?}");
+}
