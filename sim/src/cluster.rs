@@ -28,6 +28,7 @@ use zerodb_txn::{Audit, ClientId, Key, KeyExt, Policies, ReplicaStatus, TxnOptio
 use crate::check;
 use crate::clock::NodeClock;
 pub use crate::disk::SimDisk;
+use crate::disk_faults::DiskFaultState;
 use crate::faults::{FaultCounts, FaultRates};
 use crate::history::Micros;
 use crate::membership_gossip::MembershipKind;
@@ -161,6 +162,7 @@ pub struct NodeSlot<D: SimDisk> {
     pub(crate) restarts: u64,
     pub(crate) crash_mid_batch: bool,
     pub(crate) lost_state: bool,
+    pub(crate) disk_faults: DiskFaultState,
     /// Inputs waiting for the node's next batch.
     pub(crate) inbox: Vec<Input>,
     /// Whether a [`SimEvent::Batch`] is scheduled for the inbox.
@@ -335,12 +337,16 @@ impl<D: SimDisk> Cluster<D> {
                 restarts: 0,
                 crash_mid_batch: false,
                 lost_state: false,
+                disk_faults: DiskFaultState::default(),
                 inbox: Vec::new(),
                 batch_scheduled: false,
                 syncing: false,
             });
         }
         // Every slot exists before the first node sends to its peers.
+        if D::FILE_FAULTS {
+            cluster.counts.disk = Some(Default::default());
+        }
         for i in 0..node_count {
             cluster.boot(i, true);
         }
@@ -348,7 +354,7 @@ impl<D: SimDisk> Cluster<D> {
     }
 
     /// A fresh seed for a new disk (its incarnation and random choices).
-    fn disk_seed(&mut self) -> u64 {
+    pub(crate) fn disk_seed(&mut self) -> u64 {
         self.next_incarnation += 1;
         self.seed.rotate_left(17) ^ self.next_incarnation
     }
@@ -490,6 +496,12 @@ impl<D: SimDisk> Cluster<D> {
         );
         match opened {
             Ok(mut node) => {
+                // However it lost state (a lost disk, or an engine that cut
+                // synced records), it counts against the bound on lost disks.
+                slot.lost_state |= node.txn().status() == ReplicaStatus::Recovering;
+                if self.trace && slot.lost_state {
+                    eprintln!("{now_us} n{} BOOT RECOVERING", index + 1);
+                }
                 let outputs = node.start(slot.clock.now_ms(now_us));
                 slot.node = Some(node);
                 self.publish_down_set();
@@ -531,7 +543,7 @@ impl<D: SimDisk> Cluster<D> {
             eprintln!("{} n{} CRASH wipe={wipe}", self.now_us, index + 1);
         }
         let mut disk = node.into_engine();
-        let mut result = disk.crash();
+        let mut result = slot.disk_faults.crash(&mut disk, wipe);
         if wipe {
             result = result.and(disk.wipe(disk_seed));
             slot.lost_state = true;
@@ -563,6 +575,7 @@ impl<D: SimDisk> Cluster<D> {
             if self.trace {
                 eprintln!("{} n{} RESTART", self.now_us, index + 1);
             }
+            self.check_flipped_disk(index);
             self.boot(index, false);
         }
     }
@@ -580,7 +593,9 @@ impl<D: SimDisk> Cluster<D> {
     /// True when some node has lost state and has not finished recovering
     /// (then no other node may lose its disk).
     pub(crate) fn lost_state_in_progress(&self) -> bool {
-        self.nodes.iter().any(|slot| slot.lost_state)
+        self.nodes
+            .iter()
+            .any(|slot| slot.lost_state || slot.disk_faults.flip_pending)
     }
 
     /// Nodes per status, for summaries.

@@ -3,22 +3,54 @@
 
 use std::sync::Arc;
 
+use rand::rngs::StdRng;
+use rand::RngExt;
 use zerodb_storage::{
     CrashMode, Direction, Engine, EngineOptions, EngineStats, FaultVfs, Incarnation, MemoryEngine,
-    Record, ScanRange, Space, StorageResult, WriteBatch, ZeroEngine,
+    Record, ScanRange, Space, StorageError, StorageResult, Vfs, WriteBatch, ZeroEngine,
 };
+
+/// An I/O fault armed on a disk: operations of its kind fail after a
+/// countdown, until the disk is crashed (the operator restarts the node
+/// once the transient error is gone).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum IoFault {
+    /// `fsync` fails.
+    Sync,
+    /// Writes (and `set_len`, rename, remove) fail.
+    Write,
+    /// Reads fail (the write buffer is checkpointed into the tree and the
+    /// page cache dropped first, so that reads reach the file).
+    Read,
+}
 
 /// A disk the simulator can crash and lose.
 pub trait SimDisk: Engine + Sized {
+    /// Whether the disk has files that can fail I/O and rot: true for
+    /// ZeroDB's engine over the fault-injecting file system, false for the
+    /// memory engine (the simulator then never draws disk faults).
+    const FILE_FAULTS: bool;
     /// A fresh, empty disk; `seed` fixes its random choices.
     fn fresh(seed: u64) -> StorageResult<Self>;
     /// Crash: unsynced writes are lost (or torn); synced ones survive.
     fn crash(&mut self) -> StorageResult<()>;
     /// The whole disk is lost; it comes back empty with a new incarnation.
     fn wipe(&mut self, seed: u64) -> StorageResult<()>;
+    /// Arms `fault` to strike after `after` more operations of its kind.
+    fn arm(&mut self, fault: IoFault, after: u64) -> StorageResult<()>;
+    /// Stops failing operations.
+    fn clear_faults(&mut self);
+    /// Flips one bit at a random offset of the durable contents of a random
+    /// file (bit rot); says where, or `None` when there is nothing to flip.
+    fn flip_random_bit(&mut self, rng: &mut StdRng) -> Option<String>;
+    /// Reopens the store from its files and checks every page: an error
+    /// means the disk cannot be trusted (the simulator then loses it).
+    fn reopen_checked(&mut self) -> StorageResult<()>;
 }
 
 impl SimDisk for MemoryEngine {
+    const FILE_FAULTS: bool = false;
+
     fn fresh(seed: u64) -> StorageResult<Self> {
         Ok(MemoryEngine::new(Incarnation(seed)))
     }
@@ -30,6 +62,20 @@ impl SimDisk for MemoryEngine {
 
     fn wipe(&mut self, seed: u64) -> StorageResult<()> {
         MemoryEngine::wipe(self, Incarnation(seed));
+        Ok(())
+    }
+
+    fn arm(&mut self, _fault: IoFault, _after: u64) -> StorageResult<()> {
+        Ok(())
+    }
+
+    fn clear_faults(&mut self) {}
+
+    fn flip_random_bit(&mut self, _rng: &mut StdRng) -> Option<String> {
+        None
+    }
+
+    fn reopen_checked(&mut self) -> StorageResult<()> {
         Ok(())
     }
 }
@@ -88,6 +134,8 @@ impl ZeroDisk {
 }
 
 impl SimDisk for ZeroDisk {
+    const FILE_FAULTS: bool = true;
+
     fn fresh(seed: u64) -> StorageResult<Self> {
         ZeroDisk::open(FaultVfs::new(seed), seed)
     }
@@ -100,6 +148,58 @@ impl SimDisk for ZeroDisk {
     fn wipe(&mut self, seed: u64) -> StorageResult<()> {
         *self = ZeroDisk::open(FaultVfs::new(seed), seed)?;
         Ok(())
+    }
+
+    fn arm(&mut self, fault: IoFault, after: u64) -> StorageResult<()> {
+        match fault {
+            IoFault::Sync => self.vfs.fail_syncs_after(after),
+            IoFault::Write => self.vfs.fail_writes_after(after),
+            IoFault::Read => {
+                // Reads reach the file only for records in the tree, not
+                // in the write buffer, and only past the page cache.
+                self.engine.checkpoint()?;
+                self.engine.evict_cache();
+                self.vfs.fail_reads_after(after);
+            }
+        }
+        Ok(())
+    }
+
+    fn clear_faults(&mut self) {
+        self.vfs.clear_faults();
+    }
+
+    fn flip_random_bit(&mut self, rng: &mut StdRng) -> Option<String> {
+        let files: Vec<(String, u64)> = self
+            .vfs
+            .list(DIR)
+            .ok()?
+            .into_iter()
+            .filter_map(|name| {
+                let len = self.vfs.durable_len(DIR, &name).ok()?;
+                (len > 0).then_some((name, len))
+            })
+            .collect();
+        if files.is_empty() {
+            return None;
+        }
+        let (name, len) = &files[rng.random_range(0..files.len())];
+        let offset = rng.random_range(0..*len);
+        let bit = rng.random_range(0..8u8);
+        self.vfs.flip_bit(DIR, name, offset, bit).ok()?;
+        Some(format!("{name} byte {offset} bit {bit}"))
+    }
+
+    fn reopen_checked(&mut self) -> StorageResult<()> {
+        self.reopen()?;
+        let report = self.engine.validate();
+        if report.is_ok() {
+            return Ok(());
+        }
+        Err(StorageError::Corruption {
+            what: format!("{DIR}/{}", zerodb_storage::ZERO_MAIN_FILE),
+            detail: report.problems.join("; "),
+        })
     }
 }
 

@@ -201,13 +201,22 @@ impl<D: SimDisk> Cluster<D> {
             return;
         };
         if let Err(error) = node.sync() {
-            self.errors
-                .push(format!("node {} failed to sync: {error}", slot.id));
-            self.crash_now(index, false);
+            // The batch's outputs are dropped with the node: none of them
+            // may leave before the sync that holds them.
+            let error = error.to_string();
+            if !self.disk_fault_struck(index, &error) {
+                let id = self.nodes[index].id;
+                self.errors
+                    .push(format!("node {id} failed to sync: {error}"));
+                self.crash_now(index, false);
+            }
             return;
         }
         if slot.lost_state && node.txn().status() == ReplicaStatus::Normal {
             slot.lost_state = false;
+            if self.trace {
+                eprintln!("{} n{} RECOVERED", self.now_us, index + 1);
+            }
         }
         self.release(index, outputs);
         let slot = &mut self.nodes[index];

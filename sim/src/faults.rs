@@ -2,7 +2,7 @@
 //! covers calm runs, noisy networks and crash storms.
 
 use rand::rngs::StdRng;
-use rand::RngExt;
+use rand::{RngExt, SeedableRng};
 
 use crate::net::NetConfig;
 
@@ -40,7 +40,8 @@ impl std::str::FromStr for FaultLevel {
 /// which fault a failing seed needs.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum FaultKind {
-    /// Node crashes (and with them disk loss and mid-batch crashes).
+    /// Node crashes (and with them disk loss, mid-batch crashes and the
+    /// disk faults, each of which ends in a crash).
     Crash,
     /// Disk loss on crash.
     Wipe,
@@ -58,11 +59,19 @@ pub enum FaultKind {
     Jump,
     /// Message loss, duplication and stragglers.
     Network,
+    /// A failed `fsync` (ZeroDB's engine only).
+    SyncFail,
+    /// A failed write (ZeroDB's engine only).
+    WriteError,
+    /// A failed read (ZeroDB's engine only).
+    ReadError,
+    /// A flipped bit in a durable file (ZeroDB's engine only).
+    BitFlip,
 }
 
 impl FaultKind {
     /// Every kind, in command-line order.
-    pub const ALL: [FaultKind; 9] = [
+    pub const ALL: [FaultKind; 13] = [
         FaultKind::Crash,
         FaultKind::Wipe,
         FaultKind::MidBatch,
@@ -72,6 +81,18 @@ impl FaultKind {
         FaultKind::Clock,
         FaultKind::Jump,
         FaultKind::Network,
+        FaultKind::SyncFail,
+        FaultKind::WriteError,
+        FaultKind::ReadError,
+        FaultKind::BitFlip,
+    ];
+
+    /// The disk faults, in the order of [`FaultRates::disk_weights`].
+    pub const DISK: [FaultKind; 4] = [
+        FaultKind::SyncFail,
+        FaultKind::WriteError,
+        FaultKind::ReadError,
+        FaultKind::BitFlip,
     ];
 
     /// The command-line name.
@@ -86,6 +107,10 @@ impl FaultKind {
             FaultKind::Clock => "clock",
             FaultKind::Jump => "jump",
             FaultKind::Network => "network",
+            FaultKind::SyncFail => "sync-fail",
+            FaultKind::WriteError => "write-error",
+            FaultKind::ReadError => "read-error",
+            FaultKind::BitFlip => "bit-flip",
         }
     }
 }
@@ -128,6 +153,10 @@ pub struct FaultRates {
     pub skew_ms_max: i64,
     /// Largest clock drift, either way, in parts per million.
     pub drift_ppm_max: i64,
+    /// Relative weights of the disk faults ([`FaultKind::DISK`]), drawn
+    /// beside `weights`: all zero on the memory engine, which has no files
+    /// to fail, and at the none and light levels.
+    pub disk_weights: [u32; 4],
 }
 
 impl FaultRates {
@@ -142,6 +171,7 @@ impl FaultRates {
             outage_ms_max: 0,
             skew_ms_max: 0,
             drift_ppm_max: 0,
+            disk_weights: [0; 4],
         }
     }
 
@@ -182,6 +212,22 @@ impl FaultRates {
             outage_ms_max: rng.random_range(100..3_000),
             skew_ms_max: (rng.random_range(0..500) as f64 * intensity) as i64,
             drift_ppm_max: (rng.random_range(0..2_000) as f64 * intensity) as i64,
+            disk_weights: [0; 4],
+        }
+    }
+
+    /// Draws the disk fault weights of a run whose disks can fail
+    /// ([`crate::disk::SimDisk::FILE_FAULTS`]), from their own stream of
+    /// `seed` so that every other choice of the run stays as it was
+    /// without them (and memory-engine runs are unchanged). Only the
+    /// mixed and heavy levels strike disks.
+    pub fn draw_disk(&mut self, level: FaultLevel, seed: u64) {
+        if !matches!(level, FaultLevel::Mixed | FaultLevel::Heavy) || self.fault_interval_ms == 0 {
+            return;
+        }
+        let mut rng = StdRng::seed_from_u64(seed ^ 0xd15c_fa17_u64);
+        for weight in &mut self.disk_weights {
+            *weight = rng.random_range(1..5u32);
         }
     }
 }
@@ -194,6 +240,8 @@ impl FaultRates {
                 self.weights[0] = 0;
                 self.wipe = 0.0;
                 self.crash_mid_batch = 0.0;
+                // Every disk fault ends in a crash and a restart.
+                self.disk_weights = [0; 4];
             }
             FaultKind::Wipe => self.wipe = 0.0,
             FaultKind::MidBatch => self.crash_mid_batch = 0.0,
@@ -209,6 +257,13 @@ impl FaultRates {
                 self.net.loss = 0.0;
                 self.net.duplicate = 0.0;
                 self.net.straggler = 0.0;
+            }
+            FaultKind::SyncFail
+            | FaultKind::WriteError
+            | FaultKind::ReadError
+            | FaultKind::BitFlip => {
+                let index = FaultKind::DISK.iter().position(|k| *k == kind);
+                self.disk_weights[index.expect("a disk fault")] = 0;
             }
         }
     }
@@ -233,6 +288,39 @@ pub struct FaultCounts {
     pub messages_lost: u64,
     /// Messages delivered twice.
     pub messages_duplicated: u64,
+    /// Disk faults; `None` when the disks cannot fail (the memory engine).
+    pub disk: Option<DiskFaultCounts>,
+}
+
+/// Disk faults that struck during a run (ZeroDB's engine only).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DiskFaultCounts {
+    /// Failed syncs that stopped a node's engine.
+    pub sync_failures: u64,
+    /// Failed writes that stopped a node's engine.
+    pub write_errors: u64,
+    /// Failed reads that stopped a node's engine.
+    pub read_errors: u64,
+    /// Bits flipped in durable files.
+    pub bit_flips: u64,
+    /// Flips the engine caught on reopen (it refused to open, found a
+    /// damaged page, or cut synced WAL records under a new incarnation):
+    /// the node came back as a new incarnation.
+    pub flips_caught: u64,
+}
+
+impl DiskFaultCounts {
+    fn total(&self) -> u64 {
+        self.sync_failures + self.write_errors + self.read_errors + self.bit_flips
+    }
+
+    fn add(&mut self, other: &DiskFaultCounts) {
+        self.sync_failures += other.sync_failures;
+        self.write_errors += other.write_errors;
+        self.read_errors += other.read_errors;
+        self.bit_flips += other.bit_flips;
+        self.flips_caught += other.flips_caught;
+    }
 }
 
 impl FaultCounts {
@@ -245,6 +333,7 @@ impl FaultCounts {
             + self.clock_jumps
             + self.messages_lost
             + self.messages_duplicated
+            + self.disk.as_ref().map_or(0, DiskFaultCounts::total)
     }
 
     /// Adds another run's counts.
@@ -257,6 +346,9 @@ impl FaultCounts {
         self.clock_jumps += other.clock_jumps;
         self.messages_lost += other.messages_lost;
         self.messages_duplicated += other.messages_duplicated;
+        if let Some(theirs) = &other.disk {
+            self.disk.get_or_insert_with(Default::default).add(theirs);
+        }
     }
 }
 
@@ -274,6 +366,22 @@ impl std::fmt::Display for FaultCounts {
             self.clock_jumps,
             self.messages_lost,
             self.messages_duplicated
-        )
+        )?;
+        match &self.disk {
+            None => write!(
+                f,
+                "; no disk faults (the memory engine has no files to fail)"
+            ),
+            Some(disk) => write!(
+                f,
+                "; disk faults: {} sync failures, {} write errors, {} read errors, \
+                 {} bit flips ({} caught on reopen)",
+                disk.sync_failures,
+                disk.write_errors,
+                disk.read_errors,
+                disk.bit_flips,
+                disk.flips_caught
+            ),
+        }
     }
 }

@@ -4,6 +4,7 @@ use rand::seq::SliceRandom;
 use rand::RngExt;
 
 use crate::cluster::{Cluster, SimDisk, SimEvent};
+use crate::faults::FaultKind;
 use crate::history::Micros;
 use crate::net::NetConfig;
 
@@ -35,7 +36,15 @@ impl<D: SimDisk> Cluster<D> {
 
     /// Injects one fault, then schedules the next.
     pub fn inject_fault(&mut self) {
-        let weights = self.rates.weights;
+        // The disk weights come last and are zero on the memory engine, so
+        // that its runs draw exactly what they drew before disk faults.
+        let weights: Vec<u32> = self
+            .rates
+            .weights
+            .iter()
+            .chain(self.rates.disk_weights.iter())
+            .copied()
+            .collect();
         let total: u32 = weights.iter().sum();
         if total > 0 {
             let mut pick = self.rng.random_range(0..total);
@@ -49,7 +58,8 @@ impl<D: SimDisk> Cluster<D> {
                 1 => self.inject_partition(),
                 2 => self.inject_pause(),
                 3 => self.inject_clock_jump(),
-                _ => self.inject_one_way_cut(),
+                4 => self.inject_one_way_cut(),
+                disk => self.inject_disk_fault(FaultKind::DISK[disk - 5]),
             }
         }
         self.schedule_next_fault();
@@ -138,6 +148,7 @@ impl<D: SimDisk> Cluster<D> {
     /// crashed nodes and resumes paused ones.
     pub fn heal_all(&mut self) {
         self.rates.fault_interval_ms = 0;
+        self.disarm_disk_faults();
         self.net.heal();
         self.net.config = NetConfig {
             loss: 0.0,

@@ -15,6 +15,7 @@ pub mod check;
 pub mod clock;
 pub mod cluster;
 pub mod disk;
+mod disk_faults;
 pub mod driver;
 pub mod faults;
 pub mod history;

@@ -335,6 +335,9 @@ fn resting(now: Micros) -> Phase {
 pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
     let mut rng = StdRng::seed_from_u64(config.seed);
     let mut rates = FaultRates::draw(config.faults, &mut rng);
+    if D::FILE_FAULTS {
+        rates.draw_disk(config.faults, config.seed);
+    }
     for &kind in &config.without {
         rates.without(kind);
     }

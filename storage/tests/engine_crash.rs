@@ -211,3 +211,38 @@ fn io_errors_poison_the_engine_until_reopened() {
     engine.write(batch).unwrap();
     engine.sync().unwrap();
 }
+
+/// A read that fails on the file poisons the engine too: whatever its
+/// caller decided without the record must never become durable, and the
+/// node stops (issue 14). What was synced is there after a reopen.
+#[test]
+fn a_failed_read_poisons_the_engine_and_loses_nothing_synced() {
+    let vfs = FaultVfs::new(10);
+    let (mut engine, _) = ZeroEngine::open(Arc::new(vfs.clone()), "db", options()).unwrap();
+    let mut batch = WriteBatch::new();
+    batch.put(
+        Space::Data,
+        b"a".to_vec(),
+        Record::value(Version::ZERO, b"1".to_vec()),
+    );
+    engine.write(batch.clone()).unwrap();
+    engine.checkpoint().unwrap();
+    // From the tree, not the write buffer: the read goes to the file.
+    engine.evict_cache();
+    vfs.fail_reads_after(0);
+    assert!(matches!(
+        engine.get(Space::Data, b"a"),
+        Err(StorageError::Io { .. })
+    ));
+    vfs.clear_faults();
+    assert!(matches!(engine.sync(), Err(StorageError::Poisoned(_))));
+    assert!(matches!(
+        engine.write(batch.clone()),
+        Err(StorageError::Poisoned(_))
+    ));
+    drop(engine);
+    let (mut engine, _) = ZeroEngine::open(Arc::new(vfs.clone()), "db", options()).unwrap();
+    assert!(engine.get(Space::Data, b"a").unwrap().is_some());
+    engine.write(batch).unwrap();
+    engine.sync().unwrap();
+}

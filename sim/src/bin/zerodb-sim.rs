@@ -82,7 +82,9 @@ struct Args {
     #[arg(long)]
     verbose: bool,
     /// Switch a kind of fault off (repeatable): crash, wipe, mid-batch,
-    /// partition, one-way, pause, clock, jump, network.
+    /// partition, one-way, pause, clock, jump, network, and the disk faults
+    /// of `--engine zero` (the memory engine has no files to fail):
+    /// sync-fail, write-error, read-error, bit-flip.
     #[arg(long, value_name = "KIND")]
     without: Vec<FaultKind>,
     /// Print the history of a single seed, one operation per line.

@@ -242,6 +242,17 @@ impl FaultVfs {
         Ok(state.file(id)?.written.clone())
     }
 
+    /// The length of a file's durable image (what a crash now would keep,
+    /// before the crash mode adds any unsynced writes).
+    pub fn durable_len(&self, dir: &str, name: &str) -> io::Result<u64> {
+        let mut state = self.lock();
+        let id = *state
+            .names
+            .get(&key(dir, name))
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, key(dir, name)))?;
+        Ok(state.file(id)?.durable.len() as u64)
+    }
+
     /// A copy of this disk as it would be after a crash right now (durable
     /// images only), sharing nothing with it.
     pub fn durable_copy(&self, seed: u64) -> FaultVfs {

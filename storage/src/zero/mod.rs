@@ -14,6 +14,7 @@ mod btree;
 mod checkpoint;
 mod codec;
 mod count;
+mod freelist;
 mod memtable;
 mod page;
 mod pager;
@@ -34,6 +35,7 @@ use crate::{
 };
 use checkpoint::{Change, TreeWriter};
 use count::{adjust, tree_contains};
+use freelist::load_freelist;
 use memtable::Memtable;
 use pager::Pager;
 use superblock::Superblock;
@@ -351,6 +353,19 @@ impl ZeroEngine {
         result
     }
 
+    /// Like [`ZeroEngine::poison`] for a read: a read that fails on the
+    /// file (I/O) or on what it found there (a damaged page) leaves the
+    /// engine unable to answer truthfully, so it stops rather than let its
+    /// caller go on without the record (or sync what it did meanwhile).
+    fn poison_read<T>(&mut self, result: StorageResult<T>) -> StorageResult<T> {
+        if let Err(e) = &result {
+            if matches!(e, StorageError::Io { .. } | StorageError::Corruption { .. }) {
+                self.poisoned.get_or_insert_with(|| e.to_string());
+            }
+        }
+        result
+    }
+
     fn checkpoint_inner(&mut self) -> StorageResult<()> {
         self.wal.sync()?;
         let generation = self.superblock.generation + 1;
@@ -435,6 +450,12 @@ impl ZeroEngine {
         self.force_checkpoint = true;
     }
 
+    /// Drops every clean page from the cache, so that the next reads go to
+    /// the file (memory pressure; lets the simulator's read faults strike).
+    pub fn evict_cache(&mut self) {
+        self.pager.evict_clean();
+    }
+
     /// Walks every page and checks the structure; see [`ValidationReport`].
     pub fn validate(&mut self) -> ValidationReport {
         validate::validate(&mut self.pager, &self.superblock)
@@ -454,46 +475,6 @@ impl ZeroEngine {
     }
 }
 
-fn load_freelist(pager: &mut Pager, sb: &Superblock) -> StorageResult<(BTreeSet<u64>, Vec<u64>)> {
-    let mut free = BTreeSet::new();
-    let mut chain = Vec::new();
-    let mut id = sb.freelist_head;
-    while id != 0 {
-        if chain.len() as u64 > sb.page_count {
-            return Err(codec::corrupt("free list", "chain loops"));
-        }
-        let p = pager.get(id)?;
-        if page::page_type(p) != Some(page::PageType::FreeList) {
-            return Err(codec::corrupt(
-                format!("page {id}"),
-                "expected a free-list page",
-            ));
-        }
-        let (ids, next) = page::freelist_ids(p, id)?;
-        for x in ids {
-            if x < 2 || x >= sb.page_count || !free.insert(x) {
-                return Err(codec::corrupt(
-                    format!("free list page {id}"),
-                    format!("bad or repeated page id {x}"),
-                ));
-            }
-        }
-        chain.push(id);
-        id = next;
-    }
-    if free.len() as u64 != sb.free_count {
-        return Err(codec::corrupt(
-            "free list",
-            format!(
-                "holds {} ids, superblock says {}",
-                free.len(),
-                sb.free_count
-            ),
-        ));
-    }
-    Ok((free, chain))
-}
-
 fn clock_entropy() -> u64 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -510,7 +491,8 @@ impl Engine for ZeroEngine {
         if let Some(entry) = self.memtable.get(self.key_buf.as_slice()) {
             return Ok(entry.clone());
         }
-        btree::get(&mut self.pager, self.superblock.root, &self.key_buf)
+        let found = btree::get(&mut self.pager, self.superblock.root, &self.key_buf);
+        self.poison_read(found)
     }
 
     fn scan(
@@ -524,7 +506,7 @@ impl Engine for ZeroEngine {
             return Ok(Vec::new());
         };
         let root = self.superblock.root;
-        scan::merged_scan(
+        let found = scan::merged_scan(
             &mut self.pager,
             root,
             &self.memtable,
@@ -532,7 +514,8 @@ impl Engine for ZeroEngine {
             hi,
             direction,
             limit,
-        )
+        );
+        self.poison_read(found)
     }
 
     fn write(&mut self, batch: WriteBatch) -> StorageResult<()> {

@@ -179,6 +179,13 @@ impl Pager {
         }
     }
 
+    /// Drops every cached page (dirty pages are not cached: they stay).
+    pub(crate) fn evict_clean(&mut self) {
+        self.map = IdMap::default();
+        self.slots.clear();
+        self.hand = 0;
+    }
+
     /// Drops page `id` from the cache (its id is about to hold other data).
     pub(crate) fn forget(&mut self, id: u64) {
         if let Some(slot) = self.map.remove(&id) {

@@ -1,7 +1,9 @@
 //! The write-ahead log: one CRC-framed record per write batch, in segment
 //! files named by their first sequence number (LSN). Group commit: `append`
-//! buffers, `sync` writes the buffer and fsyncs once. Recovery replays every
-//! intact record and cuts a torn or corrupt tail (FORMAT.md, "WAL").
+//! buffers, `sync` writes the buffer and a sync mark and fsyncs once.
+//! Recovery replays every intact record and cuts a torn or corrupt tail; a
+//! damaged record followed by any intact frame (a record or a sync mark)
+//! was synced, and its loss is reported (FORMAT.md, "WAL").
 
 use std::sync::Arc;
 
@@ -74,10 +76,29 @@ fn parse_frame(bytes: &[u8], at: usize) -> Option<(u64, &[u8], usize)> {
     Some((u64::from_le_bytes(lsn), payload, FRAME_HEADER_LEN + len))
 }
 
-/// Counts intact frames with an LSN above `after` anywhere in `bytes` from
-/// `from` on: evidence that the log went on past a damaged record.
-fn valid_frames_after(bytes: &[u8], from: usize, after: u64) -> u64 {
-    let mut found = 0;
+/// Whether a parsed frame is a sync mark: an empty payload (a batch
+/// payload holds at least its op count) carrying the LSN of the record it
+/// follows.
+fn is_sync_mark(payload: &[u8]) -> bool {
+    payload.is_empty()
+}
+
+/// What lies past a damaged record: intact frames with an LSN above the
+/// last good one, evidence that the log went on past the damage.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Beyond {
+    /// Intact records (sync marks not counted).
+    records: u64,
+    /// Whether any intact frame, a record or a sync mark, was found: the
+    /// damaged record was written before something that was, so it may
+    /// have been synced.
+    evidence: bool,
+}
+
+/// Looks for intact frames with an LSN above `after` anywhere in `bytes`
+/// from `from` on.
+fn valid_frames_after(bytes: &[u8], from: usize, after: u64) -> Beyond {
+    let mut found = Beyond::default();
     let mut at = from;
     let mut last = after;
     while at + FRAME_HEADER_LEN <= bytes.len() {
@@ -90,8 +111,11 @@ fn valid_frames_after(bytes: &[u8], from: usize, after: u64) -> u64 {
             continue;
         }
         match parse_frame(bytes, at) {
-            Some((lsn, _, total)) if lsn > last => {
-                found += 1;
+            Some((lsn, payload, total)) if lsn > last => {
+                found.evidence = true;
+                if !is_sync_mark(payload) {
+                    found.records += 1;
+                }
                 last = lsn;
                 at += total;
             }
@@ -115,6 +139,20 @@ fn clean_end(bytes: &[u8], at: usize, lsn_expected: u64) -> bool {
     matches!(parse_frame(bytes, at), Some((lsn, _, _)) if lsn < lsn_expected)
 }
 
+/// The length of the sync mark at `at`, if one is there and seals the
+/// record just read (`sealable`, whose LSN is `lsn_expected - 1`).
+fn sync_mark_at(bytes: &[u8], at: usize, lsn_expected: u64, sealable: bool) -> Option<usize> {
+    if !sealable {
+        return None;
+    }
+    match parse_frame(bytes, at) {
+        Some((lsn, payload, total)) if is_sync_mark(payload) && lsn + 1 == lsn_expected => {
+            Some(total)
+        }
+        _ => None,
+    }
+}
+
 /// What recovery found in the log.
 #[derive(Debug, Default)]
 pub(crate) struct Recovery {
@@ -135,6 +173,8 @@ struct Scan {
     keep: Option<(usize, u64)>,
     /// The last intact LSN (checkpoint LSN - 1 when none).
     last: u64,
+    /// Whether the surviving log ends with a record no sync mark seals.
+    unsealed: bool,
 }
 
 /// The open log.
@@ -182,6 +222,7 @@ impl Wal {
         // Where the surviving log ends: segment index and byte length.
         let mut keep: Option<(usize, u64)> = None;
         let mut broken = false;
+        let mut unsealed = false;
         for (i, (first, name)) in segments.iter().enumerate() {
             let file = vfs
                 .open(dir, name, false)
@@ -193,8 +234,8 @@ impl Wal {
             if broken {
                 if header_ok(&bytes, *first) {
                     let later = valid_frames_after(&bytes, SEGMENT_HEADER_LEN, 0);
-                    rec.dropped += later;
-                    rec.synced_lost |= later > 0;
+                    rec.dropped += later.records;
+                    rec.synced_lost |= later.evidence;
                 }
                 continue;
             }
@@ -204,8 +245,8 @@ impl Wal {
                 // A damaged header holds no record itself (a segment is
                 // created and synced before any record goes into it).
                 let later = valid_frames_after(&bytes, 0, last);
-                rec.dropped += later;
-                rec.synced_lost |= later > 0;
+                rec.dropped += later.records;
+                rec.synced_lost |= later.evidence;
                 continue;
             }
             if expected.is_none() && *first > checkpoint_lsn {
@@ -214,8 +255,19 @@ impl Wal {
             }
             let mut at = SEGMENT_HEADER_LEN;
             let mut lsn_expected = *first;
-            while at < bytes.len() && !clean_end(&bytes, at, lsn_expected) {
-                let frame = parse_frame(&bytes, at).filter(|(lsn, _, _)| *lsn == lsn_expected);
+            // Whether a record was just read, so that a sync mark may follow.
+            let mut sealable = false;
+            while at < bytes.len() {
+                if let Some(total) = sync_mark_at(&bytes, at, lsn_expected, sealable) {
+                    at += total;
+                    sealable = false;
+                    continue;
+                }
+                if clean_end(&bytes, at, lsn_expected) {
+                    break;
+                }
+                let frame = parse_frame(&bytes, at)
+                    .filter(|(lsn, payload, _)| *lsn == lsn_expected && !is_sync_mark(payload));
                 let ops = frame.and_then(|(lsn, payload, total)| {
                     codec::decode_batch(payload)
                         .ok()
@@ -225,8 +277,8 @@ impl Wal {
                     broken = true;
                     rec.dropped += 1;
                     let later = valid_frames_after(&bytes, at + 1, lsn_expected.wrapping_sub(1));
-                    rec.dropped += later;
-                    rec.synced_lost |= later > 0;
+                    rec.dropped += later.records;
+                    rec.synced_lost |= later.evidence;
                     break;
                 };
                 if lsn >= checkpoint_lsn {
@@ -236,15 +288,18 @@ impl Wal {
                 last = lsn;
                 lsn_expected = lsn + 1;
                 at += total;
+                sealable = true;
             }
             expected = Some(lsn_expected);
             keep = Some((i, at as u64));
+            unsealed = sealable;
         }
         Ok(Scan {
             recovery: rec,
             segments,
             keep,
             last,
+            unsealed,
         })
     }
 
@@ -272,6 +327,7 @@ impl Wal {
             segments,
             keep,
             last,
+            unsealed,
         } = Wal::scan(&*vfs, dir, checkpoint_lsn, apply)?;
         // Remove what follows the surviving log, newest first, so a crash
         // midway leaves a log that recovery reads the same way.
@@ -294,7 +350,7 @@ impl Wal {
                     file.sync().map_err(|e| io_err(dir, name, e))?;
                 }
                 let allocated = file.len().map_err(|e| io_err(dir, name, e))?;
-                let wal = Wal {
+                let mut wal = Wal {
                     vfs,
                     dir: dir.to_string(),
                     file,
@@ -307,12 +363,25 @@ impl Wal {
                     durable_lsn: next_lsn.saturating_sub(1),
                     unsynced: false,
                 };
+                if unsealed {
+                    wal.seal()?;
+                }
                 return Ok((wal, rec));
             }
         }
         let mut wal = Wal::create_segment(vfs, dir, next_lsn, None)?;
         wal.remove_other_segments()?;
         Ok((wal, rec))
+    }
+
+    /// Appends a sync mark after the records recovery kept but no mark
+    /// sealed (unsynced writes a crash happened to keep): the store now
+    /// holds them, its node may act on them, so from now on a damaged one
+    /// must count as a synced loss, not a torn tail.
+    fn seal(&mut self) -> StorageResult<()> {
+        self.append_frame(self.next_lsn - 1, |_| {});
+        self.write_buffer()?;
+        self.file.sync().map_err(|e| self.io(e))
     }
 
     /// Creates segment `first_lsn`, reusing the file `recycle` (an old
@@ -370,9 +439,21 @@ impl Wal {
     /// the buffer is large).
     pub(crate) fn append(&mut self, batch: &WriteBatch) -> StorageResult<u64> {
         let lsn = self.next_lsn;
+        self.append_frame(lsn, |buf| codec::encode_batch(batch, buf));
+        self.next_lsn += 1;
+        self.unsynced = true;
+        if self.buf.len() >= BUFFER_FLUSH_BYTES {
+            self.write_buffer()?;
+        }
+        Ok(lsn)
+    }
+
+    /// Appends one frame to the buffer: a header for `lsn` and the payload
+    /// `encode` writes.
+    fn append_frame(&mut self, lsn: u64, encode: impl FnOnce(&mut Vec<u8>)) {
         let start = self.buf.len();
         self.buf.extend_from_slice(&[0u8; FRAME_HEADER_LEN]);
-        codec::encode_batch(batch, &mut self.buf);
+        encode(&mut self.buf);
         let payload_len = (self.buf.len() - start - FRAME_HEADER_LEN) as u32;
         let len = payload_len.to_le_bytes();
         let lsn_bytes = lsn.to_le_bytes();
@@ -381,12 +462,6 @@ impl Wal {
         self.buf[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
         self.buf[start + 8..start + 16].copy_from_slice(&lsn_bytes);
         self.bytes += (self.buf.len() - start) as u64;
-        self.next_lsn += 1;
-        self.unsynced = true;
-        if self.buf.len() >= BUFFER_FLUSH_BYTES {
-            self.write_buffer()?;
-        }
-        Ok(lsn)
     }
 
     fn write_buffer(&mut self) -> StorageResult<()> {
@@ -419,6 +494,10 @@ impl Wal {
         if !self.unsynced {
             return Ok(false);
         }
+        // The mark seals the last record: should that record be damaged
+        // later, the intact mark after it shows it was synced, so recovery
+        // reports a loss instead of cutting it as a torn tail.
+        self.append_frame(self.next_lsn - 1, |_| {});
         self.write_buffer()?;
         self.file.sync().map_err(|e| self.io(e))?;
         self.durable_lsn = self.next_lsn - 1;

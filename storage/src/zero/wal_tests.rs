@@ -37,14 +37,23 @@ fn reopen(vfs: &FaultVfs) -> (Wal, Recovery, Vec<Vec<TaggedOp>>) {
     (wal, rec, seen)
 }
 
-/// Where record `lsn` (1-based) starts in a segment of this test's batches.
+/// Where record `lsn` (1-based) starts in a segment of this test's batches
+/// (sync marks skipped).
 fn record_offset(bytes: &[u8], lsn: u64) -> usize {
     let mut at = SEGMENT_HEADER_LEN;
-    for _ in 1..lsn {
-        let (_, _, total) = parse_frame(bytes, at).expect("an intact record");
+    let mut records = 1;
+    loop {
+        let Some((_, payload, total)) = parse_frame(bytes, at) else {
+            return at;
+        };
+        if !is_sync_mark(payload) {
+            if records == lsn {
+                return at;
+            }
+            records += 1;
+        }
         at += total;
     }
-    at
 }
 
 #[test]
@@ -153,4 +162,76 @@ fn unsynced_records_lost_in_a_crash_leave_a_clean_end() {
         assert_eq!(seen.len() as u64, rec.replayed);
         assert_eq!(wal.next_lsn, rec.replayed + 1);
     }
+}
+
+/// Issue 14: a bit flipped in the last synced record, with nothing after
+/// it but the end mark, looked exactly like a torn unsynced tail: recovery
+/// cut the record and kept the incarnation, so the store opened without a
+/// record it had acknowledged as durable. The sync mark after it is the
+/// evidence that it was synced.
+#[test]
+fn damage_in_the_last_synced_record_is_a_synced_loss_not_a_torn_tail() {
+    for offset_in_record in [0, 5, 12, 20, 40] {
+        let vfs = FaultVfs::new(7);
+        let wal = log_with(&vfs, 4);
+        let name = wal.name.clone();
+        drop(wal);
+        let bytes = vfs.contents("db", &name).unwrap();
+        let fourth = record_offset(&bytes, 4);
+        vfs.flip_bit("db", &name, (fourth + offset_in_record) as u64, 2)
+            .unwrap();
+        let (_, rec, seen) = reopen(&vfs);
+        assert_eq!(seen.len(), 3, "flip at +{offset_in_record}");
+        assert!(
+            rec.synced_lost,
+            "flip at +{offset_in_record}: a synced record was cut as a torn tail: {rec:?}"
+        );
+    }
+}
+
+/// A flip in the sync mark itself (or in the end mark after it) loses no
+/// record: everything before it is intact, so the incarnation stays.
+#[test]
+fn damage_after_the_last_synced_record_loses_nothing() {
+    for back in [3, -4] {
+        let vfs = FaultVfs::new(8);
+        let wal = log_with(&vfs, 4);
+        let name = wal.name.clone();
+        let at = wal.file_len as i64 - back;
+        drop(wal);
+        vfs.flip_bit("db", &name, at as u64, 0).unwrap();
+        let (wal, rec, seen) = reopen(&vfs);
+        assert_eq!(seen.len(), 4, "flip at {at}");
+        assert!(!rec.synced_lost, "flip at {at}: {rec:?}");
+        assert_eq!(wal.next_lsn, 5);
+        drop(wal);
+    }
+}
+
+/// Records a crash kept although they were never synced are part of the
+/// store once recovery replays them (the node may act on them before it
+/// next writes anything), so recovery seals them: a flip in the last of
+/// them later is a synced loss, not a torn tail (found by the simulator's
+/// check of flips on a crashed node's disk, append seed 132).
+#[test]
+fn records_recovery_keeps_are_sealed_against_later_damage() {
+    let vfs = FaultVfs::new(11);
+    let mut wal = log_with(&vfs, 3);
+    for i in 3..5 {
+        wal.append(&batch(i)).unwrap();
+    }
+    // Written and durable, but with no sync mark (a crash kept them).
+    wal.write_buffer().unwrap();
+    wal.file.sync().unwrap();
+    let name = wal.name.clone();
+    drop(wal);
+    let (wal, rec, seen) = reopen(&vfs);
+    assert_eq!((seen.len(), rec.synced_lost), (5, false));
+    drop(wal);
+    let bytes = vfs.contents("db", &name).unwrap();
+    let fifth = record_offset(&bytes, 5);
+    vfs.flip_bit("db", &name, fifth as u64 + 20, 4).unwrap();
+    let (_, rec, seen) = reopen(&vfs);
+    assert_eq!(seen.len(), 4);
+    assert!(rec.synced_lost, "{rec:?}");
 }
