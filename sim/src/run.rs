@@ -335,7 +335,7 @@ fn resting(now: Micros) -> Phase {
 pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
     let mut rng = StdRng::seed_from_u64(config.seed);
     let mut rates = FaultRates::draw(config.faults, &mut rng);
-    if D::FILE_FAULTS {
+    if D::FILE_FAULTS && config.disk_faults {
         rates.draw_disk(config.faults, config.seed);
     }
     for &kind in &config.without {

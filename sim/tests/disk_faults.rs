@@ -13,6 +13,7 @@ fn zero_config(seed: u64, workload: WorkloadKind) -> RunConfig {
         workload,
         faults: FaultLevel::Heavy,
         engine: EngineKind::Zero,
+        disk_faults: true,
         ..RunConfig::default()
     }
 }

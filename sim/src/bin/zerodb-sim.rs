@@ -47,6 +47,11 @@ struct Args {
     /// network) or static (a perfect detector that knows every crash at once).
     #[arg(long, default_value = "gossip")]
     membership: MembershipKind,
+    /// Inject disk faults on ZeroDB's engine (failed fsyncs, writes and
+    /// reads, bit flips): off by default while the failures they find are
+    /// open (sim/FAILING.md).
+    #[arg(long)]
+    disk_faults: bool,
     /// Concurrent client processes.
     #[arg(long, default_value_t = 8)]
     clients: u32,
@@ -127,6 +132,7 @@ fn main() -> ExitCode {
         without: args.without.clone(),
         engine: args.engine,
         membership: args.membership,
+        disk_faults: args.disk_faults,
     };
     match (args.seed, args.seeds) {
         (Some(_), _) => single(&base, args.verbose),
