@@ -18,7 +18,7 @@ use crate::testing::test_ring;
 /// Node 1 of a 3-node ring over a store that is not a bootstrap member's
 /// (so it comes up recovering and copies from its peers). Without a
 /// watermark, its vote fence lifts once both peers told their clocks
-/// (`chunk` answers for them); `fence_tests` covers the wait.
+/// (`chunk` answers for them); the last test here covers a fence that waits.
 fn recovering_node() -> TxnNode<MemoryEngine> {
     let options = TxnOptions {
         watermark_ms: 0,
@@ -483,4 +483,59 @@ fn after_a_lost_disk_no_lock_is_granted_below_the_adopted_watermark() {
         "{out:?}"
     );
     assert_eq!(n.locks_held(), 0);
+}
+
+/// The vote fence's deadlock (bank and register seeds under `--faults
+/// mixed` before the fix): a replica fenced after its copy (DESIGN.md 6.1
+/// step 7) held a copied lock whose decision nobody sent it again. The
+/// lock held its low, the low held the released watermark, and the fence
+/// waits for the watermark. A fenced replica must resolve such a lock as
+/// a proposer (it still casts no vote).
+#[test]
+fn a_fenced_replica_runs_recovery_for_the_locks_it_copied() {
+    let options = TxnOptions {
+        watermark_ms: 250,
+        ..TxnOptions::default()
+    };
+    let mut n = TxnNode::open(
+        NodeId(1),
+        MemoryEngine::new(Incarnation(9)),
+        3,
+        options,
+        false,
+    )
+    .unwrap();
+    n.set_view(test_ring(3), BTreeSet::new(), Policies::default());
+    n.handle_timer(10, Timer::Tick);
+    let lock = LockRecord {
+        txn: txn_at(5),
+        attempt: 1,
+        home: strong_partition(),
+        lease_ms: 1_000,
+        keys: vec![lock_key("k")],
+    };
+    chunk(&mut n, 2, Space::System, vec![lock_entry(&lock)]);
+    chunk(&mut n, 3, Space::System, vec![]);
+    for peer in [2, 3] {
+        chunk(&mut n, peer, Space::Data, vec![]);
+    }
+    assert!(
+        n.fence_req().is_some(),
+        "the copy is done and the fence holds"
+    );
+    assert_eq!(n.status(), ReplicaStatus::Recovering);
+    assert_eq!(n.locks_held(), 1);
+    let mut prepares = Vec::new();
+    for now in [5_000, 5_050, 5_100] {
+        for (to, msg) in sends(n.handle_timer(now, Timer::Tick)) {
+            if matches!(msg, Message::Prepare { txn, .. } if txn == lock.txn) {
+                prepares.push(to);
+            }
+        }
+    }
+    assert!(
+        prepares.iter().any(|to| *to != NodeId(1)),
+        "the fenced replica never asked the home replicas to decide the copied lock"
+    );
+    assert_eq!(n.status(), ReplicaStatus::Recovering, "still no vote");
 }
