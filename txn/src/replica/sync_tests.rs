@@ -525,7 +525,11 @@ fn a_store_that_lost_state_does_not_revive_a_released_lock() {
     let mut n = TxnNode::open(NodeId(1), engine, 3, options.clone(), false).unwrap();
     n.set_view(test_ring(3), BTreeSet::new(), Policies::default());
     assert_eq!(n.status(), ReplicaStatus::Recovering);
-    assert_eq!(n.locks_held(), 0, "a lock left in the lost store was loaded");
+    assert_eq!(
+        n.locks_held(),
+        0,
+        "a lock left in the lost store was loaded"
+    );
 
     // The copy brings the peers' watermark, which passed the transaction,
     // and no lock of it: nothing holds the node's low below the watermark.
@@ -557,5 +561,8 @@ fn a_store_that_lost_state_does_not_revive_a_released_lock() {
         .engine_mut()
         .get(Space::System, &keys::lock(stale.txn))
         .unwrap();
-    assert!(left.as_ref().and_then(|r| r.value.as_ref()).is_none(), "{left:?}");
+    assert!(
+        left.as_ref().and_then(|r| r.value.as_ref()).is_none(),
+        "{left:?}"
+    );
 }
