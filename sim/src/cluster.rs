@@ -456,6 +456,21 @@ impl<D: SimDisk> Cluster<D> {
         })
     }
 
+    /// Prints each running node's watermark state (trace only).
+    pub(crate) fn print_watermarks(&self) {
+        for (index, slot) in self.nodes.iter().enumerate() {
+            if let Some(node) = slot.node.as_ref() {
+                eprintln!(
+                    "{} n{} {:?} WATERMARK {}",
+                    self.now_us,
+                    index + 1,
+                    node.txn().status(),
+                    node.txn().watermark_report()
+                );
+            }
+        }
+    }
+
     /// The catalog version each running node holds.
     pub fn catalog_versions(&self) -> BTreeMap<NodeId, u64> {
         self.nodes
@@ -500,7 +515,11 @@ impl<D: SimDisk> Cluster<D> {
                 // synced records), it counts against the bound on lost disks.
                 slot.lost_state |= node.txn().status() == ReplicaStatus::Recovering;
                 if self.trace && slot.lost_state {
-                    eprintln!("{now_us} n{} BOOT RECOVERING", index + 1);
+                    eprintln!(
+                        "{now_us} n{} BOOT RECOVERING: {}",
+                        index + 1,
+                        node.txn().watermark_report()
+                    );
                 }
                 let outputs = node.start(slot.clock.now_ms(now_us));
                 slot.node = Some(node);

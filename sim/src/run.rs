@@ -492,6 +492,9 @@ pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
                 };
             }
             Phase::Settling { until_us } if now >= until_us + FINAL_PHASE_US_MAX => {
+                if cluster.trace {
+                    cluster.print_watermarks();
+                }
                 anomalies.push(format!(
                     "liveness: nodes not all normal after healing: {:?}; gossip down sets: {:?}; catalog versions: {:?}",
                     cluster.status_counts(),

@@ -76,3 +76,27 @@ fn disk_fault_kinds_have_command_line_names() {
         assert_eq!(kind.name(), name);
     }
 }
+
+/// Seeds that stayed `recovering` for good after the vote fence (issue
+/// 14): a bit flip cut a node's WAL on reopen, keeping a `Prepared` whose
+/// `Resolved` was lost; the new incarnation held that lock, below the
+/// released watermark, so nothing could resolve it and its low kept the
+/// watermark short of its fence. A store that lost state now drops the
+/// locks left in it and rebuilds its lock table from the copy.
+#[test]
+fn a_lock_left_in_a_store_that_lost_state_does_not_hold_the_fence() {
+    for (seed, workload) in [(5, WorkloadKind::Bank), (60, WorkloadKind::Register)] {
+        let config = RunConfig {
+            faults: FaultLevel::Mixed,
+            ..zero_config(seed, workload)
+        };
+        let summary = run(&config);
+        assert!(
+            summary.anomalies.is_empty() && summary.unknown.is_empty(),
+            "`{}`: {:?} {:?}",
+            config.command(),
+            &summary.anomalies[..summary.anomalies.len().min(3)],
+            summary.unknown
+        );
+    }
+}

@@ -195,7 +195,7 @@ fn skipping_read_repair_is_caught() {
         skip_read_repair: true,
         ..UnsafeSwitches::default()
     };
-    broken_switch_is_caught(switches, WorkloadKind::Register, 9, "linearizability");
+    broken_switch_is_caught(switches, WorkloadKind::Register, 15, "linearizability");
 }
 
 /// Anti-entropy off: eventual replicas that missed a write (no hint, no
@@ -283,7 +283,7 @@ fn hints_that_are_never_replayed_are_caught() {
     broken_switch_is_caught(
         switches,
         WorkloadKind::MixedNs,
-        1,
+        0,
         "liveness: the cluster did not come to rest",
     );
 }

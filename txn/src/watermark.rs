@@ -146,6 +146,29 @@ impl<E: Engine> TxnNode<E> {
         self.watermark.released
     }
 
+    /// The watermark's state, for liveness reports: the released
+    /// watermark, this node's low now, the lows last heard, the oldest
+    /// lock served to each recovering peer, the locks held and the runs
+    /// coordinated, and the vote fence's answers if it is fencing.
+    pub fn watermark_report(&self) -> String {
+        let held: Vec<String> = self
+            .replica
+            .held
+            .values()
+            .map(|h| format!("{}#{}", h.record.txn, h.record.attempt))
+            .collect();
+        let coordinated: Vec<String> = self.coord.txns.keys().map(|t| t.to_string()).collect();
+        format!(
+            "released {:?}, reported {:?}, low now {:?}, lows {:?}, served {:?}, held {held:?}, coordinating {coordinated:?}, fence {:?}",
+            self.watermark.released,
+            self.watermark.reported,
+            self.local_low(),
+            self.watermark.lows,
+            self.watermark.served,
+            self.replica.fence,
+        )
+    }
+
     /// Finished markers and decision registers deleted since start.
     pub fn decision_records_collected(&self) -> u64 {
         self.watermark.collected

@@ -203,7 +203,8 @@ impl<E: Engine> TxnNode<E> {
             Some(stored) => stored != incarnation,
             None => !bootstrap,
         };
-        if lost && !self.options.unsafe_skip_lost_state_recovery {
+        let recover = lost && !self.options.unsafe_skip_lost_state_recovery;
+        if recover {
             self.replica.status = ReplicaStatus::Recovering;
             self.replica.lost = Some(LostState::default());
         } else {
@@ -214,6 +215,30 @@ impl<E: Engine> TxnNode<E> {
             Direction::Forward,
             usize::MAX,
         )?;
+        if recover {
+            // A store that lost state may have lost the `Resolved` that
+            // released a lock while keeping the `Prepared` that took it
+            // (a WAL cut after a bit flip keeps the records before the
+            // flip): such a lock is of a transaction over everywhere,
+            // possibly below the released watermark, so nothing can
+            // resolve it any more (its termination is refused
+            // `Forgotten`) and it would hold this node's low, hence the
+            // watermark and the vote fence, forever (issue 14, bank seed
+            // 5 with disk faults). The leftover locks are the old
+            // incarnation's, whose votes no longer count; the copy
+            // rebuilds the lock table from `rf - quorum + 1` peers, which
+            // meets every quorum that holds a lock still needed. So they
+            // are dropped, durably, before anything else is done; a
+            // restart before the copy completes copies again.
+            if !locks.is_empty() {
+                let mut batch = WriteBatch::new();
+                for (key, _) in locks {
+                    batch.remove(Space::System, key);
+                }
+                self.engine.write(batch)?;
+            }
+            return Ok(());
+        }
         for (_, record) in locks {
             let Some(bytes) = record.value else { continue };
             // A record that does not decode is a bug or corruption; an

@@ -539,3 +539,85 @@ fn a_fenced_replica_runs_recovery_for_the_locks_it_copied() {
     );
     assert_eq!(n.status(), ReplicaStatus::Recovering, "still no vote");
 }
+
+/// Bank seed 5 of `zerodb-sim --engine zero --disk-faults`: a bit flip in
+/// a node's WAL cut the tail on reopen, keeping the `Prepared` of its own
+/// transaction's attempt but losing the `Resolved` that released it
+/// (synced long before, and reported: the watermark had passed it). The
+/// store came back as a new incarnation still holding that lock; its
+/// termination was refused `Forgotten` at every home replica, so the lock
+/// held the node's low, the watermark never passed its vote fence's
+/// clocks, and the node stayed recovering for good. The locks left in a
+/// store that lost state are dropped: the copy rebuilds the lock table.
+#[test]
+fn a_store_that_lost_state_does_not_revive_a_released_lock() {
+    let stale = LockRecord {
+        txn: txn_at(3_000),
+        attempt: 6,
+        home: strong_partition(),
+        lease_ms: 2_000,
+        keys: vec![lock_key("k")],
+    };
+    // The old incarnation (8) wrote its marker and the lock; the cut store
+    // reopens as incarnation 9.
+    let mut engine = MemoryEngine::new(Incarnation(9));
+    let mut batch = zerodb_storage::WriteBatch::new();
+    batch.put(
+        Space::System,
+        keys::META.to_vec(),
+        super::super::system_record(codec::encode_stored(&8u64)),
+    );
+    batch.put(
+        Space::System,
+        keys::lock(stale.txn),
+        super::super::system_record(codec::encode_stored(&stale)),
+    );
+    engine.write(batch).unwrap();
+    let options = TxnOptions {
+        watermark_ms: 0,
+        ..TxnOptions::default()
+    };
+    let mut n = TxnNode::open(NodeId(1), engine, 3, options.clone(), false).unwrap();
+    n.set_view(test_ring(3), BTreeSet::new(), Policies::default());
+    assert_eq!(n.status(), ReplicaStatus::Recovering);
+    assert_eq!(
+        n.locks_held(),
+        0,
+        "a lock left in the lost store was loaded"
+    );
+
+    // The copy brings the peers' watermark, which passed the transaction,
+    // and no lock of it: nothing holds the node's low below the watermark.
+    n.handle_timer(10, Timer::Tick);
+    let released = Version {
+        physical_ms: 4_000,
+        logical: 0,
+        node: 0,
+    };
+    let entry = system_entry(
+        crate::watermark::RELEASED_KEY.to_vec(),
+        codec::encode_stored(&ver(released)),
+    );
+    chunk(&mut n, 2, Space::System, vec![entry]);
+    chunk(&mut n, 3, Space::System, vec![]);
+    for peer in [2, 3] {
+        chunk(&mut n, peer, Space::Data, vec![]);
+    }
+    assert_eq!(n.status(), ReplicaStatus::Normal);
+    assert_eq!(n.locks_held(), 0);
+    n.assert_no_lock_below_watermark();
+
+    // Dropped durably: a restart does not bring it back either.
+    let engine = n.into_engine();
+    let mut n = TxnNode::open(NodeId(1), engine, 3, options, false).unwrap();
+    assert_eq!(n.status(), ReplicaStatus::Normal);
+    assert_eq!(n.locks_held(), 0, "the dropped lock came back on restart");
+    let left = n
+        .engine_mut()
+        .get(Space::System, &keys::lock(stale.txn))
+        .unwrap();
+    assert!(
+        left.as_ref().and_then(|r| r.value.as_ref()).is_none(),
+        "{left:?}"
+    );
+}
