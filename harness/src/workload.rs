@@ -138,6 +138,10 @@ pub async fn register_call(client: &Client, op: &RegisterOp) -> Outcome<Register
             Ok(_) => Outcome::Ok(RegisterResult::Written),
             Err(error) => error_outcome(&error),
         },
+        RegisterOp::Delete { .. } => match client.delete(&key).await {
+            Ok(_) => Outcome::Ok(RegisterResult::Written),
+            Err(error) => error_outcome(&error),
+        },
         RegisterOp::Cas { expected, new, .. } => {
             let condition = match expected {
                 None => Condition::NotExists,
@@ -156,7 +160,7 @@ pub async fn register_call(client: &Client, op: &RegisterOp) -> Outcome<Register
     }
 }
 
-/// One register worker: gets, puts and cas on `keys` keys until the
+/// One register worker: gets, puts, deletes and cas on `keys` keys until the
 /// limits say stop.
 pub async fn register_worker(
     client: Client,
@@ -173,6 +177,8 @@ pub async fn register_worker(
         let roll = rng.random_range(0..10);
         let op = if roll < 4 {
             RegisterOp::Get { key }
+        } else if roll == 7 {
+            RegisterOp::Delete { key }
         } else {
             let value = recorder.next_value.fetch_add(1, Ordering::SeqCst);
             if roll < 7 {
@@ -191,6 +197,9 @@ pub async fn register_worker(
         match (&op, &outcome) {
             (RegisterOp::Get { key }, Outcome::Ok(RegisterResult::Value(value))) => {
                 last_seen.insert(*key, *value);
+            }
+            (RegisterOp::Delete { key }, Outcome::Ok(_)) => {
+                last_seen.insert(*key, None);
             }
             (RegisterOp::Put { key, value }, Outcome::Ok(_))
             | (
