@@ -20,10 +20,14 @@ use crate::testing::test_ring;
 /// watermark, its vote fence lifts once both peers told their clocks
 /// (`chunk` answers for them); the last test here covers a fence that waits.
 fn recovering_node() -> TxnNode<MemoryEngine> {
-    let options = TxnOptions {
+    recovering_node_with(TxnOptions {
         watermark_ms: 0,
         ..TxnOptions::default()
-    };
+    })
+}
+
+/// Like [`recovering_node`], with `options`.
+fn recovering_node_with(options: TxnOptions) -> TxnNode<MemoryEngine> {
     let mut n = TxnNode::open(
         NodeId(1),
         MemoryEngine::new(Incarnation(9)),
@@ -493,19 +497,10 @@ fn after_a_lost_disk_no_lock_is_granted_below_the_adopted_watermark() {
 /// a proposer (it still casts no vote).
 #[test]
 fn a_fenced_replica_runs_recovery_for_the_locks_it_copied() {
-    let options = TxnOptions {
+    let mut n = recovering_node_with(TxnOptions {
         watermark_ms: 250,
         ..TxnOptions::default()
-    };
-    let mut n = TxnNode::open(
-        NodeId(1),
-        MemoryEngine::new(Incarnation(9)),
-        3,
-        options,
-        false,
-    )
-    .unwrap();
-    n.set_view(test_ring(3), BTreeSet::new(), Policies::default());
+    });
     n.handle_timer(10, Timer::Tick);
     let lock = LockRecord {
         txn: txn_at(5),
