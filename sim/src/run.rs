@@ -301,7 +301,7 @@ fn check_replicas<D: SimDisk>(cluster: &mut Cluster<D>, workload: &dyn Workload)
         stored.insert(register, cluster.replica_records(&key));
         written.insert(register, values);
     }
-    check_convergence(&stored, &written)
+    check_convergence(&stored, &written, &workload.acknowledged_registers())
         .into_iter()
         .map(|problem| format!("eventual namespace: convergence: {problem}"))
         .collect()

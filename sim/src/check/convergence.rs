@@ -12,11 +12,15 @@ pub type ReplicaRecords = Vec<(NodeId, Option<Record>)>;
 
 /// Checks that the replicas of every key agree on one record whose value was
 /// written by some client. `written` holds, per key, every value a client
-/// tried to write; a key nobody wrote may be absent everywhere.
-/// Returns one message per key that has not converged.
+/// tried to write; `acknowledged` the keys with a write a client was told
+/// succeeded. A key may be absent everywhere unless it is acknowledged (a
+/// write with an unknown outcome may have reached no replica, or only one
+/// that crashed before its sync). Returns one message per key that has not
+/// converged.
 pub fn check_convergence(
     stored: &BTreeMap<u64, ReplicaRecords>,
     written: &BTreeMap<u64, BTreeSet<u64>>,
+    acknowledged: &BTreeSet<u64>,
 ) -> Vec<String> {
     let mut problems = Vec::new();
     for (key, replicas) in stored {
@@ -33,8 +37,8 @@ pub fn check_convergence(
         }
         let wrote = written.get(key);
         match first.as_ref().map(|r| r.value.as_deref()) {
-            None if wrote.is_some_and(|w| !w.is_empty()) => problems.push(format!(
-                "register {key}: written by clients but absent on replica {first_node:?}"
+            None if acknowledged.contains(key) => problems.push(format!(
+                "register {key}: a write was acknowledged but the key is absent on replica {first_node:?}"
             )),
             None => {}
             Some(value) => {
@@ -69,10 +73,27 @@ mod tests {
         BTreeMap::from([(0, BTreeSet::from([1, 2]))])
     }
 
+    fn acked() -> BTreeSet<u64> {
+        BTreeSet::from([0])
+    }
+
+    #[test]
+    fn a_key_absent_everywhere_is_flagged_only_after_an_acknowledged_write() {
+        let stored = BTreeMap::from([(0, vec![(NodeId(1), None), (NodeId(2), None)])]);
+        let unknown_outcomes_only = BTreeSet::new();
+        assert!(check_convergence(&stored, &written(), &unknown_outcomes_only).is_empty());
+        let problems = check_convergence(&stored, &written(), &acked());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("acknowledged"), "{problems:?}");
+    }
+
     #[test]
     fn agreeing_replicas_with_a_written_value_pass() {
         let stored = BTreeMap::from([(0, (1..=3).map(|n| (NodeId(n), record(7, 2))).collect())]);
-        assert_eq!(check_convergence(&stored, &written()), Vec::<String>::new());
+        assert_eq!(
+            check_convergence(&stored, &written(), &acked()),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
@@ -85,7 +106,7 @@ mod tests {
                 (NodeId(3), record(7, 2)),
             ],
         )]);
-        let problems = check_convergence(&stored, &written());
+        let problems = check_convergence(&stored, &written(), &acked());
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].contains("NodeId(2)"), "{problems:?}");
     }
@@ -93,9 +114,12 @@ mod tests {
     #[test]
     fn a_replica_missing_the_key_is_flagged() {
         let stored = BTreeMap::from([(0, vec![(NodeId(1), record(7, 2)), (NodeId(2), None)])]);
-        assert_eq!(check_convergence(&stored, &written()).len(), 1);
+        assert_eq!(check_convergence(&stored, &written(), &acked()).len(), 1);
         let none_first = BTreeMap::from([(0, vec![(NodeId(2), None), (NodeId(1), record(7, 2))])]);
-        assert_eq!(check_convergence(&none_first, &written()).len(), 2);
+        assert_eq!(
+            check_convergence(&none_first, &written(), &acked()).len(),
+            2
+        );
     }
 
     #[test]
@@ -104,6 +128,6 @@ mod tests {
             0,
             vec![(NodeId(1), record(7, 9)), (NodeId(2), record(7, 9))],
         )]);
-        assert_eq!(check_convergence(&stored, &written()).len(), 1);
+        assert_eq!(check_convergence(&stored, &written(), &acked()).len(), 1);
     }
 }

@@ -170,6 +170,10 @@ impl Workload for MixedNsWorkload {
         self.catalog.acknowledged_version()
     }
 
+    fn acknowledged_registers(&self) -> BTreeSet<u64> {
+        self.eventual.acknowledged_writes()
+    }
+
     fn converging_keys(&self) -> Vec<(u64, Key, BTreeSet<u64>)> {
         let mut written = self.eventual.attempted_writes();
         (0..self.eventual.keys())

@@ -164,6 +164,12 @@ pub trait Workload {
     fn converging_keys(&self) -> Vec<(u64, Key, BTreeSet<u64>)> {
         Vec::new()
     }
+
+    /// Registers of [`Workload::converging_keys`] with a write a client was
+    /// told succeeded: they must not be absent once replicas converge.
+    fn acknowledged_registers(&self) -> BTreeSet<u64> {
+        BTreeSet::new()
+    }
 }
 
 /// Operations of a history by outcome.

@@ -108,6 +108,20 @@ impl RegisterWorkload {
         written
     }
 
+    /// Registers with a write (put, delete or swap) a client was told
+    /// succeeded.
+    pub fn acknowledged_writes(&self) -> BTreeSet<u64> {
+        self.history
+            .iter()
+            .filter(|op| match (&op.op, &op.outcome) {
+                (RegisterOp::Put { .. } | RegisterOp::Delete { .. }, Outcome::Ok(_)) => true,
+                (RegisterOp::Cas { .. }, Outcome::Ok(r)) => *r == RegisterResult::Swapped(true),
+                _ => false,
+            })
+            .map(|op| op.op.key())
+            .collect()
+    }
+
     /// The checks that hold on any namespace: every answer had the expected
     /// shape and every final read succeeded.
     pub fn check_answers(&self) -> Verdict {
