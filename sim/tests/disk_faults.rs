@@ -18,19 +18,24 @@ fn zero_config(seed: u64, workload: WorkloadKind) -> RunConfig {
     }
 }
 
+/// No anomaly and no inconclusive check in `config`'s run.
+fn assert_clean(config: &RunConfig, summary: &zerodb_sim::run::RunSummary) {
+    assert!(
+        summary.anomalies.is_empty() && summary.unknown.is_empty(),
+        "`{}`: {:?} {:?}",
+        config.command(),
+        &summary.anomalies[..summary.anomalies.len().min(3)],
+        summary.unknown
+    );
+}
+
 #[test]
 fn every_disk_fault_strikes_and_no_checker_complains() {
     let mut total = zerodb_sim::faults::DiskFaultCounts::default();
     for seed in [2, 3] {
         let config = zero_config(seed, WorkloadKind::Bank);
         let summary = run(&config);
-        assert!(
-            summary.anomalies.is_empty() && summary.unknown.is_empty(),
-            "`{}`: {:?} {:?}",
-            config.command(),
-            &summary.anomalies[..summary.anomalies.len().min(3)],
-            summary.unknown
-        );
+        assert_clean(&config, &summary);
         let disk = summary
             .faults
             .disk
@@ -91,12 +96,6 @@ fn a_lock_left_in_a_store_that_lost_state_does_not_hold_the_fence() {
             ..zero_config(seed, workload)
         };
         let summary = run(&config);
-        assert!(
-            summary.anomalies.is_empty() && summary.unknown.is_empty(),
-            "`{}`: {:?} {:?}",
-            config.command(),
-            &summary.anomalies[..summary.anomalies.len().min(3)],
-            summary.unknown
-        );
+        assert_clean(&config, &summary);
     }
 }

@@ -246,13 +246,10 @@ fn a_flip_in_the_middle_of_the_wal_cuts_it_and_issues_a_new_incarnation() {
 /// Bytes of a sync mark (an empty frame) at the end of the WAL's data.
 const SYNC_MARK_LEN: u64 = 16;
 
-/// Issue 14: before sync marks, a flip in the last synced record was cut as
-/// a torn tail and the store reopened without it under the same
-/// incarnation (its replica would then have voted without a prepare it had
-/// acknowledged). Now the intact sync mark after it shows it was synced.
-#[test]
-fn a_damaged_last_synced_wal_record_gets_a_new_incarnation() {
-    let vfs = FaultVfs::new(8);
+/// A store with five records, each synced on its own, closed: its file
+/// system, how it was created, its WAL's name and the WAL's data length.
+fn five_synced_records(seed: u64) -> (FaultVfs, zerodb_storage::OpenReport, String, u64) {
+    let vfs = FaultVfs::new(seed);
     let (mut engine, created) = open(&vfs).unwrap();
     for i in 0..5 {
         fill(&mut engine, i..i + 1);
@@ -261,6 +258,16 @@ fn a_damaged_last_synced_wal_record_gets_a_new_incarnation() {
     drop(engine);
     let wal = wal_name(&vfs);
     let len = wal_data_len(&vfs, &wal);
+    (vfs, created, wal, len)
+}
+
+/// Issue 14: before sync marks, a flip in the last synced record was cut as
+/// a torn tail and the store reopened without it under the same
+/// incarnation (its replica would then have voted without a prepare it had
+/// acknowledged). Now the intact sync mark after it shows it was synced.
+#[test]
+fn a_damaged_last_synced_wal_record_gets_a_new_incarnation() {
+    let (vfs, created, wal, len) = five_synced_records(8);
     vfs.flip_bit("db", &wal, len - SYNC_MARK_LEN - 3, 0)
         .unwrap();
     let (mut engine, report) = open(&vfs).unwrap();
@@ -273,15 +280,7 @@ fn a_damaged_last_synced_wal_record_gets_a_new_incarnation() {
 /// A flip in the last sync mark loses no record: the incarnation stays.
 #[test]
 fn a_damaged_last_sync_mark_is_cut_and_loses_nothing() {
-    let vfs = FaultVfs::new(9);
-    let (mut engine, created) = open(&vfs).unwrap();
-    for i in 0..5 {
-        fill(&mut engine, i..i + 1);
-        engine.sync().unwrap();
-    }
-    drop(engine);
-    let wal = wal_name(&vfs);
-    let len = wal_data_len(&vfs, &wal);
+    let (vfs, created, wal, len) = five_synced_records(9);
     vfs.flip_bit("db", &wal, len - 3, 0).unwrap();
     let (mut engine, report) = open(&vfs).unwrap();
     assert_eq!(report.wal_records_replayed, 5);
