@@ -15,8 +15,9 @@ pub use zerodb_proto::ServiceError;
 /// A one-way message between nodes.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub enum NodeMessage {
-    /// A transaction protocol message.
-    Txn(Message),
+    /// A transaction protocol message (boxed: it is far larger than the
+    /// other variant).
+    Txn(Box<Message>),
     /// Sent to every peer when a node process starts; `boot` differs on
     /// every start of the process.
     Hello {

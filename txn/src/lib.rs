@@ -57,6 +57,7 @@ pub mod model;
 mod node;
 mod options;
 mod paxos;
+pub mod quorum;
 mod recovery;
 mod replica;
 pub mod types;

@@ -4,6 +4,7 @@
 use bincode::{Decode, Encode};
 
 use crate::error::Refusal;
+use crate::quorum::Voter;
 use crate::types::{
     Attempt, Ballot, Decision, Epoch, LockMode, PartitionId, TxnId, Ver, Versioned,
 };
@@ -112,6 +113,9 @@ pub enum Message {
         value: Decision,
         /// Sender's epoch.
         epoch: Epoch,
+        /// The register's home partition (a fenced replica votes only in
+        /// a ring of two, see `crate::quorum`).
+        home: PartitionId,
     },
     /// The acceptor accepted `ballot`.
     Accepted {
@@ -121,6 +125,8 @@ pub enum Message {
         attempt: Attempt,
         /// Ballot accepted.
         ballot: Ballot,
+        /// Who accepted (see `crate::quorum`).
+        voter: Voter,
     },
     /// Paxos phase 1 (recovery).
     Prepare {
@@ -132,6 +138,8 @@ pub enum Message {
         ballot: Ballot,
         /// Sender's epoch.
         epoch: Epoch,
+        /// The register's home partition.
+        home: PartitionId,
     },
     /// Promise for `ballot` with the register's state.
     Promise {
@@ -143,6 +151,8 @@ pub enum Message {
         ballot: Ballot,
         /// Register state.
         status: RegisterStatus,
+        /// Who promised (see `crate::quorum`).
+        voter: Voter,
     },
     /// `ballot` was refused: a higher one was promised, or the register
     /// is decided (then `status.decided` says so).
@@ -313,5 +323,10 @@ pub enum Message {
         req: ReqId,
         /// The highest HLC the sender has seen.
         hlc: Ver,
+        /// The sender's engine incarnation.
+        incarnation: u64,
+        /// Whether the sender votes normally (a fenced replica vouches
+        /// only for such peers, see `crate::quorum`).
+        voting: bool,
     },
 }

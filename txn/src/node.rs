@@ -15,6 +15,7 @@ use crate::hlc::Hlc;
 use crate::membership::{NodeId, Policies, Ring, View};
 use crate::message::{Message, ReqId};
 use crate::options::TxnOptions;
+use crate::paxos::PaxosAddress;
 use crate::replica::ReplicaState;
 use crate::request::{ClientId, Request, Response};
 use crate::types::TxnId;
@@ -293,13 +294,33 @@ impl<E: Engine> TxnNode<E> {
                 ballot,
                 value,
                 epoch,
-            } => self.handle_decide(from, txn, attempt, ballot, value, epoch),
+                home,
+            } => {
+                let to = PaxosAddress {
+                    txn,
+                    attempt,
+                    ballot,
+                    epoch,
+                    home,
+                };
+                self.handle_decide(from, to, value)
+            }
             Message::Prepare {
                 txn,
                 attempt,
                 ballot,
                 epoch,
-            } => self.handle_prepare(from, txn, attempt, ballot, epoch),
+                home,
+            } => {
+                let to = PaxosAddress {
+                    txn,
+                    attempt,
+                    ballot,
+                    epoch,
+                    home,
+                };
+                self.handle_prepare(from, to)
+            }
             Message::Apply {
                 txn,
                 attempt,
@@ -329,7 +350,12 @@ impl<E: Engine> TxnNode<E> {
             } => self.handle_sync_chunk(from, space_tag, after, entries, done),
             Message::Low { low, recovering } => self.handle_low(from, low, recovering),
             Message::ClockAsk { req } => self.handle_clock_ask(from, req),
-            Message::ClockSeen { req, hlc } => self.handle_clock_seen(from, req, hlc),
+            Message::ClockSeen {
+                req,
+                hlc,
+                incarnation,
+                voting,
+            } => self.handle_clock_seen(from, req, hlc, incarnation, voting),
             Message::AeDigest { top } => self.handle_ae_digest(from, top),
             Message::AeLeaves { buckets } => self.handle_ae_leaves(from, buckets),
             Message::AeEntries {
@@ -359,16 +385,18 @@ impl<E: Engine> TxnNode<E> {
                 txn,
                 attempt,
                 ballot,
+                voter,
             } => {
-                self.on_accepted(from, txn, attempt, ballot);
-                self.recovery_on_accepted(from, txn, attempt, ballot);
+                self.on_accepted(from, txn, attempt, ballot, voter.clone());
+                self.recovery_on_accepted(from, txn, attempt, ballot, voter);
             }
             Message::Promise {
                 txn,
                 attempt,
                 ballot,
                 status,
-            } => self.recovery_on_promise(from, txn, attempt, ballot, status),
+                voter,
+            } => self.recovery_on_promise(from, txn, attempt, ballot, status, voter),
             Message::PaxosNack {
                 txn,
                 attempt,
@@ -475,6 +503,13 @@ impl<E: Engine> TxnNode<E> {
         self.engine.write(batch)?;
         self.next_req = (ReqId::from(self.txn_nonce) << 96) | (ReqId::from(lives) << 64) | 1;
         Ok(())
+    }
+
+    /// This life of this store: `(store nonce << 32) | life count`, the
+    /// high half of every request id it issues. Unique over restarts and,
+    /// through the nonce, over lost disks.
+    pub(crate) fn life_id(&self) -> u64 {
+        (self.next_req >> 64) as u64
     }
 
     /// A fresh request id for messages this node sends.

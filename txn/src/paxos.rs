@@ -9,7 +9,7 @@ use crate::membership::NodeId;
 use crate::message::{Message, RegisterStatus, ReqId};
 use crate::node::TxnNode;
 use crate::replica::RegisterState;
-use crate::types::{Attempt, Ballot, Decision, Epoch, TxnId};
+use crate::types::{Attempt, Ballot, Decision, Epoch, PartitionId, TxnId};
 
 /// What an acceptor does with an accept request.
 #[derive(Debug, PartialEq, Eq)]
@@ -80,9 +80,19 @@ impl RegisterState {
     }
 }
 
+/// What a `Prepare` or `Decide` is about: the register of `(txn,
+/// attempt)` at the replicas of `home`, the ballot and the sender's epoch.
+pub(crate) struct PaxosAddress {
+    pub(crate) txn: TxnId,
+    pub(crate) attempt: Attempt,
+    pub(crate) ballot: Ballot,
+    pub(crate) epoch: Epoch,
+    pub(crate) home: PartitionId,
+}
+
 impl<E: Engine> TxnNode<E> {
-    fn check_paxos(&self, txn: TxnId, epoch: Epoch) -> Result<(), Refusal> {
-        if !self.votes() {
+    fn check_paxos(&self, txn: TxnId, epoch: Epoch, home: &PartitionId) -> Result<(), Refusal> {
+        if !self.votes_on_register(home) {
             return Err(Refusal::Recovering);
         }
         let view = self.view.as_ref().ok_or(Refusal::NotOwner)?;
@@ -99,16 +109,15 @@ impl<E: Engine> TxnNode<E> {
         Ok(())
     }
 
-    pub(crate) fn handle_decide(
-        &mut self,
-        from: NodeId,
-        txn: TxnId,
-        attempt: Attempt,
-        ballot: Ballot,
-        value: Decision,
-        epoch: Epoch,
-    ) {
-        if let Err(reason) = self.check_paxos(txn, epoch) {
+    pub(crate) fn handle_decide(&mut self, from: NodeId, to: PaxosAddress, value: Decision) {
+        let PaxosAddress {
+            txn,
+            attempt,
+            ballot,
+            epoch,
+            home,
+        } = to;
+        if let Err(reason) = self.check_paxos(txn, epoch, &home) {
             self.send(
                 from,
                 Message::PaxosRefused {
@@ -133,6 +142,7 @@ impl<E: Engine> TxnNode<E> {
                     txn,
                     attempt,
                     ballot,
+                    voter: self.voter(),
                 },
             ),
             Ok((AcceptOutcome::Nack, state)) => self.send(
@@ -155,15 +165,15 @@ impl<E: Engine> TxnNode<E> {
         }
     }
 
-    pub(crate) fn handle_prepare(
-        &mut self,
-        from: NodeId,
-        txn: TxnId,
-        attempt: Attempt,
-        ballot: Ballot,
-        epoch: Epoch,
-    ) {
-        if let Err(reason) = self.check_paxos(txn, epoch) {
+    pub(crate) fn handle_prepare(&mut self, from: NodeId, to: PaxosAddress) {
+        let PaxosAddress {
+            txn,
+            attempt,
+            ballot,
+            epoch,
+            home,
+        } = to;
+        if let Err(reason) = self.check_paxos(txn, epoch, &home) {
             self.send(
                 from,
                 Message::PaxosRefused {
@@ -189,6 +199,7 @@ impl<E: Engine> TxnNode<E> {
                     attempt,
                     ballot,
                     status: state.status(),
+                    voter: self.voter(),
                 },
             ),
             Ok((PrepareOutcome::Nack, state)) => self.send(
@@ -240,7 +251,11 @@ mod tests {
     use crate::types::Ver;
 
     fn b(round: u64, node: u32) -> Ballot {
-        Ballot { round, node }
+        Ballot {
+            round,
+            node,
+            life: 1,
+        }
     }
 
     fn commit() -> Decision {

@@ -7,7 +7,7 @@
 //! proposes `Aborted`. Then it applies the decision and releases. A lock is
 //! never dropped without a decision.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use rand::RngExt;
 use zerodb_storage::Engine;
@@ -16,6 +16,7 @@ use crate::error::Refusal;
 use crate::membership::NodeId;
 use crate::message::{Message, RegisterStatus};
 use crate::node::TxnNode;
+use crate::quorum::{PaxosVotes, Voter};
 use crate::types::{Attempt, Ballot, Decision, PartitionId, TxnId};
 
 /// The Paxos phase of one recovery.
@@ -24,9 +25,9 @@ enum Phase {
     /// Waiting for `next_try_ms`.
     Idle,
     /// Prepare sent; promises so far.
-    Preparing(BTreeMap<NodeId, RegisterStatus>),
+    Preparing(PaxosVotes<RegisterStatus>),
     /// Accept sent with this value; acceptors so far.
-    Accepting(Decision, BTreeSet<NodeId>),
+    Accepting(Decision, PaxosVotes),
 }
 
 /// One recovery of an expired lock's attempt.
@@ -113,21 +114,24 @@ impl<E: Engine> TxnNode<E> {
     }
 
     fn start_prepare(&mut self, key: (TxnId, Attempt)) {
+        let life_id = self.life_id();
         let Some(view) = &self.view else { return };
         let epoch = view.epoch();
         let Some(rec) = self.replica.recoveries.get_mut(&key) else {
             return;
         };
-        let home = view.replicas(&rec.home);
+        let ring = view.replicas(&rec.home);
         rec.ballot = Ballot {
             round: rec.max_round_seen + 1,
             node: self.id.0,
+            life: life_id,
         };
         rec.max_round_seen = rec.ballot.round;
-        rec.phase = Phase::Preparing(BTreeMap::new());
+        rec.phase = Phase::Preparing(PaxosVotes::new(ring.clone()));
         rec.phase_started_ms = self.now_ms;
         let ballot = rec.ballot;
-        for to in home {
+        let home = rec.home.clone();
+        for to in ring {
             self.send(
                 to,
                 Message::Prepare {
@@ -135,6 +139,7 @@ impl<E: Engine> TxnNode<E> {
                     attempt: key.1,
                     ballot,
                     epoch,
+                    home: home.clone(),
                 },
             );
         }
@@ -147,6 +152,7 @@ impl<E: Engine> TxnNode<E> {
         attempt: Attempt,
         ballot: Ballot,
         status: RegisterStatus,
+        voter: Voter,
     ) {
         if let Some(decided) = status.decided.clone() {
             self.recovery_learned(txn, attempt, decided);
@@ -162,20 +168,22 @@ impl<E: Engine> TxnNode<E> {
         let Phase::Preparing(promises) = &mut rec.phase else {
             return;
         };
-        promises.insert(from, status);
-        if promises.len() < view.quorum_of(&rec.home) {
+        promises.add(from, voter, status);
+        if !promises.reached() {
             return;
         }
         // Adopt the value of the highest accepted ballot, else abort.
         let value = promises
-            .values()
+            .carried()
             .filter_map(|s| s.accepted.clone())
             .max_by_key(|(b, _)| *b)
             .map_or(Decision::Aborted, |(_, v)| v);
-        rec.phase = Phase::Accepting(value.clone(), BTreeSet::new());
+        let ring = view.replicas(&rec.home);
+        rec.phase = Phase::Accepting(value.clone(), PaxosVotes::new(ring.clone()));
         rec.phase_started_ms = self.now_ms;
         let epoch = view.epoch();
-        for to in view.replicas(&rec.home) {
+        let home = rec.home.clone();
+        for to in ring {
             self.send(
                 to,
                 Message::Decide {
@@ -184,6 +192,7 @@ impl<E: Engine> TxnNode<E> {
                     ballot,
                     value: value.clone(),
                     epoch,
+                    home: home.clone(),
                 },
             );
         }
@@ -195,8 +204,8 @@ impl<E: Engine> TxnNode<E> {
         txn: TxnId,
         attempt: Attempt,
         ballot: Ballot,
+        voter: Voter,
     ) {
-        let Some(view) = &self.view else { return };
         let Some(rec) = self.replica.recoveries.get_mut(&(txn, attempt)) else {
             return;
         };
@@ -206,8 +215,8 @@ impl<E: Engine> TxnNode<E> {
         let Phase::Accepting(value, accepted) = &mut rec.phase else {
             return;
         };
-        accepted.insert(from);
-        if accepted.len() >= view.quorum_of(&rec.home) {
+        accepted.add(from, voter, ());
+        if accepted.reached() {
             let value = value.clone();
             self.recovery_learned(txn, attempt, value);
         }

@@ -30,14 +30,22 @@ pub fn version(ver: Ver) -> Version {
 /// `(txn, attempt)`.
 pub type Attempt = u32;
 
-/// A Paxos ballot. Unique because it carries the proposer's node id; the
-/// coordinator owns `(0, coordinator)` for each attempt.
+/// A Paxos ballot. Unique because it carries the proposer's node id and
+/// life; the coordinator owns `(0, coordinator, 0)` for each attempt (an
+/// attempt never outlives its coordinator's life).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode)]
 pub struct Ballot {
     /// Round number; recoveries use rounds above every round they saw.
     pub round: u64,
     /// The proposer.
     pub node: u32,
+    /// The proposer's life (`TxnNode::life_id`): a node that restarts,
+    /// with or without its disk, forgets the rounds it used, and must not
+    /// propose another value with a ballot an earlier life used (review
+    /// of issue 14's ring-of-two fence: a restarted recovery re-used
+    /// `(1, N)`, and two values at one ballot let a later recovery adopt
+    /// the wrong one). Zero for the coordinator's ballot 0.
+    pub life: u64,
 }
 
 /// Where a client's [`Key`] lives: the ring's view of it and the bytes it

@@ -136,7 +136,7 @@ fn a_decision_below_the_watermark_is_forgotten_not_empty() {
 #[test]
 fn paxos_messages_below_the_watermark_are_refused_and_create_no_register() {
     let mut c = Cluster::new(3, 6, options());
-    let (txn, attempt, _, decision) = committed_write(&mut c);
+    let (txn, attempt, home_partition, decision) = committed_write(&mut c);
     release_past(&mut c, txn);
     let home = home_replica(&mut c);
     let now = c.now_ms();
@@ -144,15 +144,25 @@ fn paxos_messages_below_the_watermark_are_refused_and_create_no_register() {
         Message::Decide {
             txn,
             attempt,
-            ballot: Ballot { round: 0, node: 2 },
+            ballot: Ballot {
+                round: 0,
+                node: 2,
+                life: 0,
+            },
             value: decision,
             epoch: epoch(),
+            home: home_partition.clone(),
         },
         Message::Prepare {
             txn,
             attempt,
-            ballot: Ballot { round: 7, node: 3 },
+            ballot: Ballot {
+                round: 7,
+                node: 3,
+                life: 1,
+            },
             epoch: epoch(),
+            home: home_partition,
         },
     ];
     for msg in late {

@@ -12,7 +12,8 @@ use zerodb_storage::{Incarnation, MemoryEngine};
 use zerodb_txn::membership::NodeId;
 use zerodb_txn::testing::test_ring;
 use zerodb_txn::{
-    Action, Ballot, Decision, Epoch, Message, Policies, Refusal, TxnId, TxnNode, TxnOptions, Ver,
+    Action, Ballot, Decision, Epoch, Message, PartitionId, Policies, Refusal, TxnId, TxnNode,
+    TxnOptions, Ver,
 };
 
 fn open(id: u32, incarnation: u64, bootstrap: bool) -> TxnNode<MemoryEngine> {
@@ -56,14 +57,24 @@ fn a_replica_back_from_a_lost_disk_casts_no_vote_while_old_votes_may_be_in_fligh
         writes: vec![],
         participants: vec![],
     };
+    // The register's home: any partition, each has all three replicas.
+    let home = PartitionId {
+        namespace: "bank".into(),
+        token: 7,
+    };
     let mut nodes = [open(1, 1, true), open(2, 2, true), open(3, 3, true)];
     // C (node 3) accepts the coordinator's ballot-0 Decide...
     let decide = Message::Decide {
         txn,
         attempt: 1,
-        ballot: Ballot { round: 0, node: 9 },
+        ballot: Ballot {
+            round: 0,
+            node: 9,
+            life: 0,
+        },
         value: commit,
         epoch,
+        home: home.clone(),
     };
     let out = sends(nodes[2].handle_message(2_000, NodeId(9), decide));
     assert!(matches!(out[..], [(_, Message::Accepted { .. })]));
@@ -91,8 +102,13 @@ fn a_replica_back_from_a_lost_disk_casts_no_vote_while_old_votes_may_be_in_fligh
     let prepare = Message::Prepare {
         txn,
         attempt: 1,
-        ballot: Ballot { round: 1, node: 2 },
+        ballot: Ballot {
+            round: 1,
+            node: 2,
+            life: 1,
+        },
         epoch,
+        home,
     };
     let out = sends(nodes[2].handle_message(now, NodeId(2), prepare));
     assert!(

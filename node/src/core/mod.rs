@@ -282,7 +282,7 @@ impl<E: Engine> NodeCore<E> {
             self.publish_down(now_ms);
         }
         let actions = match msg {
-            NodeMessage::Txn(msg) => self.txn.handle_message(now_ms, from, msg),
+            NodeMessage::Txn(msg) => self.txn.handle_message(now_ms, from, *msg),
             NodeMessage::Hello { .. } => Vec::new(),
         };
         self.finish(now_ms, actions)

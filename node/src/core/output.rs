@@ -95,7 +95,7 @@ impl From<Action> for Output {
         match action {
             Action::Send { to, msg } => Output::Send {
                 to,
-                msg: NodeMessage::Txn(msg),
+                msg: NodeMessage::Txn(Box::new(msg)),
             },
             Action::Reply { client, response } => Output::Reply {
                 client,
@@ -130,7 +130,7 @@ mod tests {
     use zerodb_txn::Message;
 
     fn stored(req: u128) -> NodeMessage {
-        NodeMessage::Txn(Message::Stored { req })
+        NodeMessage::Txn(Box::new(Message::Stored { req }))
     }
 
     #[test]

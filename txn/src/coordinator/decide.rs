@@ -13,6 +13,7 @@ use crate::error::{ClientError, Refusal};
 use crate::membership::NodeId;
 use crate::message::{Message, RegisterStatus};
 use crate::node::TxnNode;
+use crate::quorum::Voter;
 use crate::request::Response;
 use crate::types::{Attempt, Ballot, Decision, TxnId};
 
@@ -23,6 +24,7 @@ impl<E: Engine> TxnNode<E> {
         txn: TxnId,
         attempt: Attempt,
         ballot: Ballot,
+        voter: Voter,
     ) {
         if ballot != self.own_ballot() {
             return;
@@ -37,9 +39,8 @@ impl<E: Engine> TxnNode<E> {
             else {
                 return true;
             };
-            accepted.insert(from);
-            let q = node.view.as_ref().expect("view").quorum_of(&run.home);
-            if accepted.len() < q {
+            accepted.add(from, voter, ());
+            if !accepted.reached() {
                 return true;
             }
             let value = value.clone();

@@ -16,6 +16,7 @@ use crate::error::{ClientError, Refusal};
 use crate::membership::NodeId;
 use crate::message::{LockKey, LockRead, Message};
 use crate::node::TxnNode;
+use crate::quorum::PaxosVotes;
 use crate::request::{ClientId, Op, OpResult, Response};
 use crate::types::{
     Attempt, Ballot, Decision, Epoch, LockMode, PartitionId, TxnId, Versioned, Write,
@@ -48,14 +49,14 @@ pub(super) enum Phase {
     Deciding {
         value: Decision,
         results: Vec<OpResult>,
-        accepted: BTreeSet<NodeId>,
+        accepted: PaxosVotes,
     },
     /// The accept round failed or timed out: asking the home replicas for
     /// the outcome.
     Learning {
         value: Decision,
         results: Vec<OpResult>,
-        accepted: BTreeSet<NodeId>,
+        accepted: PaxosVotes,
         next_query_ms: u64,
     },
 }
@@ -365,7 +366,7 @@ impl<E: Engine> TxnNode<E> {
                 run.phase = Phase::Deciding {
                     value,
                     results: done.results,
-                    accepted: BTreeSet::new(),
+                    accepted: PaxosVotes::new(run.partitions[&run.home].clone()),
                 };
                 run.phase_started_ms = self.now_ms;
                 true
@@ -377,6 +378,7 @@ impl<E: Engine> TxnNode<E> {
         Ballot {
             round: 0,
             node: self.id.0,
+            life: 0,
         }
     }
 
@@ -391,6 +393,7 @@ impl<E: Engine> TxnNode<E> {
                     ballot,
                     value: value.clone(),
                     epoch: run.epoch,
+                    home: run.home.clone(),
                 },
             );
         }

@@ -14,6 +14,7 @@ use std::hash::{Hash, Hasher};
 
 use crate::membership::{quorum, NodeId, View};
 use crate::message::{LockKey, LockRead, Message};
+use crate::quorum::PaxosVotes;
 use crate::types::{
     ver, Attempt, Ballot, Decision, Key, KeyExt, LockMode, PartitionId, TxnId, Ver, Versioned,
     Write,
@@ -35,7 +36,7 @@ pub(crate) enum Phase {
     Locking(BTreeMap<NodeId, Values>),
     /// `Decide` sent at ballot 0 with this value; home replicas that
     /// accepted it; replicas that had granted the attempt's locks.
-    Deciding(Decision, BTreeSet<NodeId>, BTreeSet<NodeId>),
+    Deciding(Decision, PaxosVotes, BTreeSet<NodeId>),
     /// A quorum of home replicas accepted: the client was answered.
     Committed,
     /// The last allowed attempt was abandoned.
@@ -219,10 +220,12 @@ impl Coordinator {
             participants: self.participants(view),
         };
         let granted = grants.keys().copied().collect();
-        self.phase = Phase::Deciding(value.clone(), BTreeSet::new(), granted);
+        let home = view.replicas(&self.home(view));
+        self.phase = Phase::Deciding(value.clone(), PaxosVotes::new(home), granted);
         let ballot = Ballot {
             round: 0,
             node: self.node.0,
+            life: 0,
         };
         view.replicas(&self.home(view))
             .into_iter()
@@ -233,6 +236,7 @@ impl Coordinator {
                     ballot,
                     value: value.clone(),
                     epoch: view.epoch(),
+                    home: self.home(view),
                 };
                 (to, msg)
             })
@@ -247,7 +251,6 @@ impl Coordinator {
         from: NodeId,
         msg: &Message,
     ) -> (Outbox, Option<Decision>) {
-        let home = view.replicas(&self.home(view));
         match (msg, &mut self.phase) {
             (
                 Message::LockGranted {
@@ -265,12 +268,12 @@ impl Coordinator {
                     txn,
                     attempt,
                     ballot,
+                    voter,
                 },
                 Phase::Deciding(value, accepted, _),
             ) if *txn == self.txn && *attempt == self.attempt && ballot.round == 0 => {
-                accepted.insert(from);
-                let count = home.iter().filter(|r| accepted.contains(r)).count();
-                if count < quorum(home.len()) {
+                accepted.add(from, voter.clone(), ());
+                if !accepted.reached() {
                     return (Vec::new(), None);
                 }
                 let value = value.clone();
@@ -323,8 +326,9 @@ impl Coordinator {
             Phase::Deciding(value, accepted, granted) => {
                 2u8.hash(h);
                 crate::codec::encode_stored(value).hash(h);
-                let ids = |set: &BTreeSet<NodeId>| set.iter().map(|n| n.0).collect::<Vec<_>>();
-                (ids(accepted), ids(granted)).hash(h);
+                let accepted: Vec<u32> = accepted.voters().map(|n| n.0).collect();
+                let granted: Vec<u32> = granted.iter().map(|n| n.0).collect();
+                (accepted, granted).hash(h);
             }
             Phase::Committed => 3u8.hash(h),
             Phase::GaveUp => 4u8.hash(h),

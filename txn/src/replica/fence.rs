@@ -14,6 +14,15 @@
 //!
 //! Meanwhile the node reports real lows (its copied locks count), so the
 //! watermark can pass.
+//!
+//! One exception, for liveness: in a ring of two replicas every quorum
+//! needs this replica, so a transaction the old incarnation left undecided
+//! would hold the watermark, and so the fence, for good. There a fenced
+//! replica answers `Prepare` and `Decide`, marked with the incarnation of
+//! each peer that answered its clock question while voting, and a
+//! proposer counts such a vote only beside that peer's incarnation
+//! (`crate::quorum` has the rule and why it is safe). Lock grants and
+//! reads stay withheld.
 
 use std::collections::BTreeMap;
 
@@ -22,7 +31,8 @@ use zerodb_storage::{Engine, Version};
 use crate::membership::NodeId;
 use crate::message::{Message, ReqId};
 use crate::node::{ReplicaStatus, TxnNode};
-use crate::types::{ver, version, Ver};
+use crate::quorum::{Voter, FENCED_VOTE_RING_SIZE};
+use crate::types::{ver, version, PartitionId, Ver};
 
 /// Progress of the fence.
 #[derive(Clone, Debug)]
@@ -32,6 +42,10 @@ pub(crate) struct Fence {
     asked_at_ms: Option<u64>,
     /// Highest HLC each member reported.
     clocks: BTreeMap<NodeId, Ver>,
+    /// The incarnation of each member that answered while voting
+    /// normally: the peers this replica's votes vouch for in a ring of
+    /// two (`crate::quorum`).
+    vouched: BTreeMap<NodeId, u64>,
 }
 
 impl<E: Engine> TxnNode<E> {
@@ -42,6 +56,7 @@ impl<E: Engine> TxnNode<E> {
             req,
             asked_at_ms: None,
             clocks: BTreeMap::new(),
+            vouched: BTreeMap::new(),
         });
         self.fence_tick();
     }
@@ -120,12 +135,21 @@ impl<E: Engine> TxnNode<E> {
             Message::ClockSeen {
                 req,
                 hlc: ver(seen),
+                incarnation: self.engine.incarnation().0,
+                voting: self.votes(),
             },
         );
     }
 
     /// A member's answer.
-    pub(crate) fn handle_clock_seen(&mut self, from: NodeId, req: ReqId, hlc: Ver) {
+    pub(crate) fn handle_clock_seen(
+        &mut self,
+        from: NodeId,
+        req: ReqId,
+        hlc: Ver,
+        incarnation: u64,
+        voting: bool,
+    ) {
         let Some(fence) = &mut self.replica.fence else {
             return;
         };
@@ -133,7 +157,43 @@ impl<E: Engine> TxnNode<E> {
             return;
         }
         fence.clocks.insert(from, hlc);
+        // An answer from a peer that is not voting (copying or fenced
+        // itself) vouches for nothing: two forgetful members must never
+        // make a quorum of two.
+        if voting {
+            fence.vouched.insert(from, incarnation);
+        } else {
+            fence.vouched.remove(&from);
+        }
         self.fence_tick();
+    }
+
+    /// Who this replica votes as: unfenced, or fenced with the peers it
+    /// vouches for (`crate::quorum`).
+    pub(crate) fn voter(&self) -> Voter {
+        let incarnation = self.engine.incarnation().0;
+        match &self.replica.fence {
+            None => Voter::normal(incarnation),
+            Some(fence) => Voter {
+                incarnation,
+                vouched: Some(fence.vouched.iter().map(|(n, i)| (n.0, *i)).collect()),
+            },
+        }
+    }
+
+    /// Whether this replica may vote on a register whose home partition
+    /// is `home`: a normal replica always; a fenced one only in a ring of
+    /// two, where its vote is marked and counted only beside the peer it
+    /// vouched for.
+    pub(crate) fn votes_on_register(&self, home: &PartitionId) -> bool {
+        if self.votes() {
+            return true;
+        }
+        self.replica.fence.is_some()
+            && self
+                .view
+                .as_ref()
+                .is_some_and(|v| v.replicas(home).len() == FENCED_VOTE_RING_SIZE)
     }
 
     /// The id of the fence's question, while fencing (tests answer it).

@@ -83,6 +83,46 @@ fn a_restart_rearms_the_lease_of_every_reloaded_lock() {
     assert!(!late.is_empty(), "once the lease elapsed, recovery starts");
 }
 
+/// The ballots of the recovery `Prepare`s sent while ticking from
+/// `from_ms` to `to_ms`.
+fn prepare_ballots(n: &mut TxnNode<MemoryEngine>, from_ms: u64, to_ms: u64) -> BTreeSet<Ballot> {
+    let tick = TxnOptions::default().tick_ms;
+    let mut ballots = BTreeSet::new();
+    for at in (from_ms..=to_ms).step_by(tick as usize) {
+        for m in sent(&n.handle_timer(at, Timer::Tick)) {
+            if let Message::Prepare { ballot, .. } = m {
+                ballots.insert(*ballot);
+            }
+        }
+    }
+    ballots
+}
+
+#[test]
+fn a_restarted_recovery_never_reuses_a_ballot_of_an_earlier_life() {
+    let mut n = open(
+        MemoryEngine::new(Incarnation(1)),
+        test_ring(3),
+        Policies::default(),
+        true,
+    );
+    n.start(0);
+    ask(&mut n, lock_read(txn(5), 1, &[("a", LockMode::Exclusive)]));
+    let window_ms = LEASE_MS + TxnOptions::default().backoff_base_ms + 20;
+    let first = prepare_ballots(&mut n, 10, 10 + window_ms);
+    assert!(!first.is_empty(), "the expired lock is recovered");
+    // The node restarts over its disk and has forgotten the rounds it used;
+    // with no answer seen, it starts again from round 1.
+    let mut n = restart(n, test_ring(3), Policies::default());
+    n.start(50_000);
+    let second = prepare_ballots(&mut n, 50_000, 50_000 + window_ms);
+    assert!(!second.is_empty(), "the reloaded lock is recovered");
+    assert!(
+        first.is_disjoint(&second),
+        "one ballot could carry two values: {first:?} and {second:?}"
+    );
+}
+
 /// "ns" replicated on 5 of 5 nodes while the default policy has RF 3.
 fn wide_ns_policies() -> Policies {
     let wide = NamespacePolicy {
@@ -129,13 +169,18 @@ fn a_dropped_namespace_keeps_its_placement_for_recovery() {
         "the register is on the ring of the namespace's own policy"
     );
     // A quorum of that ring (3 of 5), not of the default one (2 of 3).
-    let ballot = Ballot { round: 1, node: 1 };
+    let ballot = Ballot {
+        round: 1,
+        node: 1,
+        life: n.life_id(),
+    };
     let promise = |n: &mut TxnNode<MemoryEngine>, from: u32| {
         let msg = Message::Promise {
             txn: txn(5),
             attempt: 1,
             ballot,
             status: crate::replica::RegisterState::default().status(),
+            voter: crate::quorum::Voter::normal(u64::from(from)),
         };
         let actions = n.handle_message(2_000, NodeId(from), msg);
         sent(&actions)

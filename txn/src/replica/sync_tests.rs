@@ -102,7 +102,13 @@ fn chunk(
     if let Some(req) = n.fence_req() {
         for peer in [2, 3] {
             let hlc = Ver::ZERO;
-            n.handle_message(10, NodeId(peer), Message::ClockSeen { req, hlc });
+            let msg = Message::ClockSeen {
+                req,
+                hlc,
+                incarnation: u64::from(peer),
+                voting: true,
+            };
+            n.handle_message(10, NodeId(peer), msg);
         }
     }
 }
