@@ -12,14 +12,15 @@ pub type ReplicaRecords = Vec<(NodeId, Option<Record>)>;
 
 /// Checks that the replicas of every key agree on one record whose value was
 /// written by some client. `written` holds, per key, every value a client
-/// tried to write; `acknowledged` the keys with a write a client was told
+/// tried to write (`None`: a delete, whose tombstone must then be on every
+/// replica alike); `acknowledged` the keys with a write a client was told
 /// succeeded. A key may be absent everywhere unless it is acknowledged (a
 /// write with an unknown outcome may have reached no replica, or only one
 /// that crashed before its sync). Returns one message per key that has not
 /// converged.
 pub fn check_convergence(
     stored: &BTreeMap<u64, ReplicaRecords>,
-    written: &BTreeMap<u64, BTreeSet<u64>>,
+    written: &BTreeMap<u64, BTreeSet<Option<u64>>>,
     acknowledged: &BTreeSet<u64>,
 ) -> Vec<String> {
     let mut problems = Vec::new();
@@ -41,11 +42,15 @@ pub fn check_convergence(
                 "register {key}: a write was acknowledged but the key is absent on replica {first_node:?}"
             )),
             None => {}
-            Some(value) => {
-                let decoded = value.and_then(|bytes| decode_int(bytes).map(|v| v as u64));
+            Some(None) if wrote.is_some_and(|w| w.contains(&None)) => {}
+            Some(None) => problems.push(format!(
+                "register {key}: replicas hold a tombstone, but no client deleted it"
+            )),
+            Some(Some(bytes)) => {
+                let decoded = decode_int(bytes).map(|v| Some(v as u64));
                 if !decoded.is_some_and(|v| wrote.is_some_and(|w| w.contains(&v))) {
                     problems.push(format!(
-                        "register {key}: replicas hold {value:?}, which no client wrote"
+                        "register {key}: replicas hold {bytes:?}, which no client wrote"
                     ));
                 }
             }
@@ -69,8 +74,17 @@ mod tests {
         Some(Record::value(version, encode_int(value as i64)))
     }
 
-    fn written() -> BTreeMap<u64, BTreeSet<u64>> {
-        BTreeMap::from([(0, BTreeSet::from([1, 2]))])
+    fn written() -> BTreeMap<u64, BTreeSet<Option<u64>>> {
+        BTreeMap::from([(0, BTreeSet::from([Some(1), Some(2)]))])
+    }
+
+    fn tombstone(version: u64) -> Option<Record> {
+        let version = Version {
+            physical_ms: version,
+            logical: 0,
+            node: 1,
+        };
+        Some(Record::tombstone(version))
     }
 
     fn acked() -> BTreeSet<u64> {
@@ -129,5 +143,35 @@ mod tests {
             vec![(NodeId(1), record(7, 9)), (NodeId(2), record(7, 9))],
         )]);
         assert_eq!(check_convergence(&stored, &written(), &acked()).len(), 1);
+    }
+
+    #[test]
+    fn the_same_tombstone_everywhere_passes_only_after_a_delete() {
+        let stored = BTreeMap::from([(0, (1..=3).map(|n| (NodeId(n), tombstone(8))).collect())]);
+        let problems = check_convergence(&stored, &written(), &acked());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("no client deleted"), "{problems:?}");
+        let mut deleted = written();
+        deleted.get_mut(&0).unwrap().insert(None);
+        assert!(check_convergence(&stored, &deleted, &acked()).is_empty());
+    }
+
+    #[test]
+    fn a_replica_that_missed_a_delete_is_flagged() {
+        // The resurrection a lost tombstone causes: one replica still
+        // holds the value the delete removed.
+        let stored = BTreeMap::from([(
+            0,
+            vec![
+                (NodeId(1), tombstone(8)),
+                (NodeId(2), record(7, 2)),
+                (NodeId(3), tombstone(8)),
+            ],
+        )]);
+        let mut deleted = written();
+        deleted.get_mut(&0).unwrap().insert(None);
+        let problems = check_convergence(&stored, &deleted, &acked());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("NodeId(2)"), "{problems:?}");
     }
 }

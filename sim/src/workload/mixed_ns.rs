@@ -39,7 +39,7 @@ fn changes_catalog(process: ProcessId) -> bool {
 
 impl MixedNsWorkload {
     /// `strong_keys` registers on the strong namespace (with cas),
-    /// `eventual_keys` on the eventual one (puts and gets only), and
+    /// `eventual_keys` on the eventual one (puts, deletes and gets), and
     /// catalog changes whose namespaces have replication factor
     /// `churn_rf`.
     pub fn new(strong_keys: u64, eventual_keys: u64, churn_rf: usize) -> MixedNsWorkload {
@@ -174,7 +174,7 @@ impl Workload for MixedNsWorkload {
         self.eventual.acknowledged_writes()
     }
 
-    fn converging_keys(&self) -> Vec<(u64, Key, BTreeSet<u64>)> {
+    fn converging_keys(&self) -> Vec<(u64, Key, BTreeSet<Option<u64>>)> {
         let mut written = self.eventual.attempted_writes();
         (0..self.eventual.keys())
             .map(|key| {

@@ -160,8 +160,9 @@ pub trait Workload {
 
     /// Registers of an eventual namespace whose replicas must agree once
     /// faults have healed: `(register, key, every value clients tried to
-    /// write to it)`. Empty for workloads with no eventual part.
-    fn converging_keys(&self) -> Vec<(u64, Key, BTreeSet<u64>)> {
+    /// write to it, `None` for a delete)`. Empty for workloads with no
+    /// eventual part.
+    fn converging_keys(&self) -> Vec<(u64, Key, BTreeSet<Option<u64>>)> {
         Vec::new()
     }
 

@@ -94,16 +94,18 @@ impl RegisterWorkload {
     /// Every value a client tried to write, per register, whatever the
     /// outcome (an indeterminate or failed write may still have landed on
     /// one replica of an eventual namespace).
-    pub fn attempted_writes(&self) -> BTreeMap<u64, BTreeSet<u64>> {
-        let mut written: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
+    pub fn attempted_writes(&self) -> BTreeMap<u64, BTreeSet<Option<u64>>> {
+        let mut written: BTreeMap<u64, BTreeSet<Option<u64>>> = BTreeMap::new();
         for op in &self.history {
-            if let RegisterOp::Put { key, value }
-            | RegisterOp::Cas {
-                key, new: value, ..
-            } = op.op
-            {
-                written.entry(key).or_default().insert(value);
-            }
+            let (key, value) = match op.op {
+                RegisterOp::Put { key, value }
+                | RegisterOp::Cas {
+                    key, new: value, ..
+                } => (key, Some(value)),
+                RegisterOp::Delete { key } => (key, None),
+                RegisterOp::Get { .. } => continue,
+            };
+            written.entry(key).or_default().insert(value);
         }
         written
     }
@@ -214,9 +216,9 @@ impl Workload for RegisterWorkload {
             let value = self.next_value;
             if roll < 4 {
                 RegisterOp::Get { key }
-            } else if roll == 7 && self.allow_cas {
-                // Strong namespaces only: the convergence check of an
-                // eventual one compares values, not tombstones.
+            } else if roll == 7 {
+                // On an eventual namespace too: the convergence check then
+                // wants the same tombstone on every replica.
                 RegisterOp::Delete { key }
             } else if roll < 8 || !self.allow_cas {
                 self.next_value += 1;
