@@ -159,7 +159,7 @@ fn a_damaged_newest_superblock_falls_back_and_issues_a_new_incarnation() {
 }
 
 #[test]
-fn a_damaged_older_superblock_is_reported_but_harmless() {
+fn a_damaged_older_superblock_is_harmless_and_rewritten() {
     let vfs = FaultVfs::new(4);
     let (mut engine, created) = open(&vfs).unwrap();
     fill(&mut engine, 0..100);
@@ -171,12 +171,10 @@ fn a_damaged_older_superblock_is_reported_but_harmless() {
     let (mut engine, report) = open(&vfs).unwrap();
     assert_eq!(report.incarnation, created.incarnation);
     assert_eq!(engine.get(Space::Data, &key(7)).unwrap(), Some(record(7)));
+    // Open rewrote the damaged copy (before, it stayed damaged and
+    // `validate` reported it, so the simulator lost the disk).
     let v = engine.validate();
-    assert!(
-        v.problems.iter().any(|p| p.contains("superblock 1")),
-        "{:?}",
-        v.problems
-    );
+    assert!(v.is_ok(), "{:?}", v.problems);
 }
 
 #[test]

@@ -86,8 +86,12 @@ pub struct ZeroEngine {
     free: BTreeSet<u64>,
     /// Pages of the durable free-list chain.
     freelist_pages: Vec<u64>,
-    /// Checkpoint even if the memtable is empty (a new incarnation to store).
+    /// Checkpoint even if the memtable is empty (a new incarnation to store,
+    /// or a damaged superblock to rewrite).
     force_checkpoint: bool,
+    /// A new incarnation the next checkpoint stores (the durable one is in
+    /// `superblock`).
+    new_incarnation: Option<u64>,
     poisoned: Option<String>,
     closed: bool,
     checkpoints: u64,
@@ -127,6 +131,13 @@ fn new_incarnation(seed: u64, previous: u64) -> u64 {
     id
 }
 
+/// A superblock slot that failed its checks on open.
+#[derive(Debug)]
+struct DamagedSuperblock {
+    slot: u64,
+    problem: String,
+}
+
 fn io_error(dir: &str, name: &str, source: std::io::Error) -> StorageError {
     StorageError::Io {
         path: Path::new(dir).join(name),
@@ -155,12 +166,15 @@ impl ZeroEngine {
         // shorter file is a creation that never finished: nothing was stored.
         let created = !existed || len < 2 * PAGE_SIZE as u64;
         let path = Path::new(dir).join(MAIN_FILE).display().to_string();
-        let superblock = if created {
-            Self::create(&*vfs, dir, &*file, &options)?
+        let (superblock, damaged) = if created {
+            (Self::create(&*vfs, dir, &*file, &options)?, None)
         } else {
             Self::read_superblocks(&*file, dir)?
         };
         let mut pager = Pager::new(file, path, options.cache_bytes, superblock.page_count);
+        if let Some(damaged) = &damaged {
+            Self::check_fallback(&mut pager, dir, &superblock, damaged)?;
+        }
         let (free, freelist_pages) = load_freelist(&mut pager, &superblock)?;
         let mut memtable = Memtable::new();
         let (wal, recovery) = Wal::recover(Arc::clone(&vfs), dir, superblock.next_lsn, |ops| {
@@ -179,6 +193,7 @@ impl ZeroEngine {
             free,
             freelist_pages,
             force_checkpoint: false,
+            new_incarnation: None,
             poisoned: None,
             closed: false,
             checkpoints: 0,
@@ -194,11 +209,24 @@ impl ZeroEngine {
                 dropped = recovery.dropped,
                 "WAL lost records that may have been synced; issuing a new incarnation"
             );
-            engine.superblock.incarnation = new_incarnation(
+            engine.set_incarnation(new_incarnation(
                 engine.options.incarnation_seed ^ engine.superblock.generation,
                 engine.superblock.incarnation,
+            ));
+        }
+        if let Some(damaged) = &damaged {
+            // The checkpoint below writes the next generation into the
+            // damaged slot, so both copies are good again.
+            tracing::warn!(
+                dir,
+                slot = damaged.slot,
+                generation = engine.superblock.generation,
+                lost = recovery.synced_lost,
+                "repairing the damaged superblock with a checkpoint"
             );
             engine.force_checkpoint = true;
+        }
+        if engine.force_checkpoint {
             engine.checkpoint()?;
         }
         let report = OpenReport {
@@ -263,8 +291,13 @@ impl ZeroEngine {
         Ok(sb)
     }
 
-    fn read_superblocks(file: &dyn crate::vfs::VfsFile, dir: &str) -> StorageResult<Superblock> {
+    /// The newest valid superblock, and the other slot when it is damaged.
+    fn read_superblocks(
+        file: &dyn crate::vfs::VfsFile,
+        dir: &str,
+    ) -> StorageResult<(Superblock, Option<DamagedSuperblock>)> {
         let mut best: Option<Superblock> = None;
+        let mut damaged = None;
         let mut problems = Vec::new();
         for slot in 0..2u64 {
             let mut buf = vec![0u8; PAGE_SIZE];
@@ -276,14 +309,61 @@ impl ZeroEngine {
                 Err(e) => {
                     tracing::warn!(dir, slot, error = %e, "superblock damaged; using the other");
                     problems.push(e.to_string());
+                    damaged = Some(DamagedSuperblock {
+                        slot,
+                        problem: e.to_string(),
+                    });
                 }
             }
         }
-        best.ok_or_else(|| StorageError::Corruption {
+        let best = best.ok_or_else(|| StorageError::Corruption {
             what: format!("{dir}/{MAIN_FILE}"),
             detail: format!(
                 "both superblocks are damaged ({}); run repair to salvage the pages",
                 problems.join("; ")
+            ),
+        })?;
+        Ok((best, damaged))
+    }
+
+    /// With one superblock damaged, the intact one (`sb`, generation g) is
+    /// either the newest (the damaged one held g - 1: nothing is lost) or
+    /// the older of the two (the damaged one held g + 1). In the second
+    /// case a later checkpoint may have written over pages of g's tree (the
+    /// ones g + 1 released), so the state g names is used only if every
+    /// page of it checks out and none was written after g. Whether the
+    /// records since g are all still in the WAL is recovery's question
+    /// (a gap after g's `next_lsn` is a loss).
+    fn check_fallback(
+        pager: &mut Pager,
+        dir: &str,
+        sb: &Superblock,
+        damaged: &DamagedSuperblock,
+    ) -> StorageResult<()> {
+        let need = sb.page_count * PAGE_SIZE as u64;
+        if pager.file_len() < need {
+            // Only a newer checkpoint cuts the file below g's page count,
+            // and only free pages of g: give them back as zeros.
+            pager.extend_to(need)?;
+        }
+        let report = validate::check_state(pager, sb, ValidationReport::default());
+        if report.is_ok() {
+            return Ok(());
+        }
+        let mut problems = report.problems[..report.problems.len().min(3)].join("; ");
+        if report.problems.len() > 3 {
+            problems += &format!("; {} more", report.problems.len() - 3);
+        }
+        Err(StorageError::Corruption {
+            what: format!("{dir}/{MAIN_FILE}"),
+            detail: format!(
+                "superblock {} is damaged ({}) and the state of superblock {} (generation {}) \
+                 does not check out ({}): the damaged one was newer; run repair to salvage the pages",
+                damaged.slot,
+                damaged.problem,
+                sb.slot(),
+                sb.generation,
+                problems
             ),
         })
     }
@@ -411,15 +491,24 @@ impl ZeroEngine {
         drop(changes);
         self.pager.flush()?;
         self.pager.sync()?;
+        let incarnation = self.new_incarnation.unwrap_or(self.superblock.incarnation);
+        let mut next_lsn = self.wal.next_lsn;
+        if incarnation != self.superblock.incarnation {
+            // A superblock that changes the incarnation starts the log past
+            // every earlier one's `next_lsn`: should it be damaged later,
+            // falling back to the one before always finds a gap (a loss),
+            // never the old incarnation with nothing missing.
+            next_lsn = next_lsn.max(self.superblock.next_lsn + 1);
+        }
         let sb = Superblock {
             generation,
-            incarnation: self.superblock.incarnation,
+            incarnation,
             root,
             page_count: self.pager.page_count,
             freelist_head: chain.first().copied().unwrap_or(0),
             free_count: all_free.len() as u64,
             records,
-            next_lsn: self.wal.next_lsn,
+            next_lsn,
         };
         self.pager.write_now(sb.slot(), &sb.encode())?;
         self.pager.sync()?;
@@ -435,18 +524,19 @@ impl ZeroEngine {
         self.freelist_pages = chain;
         self.memtable.clear();
         self.force_checkpoint = false;
+        self.new_incarnation = None;
         self.checkpoints += 1;
         // The cut only returns space: if it fails, the file keeps unused
         // pages at its end, which the page count already excludes.
         if let Err(e) = self.pager.truncate() {
             tracing::warn!(dir = %self.dir, error = %e, "could not cut free pages off the main file");
         }
-        self.wal.rotate()
+        self.wal.rotate(next_lsn)
     }
 
     /// Sets the incarnation stored by the next checkpoint (repair).
     fn set_incarnation(&mut self, incarnation: u64) {
-        self.superblock.incarnation = incarnation;
+        self.new_incarnation = Some(incarnation);
         self.force_checkpoint = true;
     }
 
@@ -576,7 +666,7 @@ impl Engine for ZeroEngine {
     }
 
     fn incarnation(&self) -> Incarnation {
-        Incarnation(self.superblock.incarnation)
+        Incarnation(self.new_incarnation.unwrap_or(self.superblock.incarnation))
     }
 
     fn close(&mut self) -> StorageResult<()> {

@@ -85,6 +85,11 @@ pub(crate) fn aux(p: &[u8]) -> u64 {
     le_u64(p, 24)
 }
 
+/// The generation of the checkpoint that wrote the page (header bytes 16..24).
+pub(crate) fn generation(p: &[u8]) -> u64 {
+    le_u64(p, 16)
+}
+
 /// Checks a page read from disk: CRC, that it is the page asked for, and a
 /// known type. Returns the type.
 pub(crate) fn verify(p: &[u8], id: u64) -> StorageResult<PageType> {

@@ -266,6 +266,14 @@ impl Pager {
         self.file.set_len(len).map_err(|e| self.io(e))
     }
 
+    /// Makes the file at least `len` bytes long (zeros; not synced).
+    pub(crate) fn extend_to(&mut self, len: u64) -> StorageResult<()> {
+        if self.file.len().map_err(|e| self.io(e))? >= len {
+            return Ok(());
+        }
+        self.file.set_len(len).map_err(|e| self.io(e))
+    }
+
     pub(crate) fn sync(&self) -> StorageResult<()> {
         self.file.sync().map_err(|e| self.io(e))
     }

@@ -43,6 +43,9 @@ struct Walk<'a> {
     uses: Vec<Use>,
     report: ValidationReport,
     leaf_depth: Option<usize>,
+    /// The superblock's generation: no page of its state can be newer (a
+    /// newer one was written over it by a later checkpoint).
+    generation: u64,
 }
 
 impl Walk<'_> {
@@ -69,10 +72,25 @@ impl Walk<'_> {
         }
     }
 
+    /// Whether page `id` (intact) was written by the superblock's checkpoint
+    /// or an earlier one; reports it if not.
+    fn not_newer(&mut self, id: u64, buf: &[u8]) -> bool {
+        let written = page::generation(buf);
+        if written > self.generation {
+            self.report.problems.push(format!(
+                "page {id}: written by generation {written}, after the superblock's {} \
+                 (overwritten by a later checkpoint)",
+                self.generation
+            ));
+            return false;
+        }
+        true
+    }
+
     fn read(&mut self, id: u64, expect: PageType) -> Option<page::PageBuf> {
         self.report.pages_checked += 1;
         match self.pager.read_uncached(id) {
-            Ok((buf, kind)) if kind == expect => Some(buf),
+            Ok((buf, kind)) if kind == expect => self.not_newer(id, &buf).then_some(buf),
             Ok((_, kind)) => {
                 self.report.problems.push(format!(
                     "page {id}: expected a {expect:?} page, found {kind:?}"
@@ -104,6 +122,9 @@ impl Walk<'_> {
                 return;
             }
         };
+        if !self.not_newer(id, &buf) {
+            return;
+        }
         let in_fence = |k: &[u8]| low.is_none_or(|l| k >= l) && high.is_none_or(|h| k < h);
         match kind {
             PageType::Leaf => self.leaf(id, &buf, depth, &in_fence),
@@ -253,6 +274,17 @@ pub(crate) fn validate(pager: &mut Pager, sb: &Superblock) -> ValidationReport {
             Err(e) => report.problems.push(e.to_string()),
         }
     }
+    check_state(pager, sb, report)
+}
+
+/// Checks the state `sb` names (its tree, overflow chains and free list),
+/// without looking at the superblock pages themselves: what open needs to
+/// know before it trusts the one intact superblock of two.
+pub(crate) fn check_state(
+    pager: &mut Pager,
+    sb: &Superblock,
+    mut report: ValidationReport,
+) -> ValidationReport {
     let file_pages = pager.file_len() / PAGE_SIZE as u64;
     if file_pages < sb.page_count {
         report.problems.push(format!(
@@ -269,6 +301,7 @@ pub(crate) fn validate(pager: &mut Pager, sb: &Superblock) -> ValidationReport {
         uses,
         report,
         leaf_depth: None,
+        generation: sb.generation,
     };
     if sb.root != 0 {
         walk.node(sb.root, None, None, 1);

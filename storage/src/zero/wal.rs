@@ -329,6 +329,24 @@ impl Wal {
             last,
             unsealed,
         } = Wal::scan(&*vfs, dir, checkpoint_lsn, apply)?;
+        let next_lsn = last.wrapping_add(1).max(checkpoint_lsn);
+        if rec.synced_lost {
+            // Leave the damaged log as it is: it is the only evidence of the
+            // loss until the caller's checkpoint has stored a new
+            // incarnation (cutting it first, a crash before that checkpoint
+            // would reopen the old incarnation without the lost records).
+            // New records go to a fresh segment past every LSN read; the
+            // checkpoint's rotation then removes the old segments.
+            let mut first = next_lsn.max(checkpoint_lsn + 1);
+            while vfs
+                .exists(dir, &segment_name(first))
+                .map_err(|e| io_err(dir, "", e))?
+            {
+                first += 1;
+            }
+            let wal = Wal::create_segment(vfs, dir, first, None)?;
+            return Ok((wal, rec));
+        }
         // Remove what follows the surviving log, newest first, so a crash
         // midway leaves a log that recovery reads the same way.
         let keep_index = keep.map(|(i, _)| i);
@@ -337,7 +355,6 @@ impl Wal {
                 vfs.remove(dir, name).map_err(|e| io_err(dir, name, e))?;
             }
         }
-        let next_lsn = last.wrapping_add(1).max(checkpoint_lsn);
         if let Some((i, end)) = keep {
             let (_, name) = &segments[i];
             if last.wrapping_add(1) >= checkpoint_lsn {
@@ -505,13 +522,19 @@ impl Wal {
         Ok(true)
     }
 
-    /// Starts a new segment at `next_lsn` and removes the old ones; called
-    /// once a checkpoint holding every record so far is durable.
-    pub(crate) fn rotate(&mut self) -> StorageResult<()> {
+    /// Starts a new segment at `first_lsn` (at least `next_lsn`) and
+    /// removes the old ones; called once a checkpoint holding every record
+    /// so far is durable, with the checkpoint's `next_lsn`.
+    pub(crate) fn rotate(&mut self, first_lsn: u64) -> StorageResult<()> {
         self.sync()?;
+        debug_assert!(first_lsn >= self.next_lsn);
         let old = self.name.clone();
-        let fresh =
-            Wal::create_segment(Arc::clone(&self.vfs), &self.dir, self.next_lsn, Some(&old))?;
+        if segment_name(first_lsn) == old {
+            // The segment already starts there and holds no record: keep it.
+            debug_assert_eq!(self.file_len, SEGMENT_HEADER_LEN as u64);
+            return self.remove_other_segments();
+        }
+        let fresh = Wal::create_segment(Arc::clone(&self.vfs), &self.dir, first_lsn, Some(&old))?;
         *self = fresh;
         self.remove_other_segments()
     }
