@@ -30,9 +30,32 @@ fn is_plain_word(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// Whether a name must be written in backticks: reserved keywords cannot
+/// be bare names, and a name spelling a statement keyword would start that
+/// statement when it opens an expression statement.
+fn needs_backticks(name: &str) -> bool {
+    if !is_plain_word(name) {
+        return true;
+    }
+    Keyword::from_word(name).is_some_and(|keyword| {
+        keyword.is_reserved()
+            || matches!(
+                keyword,
+                Keyword::Begin
+                    | Keyword::Commit
+                    | Keyword::Cancel
+                    | Keyword::Use
+                    | Keyword::Let
+                    | Keyword::Return
+                    | Keyword::Explain
+                    | Keyword::Info
+            )
+    })
+}
+
 impl Display for Ident {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        if is_plain_word(&self.name) && Keyword::from_word(&self.name).is_none() {
+        if !needs_backticks(&self.name) {
             f.write_str(&self.name)
         } else {
             write!(f, "`{}`", self.name)
