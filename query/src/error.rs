@@ -67,14 +67,42 @@ impl ParseError {
             .map_or(source.len(), |newline| start + newline);
         let line_text = source[line_start..line_end].trim_end_matches('\r');
         let caret_count = source[start..end.min(line_end)].chars().count().max(1);
+        let (shown, caret_column) = window(line_text, column - 1);
+        let caret_count = caret_count.min(LINE_CHARS_SHOWN_MAX);
         let gutter = " ".repeat(line.to_string().len());
         format!(
-            "error: {message}\n{gutter}--> {line}:{column}\n{gutter} |\n{line} | {line_text}\n{gutter} | {pad}{carets}\n",
+            "error: {message}\n{gutter}--> {line}:{column}\n{gutter} |\n{line} | {shown}\n{gutter} | {pad}{carets}\n",
             message = self.message,
-            pad = " ".repeat(column - 1),
+            pad = " ".repeat(caret_column),
             carets = "^".repeat(caret_count),
         )
     }
+}
+
+/// Longest source line shown whole; longer lines are cut to a window
+/// around the error so one error on a huge line stays readable.
+const LINE_CHARS_SHOWN_MAX: usize = 100;
+
+/// The part of `line` to show and the caret's column within it, for an
+/// error at character `column` (0-based). Cut ends are marked `...`.
+fn window(line: &str, column: usize) -> (String, usize) {
+    let length = line.chars().count();
+    if length <= LINE_CHARS_SHOWN_MAX {
+        return (line.to_string(), column);
+    }
+    let first = column.saturating_sub(LINE_CHARS_SHOWN_MAX / 2);
+    let last = (first + LINE_CHARS_SHOWN_MAX).min(length);
+    let mut shown = String::new();
+    let mut caret_column = column - first;
+    if first > 0 {
+        shown.push_str("...");
+        caret_column += 3;
+    }
+    shown.extend(line.chars().skip(first).take(last - first));
+    if last < length {
+        shown.push_str("...");
+    }
+    (shown, caret_column)
 }
 
 /// "A", "A or B", "A, B or C".
@@ -142,6 +170,21 @@ mod tests {
         assert_eq!(
             error.render(source),
             "error: expected a table, a record id or an expression, found end of input\n --> 1:14\n  |\n1 | SELECT * FROM\n  |              ^\n"
+        );
+    }
+
+    #[test]
+    fn long_lines_are_cut_to_a_window_around_the_error() {
+        let source = format!("{}ERR{}", "a ".repeat(100), " b".repeat(100));
+        let error = ParseError::new("bad", Span::new(200, 203));
+        let rendered = error.render(&source);
+        let expected_line = format!("...{}ERR{}...", "a ".repeat(25), " b".repeat(23) + " ");
+        assert_eq!(
+            rendered,
+            format!(
+                "error: bad\n --> 1:201\n  |\n1 | {expected_line}\n  | {}^^^\n",
+                " ".repeat(53)
+            )
         );
     }
 

@@ -314,19 +314,13 @@ impl Parser<'_> {
                 Ok((leaf(ExprKind::Param(ident), token.span), 1))
             }
             _ if Self::is_name(&token) => self.name_expression(),
-            TokenKind::Op(Op::ParenOpen) => self.nested(Self::parenthesized),
-            TokenKind::Op(Op::BracketOpen) => self.nested(Self::array),
-            TokenKind::Op(Op::BraceOpen) => self.nested(Self::object),
+            // The contents of brackets are parsed by `expr_sized`, which
+            // counts the nesting level.
+            TokenKind::Op(Op::ParenOpen) => self.parenthesized(),
+            TokenKind::Op(Op::BracketOpen) => self.array(),
+            TokenKind::Op(Op::BraceOpen) => self.object(),
             _ => Err(self.error_here(&[EXPRESSION])),
         }
-    }
-
-    /// Runs `parse` one nesting level deeper.
-    fn nested(&mut self, parse: fn(&mut Self) -> ParseResult<Sized>) -> ParseResult<Sized> {
-        self.enter()?;
-        let result = parse(self);
-        self.leave();
-        result
     }
 
     /// `name`, `a::b::c`, or the record id `table:key`.

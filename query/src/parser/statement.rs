@@ -283,9 +283,12 @@ impl Parser<'_> {
             if row.len() != columns.len() {
                 return Err(ParseError::new(
                     format!(
-                        "this row has {} values but there are {} fields",
-                        row.len(),
-                        columns.len()
+                        "this row has {} but there {}",
+                        plural(row.len(), "value"),
+                        match columns.len() {
+                            1 => "is 1 field".to_string(),
+                            count => format!("are {count} fields"),
+                        }
                     ),
                     open.to(close),
                 ));
@@ -474,4 +477,12 @@ fn assign_op(op: Op) -> Option<AssignOp> {
         Op::AssignShr => AssignOp::ShiftRight,
         _ => return None,
     })
+}
+
+/// "1 value", "2 values".
+fn plural(count: usize, noun: &str) -> String {
+    match count {
+        1 => format!("1 {noun}"),
+        _ => format!("{count} {noun}s"),
+    }
 }
