@@ -555,7 +555,21 @@ impl Display for Expr {
                     operand.fmt(f)
                 }
             }
-            ExprKind::Binary { op, left, right } => write!(f, "({left} {} {right})", op.as_str()),
+            ExprKind::Binary { op, left, right } => {
+                let right_text = right.to_string();
+                // `a CONTAINS (any[0])` must not read as `a CONTAINS ANY [0]`.
+                let first_word = right_text.split(|c: char| !c.is_ascii_alphanumeric() && c != '_').next();
+                let glues = *op == BinaryOp::Contains
+                    && matches!(
+                        first_word.and_then(Keyword::from_word),
+                        Some(Keyword::None | Keyword::All | Keyword::Any)
+                    );
+                if glues {
+                    write!(f, "({left} {} ({right_text}))", op.as_str())
+                } else {
+                    write!(f, "({left} {} {right_text})", op.as_str())
+                }
+            }
             ExprKind::Range {
                 start,
                 end,

@@ -127,3 +127,16 @@ fn postfix_access_calls_and_literals() {
         ("1.5e300 * 2.0", "(1.5e300 * 2.0)"),
     ]);
 }
+
+#[test]
+fn contains_none_all_any_need_an_operand_after_them() {
+    check(&[
+        // The printer wraps such an operand so it cannot glue on.
+        ("a CONTAINS NONE", "(a CONTAINS (NONE))"),
+        ("(a CONTAINS NONE) OR b", "((a CONTAINS (NONE)) OR b)"),
+        ("a CONTAINS any", "(a CONTAINS (any))"),
+        ("a CONTAINS (any[0])", "(a CONTAINS (any[0]))"),
+        ("a CONTAINS (NONE[0])", "(a CONTAINS (NONE[0]))"),
+        ("a CONTAINS any [0]", "(a CONTAINS ANY [0])"),
+    ]);
+}

@@ -153,13 +153,40 @@ impl Parser<'_> {
                 Keyword::Match => Some((NotMatch, 2)),
                 _ => None,
             },
-            Keyword::Contains => match second {
+            // `CONTAINS NONE [..]` is one operator, but `CONTAINS NONE` at
+            // the end of an expression compares with the value NONE (and
+            // `any` / `all` may be field names).
+            Keyword::Contains if self.can_start_operand(2) => match second {
                 Some(Keyword::None) => Some((ContainsNone, 2)),
                 Some(Keyword::All) => Some((ContainsAll, 2)),
                 Some(Keyword::Any) => Some((ContainsAny, 2)),
                 _ => Some((Contains, 1)),
             },
+            Keyword::Contains => Some((Contains, 1)),
             _ => None,
+        }
+    }
+
+    /// Whether the token `n` ahead can begin an operand.
+    fn can_start_operand(&self, n: usize) -> bool {
+        let token = self.peek_nth(n);
+        match &token.kind {
+            TokenKind::Word(Some(
+                Keyword::True | Keyword::False | Keyword::None | Keyword::Null | Keyword::Not,
+            )) => true,
+            TokenKind::Word(_) | TokenKind::EscapedIdent(_) => Self::is_name(token),
+            TokenKind::Op(op) => matches!(
+                op,
+                Op::ParenOpen
+                    | Op::BracketOpen
+                    | Op::BraceOpen
+                    | Op::Minus
+                    | Op::Plus
+                    | Op::Bang
+                    | Op::Tilde
+            ),
+            TokenKind::Eof => false,
+            _ => true,
         }
     }
 
