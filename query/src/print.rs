@@ -558,7 +558,9 @@ impl Display for Expr {
             ExprKind::Binary { op, left, right } => {
                 let right_text = right.to_string();
                 // `a CONTAINS (any[0])` must not read as `a CONTAINS ANY [0]`.
-                let first_word = right_text.split(|c: char| !c.is_ascii_alphanumeric() && c != '_').next();
+                let first_word = right_text
+                    .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                    .next();
                 let glues = *op == BinaryOp::Contains
                     && matches!(
                         first_word.and_then(Keyword::from_word),

@@ -4,7 +4,9 @@
 mod common;
 
 use common::error;
-use zerodb_query::{parse, EXPRESSION_HEIGHT_MAX, INPUT_SIZE_BYTES_MAX, NESTING_DEPTH_MAX, STATEMENT_COUNT_MAX};
+use zerodb_query::{
+    parse, EXPRESSION_HEIGHT_MAX, INPUT_SIZE_BYTES_MAX, NESTING_DEPTH_MAX, STATEMENT_COUNT_MAX,
+};
 
 #[test]
 fn unterminated_string_points_at_its_opening_quote() {
@@ -74,7 +76,10 @@ fn unclosed_brackets() {
 fn ten_thousand_open_parentheses_hit_the_nesting_limit_not_the_stack() {
     let source = "(".repeat(10_000);
     let failure = parse(&source).unwrap_err();
-    assert_eq!(failure.message, format!("nesting too deep: the limit is {NESTING_DEPTH_MAX} levels"));
+    assert_eq!(
+        failure.message,
+        format!("nesting too deep: the limit is {NESTING_DEPTH_MAX} levels")
+    );
     // The statement and its expression take two levels; each `(` one more.
     let at = NESTING_DEPTH_MAX - 1;
     assert_eq!(failure.span, zerodb_query::ast::Span::new(at, at + 1));
@@ -95,18 +100,34 @@ fn ten_thousand_open_parentheses_hit_the_nesting_limit_not_the_stack() {
         format!("LET $x TYPE {}u8 = 1", "[".repeat(10_000)),
     ] {
         let failure = parse(&source).unwrap_err();
-        assert!(failure.message.starts_with("nesting too deep"), "{}", failure.message);
+        assert!(
+            failure.message.starts_with("nesting too deep"),
+            "{}",
+            failure.message
+        );
     }
 }
 
 #[test]
 fn long_operator_chains_hit_the_height_limit() {
-    let terms = |count: usize| (0..count).map(|i| format!("a{i}")).collect::<Vec<_>>().join(" OR ");
+    let terms = |count: usize| {
+        (0..count)
+            .map(|i| format!("a{i}"))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    };
     assert!(parse(&terms(EXPRESSION_HEIGHT_MAX)).is_ok());
     let failure = parse(&terms(EXPRESSION_HEIGHT_MAX + 1)).unwrap_err();
-    assert!(failure.message.starts_with("expression too deep"), "{}", failure.message);
+    assert!(
+        failure.message.starts_with("expression too deep"),
+        "{}",
+        failure.message
+    );
     let long_path = format!("a{}", ".b".repeat(10_000));
-    assert!(parse(&long_path).unwrap_err().message.starts_with("expression too deep"));
+    assert!(parse(&long_path)
+        .unwrap_err()
+        .message
+        .starts_with("expression too deep"));
 }
 
 #[test]
@@ -185,11 +206,18 @@ fn statement_specific_errors() {
 fn size_limits() {
     let big = "a".repeat(INPUT_SIZE_BYTES_MAX + 1);
     let failure = parse(&big).unwrap_err();
-    assert!(failure.message.contains("the limit is 1048576 bytes"), "{}", failure.message);
+    assert!(
+        failure.message.contains("the limit is 1048576 bytes"),
+        "{}",
+        failure.message
+    );
     assert!(failure.span.end <= big.len());
     let many = "RETURN 1;".repeat(STATEMENT_COUNT_MAX);
     assert_eq!(parse(&many).unwrap().statements.len(), STATEMENT_COUNT_MAX);
     let too_many = format!("{many}RETURN 1");
     let failure = parse(&too_many).unwrap_err();
-    assert_eq!(failure.message, "too many statements: the limit is 1000 per query");
+    assert_eq!(
+        failure.message,
+        "too many statements: the limit is 1000 per query"
+    );
 }

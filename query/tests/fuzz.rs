@@ -46,14 +46,94 @@ fn check_error(source: &str, error: &ParseError) -> Result<(), TestCaseError> {
 
 /// Pieces of zeroql, good and bad, for random token sequences.
 fn vocabulary() -> Vec<String> {
-    let mut words: Vec<String> = KEYWORDS.iter().map(|keyword| keyword.as_str().to_string()).collect();
+    let mut words: Vec<String> = KEYWORDS
+        .iter()
+        .map(|keyword| keyword.as_str().to_string())
+        .collect();
     for piece in [
-        "person", "age", "name", "person:alice", "t:1", "t:*", "t:$id", "t:[1]", "`esc`", "$p", "0", "1",
-        "42", "2.5", ".5", "1e3", "0x1f", "0b1", "0o7", "1h30m", "5ms", "'s'", "\"x\\n\"", "b\"\\x00\"",
-        "//a.*//i", "(", ")", "[", "]", "{", "}", ",", ";", ":", "::", ".", "..", "..=", "*", "**", "+", "-",
-        "/", "%", "=", "==", "!=", "!", "<", "<=", ">", ">=", "<<", ">>", "&", "|", "^", "~", "!~", "&&",
-        "||", "?.", "?:", "?", "+=", "-=", "->", "<-", "∋", "×", "÷", "--", "\\\n", "'", "\"", "`", "$",
-        "#", "é", "string::len", "f(", "a.b", "x[0]",
+        "person",
+        "age",
+        "name",
+        "person:alice",
+        "t:1",
+        "t:*",
+        "t:$id",
+        "t:[1]",
+        "`esc`",
+        "$p",
+        "0",
+        "1",
+        "42",
+        "2.5",
+        ".5",
+        "1e3",
+        "0x1f",
+        "0b1",
+        "0o7",
+        "1h30m",
+        "5ms",
+        "'s'",
+        "\"x\\n\"",
+        "b\"\\x00\"",
+        "//a.*//i",
+        "(",
+        ")",
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        ";",
+        ":",
+        "::",
+        ".",
+        "..",
+        "..=",
+        "*",
+        "**",
+        "+",
+        "-",
+        "/",
+        "%",
+        "=",
+        "==",
+        "!=",
+        "!",
+        "<",
+        "<=",
+        ">",
+        ">=",
+        "<<",
+        ">>",
+        "&",
+        "|",
+        "^",
+        "~",
+        "!~",
+        "&&",
+        "||",
+        "?.",
+        "?:",
+        "?",
+        "+=",
+        "-=",
+        "->",
+        "<-",
+        "∋",
+        "×",
+        "÷",
+        "--",
+        "\\\n",
+        "'",
+        "\"",
+        "`",
+        "$",
+        "#",
+        "é",
+        "string::len",
+        "f(",
+        "a.b",
+        "x[0]",
     ] {
         words.push(piece.to_string());
     }
@@ -65,10 +145,13 @@ fn expression_text() -> impl Strategy<Value = String> {
     let leaf = prop_oneof![
         (0i64..1_000_000).prop_map(|n| n.to_string()),
         (0.0f64..1e6).prop_map(|x| format!("{x:?}")),
-        "[a-z][a-z0-9_]{0,6}".prop_filter("not a keyword", |name| zerodb_query::Keyword::from_word(name).is_none()),
+        "[a-z][a-z0-9_]{0,6}".prop_filter("not a keyword", |name| {
+            zerodb_query::Keyword::from_word(name).is_none()
+        }),
         "[a-z]{1,5}".prop_map(|name| format!("${name}")),
-"[a-z]{1,5}:[a-z][a-z0-9]{0,4}".prop_filter("not a keyword", |id| {
-            id.split(':').all(|part| zerodb_query::Keyword::from_word(part).is_none())
+        "[a-z]{1,5}:[a-z][a-z0-9]{0,4}".prop_filter("not a keyword", |id| {
+            id.split(':')
+                .all(|part| zerodb_query::Keyword::from_word(part).is_none())
         }),
         "[ -~]{0,8}".prop_map(|text| format!("{text:?}")),
         Just("NONE".to_string()),
@@ -78,18 +161,56 @@ fn expression_text() -> impl Strategy<Value = String> {
     ];
     leaf.prop_recursive(6, 64, 4, |inner| {
         let binary = [
-            "**", "*", "/", "%", "+", "-", "<<", ">>", "~", "!~", "<>", "<", ">", "<=", ">=", "IN", "NOT IN",
-            "CONTAINS", "CONTAINS ANY", "∌", "==", "=", "IS NOT", "!=", "&", "^", "|", "AND", "&&", "OR",
-            "||", "?:",
+            "**",
+            "*",
+            "/",
+            "%",
+            "+",
+            "-",
+            "<<",
+            ">>",
+            "~",
+            "!~",
+            "<>",
+            "<",
+            ">",
+            "<=",
+            ">=",
+            "IN",
+            "NOT IN",
+            "CONTAINS",
+            "CONTAINS ANY",
+            "∌",
+            "==",
+            "=",
+            "IS NOT",
+            "!=",
+            "&",
+            "^",
+            "|",
+            "AND",
+            "&&",
+            "OR",
+            "||",
+            "?:",
         ];
         prop_oneof![
-            (inner.clone(), prop::sample::select(binary.to_vec()), inner.clone())
+            (
+                inner.clone(),
+                prop::sample::select(binary.to_vec()),
+                inner.clone()
+            )
                 .prop_map(|(left, op, right)| format!("{left} {op} {right}")),
-            (prop::sample::select(vec!["-", "!", "NOT ", "+", "~"]), inner.clone())
+            (
+                prop::sample::select(vec!["-", "!", "NOT ", "+", "~"]),
+                inner.clone()
+            )
                 .prop_map(|(op, operand)| format!("{op} {operand}")),
             inner.clone().prop_map(|expr| format!("({expr})")),
-            prop::collection::vec(inner.clone(), 0..4).prop_map(|items| format!("[{}]", items.join(", "))),
-            prop::collection::vec(inner.clone(), 0..3).prop_map(|items| format!("math::max({})", items.join(", "))),
+            prop::collection::vec(inner.clone(), 0..4)
+                .prop_map(|items| format!("[{}]", items.join(", "))),
+            prop::collection::vec(inner.clone(), 0..3)
+                .prop_map(|items| format!("math::max({})", items.join(", "))),
             (inner.clone(), "[a-z]{1,4}").prop_map(|(base, field)| format!("({base}).{field}")),
             (inner.clone(), inner.clone()).prop_map(|(base, index)| format!("({base})[{index}]")),
             (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{{k: {a}, \"a b\": {b}}}")),

@@ -77,10 +77,22 @@ fn word_and_symbol_spellings_mean_the_same() {
         ("tags ∋ 'x'", "(tags CONTAINS \"x\")"),
         ("tags NOT CONTAINS 'x'", "(tags NOT CONTAINS \"x\")"),
         ("tags ∌ 'x'", "(tags NOT CONTAINS \"x\")"),
-        ("tags CONTAINS ALL ['a'] AND tags ⊇ ['b']", "((tags CONTAINS ALL [\"a\"]) AND (tags CONTAINS ALL [\"b\"]))"),
-        ("tags CONTAINS ANY [1] OR tags ⊃ [2]", "((tags CONTAINS ANY [1]) OR (tags CONTAINS ANY [2]))"),
-        ("tags CONTAINS NONE [1] OR tags ⊅ [2]", "((tags CONTAINS NONE [1]) OR (tags CONTAINS NONE [2]))"),
-        ("name MATCH //a// OR name NOT MATCH //b//i", "((name ~ //a//) OR (name !~ //b//i))"),
+        (
+            "tags CONTAINS ALL ['a'] AND tags ⊇ ['b']",
+            "((tags CONTAINS ALL [\"a\"]) AND (tags CONTAINS ALL [\"b\"]))",
+        ),
+        (
+            "tags CONTAINS ANY [1] OR tags ⊃ [2]",
+            "((tags CONTAINS ANY [1]) OR (tags CONTAINS ANY [2]))",
+        ),
+        (
+            "tags CONTAINS NONE [1] OR tags ⊅ [2]",
+            "((tags CONTAINS NONE [1]) OR (tags CONTAINS NONE [2]))",
+        ),
+        (
+            "name MATCH //a// OR name NOT MATCH //b//i",
+            "((name ~ //a//) OR (name !~ //b//i))",
+        ),
         ("a × b ÷ c", "((a * b) / c)"),
         ("a <> b", "(a <> b)"),
     ]);
@@ -107,12 +119,18 @@ fn postfix_access_calls_and_literals() {
         ("a?.b.*", "a?.b.*"),
         ("$p.name", "$p.name"),
         ("string::len(name) > 3", "(string::len(name) > 3)"),
-        ("time::now() + duration::weeks(2)", "(time::now() + duration::weeks(2))"),
+        (
+            "time::now() + duration::weeks(2)",
+            "(time::now() + duration::weeks(2))",
+        ),
         ("math::max([1, 2.5, -3e2])", "math::max([1, 2.5, -300.0])"),
         ("count()", "count()"),
         ("f(a = 1, 2)", "f(a = 1, 2)"),
         ("person:alice.name", "person:alice.name"),
-        ("{a: 1, b: [true, false, null, none]}", "{a: 1, b: [TRUE, FALSE, NULL, NONE]}"),
+        (
+            "{a: 1, b: [true, false, null, none]}",
+            "{a: 1, b: [TRUE, FALSE, NULL, NONE]}",
+        ),
         ("(1, 'two')", "(1, \"two\")"),
         ("(1,)", "(1,)"),
         ("()", "()"),

@@ -84,23 +84,44 @@ fn create_forms() {
 #[test]
 fn update_delete_insert_forms() {
     check(&[
-        ("UPDATE person:alice SET age = 30", "UPDATE person:alice SET age = 30"),
-        ("UPDATE person:alice SET {\n    age: 30\n}", "UPDATE person:alice SET {age: 30}"),
-        ("UPDATE person:alice MERGE {age: 30}", "UPDATE person:alice SET {age: 30}"),
-        ("UPDATE person:alice CONTENT {age: 30}", "UPDATE person:alice CONTENT {age: 30}"),
+        (
+            "UPDATE person:alice SET age = 30",
+            "UPDATE person:alice SET age = 30",
+        ),
+        (
+            "UPDATE person:alice SET {\n    age: 30\n}",
+            "UPDATE person:alice SET {age: 30}",
+        ),
+        (
+            "UPDATE person:alice MERGE {age: 30}",
+            "UPDATE person:alice SET {age: 30}",
+        ),
+        (
+            "UPDATE person:alice CONTENT {age: 30}",
+            "UPDATE person:alice CONTENT {age: 30}",
+        ),
         (
             "UPDATE person WHERE age > 40 SET age = 30",
             "UPDATE person SET age = 30 WHERE (age > 40)",
         ),
-        ("UPDATE person WHERE * SET age = none", "UPDATE person SET age = NONE"),
+        (
+            "UPDATE person WHERE * SET age = none",
+            "UPDATE person SET age = NONE",
+        ),
         (
             "UPDATE person:alice SET age += 1, debt -= 2, x *= 3",
             "UPDATE person:alice SET age += 1, debt -= 2, x *= 3",
         ),
         ("DELETE person:alice", "DELETE person:alice"),
         ("DELETE person", "DELETE person"),
-        ("DELETE person WHERE age < 18", "DELETE person WHERE (age < 18)"),
-        ("INSERT INTO person {name: 'a'}", r#"INSERT INTO person {name: "a"}"#),
+        (
+            "DELETE person WHERE age < 18",
+            "DELETE person WHERE (age < 18)",
+        ),
+        (
+            "INSERT INTO person {name: 'a'}",
+            r#"INSERT INTO person {name: "a"}"#,
+        ),
         (
             r#"insert into person [{"first name": 'a'}, {name: 'b', tags: []}]"#,
             r#"INSERT INTO person [{"first name": "a"}, {name: "b", tags: []}]"#,
@@ -162,10 +183,19 @@ fn type_signatures() {
             r#"LET $token TYPE [u8 10] = b"\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09""#,
             r#"LET $token TYPE [u8 10] = b"\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09""#,
         ),
-        (r#"LET $person TYPE (string, u8) = ("alice", 40)"#, r#"LET $person TYPE (string, u8) = ("alice", 40)"#),
+        (
+            r#"LET $person TYPE (string, u8) = ("alice", 40)"#,
+            r#"LET $person TYPE (string, u8) = ("alice", 40)"#,
+        ),
         ("LET $age TYPE u8? = 40", "LET $age TYPE u8? = 40"),
-        ("LET $m TYPE map[string, [u8]]? = {}", "LET $m TYPE map[string, [u8]]? = {}"),
-        ("LET $name TYPE regex = //a.*//", "LET $name TYPE regex = //a.*//"),
+        (
+            "LET $m TYPE map[string, [u8]]? = {}",
+            "LET $m TYPE map[string, [u8]]? = {}",
+        ),
+        (
+            "LET $name TYPE regex = //a.*//",
+            "LET $name TYPE regex = //a.*//",
+        ),
     ]);
 }
 
@@ -173,19 +203,43 @@ fn type_signatures() {
 fn remove_and_describe_forms() {
     check(&[
         ("REMOVE NAMESPACE staging", "REMOVE NAMESPACE staging"),
-        ("REMOVE NAMESPACE staging IF EXISTS", "REMOVE NAMESPACE IF EXISTS staging"),
-        ("REMOVE DATABASE IF EXISTS app", "REMOVE DATABASE IF EXISTS app"),
-        ("REMOVE DB app ON NS staging", "REMOVE DATABASE app ON NAMESPACE staging"),
+        (
+            "REMOVE NAMESPACE staging IF EXISTS",
+            "REMOVE NAMESPACE IF EXISTS staging",
+        ),
+        (
+            "REMOVE DATABASE IF EXISTS app",
+            "REMOVE DATABASE IF EXISTS app",
+        ),
+        (
+            "REMOVE DB app ON NS staging",
+            "REMOVE DATABASE app ON NAMESPACE staging",
+        ),
         ("REMOVE TABLE person", "REMOVE TABLE person"),
-        ("REMOVE TABLE IF EXISTS person ON DB app", "REMOVE TABLE IF EXISTS person ON DATABASE app"),
+        (
+            "REMOVE TABLE IF EXISTS person ON DB app",
+            "REMOVE TABLE IF EXISTS person ON DATABASE app",
+        ),
         (
             "REMOVE INDEX idx_name ON TABLE person ON DB app",
             "REMOVE INDEX idx_name ON TABLE person ON DATABASE app",
         ),
-        ("REMOVE INDEX idx_name IF EXISTS ON TABLE person", "REMOVE INDEX IF EXISTS idx_name ON TABLE person"),
-        ("REMOVE FIELD age ON person", "REMOVE FIELD age ON TABLE person"),
-        ("DESCRIBE TABLE person IF EXISTS ON DB app", "DESCRIBE TABLE IF EXISTS person ON DATABASE app"),
-        ("DESCRIBE DATABASE app IF EXISTS ON NS staging", "DESCRIBE DATABASE IF EXISTS app ON NAMESPACE staging"),
+        (
+            "REMOVE INDEX idx_name IF EXISTS ON TABLE person",
+            "REMOVE INDEX IF EXISTS idx_name ON TABLE person",
+        ),
+        (
+            "REMOVE FIELD age ON person",
+            "REMOVE FIELD age ON TABLE person",
+        ),
+        (
+            "DESCRIBE TABLE person IF EXISTS ON DB app",
+            "DESCRIBE TABLE IF EXISTS person ON DATABASE app",
+        ),
+        (
+            "DESCRIBE DATABASE app IF EXISTS ON NS staging",
+            "DESCRIBE DATABASE IF EXISTS app ON NAMESPACE staging",
+        ),
         ("DESCRIBE INDEX idx_name", "DESCRIBE INDEX idx_name"),
         ("INFO FOR DB", "DESCRIBE DATABASE"),
         ("INFO FOR NS", "DESCRIBE NAMESPACE"),
@@ -201,7 +255,10 @@ fn session_transaction_and_other_forms() {
         ("USE NS staging", "USE NS staging"),
         ("USE DATABASE app", "USE DB app"),
         ("LET $age = 40", "LET $age = 40"),
-        ("LET $adults = SELECT * FROM person WHERE age >= 18", "LET $adults = (SELECT * FROM person WHERE (age >= 18))"),
+        (
+            "LET $adults = SELECT * FROM person WHERE age >= 18",
+            "LET $adults = (SELECT * FROM person WHERE (age >= 18))",
+        ),
         ("SET $age = 20", "SET $age = 20"),
         ("SET $i -= 1", "SET $i -= 1"),
         ("BEGIN", "BEGIN TRANSACTION"),
@@ -210,7 +267,10 @@ fn session_transaction_and_other_forms() {
         ("CANCEL TRANSACTION", "CANCEL TRANSACTION"),
         ("RETURN $age + 1", "RETURN ($age + 1)"),
         ("RETURN SELECT * FROM t", "RETURN (SELECT * FROM t)"),
-        ("EXPLAIN SELECT * FROM person WHERE age > 40", "EXPLAIN SELECT * FROM person WHERE (age > 40)"),
+        (
+            "EXPLAIN SELECT * FROM person WHERE age > 40",
+            "EXPLAIN SELECT * FROM person WHERE (age > 40)",
+        ),
         ("person:alice", "person:alice"),
         ("person", "person"),
         ("http::get($endpoint)", "http::get($endpoint)"),
@@ -233,7 +293,10 @@ fn spans_cover_the_source_text() {
     let source = "SELECT name FROM person WHERE age > 40;\nDELETE person:bob";
     let query = zerodb_query::parse(source).unwrap();
     let text = |span: zerodb_query::ast::Span| &source[span.start..span.end];
-    assert_eq!(text(query.statements[0].span), "SELECT name FROM person WHERE age > 40");
+    assert_eq!(
+        text(query.statements[0].span),
+        "SELECT name FROM person WHERE age > 40"
+    );
     assert_eq!(text(query.statements[1].span), "DELETE person:bob");
     let zerodb_query::ast::StatementKind::Select(select) = &query.statements[0].kind else {
         panic!("not a select");

@@ -154,9 +154,11 @@ impl Parser<'_> {
         let mut clauses = Clauses::default();
         let mut name = None;
         loop {
+            if self.try_on_clause(kind, &mut clauses)? {
+                continue;
+            }
             if !clauses.if_exists && self.at_keyword(Keyword::If) {
                 clauses.if_exists = self.if_exists(false)?;
-            } else if self.try_on_clause(kind, &mut clauses)? {
             } else if name.is_none() && Self::is_name(self.peek()) {
                 name = Some(self.ident("a name")?);
             } else {
@@ -187,8 +189,10 @@ impl Parser<'_> {
     pub(super) fn define(&mut self) -> ParseResult<StatementKind> {
         self.expect_keyword(Keyword::Define)?;
         let kind = self.schema_kind()?;
-        let mut clauses = Clauses::default();
-        clauses.if_exists = self.if_exists(true)?;
+        let mut clauses = Clauses {
+            if_exists: self.if_exists(true)?,
+            ..Clauses::default()
+        };
         let name = self.ident("a name")?;
         let mut field = FieldDefinition {
             name: name.clone(),
@@ -205,11 +209,14 @@ impl Parser<'_> {
         let mut with = None;
         let mut schema = None;
         loop {
+            if self.try_on_clause(kind, &mut clauses)?
+                || (kind == SchemaKind::Field && self.field_clause(&mut field)?)
+            {
+                continue;
+            }
             let keyword = self.peek_keyword();
             if !clauses.if_exists && keyword == Some(Keyword::If) {
                 clauses.if_exists = self.if_exists(true)?;
-            } else if self.try_on_clause(kind, &mut clauses)? {
-            } else if kind == SchemaKind::Field && self.field_clause(&mut field)? {
             } else if kind == SchemaKind::Table
                 && keyword == Some(Keyword::Fields)
                 && fields.is_empty()
