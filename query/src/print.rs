@@ -561,11 +561,20 @@ impl Display for Expr {
                 let first_word = right_text
                     .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
                     .next();
-                let glues = *op == BinaryOp::Contains
-                    && matches!(
-                        first_word.and_then(Keyword::from_word),
+                let first_keyword = first_word.and_then(Keyword::from_word);
+                // ... and `a CONTAINS ANY (value)` must not read as a
+                // `CONTAINS` whose operand is missing.
+                let glues = match op {
+                    BinaryOp::Contains => matches!(
+                        first_keyword,
                         Some(Keyword::None | Keyword::All | Keyword::Any)
-                    );
+                    ),
+                    BinaryOp::ContainsNone | BinaryOp::ContainsAll | BinaryOp::ContainsAny => {
+                        first_keyword.is_some()
+                            && right_text.starts_with(|c: char| c.is_ascii_alphabetic())
+                    }
+                    _ => false,
+                };
                 if glues {
                     write!(f, "({left} {} ({right_text}))", op.as_str())
                 } else {

@@ -44,6 +44,13 @@ fn check_error(source: &str, error: &ParseError) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(1_000)
+}
+
 /// Pieces of zeroql, good and bad, for random token sequences.
 fn vocabulary() -> Vec<String> {
     let mut words: Vec<String> = KEYWORDS
@@ -220,7 +227,8 @@ fn expression_text() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1_000))]
+    // 1,000 cases each by default; set PROPTEST_CASES for longer runs.
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     #[test]
     fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {

@@ -158,3 +158,15 @@ fn contains_none_all_any_need_an_operand_after_them() {
         ("a CONTAINS any [0]", "(a CONTAINS ANY [0])"),
     ]);
 }
+
+#[test]
+fn contains_none_before_a_clause_keyword_is_the_value_none() {
+    assert_eq!(
+        common::canonical("DEFINE FIELD f ON person VALUE a CONTAINS NONE ASSERT b"),
+        "DEFINE FIELD f ON TABLE person VALUE (a CONTAINS (NONE)) ASSERT b"
+    );
+    check(&[
+        ("a CONTAINS ANY `value`", "(a CONTAINS ANY (value))"),
+        ("a CONTAINS ALL (TRUE)", "(a CONTAINS ALL (TRUE))"),
+    ]);
+}

@@ -174,7 +174,10 @@ impl Parser<'_> {
             TokenKind::Word(Some(
                 Keyword::True | Keyword::False | Keyword::None | Keyword::Null | Keyword::Not,
             )) => true,
-            TokenKind::Word(_) | TokenKind::EscapedIdent(_) => Self::is_name(token),
+            // A word spelling a keyword more likely starts the next clause
+            // (`VALUE a CONTAINS NONE ASSERT ...`).
+            TokenKind::Word(keyword) => keyword.is_none(),
+            TokenKind::EscapedIdent(_) => true,
             TokenKind::Op(op) => matches!(
                 op,
                 Op::ParenOpen
