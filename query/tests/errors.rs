@@ -221,3 +221,30 @@ fn size_limits() {
         "too many statements: the limit is 1000 per query"
     );
 }
+
+#[test]
+fn upstream_forms_not_supported_yet_say_so() {
+    assert_eq!(
+        error("RELATE person:alice -> buys -> product:apple"),
+        "error: `RELATE` (graph edges) is not supported yet (see query/GRAMMAR.md)\n --> 1:1\n  |\n1 | RELATE person:alice -> buys -> product:apple\n  | ^^^^^^\n"
+    );
+    assert_eq!(
+        error("DEFINE EDGE buys FIELDS expiry TYPE time"),
+        "error: `EDGE` schema objects are not supported yet (see query/GRAMMAR.md)\n --> 1:8\n  |\n1 | DEFINE EDGE buys FIELDS expiry TYPE time\n  |        ^^^^\n"
+    );
+    for source in [
+        "FOR $id IN [1] DO CREATE person:$id END",
+        "while $i > 0 DO SET $i -= 1 END",
+        "IF $age > 40 THEN RETURN 1 END",
+        "REMOVE PARAM $endpoint",
+        "DESCRIBE ENUM color",
+        "SELECT * FROM person -> likes -> post",
+    ] {
+        let failure = zerodb_query::parse(source).unwrap_err();
+        assert!(
+            failure.message.contains("not supported yet"),
+            "{source}: {}",
+            failure.message
+        );
+    }
+}

@@ -44,6 +44,14 @@ impl Parser<'_> {
             Some(Keyword::Table) => SchemaKind::Table,
             Some(Keyword::Field) => SchemaKind::Field,
             Some(Keyword::Index) => SchemaKind::Index,
+            _ if self.at_unsupported_schema_kind() => {
+                let token = self.peek();
+                let word = self.source[token.span.start..token.span.end].to_ascii_uppercase();
+                return Err(ParseError::new(
+                    format!("`{word}` schema objects are not supported yet (see query/GRAMMAR.md)"),
+                    token.span,
+                ));
+            }
             _ => {
                 return Err(self.error_here(&[
                     "`NAMESPACE`",
@@ -56,6 +64,18 @@ impl Parser<'_> {
         };
         self.next();
         Ok(kind)
+    }
+
+    /// Upstream schema objects not handled yet: edges, types, enums,
+    /// modules and parameters.
+    fn at_unsupported_schema_kind(&self) -> bool {
+        let token = self.peek();
+        matches!(token.kind, TokenKind::Word(_))
+            && ["edge", "type", "enum", "module", "mod", "param"]
+                .iter()
+                .any(|word| {
+                    self.source[token.span.start..token.span.end].eq_ignore_ascii_case(word)
+                })
     }
 
     /// `IF EXISTS` (when `negated` is false) or `IF NOT EXISTS`, if present.

@@ -21,6 +21,7 @@ impl Parser<'_> {
 
     fn statement_inner(&mut self) -> ParseResult<Statement> {
         let start = self.peek().span.start;
+        self.reject_unsupported_statement()?;
         let kind = match self.peek_keyword() {
             Some(Keyword::Select) => self.select()?,
             Some(Keyword::Create) => self.create()?,
@@ -50,6 +51,27 @@ impl Parser<'_> {
             _ => StatementKind::Expr(self.expr_expecting("a statement")?),
         };
         Ok(statement_at(kind, start, self.previous_end()))
+    }
+
+    /// Upstream zeroql statements this parser does not handle yet get a
+    /// clear error instead of "expected ..., found `RELATE`".
+    fn reject_unsupported_statement(&self) -> ParseResult<()> {
+        let token = self.peek();
+        if !matches!(token.kind, TokenKind::Word(_)) {
+            return Ok(());
+        }
+        let word = self.source[token.span.start..token.span.end].to_ascii_uppercase();
+        let what = match word.as_str() {
+            "RELATE" => "`RELATE` (graph edges)",
+            "FOR" | "WHILE" => "loops (`FOR`, `WHILE`)",
+            "IF" => "`IF ... THEN ... END`",
+            "BREAK" | "CONTINUE" => "loops (`BREAK`, `CONTINUE`)",
+            _ => return Ok(()),
+        };
+        Err(ParseError::new(
+            format!("{what} is not supported yet (see query/GRAMMAR.md)"),
+            token.span,
+        ))
     }
 
     /// `BEGIN`, `COMMIT` or `CANCEL`, each with an optional `TRANSACTION`.
