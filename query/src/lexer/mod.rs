@@ -60,6 +60,14 @@ impl<'s> Lexer<'s> {
     }
 
     fn push(&mut self, kind: TokenKind, start: usize) {
+        // Error rendering and the parser slice the source by token spans.
+        debug_assert!(
+            start <= self.position
+                && self.source.is_char_boundary(start)
+                && self.source.is_char_boundary(self.position),
+            "token span {start}..{} is not on character boundaries",
+            self.position
+        );
         self.tokens.push(Token {
             kind,
             span: Span::new(start, self.position),
