@@ -195,4 +195,12 @@ fn errors_name_the_problem() {
         error("1__0"),
         "error: invalid number `1__0`: `_` must sit between two digits\n --> 1:1\n  |\n1 | 1__0\n  | ^^^^\n"
     );
+    assert_eq!(
+        error("x ~ //ab"),
+        "error: unterminated regex: expected closing `//`, found end of input\n --> 1:5\n  |\n1 | x ~ //ab\n  |     ^^\n"
+    );
+    assert_eq!(
+        error("x ~ //a\nb//"),
+        "error: unterminated regex: expected closing `//`, found end of line\n --> 1:5\n  |\n1 | x ~ //a\n  |     ^^\n"
+    );
 }

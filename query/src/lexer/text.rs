@@ -136,21 +136,18 @@ impl Lexer<'_> {
             if rest.starts_with("//") {
                 break;
             }
-            match self.bump() {
-                None | Some('\n') => {
-                    return Err(ParseError::expected(
-                        vec!["closing `//`".to_string()],
-                        "end of line",
-                        Span::new(start, start + 2),
-                    )
-                    .with_prefix("unterminated regex: "));
-                }
-                Some('\\') => {
-                    if self.peek().is_some_and(|c| c != '\n') {
-                        self.bump();
-                    }
-                }
-                Some(_) => {}
+            if matches!(self.peek(), None | Some('\n')) {
+                let found = self.describe_char_here();
+                return Err(ParseError::expected(
+                    vec!["closing `//`".to_string()],
+                    &found,
+                    Span::new(start, start + 2),
+                )
+                .with_prefix("unterminated regex: "));
+            }
+            // `\` keeps the next character (unless it ends the line).
+            if self.bump() == Some('\\') && self.peek().is_some_and(|c| c != '\n') {
+                self.bump();
             }
         }
         let pattern = self.source[pattern_start..self.position].to_string();
