@@ -7,8 +7,8 @@
 
 use super::{ParseResult, Parser};
 use crate::ast::{
-    DefineStatement, FieldDefinition, Ident, SchemaKind, SchemaMode, SchemaTarget, Span,
-    StatementKind, TypeKind, TypeSig,
+    DefineStatement, Expr, ExprKind, FieldDefinition, Ident, SchemaKind, SchemaMode, SchemaTarget,
+    Span, StatementKind, TypeKind, TypeSig,
 };
 use crate::error::ParseError;
 use crate::token::{Keyword, Op, TokenKind};
@@ -21,6 +21,39 @@ struct Clauses {
     on_namespace: Option<Ident>,
     on_database: Option<Ident>,
     on_table: Option<Ident>,
+}
+
+/// What a `DEFINE` has read so far; which parts apply depends on the kind.
+struct DefineParts {
+    clauses: Clauses,
+    /// `DEFINE FIELD`: the field's clauses.
+    field: FieldDefinition,
+    /// `DEFINE TABLE ... FIELDS`
+    table_fields: Vec<FieldDefinition>,
+    /// `DEFINE INDEX ... FIELDS`
+    index_fields: Option<Vec<Ident>>,
+    /// `DEFINE INDEX ... UNIQUE`
+    unique: bool,
+    /// `DEFINE INDEX ... WITH`
+    with: Option<Expr>,
+    /// `DEFINE TABLE ... SCHEMAFULL|SCHEMALESS`
+    schema: Option<SchemaMode>,
+}
+
+impl FieldDefinition {
+    /// A field with no clauses yet.
+    fn named(name: Ident) -> FieldDefinition {
+        let span = name.span;
+        FieldDefinition {
+            name,
+            type_sig: None,
+            value: None,
+            asserts: Vec::new(),
+            readonly: false,
+            unique: false,
+            span,
+        }
+    }
 }
 
 impl SchemaKind {
@@ -209,69 +242,81 @@ impl Parser<'_> {
     pub(super) fn define(&mut self) -> ParseResult<StatementKind> {
         self.expect_keyword(Keyword::Define)?;
         let kind = self.schema_kind()?;
-        let mut clauses = Clauses {
-            if_exists: self.if_exists(true)?,
-            ..Clauses::default()
-        };
+        let if_not_exists = self.if_exists(true)?;
         let name = self.ident("a name")?;
-        let mut field = FieldDefinition {
-            name: name.clone(),
-            type_sig: None,
-            value: None,
-            asserts: Vec::new(),
-            readonly: false,
+        let mut parts = DefineParts {
+            clauses: Clauses {
+                if_exists: if_not_exists,
+                ..Clauses::default()
+            },
+            field: FieldDefinition::named(name.clone()),
+            table_fields: Vec::new(),
+            index_fields: None,
             unique: false,
-            span: name.span,
+            with: None,
+            schema: None,
         };
-        let mut fields = Vec::new();
-        let mut index_fields = None;
-        let mut unique = false;
-        let mut with = None;
-        let mut schema = None;
-        loop {
-            if self.try_on_clause(kind, &mut clauses)?
-                || (kind == SchemaKind::Field && self.field_clause(&mut field)?)
-            {
-                continue;
-            }
-            let keyword = self.peek_keyword();
-            if !clauses.if_exists && keyword == Some(Keyword::If) {
-                clauses.if_exists = self.if_exists(true)?;
-            } else if kind == SchemaKind::Table
-                && keyword == Some(Keyword::Fields)
-                && fields.is_empty()
-            {
-                self.next();
-                fields = self.field_definitions()?;
-            } else if kind == SchemaKind::Table
-                && schema.is_none()
-                && matches!(keyword, Some(Keyword::Schemafull | Keyword::Schemaless))
-            {
-                self.next();
-                schema = Some(if keyword == Some(Keyword::Schemafull) {
-                    SchemaMode::Full
-                } else {
-                    SchemaMode::Less
-                });
-            } else if kind == SchemaKind::Index
-                && keyword == Some(Keyword::Fields)
-                && index_fields.is_none()
-            {
-                self.next();
-                index_fields = Some(self.ident_list("a field name")?);
-            } else if kind == SchemaKind::Index && keyword == Some(Keyword::Unique) && !unique {
-                self.next();
-                unique = true;
-            } else if kind == SchemaKind::Index && keyword == Some(Keyword::With) && with.is_none()
-            {
-                self.next();
-                with = Some(self.index_function()?);
-            } else {
-                break;
-            }
+        while self.define_clause(kind, &mut parts)? {}
+        let definition = self.finish_define(kind, name, parts)?;
+        Ok(StatementKind::Define(definition))
+    }
+
+    /// One clause of a `DEFINE` of `kind`, if one is here; the clauses
+    /// allowed depend on the kind and each comes at most once.
+    fn define_clause(&mut self, kind: SchemaKind, parts: &mut DefineParts) -> ParseResult<bool> {
+        if self.try_on_clause(kind, &mut parts.clauses)?
+            || (kind == SchemaKind::Field && self.field_clause(&mut parts.field)?)
+        {
+            return Ok(true);
         }
-        let if_not_exists = clauses.if_exists;
-        let definition = match kind {
+        let Some(keyword) = self.peek_keyword() else {
+            return Ok(false);
+        };
+        let is_table = kind == SchemaKind::Table;
+        let is_index = kind == SchemaKind::Index;
+        match keyword {
+            Keyword::If if !parts.clauses.if_exists => {
+                parts.clauses.if_exists = self.if_exists(true)?;
+                return Ok(true);
+            }
+            Keyword::Fields if is_table && parts.table_fields.is_empty() => {
+                self.next();
+                parts.table_fields = self.field_definitions()?;
+            }
+            Keyword::Schemafull | Keyword::Schemaless if is_table && parts.schema.is_none() => {
+                self.next();
+                parts.schema = Some(match keyword {
+                    Keyword::Schemafull => SchemaMode::Full,
+                    _ => SchemaMode::Less,
+                });
+            }
+            Keyword::Fields if is_index && parts.index_fields.is_none() => {
+                self.next();
+                parts.index_fields = Some(self.ident_list("a field name")?);
+            }
+            Keyword::Unique if is_index && !parts.unique => {
+                self.next();
+                parts.unique = true;
+            }
+            Keyword::With if is_index && parts.with.is_none() => {
+                self.next();
+                parts.with = Some(self.index_function()?);
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Builds the definition once its clauses are read, checking the
+    /// required ones are there.
+    fn finish_define(
+        &self,
+        kind: SchemaKind,
+        name: Ident,
+        parts: DefineParts,
+    ) -> ParseResult<DefineStatement> {
+        let if_not_exists = parts.clauses.if_exists;
+        Ok(match kind {
             SchemaKind::Namespace => DefineStatement::Namespace {
                 name,
                 if_not_exists,
@@ -279,19 +324,20 @@ impl Parser<'_> {
             SchemaKind::Database => DefineStatement::Database {
                 name,
                 if_not_exists,
-                on_namespace: clauses.on_namespace,
+                on_namespace: parts.clauses.on_namespace,
             },
             SchemaKind::Table => DefineStatement::Table {
                 name,
                 if_not_exists,
-                on_database: clauses.on_database,
-                fields,
-                schema,
+                on_database: parts.clauses.on_database,
+                fields: parts.table_fields,
+                schema: parts.schema,
             },
             SchemaKind::Field => {
-                let Some(table) = clauses.on_table else {
+                let Some(table) = parts.clauses.on_table else {
                     return Err(self.error_here(&["`ON TABLE`", "a field clause"]));
                 };
+                let mut field = parts.field;
                 field.span = field
                     .name
                     .span
@@ -300,35 +346,34 @@ impl Parser<'_> {
                     field,
                     if_not_exists,
                     table,
-                    on_database: clauses.on_database,
+                    on_database: parts.clauses.on_database,
                 }
             }
             SchemaKind::Index => {
-                let Some(table) = clauses.on_table else {
+                let Some(table) = parts.clauses.on_table else {
                     return Err(self.error_here(&["`ON TABLE`"]));
                 };
-                let Some(fields) = index_fields else {
+                let Some(fields) = parts.index_fields else {
                     return Err(self.error_here(&["`FIELDS`"]));
                 };
                 DefineStatement::Index {
                     name,
                     if_not_exists,
                     table,
-                    on_database: clauses.on_database,
+                    on_database: parts.clauses.on_database,
                     fields,
-                    unique,
-                    with,
+                    unique: parts.unique,
+                    with: parts.with,
                 }
             }
-        };
-        Ok(StatementKind::Define(definition))
+        })
     }
 
     /// `WITH index::hnsw(m = 16)`: must be a function call.
-    fn index_function(&mut self) -> ParseResult<crate::ast::Expr> {
+    fn index_function(&mut self) -> ParseResult<Expr> {
         let here = self.peek().span;
         let expr = self.expr_expecting("an index function such as `index::hnsw(m = 16)`")?;
-        if !matches!(expr.kind, crate::ast::ExprKind::Call { .. }) {
+        if !matches!(expr.kind, ExprKind::Call { .. }) {
             return Err(ParseError::new(
                 "expected an index function call such as `index::hnsw(m = 16)`",
                 here.to(expr.span),
@@ -342,15 +387,7 @@ impl Parser<'_> {
         let mut fields = Vec::new();
         loop {
             let name = self.ident("a field name")?;
-            let mut field = FieldDefinition {
-                name: name.clone(),
-                type_sig: None,
-                value: None,
-                asserts: Vec::new(),
-                readonly: false,
-                unique: false,
-                span: name.span,
-            };
+            let mut field = FieldDefinition::named(name.clone());
             while self.field_clause(&mut field)? {}
             field.span = name.span.to(Span::new(name.span.end, self.previous_end()));
             fields.push(field);
