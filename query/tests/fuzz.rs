@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::without_spans;
+use common::{spans_in, without_spans};
 use proptest::prelude::*;
 use zerodb_query::{parse, parse_expression, ParseError, KEYWORDS};
 
@@ -14,6 +14,16 @@ fn check_contract(source: &str) -> Result<(), TestCaseError> {
     match parse(source) {
         Err(error) => check_error(source, &error),
         Ok(query) => {
+            for (start, end) in spans_in(&format!("{query:?}")) {
+                prop_assert!(
+                    start <= end && end <= source.len(),
+                    "span {}..{} in {:?}",
+                    start,
+                    end,
+                    source
+                );
+                prop_assert!(source.is_char_boundary(start) && source.is_char_boundary(end));
+            }
             let printed = query.to_string();
             let reparsed = parse(&printed).map_err(|error| {
                 TestCaseError::fail(format!(

@@ -69,3 +69,19 @@ pub fn error(source: &str) -> String {
         Err(error) => error.render(source),
     }
 }
+
+/// Every `span: a..b` in a tree's `{:?}` dump, as (start, end).
+pub fn spans_in(debug: &str) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    for (at, _) in debug.match_indices("span: ") {
+        let after = &debug[at + "span: ".len()..];
+        let text: String = after
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        if let Some((start, end)) = text.split_once("..") {
+            spans.push((start.parse().unwrap(), end.parse().unwrap()));
+        }
+    }
+    spans
+}
