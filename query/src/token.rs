@@ -47,69 +47,129 @@ pub enum TokenKind {
 }
 
 /// Operators and punctuation, named by what they look like.
-#[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
+    /// `(`
     ParenOpen,
+    /// `)`
     ParenClose,
+    /// `[`
     BracketOpen,
+    /// `]`
     BracketClose,
+    /// `{`
     BraceOpen,
+    /// `}`
     BraceClose,
+    /// `,`
     Comma,
+    /// `;`
     Semicolon,
+    /// `::`
     Scope,
+    /// `:`
     Colon,
+    /// `+=`
     AssignPlus,
+    /// `-=`
     AssignMinus,
+    /// `×=` or `*=`
     AssignMul,
+    /// `÷=` or `/=`
     AssignDiv,
+    /// `%=`
     AssignMod,
+    /// `**=`
     AssignPow,
+    /// `<<=`
     AssignShl,
+    /// `>>=`
     AssignShr,
+    /// `&=`
     AssignBitAnd,
+    /// `|=`
     AssignBitOr,
+    /// `^=`
     AssignBitXor,
+    /// `~=`
     AssignBitNot,
+    /// `->>`
     MultiArrowRight,
+    /// `<<-`
     MultiArrowLeft,
+    /// `->`
     ArrowRight,
+    /// `<-`
     ArrowLeft,
+    /// `**`
     Pow,
+    /// `+`
     Plus,
+    /// `-`
     Minus,
+    /// `×` or `*`
     Star,
+    /// `/` or `÷`
     Div,
+    /// `%`
     Mod,
+    /// `~`
     Tilde,
+    /// `!~`
     NotMatch,
+    /// `<>`
     Similarity,
+    /// `&&`
     AndAnd,
+    /// `||`
     OrOr,
+    /// `==`
     EqEq,
+    /// `=`
     Eq,
+    /// `!=`
     NotEq,
+    /// `!`
     Bang,
+    /// `<=`
     Lte,
+    /// `>=`
     Gte,
+    /// `<`
     Lt,
+    /// `>`
     Gt,
+    /// `∋`
     ContainsSymbol,
+    /// `∌`
     NotContainsSymbol,
+    /// `⊅`
     ContainsNoneSymbol,
+    /// `⊇`
     ContainsAllSymbol,
+    /// `⊃`
     ContainsAnySymbol,
+    /// `?.`
     SafeNav,
+    /// `?:`
     NullCoalesce,
+    /// `<<`
     Shl,
+    /// `>>`
     Shr,
+    /// `&`
     BitAnd,
+    /// `|`
     BitOr,
+    /// `^`
     BitXor,
+    /// `.`
     Dot,
+    /// `..=`
     RangeInclusive,
+    /// `..`
     Range,
+    /// `?`
     Question,
 }
 
@@ -205,9 +265,8 @@ impl Op {
 macro_rules! keywords {
     ($($variant:ident = $lower:literal $upper:literal $reserved:literal;)*) => {
         /// Words with a meaning in zeroql, matched in any letter case.
-        #[allow(missing_docs)]
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum Keyword { $($variant,)* }
+        pub enum Keyword { $(#[doc = concat!("`", $upper, "`")] $variant,)* }
 
         /// Every keyword, for tests and completion.
         pub const KEYWORDS: &[Keyword] = &[$(Keyword::$variant,)*];

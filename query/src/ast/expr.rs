@@ -167,30 +167,51 @@ pub enum UnaryOp {
 
 /// Infix operators, from tightest to loosest binding (see
 /// [`BinaryOp::precedence`]).
-#[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BinaryOp {
+    /// `**`
     Power,
+    /// `*` / `×`
     Multiply,
+    /// `/` / `÷`
     Divide,
+    /// `%`
     Modulo,
+    /// `+`
     Add,
+    /// `-`
     Subtract,
+    /// `<<`
     ShiftLeft,
+    /// `>>`
     ShiftRight,
+    /// `~` / `MATCH`
     Match,
+    /// `!~` / `NOT MATCH`
     NotMatch,
+    /// `<>`
     Similar,
+    /// `<`
     LessThan,
+    /// `>`
     GreaterThan,
+    /// `<=`
     LessOrEqual,
+    /// `>=`
     GreaterOrEqual,
+    /// `IN`
     In,
+    /// `NOT IN`
     NotIn,
+    /// `CONTAINS` / `∋`
     Contains,
+    /// `NOT CONTAINS` / `∌`
     NotContains,
+    /// `CONTAINS NONE` / `⊅`
     ContainsNone,
+    /// `CONTAINS ALL` / `⊇`
     ContainsAll,
+    /// `CONTAINS ANY` / `⊃`
     ContainsAny,
     /// `==`: exact equality.
     Equal,
@@ -198,8 +219,11 @@ pub enum BinaryOp {
     Is,
     /// `!=` / `IS NOT`
     IsNot,
+    /// `&`
     BitAnd,
+    /// `^`
     BitXor,
+    /// `|`
     BitOr,
     /// `&&` / `AND`
     And,

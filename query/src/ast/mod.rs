@@ -255,21 +255,33 @@ pub struct Assignment {
 }
 
 /// Assignment operators.
-#[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AssignOp {
+    /// `=`
     Set,
+    /// `+=`
     Add,
+    /// `-=`
     Subtract,
+    /// `*=`
     Multiply,
+    /// `/=`
     Divide,
+    /// `%=`
     Modulo,
+    /// `**=`
     Power,
+    /// `&=`
     BitAnd,
+    /// `|=`
     BitOr,
+    /// `^=`
     BitXor,
+    /// `~=`
     BitNot,
+    /// `<<=`
     ShiftLeft,
+    /// `>>=`
     ShiftRight,
 }
 
