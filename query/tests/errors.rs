@@ -212,6 +212,14 @@ fn size_limits() {
         failure.message
     );
     assert!(failure.span.end <= big.len());
+    // Near the size limit, a flat query parses (and quickly: no step is
+    // quadratic in the input).
+    let wide = format!(
+        "RETURN [{}1]",
+        "1, ".repeat((INPUT_SIZE_BYTES_MAX - 16) / 3)
+    );
+    assert!(wide.len() <= INPUT_SIZE_BYTES_MAX);
+    assert!(parse(&wide).is_ok());
     let many = "RETURN 1;".repeat(STATEMENT_COUNT_MAX);
     assert_eq!(parse(&many).unwrap().statements.len(), STATEMENT_COUNT_MAX);
     let too_many = format!("{many}RETURN 1");
