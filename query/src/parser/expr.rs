@@ -17,12 +17,12 @@ use crate::error::ParseError;
 use crate::token::{Keyword, Op, TokenKind};
 
 /// An expression and the height of its tree (a leaf has height 1).
-type Sized = (Expr, usize);
+type WithHeight = (Expr, usize);
 
 impl Parser<'_> {
     /// One full expression, including a range.
     pub(super) fn expr(&mut self) -> ParseResult<Expr> {
-        let (expr, height) = self.expr_sized()?;
+        let (expr, height) = self.expr_with_height()?;
         self.height_seen = self.height_seen.max(height);
         Ok(expr)
     }
@@ -40,14 +40,14 @@ impl Parser<'_> {
         })
     }
 
-    fn expr_sized(&mut self) -> ParseResult<Sized> {
+    fn expr_with_height(&mut self) -> ParseResult<WithHeight> {
         self.enter()?;
         let result = self.range();
         self.leave();
         result
     }
 
-    fn range(&mut self) -> ParseResult<Sized> {
+    fn range(&mut self) -> ParseResult<WithHeight> {
         let (start, start_height) = self.binary(1)?;
         let inclusive = match self.peek().kind {
             TokenKind::Op(Op::Range) => false,
@@ -68,7 +68,7 @@ impl Parser<'_> {
 
     /// Precedence climbing: operands bind to operators of at least
     /// `precedence_min`.
-    fn binary(&mut self, precedence_min: u8) -> ParseResult<Sized> {
+    fn binary(&mut self, precedence_min: u8) -> ParseResult<WithHeight> {
         let (mut left, mut left_height) = self.unary()?;
         while let Some((op, token_count)) = self.peek_binary_op() {
             let precedence = op.precedence();
@@ -193,7 +193,7 @@ impl Parser<'_> {
         }
     }
 
-    fn unary(&mut self) -> ParseResult<Sized> {
+    fn unary(&mut self) -> ParseResult<WithHeight> {
         let op = match self.peek().kind {
             TokenKind::Op(Op::Bang) | TokenKind::Word(Some(Keyword::Not)) => UnaryOp::Not,
             TokenKind::Op(Op::Minus) => UnaryOp::Negate,
@@ -215,7 +215,7 @@ impl Parser<'_> {
         Ok((Expr { kind, span }, height))
     }
 
-    fn postfix(&mut self) -> ParseResult<Sized> {
+    fn postfix(&mut self) -> ParseResult<WithHeight> {
         let (mut expr, mut height) = self.atom()?;
         loop {
             let start = expr.span;
@@ -237,7 +237,7 @@ impl Parser<'_> {
                 }
                 TokenKind::Op(Op::BracketOpen) => {
                     self.next();
-                    let (index, index_height) = self.expr_sized()?;
+                    let (index, index_height) = self.expr_with_height()?;
                     self.expect_op(Op::BracketClose)?;
                     let kind = ExprKind::Index {
                         base: Box::new(expr),
@@ -298,7 +298,7 @@ impl Parser<'_> {
                 } else {
                     None
                 };
-            let (value, value_height) = self.expr_sized()?;
+            let (value, value_height) = self.expr_with_height()?;
             height = height.max(value_height);
             arguments.push(Argument { name, value });
             if self.eat_op(Op::Comma).is_none() {
@@ -312,7 +312,7 @@ impl Parser<'_> {
         Ok((arguments, height))
     }
 
-    fn atom(&mut self) -> ParseResult<Sized> {
+    fn atom(&mut self) -> ParseResult<WithHeight> {
         let token = self.peek().clone();
         let literal = match &token.kind {
             TokenKind::Int(value) => Some(Literal::Int(*value)),
@@ -344,7 +344,7 @@ impl Parser<'_> {
                 Ok((leaf(ExprKind::Param(ident), token.span), 1))
             }
             _ if Self::is_name(&token) => self.name_expression(),
-            // The contents of brackets are parsed by `expr_sized`, which
+            // The contents of brackets are parsed by `expr_with_height`, which
             // counts the nesting level.
             TokenKind::Op(Op::ParenOpen) => self.parenthesized(),
             TokenKind::Op(Op::BracketOpen) => self.array(),
@@ -354,7 +354,7 @@ impl Parser<'_> {
     }
 
     /// `name`, `a::b::c`, or the record id `table:key`.
-    fn name_expression(&mut self) -> ParseResult<Sized> {
+    fn name_expression(&mut self) -> ParseResult<WithHeight> {
         let token = self.next();
         let first = self.name_of(&token);
         if self.at_op(Op::Colon) {
@@ -373,7 +373,7 @@ impl Parser<'_> {
     }
 
     /// After `table`, at `:`: the key.
-    pub(super) fn record_id(&mut self, table: Ident) -> ParseResult<Sized> {
+    pub(super) fn record_id(&mut self, table: Ident) -> ParseResult<WithHeight> {
         self.expect_op(Op::Colon)?;
         let token = self.peek().clone();
         let mut height = 1;
@@ -408,7 +408,7 @@ impl Parser<'_> {
     }
 
     /// `(expr)`, a tuple, or a subquery `(SELECT ...)`.
-    fn parenthesized(&mut self) -> ParseResult<Sized> {
+    fn parenthesized(&mut self) -> ParseResult<WithHeight> {
         let open = self.expect_op(Op::ParenOpen)?;
         if self.at_subquery_start() {
             let outer_height = std::mem::replace(&mut self.height_seen, 0);
@@ -445,7 +445,7 @@ impl Parser<'_> {
         )
     }
 
-    fn array(&mut self) -> ParseResult<Sized> {
+    fn array(&mut self) -> ParseResult<WithHeight> {
         let open = self.expect_op(Op::BracketOpen)?;
         let (items, height, _) = self.sequence(Op::BracketClose)?;
         let span = open.to(Span::new(open.end, self.previous_end()));
@@ -460,7 +460,7 @@ impl Parser<'_> {
         let mut height = 0;
         let mut trailing_comma = false;
         while !self.at_op(close) {
-            let (item, item_height) = self.expr_sized()?;
+            let (item, item_height) = self.expr_with_height()?;
             items.push(item);
             height = height.max(item_height);
             trailing_comma = self.eat_op(Op::Comma).is_some();
@@ -477,7 +477,7 @@ impl Parser<'_> {
 
     /// `{ key: value, ... }`; keys are words (reserved or not), backtick
     /// names or strings.
-    fn object(&mut self) -> ParseResult<Sized> {
+    fn object(&mut self) -> ParseResult<WithHeight> {
         let open = self.expect_op(Op::BraceOpen)?;
         let mut entries = Vec::new();
         let mut height = 0;
@@ -490,7 +490,7 @@ impl Parser<'_> {
             };
             self.next();
             self.expect_op(Op::Colon)?;
-            let (value, value_height) = self.expr_sized()?;
+            let (value, value_height) = self.expr_with_height()?;
             height = height.max(value_height);
             entries.push((
                 ObjectKey {
