@@ -1,0 +1,47 @@
+//! zeroql, ZeroDB's query language: the front end (DESIGN.md section 12).
+//!
+//! Owns: the lexer ([`lex`]), the syntax tree with source spans ([`ast`]),
+//! the recursive-descent parser ([`parse`], [`parse_expression`]), parse
+//! errors rendered with line, column and caret ([`ParseError::render`]),
+//! and a canonical printer (`Display` on the tree) whose output parses back
+//! to the same tree.
+//!
+//! Does not own yet: name resolution against the catalog, the planner,
+//! `EXPLAIN` output, and the executor; they come later in issue 17 and will
+//! consume [`ast::Query`]. Graph traversal (`->`), `RELATE`, control flow
+//! (`IF`, `FOR`, `WHILE`) and the other upstream forms listed in
+//! `query/GRAMMAR.md` are lexed where the lexer knows their tokens but not
+//! parsed.
+//!
+//! Sans-IO: no clock, threads or sockets, and no dependency on other ZeroDB
+//! crates. Input is bounded by [`INPUT_SIZE_BYTES_MAX`] and
+//! [`STATEMENT_COUNT_MAX`]; nesting by [`NESTING_DEPTH_MAX`] and
+//! [`EXPRESSION_HEIGHT_MAX`], so no input makes the parser (or a later
+//! recursive pass over its tree) overflow the stack.
+//!
+//! ```
+//! let query = zerodb_query::parse("SELECT name FROM person WHERE age > 40 + 2").unwrap();
+//! assert_eq!(
+//!     query.to_string(),
+//!     "SELECT name FROM person WHERE (age > (40 + 2))"
+//! );
+//! let error = zerodb_query::parse("SELECT * FROM").unwrap_err();
+//! assert!(error.render("SELECT * FROM").contains("1:14"));
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs, unreachable_pub)]
+
+pub mod ast;
+mod error;
+mod lexer;
+mod parser;
+mod print;
+mod token;
+
+pub use error::ParseError;
+pub use lexer::lex;
+pub use parser::{
+    parse, parse_expression, EXPRESSION_HEIGHT_MAX, INPUT_SIZE_BYTES_MAX, NESTING_DEPTH_MAX,
+    STATEMENT_COUNT_MAX,
+};
+pub use token::{Keyword, Op, Token, TokenKind, KEYWORDS};
