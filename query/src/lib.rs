@@ -33,10 +33,12 @@
 
 pub mod ast;
 mod error;
+pub mod keys;
 mod lexer;
 mod parser;
 mod print;
 mod token;
+pub mod value;
 
 pub use error::ParseError;
 pub use lexer::lex;
