@@ -193,31 +193,39 @@ impl DatabaseName {
     }
 
     /// The entry of record `key` with indexed value `value` in `index`.
+    ///
+    /// A compound index has one value per field, encoded one after the
+    /// other, so a range on the first field is a byte range too.
     pub fn index_entry_key(
         &self,
         table: &str,
         index: &str,
-        value: &Value,
+        values: &[Value],
         key: &Value,
     ) -> StoreKey {
         let mut id = name_bytes(&[table, index]);
-        encode_value(&mut id, value);
+        for value in values {
+            encode_value(&mut id, value);
+        }
         encode_value(&mut id, key);
         self.key(INDEX_ENTRIES, id)
     }
 
-    /// The entries of `index` whose value lies between the bounds.
+    /// The entries of `index` whose leading values lie between the bounds:
+    /// a bound of `n` values compares the first `n` fields of the index.
     pub fn index_range(
         &self,
         table: &str,
         index: &str,
-        lower: Bound<&Value>,
-        upper: Bound<&Value>,
+        lower: Bound<&[Value]>,
+        upper: Bound<&[Value]>,
     ) -> KeyRange {
         let prefix = name_bytes(&[table, index]);
-        let with = |value: &Value| {
+        let with = |values: &[Value]| {
             let mut bytes = prefix.clone();
-            encode_value(&mut bytes, value);
+            for value in values {
+                encode_value(&mut bytes, value);
+            }
             bytes
         };
         let start = match lower {
@@ -395,6 +403,10 @@ mod tests {
         out
     }
 
+    fn as_slice(bound: &Bound<Value>) -> Bound<&[Value]> {
+        bound.as_ref().map(std::slice::from_ref)
+    }
+
     fn number() -> impl Strategy<Value = Value> {
         prop_oneof![
             any::<i64>().prop_map(Value::Int),
@@ -430,8 +442,8 @@ mod tests {
             };
             let lower = bound(&low, low_inclusive);
             let upper = bound(&high, high_inclusive);
-            let range = database.index_range("t", "i", lower.as_ref(), upper.as_ref());
-            let entry = database.index_entry_key("t", "i", &probe, &Value::Int(key));
+            let range = database.index_range("t", "i", as_slice(&lower), as_slice(&upper));
+            let entry = database.index_entry_key("t", "i", &[probe.clone()], &Value::Int(key));
             let expected = (lower.as_ref(), upper.as_ref()).contains(&probe);
             prop_assert_eq!(range.contains(&entry), expected);
         }
@@ -446,11 +458,11 @@ mod tests {
     #[test]
     fn an_equality_range_excludes_longer_strings_with_a_zero_byte() {
         let database = DatabaseName::new("n", "d");
-        let a = Value::from("a");
+        let a = [Value::from("a")];
         let range = database.index_range("t", "i", Bound::Included(&a), Bound::Included(&a));
         let key = Value::RecordId(RecordId::new("t", Value::Int(1)));
         assert!(range.contains(&database.index_entry_key("t", "i", &a, &key)));
-        let longer = Value::from("a\0");
+        let longer = [Value::from("a\0")];
         assert!(!range.contains(&database.index_entry_key("t", "i", &longer, &key)));
     }
 

@@ -32,10 +32,13 @@
 #![deny(missing_docs, unreachable_pub)]
 
 pub mod ast;
+pub mod catalog;
 mod error;
+pub mod exec;
 pub mod keys;
 mod lexer;
 mod parser;
+pub mod plan;
 mod print;
 mod token;
 pub mod value;

@@ -1,0 +1,351 @@
+//! `DEFINE`, `REMOVE` and `DESCRIBE`: the catalog's records.
+
+use super::runner::{unknown, Runner};
+use super::store::{decode, TxnStore};
+use super::ExecError;
+use crate::ast::{self, DefineStatement, Ident, SchemaKind, SchemaTarget, Span};
+use crate::catalog::{FieldDefinition, FieldType, IndexDefinition, TableDefinition};
+use crate::keys::{namespace_definition_key, DatabaseName, KeyRange, StoreKey};
+use crate::value::{Object, Value};
+
+impl<S: TxnStore> Runner<'_, '_, '_, S> {
+    /// The database `ON DB x` names, or the current one.
+    fn database_on(&self, on: Option<&Ident>, span: Span) -> Result<DatabaseName, ExecError> {
+        match on {
+            Some(database) => Ok(DatabaseName::new(&self.namespace(span)?, &database.name)),
+            None => self.database(span),
+        }
+    }
+
+    /// Writes a definition; `Ok(false)` if it exists and `IF NOT EXISTS`
+    /// was written.
+    fn put_definition(
+        &mut self,
+        key: StoreKey,
+        value: Value,
+        name: &Ident,
+        kind: &'static str,
+        if_not_exists: bool,
+    ) -> Result<bool, ExecError> {
+        if self.store.get(&key)?.is_some() {
+            if if_not_exists {
+                return Ok(false);
+            }
+            return Err(ExecError::AlreadyDefined {
+                kind,
+                name: name.name.clone(),
+                span: name.span,
+            });
+        }
+        self.store.put_value(key, &value, self.span)?;
+        Ok(true)
+    }
+
+    pub(super) fn define(&mut self, define: &DefineStatement, span: Span) -> Result<(), ExecError> {
+        match define {
+            DefineStatement::Namespace {
+                name,
+                if_not_exists,
+            } => {
+                let value = named(&name.name);
+                self.put_definition(
+                    namespace_definition_key(&name.name),
+                    value,
+                    name,
+                    "namespace",
+                    *if_not_exists,
+                )?;
+            }
+            DefineStatement::Database {
+                name,
+                if_not_exists,
+                on_namespace,
+            } => {
+                let namespace = match on_namespace {
+                    Some(namespace) => namespace.name.clone(),
+                    None => self.namespace(span)?,
+                };
+                let key = DatabaseName::new(&namespace, &name.name).definition_key();
+                self.put_definition(key, named(&name.name), name, "database", *if_not_exists)?;
+            }
+            DefineStatement::Table {
+                name,
+                if_not_exists,
+                on_database,
+                fields,
+                schema,
+            } => {
+                let database = self.database_on(on_database.as_ref(), span)?;
+                let definition = TableDefinition {
+                    name: name.name.clone(),
+                    schema: *schema,
+                };
+                let key = database.table_definition_key(&name.name);
+                if !self.put_definition(
+                    key,
+                    definition.to_value(),
+                    name,
+                    "table",
+                    *if_not_exists,
+                )? {
+                    return Ok(());
+                }
+                for field in fields {
+                    self.define_field(&database, &name.name, field, false)?;
+                }
+            }
+            DefineStatement::Field {
+                field,
+                if_not_exists,
+                table,
+                on_database,
+            } => {
+                let database = self.database_on(on_database.as_ref(), span)?;
+                let key = database.table_definition_key(&table.name);
+                if self.store.get(&key)?.is_none() {
+                    let implied = TableDefinition {
+                        name: table.name.clone(),
+                        schema: None,
+                    };
+                    self.store.put_value(key, &implied.to_value(), span)?;
+                }
+                self.define_field(&database, &table.name, field, *if_not_exists)?;
+            }
+            DefineStatement::Index {
+                name,
+                if_not_exists,
+                table,
+                on_database,
+                fields,
+                unique,
+                with,
+            } => {
+                if let Some(with) = with {
+                    return Err(ExecError::unsupported(
+                        "an index kind (WITH ...)",
+                        with.span,
+                    ));
+                }
+                let database = self.database_on(on_database.as_ref(), span)?;
+                let definition = IndexDefinition {
+                    table: table.name.clone(),
+                    name: name.name.clone(),
+                    fields: fields.iter().map(|field| field.name.clone()).collect(),
+                    unique: *unique,
+                };
+                self.define_index(&database, definition, name, *if_not_exists)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn define_field(
+        &mut self,
+        database: &DatabaseName,
+        table: &str,
+        field: &ast::FieldDefinition,
+        if_not_exists: bool,
+    ) -> Result<(), ExecError> {
+        let definition = FieldDefinition {
+            table: table.to_string(),
+            name: field.name.name.clone(),
+            field_type: field
+                .type_sig
+                .as_ref()
+                .map(FieldType::from_signature)
+                .transpose()?,
+            value: field.value.clone(),
+            asserts: field.asserts.clone(),
+            readonly: field.readonly,
+        };
+        let key = database.field_definition_key(table, &field.name.name);
+        if !self.put_definition(
+            key,
+            definition.to_value(),
+            &field.name,
+            "field",
+            if_not_exists,
+        )? {
+            return Ok(());
+        }
+        if field.unique {
+            let index = IndexDefinition {
+                table: table.to_string(),
+                name: format!("unique_{}", field.name.name),
+                fields: vec![field.name.name.clone()],
+                unique: true,
+            };
+            self.define_index(database, index, &field.name, false)?;
+        }
+        Ok(())
+    }
+
+    /// Stores the definition and indexes the records already there.
+    fn define_index(
+        &mut self,
+        database: &DatabaseName,
+        index: IndexDefinition,
+        name: &Ident,
+        if_not_exists: bool,
+    ) -> Result<(), ExecError> {
+        let key = database.index_definition_key(&index.table, &index.name);
+        if !self.put_definition(key, index.to_value(), name, "index", if_not_exists)? {
+            return Ok(());
+        }
+        let range = database.table_range(&index.table);
+        for (key, bytes) in self.store.scan(&range, usize::MAX, self.span)? {
+            let document = decode(&key, &bytes)?;
+            let Value::RecordId(id) = document.field("id") else {
+                return Err(ExecError::Store(format!("record {key:?} has no id")));
+            };
+            self.add_index_entry(&index, &id, &index.key_of(&document))?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn remove(&mut self, target: &SchemaTarget, span: Span) -> Result<(), ExecError> {
+        let name = target
+            .name
+            .as_ref()
+            .ok_or_else(|| ExecError::unsupported("REMOVE without a name", span))?;
+        let database = || self.database_on(target.on_database.as_ref(), span);
+        let table_of = || {
+            target
+                .on_table
+                .as_ref()
+                .map(|table| table.name.clone())
+                .ok_or_else(|| ExecError::Transaction {
+                    message: "REMOVE FIELD and REMOVE INDEX need ON TABLE name".into(),
+                    span,
+                })
+        };
+        let (key, ranges): (StoreKey, Vec<KeyRange>) = match target.kind {
+            SchemaKind::Namespace => (namespace_definition_key(&name.name), Vec::new()),
+            SchemaKind::Database => {
+                let namespace = match &target.on_namespace {
+                    Some(namespace) => namespace.name.clone(),
+                    None => self.namespace(span)?,
+                };
+                (
+                    DatabaseName::new(&namespace, &name.name).definition_key(),
+                    Vec::new(),
+                )
+            }
+            SchemaKind::Table => {
+                let database = database()?;
+                let mut ranges = vec![
+                    database.table_range(&name.name),
+                    database.field_definitions_range(&name.name),
+                ];
+                for index in self.table_schema(&name.name)?.indexes {
+                    ranges.push(database.index_entries_range(&name.name, &index.name));
+                }
+                ranges.push(database.index_definitions_range(&name.name));
+                (database.table_definition_key(&name.name), ranges)
+            }
+            SchemaKind::Field => (
+                database()?.field_definition_key(&table_of()?, &name.name),
+                Vec::new(),
+            ),
+            SchemaKind::Index => {
+                let (database, table) = (database()?, table_of()?);
+                let entries = database.index_entries_range(&table, &name.name);
+                (
+                    database.index_definition_key(&table, &name.name),
+                    vec![entries],
+                )
+            }
+        };
+        if self.store.get(&key)?.is_none() {
+            if target.if_exists {
+                return Ok(());
+            }
+            let kind = match target.kind {
+                SchemaKind::Namespace => "namespace",
+                SchemaKind::Database => "database",
+                SchemaKind::Table => "table",
+                SchemaKind::Field => "field",
+                SchemaKind::Index => "index",
+            };
+            return Err(unknown(
+                kind,
+                &name.name,
+                " (write REMOVE ... IF EXISTS to skip)".into(),
+                name.span,
+            ));
+        }
+        self.store.delete(key, span)?;
+        for range in ranges {
+            for (key, _) in self.store.scan(&range, usize::MAX, span)? {
+                self.store.delete(key, span)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `DESCRIBE TABLE t`: its definition, fields and indexes;
+    /// `DESCRIBE DATABASE`: its tables.
+    pub(super) fn describe(
+        &mut self,
+        target: &SchemaTarget,
+        span: Span,
+    ) -> Result<Value, ExecError> {
+        match (target.kind, &target.name) {
+            (SchemaKind::Table, Some(name)) => {
+                let schema = self.table_schema(&name.name)?;
+                let Some(definition) = &schema.definition else {
+                    return Err(unknown("table", &name.name, String::new(), name.span));
+                };
+                let mut object = Object::new();
+                object.insert("name".into(), Value::Str(definition.name.clone()));
+                let mode = if schema.is_schemafull() {
+                    "schemafull"
+                } else {
+                    "schemaless"
+                };
+                object.insert("schema".into(), Value::from(mode));
+                object.insert(
+                    "fields".into(),
+                    Value::Array(
+                        schema
+                            .fields
+                            .iter()
+                            .map(FieldDefinition::to_value)
+                            .collect(),
+                    ),
+                );
+                object.insert(
+                    "indexes".into(),
+                    Value::Array(
+                        schema
+                            .indexes
+                            .iter()
+                            .map(IndexDefinition::to_value)
+                            .collect(),
+                    ),
+                );
+                Ok(Value::Object(object))
+            }
+            (SchemaKind::Database, _) => {
+                let database = self.database(span)?;
+                let mut tables = Vec::new();
+                for (key, bytes) in
+                    self.store
+                        .scan(&database.table_definitions_range(), usize::MAX, span)?
+                {
+                    tables.push(decode(&key, &bytes)?.field("name"));
+                }
+                let mut object = Object::new();
+                object.insert("tables".into(), Value::Array(tables));
+                Ok(Value::Object(object))
+            }
+            _ => Err(ExecError::unsupported("this DESCRIBE", span)),
+        }
+    }
+}
+
+fn named(name: &str) -> Value {
+    let mut object = Object::new();
+    object.insert("name".into(), Value::Str(name.to_string()));
+    Value::Object(object)
+}

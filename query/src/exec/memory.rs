@@ -1,0 +1,93 @@
+//! An in-memory [`TxnStore`] for tests and examples: a `BTreeMap` with a
+//! version counter, and a commit that validates reads and ranges.
+
+use std::collections::BTreeMap;
+
+use super::store::{Commit, TxnStore};
+use crate::keys::{KeyRange, StoreKey};
+
+/// Keys with values and the version of their last write.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryStore {
+    entries: BTreeMap<StoreKey, (Vec<u8>, u64)>,
+    last_version: u64,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    /// Number of keys stored.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Every key in `range`, in order.
+    pub fn keys_in(&self, range: &KeyRange) -> Vec<StoreKey> {
+        self.entries
+            .range(range.start_key()..range.end_key())
+            .map(|(key, _)| key.clone())
+            .collect()
+    }
+
+    /// Applies `commit` if its reads and ranges are still what it saw
+    /// (see [`Commit`]); otherwise changes nothing and says what conflicted.
+    pub fn apply(&mut self, commit: &Commit<u64>) -> Result<(), String> {
+        for (key, version) in &commit.reads {
+            let now = self.entries.get(key).map(|(_, version)| *version);
+            if now != *version {
+                return Err(format!(
+                    "conflict: {key:?} was read at {version:?}, is now {now:?}"
+                ));
+            }
+        }
+        for range in &commit.ranges {
+            for key in self.keys_in(range) {
+                if !commit.reads.iter().any(|(read, _)| *read == key) {
+                    return Err(format!("conflict: {key:?} appeared in a scanned range"));
+                }
+            }
+        }
+        self.last_version += 1;
+        for (key, value) in &commit.writes {
+            match value {
+                Some(value) => {
+                    self.entries
+                        .insert(key.clone(), (value.clone(), self.last_version));
+                }
+                None => {
+                    self.entries.remove(key);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl TxnStore for MemoryStore {
+    type Version = u64;
+
+    fn get(&mut self, key: &StoreKey) -> Result<Option<(Vec<u8>, u64)>, String> {
+        Ok(self.entries.get(key).cloned())
+    }
+
+    fn scan(
+        &mut self,
+        range: &KeyRange,
+        limit: usize,
+    ) -> Result<Vec<(StoreKey, Vec<u8>, u64)>, String> {
+        Ok(self
+            .entries
+            .range(range.start_key()..range.end_key())
+            .take(limit)
+            .map(|(key, (value, version))| (key.clone(), value.clone(), *version))
+            .collect())
+    }
+}

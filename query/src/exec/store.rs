@@ -1,0 +1,197 @@
+//! The transactional key-value interface the executor reads through, and
+//! the buffer that turns one statement or block into one [`Commit`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use super::ExecError;
+use crate::ast::Span;
+use crate::keys::{KeyRange, StoreKey};
+use crate::value::{codec, Value};
+
+/// Most keys one scan may return; a larger table or index range is
+/// refused rather than read into memory.
+pub const SCAN_KEYS_MAX: usize = 100_000;
+/// Most distinct keys one transaction may write.
+pub const WRITE_KEYS_MAX: usize = 100_000;
+
+/// Reads of one transaction's snapshot. The node implements it over its
+/// transaction API (reads that take shared locks, or record versions for
+/// validation); [`super::MemoryStore`] implements it for tests.
+///
+/// Writes are not part of the trait: the executor buffers them and hands
+/// them back in a [`Commit`] for the caller to commit atomically.
+pub trait TxnStore {
+    /// The version a key was read at.
+    type Version: Clone + fmt::Debug + PartialEq;
+
+    /// The value and version of `key`, or `None` if absent.
+    fn get(&mut self, key: &StoreKey) -> Result<Option<(Vec<u8>, Self::Version)>, String>;
+
+    /// Up to `limit` keys of `range` in key order, with values and versions.
+    fn scan(
+        &mut self,
+        range: &KeyRange,
+        limit: usize,
+    ) -> Result<Vec<(StoreKey, Vec<u8>, Self::Version)>, String>;
+}
+
+/// Everything one statement or `BEGIN ... COMMIT` block read and wants to
+/// write. The caller commits it as ONE strictly serializable transaction:
+/// apply every write if and only if, at the commit point,
+///
+/// - every key in `reads` still has the version read (`None`: still absent),
+/// - and every range in `ranges` holds exactly the keys of `reads` that lie
+///   in it (no key inserted into a scanned range: no phantoms).
+///
+/// With locks instead of validation: shared locks on `reads` and shared
+/// range locks on `ranges`, exclusive locks on `writes`, held to commit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Commit<V> {
+    /// Keys read from the store with the version seen (`None`: absent).
+    pub reads: Vec<(StoreKey, Option<V>)>,
+    /// Ranges scanned (every key in them is also in `reads`).
+    pub ranges: Vec<KeyRange>,
+    /// New values (`None`: delete), one per key.
+    pub writes: Vec<(StoreKey, Option<Vec<u8>>)>,
+}
+
+impl<V> Commit<V> {
+    /// Whether the transaction writes nothing.
+    pub fn is_read_only(&self) -> bool {
+        self.writes.is_empty()
+    }
+}
+
+/// Reads through to the store, recording what was read; keeps writes in a
+/// buffer that later reads of the same transaction see.
+pub(crate) struct Buffered<'s, S: TxnStore> {
+    store: &'s mut S,
+    reads: BTreeMap<StoreKey, Option<S::Version>>,
+    ranges: Vec<KeyRange>,
+    writes: BTreeMap<StoreKey, Option<Vec<u8>>>,
+}
+
+impl<'s, S: TxnStore> Buffered<'s, S> {
+    pub(crate) fn new(store: &'s mut S) -> Self {
+        Buffered {
+            store,
+            reads: BTreeMap::new(),
+            ranges: Vec::new(),
+            writes: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) fn into_commit(self) -> Commit<S::Version> {
+        Commit {
+            reads: self.reads.into_iter().collect(),
+            ranges: self.ranges,
+            writes: self.writes.into_iter().collect(),
+        }
+    }
+
+    /// The bytes under `key` as this transaction sees them.
+    pub(crate) fn get(&mut self, key: &StoreKey) -> Result<Option<Vec<u8>>, ExecError> {
+        if let Some(written) = self.writes.get(key) {
+            return Ok(written.clone());
+        }
+        let found = self.store.get(key).map_err(ExecError::Store)?;
+        let version = found.as_ref().map(|(_, version)| version.clone());
+        self.reads.entry(key.clone()).or_insert(version);
+        Ok(found.map(|(value, _)| value))
+    }
+
+    /// The decoded value under `key`.
+    pub(crate) fn get_value(&mut self, key: &StoreKey) -> Result<Option<Value>, ExecError> {
+        self.get(key)?.map(|bytes| decode(key, &bytes)).transpose()
+    }
+
+    /// Up to `limit` keys of `range` as this transaction sees them. Records
+    /// the range actually covered: up to the last key returned when the
+    /// store stopped at the limit.
+    pub(crate) fn scan(
+        &mut self,
+        range: &KeyRange,
+        limit: usize,
+        span: Span,
+    ) -> Result<Vec<(StoreKey, Vec<u8>)>, ExecError> {
+        let asked = limit.min(SCAN_KEYS_MAX + 1);
+        let found = self.store.scan(range, asked).map_err(ExecError::Store)?;
+        let mut covered = range.clone();
+        if found.len() >= asked {
+            if let Some((last, _, _)) = found.last() {
+                covered.end = last.id.clone();
+                covered.end.push(0);
+            }
+        }
+        if limit > SCAN_KEYS_MAX && found.len() > SCAN_KEYS_MAX {
+            return Err(ExecError::TooLarge {
+                what: format!("the scan of {}", range.table),
+                limit: SCAN_KEYS_MAX,
+                span,
+            });
+        }
+        let mut merged: BTreeMap<StoreKey, Vec<u8>> = BTreeMap::new();
+        for (key, value, version) in found {
+            self.reads.entry(key.clone()).or_insert(Some(version));
+            merged.insert(key, value);
+        }
+        let start = covered.start_key();
+        for (key, written) in self.writes.range(start..covered.end_key()) {
+            match written {
+                Some(value) => merged.insert(key.clone(), value.clone()),
+                None => merged.remove(key),
+            };
+        }
+        self.ranges.push(covered);
+        Ok(merged.into_iter().take(limit).collect())
+    }
+
+    pub(crate) fn put(
+        &mut self,
+        key: StoreKey,
+        value: Vec<u8>,
+        span: Span,
+    ) -> Result<(), ExecError> {
+        self.write(key, Some(value), span)
+    }
+
+    pub(crate) fn put_value(
+        &mut self,
+        key: StoreKey,
+        value: &Value,
+        span: Span,
+    ) -> Result<(), ExecError> {
+        let bytes = codec::encode(value).map_err(ExecError::Encode)?;
+        self.put(key, bytes, span)
+    }
+
+    pub(crate) fn delete(&mut self, key: StoreKey, span: Span) -> Result<(), ExecError> {
+        self.write(key, None, span)
+    }
+
+    fn write(
+        &mut self,
+        key: StoreKey,
+        value: Option<Vec<u8>>,
+        span: Span,
+    ) -> Result<(), ExecError> {
+        if self.writes.len() >= WRITE_KEYS_MAX && !self.writes.contains_key(&key) {
+            return Err(ExecError::TooLarge {
+                what: "the number of keys written by one transaction".into(),
+                limit: WRITE_KEYS_MAX,
+                span,
+            });
+        }
+        self.writes.insert(key, value);
+        Ok(())
+    }
+}
+
+/// Decodes stored bytes, naming the key when they are corrupt.
+pub(crate) fn decode(key: &StoreKey, bytes: &[u8]) -> Result<Value, ExecError> {
+    codec::decode(bytes).map_err(|error| ExecError::Corrupt {
+        key: format!("{key:?}"),
+        error,
+    })
+}
