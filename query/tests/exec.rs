@@ -1,0 +1,306 @@
+//! End to end: parse -> resolve -> plan -> execute on the in-memory store.
+
+use zerodb_query::exec::{
+    execute, run_in_memory, transactions, Environment, ExecError, MemoryStore, SequentialIds,
+    Session,
+};
+use zerodb_query::value::Value;
+
+/// A store, a session on `test/test`, and deterministic ids.
+struct Db {
+    store: MemoryStore,
+    session: Session,
+    ids: SequentialIds,
+    now: i64,
+}
+
+impl Db {
+    fn new() -> Db {
+        Db {
+            store: MemoryStore::new(),
+            session: Session::new("test", "test"),
+            ids: SequentialIds::default(),
+            now: 1_700_000_000_000_000_000,
+        }
+    }
+
+    fn try_run(&mut self, text: &str) -> Result<Vec<Value>, ExecError> {
+        let mut environment = Environment {
+            now: self.now,
+            ids: &mut self.ids,
+        };
+        run_in_memory(&mut self.store, &mut self.session, &mut environment, text)
+    }
+
+    /// Runs and prints each statement's value.
+    fn run(&mut self, text: &str) -> Vec<String> {
+        match self.try_run(text) {
+            Ok(values) => values.iter().map(ToString::to_string).collect(),
+            Err(error) => panic!("{}", error.render(text)),
+        }
+    }
+
+    /// The value of the last statement, printed.
+    fn last(&mut self, text: &str) -> String {
+        self.run(text).pop().expect("a statement")
+    }
+
+    fn error(&mut self, text: &str) -> String {
+        match self.try_run(text) {
+            Ok(values) => panic!("expected an error from {text}, got {values:?}"),
+            Err(error) => error.render(text),
+        }
+    }
+}
+
+#[test]
+fn create_with_an_id_and_select_it_back() {
+    let mut db = Db::new();
+    assert_eq!(
+        db.last("CREATE person:tobie SET name = 'Tobie', age = 40"),
+        "[{ age: 40, id: person:tobie, name: 'Tobie' }]"
+    );
+    assert_eq!(
+        db.last("SELECT * FROM person:tobie"),
+        "[{ age: 40, id: person:tobie, name: 'Tobie' }]"
+    );
+    assert_eq!(
+        db.last("person:tobie"),
+        "{ age: 40, id: person:tobie, name: 'Tobie' }"
+    );
+    assert!(db
+        .error("CREATE person:tobie")
+        .contains("record person:tobie already exists"));
+}
+
+#[test]
+fn create_with_a_generated_id_content_and_values() {
+    let mut db = Db::new();
+    db.run("CREATE person SET name = 'a'");
+    db.run("CREATE person CONTENT {name: 'b', tags: ['x']}");
+    db.run("CREATE person SET (name, age) VALUES ('c', 1), ('d', 2)");
+    assert_eq!(
+        db.last("SELECT id, name FROM person"),
+        "[{ id: person:'00000000000000000001', name: 'a' }, \
+          { id: person:'00000000000000000002', name: 'b' }, \
+          { id: person:'00000000000000000003', name: 'c' }, \
+          { id: person:'00000000000000000004', name: 'd' }]"
+    );
+    db.run("INSERT INTO person {id: person:e, name: 'e'}");
+    assert_eq!(db.last("SELECT name FROM person:e"), "[{ name: 'e' }]");
+}
+
+fn people(db: &mut Db) {
+    db.run(
+        "CREATE person:a SET name = 'Ann', age = 31, tags = ['x'];
+         CREATE person:b SET name = 'Bob', age = 25, tags = [];
+         CREATE person:c SET name = 'Cid', age = 47, tags = ['x', 'y'];
+         CREATE person:d SET name = 'Dee', age = 25, tags = ['y']",
+    );
+}
+
+#[test]
+fn select_with_where_order_start_limit_and_omit() {
+    let mut db = Db::new();
+    people(&mut db);
+    assert_eq!(
+        db.last("SELECT name FROM person WHERE age > 26 AND tags CONTAINS 'x' ORDER BY age DESC"),
+        "[{ name: 'Cid' }, { name: 'Ann' }]"
+    );
+    assert_eq!(
+        db.last("SELECT name FROM person ORDER BY age ASC, name DESC START 1 LIMIT 2"),
+        "[{ name: 'Bob' }, { name: 'Ann' }]"
+    );
+    assert_eq!(
+        db.last("SELECT * OMIT tags, id FROM person WHERE name IN ['Ann', 'Dee']"),
+        "[{ age: 31, name: 'Ann' }, { age: 25, name: 'Dee' }]"
+    );
+    assert_eq!(
+        db.last("SELECT string::uppercase(name) AS loud, age * 2 + 1 AS n FROM person:b"),
+        "[{ loud: 'BOB', n: 51 }]"
+    );
+}
+
+#[test]
+fn update_with_set_add_subtract_and_merge() {
+    let mut db = Db::new();
+    people(&mut db);
+    db.run("UPDATE person SET age += 1, tags += 'z' WHERE age = 25");
+    assert_eq!(
+        db.last("SELECT name, age, tags FROM person WHERE age = 26"),
+        "[{ age: 26, name: 'Bob', tags: ['z'] }, { age: 26, name: 'Dee', tags: ['y', 'z'] }]"
+    );
+    db.run("UPDATE person:c SET tags -= 'x', age -= 7");
+    db.run("UPDATE person:c MERGE {address: {city: 'London'}}");
+    db.run("UPDATE person:c MERGE {address: {zip: 'N1'}}");
+    assert_eq!(
+        db.last("SELECT * OMIT id FROM person:c"),
+        "[{ address: { city: 'London', zip: 'N1' }, age: 40, name: 'Cid', tags: ['y'] }]"
+    );
+}
+
+fn index_entries(db: &Db, index: &str) -> usize {
+    let database = zerodb_query::keys::DatabaseName::new("test", "test");
+    db.store
+        .keys_in(&database.index_entries_range("person", index))
+        .len()
+}
+
+#[test]
+fn delete_where_removes_records_and_their_index_entries() {
+    let mut db = Db::new();
+    db.run("DEFINE INDEX by_age ON person FIELDS age");
+    people(&mut db);
+    assert_eq!(index_entries(&db, "by_age"), 4);
+    db.run("DELETE person WHERE age = 25");
+    assert_eq!(index_entries(&db, "by_age"), 2);
+    assert_eq!(
+        db.last("SELECT name FROM person"),
+        "[{ name: 'Ann' }, { name: 'Cid' }]"
+    );
+    assert_eq!(db.last("SELECT name FROM person WHERE age = 25"), "[]");
+    db.run("DELETE person:a");
+    assert_eq!(index_entries(&db, "by_age"), 1);
+}
+
+#[test]
+fn an_update_moves_the_index_entry() {
+    let mut db = Db::new();
+    db.run("DEFINE INDEX by_age ON person FIELDS age");
+    people(&mut db);
+    db.run("UPDATE person:a SET age = 90");
+    assert_eq!(index_entries(&db, "by_age"), 4);
+    assert_eq!(db.last("SELECT name FROM person WHERE age = 31"), "[]");
+    assert_eq!(
+        db.last("SELECT name FROM person WHERE age >= 90"),
+        "[{ name: 'Ann' }]"
+    );
+}
+
+#[test]
+fn a_unique_index_refuses_a_duplicate_naming_index_value_and_record() {
+    let mut db = Db::new();
+    db.run("DEFINE INDEX email ON person FIELDS email UNIQUE");
+    db.run("CREATE person:a SET email = 'a@x'");
+    let error = db.error("CREATE person:b SET email = 'a@x'");
+    assert!(
+        error.contains(
+            "unique index `email` on table `person` already contains 'a@x' for record person:a"
+        ),
+        "{error}"
+    );
+    // The failed statement wrote nothing.
+    assert_eq!(db.last("SELECT id FROM person"), "[{ id: person:a }]");
+    // Within one transaction, the second of two creates is refused too.
+    let error = db.error(
+        "BEGIN; CREATE person:c SET email = 'c@x'; CREATE person:d SET email = 'c@x'; COMMIT",
+    );
+    assert!(error.contains("for record person:c"), "{error}");
+    assert_eq!(db.last("SELECT id FROM person"), "[{ id: person:a }]");
+    // Changing one's own value, and absent values, are fine.
+    db.run("UPDATE person:a SET email = 'a@y'; CREATE person:e; CREATE person:f");
+    // Defining a unique index over duplicates fails.
+    db.run("CREATE person:g SET name = 'x'; CREATE person:h SET name = 'x'");
+    assert!(db
+        .error("DEFINE INDEX name ON person FIELDS name UNIQUE")
+        .contains("already contains 'x'"));
+}
+
+#[test]
+fn explain_shows_index_scan_or_table_scan() {
+    let mut db = Db::new();
+    db.run("DEFINE INDEX by_age ON person FIELDS age");
+    assert_eq!(
+        db.last("EXPLAIN SELECT name FROM person WHERE age = 25"),
+        "[{ index: 'by_age', operation: 'IndexScan', range: 'age = 25', table: 'person' }, \
+          { condition: '(age = 25)', operation: 'Filter' }, \
+          { fields: 'name', operation: 'Project' }]"
+    );
+    assert!(db
+        .last("EXPLAIN SELECT * FROM person WHERE 18 < age AND age <= 30 LIMIT 3")
+        .contains("range: 'age > 18 AND age <= 30'"));
+    let scan = db.last("EXPLAIN SELECT * FROM person WHERE name = 'x'");
+    assert!(scan.contains("operation: 'TableScan'"), "{scan}");
+    let hinted = db.last("EXPLAIN SELECT * FROM person WITH NO INDEX WHERE age = 1");
+    assert!(hinted.contains("TableScan"), "{hinted}");
+    assert!(db
+        .last("EXPLAIN DELETE person WHERE age < 3")
+        .contains("operation: 'IndexScan'"));
+}
+
+#[test]
+fn begin_commit_with_let_is_one_transaction() {
+    let mut db = Db::new();
+    let text = "BEGIN;
+        LET $owner = (CREATE person:owner SET name = 'O');
+        CREATE account:one SET owner = person:owner, balance = 100;
+        UPDATE account:one SET balance -= 30;
+        LET $left = (SELECT balance FROM account:one);
+        RETURN $left;
+        COMMIT";
+    let query = zerodb_query::parse(text).unwrap();
+    let units = transactions(&query).unwrap();
+    assert_eq!(units.len(), 1);
+    let mut environment = Environment {
+        now: 0,
+        ids: &mut db.ids,
+    };
+    let outcome = execute(&units[0], &mut db.session, &mut db.store, &mut environment).unwrap();
+    assert_eq!(
+        outcome.results.last().unwrap().to_string(),
+        "[{ balance: 70 }]"
+    );
+    // Nothing is written until the caller applies the commit.
+    assert!(db.store.is_empty());
+    // Record writes are buffered per key: two records.
+    assert_eq!(outcome.commit.writes.len(), 2);
+    db.store.apply(&outcome.commit).unwrap();
+    assert_eq!(db.last("SELECT balance FROM account"), "[{ balance: 70 }]");
+    // CANCEL writes nothing.
+    db.run("BEGIN; UPDATE account:one SET balance = 0; CANCEL");
+    assert_eq!(db.last("SELECT balance FROM account"), "[{ balance: 70 }]");
+}
+
+#[test]
+fn a_failed_block_writes_nothing() {
+    let mut db = Db::new();
+    let error = db.error("BEGIN; CREATE a:1; CREATE a:1; COMMIT");
+    assert!(error.contains("already exists"));
+    assert!(db.store.is_empty());
+    assert!(db
+        .error("BEGIN; CREATE a:1")
+        .contains("BEGIN without COMMIT"));
+    assert!(db
+        .error("COMMIT")
+        .contains("COMMIT or CANCEL without BEGIN"));
+}
+
+#[test]
+fn a_commit_conflicts_when_a_scanned_range_changed() {
+    let mut db = Db::new();
+    people(&mut db);
+    let query = zerodb_query::parse("SELECT * FROM person WHERE age > 30").unwrap();
+    let units = transactions(&query).unwrap();
+    let mut ids = SequentialIds::default();
+    let mut environment = Environment {
+        now: 0,
+        ids: &mut ids,
+    };
+    let outcome = execute(&units[0], &mut db.session, &mut db.store, &mut environment).unwrap();
+    assert!(outcome.commit.is_read_only());
+    // The table's documents, and its field and index definitions.
+    let tables: Vec<&str> = outcome
+        .commit
+        .ranges
+        .iter()
+        .map(|range| range.table.as_str())
+        .collect();
+    assert_eq!(tables, ["#fd", "#ixd", "person"]);
+    // A concurrent insert into the scanned table: a phantom for the reader.
+    db.run("CREATE person:z SET age = 99");
+    let conflict = db.store.apply(&outcome.commit).unwrap_err();
+    assert!(
+        conflict.contains("appeared in a scanned range"),
+        "{conflict}"
+    );
+}
