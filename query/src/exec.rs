@@ -40,7 +40,7 @@ mod write;
 
 pub use error::ExecError;
 pub use memory::MemoryStore;
-pub use store::{Commit, TxnStore, SCAN_KEYS_MAX, WRITE_KEYS_MAX};
+pub use store::{Commit, Scanned, Stored, TxnStore, SCAN_KEYS_MAX, WRITE_KEYS_MAX};
 
 /// What persists between transactions of one connection: the current
 /// namespace and database, and the parameters set with `LET` or passed in.

@@ -443,7 +443,7 @@ mod tests {
             let lower = bound(&low, low_inclusive);
             let upper = bound(&high, high_inclusive);
             let range = database.index_range("t", "i", as_slice(&lower), as_slice(&upper));
-            let entry = database.index_entry_key("t", "i", &[probe.clone()], &Value::Int(key));
+            let entry = database.index_entry_key("t", "i", std::slice::from_ref(&probe), &Value::Int(key));
             let expected = (lower.as_ref(), upper.as_ref()).contains(&probe);
             prop_assert_eq!(range.contains(&entry), expected);
         }

@@ -47,7 +47,7 @@ pub enum ExecError {
     #[error("record {id} already exists")]
     RecordExists {
         /// The record.
-        id: Value,
+        id: Box<Value>,
         /// The statement.
         span: Span,
     },
@@ -61,9 +61,9 @@ pub enum ExecError {
         /// The index.
         index: String,
         /// The duplicated value.
-        value: Value,
+        value: Box<Value>,
         /// The record that holds it.
-        existing: Value,
+        existing: Box<Value>,
         /// The statement.
         span: Span,
     },
@@ -87,7 +87,7 @@ pub enum ExecError {
         /// The type.
         expected: String,
         /// The value found.
-        found: Value,
+        found: Box<Value>,
         /// The statement.
         span: Span,
     },

@@ -1,9 +1,9 @@
 //! An in-memory [`TxnStore`] for tests and examples: a `BTreeMap` with a
 //! version counter, and a commit that validates reads and ranges.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use super::store::{Commit, TxnStore};
+use super::store::{Commit, Scanned, Stored, TxnStore};
 use crate::keys::{KeyRange, StoreKey};
 
 /// Keys with values and the version of their last write.
@@ -48,9 +48,10 @@ impl MemoryStore {
                 ));
             }
         }
+        let read: BTreeSet<&StoreKey> = commit.reads.iter().map(|(key, _)| key).collect();
         for range in &commit.ranges {
             for key in self.keys_in(range) {
-                if !commit.reads.iter().any(|(read, _)| *read == key) {
+                if !read.contains(&key) {
                     return Err(format!("conflict: {key:?} appeared in a scanned range"));
                 }
             }
@@ -74,20 +75,25 @@ impl MemoryStore {
 impl TxnStore for MemoryStore {
     type Version = u64;
 
-    fn get(&mut self, key: &StoreKey) -> Result<Option<(Vec<u8>, u64)>, String> {
-        Ok(self.entries.get(key).cloned())
+    fn get(&mut self, key: &StoreKey) -> Result<Option<Stored<u64>>, String> {
+        Ok(self.entries.get(key).map(|(value, version)| Stored {
+            value: value.clone(),
+            version: *version,
+        }))
     }
 
-    fn scan(
-        &mut self,
-        range: &KeyRange,
-        limit: usize,
-    ) -> Result<Vec<(StoreKey, Vec<u8>, u64)>, String> {
+    fn scan(&mut self, range: &KeyRange, limit: usize) -> Result<Vec<Scanned<u64>>, String> {
         Ok(self
             .entries
             .range(range.start_key()..range.end_key())
             .take(limit)
-            .map(|(key, (value, version))| (key.clone(), value.clone(), *version))
+            .map(|(key, (value, version))| {
+                let stored = Stored {
+                    value: value.clone(),
+                    version: *version,
+                };
+                (key.clone(), stored)
+            })
             .collect())
     }
 }

@@ -26,14 +26,26 @@ pub trait TxnStore {
     type Version: Clone + fmt::Debug + PartialEq;
 
     /// The value and version of `key`, or `None` if absent.
-    fn get(&mut self, key: &StoreKey) -> Result<Option<(Vec<u8>, Self::Version)>, String>;
+    fn get(&mut self, key: &StoreKey) -> Result<Option<Stored<Self::Version>>, String>;
 
     /// Up to `limit` keys of `range` in key order, with values and versions.
     fn scan(
         &mut self,
         range: &KeyRange,
         limit: usize,
-    ) -> Result<Vec<(StoreKey, Vec<u8>, Self::Version)>, String>;
+    ) -> Result<Vec<Scanned<Self::Version>>, String>;
+}
+
+/// A key found by a scan, with its value and version.
+pub type Scanned<V> = (StoreKey, Stored<V>);
+
+/// A value as stored, with the version of its last write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored<V> {
+    /// The bytes.
+    pub value: Vec<u8>,
+    /// The version.
+    pub version: V,
 }
 
 /// Everything one statement or `BEGIN ... COMMIT` block read and wants to
@@ -96,9 +108,9 @@ impl<'s, S: TxnStore> Buffered<'s, S> {
             return Ok(written.clone());
         }
         let found = self.store.get(key).map_err(ExecError::Store)?;
-        let version = found.as_ref().map(|(_, version)| version.clone());
+        let version = found.as_ref().map(|stored| stored.version.clone());
         self.reads.entry(key.clone()).or_insert(version);
-        Ok(found.map(|(value, _)| value))
+        Ok(found.map(|stored| stored.value))
     }
 
     /// The decoded value under `key`.
@@ -115,11 +127,19 @@ impl<'s, S: TxnStore> Buffered<'s, S> {
         limit: usize,
         span: Span,
     ) -> Result<Vec<(StoreKey, Vec<u8>)>, ExecError> {
-        let asked = limit.min(SCAN_KEYS_MAX + 1);
+        // Buffered deletes may hide up to that many of the store's keys:
+        // ask for more so that `limit` keys remain when the range has them.
+        let start = range.start_key();
+        let hidden = self
+            .writes
+            .range(start..range.end_key())
+            .filter(|(_, written)| written.is_none())
+            .count();
+        let asked = limit.saturating_add(hidden).min(SCAN_KEYS_MAX + 1);
         let found = self.store.scan(range, asked).map_err(ExecError::Store)?;
         let mut covered = range.clone();
         if found.len() >= asked {
-            if let Some((last, _, _)) = found.last() {
+            if let Some((last, _)) = found.last() {
                 covered.end = last.id.clone();
                 covered.end.push(0);
             }
@@ -132,12 +152,13 @@ impl<'s, S: TxnStore> Buffered<'s, S> {
             });
         }
         let mut merged: BTreeMap<StoreKey, Vec<u8>> = BTreeMap::new();
-        for (key, value, version) in found {
-            self.reads.entry(key.clone()).or_insert(Some(version));
-            merged.insert(key, value);
+        for (key, stored) in found {
+            self.reads
+                .entry(key.clone())
+                .or_insert(Some(stored.version));
+            merged.insert(key, stored.value);
         }
-        let start = covered.start_key();
-        for (key, written) in self.writes.range(start..covered.end_key()) {
+        for (key, written) in self.writes.range(covered.start_key()..covered.end_key()) {
             match written {
                 Some(value) => merged.insert(key.clone(), value.clone()),
                 None => merged.remove(key),

@@ -98,7 +98,7 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
         let record_key = self.database(self.span)?.record_key(table, &id.key);
         if self.store.get(&record_key)?.is_some() {
             return Err(ExecError::RecordExists {
-                id: Value::RecordId(id),
+                id: Box::new(Value::RecordId(id)),
                 span: self.span,
             });
         }
@@ -244,8 +244,8 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
                     return Err(ExecError::UniqueViolation {
                         table: id.table.clone(),
                         index: index.name.clone(),
-                        value,
-                        existing,
+                        value: Box::new(value),
+                        existing: Box::new(existing),
                         span: self.span,
                     });
                 }
@@ -291,7 +291,7 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
                         table: table.to_string(),
                         field: field.name.clone(),
                         expected: field_type.to_string(),
-                        found: value,
+                        found: Box::new(value),
                         span,
                     });
                 }
