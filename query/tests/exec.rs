@@ -1,57 +1,9 @@
 //! End to end: parse -> resolve -> plan -> execute on the in-memory store.
 
-use zerodb_query::exec::{
-    execute, run_in_memory, transactions, Environment, ExecError, MemoryStore, SequentialIds,
-    Session,
-};
-use zerodb_query::value::Value;
+mod common;
 
-/// A store, a session on `test/test`, and deterministic ids.
-struct Db {
-    store: MemoryStore,
-    session: Session,
-    ids: SequentialIds,
-    now: i64,
-}
-
-impl Db {
-    fn new() -> Db {
-        Db {
-            store: MemoryStore::new(),
-            session: Session::new("test", "test"),
-            ids: SequentialIds::default(),
-            now: 1_700_000_000_000_000_000,
-        }
-    }
-
-    fn try_run(&mut self, text: &str) -> Result<Vec<Value>, ExecError> {
-        let mut environment = Environment {
-            now: self.now,
-            ids: &mut self.ids,
-        };
-        run_in_memory(&mut self.store, &mut self.session, &mut environment, text)
-    }
-
-    /// Runs and prints each statement's value.
-    fn run(&mut self, text: &str) -> Vec<String> {
-        match self.try_run(text) {
-            Ok(values) => values.iter().map(ToString::to_string).collect(),
-            Err(error) => panic!("{}", error.render(text)),
-        }
-    }
-
-    /// The value of the last statement, printed.
-    fn last(&mut self, text: &str) -> String {
-        self.run(text).pop().expect("a statement")
-    }
-
-    fn error(&mut self, text: &str) -> String {
-        match self.try_run(text) {
-            Ok(values) => panic!("expected an error from {text}, got {values:?}"),
-            Err(error) => error.render(text),
-        }
-    }
-}
+use common::db::Db;
+use zerodb_query::exec::{execute, transactions, Environment, SequentialIds};
 
 #[test]
 fn create_with_an_id_and_select_it_back() {

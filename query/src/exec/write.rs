@@ -272,18 +272,21 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
         };
         for field in &schema.fields {
             let mut value = document.get(&field.name).cloned().unwrap_or(Value::None);
-            if let Some(expr) = &field.value {
-                let current = Value::Object(document.clone());
-                value = self.with_value_param(value, |runner| evaluate(expr, &current, runner))?;
-            }
-            if let Some(old) = old {
+            // A READONLY field of an existing record keeps its value: its
+            // VALUE clause is not run again, and a change is an error.
+            if let (true, Some(old)) = (field.readonly, old) {
                 let before = old.field(&field.name);
-                if field.readonly && before != value {
+                if before != value {
                     return Err(rule(
                         &field.name,
                         format!("is READONLY and cannot change from {before} to {value}"),
                     ));
                 }
+                continue;
+            }
+            if let Some(expr) = &field.value {
+                let current = Value::Object(document.clone());
+                value = self.with_value_param(value, |runner| evaluate(expr, &current, runner))?;
             }
             if let Some(field_type) = &field.field_type {
                 if !field_type.admits(&value) {

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod db;
+
 use zerodb_query::{parse, parse_expression};
 
 /// The tree's `{:?}` dump with every `span: a..b` removed, so trees parsed
