@@ -76,6 +76,12 @@ pub struct KeyRange {
 }
 
 impl KeyRange {
+    /// Whether no key can lie in the range (`start >= end`), as for
+    /// `WHERE v > 5 AND v < 2`.
+    pub fn is_empty(&self) -> bool {
+        self.start >= self.end
+    }
+
     /// Whether `key` lies in the range.
     pub fn contains(&self, key: &StoreKey) -> bool {
         key.namespace == self.namespace

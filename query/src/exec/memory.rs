@@ -31,6 +31,9 @@ impl MemoryStore {
 
     /// Every key in `range`, in order.
     pub fn keys_in(&self, range: &KeyRange) -> Vec<StoreKey> {
+        if range.is_empty() {
+            return Vec::new();
+        }
         self.entries
             .range(range.start_key()..range.end_key())
             .map(|(key, _)| key.clone())
@@ -83,6 +86,9 @@ impl TxnStore for MemoryStore {
     }
 
     fn scan(&mut self, range: &KeyRange, limit: usize) -> Result<Vec<Scanned<u64>>, String> {
+        if range.is_empty() {
+            return Ok(Vec::new());
+        }
         Ok(self
             .entries
             .range(range.start_key()..range.end_key())

@@ -29,6 +29,7 @@ pub trait TxnStore {
     fn get(&mut self, key: &StoreKey) -> Result<Option<Stored<Self::Version>>, String>;
 
     /// Up to `limit` keys of `range` in key order, with values and versions.
+    /// The executor never asks for an empty range (`range.is_empty()`).
     fn scan(
         &mut self,
         range: &KeyRange,
@@ -127,6 +128,10 @@ impl<'s, S: TxnStore> Buffered<'s, S> {
         limit: usize,
         span: Span,
     ) -> Result<Vec<(StoreKey, Vec<u8>)>, ExecError> {
+        // An empty range holds no key now or later: nothing to read or lock.
+        if range.is_empty() {
+            return Ok(Vec::new());
+        }
         // Buffered deletes may hide up to that many of the store's keys:
         // ask for more so that `limit` keys remain when the range has them.
         let start = range.start_key();
