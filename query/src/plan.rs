@@ -20,6 +20,7 @@ use crate::catalog::{IndexDefinition, TableSchema};
 use crate::exec::ExecError;
 
 mod explain;
+mod resolve;
 
 pub use explain::explain;
 
@@ -138,8 +139,12 @@ pub(crate) trait Resolver {
 
 /// Plans one statement, resolving its names.
 pub(crate) fn plan(statement: &Statement, resolver: &mut dyn Resolver) -> Result<Plan, ExecError> {
-    check_params(statement, resolver)?;
+    resolve::check_params(statement, resolver)?;
+    resolve::check_fields(statement, resolver)?;
     Ok(match &statement.kind {
+        StatementKind::Select(select) if !select.group_by.is_empty() => {
+            return Err(ExecError::unsupported("GROUP BY", select.group_by[0].span))
+        }
         StatementKind::Select(select) => Plan::Select(SelectPlan {
             read: read_plan(
                 &select.from,
@@ -375,85 +380,4 @@ fn choose_scan(
         best = Some((score, source));
     }
     Ok(best.map_or(table_scan, |(_, source)| source))
-}
-
-/// Checks that every `$param` the statement reads outside subqueries is
-/// set; subqueries are checked when they run.
-fn check_params(statement: &Statement, resolver: &dyn Resolver) -> Result<(), ExecError> {
-    let mut expressions: Vec<&Expr> = Vec::new();
-    match &statement.kind {
-        StatementKind::Select(select) => {
-            for field in &select.fields {
-                if let SelectField::Expr { expr, .. } = field {
-                    expressions.push(expr);
-                }
-            }
-            expressions.extend(&select.from);
-            expressions.extend(&select.condition);
-            expressions.extend(select.order_by.iter().map(|item| &item.expr));
-            expressions.extend(&select.start);
-            expressions.extend(&select.limit);
-        }
-        StatementKind::Create(create) => {
-            expressions.push(&create.target);
-            expressions.extend(data_expressions(create.data.as_ref()));
-        }
-        StatementKind::Update(update) => {
-            expressions.push(&update.target);
-            expressions.extend(&update.condition);
-            expressions.extend(data_expressions(Some(&update.data)));
-        }
-        StatementKind::Delete(delete) => {
-            expressions.push(&delete.target);
-            expressions.extend(&delete.condition);
-        }
-        StatementKind::Return(expr)
-        | StatementKind::Expr(expr)
-        | StatementKind::Let { value: expr, .. } => expressions.push(expr),
-        _ => {}
-    }
-    expressions
-        .into_iter()
-        .try_for_each(|expr| check_expression(expr, resolver))
-}
-
-fn data_expressions(data: Option<&Data>) -> Vec<&Expr> {
-    match data {
-        None => Vec::new(),
-        Some(Data::Set(assignments)) => assignments
-            .iter()
-            .map(|assignment| &assignment.value)
-            .collect(),
-        Some(Data::Content(expr)) | Some(Data::Merge(expr)) => vec![expr],
-        Some(Data::Values { rows, .. }) => rows.iter().flatten().collect(),
-    }
-}
-
-fn check_expression(expr: &Expr, resolver: &dyn Resolver) -> Result<(), ExecError> {
-    let unknown = |name: &Ident| ExecError::Unknown {
-        kind: "parameter",
-        name: format!("${}", name.name),
-        context: " (set it with LET or pass it with the query)".into(),
-        span: name.span,
-    };
-    let check = |inner: &Expr| check_expression(inner, resolver);
-    match &expr.kind {
-        ExprKind::Param(name) if !resolver.has_param(&name.name) => Err(unknown(name)),
-        ExprKind::RecordId { key, .. } => match key {
-            RecordKey::Param(name) if !resolver.has_param(&name.name) => Err(unknown(name)),
-            RecordKey::Value(value) => check(value),
-            _ => Ok(()),
-        },
-        ExprKind::Array(items) | ExprKind::Tuple(items) => items.iter().try_for_each(check),
-        ExprKind::Object(entries) => entries.iter().try_for_each(|(_, value)| check(value)),
-        ExprKind::Field { base, .. } | ExprKind::AllFields(base) => check(base),
-        ExprKind::Index { base, index } => check(base).and_then(|_| check(index)),
-        ExprKind::Call { arguments, .. } => arguments
-            .iter()
-            .try_for_each(|argument| check(&argument.value)),
-        ExprKind::Unary { operand, .. } => check(operand),
-        ExprKind::Binary { left, right, .. } => check(left).and_then(|_| check(right)),
-        ExprKind::Range { start, end, .. } => check(start).and_then(|_| check(end)),
-        _ => Ok(()),
-    }
 }
