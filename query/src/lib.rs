@@ -6,12 +6,19 @@
 //! and a canonical printer (`Display` on the tree) whose output parses back
 //! to the same tree.
 //!
-//! Does not own yet: name resolution against the catalog, the planner,
-//! `EXPLAIN` output, and the executor; they come later in issue 17 and will
-//! consume [`ast::Query`]. Graph traversal (`->`), `RELATE`, control flow
-//! (`IF`, `FOR`, `WHILE`) and the other upstream forms listed in
-//! `query/GRAMMAR.md` are lexed where the lexer knows their tokens but not
-//! parsed.
+//! After the parser: the [`value::Value`] tree and its codec, the storage
+//! key layout ([`keys`]), the catalog of definitions ([`catalog`]), name
+//! resolution and the planner with `EXPLAIN` ([`plan`]), and the executor
+//! ([`exec`]) that runs one statement or one `BEGIN ... COMMIT` block as one
+//! transaction against a [`exec::TxnStore`], returning an [`exec::Commit`]
+//! for the caller to apply atomically. `query/EXECUTION.md` states the data
+//! layout and the guarantees.
+//!
+//! Does not own: the node wiring (the `TxnStore` over the transaction
+//! API), graph traversal (`->`), `RELATE`, control flow (`IF`, `FOR`,
+//! `WHILE`) and the other upstream forms listed in `query/GRAMMAR.md`,
+//! which are lexed where the lexer knows their tokens but not parsed;
+//! `GROUP BY` and regex matching parse but do not run yet.
 //!
 //! Sans-IO: no clock, threads or sockets, and no dependency on other ZeroDB
 //! crates. Input is bounded by [`INPUT_SIZE_BYTES_MAX`] and
