@@ -21,8 +21,10 @@ pub enum FieldType {
     Any,
     /// `bool`
     Bool,
-    /// `int`
+    /// `int` (also `i64`)
     Int,
+    /// `u8`, `u16`, `u32`, `u64`, `i8`, `i16`, `i32`: an int in the range.
+    SizedInt(IntWidth),
     /// `float`
     Float,
     /// `number`: int or float.
@@ -66,11 +68,14 @@ impl FieldType {
                     ("any", 0) => FieldType::Any,
                     ("bool", 0) => FieldType::Bool,
                     ("int" | "i64", 0) => FieldType::Int,
-                    ("float" | "f64", 0) => FieldType::Float,
+                    (name, 0) if IntWidth::from_name(name).is_some() => {
+                        FieldType::SizedInt(IntWidth::from_name(name).expect("checked"))
+                    }
+                    ("float" | "f64" | "f32", 0) => FieldType::Float,
                     ("number", 0) => FieldType::Number,
                     ("string", 0) => FieldType::String,
                     ("bytes", 0) => FieldType::Bytes,
-                    ("datetime", 0) => FieldType::Datetime,
+                    ("datetime" | "time", 0) => FieldType::Datetime,
                     ("duration", 0) => FieldType::Duration,
                     ("object", 0) => FieldType::Object,
                     ("record", 0) => FieldType::Record(None),
@@ -120,6 +125,10 @@ impl FieldType {
             | (FieldType::Datetime, Value::Datetime(_))
             | (FieldType::Duration, Value::Duration(_))
             | (FieldType::Object, Value::Object(_)) => true,
+            (FieldType::SizedInt(width), Value::Int(int)) => {
+                let (min, max) = width.range();
+                (min..=max).contains(int)
+            }
             (FieldType::Record(table), Value::RecordId(id)) => {
                 table.as_ref().is_none_or(|table| *table == id.table)
             }
@@ -153,7 +162,7 @@ impl FieldType {
             "duration" => FieldType::Duration,
             "object" => FieldType::Object,
             "record" => FieldType::Record(None),
-            _ => return None,
+            name => FieldType::SizedInt(IntWidth::from_name(name)?),
         })
     }
 }
@@ -164,6 +173,7 @@ impl fmt::Display for FieldType {
             FieldType::Any => f.write_str("any"),
             FieldType::Bool => f.write_str("bool"),
             FieldType::Int => f.write_str("int"),
+            FieldType::SizedInt(width) => f.write_str(width.name()),
             FieldType::Float => f.write_str("float"),
             FieldType::Number => f.write_str("number"),
             FieldType::String => f.write_str("string"),
@@ -175,6 +185,67 @@ impl fmt::Display for FieldType {
             FieldType::Record(Some(table)) => write!(f, "record<{table}>"),
             FieldType::Array(item) => write!(f, "array<{item}>"),
             FieldType::Option(inner) => write!(f, "option<{inner}>"),
+        }
+    }
+}
+
+/// The sized integer types of upstream zeroql; all are stored as i64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntWidth {
+    /// `u8`
+    U8,
+    /// `u16`
+    U16,
+    /// `u32`
+    U32,
+    /// `u64`: non-negative i64 (values above `i64::MAX` do not exist here).
+    U64,
+    /// `i8`
+    I8,
+    /// `i16`
+    I16,
+    /// `i32`
+    I32,
+}
+
+impl IntWidth {
+    const ALL: [IntWidth; 7] = [
+        IntWidth::U8,
+        IntWidth::U16,
+        IntWidth::U32,
+        IntWidth::U64,
+        IntWidth::I8,
+        IntWidth::I16,
+        IntWidth::I32,
+    ];
+
+    /// `u8`, `i32`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            IntWidth::U8 => "u8",
+            IntWidth::U16 => "u16",
+            IntWidth::U32 => "u32",
+            IntWidth::U64 => "u64",
+            IntWidth::I8 => "i8",
+            IntWidth::I16 => "i16",
+            IntWidth::I32 => "i32",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<IntWidth> {
+        IntWidth::ALL.into_iter().find(|width| width.name() == name)
+    }
+
+    /// Smallest and largest value.
+    pub fn range(self) -> (i64, i64) {
+        match self {
+            IntWidth::U8 => (0, u8::MAX.into()),
+            IntWidth::U16 => (0, u16::MAX.into()),
+            IntWidth::U32 => (0, u32::MAX.into()),
+            IntWidth::U64 => (0, i64::MAX),
+            IntWidth::I8 => (i8::MIN.into(), i8::MAX.into()),
+            IntWidth::I16 => (i16::MIN.into(), i16::MAX.into()),
+            IntWidth::I32 => (i32::MIN.into(), i32::MAX.into()),
         }
     }
 }

@@ -29,6 +29,7 @@ use crate::ast::{Query, Statement, StatementKind};
 use crate::value::Value;
 
 mod define;
+mod describe;
 mod error;
 mod eval;
 mod functions;

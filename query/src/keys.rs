@@ -9,7 +9,7 @@
 //! | what | table | id bytes |
 //! |---|---|---|
 //! | namespace definition | `#ns` (database `""`) | empty |
-//! | database definition | `#db` | empty |
+//! | database definition | `#db` (database `""`) | database name |
 //! | table definition | `#tb` | name |
 //! | field definition | `#fd` | table name, field name |
 //! | index definition | `#ixd` | table name, index name |
@@ -148,9 +148,15 @@ impl DatabaseName {
         }
     }
 
-    /// Where the database's definition is stored.
+    /// Where the database's definition is stored: under the namespace
+    /// (database `""`), so a namespace's databases are one range.
     pub fn definition_key(&self) -> StoreKey {
-        self.key(DATABASE_DEFINITIONS, Vec::new())
+        StoreKey {
+            namespace: self.namespace.clone(),
+            database: String::new(),
+            table: DATABASE_DEFINITIONS.to_string(),
+            id: name_bytes(&[&self.database]),
+        }
     }
 
     /// Where a document is stored.
@@ -250,6 +256,17 @@ impl DatabaseName {
     /// Every entry of `index`.
     pub fn index_entries_range(&self, table: &str, index: &str) -> KeyRange {
         self.index_range(table, index, Bound::Unbounded, Bound::Unbounded)
+    }
+}
+
+/// Every database definition of a namespace.
+pub fn database_definitions_range(namespace: &str) -> KeyRange {
+    KeyRange {
+        namespace: namespace.to_string(),
+        database: String::new(),
+        table: DATABASE_DEFINITIONS.to_string(),
+        start: Vec::new(),
+        end: vec![0xff],
     }
 }
 

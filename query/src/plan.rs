@@ -176,6 +176,29 @@ pub(crate) fn plan(statement: &Statement, resolver: &mut dyn Resolver) -> Result
                 resolver,
             )?,
         },
+        // A bare `person` or `person:*` selects the whole table (upstream).
+        StatementKind::Expr(Expr {
+            kind:
+                ExprKind::Ident(table)
+                | ExprKind::RecordId {
+                    table,
+                    key: RecordKey::Any,
+                },
+            span,
+        }) => {
+            let target = Expr {
+                kind: ExprKind::Ident(table.clone()),
+                span: *span,
+            };
+            Plan::Select(SelectPlan {
+                read: read_plan(std::slice::from_ref(&target), &None, None, resolver)?,
+                order: Vec::new(),
+                start: None,
+                limit: None,
+                fields: vec![SelectField::All(*span)],
+                omit: Vec::new(),
+            })
+        }
         _ => Plan::Direct(statement.clone()),
     })
 }
@@ -186,6 +209,10 @@ fn create_plan(
 ) -> Result<CreatePlan, ExecError> {
     let (table, key) = match &create.target.kind {
         ExprKind::Ident(table) => (table, NewKey::Generated),
+        ExprKind::RecordId {
+            table,
+            key: RecordKey::Any,
+        } => (table, NewKey::Generated),
         ExprKind::RecordId { table, key } => (table, NewKey::Given(key.clone())),
         _ => {
             return Err(ExecError::unsupported(

@@ -222,5 +222,8 @@ fn an_index_defined_over_existing_records_is_filled() {
 fn describe_database_lists_tables() {
     let mut db = Db::new();
     db.run("DEFINE TABLE a; DEFINE TABLE b");
-    assert_eq!(db.last("INFO FOR DB"), "{ tables: ['a', 'b'] }");
+    assert_eq!(
+        db.last("INFO FOR DB"),
+        "{ name: 'test', tables: ['a', 'b'] }"
+    );
 }

@@ -47,7 +47,7 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
                 name,
                 if_not_exists,
             } => {
-                let value = named(&name.name);
+                let value = Value::Object(named(&name.name));
                 self.put_definition(
                     namespace_definition_key(&name.name),
                     value,
@@ -66,7 +66,13 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
                     None => self.namespace(span)?,
                 };
                 let key = DatabaseName::new(&namespace, &name.name).definition_key();
-                self.put_definition(key, named(&name.name), name, "database", *if_not_exists)?;
+                self.put_definition(
+                    key,
+                    Value::Object(named(&name.name)),
+                    name,
+                    "database",
+                    *if_not_exists,
+                )?;
             }
             DefineStatement::Table {
                 name,
@@ -282,70 +288,11 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
         }
         Ok(())
     }
-
-    /// `DESCRIBE TABLE t`: its definition, fields and indexes;
-    /// `DESCRIBE DATABASE`: its tables.
-    pub(super) fn describe(
-        &mut self,
-        target: &SchemaTarget,
-        span: Span,
-    ) -> Result<Value, ExecError> {
-        match (target.kind, &target.name) {
-            (SchemaKind::Table, Some(name)) => {
-                let schema = self.table_schema(&name.name)?;
-                let Some(definition) = &schema.definition else {
-                    return Err(unknown("table", &name.name, String::new(), name.span));
-                };
-                let mut object = Object::new();
-                object.insert("name".into(), Value::Str(definition.name.clone()));
-                let mode = if schema.is_schemafull() {
-                    "schemafull"
-                } else {
-                    "schemaless"
-                };
-                object.insert("schema".into(), Value::from(mode));
-                object.insert(
-                    "fields".into(),
-                    Value::Array(
-                        schema
-                            .fields
-                            .iter()
-                            .map(FieldDefinition::to_value)
-                            .collect(),
-                    ),
-                );
-                object.insert(
-                    "indexes".into(),
-                    Value::Array(
-                        schema
-                            .indexes
-                            .iter()
-                            .map(IndexDefinition::to_value)
-                            .collect(),
-                    ),
-                );
-                Ok(Value::Object(object))
-            }
-            (SchemaKind::Database, _) => {
-                let database = self.database(span)?;
-                let mut tables = Vec::new();
-                for (key, bytes) in
-                    self.store
-                        .scan(&database.table_definitions_range(), usize::MAX, span)?
-                {
-                    tables.push(decode(&key, &bytes)?.field("name"));
-                }
-                let mut object = Object::new();
-                object.insert("tables".into(), Value::Array(tables));
-                Ok(Value::Object(object))
-            }
-            _ => Err(ExecError::unsupported("this DESCRIBE", span)),
-        }
-    }
 }
 
-fn named(name: &str) -> Value {
+/// `{ name: name }`, the start of every definition.
+pub(super) fn named(name: &str) -> Object {
     let mut object = Object::new();
     object.insert("name".into(), Value::Str(name.to_string()));
-    Value::Object(object)
+    object
 }

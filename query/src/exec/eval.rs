@@ -21,6 +21,8 @@ pub(crate) trait Scope {
     fn now(&self) -> i64;
     /// Runs a statement used as a value.
     fn subquery(&mut self, statement: &Statement) -> Result<Value, ExecError>;
+    /// The document a record link points at (none if absent).
+    fn follow(&mut self, id: &RecordId) -> Result<Value, ExecError>;
 }
 
 /// Evaluates `expr` with `document` as the current record (none if none).
@@ -56,9 +58,13 @@ pub(crate) fn evaluate(
             record_key(key, document, scope, span)?,
         )),
         ExprKind::Field { base, field, .. } => {
-            field_of(&evaluate(base, document, scope)?, &field.name)
+            let base = evaluate(base, document, scope)?;
+            field_of(&base, Some(&field.name), scope)?
         }
-        ExprKind::AllFields(base) => evaluate(base, document, scope)?,
+        ExprKind::AllFields(base) => {
+            let base = evaluate(base, document, scope)?;
+            field_of(&base, None, scope)?
+        }
         ExprKind::Index { base, index } => {
             let base = evaluate(base, document, scope)?;
             let index = evaluate(index, document, scope)?;
@@ -130,14 +136,27 @@ pub(crate) fn record_key(
     })
 }
 
-/// `value.name`; over an array, the field of each element.
-fn field_of(value: &Value, name: &str) -> Value {
-    match value {
-        Value::Array(items) => {
-            Value::Array(items.iter().map(|item| field_of(item, name)).collect())
+/// `value.name` (or `value.*` when `name` is none): over an array, the
+/// field of each element; through a record link, the field of the record
+/// it points at.
+fn field_of(value: &Value, name: Option<&str>, scope: &mut dyn Scope) -> Result<Value, ExecError> {
+    Ok(match (value, name) {
+        (Value::Array(items), _) => Value::Array(
+            items
+                .iter()
+                .map(|item| field_of(item, name, scope))
+                .collect::<Result<_, _>>()?,
+        ),
+        (Value::RecordId(id), name) => {
+            let record = scope.follow(id)?;
+            match name {
+                Some(name) => record.field(name),
+                None => record,
+            }
         }
-        other => other.field(name),
-    }
+        (other, Some(name)) => other.field(name),
+        (other, None) => other.clone(),
+    })
 }
 
 fn element(base: &Value, index: &Value) -> Value {

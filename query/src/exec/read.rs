@@ -179,12 +179,17 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
                     }
                 }
                 SelectField::Expr { expr, alias } => {
-                    let name = match (alias, &expr.kind) {
-                        (Some(alias), _) => alias.name.clone(),
-                        (None, ExprKind::Ident(ident)) => ident.name.clone(),
-                        (None, _) => expr.to_string(),
+                    // `a.b` projects to `{ a: { b } }`, as SurrealQL; an
+                    // alias or any other expression names one field.
+                    let path = match alias {
+                        Some(alias) => vec![alias.name.clone()],
+                        None => field_path(expr).unwrap_or_else(|| vec![expr.to_string()]),
                     };
-                    row.insert(name, evaluate(expr, document, self)?);
+                    let value = evaluate(expr, document, self)?;
+                    // None is an absent field: left out, as in documents.
+                    if value != Value::None {
+                        insert_path(&mut row, &path, value);
+                    }
                 }
             }
         }
@@ -192,6 +197,41 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
             omit_path(&mut row, path);
         }
         Ok(Value::Object(row))
+    }
+}
+
+/// `a.b.c` as `["a", "b", "c"]`; none for anything but names and fields.
+fn field_path(expr: &Expr) -> Option<Vec<String>> {
+    match &expr.kind {
+        ExprKind::Ident(ident) => Some(vec![ident.name.clone()]),
+        ExprKind::Field { base, field, .. } => {
+            let mut path = field_path(base)?;
+            path.push(field.name.clone());
+            Some(path)
+        }
+        _ => None,
+    }
+}
+
+/// Sets `row.a.b.c = value`, creating (or replacing non-objects with)
+/// objects on the way.
+fn insert_path(row: &mut Object, path: &[String], value: Value) {
+    match path {
+        [] => {}
+        [last] => {
+            row.insert(last.clone(), value);
+        }
+        [first, rest @ ..] => {
+            let entry = row
+                .entry(first.clone())
+                .or_insert_with(|| Value::Object(Object::new()));
+            if !matches!(entry, Value::Object(_)) {
+                *entry = Value::Object(Object::new());
+            }
+            if let Value::Object(inner) = entry {
+                insert_path(inner, rest, value);
+            }
+        }
     }
 }
 

@@ -6,10 +6,10 @@ use super::eval::{evaluate, Scope};
 use super::store::{Buffered, Commit, TxnStore};
 use super::{Environment, ExecError, Session};
 use crate::ast::{Span, Statement, StatementKind};
-use crate::catalog::{FieldDefinition, IndexDefinition, TableDefinition, TableSchema};
+use crate::catalog::{FieldDefinition, FieldType, IndexDefinition, TableDefinition, TableSchema};
 use crate::keys::DatabaseName;
 use crate::plan::{self, Plan, Resolver};
-use crate::value::Value;
+use crate::value::{RecordId, Value};
 
 /// One transaction in progress.
 pub(crate) struct Runner<'s, 'e, 'i, S: TxnStore> {
@@ -85,8 +85,23 @@ impl<'s, 'e, 'i, S: TxnStore> Runner<'s, 'e, 'i, S> {
                 self.use_names(namespace.as_ref(), database.as_ref())?;
                 Ok(Value::None)
             }
-            StatementKind::Let { name, value, .. } => {
+            StatementKind::Let {
+                name,
+                value,
+                type_sig,
+            } => {
+                let span = value.span;
                 let value = evaluate(value, &Value::None, self)?;
+                if let Some(signature) = type_sig {
+                    let expected = FieldType::from_signature(signature)?;
+                    if !expected.admits(&value) {
+                        let message = format!(
+                            "${} is declared {expected}, but the value is {value}",
+                            name.name
+                        );
+                        return Err(ExecError::eval(message, span));
+                    }
+                }
                 self.session.params.insert(name.name.clone(), value);
                 Ok(Value::None)
             }
@@ -265,5 +280,9 @@ impl<S: TxnStore> Scope for Runner<'_, '_, '_, S> {
 
     fn subquery(&mut self, statement: &Statement) -> Result<Value, ExecError> {
         self.run_statement(statement)
+    }
+
+    fn follow(&mut self, id: &RecordId) -> Result<Value, ExecError> {
+        self.fetch(id)
     }
 }
