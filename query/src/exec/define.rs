@@ -220,7 +220,7 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
                 .on_table
                 .as_ref()
                 .map(|table| table.name.clone())
-                .ok_or_else(|| ExecError::Transaction {
+                .ok_or_else(|| ExecError::Invalid {
                     message: "REMOVE FIELD and REMOVE INDEX need ON TABLE name".into(),
                     span,
                 })

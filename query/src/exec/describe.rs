@@ -74,7 +74,7 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
             }
             (SchemaKind::Field | SchemaKind::Index, Some(name)) => {
                 let Some(table) = &target.on_table else {
-                    return Err(ExecError::Transaction {
+                    return Err(ExecError::Invalid {
                         message: "DESCRIBE FIELD and DESCRIBE INDEX need ON TABLE name".into(),
                         span,
                     });

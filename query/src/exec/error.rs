@@ -127,6 +127,15 @@ pub enum ExecError {
         /// The statement.
         span: Span,
     },
+    /// A statement that parses but lacks something it needs to run, such
+    /// as `REMOVE INDEX i` without `ON TABLE`.
+    #[error("{message}")]
+    Invalid {
+        /// What is missing.
+        message: String,
+        /// The statement.
+        span: Span,
+    },
     /// A limit of the executor was exceeded.
     #[error("{what} is more than the limit {limit}")]
     TooLarge {
@@ -170,6 +179,7 @@ impl ExecError {
             | Eval { span, .. }
             | Unsupported { span, .. }
             | Transaction { span, .. }
+            | Invalid { span, .. }
             | TooLarge { span, .. } => Some(*span),
             Corrupt { .. } | Encode(_) | Store(_) => None,
         }
