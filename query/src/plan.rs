@@ -152,7 +152,7 @@ pub(crate) fn plan(statement: &Statement, resolver: &mut dyn Resolver) -> Result
                 select.with_index.as_ref(),
                 resolver,
             )?,
-            order: select.order_by.clone(),
+            order: order_by_aliases(select),
             start: select.start.clone(),
             limit: select.limit.clone(),
             fields: select.fields.clone(),
@@ -407,4 +407,29 @@ fn choose_scan(
         best = Some((score, source));
     }
     Ok(best.map_or(table_scan, |(_, source)| source))
+}
+
+/// `ORDER BY` items, with a name that is a field's alias replaced by the
+/// aliased expression (sorting happens before projection).
+fn order_by_aliases(select: &SelectStatement) -> Vec<OrderItem> {
+    let aliased = |name: &str| {
+        select.fields.iter().find_map(|field| match field {
+            SelectField::Expr {
+                expr,
+                alias: Some(alias),
+            } if alias.name == name => Some(expr.clone()),
+            _ => None,
+        })
+    };
+    select
+        .order_by
+        .iter()
+        .map(|item| match &item.expr.kind {
+            ExprKind::Ident(ident) => OrderItem {
+                expr: aliased(&ident.name).unwrap_or_else(|| item.expr.clone()),
+                direction: item.direction,
+            },
+            _ => item.clone(),
+        })
+        .collect()
 }

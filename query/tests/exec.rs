@@ -74,6 +74,41 @@ fn select_with_where_order_start_limit_and_omit() {
 }
 
 #[test]
+fn order_by_an_alias_sorts_by_the_aliased_expression() {
+    let mut db = Db::new();
+    people(&mut db);
+    assert_eq!(
+        db.last("SELECT name, 100 - age AS youth FROM person ORDER BY youth, name LIMIT 2"),
+        "[{ name: 'Cid', youth: 53 }, { name: 'Ann', youth: 69 }]"
+    );
+}
+
+#[test]
+fn a_limit_without_filter_or_order_reads_only_what_it_returns() {
+    let mut db = Db::new();
+    people(&mut db);
+    let query = zerodb_query::parse("SELECT name FROM person START 1 LIMIT 2").unwrap();
+    let units = transactions(&query).unwrap();
+    let mut ids = SequentialIds::default();
+    let mut environment = Environment {
+        now: 0,
+        ids: &mut ids,
+    };
+    let outcome = execute(&units[0], &mut db.session, &mut db.store, &mut environment).unwrap();
+    assert_eq!(
+        outcome.results[0].to_string(),
+        "[{ name: 'Bob' }, { name: 'Cid' }]"
+    );
+    let records_read = outcome
+        .commit
+        .reads
+        .iter()
+        .filter(|(key, _)| key.table == "person")
+        .count();
+    assert_eq!(records_read, 3);
+}
+
+#[test]
 fn update_with_set_add_subtract_and_merge() {
     let mut db = Db::new();
     people(&mut db);

@@ -20,9 +20,17 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
 
     /// The records of the plan's sources that pass its filter.
     pub(super) fn read(&mut self, plan: &ReadPlan) -> Result<Vec<Value>, ExecError> {
+        self.read_at_most(plan, usize::MAX)
+    }
+
+    /// [`Self::read`], reading at most `cap` keys per scan; only correct
+    /// when the caller wants the first `cap` records of a single source
+    /// without a filter (a `LIMIT` pushed down to the scan, which then
+    /// also reads and locks less).
+    fn read_at_most(&mut self, plan: &ReadPlan, cap: usize) -> Result<Vec<Value>, ExecError> {
         let mut documents = Vec::new();
         for source in &plan.sources {
-            documents.extend(self.read_source(source)?);
+            documents.extend(self.read_source(source, cap)?);
         }
         let Some(filter) = &plan.filter else {
             return Ok(documents);
@@ -36,7 +44,7 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
         Ok(kept)
     }
 
-    fn read_source(&mut self, source: &Source) -> Result<Vec<Value>, ExecError> {
+    fn read_source(&mut self, source: &Source, cap: usize) -> Result<Vec<Value>, ExecError> {
         let span = self.span;
         match source {
             Source::GetById { table, key, span } => {
@@ -47,7 +55,7 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
             Source::TableScan { table } => {
                 let range = self.database(span)?.table_range(table);
                 self.store
-                    .scan(&range, usize::MAX, span)?
+                    .scan(&range, cap, span)?
                     .into_iter()
                     .map(|(key, bytes)| decode(&key, &bytes))
                     .collect()
@@ -64,7 +72,7 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
                 let database = self.database(span)?;
                 let range = database.index_range(table, index, as_slice(&lower), as_slice(&upper));
                 let mut documents = Vec::new();
-                for (key, bytes) in self.store.scan(&range, usize::MAX, span)? {
+                for (key, bytes) in self.store.scan(&range, cap, span)? {
                     let Value::RecordId(id) = decode(&key, &bytes)? else {
                         return Err(ExecError::Store(format!(
                             "index entry {key:?} does not hold a record id"
@@ -109,10 +117,17 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
 
     /// `SELECT`: read, filter, sort, start, limit, project.
     pub(super) fn select(&mut self, plan: &SelectPlan) -> Result<Value, ExecError> {
-        let documents = self.read(&plan.read)?;
-        let documents = self.sort(documents, plan)?;
         let start = self.count(plan.start.as_ref())?.unwrap_or(0);
         let limit = self.count(plan.limit.as_ref())?.unwrap_or(usize::MAX);
+        let pushed_down =
+            plan.read.filter.is_none() && plan.order.is_empty() && plan.read.sources.len() == 1;
+        let cap = if pushed_down {
+            start.saturating_add(limit)
+        } else {
+            usize::MAX
+        };
+        let documents = self.read_at_most(&plan.read, cap)?;
+        let documents = self.sort(documents, plan)?;
         let mut rows = Vec::new();
         for document in documents.into_iter().skip(start).take(limit) {
             rows.push(self.project(&document, &plan.fields, &plan.omit)?);
