@@ -18,7 +18,7 @@
 //! API), graph traversal (`->`), `RELATE`, control flow (`IF`, `FOR`,
 //! `WHILE`) and the other upstream forms listed in `query/GRAMMAR.md`,
 //! which are lexed where the lexer knows their tokens but not parsed;
-//! `GROUP BY` and regex matching parse but do not run yet.
+//! `GROUP BY` parses but does not run yet.
 //!
 //! Sans-IO: no clock, threads or sockets, and no dependency on other ZeroDB
 //! crates. Input is bounded by [`INPUT_SIZE_BYTES_MAX`] and

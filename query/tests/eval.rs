@@ -118,3 +118,16 @@ fn fields_records_and_parameters() {
     db.run("LET $n = 1; SET $n += 2");
     assert_eq!(db.last("RETURN $n"), "3");
 }
+
+#[test]
+fn regex_matching() {
+    assert_eq!(value("'Alice' ~ //^[aA].*//"), "true");
+    assert_eq!(value("'bob' ~ //^[aA]//"), "false");
+    assert_eq!(value("'BOB' ~ //^b//i"), "true");
+    assert_eq!(value("'bob' !~ //^b//"), "false");
+    assert_eq!(value("'bob' ~ '^b'"), "true");
+    assert_eq!(value("3 ~ //3//"), "false");
+    let rendered = Db::new().error("RETURN 'a' ~ //(//");
+    assert!(rendered.contains("invalid regex //(//"), "{rendered}");
+    assert!(rendered.contains("^^^^^"), "{rendered}");
+}

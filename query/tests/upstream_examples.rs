@@ -92,6 +92,10 @@ fn select_forms() {
         db.last("SELECT name FROM person START AT 1 LIMIT TO 1"),
         "[{ name: 'bob' }]"
     );
+    assert_eq!(
+        db.last("SELECT name FROM person WHERE age > 35 AND name ~ //^[aA].*//"),
+        "[{ name: 'alice' }]"
+    );
     db.run("DEFINE INDEX idx_name ON TABLE person FIELDS name");
     assert_eq!(
         db.last("SELECT name FROM person WITH INDICES idx_name WHERE name = 'bob'"),

@@ -10,7 +10,7 @@ use std::cmp::Ordering;
 
 use super::functions;
 use super::ExecError;
-use crate::ast::{BinaryOp, Expr, ExprKind, RecordKey, Span, Statement, UnaryOp};
+use crate::ast::{BinaryOp, Expr, ExprKind, Literal, RecordKey, Span, Statement, UnaryOp};
 use crate::value::{Object, RecordId, Value};
 
 /// What an expression can see besides the document.
@@ -23,6 +23,8 @@ pub(crate) trait Scope {
     fn subquery(&mut self, statement: &Statement) -> Result<Value, ExecError>;
     /// The document a record link points at (none if absent).
     fn follow(&mut self, id: &RecordId) -> Result<Value, ExecError>;
+    /// `//pattern//flags` compiled (and cached by the scope).
+    fn regex(&mut self, pattern: &str, flags: &str, span: Span) -> Result<regex::Regex, ExecError>;
 }
 
 /// Evaluates `expr` with `document` as the current record (none if none).
@@ -98,6 +100,10 @@ pub(crate) fn evaluate(
                 Value::None | Value::Null => evaluate(right, document, scope)?,
                 value => value,
             },
+            BinaryOp::Match | BinaryOp::NotMatch => {
+                let matched = matches(left, right, document, scope)?;
+                Value::Bool(matched == (*op == BinaryOp::Match))
+            }
             op => {
                 let left = evaluate(left, document, scope)?;
                 let right = evaluate(right, document, scope)?;
@@ -106,6 +112,35 @@ pub(crate) fn evaluate(
         },
         ExprKind::Range { .. } => return Err(ExecError::unsupported("a range value", span)),
         ExprKind::Subquery(statement) => scope.subquery(statement)?,
+    })
+}
+
+/// `text ~ //pattern//flags` (or a pattern given as a string): whether the
+/// pattern matches somewhere in the text; anything but a string never
+/// matches.
+fn matches(
+    left: &Expr,
+    right: &Expr,
+    document: &Value,
+    scope: &mut dyn Scope,
+) -> Result<bool, ExecError> {
+    let regex = match &right.kind {
+        ExprKind::Literal(Literal::Regex { pattern, flags }) => {
+            scope.regex(pattern, flags, right.span)?
+        }
+        _ => match evaluate(right, document, scope)? {
+            Value::Str(pattern) => scope.regex(&pattern, "", right.span)?,
+            other => {
+                return Err(ExecError::eval(
+                    format!("`~` takes a regex or a string pattern, found {other}"),
+                    right.span,
+                ))
+            }
+        },
+    };
+    Ok(match evaluate(left, document, scope)? {
+        Value::Str(text) => regex.is_match(&text),
+        _ => false,
     })
 }
 
@@ -357,12 +392,8 @@ pub(crate) fn binary(
             }),
             _ => return Err(mismatch(op, left, right, span)),
         },
-        Match | NotMatch | Similar => {
-            return Err(ExecError::unsupported(
-                "regex and similarity matching",
-                span,
-            ))
-        }
+        Match | NotMatch => unreachable!("matching is evaluated by `evaluate`"),
+        Similar => return Err(ExecError::unsupported("similarity matching (`<>`)", span)),
         And | Or | NullCoalesce => {
             unreachable!("short-circuit operators are evaluated by `evaluate`")
         }

@@ -104,3 +104,38 @@ pub(crate) fn call(
         }
     })
 }
+
+/// Largest compiled regex, so a query cannot make the node build a huge
+/// automaton.
+const REGEX_BYTES_MAX: usize = 1024 * 1024;
+
+/// Compiles `//pattern//flags`: `i` case-insensitive, `m` multi-line, `s`
+/// `.` matches newlines, `x` verbose, `u` Unicode (the default), `g`
+/// ignored (matching asks only whether there is a match).
+pub(crate) fn compile_regex(
+    pattern: &str,
+    flags: &str,
+    span: Span,
+) -> Result<regex::Regex, ExecError> {
+    let mut builder = regex::RegexBuilder::new(pattern);
+    builder.size_limit(REGEX_BYTES_MAX);
+    for flag in flags.chars() {
+        match flag {
+            'i' => builder.case_insensitive(true),
+            'm' => builder.multi_line(true),
+            's' => builder.dot_matches_new_line(true),
+            'x' => builder.ignore_whitespace(true),
+            'u' => builder.unicode(true),
+            'g' => &mut builder,
+            other => {
+                return Err(ExecError::eval(
+                    format!("unknown regex flag `{other}`"),
+                    span,
+                ))
+            }
+        };
+    }
+    builder
+        .build()
+        .map_err(|error| ExecError::eval(format!("invalid regex //{pattern}//: {error}"), span))
+}

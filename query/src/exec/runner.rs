@@ -20,7 +20,12 @@ pub(crate) struct Runner<'s, 'e, 'i, S: TxnStore> {
     schemas: BTreeMap<String, TableSchema>,
     /// The statement running, for errors that are about it as a whole.
     pub(super) span: Span,
+    /// Compiled patterns by (pattern, flags), so a scan compiles once.
+    regexes: BTreeMap<(String, String), regex::Regex>,
 }
+
+/// Most compiled regexes kept by one transaction.
+const REGEX_CACHE_ENTRIES_MAX: usize = 64;
 
 impl<'s, 'e, 'i, S: TxnStore> Runner<'s, 'e, 'i, S> {
     pub(crate) fn new(
@@ -34,6 +39,7 @@ impl<'s, 'e, 'i, S: TxnStore> Runner<'s, 'e, 'i, S> {
             environment,
             schemas: BTreeMap::new(),
             span: Span::default(),
+            regexes: BTreeMap::new(),
         }
     }
 
@@ -284,5 +290,18 @@ impl<S: TxnStore> Scope for Runner<'_, '_, '_, S> {
 
     fn follow(&mut self, id: &RecordId) -> Result<Value, ExecError> {
         self.fetch(id)
+    }
+
+    fn regex(&mut self, pattern: &str, flags: &str, span: Span) -> Result<regex::Regex, ExecError> {
+        let key = (pattern.to_string(), flags.to_string());
+        if let Some(regex) = self.regexes.get(&key) {
+            return Ok(regex.clone());
+        }
+        let regex = super::functions::compile_regex(pattern, flags, span)?;
+        if self.regexes.len() >= REGEX_CACHE_ENTRIES_MAX {
+            self.regexes.clear();
+        }
+        self.regexes.insert(key, regex.clone());
+        Ok(regex)
     }
 }
