@@ -291,3 +291,28 @@ fn a_commit_conflicts_when_a_scanned_range_changed() {
         "{conflict}"
     );
 }
+
+#[test]
+fn the_planner_prefers_equality_then_two_sided_ranges_then_hints() {
+    let mut db = Db::new();
+    db.run("DEFINE INDEX by_a ON t FIELDS a; DEFINE INDEX by_b ON t FIELDS b; DEFINE INDEX by_c ON t FIELDS c");
+    let plan = db.last("EXPLAIN SELECT * FROM t WHERE a > 1 AND b = 2 AND c < 3");
+    assert!(plan.contains("index: 'by_b'"), "{plan}");
+    let plan = db.last("EXPLAIN SELECT * FROM t WHERE a > 1 AND c < 3 AND c > 0");
+    assert!(
+        plan.contains("index: 'by_c', operation: 'IndexScan', range: 'c > 0 AND c < 3'"),
+        "{plan}"
+    );
+    let plan = db.last("EXPLAIN SELECT * FROM t WITH INDEX by_a WHERE a > 1 AND b = 2");
+    assert!(plan.contains("index: 'by_a'"), "{plan}");
+    // A comparison with something that reads the document is no bound.
+    let plan = db.last("EXPLAIN SELECT * FROM t WHERE a = b");
+    assert!(plan.contains("TableScan"), "{plan}");
+    // Neither is OR.
+    let plan = db.last("EXPLAIN SELECT * FROM t WHERE a = 1 OR a = 2");
+    assert!(plan.contains("TableScan"), "{plan}");
+    // A parameter is a constant.
+    db.run("LET $x = 5");
+    let plan = db.last("EXPLAIN SELECT * FROM t WHERE $x <= a");
+    assert!(plan.contains("range: 'a >= $x'"), "{plan}");
+}
