@@ -128,3 +128,28 @@ fn an_index_scan_locks_only_its_range() {
         .unwrap_err()
         .contains("appeared in a scanned range"));
 }
+
+#[test]
+fn write_skew_between_two_transactions_is_refused() {
+    // Two doctors on call; each goes off call if the other is still on:
+    // run concurrently on the same snapshot, both would succeed without
+    // read validation and leave nobody on call.
+    let mut db = Db::new();
+    db.run("CREATE doctor:a SET on_call = true; CREATE doctor:b SET on_call = true");
+    let first = prepare(
+        &mut db,
+        "BEGIN; LET $others = (SELECT * FROM doctor WHERE on_call = true AND id != doctor:a);
+         UPDATE doctor:a SET on_call = false WHERE $others != []; COMMIT",
+    );
+    let second = prepare(
+        &mut db,
+        "BEGIN; LET $others = (SELECT * FROM doctor WHERE on_call = true AND id != doctor:b);
+         UPDATE doctor:b SET on_call = false WHERE $others != []; COMMIT",
+    );
+    db.store.apply(&first).unwrap();
+    assert!(db.store.apply(&second).is_err());
+    assert_eq!(
+        db.last("SELECT id FROM doctor WHERE on_call = true"),
+        "[{ id: doctor:b }]"
+    );
+}

@@ -50,7 +50,7 @@ pub struct Stored<V> {
 }
 
 /// Everything one statement or `BEGIN ... COMMIT` block read and wants to
-/// write. The caller commits it as ONE strictly serializable transaction:
+/// write. `reads` and `writes` are sorted by key, one entry per key. The caller commits it as ONE strictly serializable transaction:
 /// apply every write if and only if, at the commit point,
 ///
 /// - every key in `reads` still has the version read (`None`: still absent),
@@ -145,6 +145,10 @@ impl<'s, S: TxnStore> Buffered<'s, S> {
         let mut covered = range.clone();
         if found.len() >= asked {
             if let Some((last, _)) = found.last() {
+                assert!(
+                    range.contains(last),
+                    "the store returned {last:?} outside {range:?}"
+                );
                 covered.end = last.id.clone();
                 covered.end.push(0);
             }

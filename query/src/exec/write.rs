@@ -197,6 +197,12 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
         document.insert("id".into(), Value::RecordId(id.clone()));
         self.apply_fields(&schema, &id.table, old, &mut document)?;
         let document = Value::Object(document);
+        // Field rules never touch `id`: the stored document names itself.
+        assert_eq!(
+            document.field("id"),
+            Value::RecordId(id.clone()),
+            "record id changed by field rules"
+        );
         let database = self.database(self.span)?;
         for index in &schema.indexes {
             let old_values = old.map(|old| index.key_of(old));
@@ -223,6 +229,11 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
         id: &RecordId,
         values: &[Value],
     ) -> Result<(), ExecError> {
+        assert_eq!(
+            values.len(),
+            index.fields.len(),
+            "one value per indexed field"
+        );
         let database = self.database(self.span)?;
         let exempt = values
             .iter()
