@@ -81,6 +81,13 @@ fn string_and_math_functions() {
     assert_eq!(value("math::ceil(2.1)"), "3.0");
     assert_eq!(value("math::max([1, 5.5, 3])"), "5.5");
     assert_eq!(value("math::min(4, 2, 8)"), "2");
+    assert_eq!(value("string::contains('hello', 'ell')"), "true");
+    assert_eq!(value("array::len([1, [2, 3]])"), "2");
+    assert_eq!(value("array::distinct([2, 1, 2.0, 'a'])"), "[2, 1, 'a']");
+    assert_eq!(
+        value("array::sort(['b', 2, 1.5, NONE])"),
+        "[NONE, 1.5, 2, 'b']"
+    );
     assert!(error("string::len(3)").contains("string::len() takes one string, got (int 3)"));
     assert!(error("nope::nothing()").contains("unknown function `nope::nothing()`"));
 }

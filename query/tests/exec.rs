@@ -316,3 +316,26 @@ fn the_planner_prefers_equality_then_two_sided_ranges_then_hints() {
     let plan = db.last("EXPLAIN SELECT * FROM t WHERE $x <= a");
     assert!(plan.contains("range: 'a >= $x'"), "{plan}");
 }
+
+#[test]
+fn a_compound_index_answers_its_first_field_and_is_unique_on_all() {
+    let mut db = Db::new();
+    db.run("DEFINE INDEX by_ab ON t FIELDS a, b UNIQUE");
+    db.run("CREATE t:1 SET a = 1, b = 2; CREATE t:2 SET a = 1, b = 3; CREATE t:3 SET a = 2, b = 2");
+    let error = db.error("CREATE t:4 SET a = 1, b = 2");
+    assert!(
+        error.contains("already contains [1, 2] for record t:1"),
+        "{error}"
+    );
+    let plan = db.last("EXPLAIN SELECT id FROM t WHERE a = 1");
+    assert!(plan.contains("IndexScan"), "{plan}");
+    assert_eq!(
+        db.last("SELECT id FROM t WHERE a = 1"),
+        "[{ id: t:1 }, { id: t:2 }]"
+    );
+    assert_eq!(db.last("SELECT id FROM t WHERE a >= 1.5"), "[{ id: t:3 }]");
+    // Only `a` is an index key prefix: a bound on `b` alone scans the table.
+    assert!(db
+        .last("EXPLAIN SELECT id FROM t WHERE b = 2")
+        .contains("TableScan"));
+}

@@ -1,4 +1,5 @@
-//! The built-in functions: `string::`, `math::`, `time::`, `duration::`.
+//! The built-in functions: `string::`, `array::`, `math::`, `time::`,
+//! `duration::`.
 
 use super::ExecError;
 use crate::ast::Span;
@@ -70,6 +71,29 @@ pub(crate) fn call(
             };
             pick.cloned().unwrap_or(Value::None)
         }
+        ("string::contains", [Value::Str(text), Value::Str(part)]) => {
+            Value::Bool(text.contains(part.as_str()))
+        }
+        ("string::contains", _) => return Err(wrong("two strings")),
+        ("array::len", [Value::Array(items)]) => Value::Int(items.len() as i64),
+        ("array::len", _) => return Err(wrong("one array")),
+        ("array::distinct", [Value::Array(items)]) => {
+            let mut seen = std::collections::BTreeSet::new();
+            Value::Array(
+                items
+                    .iter()
+                    .filter(|item| seen.insert(*item))
+                    .cloned()
+                    .collect(),
+            )
+        }
+        ("array::distinct", _) => return Err(wrong("one array")),
+        ("array::sort", [Value::Array(items)]) => {
+            let mut sorted = items.clone();
+            sorted.sort();
+            Value::Array(sorted)
+        }
+        ("array::sort", _) => return Err(wrong("one array")),
         ("time::now", []) => Value::Datetime(now),
         ("time::now", _) => return Err(wrong("no arguments")),
         ("duration::secs", [Value::Duration(nanos)]) => {
