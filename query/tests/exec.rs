@@ -4,6 +4,7 @@ mod common;
 
 use common::db::Db;
 use zerodb_query::exec::{execute, transactions, Environment, SequentialIds};
+use zerodb_query::value::Value;
 
 #[test]
 fn create_with_an_id_and_select_it_back() {
@@ -338,4 +339,24 @@ fn a_compound_index_answers_its_first_field_and_is_unique_on_all() {
     assert!(db
         .last("EXPLAIN SELECT id FROM t WHERE b = 2")
         .contains("TableScan"));
+}
+
+#[test]
+fn random_ids_come_from_the_callers_random_source() {
+    use zerodb_query::exec::{IdGenerator, RandomIds};
+    let mut state = 7u64;
+    let mut ids = RandomIds(move || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+        state
+    });
+    let first = ids.generate("person");
+    let second = ids.generate("person");
+    let Value::Str(text) = &first else {
+        panic!("{first:?}")
+    };
+    assert_eq!(text.len(), 20);
+    assert!(text
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+    assert_ne!(first, second);
 }
