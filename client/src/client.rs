@@ -334,6 +334,8 @@ pub fn retry_safe(request: &ClientRequest) -> bool {
         ClientRequest::Data(Request::Get { .. }) => true,
         ClientRequest::Data(Request::Txn { ops }) => !ops.iter().any(Op::writes),
         ClientRequest::Data(Request::Put { .. } | Request::Delete { .. }) => false,
+        // A query may write; it is sent again only when it was not applied.
+        ClientRequest::Query(_) => false,
         ClientRequest::Scan(_)
         | ClientRequest::LocalScan(_)
         | ClientRequest::Status
