@@ -76,8 +76,12 @@ pub struct QueryRequest {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
 pub enum QueryErrorKind {
     /// The text does not parse, names something unknown, or a statement
-    /// failed (type, assertion, unique index, ...): fix the query.
+    /// cannot run (wrong kinds, unsupported form, too large): fix the query.
     Invalid,
+    /// A statement broke a rule of the data: the record exists, a unique
+    /// index holds the value, a field's type, `ASSERT` or `READONLY`.
+    /// Nothing of it was written.
+    Violation,
     /// The statement kept conflicting with concurrent transactions after
     /// every retry; nothing of it was written. Retry later.
     Conflict,

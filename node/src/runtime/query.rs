@@ -220,6 +220,11 @@ pub async fn run_query<C: CoreCalls>(
             Err(Stop::Exec(error)) => {
                 let kind = match error {
                     ExecError::Corrupt { .. } => QueryErrorKind::Internal,
+                    ExecError::RecordExists { .. }
+                    | ExecError::UniqueViolation { .. }
+                    | ExecError::FieldType { .. }
+                    | ExecError::FieldRule { .. }
+                    | ExecError::UndefinedField { .. } => QueryErrorKind::Violation,
                     _ => QueryErrorKind::Invalid,
                 };
                 answer.error = Some(fail(kind, error.render(&request.text)));
