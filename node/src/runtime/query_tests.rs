@@ -104,11 +104,9 @@ impl MemoryCore {
 }
 
 impl CoreCalls for MemoryCore {
-    fn call(&self, request: ClientRequest) -> impl Future<Output = ClientResponse> + Send {
-        async move {
-            tokio::task::yield_now().await;
-            self.answer(request)
-        }
+    async fn call(&self, request: ClientRequest) -> ClientResponse {
+        tokio::task::yield_now().await;
+        self.answer(request)
     }
 }
 
@@ -122,22 +120,19 @@ struct Interfering<'a> {
 }
 
 impl CoreCalls for Interfering<'_> {
-    fn call(&self, request: ClientRequest) -> impl Future<Output = ClientResponse> + Send {
-        async move {
-            let commit = matches!(request, ClientRequest::Data(Request::Txn { .. }));
-            let interfere = commit && {
-                let mut times = self.times.lock().unwrap();
-                let go = *times > 0;
-                *times = times.saturating_sub(1);
-                go
-            };
-            if interfere {
-                let answer =
-                    run_query(self.inner, query(self.interference), &BTreeSet::new()).await;
-                assert_eq!(answer.error, None);
-            }
-            self.inner.call(request).await
+    async fn call(&self, request: ClientRequest) -> ClientResponse {
+        let commit = matches!(request, ClientRequest::Data(Request::Txn { .. }));
+        let interfere = commit && {
+            let mut times = self.times.lock().unwrap();
+            let go = *times > 0;
+            *times = times.saturating_sub(1);
+            go
+        };
+        if interfere {
+            let answer = run_query(self.inner, query(self.interference), &BTreeSet::new()).await;
+            assert_eq!(answer.error, None);
         }
+        self.inner.call(request).await
     }
 }
 

@@ -86,7 +86,7 @@ impl EventLoop {
                 let eventual = self.eventual_namespaces();
                 tokio::spawn(super::query::serve(core, query, eventual, responder));
             }
-            request => self.to_core(caller, request, Replier::Remote(responder), inputs),
+            request => self.hand_to_core(caller, request, Replier::Remote(responder), inputs),
         }
     }
 
@@ -100,12 +100,12 @@ impl EventLoop {
                 });
                 let _ = call.reply.send(response);
             }
-            request => self.to_core(call.caller, request, Replier::Local(call.reply), inputs),
+            request => self.hand_to_core(call.caller, request, Replier::Local(call.reply), inputs),
         }
     }
 
     /// Hands `request` to the core; its answer goes to `responder`.
-    fn to_core(
+    fn hand_to_core(
         &mut self,
         caller: Caller,
         request: ClientRequest,
