@@ -59,13 +59,25 @@ pub async fn run(
     for param in &args.params {
         params.push(parse_param(param)?);
     }
+    run_text(session, namespace, database, &text, &params, json).await
+}
+
+/// Runs `text` with `params` and prints the results; returns the exit code.
+pub async fn run_text(
+    session: &mut Session,
+    namespace: &str,
+    database: &str,
+    text: &str,
+    params: &[(String, Value)],
+    json: bool,
+) -> Result<u8, CliError> {
     let borrowed: Vec<(&str, Value)> = params
         .iter()
         .map(|(name, value)| (name.as_str(), value.clone()))
         .collect();
     let output = session
         .client()
-        .query_answer(namespace, database, &text, &borrowed)
+        .query_answer(namespace, database, text, &borrowed)
         .await
         .map_err(exit::client_failure)?;
     print_output(&output, json)

@@ -1,7 +1,7 @@
 //! `zerodb sql` as users run it against `zerodb dev`: definitions, an
 //! indexed select, an update, a unique violation, a parse error with its
-//! caret, JSON output, the query on standard input, and concurrent updates
-//! of one counter that all count.
+//! caret, JSON output, the query on standard input, zeroql in the shell,
+//! and concurrent updates of one counter that all count.
 
 mod cluster_support;
 
@@ -130,6 +130,27 @@ fn sql_runs_zeroql_on_a_dev_cluster() {
     assert_eq!(output.status.code(), Some(0));
     let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(answer, serde_json::json!([3, [{"name": "Tobie"}]]));
+
+    // The shell takes zeroql lines beside its own commands.
+    let mut shell = zerodb()
+        .arg("--dir")
+        .arg(&dir)
+        .arg("shell")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    shell
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"put k v\nSELECT name FROM person:jaime\nsql RETURN 40 + 2\nexit\n")
+        .unwrap();
+    let output = shell.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(out.contains("OK ("), "{out}");
+    assert!(out.contains("Jaime"), "{out}");
+    assert!(out.contains("42"), "{out}");
 
     // Concurrent updates of one counter, from separate processes: each
     // reruns on a conflict, so every one counts.
