@@ -32,7 +32,8 @@
 //! locks are the later step that closes this.
 //!
 //! **Eventual namespaces** are refused: every statement commits as a
-//! multi-key transaction, which eventual namespaces do not take.
+//! multi-key transaction, which eventual namespaces do not take. So is the
+//! `system` namespace, whose records are the cluster's metadata.
 //!
 //! Keys: a query crate [`StoreKey`] `(namespace, database, table, id)` is
 //! the ZeroDB [`Key`] with the same four parts ([`store_key_to_key`]);
@@ -53,6 +54,7 @@ use crate::api::{
     ClientRequest, ClientResponse, QueryAnswer, QueryError, QueryErrorKind, QueryRequest,
     ScanQuery, ServiceError, QUERY_PARAMS_MAX, SCAN_LIMIT_MAX,
 };
+use crate::core::catalog::SYSTEM_NAMESPACE;
 use crate::core::metadata::Caller;
 use zerodb_txn::{ClientError, Condition, Key, Level, Op, Request, Response, Ver, TXN_OPS_MAX};
 
@@ -379,7 +381,8 @@ async fn fetch_missing<C: CoreCalls>(core: &C, store: &mut FetchedStore) -> Resu
     Ok(())
 }
 
-/// Refuses a commit that touches an eventual namespace.
+/// Refuses a commit that touches an eventual namespace or the system
+/// namespace (whose records are the cluster's metadata, not documents).
 fn check_strong(commit: &exec::Commit<Ver>, eventual: &BTreeSet<String>) -> Result<(), Stop> {
     let touched = commit
         .reads
@@ -387,6 +390,14 @@ fn check_strong(commit: &exec::Commit<Ver>, eventual: &BTreeSet<String>) -> Resu
         .map(|(key, _)| &key.namespace)
         .chain(commit.writes.iter().map(|(key, _)| &key.namespace));
     for namespace in touched {
+        if namespace == SYSTEM_NAMESPACE {
+            return Err(Stop::Other(
+                QueryErrorKind::Refused,
+                format!(
+                    "namespace {SYSTEM_NAMESPACE:?} holds the cluster's metadata: zeroql does not run there; use `zerodb ns`, `user`, `grant`"
+                ),
+            ));
+        }
         if eventual.contains(namespace) {
             return Err(Stop::Other(
                 QueryErrorKind::Refused,

@@ -324,7 +324,7 @@ fn a_statement_that_always_conflicts_stops_after_the_attempt_limit_writing_nothi
 }
 
 #[test]
-fn eventual_namespaces_are_refused_with_a_clear_error() {
+fn eventual_namespaces_and_the_system_namespace_are_refused_with_a_clear_error() {
     let core = MemoryCore::default();
     let eventual = BTreeSet::from(["test".to_string()]);
     block_on(async {
@@ -333,6 +333,10 @@ fn eventual_namespaces_are_refused_with_a_clear_error() {
         assert_eq!(error.kind, QueryErrorKind::Refused);
         assert!(error.message.contains("eventual"), "{}", error.message);
     });
+    let mut request = query("SELECT * FROM catalog");
+    request.namespace = SYSTEM_NAMESPACE.into();
+    let answer = block_on(run_query(&core, request, &BTreeSet::new()));
+    assert_eq!(answer.error.unwrap().kind, QueryErrorKind::Refused);
     assert_eq!(*core.commits.lock().unwrap(), 0);
 }
 
