@@ -68,6 +68,8 @@ pub const READ_ROUNDS_MAX: u32 = 64;
 /// Pause before the second attempt of a statement, doubled for each later
 /// one, so that contending statements spread out.
 const RETRY_PAUSE_MS: u64 = 2;
+/// Most reads of one round sent to the core at once.
+pub const FETCH_BATCH_KEYS_MAX: usize = 128;
 
 /// How the query loop reaches the node core: one request as the caller,
 /// one answer. The runtime sends them through the event loop; tests use a
@@ -322,22 +324,44 @@ async fn read_until_complete<C: CoreCalls>(
 
 /// Fetches every key and range the last run asked for and did not have.
 async fn fetch_missing<C: CoreCalls>(core: &C, store: &mut FetchedStore) -> Result<(), Stop> {
-    for key in std::mem::take(&mut store.missing_gets) {
-        let request = ClientRequest::Data(Request::Get {
-            key: store_key_to_key(&key),
-            level: Level::One,
-        });
-        let found = match core.call(request).await {
-            ClientResponse::Data(Response::Value(found)) => found.and_then(|versioned| {
-                versioned.value.map(|value| Stored {
-                    value,
-                    version: versioned.version,
-                })
-            }),
-            other => return Err(failure(other, "reading a key")),
-        };
-        store.gets.insert(key, found);
+    let keys: Vec<StoreKey> = std::mem::take(&mut store.missing_gets)
+        .into_iter()
+        .collect();
+    for chunk in keys.chunks(FETCH_BATCH_KEYS_MAX) {
+        // The calls are made before any is awaited: the node's own core
+        // receives them together and serves them concurrently.
+        let calls: Vec<_> = chunk
+            .iter()
+            .map(|key| {
+                core.call(ClientRequest::Data(Request::Get {
+                    key: store_key_to_key(key),
+                    level: Level::One,
+                }))
+            })
+            .collect();
+        for (key, call) in chunk.iter().zip(calls) {
+            let found = read_answer(call.await)?;
+            store.gets.insert(key.clone(), found);
+        }
     }
+    fetch_scans(core, store).await
+}
+
+/// The value of a strong get's answer (`None`: absent or deleted).
+fn read_answer(response: ClientResponse) -> Result<Option<Stored<Ver>>, Stop> {
+    match response {
+        ClientResponse::Data(Response::Value(found)) => Ok(found.and_then(|versioned| {
+            versioned.value.map(|value| Stored {
+                value,
+                version: versioned.version,
+            })
+        })),
+        other => Err(failure(other, "reading a key")),
+    }
+}
+
+/// Fetches the ranges the last run asked for.
+async fn fetch_scans<C: CoreCalls>(core: &C, store: &mut FetchedStore) -> Result<(), Stop> {
     for (range, limit) in std::mem::take(&mut store.missing_scans) {
         let asked = u32::try_from(limit).unwrap_or(u32::MAX).min(SCAN_LIMIT_MAX);
         let request = ClientRequest::Scan(range_to_scan(&range, asked));
