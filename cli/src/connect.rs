@@ -127,6 +127,11 @@ impl Session {
             .map_err(exit::client_failure)
     }
 
+    /// The client, for calls with typed answers (such as queries).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// Closes the connection.
     pub async fn close(self) {
         self.client.close().await;

@@ -115,6 +115,7 @@ pub fn client_failure(error: zerodb_client::Error) -> CliError {
         Error::BadRequest(_) => USAGE,
         Error::Config(_) => CONFIG,
         Error::Internal(_) => INTERNAL,
+        Error::Query { kind, .. } => crate::sql::error_code(*kind),
     };
     CliError::new(code, error.to_string())
 }

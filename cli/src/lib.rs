@@ -12,6 +12,7 @@ pub mod exit;
 pub mod meta;
 pub mod server;
 pub mod shell;
+pub mod sql;
 pub mod txn_text;
 
 use clap::{Parser, Subcommand};
@@ -67,6 +68,10 @@ pub enum Command {
     },
     /// An interactive shell over one connection.
     Shell,
+    /// Run zeroql statements: `zerodb sql 'SELECT * FROM person'` (or the
+    /// query on standard input). Prints a table per statement, or JSON
+    /// with --json.
+    Sql(sql::SqlArgs),
     /// A YCSB-like load against a running cluster.
     Bench(bench::BenchArgs),
     /// Client commands.
@@ -157,6 +162,12 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             Ok(exit::OK)
         }
         Command::Bench(args) => bench::run(&cli.connect, &space, args).await,
+        Command::Sql(args) => {
+            let mut session = Session::new(&cli.connect)?;
+            let result = sql::run(&args, &mut session, &cli.ns, &cli.db, cli.json).await;
+            session.close().await;
+            result
+        }
         Command::Client(command) => {
             let mut session = Session::new(&cli.connect)?;
             let result = commands::run(&command, &mut session, &space, out).await;

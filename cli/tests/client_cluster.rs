@@ -1,12 +1,14 @@
 //! The client library against an in-process 3-node cluster on 127.0.0.1:
-//! reads, writes, transactions, typed errors, and a node shut down while
-//! clients keep working.
+//! reads, writes, transactions, zeroql queries, typed errors, and a node
+//! shut down while clients keep working.
 
 use std::net::UdpSocket;
 use std::path::PathBuf;
 
 use zerodb_cli::dev::{self, DevArgs};
-use zerodb_client::{Client, ClientConfig, Condition, Error, Key, Op, OpResult, ScanQuery};
+use zerodb_client::{
+    Client, ClientConfig, Condition, Error, Key, Op, OpResult, QueryErrorKind, ScanQuery, Value,
+};
 use zerodb_config::StorageEngineKind;
 
 fn free_ports(count: u16) -> u16 {
@@ -105,6 +107,40 @@ async fn clients_read_write_and_survive_a_node_stopping() {
     let entries = a.scan(scan.clone()).await.unwrap();
     let ids: Vec<&[u8]> = entries.iter().map(|e| e.id.as_slice()).collect();
     assert_eq!(ids, vec![b"x".as_slice()]);
+
+    // zeroql through the client: parameters in, values out, and a typed
+    // error carrying the rendered message.
+    a.query("CREATE person:tobie SET name = 'Tobie', age = 33", &[])
+        .await
+        .unwrap();
+    let found = b
+        .query_in(
+            "default",
+            "default",
+            "SELECT name FROM person WHERE age > $min",
+            &[("min", Value::Int(30))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].to_string(), "[{ name: 'Tobie' }]");
+    let failed = a.query("SELECT * FROM", &[]).await;
+    match failed {
+        Err(Error::Query { kind, message }) => {
+            assert_eq!(kind, QueryErrorKind::Invalid);
+            assert!(
+                message.contains("1:14") && message.contains('^'),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let output = a
+        .query_answer("default", "default", "RETURN 1; RETURN $nothing", &[])
+        .await
+        .unwrap();
+    assert_eq!(output.results, vec![Value::Int(1)]);
+    assert!(output.error.is_some());
 
     // Stop one node gracefully: both clients go on (reads retry on another
     // node; writes that failed before being applied are retried too).

@@ -10,8 +10,11 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use tokio::sync::RwLock;
-use zerodb_proto::api::{ClientRequest, ClientResponse, ScanEntry, ScanQuery};
+use zerodb_proto::api::{
+    ClientRequest, ClientResponse, QueryError, QueryRequest, ScanEntry, ScanQuery,
+};
 use zerodb_proto::{Key, Level, Op, OpResult, Request, Response, Ver, Versioned};
+use zerodb_query::value::{codec, Value};
 use zerodb_transport::rpc::RpcClient;
 use zerodb_transport::tls::TlsIdentity;
 use zerodb_transport::{TransportConfig, TransportError};
@@ -315,6 +318,78 @@ impl Client {
         }
     }
 
+    /// Runs zeroql statements in the namespace and database
+    /// [`QUERY_NAMESPACE_DEFAULT`] / [`QUERY_DATABASE_DEFAULT`] (a `USE` in
+    /// `text` changes them); returns one value per statement. A failed
+    /// statement gives [`Error::Query`] (statements before it stay
+    /// committed); see [`Client::query_answer`] for their results.
+    pub async fn query(&self, text: &str, params: &[(&str, Value)]) -> Result<Vec<Value>, Error> {
+        self.query_in(
+            QUERY_NAMESPACE_DEFAULT,
+            QUERY_DATABASE_DEFAULT,
+            text,
+            params,
+        )
+        .await
+    }
+
+    /// [`Client::query`] starting in `namespace` and `database`.
+    pub async fn query_in(
+        &self,
+        namespace: &str,
+        database: &str,
+        text: &str,
+        params: &[(&str, Value)],
+    ) -> Result<Vec<Value>, Error> {
+        let output = self.query_answer(namespace, database, text, params).await?;
+        match output.error {
+            None => Ok(output.results),
+            Some(error) => Err(Error::Query {
+                kind: error.kind,
+                message: error.message,
+            }),
+        }
+    }
+
+    /// Runs zeroql statements and returns the results of those that ran
+    /// with the error that stopped the rest, if any. `Err` only when no
+    /// answer came or the answer did not decode.
+    pub async fn query_answer(
+        &self,
+        namespace: &str,
+        database: &str,
+        text: &str,
+        params: &[(&str, Value)],
+    ) -> Result<QueryOutput, Error> {
+        let mut encoded = Vec::with_capacity(params.len());
+        for (name, value) in params {
+            let bytes = codec::encode(value)
+                .map_err(|error| Error::BadRequest(format!("parameter ${name}: {error}")))?;
+            encoded.push((name.to_string(), bytes));
+        }
+        let request = ClientRequest::Query(QueryRequest {
+            namespace: namespace.to_string(),
+            database: database.to_string(),
+            text: text.to_string(),
+            params: encoded,
+        });
+        let answer = match self.call(&request, false).await? {
+            ClientResponse::Query(answer) => answer,
+            other => return Err(unexpected(other)),
+        };
+        let mut results = Vec::with_capacity(answer.results.len());
+        for bytes in &answer.results {
+            let value = codec::decode(bytes).map_err(|error| {
+                Error::Internal(format!("a query result does not decode: {error}"))
+            })?;
+            results.push(value);
+        }
+        Ok(QueryOutput {
+            results,
+            error: answer.error,
+        })
+    }
+
     /// Closes the connection.
     pub async fn close(self) {
         if let Some(connection) = self.connection.write().await.take() {
@@ -323,6 +398,21 @@ impl Client {
             }
         }
     }
+}
+
+/// Namespace a [`Client::query`] starts in.
+pub const QUERY_NAMESPACE_DEFAULT: &str = "default";
+/// Database a [`Client::query`] starts in.
+pub const QUERY_DATABASE_DEFAULT: &str = "default";
+
+/// What a query produced: one value per statement that ran, and the error
+/// that stopped it, if one did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryOutput {
+    /// The values of the statements that ran, in order.
+    pub results: Vec<Value>,
+    /// Why the query stopped early, if it did.
+    pub error: Option<QueryError>,
 }
 
 /// Whether `request` may be sent again after a failure whose outcome is
@@ -334,6 +424,8 @@ pub fn retry_safe(request: &ClientRequest) -> bool {
         ClientRequest::Data(Request::Get { .. }) => true,
         ClientRequest::Data(Request::Txn { ops }) => !ops.iter().any(Op::writes),
         ClientRequest::Data(Request::Put { .. } | Request::Delete { .. }) => false,
+        // A query may write; it is sent again only when it was not applied.
+        ClientRequest::Query(_) => false,
         ClientRequest::Scan(_)
         | ClientRequest::LocalScan(_)
         | ClientRequest::Status

@@ -1,5 +1,6 @@
 //! What can go wrong, typed so that programs can act on it.
 
+use zerodb_proto::api::QueryErrorKind;
 use zerodb_proto::{ClientError, Condition, Key, ServiceError, TxnId, Versioned};
 use zerodb_transport::TransportError;
 
@@ -45,6 +46,15 @@ pub enum Error {
     /// Certificates or settings are unusable.
     #[error("client configuration: {0}")]
     Config(String),
+    /// A zeroql query stopped: the message is rendered for a person (line,
+    /// column and caret when it is about the text). `kind` says what to do.
+    #[error("{message}")]
+    Query {
+        /// What kind of failure.
+        kind: QueryErrorKind,
+        /// The rendered message.
+        message: String,
+    },
     /// The node answered something unexpected or its storage failed.
     #[error("internal error: {0}")]
     Internal(String),

@@ -4,14 +4,17 @@
 //!
 //! - [`Client::get`], [`Client::put`], [`Client::delete`], [`Client::scan`],
 //!   [`Client::transaction`]: async, typed errors ([`Error`]).
+//! - [`Client::query`]: zeroql statements, run by the node connected to;
+//!   parameters and results are zeroql [`Value`]s.
 //! - Retries: a call goes to another node when it is safe: reads always,
 //!   writes only when the failure shows nothing was applied (no node
 //!   reachable, no quorum, node shutting down before starting it). A write
 //!   whose outcome is unknown returns [`Error::Timeout`] with
 //!   `outcome_unknown: true`: read before retrying it.
 //!
-//! Dependencies: the wire types (`zerodb-proto`) and the QUIC + mutual TLS
-//! transport (`zerodb-transport`) only; nothing of the server (no storage
+//! Dependencies: the wire types (`zerodb-proto`), the QUIC + mutual TLS
+//! transport (`zerodb-transport`) and zeroql's values (`zerodb-query`, no
+//! I/O) only; nothing of the server (no storage
 //! engine, no gossip, no command line), so a program that embeds the
 //! client builds quickly and small.
 //!
@@ -38,8 +41,13 @@
 mod client;
 mod error;
 
-pub use client::{retry_safe, seeds_from_cluster_file, Client, ClientConfig, ATTEMPTS_MAX_DEFAULT};
+pub use client::{
+    retry_safe, seeds_from_cluster_file, Client, ClientConfig, QueryOutput, ATTEMPTS_MAX_DEFAULT,
+    QUERY_DATABASE_DEFAULT, QUERY_NAMESPACE_DEFAULT,
+};
 pub use error::Error;
 pub use zerodb_proto::api::{ClientRequest, ClientResponse};
+pub use zerodb_proto::api::{QueryError, QueryErrorKind};
 pub use zerodb_proto::api::{ScanEntry, ScanQuery};
 pub use zerodb_proto::{CompareOp, Condition, Key, Op, OpResult, Ver, Versioned};
+pub use zerodb_query::value::Value;

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use zerodb_client::{Client, CompareOp, Condition, Error, Key, Op, OpResult, Versioned};
+use zerodb_client::{
+    Client, CompareOp, Condition, Error, Key, Op, OpResult, QueryErrorKind, Versioned,
+};
 use zerodb_sim::history::{
     BankOp, BankOperation, BankResult, Operation, Outcome, ProcessId, RegisterOp,
     RegisterOperation, RegisterResult,
@@ -94,7 +96,12 @@ pub fn error_outcome<R>(error: &Error) -> Outcome<R> {
             ..
         }
         | Error::Internal(_)
-        | Error::Config(_) => Outcome::Info(error.to_string()),
+        | Error::Config(_)
+        | Error::Query {
+            kind: QueryErrorKind::OutcomeUnknown | QueryErrorKind::Internal,
+            ..
+        } => Outcome::Info(error.to_string()),
+        Error::Query { .. } => Outcome::Fail(error.to_string()),
         Error::Timeout { .. }
         | Error::Conflict { .. }
         | Error::ConditionFailed { .. }

@@ -1,7 +1,28 @@
 //! What a client sends a node and gets back: data operations (the
 //! [`Request`]s of [`crate::request`]), scans, and the operator surface
-//! (status, info, checkpoint, validate). Nodes also use
-//! [`ClientRequest::LocalScan`] among themselves to gather a scan.
+//! (status, info, checkpoint, validate), and zeroql queries
+//! ([`ClientRequest::Query`]). Nodes also use [`ClientRequest::LocalScan`]
+//! among themselves to gather a scan.
+//!
+//! ## zeroql queries on the wire
+//!
+//! [`QueryRequest`] carries the text of one or more zeroql statements, the
+//! namespace and database they start in (`USE` inside the text changes
+//! them for the statements after it) and `$parameters`. A parameter's
+//! value, and every result, is a zeroql `Value` in the query crate's value
+//! codec (`zerodb_query::value::codec`: a version byte, then tag + body);
+//! this crate carries them as opaque bytes so that it depends on no other
+//! ZeroDB crate. The answer, [`ClientResponse::Query`], holds one encoded
+//! value per statement that ran (none for `BEGIN` and `COMMIT`) and, when a
+//! statement failed, a [`QueryError`] whose message is already rendered
+//! for a person (line:column and a caret under the problem). Statements
+//! before the failed one (each a transaction of its own, or one
+//! `BEGIN ... COMMIT` block) stay committed; nothing of the failed one is.
+//!
+//! The two variants were appended to [`ClientRequest`] and
+//! [`ClientResponse`], so every older frame still decodes the same and the
+//! protocol version stays 1; a node without zeroql refuses a `Query` frame
+//! as malformed.
 
 use bincode::{Decode, Encode};
 
@@ -33,6 +54,69 @@ pub const LOCAL_COUNT_MAX: usize = 10_000;
 /// Largest `limit` of a scan.
 pub const SCAN_LIMIT_MAX: u32 = 10_000;
 
+/// Most parameters one query may carry.
+pub const QUERY_PARAMS_MAX: usize = 1_024;
+
+/// A zeroql query: see the module documentation for the wire format.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct QueryRequest {
+    /// Namespace the statements start in.
+    pub namespace: String,
+    /// Database the statements start in.
+    pub database: String,
+    /// The zeroql text: one or more statements separated by `;`.
+    pub text: String,
+    /// `$name` -> value encoded with the query crate's value codec, at most
+    /// [`QUERY_PARAMS_MAX`].
+    pub params: Vec<(String, Vec<u8>)>,
+}
+
+/// What kind of failure stopped a query, so that a program (and the exit
+/// code of `zerodb sql`) can act on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum QueryErrorKind {
+    /// The text does not parse, names something unknown, or a statement
+    /// cannot run (wrong kinds, unsupported form, too large): fix the query.
+    Invalid,
+    /// A statement broke a rule of the data: the record exists, a unique
+    /// index holds the value, a field's type, `ASSERT` or `READONLY`.
+    /// Nothing of it was written.
+    Violation,
+    /// The statement kept conflicting with concurrent transactions after
+    /// every retry; nothing of it was written. Retry later.
+    Conflict,
+    /// The cluster could not serve a read or the commit; nothing of the
+    /// statement was written. Retry later.
+    Unavailable,
+    /// The commit of the statement timed out: it may or may not have been
+    /// applied. Read before retrying.
+    OutcomeUnknown,
+    /// The caller may not do this, or the namespace cannot run zeroql (an
+    /// eventual namespace).
+    Refused,
+    /// A stored value did not decode, or the node failed.
+    Internal,
+}
+
+/// Why a query stopped.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct QueryError {
+    /// What kind of failure.
+    pub kind: QueryErrorKind,
+    /// The message for a person, rendered with line, column and caret when
+    /// it is about a place in the text.
+    pub message: String,
+}
+
+/// The answer to a [`QueryRequest`].
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct QueryAnswer {
+    /// One value per statement that ran, in the value codec.
+    pub results: Vec<Vec<u8>>,
+    /// Set when a statement failed; the statements of `results` ran.
+    pub error: Option<QueryError>,
+}
+
 /// A request to a node.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub enum ClientRequest {
@@ -53,6 +137,9 @@ pub enum ClientRequest {
     Checkpoint,
     /// Validate this node's storage engine (ZeroDB engine only).
     Validate,
+    /// Run zeroql statements, coordinated by the receiving node (see the
+    /// module documentation).
+    Query(QueryRequest),
 }
 
 /// One record of a scan answer.
@@ -194,4 +281,6 @@ pub enum ClientResponse {
     Done,
     /// A node-level failure.
     Error(ServiceError),
+    /// Answer to [`ClientRequest::Query`].
+    Query(QueryAnswer),
 }

@@ -15,6 +15,7 @@ use zerodb_txn::ClientId;
 
 use super::clock::Clock;
 use super::peers::Peers;
+use super::query::LocalCall;
 use super::{Control, NodeEngine, BATCH_INPUTS_MAX};
 use crate::api::{ClientResponse, InfoReport, NodeMessage, ServiceError};
 use crate::core::gossip::Datagram;
@@ -38,11 +39,20 @@ enum Event {
     SendFailed(NodeId),
     Answer(AskAnswer),
     Control(Control),
+    Local(LocalCall),
+}
+
+/// Where the answer to a request goes.
+pub(super) enum Replier {
+    /// A client or peer, over the transport.
+    Remote(Responder<ClientResponse>),
+    /// A query task of this node.
+    Local(oneshot::Sender<ClientResponse>),
 }
 
 /// A client request the core is working on.
 pub(super) struct Pending {
-    pub(super) responder: Responder<ClientResponse>,
+    pub(super) responder: Replier,
     pub(super) started: Instant,
 }
 
@@ -52,6 +62,9 @@ pub(crate) struct EventLoop {
     failures: mpsc::UnboundedReceiver<NodeId>,
     answers_tx: mpsc::UnboundedSender<AskAnswer>,
     answers: mpsc::UnboundedReceiver<AskAnswer>,
+    /// Requests of this node's query tasks to its core.
+    pub(super) local_calls_tx: mpsc::UnboundedSender<LocalCall>,
+    local_calls: mpsc::UnboundedReceiver<LocalCall>,
     pub(super) clock: Clock,
     boot: u64,
     pub(super) started: Instant,
@@ -80,7 +93,10 @@ impl EventLoop {
     ) -> EventLoop {
         let (failures_tx, failures) = mpsc::unbounded_channel();
         let (answers_tx, answers) = mpsc::unbounded_channel();
+        let (local_calls_tx, local_calls) = mpsc::unbounded_channel();
         EventLoop {
+            local_calls_tx,
+            local_calls,
             core,
             peers: Peers::new(transport, failures_tx),
             failures,
@@ -130,6 +146,7 @@ impl EventLoop {
                     Some(event) = incoming.recv() => batch.push(Event::Net(event)),
                     Some(node) = self.failures.recv() => batch.push(Event::SendFailed(node)),
                     Some(answer) = self.answers.recv() => batch.push(Event::Answer(answer)),
+                    Some(call) = self.local_calls.recv() => batch.push(Event::Local(call)),
                     Some(request) = control.recv() => batch.push(Event::Control(request)),
                     _ = tokio::time::sleep_until(deadline) => {}
                 }
@@ -145,6 +162,9 @@ impl EventLoop {
             }
             while let Ok(answer) = self.answers.try_recv() {
                 batch.push(Event::Answer(answer));
+            }
+            while let Ok(call) = self.local_calls.try_recv() {
+                batch.push(Event::Local(call));
             }
             while let Ok(request) = control.try_recv() {
                 batch.push(Event::Control(request));
@@ -176,6 +196,7 @@ impl EventLoop {
                 Event::Control(Control::Info(reply)) => {
                     let _ = reply.send(self.info());
                 }
+                Event::Local(call) => self.local_call(call, &mut inputs),
             }
         }
         while let Some(&(at_ms, timer)) = self.timers.first() {
@@ -271,7 +292,7 @@ impl EventLoop {
             self.peers.send_all(to, messages);
         }
         for (responder, response) in std::mem::take(&mut self.direct) {
-            self.respond(responder, response);
+            self.respond(Replier::Remote(responder), response);
         }
         self.replies.retain(|task| !task.is_finished());
     }
@@ -296,11 +317,14 @@ impl EventLoop {
         });
     }
 
-    pub(super) fn respond(
-        &mut self,
-        responder: Responder<ClientResponse>,
-        response: ClientResponse,
-    ) {
+    pub(super) fn respond(&mut self, responder: Replier, response: ClientResponse) {
+        let responder = match responder {
+            Replier::Remote(responder) => responder,
+            Replier::Local(reply) => {
+                let _ = reply.send(response);
+                return;
+            }
+        };
         self.replies.push(tokio::spawn(async move {
             if let Err(error) = responder.respond(response).await {
                 tracing::debug!(%error, "could not deliver a reply");
@@ -319,7 +343,7 @@ impl EventLoop {
                 let error = ServiceError::ShuttingDown {
                     outcome_unknown: false,
                 };
-                self.respond(responder, ClientResponse::Error(error));
+                self.respond(Replier::Remote(responder), ClientResponse::Error(error));
             }
         }
         let pending = std::mem::take(&mut self.pending);

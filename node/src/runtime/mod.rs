@@ -14,6 +14,9 @@
 //!   batch that wrote nothing is not synced; the sync runs under
 //!   `block_in_place` so the runtime keeps receiving the next batch
 //!   meanwhile.
+//! - zeroql queries ([`query`]) run in a task of their own, which sends
+//!   its reads and its commit to the core through the loop, as the client
+//!   that sent the query.
 //! - The runtime decides nothing about the protocol: it moves bytes, syncs
 //!   and keeps time; the core decides (see [`crate::core::output`]).
 //! - Shutdown ([`NodeHandle::shutdown`], or SIGINT/SIGTERM in the binary):
@@ -25,6 +28,7 @@ pub mod engine;
 mod event_loop;
 pub mod metrics;
 mod peers;
+pub mod query;
 mod requests;
 
 use std::net::SocketAddr;

@@ -1,13 +1,20 @@
-//! Turning what the transport delivers into the core's inputs, and the
-//! two requests the runtime answers itself once the core allows them: its
-//! figures (`Info`) and its engine's validation (`Validate`).
+//! Turning what the transport delivers into the core's inputs, the two
+//! requests the runtime answers itself once the core allows them: its
+//! figures (`Info`) and its engine's validation (`Validate`), and zeroql
+//! queries, which run in a task of their own ([`super::query`]) whose
+//! requests come back here as inputs of the core.
 
 use std::time::Instant;
 
 use zerodb_ring::NodeId;
 use zerodb_txn::ClientId;
 
-use super::event_loop::{EventLoop, Pending};
+use std::collections::BTreeSet;
+
+use zerodb_config::Consistency;
+
+use super::event_loop::{EventLoop, Pending, Replier};
+use super::query::{LocalCall, LocalCore};
 use super::NodeProtocol;
 use crate::api::{
     ClientRequest, ClientResponse, InfoReport, NodeMessage, ServiceError, ValidateReport,
@@ -71,23 +78,70 @@ impl EventLoop {
                 };
                 self.direct.push((responder, response));
             }
-            request => {
-                let client = ClientId(self.next_client);
-                self.next_client += 1;
-                self.pending.insert(
-                    client,
-                    Pending {
-                        responder,
-                        started: Instant::now(),
-                    },
-                );
-                inputs.push(Input::Request {
-                    client,
+            ClientRequest::Query(query) => {
+                let core = LocalCore {
                     caller,
-                    request,
-                });
+                    calls: self.local_calls_tx.clone(),
+                };
+                let eventual = self.eventual_namespaces();
+                tokio::spawn(super::query::serve(core, query, eventual, responder));
             }
+            request => self.hand_to_core(caller, request, Replier::Remote(responder), inputs),
         }
+    }
+
+    /// A request of one of this node's query tasks.
+    pub(super) fn local_call(&mut self, call: LocalCall, inputs: &mut Vec<Input>) {
+        match call.request {
+            // A query never sends these; refuse rather than loop.
+            ClientRequest::Query(_) | ClientRequest::Info | ClientRequest::Validate => {
+                let response = ClientResponse::Error(ServiceError::Refused {
+                    reason: "a query's own requests are data requests and scans".into(),
+                });
+                let _ = call.reply.send(response);
+            }
+            request => self.hand_to_core(call.caller, request, Replier::Local(call.reply), inputs),
+        }
+    }
+
+    /// Hands `request` to the core; its answer goes to `responder`.
+    fn hand_to_core(
+        &mut self,
+        caller: Caller,
+        request: ClientRequest,
+        responder: Replier,
+        inputs: &mut Vec<Input>,
+    ) {
+        let client = ClientId(self.next_client);
+        self.next_client += 1;
+        self.pending.insert(
+            client,
+            Pending {
+                responder,
+                started: Instant::now(),
+            },
+        );
+        inputs.push(Input::Request {
+            client,
+            caller,
+            request,
+        });
+    }
+
+    /// The namespaces the cached catalog shows as eventual (zeroql refuses
+    /// them).
+    fn eventual_namespaces(&self) -> BTreeSet<String> {
+        self.core
+            .catalog()
+            .map(|catalog| {
+                catalog
+                    .namespaces
+                    .iter()
+                    .filter(|(_, policy)| policy.consistency == Consistency::Eventual)
+                    .map(|(name, _)| name.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Checks this node's engine (the ZeroDB engine only).

@@ -1,0 +1,580 @@
+//! zeroql on the node: a [`ClientRequest::Query`] runs on the node that
+//! received it, as a client of its own core.
+//!
+//! For each transaction of the query (one statement, or one
+//! `BEGIN ... COMMIT` block) the runtime runs an optimistic loop:
+//!
+//! 1. Run the query crate's executor over a [`FetchedStore`]: the values
+//!    fetched so far. A key or range not fetched yet reads as absent or
+//!    empty and is noted as missing; that run's outcome is thrown away.
+//! 2. Fetch everything missing with the core's ordinary requests: strong
+//!    single-key `Get`s (linearizable) and `Scan`s, as the caller, so the
+//!    catalog gate judges every read. Go to 1 until a run needs nothing new
+//!    (at most [`READ_ROUNDS_MAX`] rounds). The executor is deterministic
+//!    given the store's answers, the time and the id source, all fixed for
+//!    one attempt.
+//! 3. Commit with ONE `Request::Txn`: `Assert(key, VersionEquals(v))` for
+//!    every key read (`Ver::ZERO` for a key read as absent: the transaction
+//!    layer reads a never-written key and a deleted one alike as version
+//!    zero), then every write. A read-only statement that read something
+//!    commits the asserts alone, so its reads are checked at one point.
+//! 4. When an assert fails or a lock stays held ([`ClientError::ConditionFailed`],
+//!    [`ClientError::Conflict`]) the whole statement runs again from 1,
+//!    at most [`STATEMENT_ATTEMPTS_MAX`] times, then the query stops with
+//!    a conflict error.
+//!
+//! **Not phantom-free yet:** the protocol has no range locks, so a scan's
+//! range cannot be asserted. Every key a scan returned is asserted, but a
+//! key inserted into a scanned range after the scan goes unnoticed: a
+//! `SELECT ... WHERE` over a table or index range, and the uniqueness check
+//! of a unique index (a scan of the value's range), are not serializable
+//! against concurrent inserts into that range. The shared range
+//! locks are the later step that closes this.
+//!
+//! **Eventual namespaces** are refused: every statement commits as a
+//! multi-key transaction, which eventual namespaces do not take. So is the
+//! `system` namespace, whose records are the cluster's metadata.
+//!
+//! Keys: a query crate [`StoreKey`] `(namespace, database, table, id)` is
+//! the ZeroDB [`Key`] with the same four parts ([`store_key_to_key`]);
+//! reserved tables start with `#`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::time::Duration;
+
+use zerodb_query::exec::{self, Environment, ExecError, Scanned, Session, Stored, TxnStore};
+use zerodb_query::keys::{KeyRange, StoreKey};
+use zerodb_query::value::{codec, Value};
+
+use tokio::sync::{mpsc, oneshot};
+use zerodb_transport::Responder;
+
+use crate::api::{
+    ClientRequest, ClientResponse, QueryAnswer, QueryError, QueryErrorKind, QueryRequest,
+    ScanQuery, ServiceError, QUERY_PARAMS_MAX, SCAN_LIMIT_MAX,
+};
+use crate::core::catalog::SYSTEM_NAMESPACE;
+use crate::core::metadata::Caller;
+use zerodb_txn::{ClientError, Condition, Key, Level, Op, Request, Response, Ver, TXN_OPS_MAX};
+
+/// Most times one statement runs when its commit finds that what it read
+/// changed (or a lock stays held); then the query stops with a conflict.
+pub const STATEMENT_ATTEMPTS_MAX: u32 = 8;
+/// Most rounds of fetches one attempt of a statement may need before it
+/// reads nothing new. Each round fetches every key the previous run asked
+/// for, so this bounds the depth of reads that depend on earlier reads.
+pub const READ_ROUNDS_MAX: u32 = 64;
+/// Pause before the second attempt of a statement, doubled for each later
+/// one, so that contending statements spread out.
+const RETRY_PAUSE_MS: u64 = 2;
+/// Most reads of one round sent to the core at once.
+pub const FETCH_BATCH_KEYS_MAX: usize = 128;
+
+/// How the query loop reaches the node core: one request as the caller,
+/// one answer. The runtime sends them through the event loop; tests use a
+/// store in memory.
+pub trait CoreCalls {
+    /// Sends `request` and waits for the core's answer.
+    fn call(&self, request: ClientRequest) -> impl Future<Output = ClientResponse> + Send;
+}
+
+/// The ZeroDB key a query crate key is stored under: the same four parts.
+pub fn store_key_to_key(key: &StoreKey) -> Key {
+    Key::new(&key.namespace, &key.database, &key.table, key.id.clone())
+}
+
+/// The query crate key of a ZeroDB key (the inverse of [`store_key_to_key`]).
+pub fn key_to_store_key(key: &Key) -> StoreKey {
+    StoreKey {
+        namespace: key.namespace.clone(),
+        database: key.database.clone(),
+        table: key.table.clone(),
+        id: key.id.clone(),
+    }
+}
+
+/// The scan that reads `range` (ids `start..end` of one table), at most
+/// `limit` records.
+pub fn range_to_scan(range: &KeyRange, limit: u32) -> ScanQuery {
+    ScanQuery {
+        namespace: range.namespace.clone(),
+        database: range.database.clone(),
+        table: range.table.clone(),
+        start: range.start.clone(),
+        end: Some(range.end.clone()),
+        limit,
+    }
+}
+
+/// A scan as the executor asks it: the range and the most keys wanted.
+type ScanAsk = (KeyRange, usize);
+
+/// What one attempt of a statement has fetched, and what its last run
+/// asked for that was not fetched yet.
+#[derive(Default)]
+pub struct FetchedStore {
+    gets: BTreeMap<StoreKey, Option<Stored<Ver>>>,
+    scans: BTreeMap<ScanAsk, Result<Vec<Scanned<Ver>>, String>>,
+    missing_gets: BTreeSet<StoreKey>,
+    missing_scans: BTreeSet<ScanAsk>,
+}
+
+impl FetchedStore {
+    fn needs_more(&self) -> bool {
+        !self.missing_gets.is_empty() || !self.missing_scans.is_empty()
+    }
+}
+
+impl TxnStore for FetchedStore {
+    type Version = Ver;
+
+    fn get(&mut self, key: &StoreKey) -> Result<Option<Stored<Ver>>, String> {
+        match self.gets.get(key) {
+            Some(found) => Ok(found.clone()),
+            None => {
+                self.missing_gets.insert(key.clone());
+                Ok(None)
+            }
+        }
+    }
+
+    fn scan(&mut self, range: &KeyRange, limit: usize) -> Result<Vec<Scanned<Ver>>, String> {
+        let ask = (range.clone(), limit);
+        match self.scans.get(&ask) {
+            Some(found) => found.clone(),
+            None => {
+                self.missing_scans.insert(ask);
+                Ok(Vec::new())
+            }
+        }
+    }
+}
+
+/// Why a statement stopped, before it becomes a [`QueryError`].
+#[derive(Debug)]
+enum Stop {
+    /// The executor refused the statement (rendered against the text).
+    Exec(ExecError),
+    /// Anything else, already worded.
+    Other(QueryErrorKind, String),
+}
+
+/// Runs a query: every transaction of it in order, each committed before
+/// the next. `eventual` names the namespaces that are eventual (refused).
+pub async fn run_query<C: CoreCalls>(
+    core: &C,
+    request: QueryRequest,
+    eventual: &BTreeSet<String>,
+) -> QueryAnswer {
+    let mut answer = QueryAnswer {
+        results: Vec::new(),
+        error: None,
+    };
+    let fail = |kind, message: String| QueryError { kind, message };
+    let query = match zerodb_query::parse(&request.text) {
+        Ok(query) => query,
+        Err(error) => {
+            answer.error = Some(fail(QueryErrorKind::Invalid, error.render(&request.text)));
+            return answer;
+        }
+    };
+    let mut session = Session::new(&request.namespace, &request.database);
+    if request.params.len() > QUERY_PARAMS_MAX {
+        let message = format!(
+            "{} parameters: at most {QUERY_PARAMS_MAX} allowed",
+            request.params.len()
+        );
+        answer.error = Some(fail(QueryErrorKind::Invalid, message));
+        return answer;
+    }
+    for (name, bytes) in &request.params {
+        match codec::decode(bytes) {
+            Ok(value) => {
+                session.params.insert(name.clone(), value);
+            }
+            Err(error) => {
+                let message = format!("parameter ${name} does not decode: {error}");
+                answer.error = Some(fail(QueryErrorKind::Invalid, message));
+                return answer;
+            }
+        }
+    }
+    let units = match exec::transactions(&query) {
+        Ok(units) => units,
+        Err(error) => {
+            answer.error = Some(fail(QueryErrorKind::Invalid, error.render(&request.text)));
+            return answer;
+        }
+    };
+    for unit in &units {
+        match run_unit(core, unit, &mut session, eventual).await {
+            Ok(results) => {
+                for value in results {
+                    match codec::encode(&value) {
+                        Ok(bytes) => answer.results.push(bytes),
+                        Err(error) => {
+                            let message = format!("a result does not encode: {error}");
+                            answer.error = Some(fail(QueryErrorKind::Internal, message));
+                            return answer;
+                        }
+                    }
+                }
+            }
+            Err(Stop::Exec(error)) => {
+                let kind = match error {
+                    ExecError::Corrupt { .. } => QueryErrorKind::Internal,
+                    ExecError::RecordExists { .. }
+                    | ExecError::UniqueViolation { .. }
+                    | ExecError::FieldType { .. }
+                    | ExecError::FieldRule { .. }
+                    | ExecError::UndefinedField { .. } => QueryErrorKind::Violation,
+                    _ => QueryErrorKind::Invalid,
+                };
+                answer.error = Some(fail(kind, error.render(&request.text)));
+                return answer;
+            }
+            Err(Stop::Other(kind, message)) => {
+                answer.error = Some(fail(kind, message));
+                return answer;
+            }
+        }
+    }
+    answer
+}
+
+/// Runs one transaction of a query until it commits, fails, or conflicts
+/// [`STATEMENT_ATTEMPTS_MAX`] times.
+async fn run_unit<C: CoreCalls>(
+    core: &C,
+    unit: &exec::Transaction<'_>,
+    session: &mut Session,
+    eventual: &BTreeSet<String>,
+) -> Result<Vec<Value>, Stop> {
+    let mut last_conflict = String::new();
+    for attempt in 0..STATEMENT_ATTEMPTS_MAX {
+        if attempt > 0 {
+            let pause = RETRY_PAUSE_MS << attempt.min(6);
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        }
+        let (results, commit, next_session) = read_until_complete(core, unit, session).await?;
+        check_strong(&commit, eventual)?;
+        let ops =
+            commit_ops(&commit).map_err(|message| Stop::Other(QueryErrorKind::Invalid, message))?;
+        if ops.is_empty() {
+            *session = next_session;
+            return Ok(results);
+        }
+        match core.call(ClientRequest::Data(Request::Txn { ops })).await {
+            ClientResponse::Data(Response::Committed { .. }) => {
+                *session = next_session;
+                return Ok(results);
+            }
+            ClientResponse::Data(Response::Error(
+                error @ (ClientError::ConditionFailed { .. } | ClientError::Conflict { .. }),
+            )) => {
+                tracing::debug!(%error, attempt, "zeroql statement conflicted; running it again");
+                last_conflict = error.to_string();
+            }
+            other => return Err(failure(other, "committing the statement")),
+        }
+    }
+    Err(Stop::Other(
+        QueryErrorKind::Conflict,
+        format!(
+            "the statement conflicted with concurrent transactions {STATEMENT_ATTEMPTS_MAX} times (last: {last_conflict}); nothing of it was written, retry later"
+        ),
+    ))
+}
+
+type Executed = (Vec<Value>, exec::Commit<Ver>, Session);
+
+/// One attempt of a statement: runs the executor, fetching what it asks
+/// for, until a run needs nothing new.
+async fn read_until_complete<C: CoreCalls>(
+    core: &C,
+    unit: &exec::Transaction<'_>,
+    session: &Session,
+) -> Result<Executed, Stop> {
+    let now = now_ns();
+    let seed = now as u64 ^ 0x9e37_79b9_7f4a_7c15;
+    let mut store = FetchedStore::default();
+    for _ in 0..READ_ROUNDS_MAX {
+        store.missing_gets.clear();
+        store.missing_scans.clear();
+        let mut working = session.clone();
+        let outcome = {
+            // The same seed each run: a re-run generates the same record ids.
+            let mut state = seed;
+            let mut ids = exec::RandomIds(move || split_mix(&mut state));
+            let mut environment = Environment { now, ids: &mut ids };
+            exec::execute(unit, &mut working, &mut store, &mut environment)
+        };
+        if !store.needs_more() {
+            let outcome = outcome.map_err(Stop::Exec)?;
+            return Ok((outcome.results, outcome.commit, working));
+        }
+        fetch_missing(core, &mut store).await?;
+    }
+    Err(Stop::Other(
+        QueryErrorKind::Internal,
+        format!("the statement still needed new reads after {READ_ROUNDS_MAX} rounds of fetches"),
+    ))
+}
+
+/// Fetches every key and range the last run asked for and did not have.
+async fn fetch_missing<C: CoreCalls>(core: &C, store: &mut FetchedStore) -> Result<(), Stop> {
+    let keys: Vec<StoreKey> = std::mem::take(&mut store.missing_gets)
+        .into_iter()
+        .collect();
+    for chunk in keys.chunks(FETCH_BATCH_KEYS_MAX) {
+        // The calls are made before any is awaited: the node's own core
+        // receives them together and serves them concurrently.
+        let calls: Vec<_> = chunk
+            .iter()
+            .map(|key| {
+                core.call(ClientRequest::Data(Request::Get {
+                    key: store_key_to_key(key),
+                    level: Level::One,
+                }))
+            })
+            .collect();
+        for (key, call) in chunk.iter().zip(calls) {
+            let found = read_answer(call.await)?;
+            store.gets.insert(key.clone(), found);
+        }
+    }
+    fetch_scans(core, store).await
+}
+
+/// The value of a strong get's answer (`None`: absent or deleted).
+fn read_answer(response: ClientResponse) -> Result<Option<Stored<Ver>>, Stop> {
+    match response {
+        ClientResponse::Data(Response::Value(found)) => Ok(found.and_then(|versioned| {
+            versioned.value.map(|value| Stored {
+                value,
+                version: versioned.version,
+            })
+        })),
+        other => Err(failure(other, "reading a key")),
+    }
+}
+
+/// Fetches the ranges the last run asked for.
+async fn fetch_scans<C: CoreCalls>(core: &C, store: &mut FetchedStore) -> Result<(), Stop> {
+    for (range, limit) in std::mem::take(&mut store.missing_scans) {
+        let asked = u32::try_from(limit).unwrap_or(u32::MAX).min(SCAN_LIMIT_MAX);
+        let request = ClientRequest::Scan(range_to_scan(&range, asked));
+        let found = match core.call(request).await {
+            ClientResponse::Scan(entries) => entries,
+            other => return Err(failure(other, "scanning a range")),
+        };
+        // A scan cut short by the node's limit would look complete to the
+        // executor: refuse it instead.
+        let answer = if found.len() >= SCAN_LIMIT_MAX as usize && limit > found.len() {
+            Err(format!(
+                "the scan of {} reached the node's limit of {SCAN_LIMIT_MAX} records; zeroql reads at most that many keys of a range",
+                range.table
+            ))
+        } else {
+            let mut scanned = Vec::with_capacity(found.len());
+            for entry in found {
+                let Some(value) = entry.value.value else {
+                    continue;
+                };
+                let key = StoreKey {
+                    namespace: range.namespace.clone(),
+                    database: range.database.clone(),
+                    table: range.table.clone(),
+                    id: entry.id,
+                };
+                let stored = Stored {
+                    value,
+                    version: entry.value.version,
+                };
+                store
+                    .gets
+                    .entry(key.clone())
+                    .or_insert_with(|| Some(stored.clone()));
+                scanned.push((key, stored));
+            }
+            Ok(scanned)
+        };
+        store.scans.insert((range, limit), answer);
+    }
+    Ok(())
+}
+
+/// Refuses a commit that touches an eventual namespace or the system
+/// namespace (whose records are the cluster's metadata, not documents).
+fn check_strong(commit: &exec::Commit<Ver>, eventual: &BTreeSet<String>) -> Result<(), Stop> {
+    let touched = commit
+        .reads
+        .iter()
+        .map(|(key, _)| &key.namespace)
+        .chain(commit.writes.iter().map(|(key, _)| &key.namespace));
+    for namespace in touched {
+        if namespace == SYSTEM_NAMESPACE {
+            return Err(Stop::Other(
+                QueryErrorKind::Refused,
+                format!(
+                    "namespace {SYSTEM_NAMESPACE:?} holds the cluster's metadata: zeroql does not run there; use `zerodb ns`, `user`, `grant`"
+                ),
+            ));
+        }
+        if eventual.contains(namespace) {
+            return Err(Stop::Other(
+                QueryErrorKind::Refused,
+                format!(
+                    "namespace {namespace:?} is eventual: zeroql runs every statement as a multi-key transaction, which eventual namespaces do not take (not supported yet); use a strong namespace"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The operations that commit `commit`: an assert per key read, then the
+/// writes.
+/// Refused (with the message for the caller) when the transaction would
+/// have more operations than the transaction layer takes.
+pub fn commit_ops(commit: &exec::Commit<Ver>) -> Result<Vec<Op>, String> {
+    let count = commit.reads.len() + commit.writes.len();
+    if count > TXN_OPS_MAX {
+        return Err(format!(
+            "the statement reads {} and writes {} keys: one transaction takes at most {TXN_OPS_MAX} (split it, or add a LIMIT)",
+            commit.reads.len(),
+            commit.writes.len()
+        ));
+    }
+    let mut ops = Vec::with_capacity(count);
+    for (key, version) in &commit.reads {
+        let version = version.unwrap_or(Ver::ZERO);
+        ops.push(Op::Assert(
+            store_key_to_key(key),
+            Condition::VersionEquals(version),
+        ));
+    }
+    for (key, value) in &commit.writes {
+        let key = store_key_to_key(key);
+        ops.push(match value {
+            Some(value) => Op::Put(key, value.clone()),
+            None => Op::Delete(key),
+        });
+    }
+    Ok(ops)
+}
+
+/// The query error of an answer that is not the one expected.
+fn failure(response: ClientResponse, doing: &str) -> Stop {
+    let (kind, message) = match response {
+        ClientResponse::Data(Response::Error(error)) => {
+            let kind = match &error {
+                ClientError::Conflict { .. } | ClientError::ConditionFailed { .. } => {
+                    QueryErrorKind::Conflict
+                }
+                ClientError::Unavailable { .. }
+                | ClientError::WrongEpoch { .. }
+                | ClientError::Timeout {
+                    outcome_unknown: false,
+                } => QueryErrorKind::Unavailable,
+                ClientError::Timeout {
+                    outcome_unknown: true,
+                } => QueryErrorKind::OutcomeUnknown,
+                ClientError::BadRequest { .. } => QueryErrorKind::Refused,
+            };
+            (kind, error.to_string())
+        }
+        ClientResponse::Error(error) => {
+            let kind = match &error {
+                ServiceError::ShuttingDown {
+                    outcome_unknown: true,
+                } => QueryErrorKind::OutcomeUnknown,
+                ServiceError::ShuttingDown { .. } | ServiceError::ScanIncomplete { .. } => {
+                    QueryErrorKind::Unavailable
+                }
+                ServiceError::Refused { .. } => QueryErrorKind::Refused,
+                ServiceError::Storage(_) => QueryErrorKind::Internal,
+            };
+            (kind, error.to_string())
+        }
+        other => (
+            QueryErrorKind::Internal,
+            format!("unexpected answer: {other:?}"),
+        ),
+    };
+    Stop::Other(kind, format!("{doing} failed: {message}"))
+}
+
+/// Wall-clock time in nanoseconds since the epoch (`time::now()`).
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_nanos()).unwrap_or(i64::MAX)
+        })
+}
+
+/// SplitMix64: a small, well-mixed sequence from a seed, for record ids.
+fn split_mix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// One request of a query to the node's own core, with where its answer
+/// goes.
+pub(crate) struct LocalCall {
+    /// Who sent the query: every read and commit runs as them.
+    pub(crate) caller: Caller,
+    /// The request.
+    pub(crate) request: ClientRequest,
+    /// The answer.
+    pub(crate) reply: oneshot::Sender<ClientResponse>,
+}
+
+/// The node's own core, reached through its event loop.
+pub(crate) struct LocalCore {
+    pub(crate) caller: Caller,
+    pub(crate) calls: mpsc::UnboundedSender<LocalCall>,
+}
+
+impl CoreCalls for LocalCore {
+    fn call(&self, request: ClientRequest) -> impl Future<Output = ClientResponse> + Send {
+        let (reply, answer) = oneshot::channel();
+        let call = LocalCall {
+            caller: self.caller.clone(),
+            request,
+            reply,
+        };
+        let sent = self.calls.send(call).is_ok();
+        async move {
+            let stopped = ClientResponse::Error(ServiceError::ShuttingDown {
+                outcome_unknown: sent,
+            });
+            if !sent {
+                return stopped;
+            }
+            answer.await.unwrap_or(stopped)
+        }
+    }
+}
+
+/// Runs `request` for `caller` and sends the answer.
+pub(crate) async fn serve(
+    core: LocalCore,
+    request: QueryRequest,
+    eventual: BTreeSet<String>,
+    responder: Responder<ClientResponse>,
+) {
+    let answer = run_query(&core, request, &eventual).await;
+    if let Err(error) = responder.respond(ClientResponse::Query(answer)).await {
+        tracing::debug!(%error, "could not deliver a query's answer");
+    }
+}
+
+#[cfg(test)]
+#[path = "query_tests.rs"]
+mod tests;

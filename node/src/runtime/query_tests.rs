@@ -1,0 +1,351 @@
+//! The query loop against a core in memory: key mapping, the commit's
+//! asserts, retries after a conflict, eventual namespaces.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::Mutex;
+
+use zerodb_query::keys::{DatabaseName, StoreKey};
+use zerodb_query::value::{codec, Value};
+use zerodb_txn::{ClientError, Condition, Key, Op, OpResult, Request, Response, Ver, Versioned};
+
+use super::*;
+use crate::api::{ClientRequest, ClientResponse, QueryErrorKind, QueryRequest, ScanEntry};
+
+/// A core in memory: strong gets, scans and transactions with asserts,
+/// each call yielding once so that concurrent queries interleave.
+#[derive(Default)]
+struct MemoryCore {
+    records: Mutex<BTreeMap<Key, Versioned>>,
+    clock: Mutex<u64>,
+    commits: Mutex<u32>,
+}
+
+impl MemoryCore {
+    fn answer(&self, request: ClientRequest) -> ClientResponse {
+        let mut records = self.records.lock().unwrap();
+        match request {
+            ClientRequest::Data(Request::Get { key, .. }) => ClientResponse::Data(Response::Value(
+                records.get(&key).filter(|v| v.value.is_some()).cloned(),
+            )),
+            ClientRequest::Scan(query) => {
+                let end = query.end.unwrap_or_else(|| vec![0xff; 8]);
+                let entries = records
+                    .iter()
+                    .filter(|(key, value)| {
+                        key.namespace == query.namespace
+                            && key.database == query.database
+                            && key.table == query.table
+                            && key.id >= query.start
+                            && key.id < end
+                            && value.value.is_some()
+                    })
+                    .take(query.limit as usize)
+                    .map(|(key, value)| ScanEntry {
+                        id: key.id.clone(),
+                        value: value.clone(),
+                    })
+                    .collect();
+                ClientResponse::Scan(entries)
+            }
+            ClientRequest::Data(Request::Txn { ops }) => {
+                for op in &ops {
+                    if let Op::Assert(key, Condition::VersionEquals(want)) = op {
+                        let live = records.get(key).filter(|v| v.value.is_some());
+                        if live.map_or(Ver::ZERO, |v| v.version) != *want {
+                            let error = ClientError::ConditionFailed {
+                                key: key.clone(),
+                                condition: Condition::VersionEquals(*want),
+                                found: live.cloned(),
+                            };
+                            return ClientResponse::Data(Response::Error(error));
+                        }
+                    }
+                }
+                let mut clock = self.clock.lock().unwrap();
+                *clock += 1;
+                let version = Ver {
+                    physical_ms: *clock,
+                    logical: 0,
+                    node: 1,
+                };
+                let mut results = Vec::new();
+                for op in ops {
+                    match op {
+                        Op::Put(key, value) => {
+                            records.insert(
+                                key,
+                                Versioned {
+                                    version,
+                                    value: Some(value),
+                                },
+                            );
+                        }
+                        Op::Delete(key) => {
+                            records.insert(
+                                key,
+                                Versioned {
+                                    version,
+                                    value: None,
+                                },
+                            );
+                        }
+                        Op::Assert(..) => {}
+                        other => panic!("a query sent {other:?}"),
+                    }
+                    results.push(OpResult::Checked);
+                }
+                *self.commits.lock().unwrap() += 1;
+                ClientResponse::Data(Response::Committed { version, results })
+            }
+            other => panic!("a query sent {other:?}"),
+        }
+    }
+}
+
+impl CoreCalls for MemoryCore {
+    async fn call(&self, request: ClientRequest) -> ClientResponse {
+        tokio::task::yield_now().await;
+        self.answer(request)
+    }
+}
+
+/// Runs `interference` (a whole query) against the same core just before
+/// each of the first `times` commits: the commit then finds changed
+/// versions.
+struct Interfering<'a> {
+    inner: &'a MemoryCore,
+    interference: &'a str,
+    times: Mutex<u32>,
+}
+
+impl CoreCalls for Interfering<'_> {
+    async fn call(&self, request: ClientRequest) -> ClientResponse {
+        let commit = matches!(request, ClientRequest::Data(Request::Txn { .. }));
+        let interfere = commit && {
+            let mut times = self.times.lock().unwrap();
+            let go = *times > 0;
+            *times = times.saturating_sub(1);
+            go
+        };
+        if interfere {
+            let answer = run_query(self.inner, query(self.interference), &BTreeSet::new()).await;
+            assert_eq!(answer.error, None);
+        }
+        self.inner.call(request).await
+    }
+}
+
+fn query(text: &str) -> QueryRequest {
+    QueryRequest {
+        namespace: "test".into(),
+        database: "test".into(),
+        text: text.into(),
+        params: Vec::new(),
+    }
+}
+
+fn block_on<F: Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+fn values(answer: &QueryAnswer) -> Vec<String> {
+    answer
+        .results
+        .iter()
+        .map(|bytes| codec::decode(bytes).unwrap().to_string())
+        .collect()
+}
+
+async fn ok(core: &impl CoreCalls, text: &str) -> Vec<String> {
+    let answer = run_query(core, query(text), &BTreeSet::new()).await;
+    assert_eq!(answer.error, None, "{text}");
+    values(&answer)
+}
+
+#[test]
+fn query_keys_map_one_to_one_onto_node_keys() {
+    let database = DatabaseName::new("ns", "db");
+    let keys = [
+        database.record_key("person", &Value::Str("tobie".into())),
+        database.index_definition_key("person", "age"),
+        database.table_definition_key("person"),
+        zerodb_query::keys::namespace_definition_key("ns"),
+    ];
+    for key in &keys {
+        let node_key = store_key_to_key(key);
+        assert_eq!(node_key.namespace, key.namespace);
+        assert_eq!(node_key.database, key.database);
+        assert_eq!(node_key.table, key.table);
+        assert_eq!(node_key.id, key.id);
+        assert_eq!(&key_to_store_key(&node_key), key);
+    }
+    let range = database.table_range("person");
+    let scan = range_to_scan(&range, 10);
+    assert_eq!((scan.table.as_str(), scan.limit), ("person", 10));
+    assert_eq!(scan.start, range.start);
+    assert_eq!(scan.end, Some(range.end));
+}
+
+#[test]
+fn every_read_is_asserted_at_its_version_and_absent_keys_at_version_zero() {
+    let key = |id: &str| StoreKey {
+        namespace: "ns".into(),
+        database: "db".into(),
+        table: "t".into(),
+        id: id.as_bytes().to_vec(),
+    };
+    let seen = Ver {
+        physical_ms: 7,
+        logical: 1,
+        node: 2,
+    };
+    let commit = exec::Commit {
+        reads: vec![(key("a"), Some(seen)), (key("b"), None)],
+        ranges: Vec::new(),
+        writes: vec![(key("a"), Some(b"v".to_vec())), (key("c"), None)],
+    };
+    let ops = commit_ops(&commit).unwrap();
+    assert_eq!(
+        ops,
+        vec![
+            Op::Assert(store_key_to_key(&key("a")), Condition::VersionEquals(seen)),
+            Op::Assert(
+                store_key_to_key(&key("b")),
+                Condition::VersionEquals(Ver::ZERO)
+            ),
+            Op::Put(store_key_to_key(&key("a")), b"v".to_vec()),
+            Op::Delete(store_key_to_key(&key("c"))),
+        ]
+    );
+    let too_many = exec::Commit {
+        reads: (0..=TXN_OPS_MAX)
+            .map(|i| (key(&i.to_string()), None))
+            .collect(),
+        ranges: Vec::new(),
+        writes: Vec::new(),
+    };
+    assert!(commit_ops(&too_many).unwrap_err().contains("at most"));
+}
+
+#[test]
+fn statements_run_against_the_core_with_indexes_and_rendered_errors() {
+    let core = MemoryCore::default();
+    block_on(async {
+        ok(
+            &core,
+            "DEFINE TABLE person SCHEMALESS; DEFINE INDEX age ON person FIELDS age",
+        )
+        .await;
+        ok(&core, "CREATE person:tobie SET name = 'Tobie', age = 33").await;
+        ok(&core, "CREATE person:jaime SET name = 'Jaime', age = 40").await;
+        assert_eq!(
+            ok(&core, "SELECT name FROM person WHERE age > 35").await,
+            vec!["[{ name: 'Jaime' }]"]
+        );
+        let answer = run_query(&core, query("SELECT * FROM"), &BTreeSet::new()).await;
+        let error = answer.error.unwrap();
+        assert_eq!(error.kind, QueryErrorKind::Invalid);
+        assert!(error.message.contains("1:14"), "{}", error.message);
+        assert!(error.message.contains('^'), "{}", error.message);
+        let answer = run_query(
+            &core,
+            query("CREATE person:tobie SET age = 1"),
+            &BTreeSet::new(),
+        )
+        .await;
+        assert_eq!(answer.error.unwrap().kind, QueryErrorKind::Violation);
+    });
+}
+
+#[test]
+fn an_update_whose_reads_changed_before_its_commit_runs_again() {
+    let core = MemoryCore::default();
+    block_on(async {
+        ok(&core, "CREATE counter:c SET n = 0").await;
+        let interfering = Interfering {
+            inner: &core,
+            interference: "UPDATE counter:c SET n += 1",
+            times: Mutex::new(1),
+        };
+        ok(&interfering, "UPDATE counter:c SET n += 1").await;
+        assert_eq!(
+            ok(&core, "SELECT n FROM counter:c").await,
+            vec!["[{ n: 2 }]"]
+        );
+    });
+}
+
+#[test]
+fn two_concurrent_updates_of_one_counter_both_count() {
+    let core = MemoryCore::default();
+    block_on(async {
+        ok(&core, "CREATE counter:c SET n = 0").await;
+        let update = "UPDATE counter:c SET n += 1";
+        let strong = BTreeSet::new();
+        let (a, b) = tokio::join!(
+            run_query(&core, query(update), &strong),
+            run_query(&core, query(update), &strong)
+        );
+        assert_eq!((a.error, b.error), (None, None));
+        assert_eq!(
+            ok(&core, "SELECT n FROM counter:c").await,
+            vec!["[{ n: 2 }]"]
+        );
+    });
+}
+
+#[test]
+fn a_statement_that_always_conflicts_stops_after_the_attempt_limit_writing_nothing() {
+    let core = MemoryCore::default();
+    block_on(async {
+        ok(&core, "CREATE counter:c SET n = 0").await;
+        let interfering = Interfering {
+            inner: &core,
+            interference: "UPDATE counter:c SET n += 1",
+            times: Mutex::new(STATEMENT_ATTEMPTS_MAX),
+        };
+        let answer = run_query(
+            &interfering,
+            query("UPDATE counter:c SET n += 100"),
+            &BTreeSet::new(),
+        )
+        .await;
+        let error = answer.error.unwrap();
+        assert_eq!(error.kind, QueryErrorKind::Conflict);
+        assert!(error.message.contains("retry later"), "{}", error.message);
+        let expected = format!("[{{ n: {STATEMENT_ATTEMPTS_MAX} }}]");
+        assert_eq!(ok(&core, "SELECT n FROM counter:c").await, vec![expected]);
+    });
+}
+
+#[test]
+fn eventual_namespaces_and_the_system_namespace_are_refused_with_a_clear_error() {
+    let core = MemoryCore::default();
+    let eventual = BTreeSet::from(["test".to_string()]);
+    block_on(async {
+        let answer = run_query(&core, query("CREATE t:1 SET a = 1"), &eventual).await;
+        let error = answer.error.unwrap();
+        assert_eq!(error.kind, QueryErrorKind::Refused);
+        assert!(error.message.contains("eventual"), "{}", error.message);
+    });
+    let mut request = query("SELECT * FROM catalog");
+    request.namespace = SYSTEM_NAMESPACE.into();
+    let answer = block_on(run_query(&core, request, &BTreeSet::new()));
+    assert_eq!(answer.error.unwrap().kind, QueryErrorKind::Refused);
+    assert_eq!(*core.commits.lock().unwrap(), 0);
+}
+
+#[test]
+fn parameters_arrive_in_the_value_codec() {
+    let core = MemoryCore::default();
+    let mut request = query("RETURN $a + 1");
+    request.params = vec![("a".into(), codec::encode(&Value::Int(41)).unwrap())];
+    let answer = block_on(run_query(&core, request, &BTreeSet::new()));
+    assert_eq!(answer.error, None);
+    assert_eq!(values(&answer), vec!["42"]);
+}
