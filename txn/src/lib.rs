@@ -49,6 +49,7 @@
 mod audit;
 pub mod codec;
 mod coordinator;
+mod dispatch;
 pub mod error;
 pub mod hlc;
 pub mod membership;
