@@ -2,11 +2,13 @@
 //! reads and `validate` report them clearly, `repair` salvages the rest,
 //! and nothing panics.
 
+mod support;
+
 use std::sync::Arc;
 
 use zerodb_storage::{
-    Direction, Engine, EngineOptions, FaultVfs, Record, ScanRange, Space, StorageError, Version,
-    WriteBatch, ZeroEngine, PAGE_SIZE, ZERO_MAIN_FILE,
+    Direction, Engine, EngineOptions, FaultVfs, Record, ScanRange, Space, StorageError, ZeroEngine,
+    PAGE_SIZE, ZERO_MAIN_FILE,
 };
 
 fn options() -> EngineOptions {
@@ -17,27 +19,19 @@ fn options() -> EngineOptions {
     }
 }
 
+/// Every third record spans pages (see `support::numbered_record`).
+const SPREAD: usize = 2000;
+
 fn key(i: u64) -> Vec<u8> {
-    format!("key{i:05}").into_bytes()
+    support::numbered_key(i)
 }
 
 fn record(i: u64) -> Record {
-    Record::value(
-        Version {
-            physical_ms: i,
-            logical: 0,
-            node: 1,
-        },
-        vec![(i % 251) as u8; 100 + (i as usize % 3) * 2000],
-    )
+    support::numbered_record(i, SPREAD)
 }
 
 fn fill(engine: &mut ZeroEngine, range: std::ops::Range<u64>) {
-    let mut batch = WriteBatch::new();
-    for i in range {
-        batch.put(Space::Data, key(i), record(i));
-    }
-    engine.write(batch).unwrap();
+    support::fill_numbered(engine, range, SPREAD)
 }
 
 fn open(vfs: &FaultVfs) -> zerodb_storage::StorageResult<(ZeroEngine, zerodb_storage::OpenReport)> {

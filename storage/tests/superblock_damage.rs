@@ -7,13 +7,14 @@
 //! otherwise the store opens as a new incarnation. Both damaged: a clear
 //! error. Nothing panics (FORMAT.md, "Recovery").
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use zerodb_storage::{
     CrashMode, Direction, Engine, EngineOptions, FaultVfs, Incarnation, OpenReport, Record,
-    ScanRange, Space, StorageError, StorageResult, Version, Vfs, WriteBatch, ZeroEngine, PAGE_SIZE,
-    ZERO_MAIN_FILE,
+    ScanRange, Space, StorageError, StorageResult, Vfs, ZeroEngine, PAGE_SIZE, ZERO_MAIN_FILE,
 };
 
 fn options() -> EngineOptions {
@@ -24,27 +25,19 @@ fn options() -> EngineOptions {
     }
 }
 
+/// Every third record spans pages (see `support::numbered_record`).
+const SPREAD: usize = 1500;
+
 fn key(i: u64) -> Vec<u8> {
-    format!("key{i:05}").into_bytes()
+    support::numbered_key(i)
 }
 
 fn record(i: u64) -> Record {
-    Record::value(
-        Version {
-            physical_ms: i,
-            logical: 0,
-            node: 1,
-        },
-        vec![(i % 251) as u8; 100 + (i as usize % 3) * 1500],
-    )
+    support::numbered_record(i, SPREAD)
 }
 
 fn fill(engine: &mut ZeroEngine, range: std::ops::Range<u64>) {
-    let mut batch = WriteBatch::new();
-    for i in range {
-        batch.put(Space::Data, key(i), record(i));
-    }
-    engine.write(batch).unwrap();
+    support::fill_numbered(engine, range, SPREAD)
 }
 
 fn open(vfs: &FaultVfs) -> StorageResult<(ZeroEngine, OpenReport)> {

@@ -244,3 +244,34 @@ pub fn v(n: u64) -> Version {
 pub fn val(n: u64, value: &[u8]) -> Record {
     Record::value(v(n), value.to_vec())
 }
+
+/// The key of record `i` in the corruption tests (`key00042`).
+pub fn numbered_key(i: u64) -> Vec<u8> {
+    format!("key{i:05}").into_bytes()
+}
+
+/// Record `i` of the corruption tests: every third one spans pages
+/// (`100 + (i % 3) * spread` bytes), so flips hit leaves and overflow.
+pub fn numbered_record(i: u64, spread: usize) -> Record {
+    Record::value(
+        Version {
+            physical_ms: i,
+            logical: 0,
+            node: 1,
+        },
+        vec![(i % 251) as u8; 100 + (i as usize % 3) * spread],
+    )
+}
+
+/// Writes records `range` (see [`numbered_record`]) in one batch.
+pub fn fill_numbered(engine: &mut ZeroEngine, range: std::ops::Range<u64>, spread: usize) {
+    let mut batch = zerodb_storage::WriteBatch::new();
+    for i in range {
+        batch.put(
+            zerodb_storage::Space::Data,
+            numbered_key(i),
+            numbered_record(i, spread),
+        );
+    }
+    engine.write(batch).unwrap();
+}
