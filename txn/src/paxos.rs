@@ -109,25 +109,33 @@ impl<E: Engine> TxnNode<E> {
         Ok(())
     }
 
+    /// Guard of `Prepare` and `Decide`: refuses (and tells the sender)
+    /// what this replica must not vote on.
+    fn admit_paxos(&mut self, from: NodeId, to: &PaxosAddress) -> bool {
+        let Err(reason) = self.check_paxos(to.txn, to.epoch, &to.home) else {
+            return true;
+        };
+        self.send(
+            from,
+            Message::PaxosRefused {
+                txn: to.txn,
+                attempt: to.attempt,
+                reason,
+            },
+        );
+        false
+    }
+
     pub(crate) fn handle_decide(&mut self, from: NodeId, to: PaxosAddress, value: Decision) {
+        if !self.admit_paxos(from, &to) {
+            return;
+        }
         let PaxosAddress {
             txn,
             attempt,
             ballot,
-            epoch,
-            home,
+            ..
         } = to;
-        if let Err(reason) = self.check_paxos(txn, epoch, &home) {
-            self.send(
-                from,
-                Message::PaxosRefused {
-                    txn,
-                    attempt,
-                    reason,
-                },
-            );
-            return;
-        }
         let result = self.load_register(txn, attempt).and_then(|mut state| {
             let outcome = state.accept(ballot, value);
             if outcome == AcceptOutcome::Accepted {
@@ -166,24 +174,15 @@ impl<E: Engine> TxnNode<E> {
     }
 
     pub(crate) fn handle_prepare(&mut self, from: NodeId, to: PaxosAddress) {
+        if !self.admit_paxos(from, &to) {
+            return;
+        }
         let PaxosAddress {
             txn,
             attempt,
             ballot,
-            epoch,
-            home,
+            ..
         } = to;
-        if let Err(reason) = self.check_paxos(txn, epoch, &home) {
-            self.send(
-                from,
-                Message::PaxosRefused {
-                    txn,
-                    attempt,
-                    reason,
-                },
-            );
-            return;
-        }
         let result = self.load_register(txn, attempt).and_then(|mut state| {
             let outcome = state.prepare(ballot);
             if outcome == PrepareOutcome::Promised {
