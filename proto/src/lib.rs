@@ -27,6 +27,7 @@ pub use api::{
 pub use codec::PROTOCOL_VERSION;
 pub use error::{ClientError, CodecError, ServiceError};
 pub use request::{
-    decode_int, encode_int, ClientId, CompareOp, Condition, Level, Op, OpResult, Request, Response,
+    decode_int, encode_int, ClientId, CompareOp, Condition, Level, Op, OpResult, RangeAssert,
+    Request, Response, RANGE_ASSERT_RECORDS_MAX,
 };
 pub use types::{Epoch, Key, PartitionId, TxnId, Ver, Versioned};

@@ -99,13 +99,58 @@ pub enum Op {
     Incr(Key, i64),
     /// Check a condition; abort the transaction when it does not hold.
     Assert(Key, Condition),
+    /// Check that a range of one table holds exactly the expected live
+    /// records; abort the transaction when it does not. The range is
+    /// share-locked until the transaction ends, so no key can be written
+    /// into it meanwhile (no phantoms, DESIGN.md 6.1 step 1).
+    AssertRange(RangeAssert),
+}
+
+/// The live records a range of one table must hold (see [`Op::AssertRange`]).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct RangeAssert {
+    /// The first key of the range (included); its namespace, database and
+    /// table name the table.
+    pub start: Key,
+    /// The first record id after the range (excluded).
+    pub end_id: Vec<u8>,
+    /// Every live record the range holds: `(record id, version)`, ids
+    /// strictly increasing. At most [`RANGE_ASSERT_RECORDS_MAX`].
+    pub expect: Vec<(Vec<u8>, Ver)>,
+}
+
+/// Most records one [`Op::AssertRange`] may expect, and most records (live
+/// or deleted) a replica reads for one locked range.
+pub const RANGE_ASSERT_RECORDS_MAX: usize = 10_000;
+
+impl RangeAssert {
+    /// Whether record id `id` of the range's table lies in the range.
+    pub fn contains_id(&self, id: &[u8]) -> bool {
+        self.start.id.as_slice() <= id && id < self.end_id.as_slice()
+    }
+
+    /// The key of record `id` of the range's table.
+    pub fn key_of(&self, id: &[u8]) -> Key {
+        Key {
+            namespace: self.start.namespace.clone(),
+            database: self.start.database.clone(),
+            table: self.start.table.clone(),
+            id: id.to_vec(),
+        }
+    }
+
+    /// The key just past the range.
+    pub fn end_key(&self) -> Key {
+        self.key_of(&self.end_id)
+    }
 }
 
 impl Op {
-    /// The key the operation touches.
+    /// The key the operation touches (for a range, its first key).
     pub fn key(&self) -> &Key {
         match self {
             Op::Get(k) | Op::Put(k, _) | Op::Delete(k) | Op::Incr(k, _) | Op::Assert(k, _) => k,
+            Op::AssertRange(range) => &range.start,
         }
     }
 
@@ -158,7 +203,7 @@ pub enum OpResult {
     Int(i64),
     /// A `Put` or `Delete`.
     Written,
-    /// An `Assert` that held.
+    /// An `Assert` or `AssertRange` that held.
     Checked,
 }
 

@@ -3,6 +3,7 @@
 
 use zerodb_storage::Engine;
 
+use crate::coordinator::Granted;
 use crate::membership::NodeId;
 use crate::message::Message;
 use crate::node::TxnNode;
@@ -93,7 +94,8 @@ impl<E: Engine> TxnNode<E> {
                 txn,
                 attempt,
                 values,
-            } => self.on_lock_granted(from, txn, attempt, values),
+                ranges,
+            } => self.on_lock_granted(from, txn, attempt, Granted { values, ranges }),
             Message::LockBusy {
                 txn,
                 attempt,

@@ -36,6 +36,13 @@ pub enum Refusal {
         /// The replica's bound.
         low: Ver,
     },
+    /// A range to lock holds more records (deleted ones included) than a
+    /// replica reads for one range.
+    #[error("a locked range holds more than {records_max} records")]
+    RangeTooLarge {
+        /// The most records a replica reads for one range.
+        records_max: u64,
+    },
     /// The transaction is below the released watermark (see
     /// `crate::watermark`): it is over everywhere and its decision record
     /// may be deleted, so nothing about it is answered (neither "never

@@ -76,7 +76,10 @@ pub use membership::{Policies, View};
 pub use message::Message;
 pub use node::{Action, ReplicaStatus, Timer, TxnNode};
 pub use options::TxnOptions;
-pub use request::{ClientId, CompareOp, Condition, Level, Op, OpResult, Request, Response};
+pub use request::{
+    ClientId, CompareOp, Condition, Level, Op, OpResult, RangeAssert, Request, Response,
+    RANGE_ASSERT_RECORDS_MAX,
+};
 pub use types::{
     ver, version, Attempt, Ballot, Decision, Epoch, Key, KeyExt, PartitionId, TxnId, Ver, Versioned,
 };

@@ -26,6 +26,27 @@ pub struct LockKey {
     pub mode: LockMode,
 }
 
+/// A range of one table a `LockRead` share-locks (6.1 step 1: the shared
+/// range mode of scans). While it is held no other transaction is granted
+/// an exclusive lock on a key inside it, so nothing can be inserted into
+/// it or deleted from it (no phantoms).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct LockRange {
+    /// First storage key of the range (included).
+    pub start: Vec<u8>,
+    /// First storage key after the range (excluded).
+    pub end: Vec<u8>,
+    /// The partition holding the whole range.
+    pub partition: PartitionId,
+}
+
+impl LockRange {
+    /// Whether storage key `key` lies in the range.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        self.start.as_slice() <= key && key < self.end.as_slice()
+    }
+}
+
 /// Fetch-and-lock (6.1 step 1): lock every key or none, reply with values.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct LockRead {
@@ -41,6 +62,8 @@ pub struct LockRead {
     pub lease_ms: u64,
     /// The keys of this replica.
     pub keys: Vec<LockKey>,
+    /// The ranges of this replica, share-locked.
+    pub ranges: Vec<LockRange>,
 }
 
 /// A write lock a replica reports with a read (6.2).
@@ -78,6 +101,9 @@ pub enum Message {
         attempt: Attempt,
         /// `(storage key, record)` per requested key; `None`: never written.
         values: Vec<(Vec<u8>, Option<Versioned>)>,
+        /// Per requested range, in order: every record in it, deleted ones
+        /// (tombstones) included, by storage key.
+        ranges: Vec<Vec<(Vec<u8>, Versioned)>>,
     },
     /// Wait-die said die: a conflicting holder is older (or the wait queue
     /// is full or timed out).

@@ -74,6 +74,10 @@ pub struct TxnOptions {
     /// checked again, so a late older attempt can replace a newer attempt's
     /// lock. Never set in production.
     pub unsafe_grant_woken_without_recheck: bool,
+    /// Checker validation only: range locks are taken and their records
+    /// read, but they conflict with nothing, so a key can be inserted into
+    /// a range a transaction read (a phantom). Never set in production.
+    pub unsafe_skip_range_locks: bool,
 }
 
 impl Default for TxnOptions {
@@ -103,6 +107,7 @@ impl Default for TxnOptions {
             unsafe_watermark_ignores_locks: false,
             unsafe_skip_hint_replay: false,
             unsafe_grant_woken_without_recheck: false,
+            unsafe_skip_range_locks: false,
         }
     }
 }

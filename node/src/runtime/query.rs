@@ -23,13 +23,15 @@
 //!    at most [`STATEMENT_ATTEMPTS_MAX`] times, then the query stops with
 //!    a conflict error.
 //!
-//! **Not phantom-free yet:** the protocol has no range locks, so a scan's
-//! range cannot be asserted. Every key a scan returned is asserted, but a
-//! key inserted into a scanned range after the scan goes unnoticed: a
-//! `SELECT ... WHERE` over a table or index range, and the uniqueness check
-//! of a unique index (a scan of the value's range), are not serializable
-//! against concurrent inserts into that range. The shared range
-//! locks are the later step that closes this.
+//! **Phantoms:** every range a statement scanned (a table, an index range,
+//! the value range a unique index checks) is committed as an
+//! [`Op::AssertRange`] with the live records the scan returned. The
+//! transaction layer share-locks the range at a quorum of its replicas and
+//! checks it holds exactly those records; while the lock is held no key can
+//! be written into the range, so a concurrent insert either lands before
+//! (and the assert fails, the statement runs again) or after the commit.
+//! A range read needs the table's records on one replica ring: namespaces
+//! with partition level `record` refuse range reads with that reason.
 //!
 //! **Eventual namespaces** are refused: every statement commits as a
 //! multi-key transaction, which eventual namespaces do not take. So is the
@@ -56,7 +58,10 @@ use crate::api::{
 };
 use crate::core::catalog::SYSTEM_NAMESPACE;
 use crate::core::metadata::Caller;
-use zerodb_txn::{ClientError, Condition, Key, Level, Op, Request, Response, Ver, TXN_OPS_MAX};
+use zerodb_txn::{
+    ClientError, Condition, Key, Level, Op, RangeAssert, Request, Response, Ver,
+    RANGE_ASSERT_RECORDS_MAX, TXN_OPS_MAX,
+};
 
 /// Most times one statement runs when its commit finds that what it read
 /// changed (or a lock stays held); then the query stops with a conflict.
@@ -434,21 +439,59 @@ fn check_strong(commit: &exec::Commit<Ver>, eventual: &BTreeSet<String>) -> Resu
     Ok(())
 }
 
-/// The operations that commit `commit`: an assert per key read, then the
+/// The operations that commit `commit`: an [`Op::AssertRange`] per range
+/// scanned (the live records it held, with their versions; the range is
+/// share-locked until the commit, so nothing can be inserted into it
+/// meanwhile), an assert per key read outside every range, then the
 /// writes.
 /// Refused (with the message for the caller) when the transaction would
 /// have more operations than the transaction layer takes.
 pub fn commit_ops(commit: &exec::Commit<Ver>) -> Result<Vec<Op>, String> {
-    let count = commit.reads.len() + commit.writes.len();
+    let ranges: Vec<&KeyRange> = commit.ranges.iter().filter(|r| !r.is_empty()).collect();
+    let inside = |key: &StoreKey| ranges.iter().any(|r| range_contains(r, key));
+    let lone_reads: Vec<&(StoreKey, Option<Ver>)> = commit
+        .reads
+        .iter()
+        .filter(|(key, _)| !inside(key))
+        .collect();
+    let count = ranges.len() + lone_reads.len() + commit.writes.len();
     if count > TXN_OPS_MAX {
         return Err(format!(
-            "the statement reads {} and writes {} keys: one transaction takes at most {TXN_OPS_MAX} (split it, or add a LIMIT)",
+            "the statement reads {} keys in {} ranges and writes {} keys: one transaction takes at most {TXN_OPS_MAX} operations (split it, or add a LIMIT)",
             commit.reads.len(),
+            commit.ranges.len(),
             commit.writes.len()
         ));
     }
     let mut ops = Vec::with_capacity(count);
-    for (key, version) in &commit.reads {
+    for range in ranges {
+        let expect: Vec<(Vec<u8>, Ver)> = commit
+            .reads
+            .iter()
+            .filter(|(key, _)| range_contains(range, key))
+            .filter_map(|(key, version)| version.map(|v| (key.id.clone(), v)))
+            .collect::<BTreeMap<_, _>>()
+            .into_iter()
+            .collect();
+        if expect.len() > RANGE_ASSERT_RECORDS_MAX {
+            return Err(format!(
+                "the statement reads {} records of {} in one range: at most {RANGE_ASSERT_RECORDS_MAX} (add a LIMIT or a narrower WHERE)",
+                expect.len(),
+                range.table
+            ));
+        }
+        ops.push(Op::AssertRange(RangeAssert {
+            start: Key::new(
+                &range.namespace,
+                &range.database,
+                &range.table,
+                range.start.clone(),
+            ),
+            end_id: range.end.clone(),
+            expect,
+        }));
+    }
+    for (key, version) in lone_reads {
         let version = version.unwrap_or(Ver::ZERO);
         ops.push(Op::Assert(
             store_key_to_key(key),
@@ -463,6 +506,15 @@ pub fn commit_ops(commit: &exec::Commit<Ver>) -> Result<Vec<Op>, String> {
         });
     }
     Ok(ops)
+}
+
+/// Whether `key` lies in `range` (same table, `start <= id < end`).
+fn range_contains(range: &KeyRange, key: &StoreKey) -> bool {
+    key.namespace == range.namespace
+        && key.database == range.database
+        && key.table == range.table
+        && range.start <= key.id
+        && key.id < range.end
 }
 
 /// The query error of an answer that is not the one expected.

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Mutex;
 
-use zerodb_query::keys::{DatabaseName, StoreKey};
+use zerodb_query::keys::{DatabaseName, KeyRange, StoreKey};
 use zerodb_query::value::{codec, Value};
 use zerodb_txn::{ClientError, Condition, Key, Op, OpResult, Request, Response, Ver, Versioned};
 
@@ -50,6 +50,11 @@ impl MemoryCore {
             }
             ClientRequest::Data(Request::Txn { ops }) => {
                 for op in &ops {
+                    if let Op::AssertRange(range) = op {
+                        if let Some(error) = range_changed(&records, range) {
+                            return ClientResponse::Data(Response::Error(error));
+                        }
+                    }
                     if let Op::Assert(key, Condition::VersionEquals(want)) = op {
                         let live = records.get(key).filter(|v| v.value.is_some());
                         if live.map_or(Ver::ZERO, |v| v.version) != *want {
@@ -90,7 +95,7 @@ impl MemoryCore {
                                 },
                             );
                         }
-                        Op::Assert(..) => {}
+                        Op::Assert(..) | Op::AssertRange(_) => {}
                         other => panic!("a query sent {other:?}"),
                     }
                     results.push(OpResult::Checked);
@@ -101,6 +106,38 @@ impl MemoryCore {
             other => panic!("a query sent {other:?}"),
         }
     }
+}
+
+/// The first record of `range` whose live version is not the expected one
+/// (an insert, a delete or an update since the scan), as the transaction
+/// layer reports it.
+fn range_changed(
+    records: &BTreeMap<Key, Versioned>,
+    range: &zerodb_txn::RangeAssert,
+) -> Option<ClientError> {
+    let live: BTreeMap<Vec<u8>, &Versioned> = records
+        .iter()
+        .filter(|(key, value)| {
+            key.namespace == range.start.namespace
+                && key.database == range.start.database
+                && key.table == range.start.table
+                && range.contains_id(&key.id)
+                && value.value.is_some()
+        })
+        .map(|(key, value)| (key.id.clone(), value))
+        .collect();
+    let expect: BTreeMap<Vec<u8>, Ver> = range.expect.iter().cloned().collect();
+    let ids: BTreeSet<Vec<u8>> = live.keys().chain(expect.keys()).cloned().collect();
+    ids.iter().find_map(|id| {
+        let found = live.get(id).map(|v| (*v).clone());
+        let want = expect.get(id).copied().unwrap_or(Ver::ZERO);
+        let changed = found.as_ref().map_or(Ver::ZERO, |v| v.version) != want;
+        changed.then(|| ClientError::ConditionFailed {
+            key: range.key_of(id),
+            condition: Condition::VersionEquals(want),
+            found,
+        })
+    })
 }
 
 impl CoreCalls for MemoryCore {
@@ -230,6 +267,78 @@ fn every_read_is_asserted_at_its_version_and_absent_keys_at_version_zero() {
         writes: Vec::new(),
     };
     assert!(commit_ops(&too_many).unwrap_err().contains("at most"));
+}
+
+#[test]
+fn a_scanned_range_is_asserted_whole_and_its_reads_are_not_asserted_one_by_one() {
+    let key = |table: &str, id: &str| StoreKey {
+        namespace: "ns".into(),
+        database: "db".into(),
+        table: table.into(),
+        id: id.as_bytes().to_vec(),
+    };
+    let seen = Ver {
+        physical_ms: 7,
+        logical: 1,
+        node: 2,
+    };
+    let range = KeyRange {
+        namespace: "ns".into(),
+        database: "db".into(),
+        table: "t".into(),
+        start: b"a".to_vec(),
+        end: b"m".to_vec(),
+    };
+    let commit = exec::Commit {
+        reads: vec![
+            (key("t", "c"), Some(seen)),
+            (key("t", "b"), Some(seen)),
+            (key("t", "d"), None),
+            (key("t", "x"), Some(seen)),
+            (key("u", "c"), Some(seen)),
+        ],
+        ranges: vec![range],
+        writes: Vec::new(),
+    };
+    let ops = commit_ops(&commit).unwrap();
+    assert_eq!(
+        ops,
+        vec![
+            Op::AssertRange(zerodb_txn::RangeAssert {
+                start: store_key_to_key(&key("t", "a")),
+                end_id: b"m".to_vec(),
+                expect: vec![(b"b".to_vec(), seen), (b"c".to_vec(), seen)],
+            }),
+            Op::Assert(
+                store_key_to_key(&key("t", "x")),
+                Condition::VersionEquals(seen)
+            ),
+            Op::Assert(
+                store_key_to_key(&key("u", "c")),
+                Condition::VersionEquals(seen)
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_record_inserted_into_a_scanned_range_before_the_commit_makes_the_statement_run_again() {
+    let core = MemoryCore::default();
+    block_on(async {
+        ok(&core, "CREATE item:a SET v = 1; CREATE item:b SET v = 2").await;
+        let interfering = Interfering {
+            inner: &core,
+            interference: "CREATE item:c SET v = 3",
+            times: Mutex::new(1),
+        };
+        // The update scans the table; item:c appears between its scan and
+        // its commit. Without the range assert it would be left out.
+        ok(&interfering, "UPDATE item SET seen = true").await;
+        assert_eq!(
+            ok(&core, "SELECT seen FROM item").await,
+            vec!["[{ seen: true }, { seen: true }, { seen: true }]"]
+        );
+    });
 }
 
 #[test]

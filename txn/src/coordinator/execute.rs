@@ -5,7 +5,7 @@ use crate::types::KeyExt;
 use std::collections::BTreeMap;
 
 use crate::error::ClientError;
-use crate::request::{decode_int, encode_int, Condition, Op, OpResult};
+use crate::request::{decode_int, encode_int, Condition, Op, OpResult, RangeAssert};
 use crate::types::{Ver, Versioned};
 
 /// The outcome of evaluating a transaction.
@@ -17,18 +17,31 @@ pub(crate) struct Executed {
     pub(crate) writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
-/// Evaluates `ops` in order over `reads` (storage key -> latest record).
+/// The records read under each range lock, by the index of the operation
+/// that asserts the range: storage key -> latest record, tombstones
+/// included.
+pub(crate) type RangeReads = BTreeMap<usize, BTreeMap<Vec<u8>, Versioned>>;
+
+/// Evaluates `ops` in order over `reads` (storage key -> latest record)
+/// and `ranges`.
 /// Writes of earlier operations are visible to later ones, reported with
 /// `commit_version`. A failed `Assert` (or an `Incr` of a non-integer)
 /// returns the error the client gets; nothing is written then.
 pub(crate) fn execute(
     ops: &[Op],
     reads: &BTreeMap<Vec<u8>, Option<Versioned>>,
+    ranges: &RangeReads,
     commit_version: Ver,
 ) -> Result<Executed, ClientError> {
     let mut overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
     let mut results = Vec::with_capacity(ops.len());
-    for op in ops {
+    for (index, op) in ops.iter().enumerate() {
+        if let Op::AssertRange(range) = op {
+            let read = ranges.get(&index).cloned().unwrap_or_default();
+            check_range(range, &read, &overlay, commit_version)?;
+            results.push(OpResult::Checked);
+            continue;
+        }
         let skey = op.key().storage_key();
         let current: Option<Versioned> = match overlay.get(&skey) {
             Some(value) => Some(Versioned {
@@ -71,12 +84,64 @@ pub(crate) fn execute(
                 }
                 results.push(OpResult::Checked);
             }
+            Op::AssertRange(_) => unreachable!("checked above"),
         }
     }
     Ok(Executed {
         results,
         writes: overlay,
     })
+}
+
+/// Checks that the live records of `range` (what the range locks read,
+/// under the transaction's own earlier writes) are exactly the expected
+/// ones, with the expected versions. The first difference, in key order,
+/// is reported as a failed `VersionEquals` (`Ver::ZERO`: absent).
+fn check_range(
+    range: &RangeAssert,
+    read: &BTreeMap<Vec<u8>, Versioned>,
+    overlay: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    commit_version: Ver,
+) -> Result<(), ClientError> {
+    let start = range.start.storage_key();
+    let end = range.end_key().storage_key();
+    let mut live: BTreeMap<Vec<u8>, Versioned> = read
+        .iter()
+        .filter(|(_, v)| v.value.is_some())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (key, value) in overlay.range(start.clone()..end) {
+        match value {
+            Some(value) => live.insert(
+                key.clone(),
+                Versioned {
+                    version: commit_version,
+                    value: Some(value.clone()),
+                },
+            ),
+            None => live.remove(key),
+        };
+    }
+    let expected: BTreeMap<Vec<u8>, Ver> = range
+        .expect
+        .iter()
+        .map(|(id, version)| (range.key_of(id).storage_key(), *version))
+        .collect();
+    let keys: std::collections::BTreeSet<&Vec<u8>> = live.keys().chain(expected.keys()).collect();
+    for key in keys {
+        let found = live.get(key);
+        let want = expected.get(key).copied().unwrap_or(Ver::ZERO);
+        if found.map_or(Ver::ZERO, |v| v.version) != want {
+            let record = zerodb_ring::RecordKey::decode(key).ok();
+            let id = record.map(|r| r.id).unwrap_or_default();
+            return Err(ClientError::ConditionFailed {
+                key: range.key_of(&id),
+                condition: Condition::VersionEquals(want),
+                found: found.cloned(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The integer of a live value; absent counts as 0; `None` if not an int.
@@ -145,7 +210,13 @@ mod tests {
             Op::Incr(k("a"), -30),
             Op::Incr(k("b"), 30),
         ];
-        let out = execute(&ops, &reads(&[("a", 50), ("b", 5)]), ver(9)).unwrap();
+        let out = execute(
+            &ops,
+            &reads(&[("a", 50), ("b", 5)]),
+            &RangeReads::new(),
+            ver(9),
+        )
+        .unwrap();
         assert_eq!(out.results[1], OpResult::Int(20));
         assert_eq!(out.results[2], OpResult::Int(35));
         assert_eq!(
@@ -163,7 +234,7 @@ mod tests {
                 value: 100,
             },
         )];
-        let err = execute(&ops, &reads(&[("a", 50)]), ver(9)).unwrap_err();
+        let err = execute(&ops, &reads(&[("a", 50)]), &RangeReads::new(), ver(9)).unwrap_err();
         match err {
             ClientError::ConditionFailed { key, found, .. } => {
                 assert_eq!(key, k("a"));
@@ -182,7 +253,7 @@ mod tests {
             Op::Assert(k("x"), Condition::NotExists),
             Op::Get(k("x")),
         ];
-        let out = execute(&ops, &BTreeMap::new(), ver(3)).unwrap();
+        let out = execute(&ops, &BTreeMap::new(), &RangeReads::new(), ver(3)).unwrap();
         assert_eq!(
             out.results[1],
             OpResult::Value(Some(Versioned {
@@ -200,19 +271,28 @@ mod tests {
         assert!(execute(
             &[Op::Assert(k("a"), Condition::VersionEquals(ver(1)))],
             &r,
+            &RangeReads::new(),
             ver(5)
         )
         .is_ok());
         assert!(execute(
             &[Op::Assert(k("b"), Condition::VersionEquals(Ver::ZERO))],
             &r,
+            &RangeReads::new(),
             ver(5)
         )
         .is_ok());
-        assert!(execute(&[Op::Assert(k("a"), Condition::NotExists)], &r, ver(5)).is_err());
+        assert!(execute(
+            &[Op::Assert(k("a"), Condition::NotExists)],
+            &r,
+            &RangeReads::new(),
+            ver(5)
+        )
+        .is_err());
         assert!(execute(
             &[Op::Assert(k("a"), Condition::ValueEquals(encode_int(1)))],
             &r,
+            &RangeReads::new(),
             ver(5)
         )
         .is_ok());
@@ -229,7 +309,7 @@ mod tests {
             }),
         );
         assert!(matches!(
-            execute(&[Op::Incr(k("a"), 1)], &r, ver(2)),
+            execute(&[Op::Incr(k("a"), 1)], &r, &RangeReads::new(), ver(2)),
             Err(ClientError::BadRequest { .. })
         ));
     }

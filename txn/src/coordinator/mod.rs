@@ -13,15 +13,16 @@ use std::collections::BTreeMap;
 use zerodb_storage::Engine;
 
 use crate::error::{ClientError, Refusal};
-use crate::membership::{Consistency, NodeId};
+use crate::membership::{Consistency, NodeId, PartitionLevel};
 use crate::message::{RegisterStatus, ReqId};
 use crate::node::TxnNode;
-use crate::request::{ClientId, Op, Request, Response};
+use crate::request::{ClientId, Op, RangeAssert, Request, Response};
 use crate::types::{Key, PartitionId, TxnId};
+use crate::RANGE_ASSERT_RECORDS_MAX;
 
 pub(crate) use eventual::EventualOp;
 pub(crate) use read::StrongRead;
-pub(crate) use txn::{ReplyKind, TxnRun};
+pub(crate) use txn::{Granted, ReplyKind, TxnRun};
 
 /// Operations in one transaction, at most.
 pub const TXN_OPS_MAX: usize = 1_024;
@@ -125,6 +126,9 @@ impl<E: Engine> TxnNode<E> {
                     op.key()
                 )));
             }
+            if let Op::AssertRange(range) = op {
+                check_range_assert(range, view.policies.get(ns).partition_level)?;
+            }
         }
         Ok(())
     }
@@ -194,6 +198,35 @@ impl<E: Engine> TxnNode<E> {
 }
 
 /// A `BadRequest` with this reason.
+/// Refuses a range a replica ring cannot lock as one: one whose table is
+/// spread over the cluster, one that expects too many records, or
+/// expected records out of order or outside the range.
+fn check_range_assert(range: &RangeAssert, level: PartitionLevel) -> Result<(), ClientError> {
+    let table = format!(
+        "{}/{}/{}",
+        range.start.namespace, range.start.database, range.start.table
+    );
+    if level == PartitionLevel::Record {
+        return Err(bad(&format!(
+            "range of {table}: namespace {} has partition level record, so a table's records are spread over the cluster and a range read cannot be locked; range reads (scans, index lookups) need partition level database or table",
+            range.start.namespace
+        )));
+    }
+    if range.expect.len() > RANGE_ASSERT_RECORDS_MAX {
+        return Err(bad(&format!(
+            "range of {table} expects {} records: at most {RANGE_ASSERT_RECORDS_MAX} allowed",
+            range.expect.len()
+        )));
+    }
+    let in_order = range.expect.windows(2).all(|w| w[0].0 < w[1].0);
+    if !in_order || !range.expect.iter().all(|(id, _)| range.contains_id(id)) {
+        return Err(bad(&format!(
+            "range of {table}: the expected records must lie in the range, ids strictly increasing"
+        )));
+    }
+    Ok(())
+}
+
 pub(crate) fn bad(reason: &str) -> ClientError {
     ClientError::BadRequest {
         reason: reason.to_string(),

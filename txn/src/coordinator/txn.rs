@@ -10,11 +10,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use zerodb_storage::Engine;
 
-use super::execute::execute;
+use super::execute::{execute, RangeReads};
 use super::key_of;
 use crate::error::{ClientError, Refusal};
 use crate::membership::NodeId;
-use crate::message::{LockKey, LockRead, Message};
+use crate::message::{LockKey, LockRange, LockRead, Message};
 use crate::node::TxnNode;
 use crate::quorum::PaxosVotes;
 use crate::request::{ClientId, Op, OpResult, Response};
@@ -31,8 +31,25 @@ pub(crate) enum ReplyKind {
     Written,
 }
 
-/// Grants so far: node -> `(storage key, record)` it read under lock.
-pub(super) type Grants = BTreeMap<NodeId, Vec<(Vec<u8>, Option<Versioned>)>>;
+/// What one replica read under the locks it granted.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Granted {
+    /// `(storage key, record)` per key; `None`: never written.
+    pub(crate) values: Vec<(Vec<u8>, Option<Versioned>)>,
+    /// Per range of the request, every record in it (tombstones included).
+    pub(crate) ranges: Vec<Vec<(Vec<u8>, Versioned)>>,
+}
+
+/// Grants so far, by replica.
+pub(super) type Grants = BTreeMap<NodeId, Granted>;
+
+/// A range of the attempt: the operation that asserts it and its lock.
+#[derive(Clone, Debug)]
+pub(super) struct AttemptRange {
+    /// Index of the `AssertRange` operation.
+    pub(super) op: usize,
+    pub(super) lock: LockRange,
+}
 
 /// Where an attempt stands.
 #[derive(Clone, Debug)]
@@ -75,6 +92,11 @@ pub(crate) struct TxnRun {
     pub(super) partitions: BTreeMap<PartitionId, Vec<NodeId>>,
     /// Storage key -> partition.
     pub(super) key_partition: BTreeMap<Vec<u8>, PartitionId>,
+    /// The share-locked ranges.
+    pub(super) ranges: Vec<AttemptRange>,
+    /// Per node, the positions in `ranges` of the ranges it was asked to
+    /// lock, in the order it answers them.
+    pub(super) range_sends: BTreeMap<NodeId, Vec<usize>>,
     /// Nodes sent a LockRead this attempt.
     pub(super) nodes: BTreeSet<NodeId>,
     pub(super) phase: Phase,
@@ -106,6 +128,8 @@ impl<E: Engine> TxnNode<E> {
             home,
             partitions: BTreeMap::new(),
             key_partition: BTreeMap::new(),
+            ranges: Vec::new(),
+            range_sends: BTreeMap::new(),
             nodes: BTreeSet::new(),
             phase: Phase::Backoff { until_ms: 0 },
             phase_started_ms: self.now_ms,
@@ -125,20 +149,33 @@ impl<E: Engine> TxnNode<E> {
         run.partitions.clear();
         run.key_partition.clear();
         run.nodes.clear();
+        run.ranges.clear();
+        run.range_sends.clear();
         let mut modes: BTreeMap<Vec<u8>, LockMode> = BTreeMap::new();
-        for op in &run.ops {
-            let skey = op.key().storage_key();
+        for (index, op) in run.ops.iter().enumerate() {
             let partition = view.partition_of(op.key());
-            let mode = if op.writes() {
-                LockMode::Exclusive
+            if let Op::AssertRange(range) = op {
+                run.ranges.push(AttemptRange {
+                    op: index,
+                    lock: LockRange {
+                        start: range.start.storage_key(),
+                        end: range.end_key().storage_key(),
+                        partition: partition.clone(),
+                    },
+                });
             } else {
-                LockMode::Shared
-            };
-            let entry = modes.entry(skey.clone()).or_insert(mode);
-            if mode == LockMode::Exclusive {
-                *entry = mode;
+                let skey = op.key().storage_key();
+                let mode = if op.writes() {
+                    LockMode::Exclusive
+                } else {
+                    LockMode::Shared
+                };
+                let entry = modes.entry(skey.clone()).or_insert(mode);
+                if mode == LockMode::Exclusive {
+                    *entry = mode;
+                }
+                run.key_partition.insert(skey, partition.clone());
             }
-            run.key_partition.insert(skey, partition.clone());
             if let std::collections::btree_map::Entry::Vacant(slot) =
                 run.partitions.entry(partition.clone())
             {
@@ -160,17 +197,29 @@ impl<E: Engine> TxnNode<E> {
                 slot.insert(replicas);
             }
         }
-        let mut per_node: BTreeMap<NodeId, Vec<LockKey>> = BTreeMap::new();
+        let mut per_node: BTreeMap<NodeId, (Vec<LockKey>, Vec<LockRange>)> = BTreeMap::new();
         for (skey, partition) in &run.key_partition {
             for node in &run.partitions[partition] {
                 if view.is_down(*node) {
                     continue;
                 }
-                per_node.entry(*node).or_default().push(LockKey {
+                per_node.entry(*node).or_default().0.push(LockKey {
                     key: skey.clone(),
                     partition: partition.clone(),
                     mode: modes[skey],
                 });
+            }
+        }
+        for (position, range) in run.ranges.iter().enumerate() {
+            for node in &run.partitions[&range.lock.partition] {
+                if !view.is_down(*node) {
+                    per_node
+                        .entry(*node)
+                        .or_default()
+                        .1
+                        .push(range.lock.clone());
+                    run.range_sends.entry(*node).or_default().push(position);
+                }
             }
         }
         run.phase = Phase::Locking {
@@ -178,7 +227,7 @@ impl<E: Engine> TxnNode<E> {
             failed: BTreeSet::new(),
         };
         run.phase_started_ms = self.now_ms;
-        for (node, keys) in per_node {
+        for (node, (keys, ranges)) in per_node {
             run.nodes.insert(node);
             let msg = Message::LockRead(LockRead {
                 txn: run.txn,
@@ -187,6 +236,7 @@ impl<E: Engine> TxnNode<E> {
                 epoch: run.epoch,
                 lease_ms: self.options.lease_ms,
                 keys,
+                ranges,
             });
             self.send(node, msg);
         }
@@ -218,13 +268,13 @@ impl<E: Engine> TxnNode<E> {
         from: NodeId,
         txn: TxnId,
         attempt: Attempt,
-        values: Vec<(Vec<u8>, Option<Versioned>)>,
+        answer: Granted,
     ) {
         self.with_run(txn, Some(attempt), |node, run| {
             let Phase::Locking { granted, .. } = &mut run.phase else {
                 return true;
             };
-            granted.insert(from, values);
+            granted.insert(from, answer);
             node.lock_progress(run)
         });
     }
@@ -271,6 +321,14 @@ impl<E: Engine> TxnNode<E> {
                 if let Err(e) = node.start_txn(run.client, run.kind, run.ops.clone()) {
                     node.reply(run.client, Response::Error(e));
                 }
+                return false;
+            }
+            if let Refusal::RangeTooLarge { records_max } = reason {
+                node.abort_attempt(run);
+                let error = super::bad(&format!(
+                    "a range the transaction reads holds more than {records_max} records (deleted ones included): read a narrower range"
+                ));
+                node.reply(run.client, Response::Error(error));
                 return false;
             }
             if let Refusal::WrongEpoch { replica } = reason {
@@ -322,10 +380,10 @@ impl<E: Engine> TxnNode<E> {
             let replicas = &run.partitions[partition];
             let mut best: Option<Versioned> = None;
             for node in replicas {
-                let Some(values) = granted.get(node) else {
+                let Some(answer) = granted.get(node) else {
                     continue;
                 };
-                for (k, v) in values {
+                for (k, v) in &answer.values {
                     if k == skey {
                         if let Some(v) = v {
                             if best.as_ref().is_none_or(|b| b.version < v.version) {
@@ -340,8 +398,14 @@ impl<E: Engine> TxnNode<E> {
             }
             reads.insert(skey.clone(), best);
         }
+        let ranges = merge_ranges(run, granted);
+        for records in ranges.values() {
+            for record in records.values() {
+                self.hlc.observe(version(record.version));
+            }
+        }
         let version = ver(self.timestamp());
-        match execute(&run.ops, &reads, version) {
+        match execute(&run.ops, &reads, &ranges, version) {
             Err(error) => {
                 self.abort_attempt(run);
                 self.reply(run.client, Response::Error(error));
@@ -465,4 +529,31 @@ impl<E: Engine> TxnNode<E> {
             outcome_unknown: false,
         }
     }
+}
+
+/// The records of each range of the attempt, by operation index: per
+/// storage key the highest version among the grants of the range's
+/// replicas (lock quorums intersect, as for keys), tombstones included.
+fn merge_ranges(run: &TxnRun, granted: &Grants) -> RangeReads {
+    let mut merged = RangeReads::new();
+    for range in &run.ranges {
+        merged.entry(range.op).or_default();
+    }
+    for (node, answer) in granted {
+        let Some(positions) = run.range_sends.get(node) else {
+            continue;
+        };
+        for (position, records) in positions.iter().zip(&answer.ranges) {
+            let best = merged.entry(run.ranges[*position].op).or_default();
+            for (key, record) in records {
+                let newer = best
+                    .get(key)
+                    .is_none_or(|b: &Versioned| b.version < record.version);
+                if newer {
+                    best.insert(key.clone(), record.clone());
+                }
+            }
+        }
+    }
+    merged
 }

@@ -165,6 +165,7 @@ impl Coordinator {
                 epoch: view.epoch(),
                 lease_ms,
                 keys,
+                ranges: Vec::new(),
             };
             out.push((to, Message::LockRead(req)));
         }
@@ -257,6 +258,7 @@ impl Coordinator {
                     txn,
                     attempt,
                     values,
+                    ..
                 },
                 Phase::Locking(grants),
             ) if *txn == self.txn && *attempt == self.attempt => {

@@ -55,6 +55,7 @@ pub(super) fn lock_read(txn: TxnId, attempt: u32, keys: &[(&str, LockMode)]) -> 
                 mode: *mode,
             })
             .collect(),
+        ranges: Vec::new(),
     }
 }
 

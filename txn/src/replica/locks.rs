@@ -2,7 +2,9 @@
 //! grants, wait-die, refusal of late attempts, and learning a decision
 //! (apply the writes, then release).
 
-use zerodb_storage::{Engine, Space, StorageError, WriteBatch};
+use std::ops::Bound;
+
+use zerodb_storage::{Direction, Engine, Record, ScanRange, Space, StorageError, WriteBatch};
 
 use super::{keys, system_record, LockRecord};
 use crate::codec;
@@ -11,6 +13,7 @@ use crate::membership::NodeId;
 use crate::message::{LockRead, Message};
 use crate::node::TxnNode;
 use crate::types::{ver, Attempt, Decision, LockMode, TxnId, Versioned};
+use crate::RANGE_ASSERT_RECORDS_MAX;
 
 /// An older transaction's lock request waiting for younger holders.
 #[derive(Clone, Debug)]
@@ -116,6 +119,9 @@ impl<E: Engine> TxnNode<E> {
         for k in &req.keys {
             view.check_strong(&k.key)?;
         }
+        for r in &req.ranges {
+            view.check_strong(&r.start)?;
+        }
         if self.too_old(req.txn) {
             return Err(Refusal::TooOld {
                 low: crate::types::ver(self.lock_floor()),
@@ -199,21 +205,14 @@ impl<E: Engine> TxnNode<E> {
     }
 
     fn first_conflict(&self, req: &LockRead) -> Option<(Vec<u8>, TxnId)> {
-        for k in &req.keys {
-            if let Some(holders) = self.replica.by_key.get(&k.key) {
-                for (holder, mode) in holders {
-                    if *holder != req.txn && mode.conflicts(k.mode) {
-                        return Some((k.key.clone(), *holder));
-                    }
-                }
-            }
-        }
-        None
+        self.conflicts(req).into_iter().next()
     }
 
-    /// Wait-die over every conflicting holder, after learning any decision
-    /// this replica already knows for them.
-    fn verdict(&mut self, req: &LockRead) -> Verdict {
+    /// Every `(key, holder)` whose lock conflicts with the request: a key
+    /// held in a conflicting mode, a key the request writes inside a range
+    /// another transaction share-locked, and a key another transaction
+    /// holds exclusively inside a range the request share-locks.
+    fn conflicts(&self, req: &LockRead) -> Vec<(Vec<u8>, TxnId)> {
         let mut conflicts = Vec::new();
         for k in &req.keys {
             if let Some(holders) = self.replica.by_key.get(&k.key) {
@@ -224,6 +223,40 @@ impl<E: Engine> TxnNode<E> {
                 }
             }
         }
+        if self.options.unsafe_skip_range_locks {
+            return conflicts;
+        }
+        for holder in &self.replica.ranged {
+            if *holder == req.txn {
+                continue;
+            }
+            let ranges = &self.replica.held[holder].record.ranges;
+            for k in req.keys.iter().filter(|k| k.mode == LockMode::Exclusive) {
+                if ranges.iter().any(|r| r.contains(&k.key)) {
+                    conflicts.push((k.key.clone(), *holder));
+                }
+            }
+        }
+        for range in &req.ranges {
+            let inside = self.replica.by_key.range::<[u8], _>((
+                Bound::Included(&range.start[..]),
+                Bound::Excluded(&range.end[..]),
+            ));
+            for (key, holders) in inside {
+                for (holder, mode) in holders {
+                    if *holder != req.txn && *mode == LockMode::Exclusive {
+                        conflicts.push((key.clone(), *holder));
+                    }
+                }
+            }
+        }
+        conflicts
+    }
+
+    /// Wait-die over every conflicting holder, after learning any decision
+    /// this replica already knows for them.
+    fn verdict(&mut self, req: &LockRead) -> Verdict {
+        let conflicts = self.conflicts(req);
         let mut remaining = Vec::new();
         for (key, holder) in conflicts {
             if self.learn_known_decision(holder) {
@@ -300,18 +333,13 @@ impl<E: Engine> TxnNode<E> {
             home: req.home.clone(),
             lease_ms: req.lease_ms,
             keys: req.keys.clone(),
+            ranges: req.ranges.clone(),
         };
-        // Keep the keys of a copied lock of this attempt (see
+        // Keep the keys and ranges of a copied lock of this attempt (see
         // `handle_lock_read`).
         if let Some(held) = self.replica.held.get(&req.txn) {
             if held.record.attempt == req.attempt {
-                for k in &held.record.keys {
-                    match record.keys.iter_mut().find(|m| m.key == k.key) {
-                        Some(m) if k.mode == LockMode::Exclusive => m.mode = LockMode::Exclusive,
-                        Some(_) => {}
-                        None => record.keys.push(k.clone()),
-                    }
-                }
+                record.absorb(&held.record);
             }
         }
         if !self.options.unsafe_skip_lock_durability {
@@ -332,30 +360,67 @@ impl<E: Engine> TxnNode<E> {
     }
 
     fn reply_granted(&mut self, from: NodeId, req: &LockRead) {
+        match self.read_locked(req) {
+            Ok((values, ranges)) => self.send(
+                from,
+                Message::LockGranted {
+                    txn: req.txn,
+                    attempt: req.attempt,
+                    values,
+                    ranges,
+                },
+            ),
+            Err(reason) => self.refuse(from, req, reason),
+        }
+    }
+
+    /// The current record of each requested key, and every record (deleted
+    /// ones included) of each requested range.
+    #[allow(clippy::type_complexity)]
+    fn read_locked(
+        &mut self,
+        req: &LockRead,
+    ) -> Result<
+        (
+            Vec<(Vec<u8>, Option<Versioned>)>,
+            Vec<Vec<(Vec<u8>, Versioned)>>,
+        ),
+        Refusal,
+    > {
+        let storage = |e: StorageError| Refusal::Storage(e.to_string());
+        let versioned = |r: Record| Versioned {
+            version: ver(r.version),
+            value: r.value,
+        };
         let mut values = Vec::with_capacity(req.keys.len());
         for k in &req.keys {
-            match self.engine.get(Space::Data, &k.key) {
-                Ok(record) => values.push((
-                    k.key.clone(),
-                    record.map(|r| Versioned {
-                        version: ver(r.version),
-                        value: r.value,
-                    }),
-                )),
-                Err(e) => {
-                    self.refuse(from, req, Refusal::Storage(e.to_string()));
-                    return;
-                }
-            }
+            let record = self.engine.get(Space::Data, &k.key).map_err(storage)?;
+            values.push((k.key.clone(), record.map(versioned)));
         }
-        self.send(
-            from,
-            Message::LockGranted {
-                txn: req.txn,
-                attempt: req.attempt,
-                values,
-            },
-        );
+        let mut ranges = Vec::with_capacity(req.ranges.len());
+        for range in &req.ranges {
+            let scan = ScanRange {
+                space: Space::Data,
+                start: Bound::Included(range.start.clone()),
+                end: Bound::Excluded(range.end.clone()),
+            };
+            let records = self
+                .engine
+                .scan(&scan, Direction::Forward, RANGE_ASSERT_RECORDS_MAX + 1)
+                .map_err(storage)?;
+            if records.len() > RANGE_ASSERT_RECORDS_MAX {
+                return Err(Refusal::RangeTooLarge {
+                    records_max: RANGE_ASSERT_RECORDS_MAX as u64,
+                });
+            }
+            ranges.push(
+                records
+                    .into_iter()
+                    .map(|(key, record)| (key, versioned(record)))
+                    .collect(),
+            );
+        }
+        Ok((values, ranges))
     }
 
     /// Re-evaluates waiting requests in arrival order.
@@ -412,11 +477,12 @@ impl ConflictDefault for Option<(Vec<u8>, TxnId)> {
     }
 }
 
-/// Whether `held` locks every key of `req` at least as strongly.
+/// Whether `held` locks every key of `req` at least as strongly, and
+/// every range of it.
 fn covers(held: &LockRecord, req: &LockRead) -> bool {
     req.keys.iter().all(|k| {
         held.keys.iter().any(|h| {
             h.key == k.key && (h.mode == LockMode::Exclusive || k.mode == LockMode::Shared)
         })
-    })
+    }) && req.ranges.iter().all(|r| held.ranges.contains(r))
 }

@@ -21,10 +21,12 @@ mod lock_tests;
 mod locks;
 mod placement;
 #[cfg(test)]
+mod range_lock_tests;
+#[cfg(test)]
 mod restart_tests;
 mod sync;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bincode::{Decode, Encode};
 use zerodb_storage::{
@@ -35,7 +37,7 @@ pub(crate) use locks::Waiting;
 pub(crate) use sync::LostState;
 
 use crate::codec;
-use crate::message::LockKey;
+use crate::message::{LockKey, LockRange};
 use crate::node::{ReplicaStatus, TxnNode};
 use crate::types::{Attempt, Ballot, Decision, LockMode, PartitionId, TxnId};
 
@@ -47,6 +49,39 @@ pub(crate) struct LockRecord {
     pub(crate) home: PartitionId,
     pub(crate) lease_ms: u64,
     pub(crate) keys: Vec<LockKey>,
+    /// Share-locked ranges (scans).
+    pub(crate) ranges: Vec<LockRange>,
+}
+
+impl LockRecord {
+    /// Adds the keys and ranges of `other` (a lock of the same attempt,
+    /// e.g. copied from a peer) that this one lacks, and raises a shared
+    /// key to exclusive where `other` holds it so. Returns whether anything
+    /// changed.
+    pub(crate) fn absorb(&mut self, other: &LockRecord) -> bool {
+        debug_assert_eq!((self.txn, self.attempt), (other.txn, other.attempt));
+        let mut changed = false;
+        for k in &other.keys {
+            match self.keys.iter_mut().find(|m| m.key == k.key) {
+                Some(m) if k.mode == LockMode::Exclusive && m.mode != LockMode::Exclusive => {
+                    m.mode = LockMode::Exclusive;
+                    changed = true;
+                }
+                Some(_) => {}
+                None => {
+                    self.keys.push(k.clone());
+                    changed = true;
+                }
+            }
+        }
+        for r in &other.ranges {
+            if !self.ranges.contains(r) {
+                self.ranges.push(r.clone());
+                changed = true;
+            }
+        }
+        changed
+    }
 }
 
 /// Which attempts of a transaction are over at this replica.
@@ -93,6 +128,8 @@ pub(crate) struct ReplicaState {
     pub(crate) held: BTreeMap<TxnId, Held>,
     /// Holders per storage key.
     pub(crate) by_key: BTreeMap<Vec<u8>, BTreeMap<TxnId, LockMode>>,
+    /// Holders of range locks (their ranges are in `held`).
+    pub(crate) ranged: BTreeSet<TxnId>,
     /// Older lock requests waiting for younger holders (wait-die).
     pub(crate) waiting: VecDeque<Waiting>,
     /// Hint replays in flight: request id -> (hint key, version sent).
@@ -116,6 +153,7 @@ impl Default for ReplicaState {
             status: ReplicaStatus::Normal,
             held: BTreeMap::new(),
             by_key: BTreeMap::new(),
+            ranged: BTreeSet::new(),
             waiting: VecDeque::new(),
             hint_sends: BTreeMap::new(),
             next_hint_replay_ms: 0,
@@ -291,6 +329,9 @@ impl<E: Engine> TxnNode<E> {
                 .or_default()
                 .insert(record.txn, k.mode);
         }
+        if !record.ranges.is_empty() {
+            self.replica.ranged.insert(record.txn);
+        }
         let lease_until_ms = now_ms + record.lease_ms;
         self.replica.held.insert(
             record.txn,
@@ -304,6 +345,7 @@ impl<E: Engine> TxnNode<E> {
     /// Removes a lock set from memory (the caller removes it from disk).
     pub(crate) fn remove_held(&mut self, txn: TxnId) -> Option<Held> {
         let held = self.replica.held.remove(&txn)?;
+        self.replica.ranged.remove(&txn);
         for k in &held.record.keys {
             if let Some(holders) = self.replica.by_key.get_mut(&k.key) {
                 holders.remove(&txn);

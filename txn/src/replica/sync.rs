@@ -17,7 +17,7 @@ use crate::codec;
 use crate::membership::{quorum, NodeId};
 use crate::message::Message;
 use crate::node::{ReplicaStatus, TxnNode};
-use crate::types::{LockMode, TxnId, Versioned};
+use crate::types::{TxnId, Versioned};
 use crate::watermark::RELEASED_KEY;
 
 /// Copy progress from one peer.
@@ -336,7 +336,8 @@ impl<E: Engine> TxnNode<E> {
     /// applied copy was on the lost disk; dropping it loses the write.
     fn merge_lock(&mut self, mut lock: LockRecord) -> Result<(), StorageError> {
         lock.keys.retain(|k| self.is_replica_of(&k.partition));
-        if lock.keys.is_empty() {
+        lock.ranges.retain(|r| self.is_replica_of(&r.partition));
+        if lock.keys.is_empty() && lock.ranges.is_empty() {
             return Ok(());
         }
         if let Some(held) = self.replica.held.get(&lock.txn) {
@@ -345,18 +346,7 @@ impl<E: Engine> TxnNode<E> {
             }
             if held.record.attempt == lock.attempt {
                 let mut merged = held.record.clone();
-                let before = merged.keys.clone();
-                for k in lock.keys {
-                    match merged.keys.iter_mut().find(|m| m.key == k.key) {
-                        Some(m) => {
-                            if k.mode == LockMode::Exclusive {
-                                m.mode = LockMode::Exclusive;
-                            }
-                        }
-                        None => merged.keys.push(k),
-                    }
-                }
-                if merged.keys == before {
+                if !merged.absorb(&lock) {
                     return Ok(());
                 }
                 lock = merged;

@@ -147,6 +147,7 @@ fn a_finished_marker_copied_from_a_peer_does_not_drop_a_copied_lock() {
             partition: home,
             mode: LockMode::Exclusive,
         }],
+        ranges: Vec::new(),
     };
     let finished = Finished {
         through: 2,
@@ -184,6 +185,7 @@ fn copies_of_one_attempt_from_different_peers_lock_every_key() {
         home: partition.clone(),
         lease_ms: 1_000,
         keys,
+        ranges: Vec::new(),
     };
     let only_k1 = record(vec![lock_key("k1")]);
     let both = record(vec![lock_key("k0"), lock_key("k1")]);
@@ -200,6 +202,7 @@ fn copies_of_one_attempt_from_different_peers_lock_every_key() {
         epoch: Epoch { ring: 1, policy: 0 },
         lease_ms: 1_000,
         keys: vec![lock_key("k0")],
+        ranges: Vec::new(),
     };
     let actions = n.handle_message(20, NodeId(2), Message::LockRead(younger));
     let replies: Vec<&Message> = actions
@@ -241,6 +244,7 @@ fn a_read_reports_every_copied_write_lock_on_a_key() {
             partition: partition.clone(),
             mode: LockMode::Exclusive,
         }],
+        ranges: Vec::new(),
     };
     chunk(&mut n, 2, Space::System, vec![lock_entry(&record(5))]);
     chunk(&mut n, 3, Space::System, vec![lock_entry(&record(7))]);
@@ -281,6 +285,7 @@ fn a_request_of_an_attempt_with_a_partial_copied_lock_locks_the_rest() {
         home: partition.clone(),
         lease_ms: 1_000,
         keys: vec![lock_key("k3")],
+        ranges: Vec::new(),
     };
     for peer in [2, 3] {
         chunk(
@@ -306,6 +311,7 @@ fn a_request_of_an_attempt_with_a_partial_copied_lock_locks_the_rest() {
         epoch,
         lease_ms: 1_000,
         keys,
+        ranges: Vec::new(),
     };
     let own = request(txn_at(5), 2, vec![lock_key("k0"), lock_key("k3")]);
     let actions = n.handle_message(20, NodeId(2), Message::LockRead(own));
@@ -477,6 +483,7 @@ fn after_a_lost_disk_no_lock_is_granted_below_the_adopted_watermark() {
         epoch: Epoch { ring: 1, policy: 0 },
         lease_ms: 1_000,
         keys: vec![lock_key("k")],
+        ranges: Vec::new(),
     };
     let out = sends(n.handle_message(20, NodeId(2), Message::LockRead(late)));
     assert!(
@@ -514,6 +521,7 @@ fn a_fenced_replica_runs_recovery_for_the_locks_it_copied() {
         home: strong_partition(),
         lease_ms: 1_000,
         keys: vec![lock_key("k")],
+        ranges: Vec::new(),
     };
     chunk(&mut n, 2, Space::System, vec![lock_entry(&lock)]);
     chunk(&mut n, 3, Space::System, vec![]);
@@ -558,6 +566,7 @@ fn a_store_that_lost_state_does_not_revive_a_released_lock() {
         home: strong_partition(),
         lease_ms: 2_000,
         keys: vec![lock_key("k")],
+        ranges: Vec::new(),
     };
     // The old incarnation (8) wrote its marker and the lock; the cut store
     // reopens as incarnation 9.
