@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! cargo run --release -p zerodb-txn --example model_check -- \
-//!     [--scenario contention|two-partitions|termination|case-1|all] \
-//!     [--depth N] [--states-max N] [--unsafe-case-1] \
+//!     [--scenario contention|two-partitions|termination|range-scan|case-1|range-unlocked|all] \
+//!     [--depth N] [--states-max N] [--unsafe-case-1] [--unsafe-skip-range-locks] \
 //!     [--drops N] [--duplicates N] [--ticks N] [--crashes N] [--faults N] \
 //!     [--unchecked PREFIX-OF-AN-INVARIANT-NAME]...
 //! ```
@@ -19,6 +19,7 @@ fn main() {
     let mut depth = 12usize;
     let mut states_max = u64::MAX;
     let mut unsafe_case_1 = false;
+    let mut unsafe_skip_range_locks = false;
     let mut bounds: Vec<(String, u32)> = Vec::new();
     let mut unchecked: Vec<String> = Vec::new();
     let mut args = std::env::args().skip(1);
@@ -29,6 +30,7 @@ fn main() {
             "--depth" => depth = value().parse().expect("--depth N"),
             "--states-max" => states_max = value().parse().expect("--states-max N"),
             "--unsafe-case-1" => unsafe_case_1 = true,
+            "--unsafe-skip-range-locks" => unsafe_skip_range_locks = true,
             "--drops" | "--duplicates" | "--ticks" | "--crashes" | "--faults" => {
                 bounds.push((arg.clone(), value().parse().expect("a count")))
             }
@@ -40,11 +42,14 @@ fn main() {
         "contention" => vec![model::contention(depth)],
         "two-partitions" => vec![model::two_partitions(depth)],
         "termination" => vec![model::termination(depth)],
+        "range-scan" => vec![model::range_scan(depth)],
         "case-1" => vec![model::case_1(depth)],
+        "range-unlocked" => vec![model::range_scan_unlocked(depth)],
         "all" => vec![
             model::contention(depth),
             model::two_partitions(depth),
             model::termination(depth),
+            model::range_scan(depth),
         ],
         other => panic!("unknown scenario {other}"),
     };
@@ -52,6 +57,7 @@ fn main() {
     for mut scenario in scenarios {
         scenario.states_max = states_max;
         scenario.unsafe_case_1 |= unsafe_case_1;
+        scenario.unsafe_skip_range_locks |= unsafe_skip_range_locks;
         for (flag, n) in &bounds {
             match flag.as_str() {
                 "--drops" => scenario.bounds.drops = *n,

@@ -68,3 +68,28 @@ fn case_1_scenario_is_clean_with_the_fix() {
     let report = run(scenario);
     assert_clean(&report);
 }
+
+#[test]
+fn a_range_scan_racing_an_insert_into_it_breaks_no_invariant() {
+    assert_clean(&run(model::range_scan(4)));
+}
+
+/// The checker is trusted with ranges only because it catches the phantom
+/// when range locks conflict with nothing.
+#[test]
+fn a_range_scan_without_range_locks_is_caught() {
+    let report = run(model::range_scan_unlocked(8));
+    let v = report.violation.expect("the phantom is found");
+    assert_eq!(v.invariant, STATE_INVARIANTS[6], "{}", v.detail);
+}
+
+/// Past the replica's lock table, the harm itself: the scan and the insert
+/// both believe they hold their locks at a quorum.
+#[test]
+fn a_range_scan_without_range_locks_lets_both_transactions_lock_at_a_quorum() {
+    let mut scenario = model::range_scan_unlocked(8);
+    scenario.unchecked = vec![STATE_INVARIANTS[6]];
+    let report = run(scenario);
+    let v = report.violation.expect("the double belief is found");
+    assert_eq!(v.invariant, STATE_INVARIANTS[5], "{}", v.detail);
+}

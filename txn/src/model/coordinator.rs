@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 
 use crate::membership::{quorum, NodeId, View};
-use crate::message::{LockKey, LockRead, Message};
+use crate::message::{LockKey, LockRange, LockRead, Message};
 use crate::quorum::PaxosVotes;
 use crate::types::{
     ver, Attempt, Ballot, Decision, Key, KeyExt, LockMode, PartitionId, TxnId, Ver, Versioned,
@@ -49,6 +49,8 @@ pub(crate) struct Coordinator {
     pub(crate) node: NodeId,
     pub(crate) txn: TxnId,
     pub(crate) keys: Vec<Key>,
+    /// Key ranges `[start, end)` it reads under shared range locks.
+    pub(crate) ranges: Vec<(Key, Key)>,
     pub(crate) attempts_max: Attempt,
     pub(crate) attempt: Attempt,
     pub(crate) phase: Phase,
@@ -83,6 +85,7 @@ impl Coordinator {
             node: NodeId(node),
             txn,
             keys,
+            ranges: Vec::new(),
             attempts_max,
             attempt: 0,
             phase: Phase::Idle,
@@ -96,7 +99,12 @@ impl Coordinator {
     }
 
     fn participants(&self, view: &View) -> Vec<PartitionId> {
-        let mut parts: Vec<PartitionId> = self.keys.iter().map(|k| view.partition_of(k)).collect();
+        let mut parts: Vec<PartitionId> = self
+            .keys
+            .iter()
+            .chain(self.ranges.iter().map(|(start, _)| start))
+            .map(|k| view.partition_of(k))
+            .collect();
         parts.sort_by(|a, b| (&a.namespace, a.token).cmp(&(&b.namespace, b.token)));
         parts.dedup();
         parts
@@ -158,6 +166,16 @@ impl Coordinator {
                     mode: LockMode::Exclusive,
                 })
                 .collect();
+            let ranges = self
+                .ranges
+                .iter()
+                .filter(|(start, _)| view.replicates(to, &view.partition_of(start)))
+                .map(|(start, end)| LockRange {
+                    start: start.storage_key(),
+                    end: end.storage_key(),
+                    partition: view.partition_of(start),
+                })
+                .collect();
             let req = LockRead {
                 txn: self.txn,
                 attempt: self.attempt,
@@ -165,7 +183,7 @@ impl Coordinator {
                 epoch: view.epoch(),
                 lease_ms,
                 keys,
-                ranges: Vec::new(),
+                ranges,
             };
             out.push((to, Message::LockRead(req)));
         }
@@ -312,6 +330,21 @@ impl Coordinator {
             Phase::Deciding(_, _, granted) => Some((self.attempt, granted.clone())),
             _ => None,
         }
+    }
+
+    /// Whether this transaction's locks conflict with `other`'s: a key
+    /// both write, or a key one writes inside a range the other reads.
+    pub(crate) fn conflicts_with(&self, other: &Coordinator) -> bool {
+        let inside = |key: &Key, ranges: &[(Key, Key)]| {
+            let key = key.storage_key();
+            ranges
+                .iter()
+                .any(|(start, end)| start.storage_key() <= key && key < end.storage_key())
+        };
+        self.keys
+            .iter()
+            .any(|k| other.keys.contains(k) || inside(k, &other.ranges))
+            || other.keys.iter().any(|k| inside(k, &self.ranges))
     }
 
     /// Feeds everything that decides this coordinator's future to `h`.

@@ -16,6 +16,7 @@ pub const STATE_INVARIANTS: &[&str] = &[
     "I5 one outcome per (txn, attempt)",
     "register decides one value",
     "no two transactions believe they hold a key at a quorum",
+    "I1 no writer inside a range another transaction share-locks",
 ];
 
 /// Names of the invariants checked once a run has settled.
@@ -34,8 +35,9 @@ pub(crate) fn check_state(world: &mut World, unchecked: &[&str]) -> Option<Broke
         return Some(broken);
     }
     type Check = fn(&mut World) -> Option<Broken>;
-    let checks: [Check; 5] = [
+    let checks: [Check; 6] = [
         one_exclusive_holder,
+        no_writer_inside_a_shared_range,
         one_attempt_per_txn,
         locks_removed_with_outcome,
         registers_decide_once,
@@ -63,6 +65,38 @@ fn one_exclusive_holder(world: &mut World) -> Option<Broken> {
                     STATE_INVARIANTS[0],
                     format!("replica {}: key {key:?} held by {holders:?}", n.id.0),
                 ));
+            }
+        }
+    }
+    None
+}
+
+/// I1 for ranges: while a transaction holds a shared range lock at a
+/// replica, no other transaction holds an exclusive lock on a key inside
+/// it there.
+fn no_writer_inside_a_shared_range(world: &mut World) -> Option<Broken> {
+    for n in &world.replicas {
+        for (reader, held) in &n.replica.held {
+            for range in &held.record.ranges {
+                let inside = n
+                    .replica
+                    .by_key
+                    .range(range.start.clone()..range.end.clone());
+                for (key, holders) in inside {
+                    let writer = holders
+                        .iter()
+                        .find(|(t, m)| *t != reader && **m == LockMode::Exclusive);
+                    if let Some((writer, _)) = writer {
+                        return Some((
+                            STATE_INVARIANTS[6],
+                            format!(
+                                "replica {}: {writer} holds {key:?} exclusively inside the range \
+                                 {reader} share-locks",
+                                n.id.0
+                            ),
+                        ));
+                    }
+                }
             }
         }
     }
@@ -192,12 +226,12 @@ fn no_double_belief(world: &mut World) -> Option<Broken> {
         .filter_map(|c| {
             let (attempt, granted) = c.believed_locks()?;
             let quorum = crate::membership::quorum(c.replicas(&world.view).len());
-            (granted.len() >= quorum).then(|| (c.txn, attempt, c.keys.clone(), granted))
+            (granted.len() >= quorum).then(|| (c.txn, attempt, c, granted))
         })
         .collect();
-    for (i, (txn_a, att_a, keys_a, granted_a)) in beliefs.iter().enumerate() {
-        for (txn_b, att_b, keys_b, granted_b) in &beliefs[i + 1..] {
-            if !keys_a.iter().any(|k| keys_b.contains(k)) {
+    for (i, (txn_a, att_a, coord_a, granted_a)) in beliefs.iter().enumerate() {
+        for (txn_b, att_b, coord_b, granted_b) in &beliefs[i + 1..] {
+            if !coord_a.conflicts_with(coord_b) {
                 continue;
             }
             for r in granted_a.intersection(granted_b) {

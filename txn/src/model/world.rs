@@ -79,7 +79,8 @@ pub(crate) struct World {
 /// The options every model replica runs with: one clock jump (`Tick`)
 /// expires every lease and every wait, and background work that is not
 /// under test (watermark reports, anti-entropy) is off.
-pub(crate) fn model_options(step_ms: u64, unsafe_case_1: bool) -> TxnOptions {
+pub(crate) fn model_options(scenario: &Scenario) -> TxnOptions {
+    let step_ms = scenario.step_ms;
     TxnOptions {
         lease_ms: step_ms,
         wait_max_ms: step_ms,
@@ -88,7 +89,8 @@ pub(crate) fn model_options(step_ms: u64, unsafe_case_1: bool) -> TxnOptions {
         backoff_max_ms: 1,
         watermark_ms: 0,
         anti_entropy_ms: 0,
-        unsafe_grant_woken_without_recheck: unsafe_case_1,
+        unsafe_grant_woken_without_recheck: scenario.unsafe_case_1,
+        unsafe_skip_range_locks: scenario.unsafe_skip_range_locks,
         ..TxnOptions::default()
     }
 }
@@ -119,7 +121,7 @@ impl World {
             down: BTreeSet::new(),
             policies: policies.clone(),
         };
-        let options = model_options(scenario.step_ms, scenario.unsafe_case_1);
+        let options = model_options(scenario);
         let now_ms = 1_000;
         let mut replicas = Vec::new();
         for id in 1..=REPLICAS {
@@ -141,7 +143,18 @@ impl World {
                     .iter()
                     .map(|k| Key::new("ns", "db", "t", k.as_str()))
                     .collect();
-                Coordinator::new(i, t.age, keys, t.attempts_max, t.may_abandon)
+                let ranges = t
+                    .ranges
+                    .iter()
+                    .map(|(start, end)| {
+                        let start = Key::new("ns", "db", "t", start.as_str());
+                        let end = Key::new("ns", "db", "t", end.as_str());
+                        (start, end)
+                    })
+                    .collect();
+                let mut c = Coordinator::new(i, t.age, keys, t.attempts_max, t.may_abandon);
+                c.ranges = ranges;
+                c
             })
             .collect();
         let mut world = World {
