@@ -226,7 +226,7 @@ fn no_double_belief(world: &mut World) -> Option<Broken> {
         .filter_map(|c| {
             let (attempt, granted) = c.believed_locks()?;
             let quorum = crate::membership::quorum(c.replicas(&world.view).len());
-            (granted.len() >= quorum).then(|| (c.txn, attempt, c, granted))
+            (granted.len() >= quorum).then_some((c.txn, attempt, c, granted))
         })
         .collect();
     for (i, (txn_a, att_a, coord_a, granted_a)) in beliefs.iter().enumerate() {
