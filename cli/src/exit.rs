@@ -73,7 +73,9 @@ impl std::fmt::Display for CliError {
 /// The exit code of a data error.
 pub fn client_error_code(error: &ClientError) -> u8 {
     match error {
-        ClientError::Conflict { .. } | ClientError::ConditionFailed { .. } => CONFLICT,
+        ClientError::Conflict { .. }
+        | ClientError::ConditionFailed { .. }
+        | ClientError::RangeChanged { .. } => CONFLICT,
         ClientError::Unavailable { .. } | ClientError::WrongEpoch { .. } => UNAVAILABLE,
         ClientError::Timeout {
             outcome_unknown: true,
@@ -102,7 +104,7 @@ pub fn service_error_code(error: &ServiceError) -> u8 {
 pub fn client_failure(error: zerodb_client::Error) -> CliError {
     use zerodb_client::Error;
     let code = match &error {
-        Error::Conflict { .. } | Error::ConditionFailed { .. } => CONFLICT,
+        Error::Conflict { .. } | Error::ConditionFailed { .. } | Error::RangeChanged(_) => CONFLICT,
         Error::Unavailable(_)
         | Error::Timeout {
             outcome_unknown: false,

@@ -26,6 +26,10 @@ pub enum Error {
         /// What was found.
         found: Option<Versioned>,
     },
+    /// A range the transaction asserted changed since it was read (a
+    /// record inserted, deleted or updated in it); nothing was written.
+    #[error("{0}; nothing was written")]
+    RangeChanged(String),
     /// No node could serve the request (no quorum, shutting down, none
     /// reachable); nothing was written.
     #[error("unavailable: {0}; nothing was written, retry later")]
@@ -88,6 +92,7 @@ impl From<ClientError> for Error {
                 condition,
                 found,
             },
+            error @ ClientError::RangeChanged { .. } => Error::RangeChanged(error.to_string()),
             error @ (ClientError::Unavailable { .. } | ClientError::WrongEpoch { .. }) => {
                 Error::Unavailable(error.to_string())
             }

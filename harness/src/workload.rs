@@ -105,6 +105,7 @@ pub fn error_outcome<R>(error: &Error) -> Outcome<R> {
         Error::Timeout { .. }
         | Error::Conflict { .. }
         | Error::ConditionFailed { .. }
+        | Error::RangeChanged(_)
         | Error::Unavailable(_)
         | Error::BadRequest(_) => Outcome::Fail(error.to_string()),
     }

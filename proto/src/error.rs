@@ -5,7 +5,7 @@
 use bincode::{Decode, Encode};
 
 use crate::request::Condition;
-use crate::types::{Epoch, Key, PartitionId, TxnId, Versioned};
+use crate::types::{Epoch, Key, PartitionId, TxnId, Ver, Versioned};
 
 /// A failed client request, with what the client can do about it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Encode, Decode)]
@@ -27,6 +27,18 @@ pub enum ClientError {
         condition: Condition,
         /// The value found (`None`: absent or deleted).
         found: Option<Versioned>,
+    },
+    /// An `AssertRange` did not hold: a record of the range is not the one
+    /// expected (inserted, deleted or updated since it was read); the
+    /// transaction aborted and wrote nothing.
+    #[error("range assert failed at {key}: expected version {expected:?}, found {found:?} (none: absent or deleted)")]
+    RangeChanged {
+        /// The first record of the range, in key order, that differs.
+        key: Key,
+        /// The version expected (`Ver::ZERO`: absent).
+        expected: Ver,
+        /// The live version found (`None`: absent or deleted).
+        found: Option<Ver>,
     },
     /// Too few replicas of a partition are reachable for a quorum.
     #[error("partition {partition} unavailable: replicas {missing:?} unreachable, need {needed} of {replicas}")]

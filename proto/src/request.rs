@@ -121,7 +121,7 @@ pub struct RangeAssert {
 
 /// Most records one [`Op::AssertRange`] may expect, and most records (live
 /// or deleted) a replica reads for one locked range.
-pub const RANGE_ASSERT_RECORDS_MAX: usize = 10_000;
+pub const RANGE_ASSERT_RECORDS_MAX: usize = 100_000;
 
 impl RangeAssert {
     /// Whether record id `id` of the range's table lies in the range.

@@ -47,6 +47,18 @@ impl LockRange {
     }
 }
 
+/// One record of a locked range as a replica answers it: what a range
+/// assert compares (the value is not needed, so large ranges stay small).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct RangeEntry {
+    /// Storage key.
+    pub key: Vec<u8>,
+    /// Version of the record.
+    pub version: Ver,
+    /// False for a tombstone.
+    pub live: bool,
+}
+
 /// Fetch-and-lock (6.1 step 1): lock every key or none, reply with values.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct LockRead {
@@ -102,8 +114,8 @@ pub enum Message {
         /// `(storage key, record)` per requested key; `None`: never written.
         values: Vec<(Vec<u8>, Option<Versioned>)>,
         /// Per requested range, in order: every record in it, deleted ones
-        /// (tombstones) included, by storage key.
-        ranges: Vec<Vec<(Vec<u8>, Versioned)>>,
+        /// (tombstones) included, in key order, without values.
+        ranges: Vec<Vec<RangeEntry>>,
     },
     /// Wait-die said die: a conflicting holder is older (or the wait queue
     /// is full or timed out).

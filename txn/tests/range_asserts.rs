@@ -6,8 +6,7 @@
 use zerodb_txn::membership::{NamespacePolicy, PartitionLevel};
 use zerodb_txn::testing::Cluster;
 use zerodb_txn::{
-    ClientError, Condition, Key, Level, Op, Policies, RangeAssert, Request, Response, TxnOptions,
-    Ver,
+    ClientError, Key, Level, Op, Policies, RangeAssert, Request, Response, TxnOptions, Ver,
 };
 
 fn key(id: &str) -> Key {
@@ -55,13 +54,13 @@ fn assert_range(start: &str, end: &str, expect: &[(&str, Ver)]) -> Request {
     }
 }
 
-fn failed_on(response: Option<Response>) -> (Key, Condition, Option<Vec<u8>>) {
+fn failed_on(response: Option<Response>) -> (Key, Ver, Option<Ver>) {
     match response {
-        Some(Response::Error(ClientError::ConditionFailed {
+        Some(Response::Error(ClientError::RangeChanged {
             key,
-            condition,
+            expected,
             found,
-        })) => (key, condition, found.and_then(|v| v.value)),
+        })) => (key, expected, found),
         other => panic!("expected a failed range assert, got {other:?}"),
     }
 }
@@ -82,11 +81,9 @@ fn a_range_that_still_holds_what_was_read_commits() {
 fn an_insert_into_the_range_fails_the_assert_and_names_the_new_record() {
     let mut c = Cluster::new(3, 2, TxnOptions::default());
     let a = put(&mut c, "a", b"1");
-    put(&mut c, "ab", b"phantom");
-    let (k, condition, found) = failed_on(c.call(3, assert_range("a", "c", &[("a", a)]), 5_000));
-    assert_eq!(k, key("ab"));
-    assert_eq!(condition, Condition::VersionEquals(Ver::ZERO));
-    assert_eq!(found, Some(b"phantom".to_vec()));
+    let phantom = put(&mut c, "ab", b"phantom");
+    let failed = failed_on(c.call(3, assert_range("a", "c", &[("a", a)]), 5_000));
+    assert_eq!(failed, (key("ab"), Ver::ZERO, Some(phantom)));
     // Nothing of the failed transaction was written.
     let read = c.call(
         1,
@@ -105,15 +102,11 @@ fn a_delete_or_an_update_inside_the_range_fails_the_assert() {
     let a = put(&mut c, "a", b"1");
     let b = put(&mut c, "b", b"2");
     delete(&mut c, "b");
-    let (k, condition, found) =
-        failed_on(c.call(2, assert_range("a", "c", &[("a", a), ("b", b)]), 5_000));
-    assert_eq!(
-        (k, condition, found),
-        (key("b"), Condition::VersionEquals(b), None)
-    );
+    let failed = failed_on(c.call(2, assert_range("a", "c", &[("a", a), ("b", b)]), 5_000));
+    assert_eq!(failed, (key("b"), b, None));
     let newer = put(&mut c, "a", b"changed");
-    let (k, _, found) = failed_on(c.call(2, assert_range("a", "c", &[("a", a)]), 5_000));
-    assert_eq!((k, found), (key("a"), Some(b"changed".to_vec())));
+    let failed = failed_on(c.call(2, assert_range("a", "c", &[("a", a)]), 5_000));
+    assert_eq!(failed, (key("a"), a, Some(newer)));
     let done = c.call(2, assert_range("a", "c", &[("a", newer)]), 5_000);
     assert!(matches!(done, Some(Response::Committed { .. })), "{done:?}");
 }

@@ -27,6 +27,9 @@ use crate::api::{ClientRequest, ClientResponse, ScanEntry, ScanQuery, ServiceErr
 /// then is treated as one that cannot.
 pub const SCAN_TIMEOUT_MS: u64 = 5_000;
 
+/// Most records (live and deleted) one local scan reads.
+pub const LOCAL_SCAN_RECORDS_MAX: usize = 4 * crate::api::SCAN_LIMIT_MAX as usize;
+
 /// How many of `members` nodes must answer a scan of a namespace with
 /// replication factor `rf` for it to be complete: every node but those a
 /// write quorum may leave out (`rf - (rf / 2 + 1)`, with `rf` capped at
@@ -169,24 +172,40 @@ impl<E: Engine> NodeCore<E> {
             range.end = Bound::Excluded(end.encode());
         }
         let limit = query.limit.min(crate::api::SCAN_LIMIT_MAX) as usize;
-        let records = self
-            .txn
-            .engine_mut()
-            .scan(&range, Direction::Forward, limit)
-            .map_err(|error| ServiceError::Storage(error.to_string()))?;
-        Ok(records
-            .into_iter()
-            .filter_map(|(key, record)| {
-                let key = RecordKey::decode(&key).ok()?;
-                Some(ScanEntry {
+        // Up to `limit` live records, with the tombstones met on the way
+        // (the merge needs them to drop stale live copies of other nodes),
+        // at most LOCAL_SCAN_RECORDS_MAX records in all.
+        let mut entries = Vec::new();
+        let mut live = 0;
+        while live < limit && entries.len() < LOCAL_SCAN_RECORDS_MAX {
+            let page = (limit - live).min(LOCAL_SCAN_RECORDS_MAX - entries.len());
+            let records = self
+                .txn
+                .engine_mut()
+                .scan(&range, Direction::Forward, page)
+                .map_err(|error| ServiceError::Storage(error.to_string()))?;
+            let last_page = records.len() < page;
+            if let Some((last, _)) = records.last() {
+                range.start = Bound::Excluded(last.clone());
+            }
+            for (key, record) in records {
+                let Ok(key) = RecordKey::decode(&key) else {
+                    continue;
+                };
+                live += usize::from(record.value.is_some());
+                entries.push(ScanEntry {
                     id: key.id,
                     value: Versioned {
                         version: zerodb_txn::ver(record.version),
                         value: record.value,
                     },
-                })
-            })
-            .collect())
+                });
+            }
+            if last_page {
+                break;
+            }
+        }
+        Ok(entries)
     }
 }
 

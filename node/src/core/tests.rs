@@ -366,3 +366,44 @@ fn scans_merge_by_version_and_hide_tombstones() {
     assert_eq!(ids, vec![b"a".as_slice(), b"b".as_slice()]);
     assert_eq!(merge_scans(vec![merged.clone()], 1).len(), 1);
 }
+
+#[test]
+fn a_limited_scan_counts_live_records_only_so_deletes_do_not_hide_later_records() {
+    let mut harness = Harness::new(3);
+    for (i, id) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+        let put = Request::Put {
+            key: key(id),
+            value: id.as_bytes().to_vec(),
+            level: Level::One,
+        };
+        harness.request(1, 10 + i as u64, put);
+    }
+    for (i, id) in ["a", "b", "c"].iter().enumerate() {
+        let del = Request::Delete {
+            key: key(id),
+            level: Level::One,
+        };
+        harness.request(1, 20 + i as u64, del);
+    }
+    while !harness.queue.is_empty() {
+        harness.step();
+    }
+    let query = ScanQuery {
+        namespace: "default".into(),
+        database: "db".into(),
+        table: "t".into(),
+        start: Vec::new(),
+        end: None,
+        limit: 2,
+    };
+    let answers: Vec<Vec<ScanEntry>> = harness
+        .nodes
+        .values_mut()
+        .map(|core| core.local_scan(&query).unwrap())
+        .collect();
+    // Each node answers the three tombstones it met and two live records.
+    assert!(answers.iter().all(|a| a.len() == 5), "{answers:?}");
+    let merged = merge_scans(answers, 2);
+    let ids: Vec<&[u8]> = merged.iter().map(|e| e.id.as_slice()).collect();
+    assert_eq!(ids, vec![b"d".as_slice(), b"e".as_slice()]);
+}

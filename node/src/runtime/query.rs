@@ -19,7 +19,7 @@
 //!    zero), then every write. A read-only statement that read something
 //!    commits the asserts alone, so its reads are checked at one point.
 //! 4. When an assert fails or a lock stays held ([`ClientError::ConditionFailed`],
-//!    [`ClientError::Conflict`]) the whole statement runs again from 1,
+//!    [`ClientError::RangeChanged`], [`ClientError::Conflict`]) the whole statement runs again from 1,
 //!    at most [`STATEMENT_ATTEMPTS_MAX`] times, then the query stops with
 //!    a conflict error.
 //!
@@ -276,7 +276,9 @@ async fn run_unit<C: CoreCalls>(
                 return Ok(results);
             }
             ClientResponse::Data(Response::Error(
-                error @ (ClientError::ConditionFailed { .. } | ClientError::Conflict { .. }),
+                error @ (ClientError::ConditionFailed { .. }
+                | ClientError::RangeChanged { .. }
+                | ClientError::Conflict { .. }),
             )) => {
                 tracing::debug!(%error, attempt, "zeroql statement conflicted; running it again");
                 last_conflict = error.to_string();
@@ -365,28 +367,38 @@ fn read_answer(response: ClientResponse) -> Result<Option<Stored<Ver>>, Stop> {
     }
 }
 
-/// Fetches the ranges the last run asked for.
+/// Fetches the ranges the last run asked for, each in pages of at most
+/// [`SCAN_LIMIT_MAX`] records, up to [`RANGE_ASSERT_RECORDS_MAX`] records
+/// (what one range assert takes).
 async fn fetch_scans<C: CoreCalls>(core: &C, store: &mut FetchedStore) -> Result<(), Stop> {
     for (range, limit) in std::mem::take(&mut store.missing_scans) {
-        let asked = u32::try_from(limit).unwrap_or(u32::MAX).min(SCAN_LIMIT_MAX);
-        let request = ClientRequest::Scan(range_to_scan(&range, asked));
-        let found = match core.call(request).await {
-            ClientResponse::Scan(entries) => entries,
-            other => return Err(failure(other, "scanning a range")),
-        };
-        // A scan cut short by the node's limit would look complete to the
-        // executor: refuse it instead.
-        let answer = if found.len() >= SCAN_LIMIT_MAX as usize && limit > found.len() {
-            Err(format!(
-                "the scan of {} reached the node's limit of {SCAN_LIMIT_MAX} records; zeroql reads at most that many keys of a range",
-                range.table
-            ))
-        } else {
-            let mut scanned = Vec::with_capacity(found.len());
+        let mut scanned = Vec::new();
+        let mut page = range.clone();
+        let answer = loop {
+            let wanted = limit.saturating_sub(scanned.len());
+            if wanted == 0 || page.is_empty() {
+                break Ok(scanned);
+            }
+            if scanned.len() >= RANGE_ASSERT_RECORDS_MAX {
+                break Err(format!(
+                    "the scan of {} holds more than {RANGE_ASSERT_RECORDS_MAX} records; one statement reads at most that many records of a range (add a LIMIT, a narrower WHERE or an index)",
+                    range.table
+                ));
+            }
+            let asked = u32::try_from(wanted)
+                .unwrap_or(u32::MAX)
+                .min(SCAN_LIMIT_MAX);
+            let request = ClientRequest::Scan(range_to_scan(&page, asked));
+            let found = match core.call(request).await {
+                ClientResponse::Scan(entries) => entries,
+                other => return Err(failure(other, "scanning a range")),
+            };
+            let full_page = found.len() >= asked as usize;
             for entry in found {
                 let Some(value) = entry.value.value else {
                     continue;
                 };
+                page.start = successor(&entry.id);
                 let key = StoreKey {
                     namespace: range.namespace.clone(),
                     database: range.database.clone(),
@@ -403,11 +415,20 @@ async fn fetch_scans<C: CoreCalls>(core: &C, store: &mut FetchedStore) -> Result
                     .or_insert_with(|| Some(stored.clone()));
                 scanned.push((key, stored));
             }
-            Ok(scanned)
+            if !full_page {
+                break Ok(scanned);
+            }
         };
         store.scans.insert((range, limit), answer);
     }
     Ok(())
+}
+
+/// The smallest id after `id`.
+fn successor(id: &[u8]) -> Vec<u8> {
+    let mut next = id.to_vec();
+    next.push(0);
+    next
 }
 
 /// Refuses a commit that touches an eventual namespace or the system
@@ -522,9 +543,9 @@ fn failure(response: ClientResponse, doing: &str) -> Stop {
     let (kind, message) = match response {
         ClientResponse::Data(Response::Error(error)) => {
             let kind = match &error {
-                ClientError::Conflict { .. } | ClientError::ConditionFailed { .. } => {
-                    QueryErrorKind::Conflict
-                }
+                ClientError::Conflict { .. }
+                | ClientError::ConditionFailed { .. }
+                | ClientError::RangeChanged { .. } => QueryErrorKind::Conflict,
                 ClientError::Unavailable { .. }
                 | ClientError::WrongEpoch { .. }
                 | ClientError::Timeout {

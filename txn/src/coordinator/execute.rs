@@ -18,9 +18,9 @@ pub(crate) struct Executed {
 }
 
 /// The records read under each range lock, by the index of the operation
-/// that asserts the range: storage key -> latest record, tombstones
-/// included.
-pub(crate) type RangeReads = BTreeMap<usize, BTreeMap<Vec<u8>, Versioned>>;
+/// that asserts the range: storage key -> latest version and whether it is
+/// live (tombstones included).
+pub(crate) type RangeReads = BTreeMap<usize, BTreeMap<Vec<u8>, (Ver, bool)>>;
 
 /// Evaluates `ops` in order over `reads` (storage key -> latest record)
 /// and `ranges`.
@@ -96,29 +96,23 @@ pub(crate) fn execute(
 /// Checks that the live records of `range` (what the range locks read,
 /// under the transaction's own earlier writes) are exactly the expected
 /// ones, with the expected versions. The first difference, in key order,
-/// is reported as a failed `VersionEquals` (`Ver::ZERO`: absent).
+/// is reported as [`ClientError::RangeChanged`].
 fn check_range(
     range: &RangeAssert,
-    read: &BTreeMap<Vec<u8>, Versioned>,
+    read: &BTreeMap<Vec<u8>, (Ver, bool)>,
     overlay: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     commit_version: Ver,
 ) -> Result<(), ClientError> {
     let start = range.start.storage_key();
     let end = range.end_key().storage_key();
-    let mut live: BTreeMap<Vec<u8>, Versioned> = read
+    let mut live: BTreeMap<Vec<u8>, Ver> = read
         .iter()
-        .filter(|(_, v)| v.value.is_some())
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .filter(|(_, (_, is_live))| *is_live)
+        .map(|(k, (version, _))| (k.clone(), *version))
         .collect();
-    for (key, value) in overlay.range(start.clone()..end) {
+    for (key, value) in overlay.range(start..end) {
         match value {
-            Some(value) => live.insert(
-                key.clone(),
-                Versioned {
-                    version: commit_version,
-                    value: Some(value.clone()),
-                },
-            ),
+            Some(_) => live.insert(key.clone(), commit_version),
             None => live.remove(key),
         };
     }
@@ -129,15 +123,15 @@ fn check_range(
         .collect();
     let keys: std::collections::BTreeSet<&Vec<u8>> = live.keys().chain(expected.keys()).collect();
     for key in keys {
-        let found = live.get(key);
+        let found = live.get(key).copied();
         let want = expected.get(key).copied().unwrap_or(Ver::ZERO);
-        if found.map_or(Ver::ZERO, |v| v.version) != want {
+        if found.unwrap_or(Ver::ZERO) != want {
             let record = zerodb_ring::RecordKey::decode(key).ok();
             let id = record.map(|r| r.id).unwrap_or_default();
-            return Err(ClientError::ConditionFailed {
+            return Err(ClientError::RangeChanged {
                 key: range.key_of(&id),
-                condition: Condition::VersionEquals(want),
-                found: found.cloned(),
+                expected: want,
+                found,
             });
         }
     }

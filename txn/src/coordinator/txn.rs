@@ -14,7 +14,7 @@ use super::execute::{execute, RangeReads};
 use super::key_of;
 use crate::error::{ClientError, Refusal};
 use crate::membership::NodeId;
-use crate::message::{LockKey, LockRange, LockRead, Message};
+use crate::message::{LockKey, LockRange, LockRead, Message, RangeEntry};
 use crate::node::TxnNode;
 use crate::quorum::PaxosVotes;
 use crate::request::{ClientId, Op, OpResult, Response};
@@ -37,7 +37,7 @@ pub(crate) struct Granted {
     /// `(storage key, record)` per key; `None`: never written.
     pub(crate) values: Vec<(Vec<u8>, Option<Versioned>)>,
     /// Per range of the request, every record in it (tombstones included).
-    pub(crate) ranges: Vec<Vec<(Vec<u8>, Versioned)>>,
+    pub(crate) ranges: Vec<Vec<RangeEntry>>,
 }
 
 /// Grants so far, by replica.
@@ -400,8 +400,8 @@ impl<E: Engine> TxnNode<E> {
         }
         let ranges = merge_ranges(run, granted);
         for records in ranges.values() {
-            for record in records.values() {
-                self.hlc.observe(version(record.version));
+            for (seen, _) in records.values() {
+                self.hlc.observe(version(*seen));
             }
         }
         let version = ver(self.timestamp());
@@ -545,12 +545,12 @@ fn merge_ranges(run: &TxnRun, granted: &Grants) -> RangeReads {
         };
         for (position, records) in positions.iter().zip(&answer.ranges) {
             let best = merged.entry(run.ranges[*position].op).or_default();
-            for (key, record) in records {
+            for entry in records {
                 let newer = best
-                    .get(key)
-                    .is_none_or(|b: &Versioned| b.version < record.version);
+                    .get(&entry.key)
+                    .is_none_or(|(version, _)| *version < entry.version);
                 if newer {
-                    best.insert(key.clone(), record.clone());
+                    best.insert(entry.key.clone(), (entry.version, entry.live));
                 }
             }
         }

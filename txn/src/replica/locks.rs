@@ -10,7 +10,7 @@ use super::{keys, system_record, LockRecord};
 use crate::codec;
 use crate::error::Refusal;
 use crate::membership::NodeId;
-use crate::message::{LockRead, Message};
+use crate::message::{LockRead, Message, RangeEntry};
 use crate::node::TxnNode;
 use crate::types::{ver, Attempt, Decision, LockMode, TxnId, Versioned};
 use crate::RANGE_ASSERT_RECORDS_MAX;
@@ -380,13 +380,7 @@ impl<E: Engine> TxnNode<E> {
     fn read_locked(
         &mut self,
         req: &LockRead,
-    ) -> Result<
-        (
-            Vec<(Vec<u8>, Option<Versioned>)>,
-            Vec<Vec<(Vec<u8>, Versioned)>>,
-        ),
-        Refusal,
-    > {
+    ) -> Result<(Vec<(Vec<u8>, Option<Versioned>)>, Vec<Vec<RangeEntry>>), Refusal> {
         let storage = |e: StorageError| Refusal::Storage(e.to_string());
         let versioned = |r: Record| Versioned {
             version: ver(r.version),
@@ -416,7 +410,11 @@ impl<E: Engine> TxnNode<E> {
             ranges.push(
                 records
                     .into_iter()
-                    .map(|(key, record)| (key, versioned(record)))
+                    .map(|(key, record)| RangeEntry {
+                        key,
+                        version: ver(record.version),
+                        live: record.value.is_some(),
+                    })
                     .collect(),
             );
         }

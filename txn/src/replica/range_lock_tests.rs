@@ -89,8 +89,8 @@ fn a_younger_range_read_dies_on_a_writer_inside_and_an_older_one_waits_then_sees
     let ranges = ranges.expect("the release grants the waiting range read");
     assert_eq!(ranges.len(), 1);
     assert_eq!(ranges[0].len(), 1);
-    assert_eq!(ranges[0][0].0, skey("c"));
-    assert_eq!(ranges[0][0].1.value.as_deref(), Some(&b"new"[..]));
+    assert_eq!(ranges[0][0].key, skey("c"));
+    assert!(ranges[0][0].live);
 }
 
 #[test]
@@ -102,8 +102,8 @@ fn a_range_read_returns_deleted_records_too_so_a_delete_outranks_an_older_copy()
     match &out[..] {
         [Message::LockGranted { ranges, .. }] => {
             assert_eq!(ranges[0].len(), 1, "{ranges:?}");
-            assert_eq!(ranges[0][0].0, skey("c"));
-            assert_eq!(ranges[0][0].1.value, None, "the tombstone is answered");
+            assert_eq!(ranges[0][0].key, skey("c"));
+            assert!(!ranges[0][0].live, "the tombstone is answered");
         }
         other => panic!("expected a grant, got {other:?}"),
     }
