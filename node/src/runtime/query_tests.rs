@@ -490,3 +490,35 @@ fn a_table_scan_reads_past_one_page_of_the_nodes_scan_limit() {
         assert_eq!(sorted(&found[0]), sorted(&expected));
     });
 }
+
+#[test]
+fn two_concurrent_creates_of_one_unique_value_cannot_both_succeed() {
+    let core = MemoryCore::default();
+    block_on(async {
+        ok(
+            &core,
+            "DEFINE TABLE person SCHEMALESS; DEFINE INDEX email ON person FIELDS email UNIQUE",
+        )
+        .await;
+        // person:b takes the address between person:a's uniqueness scan
+        // and its commit.
+        let interfering = Interfering {
+            inner: &core,
+            interference: "CREATE person:b SET email = 'x@example.com'",
+            times: Mutex::new(1),
+        };
+        let answer = run_query(
+            &interfering,
+            query("CREATE person:a SET email = 'x@example.com'"),
+            &BTreeSet::new(),
+        )
+        .await;
+        let error = answer.error.expect("the second create is refused");
+        assert_eq!(error.kind, QueryErrorKind::Violation, "{}", error.message);
+        assert!(error.message.contains("person:b"), "{}", error.message);
+        assert_eq!(
+            ok(&core, "SELECT id FROM person").await,
+            vec!["[{ id: person:b }]"]
+        );
+    });
+}
