@@ -25,6 +25,21 @@ pub struct SqlArgs {
     /// 'who="Tobie"'`): the query reads it as `$NAME`. Repeatable.
     #[arg(long = "param", value_name = "NAME=JSON")]
     pub params: Vec<String>,
+    /// Print each statement's value as zeroql writes it, one line per
+    /// statement (for scripts and tests; `--json` wins over it).
+    #[arg(long)]
+    pub raw: bool,
+}
+
+/// How results are printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Arrays of objects as tables, other values as zeroql prints them.
+    Table,
+    /// One JSON array of the values.
+    Json,
+    /// One line per value, as zeroql prints it.
+    Raw,
 }
 
 const SQL_HELP: &str = "\
@@ -38,6 +53,7 @@ Examples:
   zerodb sql \"CREATE person:tobie SET name = 'Tobie', age = 33\"
   zerodb sql 'SELECT name FROM person WHERE age > $min' --param min=30
   echo 'SELECT * FROM person' | zerodb sql --json
+  zerodb sql --raw 'SELECT name FROM person:tobie'   # [{ name: 'Tobie' }]
 
 Exit codes: 2 the query does not parse or cannot run, 3 it broke a rule of the data
 (record exists, unique index, field type) or kept conflicting: nothing of the failed
@@ -59,10 +75,16 @@ pub async fn run(
     for param in &args.params {
         params.push(parse_param(param)?);
     }
-    run_text(session, namespace, database, &text, &params, json).await
+    let format = match (json, args.raw) {
+        (true, _) => Format::Json,
+        (false, true) => Format::Raw,
+        (false, false) => Format::Table,
+    };
+    run_text_as(session, namespace, database, &text, &params, format).await
 }
 
-/// Runs `text` with `params` and prints the results; returns the exit code.
+/// Runs `text` with `params` and prints the results as tables or JSON;
+/// returns the exit code.
 pub async fn run_text(
     session: &mut Session,
     namespace: &str,
@@ -70,6 +92,20 @@ pub async fn run_text(
     text: &str,
     params: &[(String, Value)],
     json: bool,
+) -> Result<u8, CliError> {
+    let format = if json { Format::Json } else { Format::Table };
+    run_text_as(session, namespace, database, text, params, format).await
+}
+
+/// Runs `text` with `params` and prints the results in `format`; returns
+/// the exit code.
+pub async fn run_text_as(
+    session: &mut Session,
+    namespace: &str,
+    database: &str,
+    text: &str,
+    params: &[(String, Value)],
+    format: Format,
 ) -> Result<u8, CliError> {
     let borrowed: Vec<(&str, Value)> = params
         .iter()
@@ -80,7 +116,7 @@ pub async fn run_text(
         .query_answer(namespace, database, text, &borrowed)
         .await
         .map_err(exit::client_failure)?;
-    print_output(&output, json)
+    print_output(&output, format)
 }
 
 fn read_stdin() -> Result<String, CliError> {
@@ -184,30 +220,34 @@ fn kind_name(kind: QueryErrorKind) -> &'static str {
 /// Prints the results (and the error), returns the exit code. JSON: an
 /// array with one value per statement; when a statement failed, an object
 /// `{"results": [...], "error": {"kind", "message"}, "code"}`.
-fn print_output(output: &QueryOutput, json: bool) -> Result<u8, CliError> {
+fn print_output(output: &QueryOutput, format: Format) -> Result<u8, CliError> {
     let results: Vec<Json> = output.results.iter().map(to_json).collect();
     let Some(error) = &output.error else {
-        if json {
-            println!("{}", Json::Array(results));
-        } else {
-            for (index, value) in output.results.iter().enumerate() {
-                if output.results.len() > 1 {
-                    println!("-- statement {}", index + 1);
+        match format {
+            Format::Json => println!("{}", Json::Array(results)),
+            Format::Raw => output.results.iter().for_each(|v| println!("{v}")),
+            Format::Table => {
+                for (index, value) in output.results.iter().enumerate() {
+                    if output.results.len() > 1 {
+                        println!("-- statement {}", index + 1);
+                    }
+                    print!("{}", render_table(value));
                 }
-                print!("{}", render_table(value));
             }
         }
         return Ok(exit::OK);
     };
     let code = error_code(error.kind);
-    if json {
-        println!(
+    match format {
+        Format::Json => println!(
             "{}",
             json!({"results": results, "error": {"kind": kind_name(error.kind), "message": error.message}, "code": code})
-        );
-    } else {
-        for value in &output.results {
-            print!("{}", render_table(value));
+        ),
+        Format::Raw => output.results.iter().for_each(|v| println!("{v}")),
+        Format::Table => {
+            for value in &output.results {
+                print!("{}", render_table(value));
+            }
         }
     }
     // The rendered message starts like the command line's own "error: ".
