@@ -15,6 +15,7 @@ use zerodb_txn::ClientId;
 
 use super::clock::Clock;
 use super::peers::Peers;
+use super::prepared::SharedCache;
 use super::query::LocalCall;
 use super::{Control, NodeEngine, BATCH_INPUTS_MAX};
 use crate::api::{ClientResponse, InfoReport, NodeMessage, ServiceError};
@@ -64,6 +65,8 @@ pub(crate) struct EventLoop {
     answers: mpsc::UnboundedReceiver<AskAnswer>,
     /// Requests of this node's query tasks to its core.
     pub(super) local_calls_tx: mpsc::UnboundedSender<LocalCall>,
+    /// This node's prepared zeroql statements.
+    pub(super) prepared: SharedCache,
     local_calls: mpsc::UnboundedReceiver<LocalCall>,
     pub(super) clock: Clock,
     boot: u64,
@@ -97,6 +100,7 @@ impl EventLoop {
         EventLoop {
             local_calls_tx,
             local_calls,
+            prepared: SharedCache::default(),
             core,
             peers: Peers::new(transport, failures_tx),
             failures,

@@ -43,6 +43,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::time::Duration;
 
+use zerodb_query::ast::Query;
 use zerodb_query::exec::{self, Environment, ExecError, Scanned, Session, Stored, TxnStore};
 use zerodb_query::keys::{KeyRange, StoreKey};
 use zerodb_query::value::{codec, Value};
@@ -161,10 +162,50 @@ enum Stop {
 }
 
 /// Runs a query: every transaction of it in order, each committed before
-/// the next. `eventual` names the namespaces that are eventual (refused).
+/// the next. `eventual` names the namespaces that are eventual.
 pub async fn run_query<C: CoreCalls>(
     core: &C,
     request: QueryRequest,
+    eventual: &BTreeSet<String>,
+) -> QueryAnswer {
+    let query = match zerodb_query::parse(&request.text) {
+        Ok(query) => query,
+        Err(error) => {
+            return QueryAnswer {
+                results: Vec::new(),
+                error: Some(QueryError {
+                    kind: QueryErrorKind::Invalid,
+                    message: error.render(&request.text),
+                }),
+            }
+        }
+    };
+    let start = Start {
+        namespace: &request.namespace,
+        database: &request.database,
+        params: &request.params,
+    };
+    run_parsed(core, &request.text, &query, start, eventual).await
+}
+
+/// Where a query starts: namespace, database and encoded parameters.
+#[derive(Clone, Copy)]
+pub struct Start<'a> {
+    /// Namespace the statements start in.
+    pub namespace: &'a str,
+    /// Database the statements start in.
+    pub database: &'a str,
+    /// `$name` -> value in the value codec.
+    pub params: &'a [(String, Vec<u8>)],
+}
+
+/// Runs `query`, parsed from `text` (against which errors are rendered):
+/// [`run_query`] after parsing, and the execution of a prepared statement.
+pub async fn run_parsed<C: CoreCalls>(
+    core: &C,
+    text: &str,
+    query: &Query,
+    start: Start<'_>,
     eventual: &BTreeSet<String>,
 ) -> QueryAnswer {
     let mut answer = QueryAnswer {
@@ -172,23 +213,16 @@ pub async fn run_query<C: CoreCalls>(
         error: None,
     };
     let fail = |kind, message: String| QueryError { kind, message };
-    let query = match zerodb_query::parse(&request.text) {
-        Ok(query) => query,
-        Err(error) => {
-            answer.error = Some(fail(QueryErrorKind::Invalid, error.render(&request.text)));
-            return answer;
-        }
-    };
-    let mut session = Session::new(&request.namespace, &request.database);
-    if request.params.len() > QUERY_PARAMS_MAX {
+    let mut session = Session::new(start.namespace, start.database);
+    if start.params.len() > QUERY_PARAMS_MAX {
         let message = format!(
             "{} parameters: at most {QUERY_PARAMS_MAX} allowed",
-            request.params.len()
+            start.params.len()
         );
         answer.error = Some(fail(QueryErrorKind::Invalid, message));
         return answer;
     }
-    for (name, bytes) in &request.params {
+    for (name, bytes) in start.params {
         match codec::decode(bytes) {
             Ok(value) => {
                 session.params.insert(name.clone(), value);
@@ -200,10 +234,10 @@ pub async fn run_query<C: CoreCalls>(
             }
         }
     }
-    let units = match exec::transactions(&query) {
+    let units = match exec::transactions(query) {
         Ok(units) => units,
         Err(error) => {
-            answer.error = Some(fail(QueryErrorKind::Invalid, error.render(&request.text)));
+            answer.error = Some(fail(QueryErrorKind::Invalid, error.render(text)));
             return answer;
         }
     };
@@ -231,7 +265,7 @@ pub async fn run_query<C: CoreCalls>(
                     | ExecError::UndefinedField { .. } => QueryErrorKind::Violation,
                     _ => QueryErrorKind::Invalid,
                 };
-                answer.error = Some(fail(kind, error.render(&request.text)));
+                answer.error = Some(fail(kind, error.render(text)));
                 return answer;
             }
             Err(Stop::Other(kind, message)) => {
@@ -577,4 +611,4 @@ pub(crate) async fn serve(
 
 #[cfg(test)]
 #[path = "query_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -15,10 +15,10 @@ use crate::api::{ClientRequest, ClientResponse, QueryErrorKind, QueryRequest, Sc
 /// A core in memory: strong gets, scans and transactions with asserts,
 /// each call yielding once so that concurrent queries interleave.
 #[derive(Default)]
-struct MemoryCore {
+pub(crate) struct MemoryCore {
     records: Mutex<BTreeMap<Key, Versioned>>,
     clock: Mutex<u64>,
-    commits: Mutex<u32>,
+    pub(crate) commits: Mutex<u32>,
 }
 
 impl MemoryCore {
@@ -145,7 +145,7 @@ fn query(text: &str) -> QueryRequest {
     }
 }
 
-fn block_on<F: Future>(future: F) -> F::Output {
+pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
@@ -153,7 +153,7 @@ fn block_on<F: Future>(future: F) -> F::Output {
         .block_on(future)
 }
 
-fn values(answer: &QueryAnswer) -> Vec<String> {
+pub(crate) fn values(answer: &QueryAnswer) -> Vec<String> {
     answer
         .results
         .iter()

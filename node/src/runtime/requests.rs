@@ -1,8 +1,9 @@
 //! Turning what the transport delivers into the core's inputs, the two
 //! requests the runtime answers itself once the core allows them: its
 //! figures (`Info`) and its engine's validation (`Validate`), and zeroql
-//! queries, which run in a task of their own ([`super::query`]) whose
-//! requests come back here as inputs of the core.
+//! queries and prepared statements, which run in a task of their own
+//! ([`super::query`], [`super::prepared`]) whose requests come back here as
+//! inputs of the core.
 
 use std::time::Instant;
 
@@ -86,6 +87,21 @@ impl EventLoop {
                 let eventual = self.eventual_namespaces();
                 tokio::spawn(super::query::serve(core, query, eventual, responder));
             }
+            // Parsing takes time with the text's size: not in the loop.
+            ClientRequest::Prepare(request) => {
+                let cache = self.prepared.clone();
+                tokio::spawn(super::prepared::serve_prepare(cache, request, responder));
+            }
+            ClientRequest::Execute(request) => {
+                let core = LocalCore {
+                    caller,
+                    calls: self.local_calls_tx.clone(),
+                };
+                let (cache, eventual) = (self.prepared.clone(), self.eventual_namespaces());
+                let serve =
+                    super::prepared::serve_execute(core, cache, request, eventual, responder);
+                tokio::spawn(serve);
+            }
             request => self.hand_to_core(caller, request, Replier::Remote(responder), inputs),
         }
     }
@@ -94,7 +110,11 @@ impl EventLoop {
     pub(super) fn local_call(&mut self, call: LocalCall, inputs: &mut Vec<Input>) {
         match call.request {
             // A query never sends these; refuse rather than loop.
-            ClientRequest::Query(_) | ClientRequest::Info | ClientRequest::Validate => {
+            ClientRequest::Query(_)
+            | ClientRequest::Prepare(_)
+            | ClientRequest::Execute(_)
+            | ClientRequest::Info
+            | ClientRequest::Validate => {
                 let response = ClientResponse::Error(ServiceError::Refused {
                     reason: "a query's own requests are data requests and scans".into(),
                 });
