@@ -31,9 +31,11 @@
 //! against concurrent inserts into that range. The shared range
 //! locks are the later step that closes this.
 //!
-//! **Eventual namespaces** are refused: every statement commits as a
-//! multi-key transaction, which eventual namespaces do not take. So is the
-//! `system` namespace, whose records are the cluster's metadata.
+//! **Eventual namespaces** run the same statements without multi-key
+//! guarantees: the same reads (eventual ones there), then each write on its
+//! own instead of step 3's transaction, and no retries ([`eventual`]).
+//! `BEGIN ... COMMIT` blocks and uniqueness rules are refused there. The
+//! `system` namespace is refused: its records are the cluster's metadata.
 //!
 //! Keys: a query crate [`StoreKey`] `(namespace, database, table, id)` is
 //! the ZeroDB [`Key`] with the same four parts ([`store_key_to_key`]);
@@ -48,16 +50,15 @@ use zerodb_query::exec::{self, Environment, ExecError, Scanned, Session, Stored,
 use zerodb_query::keys::{KeyRange, StoreKey};
 use zerodb_query::value::{codec, Value};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use zerodb_transport::Responder;
 
 use crate::api::{
     ClientRequest, ClientResponse, QueryAnswer, QueryError, QueryErrorKind, QueryRequest,
     ScanQuery, ServiceError, QUERY_PARAMS_MAX, SCAN_LIMIT_MAX,
 };
-use crate::core::catalog::SYSTEM_NAMESPACE;
 use crate::core::metadata::Caller;
-use zerodb_txn::{ClientError, Condition, Key, Level, Op, Request, Response, Ver, TXN_OPS_MAX};
+use zerodb_txn::{ClientError, Condition, Key, Op, Request, Response, Ver, TXN_OPS_MAX};
 
 /// Most times one statement runs when its commit finds that what it read
 /// changed (or a lock stays held); then the query stops with a conflict.
@@ -78,6 +79,14 @@ pub const FETCH_BATCH_KEYS_MAX: usize = 128;
 pub trait CoreCalls {
     /// Sends `request` and waits for the core's answer.
     fn call(&self, request: ClientRequest) -> impl Future<Output = ClientResponse> + Send;
+
+    /// The eventual namespaces as the core knows them now, if it can say
+    /// (otherwise those the query started with are used). Asked after a
+    /// statement's reads: a namespace created a moment ago is unknown to
+    /// the node until a catalog refresh, which its reads wait for.
+    fn eventual_namespaces(&self) -> Option<BTreeSet<String>> {
+        None
+    }
 }
 
 /// The ZeroDB key a query crate key is stored under: the same four parts.
@@ -291,8 +300,15 @@ async fn run_unit<C: CoreCalls>(
             let pause = RETRY_PAUSE_MS << attempt.min(6);
             tokio::time::sleep(Duration::from_millis(pause)).await;
         }
-        let (results, commit, next_session) = read_until_complete(core, unit, session).await?;
-        check_strong(&commit, eventual)?;
+        let (results, commit, next_session) =
+            read_until_complete(core, unit, session, eventual).await?;
+        let latest = core.eventual_namespaces();
+        let eventual = latest.as_ref().unwrap_or(eventual);
+        if eventual::apply_mode(unit, session, &commit, eventual)? == eventual::Apply::EachKey {
+            eventual::write_each(core, &commit).await?;
+            *session = next_session;
+            return Ok(results);
+        }
         let ops =
             commit_ops(&commit).map_err(|message| Stop::Other(QueryErrorKind::Invalid, message))?;
         if ops.is_empty() {
@@ -329,6 +345,7 @@ async fn read_until_complete<C: CoreCalls>(
     core: &C,
     unit: &exec::Transaction<'_>,
     session: &Session,
+    eventual: &BTreeSet<String>,
 ) -> Result<Executed, Stop> {
     let now = now_ns();
     let seed = now as u64 ^ 0x9e37_79b9_7f4a_7c15;
@@ -348,7 +365,7 @@ async fn read_until_complete<C: CoreCalls>(
             let outcome = outcome.map_err(Stop::Exec)?;
             return Ok((outcome.results, outcome.commit, working));
         }
-        fetch_missing(core, &mut store).await?;
+        fetch_missing(core, &mut store, eventual).await?;
     }
     Err(Stop::Other(
         QueryErrorKind::Internal,
@@ -357,7 +374,13 @@ async fn read_until_complete<C: CoreCalls>(
 }
 
 /// Fetches every key and range the last run asked for and did not have.
-async fn fetch_missing<C: CoreCalls>(core: &C, store: &mut FetchedStore) -> Result<(), Stop> {
+async fn fetch_missing<C: CoreCalls>(
+    core: &C,
+    store: &mut FetchedStore,
+    eventual: &BTreeSet<String>,
+) -> Result<(), Stop> {
+    let latest = core.eventual_namespaces();
+    let eventual = latest.as_ref().unwrap_or(eventual);
     let keys: Vec<StoreKey> = std::mem::take(&mut store.missing_gets)
         .into_iter()
         .collect();
@@ -369,7 +392,7 @@ async fn fetch_missing<C: CoreCalls>(core: &C, store: &mut FetchedStore) -> Resu
             .map(|key| {
                 core.call(ClientRequest::Data(Request::Get {
                     key: store_key_to_key(key),
-                    level: Level::One,
+                    level: eventual::level(&key.namespace, eventual),
                 }))
             })
             .collect();
@@ -435,35 +458,6 @@ async fn fetch_scans<C: CoreCalls>(core: &C, store: &mut FetchedStore) -> Result
             Ok(scanned)
         };
         store.scans.insert((range, limit), answer);
-    }
-    Ok(())
-}
-
-/// Refuses a commit that touches an eventual namespace or the system
-/// namespace (whose records are the cluster's metadata, not documents).
-fn check_strong(commit: &exec::Commit<Ver>, eventual: &BTreeSet<String>) -> Result<(), Stop> {
-    let touched = commit
-        .reads
-        .iter()
-        .map(|(key, _)| &key.namespace)
-        .chain(commit.writes.iter().map(|(key, _)| &key.namespace));
-    for namespace in touched {
-        if namespace == SYSTEM_NAMESPACE {
-            return Err(Stop::Other(
-                QueryErrorKind::Refused,
-                format!(
-                    "namespace {SYSTEM_NAMESPACE:?} holds the cluster's metadata: zeroql does not run there; use `zerodb ns`, `user`, `grant`"
-                ),
-            ));
-        }
-        if eventual.contains(namespace) {
-            return Err(Stop::Other(
-                QueryErrorKind::Refused,
-                format!(
-                    "namespace {namespace:?} is eventual: zeroql runs every statement as a multi-key transaction, which eventual namespaces do not take (not supported yet); use a strong namespace"
-                ),
-            ));
-        }
     }
     Ok(())
 }
@@ -573,6 +567,8 @@ pub(crate) struct LocalCall {
 pub(crate) struct LocalCore {
     pub(crate) caller: Caller,
     pub(crate) calls: mpsc::UnboundedSender<LocalCall>,
+    /// The eventual namespaces, as the event loop last published them.
+    pub(crate) eventual: watch::Receiver<BTreeSet<String>>,
 }
 
 impl CoreCalls for LocalCore {
@@ -594,6 +590,10 @@ impl CoreCalls for LocalCore {
             answer.await.unwrap_or(stopped)
         }
     }
+
+    fn eventual_namespaces(&self) -> Option<BTreeSet<String>> {
+        Some(self.eventual.borrow().clone())
+    }
 }
 
 /// Runs `request` for `caller` and sends the answer.
@@ -608,6 +608,9 @@ pub(crate) async fn serve(
         tracing::debug!(%error, "could not deliver a query's answer");
     }
 }
+
+#[path = "query_eventual.rs"]
+pub mod eventual;
 
 #[cfg(test)]
 #[path = "query_tests.rs"]

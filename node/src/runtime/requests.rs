@@ -80,10 +80,7 @@ impl EventLoop {
                 self.direct.push((responder, response));
             }
             ClientRequest::Query(query) => {
-                let core = LocalCore {
-                    caller,
-                    calls: self.local_calls_tx.clone(),
-                };
+                let core = self.local_core(caller);
                 let eventual = self.eventual_namespaces();
                 tokio::spawn(super::query::serve(core, query, eventual, responder));
             }
@@ -93,10 +90,7 @@ impl EventLoop {
                 tokio::spawn(super::prepared::serve_prepare(cache, request, responder));
             }
             ClientRequest::Execute(request) => {
-                let core = LocalCore {
-                    caller,
-                    calls: self.local_calls_tx.clone(),
-                };
+                let core = self.local_core(caller);
                 let (cache, eventual) = (self.prepared.clone(), self.eventual_namespaces());
                 let serve =
                     super::prepared::serve_execute(core, cache, request, eventual, responder);
@@ -148,9 +142,18 @@ impl EventLoop {
         });
     }
 
-    /// The namespaces the cached catalog shows as eventual (zeroql refuses
-    /// them).
-    fn eventual_namespaces(&self) -> BTreeSet<String> {
+    /// The node's core as a query task of `caller` reaches it.
+    fn local_core(&self, caller: Caller) -> LocalCore {
+        LocalCore {
+            caller,
+            calls: self.local_calls_tx.clone(),
+            eventual: self.eventual.subscribe(),
+        }
+    }
+
+    /// The namespaces the cached catalog shows as eventual (zeroql runs
+    /// there without multi-key guarantees).
+    pub(super) fn eventual_namespaces(&self) -> BTreeSet<String> {
         self.core
             .catalog()
             .map(|catalog| {
