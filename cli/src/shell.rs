@@ -1,16 +1,33 @@
 //! The interactive shell: the client commands, one per line, over one
-//! connection; `help`, `history` (kept in memory), `exit`. A line that
-//! does not start with a shell command is zeroql (`sql` can say so too).
+//! connection; `help`, `history` (this session's entries), `exit`. A line
+//! that does not start with a shell command is zeroql (`sql` can say so
+//! too).
+//!
+//! On a terminal the lines come from a line editor ([`editor`]): editing
+//! keys, a history kept across sessions in a file, tab completion of
+//! zeroql keywords and table names, and zeroql that continues over several
+//! lines until it ends with `;` ([`input::statement_complete`]). Piped
+//! input is read line by line, each line one entry, as scripts expect.
+
+mod editor;
+pub mod input;
+
+use std::io::IsTerminal;
 
 use clap::Parser;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use zerodb_client::Value;
 
 use super::commands::{self, ClientCommand, Output};
 use super::connect::{ConnectArgs, Session};
 use super::txn_text::{split_words, KeySpace};
+use editor::{EditorThread, LineSource, Read, Tables};
+use input::{changes_schema, history_path, statement_complete, HISTORY_ENV};
 
-/// Most lines kept in the history.
+/// Most entries kept in the history (this session's, and the file's).
 const HISTORY_MAX: usize = 1000;
+
+/// The statement the shell asks for the table names it completes.
+const TABLES_QUERY: &str = "INFO FOR DB";
 
 const HELP: &str = "\
 Commands (same as the command line):
@@ -19,11 +36,18 @@ Commands (same as the command line):
   status | admin info | admin checkpoint | admin validate
   use TABLE        switch table (namespace and database stay)
   SELECT ... | CREATE ... | any other line: zeroql, in the default
-                   namespace and database (`sql QUERY` also works; a zeroql
-                   USE applies to the rest of its line only)
+                   namespace and database (a zeroql USE applies to the rest
+                   of its entry only)
+  sql QUERY        zeroql on one line, run at once
   json on|off      print JSON
-  history          show this session's commands
-  help | exit";
+  history          show this session's entries
+  help | exit
+On a terminal, zeroql continues on the next line (prompt `->`) until it ends
+with `;` outside quotes, brackets and comments; shell commands are one line.
+Ctrl-C drops the entry being typed, Ctrl-D leaves. Tab completes keywords,
+table names and commands. History is kept in $ZERODB_HISTORY, else
+$HOME/.zerodb_history (empty ZERODB_HISTORY: none). Piped input runs each
+line as it comes.";
 
 /// First words of the shell's own commands; any other line is zeroql.
 const SHELL_WORDS: &[&str] = &[
@@ -67,38 +91,65 @@ pub async fn run(connect: ConnectArgs) {
         }
     };
     println!("ZeroDB shell. Type `help` for commands, `exit` to leave.");
+    let tables = Tables::default();
+    let mut source = line_source(&tables);
+    let terminal = matches!(source, LineSource::Terminal(_));
+    // Table names are fetched while the user types the next line, and
+    // again after a definition or removal (on a terminal only: piped input
+    // completes nothing).
+    let mut tables_stale = terminal;
     let mut history: Vec<String> = Vec::new();
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
     loop {
         let prompt = match session.node().await {
             Some(node) => format!("zerodb n{node} {}> ", space.table),
             None => format!("zerodb {}> ", space.table),
         };
-        let mut stdout = tokio::io::stdout();
-        let _ = stdout.write_all(prompt.as_bytes()).await;
-        let _ = stdout.flush().await;
-        let Ok(Some(line)) = lines.next_line().await else {
-            println!();
-            break;
+        let read = if tables_stale {
+            tables_stale = false;
+            let (read, ()) = tokio::join!(
+                source.read(&prompt),
+                refresh_tables(&session, &space, &tables)
+            );
+            read
+        } else {
+            source.read(&prompt).await
+        };
+        let line = match read {
+            Read::Line(line) => line,
+            Read::Interrupted => continue,
+            Read::End => {
+                println!();
+                break;
+            }
         };
         let line = line.trim();
         if line.is_empty() {
             continue;
         }
+        let entry = if terminal && continues(line) {
+            match read_rest(&mut source, line, &prompt).await {
+                Some(entry) => entry,
+                None => continue,
+            }
+        } else {
+            line.to_string()
+        };
+        source.remember(&entry);
         if history.len() == HISTORY_MAX {
             history.remove(0);
         }
-        history.push(line.to_string());
-        if let Some(text) = zeroql(line) {
+        history.push(entry.clone());
+        if let Some(text) = zeroql(&entry) {
             let (namespace, database) = (&space.namespace, &space.database);
             if let Err(error) =
                 super::sql::run_text(&mut session, namespace, database, text, &[], out.json).await
             {
                 eprintln!("error: {error}");
             }
+            tables_stale = terminal && changes_schema(text);
             continue;
         }
-        let words = match split_words(line) {
+        let words = match split_words(&entry) {
             Ok(words) => words.into_iter().map(|w| w.text).collect::<Vec<_>>(),
             Err(error) => {
                 eprintln!("error: {error}");
@@ -134,9 +185,77 @@ pub async fn run(connect: ConnectArgs) {
     session.close().await;
 }
 
+/// The line editor on a terminal (plain lines if it cannot start), plain
+/// lines otherwise.
+fn line_source(tables: &Tables) -> LineSource {
+    if !std::io::stdin().is_terminal() {
+        return LineSource::piped();
+    }
+    let history_file = history_path(std::env::var_os(HISTORY_ENV), std::env::var_os("HOME"));
+    match EditorThread::start(history_file, tables.clone()) {
+        Ok(editor) => LineSource::Terminal(editor),
+        Err(error) => {
+            eprintln!("warning: {error}; reading plain lines");
+            LineSource::piped()
+        }
+    }
+}
+
+/// Whether `line` starts a zeroql entry that continues on the next line:
+/// zeroql not written with `sql` (which runs its line at once) and not
+/// complete yet.
+fn continues(line: &str) -> bool {
+    let with_sql = line.split_whitespace().next() == Some("sql");
+    !with_sql && zeroql(line).is_some() && !statement_complete(line)
+}
+
+/// Reads the lines that complete the zeroql entry `first`, under a
+/// continuation prompt as wide as `prompt`. `None` when Ctrl-C drops the
+/// entry or the input ends before it is complete (nothing runs).
+async fn read_rest(source: &mut LineSource, first: &str, prompt: &str) -> Option<String> {
+    let width = prompt.chars().count();
+    let continuation = format!("{:>width$}", "-> ");
+    let mut entry = first.to_string();
+    while !statement_complete(&entry) {
+        match source.read(&continuation).await {
+            Read::Line(line) => {
+                entry.push('\n');
+                entry.push_str(line.trim_end());
+            }
+            Read::Interrupted | Read::End => return None,
+        }
+    }
+    Some(entry)
+}
+
+/// Fetches the table names of the shell's database for completion. A
+/// failure (no cluster, no permission) keeps the names there were.
+async fn refresh_tables(session: &Session, space: &KeySpace, tables: &Tables) {
+    let answer = session
+        .client()
+        .query_in(&space.namespace, &space.database, TABLES_QUERY, &[])
+        .await;
+    let Ok(results) = answer else {
+        return;
+    };
+    let Some(Value::Array(names)) = results.first().map(|info| info.field("tables")) else {
+        return;
+    };
+    let names = names
+        .into_iter()
+        .filter_map(|name| match name {
+            Value::Str(name) => Some(name),
+            _ => None,
+        })
+        .collect();
+    *tables
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()) = names;
+}
+
 #[cfg(test)]
 mod tests {
-    use super::zeroql;
+    use super::{continues, zeroql};
 
     #[test]
     fn lines_that_are_not_shell_commands_are_zeroql() {
@@ -149,5 +268,16 @@ mod tests {
             Some("USE NS a DB b; RETURN 1")
         );
         assert_eq!(zeroql("sql get"), Some("get"));
+    }
+
+    #[test]
+    fn only_unfinished_zeroql_continues_on_the_next_line() {
+        assert!(continues("SELECT * FROM person"));
+        assert!(continues("CREATE person CONTENT {"));
+        assert!(!continues("SELECT * FROM person;"));
+        // Shell commands, and zeroql written with `sql`, are one line.
+        assert!(!continues("get k"));
+        assert!(!continues("use orders"));
+        assert!(!continues("sql RETURN 1"));
     }
 }

@@ -201,7 +201,8 @@ pub fn error_code(kind: QueryErrorKind) -> u8 {
         QueryErrorKind::Violation | QueryErrorKind::Conflict => exit::CONFLICT,
         QueryErrorKind::Unavailable => exit::UNAVAILABLE,
         QueryErrorKind::OutcomeUnknown => exit::UNKNOWN_OUTCOME,
-        QueryErrorKind::Internal => exit::INTERNAL,
+        // The client prepares again on this error; it reaches no one.
+        QueryErrorKind::Internal | QueryErrorKind::UnknownStatement => exit::INTERNAL,
     }
 }
 
@@ -214,6 +215,7 @@ fn kind_name(kind: QueryErrorKind) -> &'static str {
         QueryErrorKind::OutcomeUnknown => "outcome_unknown",
         QueryErrorKind::Refused => "refused",
         QueryErrorKind::Internal => "internal",
+        QueryErrorKind::UnknownStatement => "unknown_statement",
     }
 }
 

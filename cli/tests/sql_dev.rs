@@ -1,7 +1,8 @@
 //! `zerodb sql` as users run it against `zerodb dev`: definitions, an
 //! indexed select, an update, a unique violation, a parse error with its
 //! caret, JSON output, the query on standard input, zeroql in the shell,
-//! and concurrent updates of one counter that all count.
+//! concurrent updates of one counter that all count, and statements in an
+//! eventual namespace (blocks and uniqueness refused there).
 
 mod cluster_support;
 
@@ -174,6 +175,73 @@ fn sql_runs_zeroql_on_a_dev_cluster() {
         serde_json::json!([[{"n": 4}]])
     );
 
+    let rest = dev.stop();
+    assert!(rest.contains("Stopped."), "{rest}");
+}
+
+#[test]
+fn sql_runs_in_an_eventual_namespace_without_multi_key_guarantees() {
+    let temp = TempDir::new("sql-eventual");
+    let dir = temp.0.join("cluster");
+    let dev = Dev::start(&dir, free_ports(3));
+    let created = zerodb()
+        .arg("--dir")
+        .arg(&dir)
+        .args(["ns", "create", "shop", "--consistency", "eventual"])
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{created:?}");
+    let in_shop = |query: &str| json_with(&dir, &["--ns", "shop"], query);
+
+    assert_eq!(
+        in_shop("DEFINE TABLE item SCHEMALESS; DEFINE INDEX price ON item FIELDS price"),
+        serde_json::json!([null, null])
+    );
+    in_shop("CREATE item:pen SET name = 'pen', price = 2");
+    in_shop("CREATE item:ink SET name = 'ink', price = 9");
+    // The index answers the range.
+    let plan = in_shop("EXPLAIN SELECT name FROM item WHERE price > 5");
+    assert!(plan.to_string().contains("IndexScan"), "{plan}");
+    assert_eq!(
+        in_shop("SELECT name FROM item WHERE price > 5"),
+        serde_json::json!([[{"name": "ink"}]])
+    );
+    in_shop("UPDATE item:pen SET price += 10");
+    assert_eq!(
+        in_shop("SELECT name FROM item WHERE price > 5 ORDER BY name"),
+        serde_json::json!([[{"name": "ink"}, {"name": "pen"}]])
+    );
+    in_shop("DELETE item:ink");
+    assert_eq!(
+        in_shop("SELECT name, price FROM item"),
+        serde_json::json!([[{"name": "pen", "price": 12}]])
+    );
+
+    // What an eventual namespace cannot keep is refused, with why.
+    let refusals = [
+        (
+            "BEGIN; CREATE item:cap SET price = 1; COMMIT",
+            "BEGIN ... COMMIT",
+        ),
+        ("DEFINE INDEX by_name ON item FIELDS name UNIQUE", "UNIQUE"),
+        ("DEFINE FIELD code ON item UNIQUE", "UNIQUE"),
+    ];
+    for (query, what) in refusals {
+        let (code, _, err) = sql(&dir, &["--ns", "shop", query]);
+        assert_eq!(code, Some(2), "{query}: {err}");
+        for part in [
+            "namespace \"shop\" is eventual",
+            "without multi-key guarantees",
+            what,
+            "use a strong namespace",
+        ] {
+            assert!(err.contains(part), "{query}: {err}");
+        }
+    }
+    assert_eq!(
+        in_shop("SELECT name FROM item:cap"),
+        serde_json::json!([[]])
+    );
     let rest = dev.stop();
     assert!(rest.contains("Stopped."), "{rest}");
 }

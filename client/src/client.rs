@@ -11,7 +11,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use tokio::sync::RwLock;
 use zerodb_proto::api::{
-    ClientRequest, ClientResponse, QueryError, QueryRequest, ScanEntry, ScanQuery,
+    ClientRequest, ClientResponse, QueryAnswer, QueryError, QueryRequest, ScanEntry, ScanQuery,
 };
 use zerodb_proto::{Key, Level, Op, OpResult, Request, Response, Ver, Versioned};
 use zerodb_query::value::{codec, Value};
@@ -207,7 +207,7 @@ impl Client {
     /// Sends `request`, retrying on another node when that is safe:
     /// always for reads (`idempotent`), for writes only when the failure
     /// shows the request was not applied. Error answers come back as `Err`.
-    async fn call(
+    pub(crate) async fn call(
         &self,
         request: &ClientRequest,
         idempotent: bool,
@@ -361,33 +361,16 @@ impl Client {
         text: &str,
         params: &[(&str, Value)],
     ) -> Result<QueryOutput, Error> {
-        let mut encoded = Vec::with_capacity(params.len());
-        for (name, value) in params {
-            let bytes = codec::encode(value)
-                .map_err(|error| Error::BadRequest(format!("parameter ${name}: {error}")))?;
-            encoded.push((name.to_string(), bytes));
-        }
         let request = ClientRequest::Query(QueryRequest {
             namespace: namespace.to_string(),
             database: database.to_string(),
             text: text.to_string(),
-            params: encoded,
+            params: encode_params(params)?,
         });
-        let answer = match self.call(&request, false).await? {
-            ClientResponse::Query(answer) => answer,
-            other => return Err(unexpected(other)),
-        };
-        let mut results = Vec::with_capacity(answer.results.len());
-        for bytes in &answer.results {
-            let value = codec::decode(bytes).map_err(|error| {
-                Error::Internal(format!("a query result does not decode: {error}"))
-            })?;
-            results.push(value);
+        match self.call(&request, false).await? {
+            ClientResponse::Query(answer) => decode_answer(answer),
+            other => Err(unexpected(other)),
         }
-        Ok(QueryOutput {
-            results,
-            error: answer.error,
-        })
     }
 
     /// Closes the connection.
@@ -415,6 +398,31 @@ pub struct QueryOutput {
     pub error: Option<QueryError>,
 }
 
+/// Parameters in the value codec, as a query carries them.
+pub(crate) fn encode_params(params: &[(&str, Value)]) -> Result<Vec<(String, Vec<u8>)>, Error> {
+    let mut encoded = Vec::with_capacity(params.len());
+    for (name, value) in params {
+        let bytes = codec::encode(value)
+            .map_err(|error| Error::BadRequest(format!("parameter ${name}: {error}")))?;
+        encoded.push((name.to_string(), bytes));
+    }
+    Ok(encoded)
+}
+
+/// A query's answer with its results decoded.
+pub(crate) fn decode_answer(answer: QueryAnswer) -> Result<QueryOutput, Error> {
+    let mut results = Vec::with_capacity(answer.results.len());
+    for bytes in &answer.results {
+        let value = codec::decode(bytes)
+            .map_err(|error| Error::Internal(format!("a query result does not decode: {error}")))?;
+        results.push(value);
+    }
+    Ok(QueryOutput {
+        results,
+        error: answer.error,
+    })
+}
+
 /// Whether `request` may be sent again after a failure whose outcome is
 /// unknown: reads, read-only transactions, scans and the operator surface
 /// (status, info, checkpoint, validate) may; writes may not (they are
@@ -425,7 +433,9 @@ pub fn retry_safe(request: &ClientRequest) -> bool {
         ClientRequest::Data(Request::Txn { ops }) => !ops.iter().any(Op::writes),
         ClientRequest::Data(Request::Put { .. } | Request::Delete { .. }) => false,
         // A query may write; it is sent again only when it was not applied.
-        ClientRequest::Query(_) => false,
+        ClientRequest::Query(_) | ClientRequest::Execute(_) => false,
+        // Preparing twice keeps one statement.
+        ClientRequest::Prepare(_) => true,
         ClientRequest::Scan(_)
         | ClientRequest::LocalScan(_)
         | ClientRequest::Status
@@ -452,7 +462,7 @@ fn written(response: ClientResponse) -> Result<Ver, Error> {
     }
 }
 
-fn unexpected(response: ClientResponse) -> Error {
+pub(crate) fn unexpected(response: ClientResponse) -> Error {
     Error::Internal(format!("unexpected answer: {response:?}"))
 }
 
@@ -483,6 +493,20 @@ mod tests {
         assert!(retry_safe(&ClientRequest::Status));
         assert!(!retry_safe(&put));
         assert!(!retry_safe(&write_txn));
+        // A prepare only parses; an execution may write.
+        let prepare = ClientRequest::Prepare(zerodb_proto::api::PrepareRequest {
+            namespace: "ns".into(),
+            database: "db".into(),
+            text: "CREATE t SET a = 1".into(),
+        });
+        let execute = ClientRequest::Execute(zerodb_proto::api::ExecuteRequest {
+            handle: 1,
+            namespace: "ns".into(),
+            database: "db".into(),
+            params: Vec::new(),
+        });
+        assert!(retry_safe(&prepare));
+        assert!(!retry_safe(&execute));
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! - [`Client::get`], [`Client::put`], [`Client::delete`], [`Client::scan`],
 //!   [`Client::transaction`]: async, typed errors ([`Error`]).
 //! - [`Client::query`]: zeroql statements, run by the node connected to;
-//!   parameters and results are zeroql [`Value`]s.
+//!   parameters and results are zeroql [`Value`]s. [`Client::prepare`] and
+//!   [`Client::execute`]: parse once, run many times ([`PreparedQuery`]);
+//!   a node that does not hold the statement is given its text again.
 //! - Retries: a call goes to another node when it is safe: reads always,
 //!   writes only when the failure shows nothing was applied (no node
 //!   reachable, no quorum, node shutting down before starting it). A write
@@ -40,12 +42,14 @@
 
 mod client;
 mod error;
+mod prepared;
 
 pub use client::{
     retry_safe, seeds_from_cluster_file, Client, ClientConfig, QueryOutput, ATTEMPTS_MAX_DEFAULT,
     QUERY_DATABASE_DEFAULT, QUERY_NAMESPACE_DEFAULT,
 };
 pub use error::Error;
+pub use prepared::{PreparedQuery, REPREPARES_MAX};
 pub use zerodb_proto::api::{ClientRequest, ClientResponse};
 pub use zerodb_proto::api::{QueryError, QueryErrorKind};
 pub use zerodb_proto::api::{ScanEntry, ScanQuery};

@@ -23,6 +23,22 @@
 //! [`ClientResponse`], so every older frame still decodes the same and the
 //! protocol version stays 1; a node without zeroql refuses a `Query` frame
 //! as malformed.
+//!
+//! ## Prepared statements
+//!
+//! [`ClientRequest::Prepare`] parses a text once on the receiving node and
+//! answers [`ClientResponse::Prepared`] with its handle: the xxh3-64 hash
+//! of the text, so every node computes the same handle for the same text.
+//! A text that does not parse is answered as a failed query would be
+//! ([`ClientResponse::Query`] with no results and an
+//! [`QueryErrorKind::Invalid`] error). [`ClientRequest::Execute`] runs the
+//! prepared statements with parameters and answers like a `Query`. Each
+//! node keeps its prepared statements in a bounded cache of its own: an
+//! `Execute` whose handle the node does not hold (prepared on another
+//! node, evicted, or the node restarted) fails with
+//! [`QueryErrorKind::UnknownStatement`], and the client prepares the text
+//! again on that node. These variants were appended too (protocol version
+//! 1 still); a node without them refuses their frames as malformed.
 
 use bincode::{Decode, Encode};
 
@@ -91,11 +107,15 @@ pub enum QueryErrorKind {
     /// The commit of the statement timed out: it may or may not have been
     /// applied. Read before retrying.
     OutcomeUnknown,
-    /// The caller may not do this, or the namespace cannot run zeroql (an
-    /// eventual namespace).
+    /// The caller may not do this, or the namespace cannot run zeroql (the
+    /// system namespace), or not this statement (a `BEGIN ... COMMIT` block
+    /// or a uniqueness rule in an eventual namespace).
     Refused,
     /// A stored value did not decode, or the node failed.
     Internal,
+    /// An [`ExecuteRequest`] named a handle this node does not hold:
+    /// prepare the text again on it (nothing ran).
+    UnknownStatement,
 }
 
 /// Why a query stopped.
@@ -115,6 +135,43 @@ pub struct QueryAnswer {
     pub results: Vec<Vec<u8>>,
     /// Set when a statement failed; the statements of `results` ran.
     pub error: Option<QueryError>,
+}
+
+/// Prepare zeroql statements: parse them once on the receiving node, to
+/// be run by [`ExecuteRequest`]s naming the handle.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct PrepareRequest {
+    /// Namespace the statements are meant to start in. Preparing reads no
+    /// data, so nothing is checked against it; each execution names its
+    /// own.
+    pub namespace: String,
+    /// Database the statements are meant to start in (as `namespace`).
+    pub database: String,
+    /// The zeroql text: one or more statements separated by `;`.
+    pub text: String,
+}
+
+/// The answer to a [`PrepareRequest`].
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct PreparedStatement {
+    /// The xxh3-64 hash of the text: the same on every node.
+    pub handle: u64,
+    /// How many statements the text holds (`BEGIN` and `COMMIT` included).
+    pub statements: u32,
+}
+
+/// Run statements prepared with a [`PrepareRequest`].
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct ExecuteRequest {
+    /// The handle [`PreparedStatement::handle`] gave.
+    pub handle: u64,
+    /// Namespace the statements start in.
+    pub namespace: String,
+    /// Database the statements start in.
+    pub database: String,
+    /// `$name` -> value in the query crate's value codec, as in
+    /// [`QueryRequest::params`].
+    pub params: Vec<(String, Vec<u8>)>,
 }
 
 /// A request to a node.
@@ -140,6 +197,10 @@ pub enum ClientRequest {
     /// Run zeroql statements, coordinated by the receiving node (see the
     /// module documentation).
     Query(QueryRequest),
+    /// Parse zeroql statements once and keep them on the receiving node.
+    Prepare(PrepareRequest),
+    /// Run statements prepared on the receiving node.
+    Execute(ExecuteRequest),
 }
 
 /// One record of a scan answer.
@@ -281,6 +342,64 @@ pub enum ClientResponse {
     Done,
     /// A node-level failure.
     Error(ServiceError),
-    /// Answer to [`ClientRequest::Query`].
+    /// Answer to [`ClientRequest::Query`] and [`ClientRequest::Execute`]
+    /// (and to a [`ClientRequest::Prepare`] whose text does not parse).
     Query(QueryAnswer),
+    /// Answer to [`ClientRequest::Prepare`].
+    Prepared(PreparedStatement),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{decode, encode};
+
+    /// The tag of an encoded enum value: the byte after the version (the
+    /// standard config writes small variant indices as one byte).
+    fn tag<T: Encode>(value: &T) -> u8 {
+        encode(value).unwrap()[1]
+    }
+
+    #[test]
+    fn prepare_and_execute_are_appended_so_older_frames_keep_their_tags() {
+        let query = ClientRequest::Query(QueryRequest {
+            namespace: "ns".into(),
+            database: "db".into(),
+            text: "RETURN 1".into(),
+            params: Vec::new(),
+        });
+        let prepare = ClientRequest::Prepare(PrepareRequest {
+            namespace: "ns".into(),
+            database: "db".into(),
+            text: "RETURN $a".into(),
+        });
+        let execute = ClientRequest::Execute(ExecuteRequest {
+            handle: u64::MAX - 1,
+            namespace: "ns".into(),
+            database: "db".into(),
+            params: vec![("a".into(), vec![1, 2])],
+        });
+        assert_eq!(
+            [tag(&query), tag(&prepare), tag(&execute)],
+            [8, 9, 10],
+            "Status is 3, Query 8: new variants go after them"
+        );
+        for request in [query, prepare, execute] {
+            assert_eq!(
+                decode::<ClientRequest>(&encode(&request).unwrap()).unwrap(),
+                request
+            );
+        }
+        let prepared = ClientResponse::Prepared(PreparedStatement {
+            handle: 7,
+            statements: 2,
+        });
+        assert_eq!(tag(&prepared), 8);
+        assert_eq!(
+            decode::<ClientResponse>(&encode(&prepared).unwrap()).unwrap(),
+            prepared
+        );
+        assert_eq!(tag(&QueryErrorKind::Internal), 6);
+        assert_eq!(tag(&QueryErrorKind::UnknownStatement), 7);
+    }
 }

@@ -20,9 +20,9 @@ pub mod request;
 pub mod types;
 
 pub use api::{
-    ClientRequest, ClientResponse, InfoReport, MemberStatus, QueryAnswer, QueryError,
-    QueryErrorKind, QueryRequest, ScanEntry, ScanQuery, StatusReport, ValidateReport,
-    QUERY_PARAMS_MAX, SCAN_LIMIT_MAX,
+    ClientRequest, ClientResponse, ExecuteRequest, InfoReport, MemberStatus, PrepareRequest,
+    PreparedStatement, QueryAnswer, QueryError, QueryErrorKind, QueryRequest, ScanEntry, ScanQuery,
+    StatusReport, ValidateReport, QUERY_PARAMS_MAX, SCAN_LIMIT_MAX,
 };
 pub use codec::PROTOCOL_VERSION;
 pub use error::{ClientError, CodecError, ServiceError};

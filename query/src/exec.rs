@@ -121,6 +121,10 @@ pub struct Transaction<'q> {
     pub statements: &'q [Statement],
     /// Ended by `CANCEL`: run for its results, but nothing is written.
     pub cancelled: bool,
+    /// Written as `BEGIN ... COMMIT|CANCEL` (possibly around one statement
+    /// or none): the caller promised all or nothing. A store that cannot
+    /// keep that promise (an eventual namespace) refuses blocks.
+    pub block: bool,
 }
 
 /// Splits a query into its transactions, checking that `BEGIN`, `COMMIT`
@@ -148,6 +152,7 @@ pub fn transactions(query: &Query) -> Result<Vec<Transaction<'_>>, ExecError> {
                 units.push(Transaction {
                     statements: &statements[first..at],
                     cancelled: statement.kind == StatementKind::Cancel,
+                    block: true,
                 });
                 open = None;
             }
@@ -155,6 +160,7 @@ pub fn transactions(query: &Query) -> Result<Vec<Transaction<'_>>, ExecError> {
             (_, None) => units.push(Transaction {
                 statements: std::slice::from_ref(statement),
                 cancelled: false,
+                block: false,
             }),
         }
     }

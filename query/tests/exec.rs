@@ -229,6 +229,7 @@ fn begin_commit_with_let_is_one_transaction() {
     let query = zerodb_query::parse(text).unwrap();
     let units = transactions(&query).unwrap();
     assert_eq!(units.len(), 1);
+    assert!(units[0].block);
     let mut environment = Environment {
         now: 0,
         ids: &mut db.ids,
@@ -247,6 +248,29 @@ fn begin_commit_with_let_is_one_transaction() {
     // CANCEL writes nothing.
     db.run("BEGIN; UPDATE account:one SET balance = 0; CANCEL");
     assert_eq!(db.last("SELECT balance FROM account"), "[{ balance: 70 }]");
+}
+
+#[test]
+fn units_say_whether_they_were_written_as_a_block() {
+    let query = zerodb_query::parse(
+        "RETURN 1; BEGIN; RETURN 2; COMMIT; BEGIN; CANCEL; BEGIN TRANSACTION; RETURN 3; RETURN 4; COMMIT; RETURN 5",
+    )
+    .unwrap();
+    let units = transactions(&query).unwrap();
+    let shape: Vec<(usize, bool, bool)> = units
+        .iter()
+        .map(|unit| (unit.statements.len(), unit.block, unit.cancelled))
+        .collect();
+    assert_eq!(
+        shape,
+        vec![
+            (1, false, false),
+            (1, true, false),
+            (0, true, true),
+            (2, true, false),
+            (1, false, false)
+        ]
+    );
 }
 
 #[test]

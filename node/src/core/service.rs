@@ -8,12 +8,14 @@
 //! | `LocalScan` | nodes only (one part of another node's scan) |
 //! | `Status`, `NamespaceStatus`, `Info` | anyone |
 //! | `Checkpoint`, `Validate` | nodes; users who are cluster admins |
-//! | `Query` | anyone: each read and the commit it makes as the caller pass the gate |
+//! | `Query`, `Execute` | anyone: each read and the commit it makes as the caller pass the gate |
+//! | `Prepare` | anyone: it parses, reading no data |
 //!
 //! `Info` (the driver's figures) and `Validate` (an engine feature of the
 //! runtime's engines) are answered by the driver once
-//! [`NodeCore::authorize`] allows them; `Query` (zeroql) is run by the
-//! runtime as a client of this core; the core answers the rest.
+//! [`NodeCore::authorize`] allows them; `Query`, `Prepare` and `Execute`
+//! (zeroql) are run by the runtime as a client of this core; the core
+//! answers the rest.
 
 use zerodb_storage::Engine;
 use zerodb_txn::ClientId;
@@ -67,7 +69,9 @@ impl<E: Engine> NodeCore<E> {
                         reason: "this node's driver answers info and validate requests".into(),
                     })
                 }
-                ClientRequest::Query(_) => ClientResponse::Error(ServiceError::Refused {
+                ClientRequest::Query(_)
+                | ClientRequest::Prepare(_)
+                | ClientRequest::Execute(_) => ClientResponse::Error(ServiceError::Refused {
                     reason: "this node's driver runs zeroql queries (the node core runs their reads and commits)".into(),
                 }),
             },
@@ -83,6 +87,8 @@ impl<E: Engine> NodeCore<E> {
         match request {
             ClientRequest::Data(_)
             | ClientRequest::Query(_)
+            | ClientRequest::Prepare(_)
+            | ClientRequest::Execute(_)
             | ClientRequest::Status
             | ClientRequest::NamespaceStatus(_)
             | ClientRequest::Info => Ok(()),

@@ -11,7 +11,10 @@ use super::super::metadata::Caller;
 use super::super::scan::{scan_quorum, SCAN_TIMEOUT_MS};
 use super::super::tests::Harness;
 use super::super::{Output, Timer};
-use crate::api::{ClientRequest, ClientResponse, ScanQuery, ServiceError};
+use crate::api::{
+    ClientRequest, ClientResponse, ExecuteRequest, PrepareRequest, QueryRequest, ScanQuery,
+    ServiceError,
+};
 
 fn query(namespace: &str) -> ScanQuery {
     ScanQuery {
@@ -198,6 +201,33 @@ fn local_scans_are_for_nodes_and_storage_requests_for_admins() {
     assert!(core.authorize(&vera(), &ClientRequest::Validate).is_err());
     assert!(core.authorize(&vera(), &ClientRequest::Info).is_ok());
     assert!(core.authorize(&vera(), &ClientRequest::Status).is_ok());
+    // zeroql, prepared or not, is let through alike: its reads and its
+    // commit meet the gate as vera's; the runtime, not the core, runs it.
+    let zeroql = [
+        ClientRequest::Query(QueryRequest {
+            namespace: "system".into(),
+            database: "d".into(),
+            text: "SELECT * FROM t".into(),
+            params: Vec::new(),
+        }),
+        ClientRequest::Prepare(PrepareRequest {
+            namespace: "system".into(),
+            database: "d".into(),
+            text: "SELECT * FROM t".into(),
+        }),
+        ClientRequest::Execute(ExecuteRequest {
+            handle: 1,
+            namespace: "system".into(),
+            database: "d".into(),
+            params: Vec::new(),
+        }),
+    ];
+    for (at, request) in zeroql.into_iter().enumerate() {
+        let core = &harness.nodes[&NodeId(1)];
+        assert!(core.authorize(&vera(), &request).is_ok(), "{request:?}");
+        let reason = refused(harness.call(1, 20 + at as u64, vera(), request));
+        assert!(reason.contains("driver runs zeroql"), "{reason}");
+    }
     // Scans need the read permission; the system namespace needs an admin.
     let scan = harness.call(1, 15, vera(), ClientRequest::Scan(query("default")));
     assert!(matches!(scan, ClientResponse::Scan(_)), "{scan:?}");

@@ -15,6 +15,7 @@ use zerodb_txn::ClientId;
 
 use super::clock::Clock;
 use super::peers::Peers;
+use super::prepared::SharedCache;
 use super::query::LocalCall;
 use super::{Control, NodeEngine, BATCH_INPUTS_MAX};
 use crate::api::{ClientResponse, InfoReport, NodeMessage, ServiceError};
@@ -64,6 +65,12 @@ pub(crate) struct EventLoop {
     answers: mpsc::UnboundedReceiver<AskAnswer>,
     /// Requests of this node's query tasks to its core.
     pub(super) local_calls_tx: mpsc::UnboundedSender<LocalCall>,
+    /// This node's prepared zeroql statements.
+    pub(super) prepared: SharedCache,
+    /// The eventual namespaces of the cached catalog, for query tasks, and
+    /// the catalog version they were taken from.
+    pub(super) eventual: watch::Sender<BTreeSet<String>>,
+    eventual_version: Option<u64>,
     local_calls: mpsc::UnboundedReceiver<LocalCall>,
     pub(super) clock: Clock,
     boot: u64,
@@ -97,6 +104,9 @@ impl EventLoop {
         EventLoop {
             local_calls_tx,
             local_calls,
+            prepared: SharedCache::default(),
+            eventual: watch::Sender::new(BTreeSet::new()),
+            eventual_version: None,
             core,
             peers: Peers::new(transport, failures_tx),
             failures,
@@ -208,11 +218,25 @@ impl EventLoop {
         }
         self.inputs += inputs.len() as u64;
         let outputs = self.core.handle_batch(now, inputs);
+        self.publish_eventual();
         // Durability rule: nothing that depends on this batch's writes
         // leaves before they are durable.
         self.sync()?;
         self.release(outputs);
         Ok(())
+    }
+
+    /// Tells query tasks the eventual namespaces when the cached catalog
+    /// changed, before this batch's replies leave: a query that waited for
+    /// a catalog refresh to read a new namespace knows its consistency when
+    /// the read comes back.
+    fn publish_eventual(&mut self) {
+        let version = self.core.catalog().map(|catalog| catalog.version);
+        if version == self.eventual_version {
+            return;
+        }
+        self.eventual_version = version;
+        self.eventual.send_replace(self.eventual_namespaces());
     }
 
     /// Makes the batch's writes durable. A batch that wrote nothing costs

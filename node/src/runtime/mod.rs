@@ -16,7 +16,8 @@
 //!   meanwhile.
 //! - zeroql queries ([`query`]) run in a task of their own, which sends
 //!   its reads and its commit to the core through the loop, as the client
-//!   that sent the query.
+//!   that sent the query; so do executions of prepared statements, whose
+//!   parses the node keeps in a bounded cache ([`prepared`]).
 //! - The runtime decides nothing about the protocol: it moves bytes, syncs
 //!   and keeps time; the core decides (see [`crate::core::output`]).
 //! - Shutdown ([`NodeHandle::shutdown`], or SIGINT/SIGTERM in the binary):
@@ -28,6 +29,7 @@ pub mod engine;
 mod event_loop;
 pub mod metrics;
 mod peers;
+pub mod prepared;
 pub mod query;
 mod requests;
 

@@ -13,15 +13,17 @@
 //!    (at most [`READ_ROUNDS_MAX`] rounds). The executor is deterministic
 //!    given the store's answers, the time and the id source, all fixed for
 //!    one attempt.
-//! 3. Commit with ONE `Request::Txn`: `Assert(key, VersionEquals(v))` for
-//!    every key read (`Ver::ZERO` for a key read as absent: the transaction
-//!    layer reads a never-written key and a deleted one alike as version
-//!    zero), then every write. A read-only statement that read something
-//!    commits the asserts alone, so its reads are checked at one point.
-//! 4. When an assert fails or a lock stays held ([`ClientError::ConditionFailed`],
-//!    [`ClientError::RangeChanged`], [`ClientError::Conflict`]) the whole statement runs again from 1,
-//!    at most [`STATEMENT_ATTEMPTS_MAX`] times, then the query stops with
-//!    a conflict error.
+//! 3. Commit with ONE `Request::Txn`: `AssertRange` for every range
+//!    scanned, `Assert(key, VersionEquals(v))` for every other key read
+//!    (`Ver::ZERO` for a key read as absent: the transaction layer reads a
+//!    never-written key and a deleted one alike as version zero), then
+//!    every write. A read-only statement that read something commits the
+//!    asserts alone, so its reads are checked at one point.
+//! 4. When an assert fails or a lock stays held
+//!    ([`ClientError::ConditionFailed`], [`ClientError::RangeChanged`],
+//!    [`ClientError::Conflict`]) the whole statement runs again from 1, at
+//!    most [`STATEMENT_ATTEMPTS_MAX`] times, then the query stops with a
+//!    conflict error.
 //!
 //! **Phantoms:** every range a statement scanned (a table, an index range,
 //! the value range a unique index checks) is committed as an
@@ -33,9 +35,11 @@
 //! A range read needs the table's records on one replica ring: namespaces
 //! with partition level `record` refuse range reads with that reason.
 //!
-//! **Eventual namespaces** are refused: every statement commits as a
-//! multi-key transaction, which eventual namespaces do not take. So is the
-//! `system` namespace, whose records are the cluster's metadata.
+//! **Eventual namespaces** run the same statements without multi-key
+//! guarantees: the same reads (eventual ones there), then each write on its
+//! own instead of step 3's transaction, and no retries ([`eventual`]).
+//! `BEGIN ... COMMIT` blocks and uniqueness rules are refused there. The
+//! `system` namespace is refused: its records are the cluster's metadata.
 //!
 //! Keys: a query crate [`StoreKey`] `(namespace, database, table, id)` is
 //! the ZeroDB [`Key`] with the same four parts ([`store_key_to_key`]);
@@ -45,21 +49,21 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::time::Duration;
 
+use zerodb_query::ast::Query;
 use zerodb_query::exec::{self, Environment, ExecError, Scanned, Session, Stored, TxnStore};
 use zerodb_query::keys::{KeyRange, StoreKey};
 use zerodb_query::value::{codec, Value};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use zerodb_transport::Responder;
 
 use crate::api::{
     ClientRequest, ClientResponse, QueryAnswer, QueryError, QueryErrorKind, QueryRequest,
     ScanQuery, ServiceError, QUERY_PARAMS_MAX, SCAN_LIMIT_MAX,
 };
-use crate::core::catalog::SYSTEM_NAMESPACE;
 use crate::core::metadata::Caller;
 use zerodb_txn::{
-    ClientError, Condition, Key, Level, Op, RangeAssert, Request, Response, Ver,
+    ClientError, Condition, Key, Op, RangeAssert, Request, Response, Ver,
     RANGE_ASSERT_RECORDS_MAX, TXN_OPS_MAX,
 };
 
@@ -82,6 +86,14 @@ pub const FETCH_BATCH_KEYS_MAX: usize = 128;
 pub trait CoreCalls {
     /// Sends `request` and waits for the core's answer.
     fn call(&self, request: ClientRequest) -> impl Future<Output = ClientResponse> + Send;
+
+    /// The eventual namespaces as the core knows them now, if it can say
+    /// (otherwise those the query started with are used). Asked after a
+    /// statement's reads: a namespace created a moment ago is unknown to
+    /// the node until a catalog refresh, which its reads wait for.
+    fn eventual_namespaces(&self) -> Option<BTreeSet<String>> {
+        None
+    }
 }
 
 /// The ZeroDB key a query crate key is stored under: the same four parts.
@@ -166,10 +178,50 @@ enum Stop {
 }
 
 /// Runs a query: every transaction of it in order, each committed before
-/// the next. `eventual` names the namespaces that are eventual (refused).
+/// the next. `eventual` names the namespaces that are eventual.
 pub async fn run_query<C: CoreCalls>(
     core: &C,
     request: QueryRequest,
+    eventual: &BTreeSet<String>,
+) -> QueryAnswer {
+    let query = match zerodb_query::parse(&request.text) {
+        Ok(query) => query,
+        Err(error) => {
+            return QueryAnswer {
+                results: Vec::new(),
+                error: Some(QueryError {
+                    kind: QueryErrorKind::Invalid,
+                    message: error.render(&request.text),
+                }),
+            }
+        }
+    };
+    let start = Start {
+        namespace: &request.namespace,
+        database: &request.database,
+        params: &request.params,
+    };
+    run_parsed(core, &request.text, &query, start, eventual).await
+}
+
+/// Where a query starts: namespace, database and encoded parameters.
+#[derive(Clone, Copy)]
+pub struct Start<'a> {
+    /// Namespace the statements start in.
+    pub namespace: &'a str,
+    /// Database the statements start in.
+    pub database: &'a str,
+    /// `$name` -> value in the value codec.
+    pub params: &'a [(String, Vec<u8>)],
+}
+
+/// Runs `query`, parsed from `text` (against which errors are rendered):
+/// [`run_query`] after parsing, and the execution of a prepared statement.
+pub async fn run_parsed<C: CoreCalls>(
+    core: &C,
+    text: &str,
+    query: &Query,
+    start: Start<'_>,
     eventual: &BTreeSet<String>,
 ) -> QueryAnswer {
     let mut answer = QueryAnswer {
@@ -177,23 +229,16 @@ pub async fn run_query<C: CoreCalls>(
         error: None,
     };
     let fail = |kind, message: String| QueryError { kind, message };
-    let query = match zerodb_query::parse(&request.text) {
-        Ok(query) => query,
-        Err(error) => {
-            answer.error = Some(fail(QueryErrorKind::Invalid, error.render(&request.text)));
-            return answer;
-        }
-    };
-    let mut session = Session::new(&request.namespace, &request.database);
-    if request.params.len() > QUERY_PARAMS_MAX {
+    let mut session = Session::new(start.namespace, start.database);
+    if start.params.len() > QUERY_PARAMS_MAX {
         let message = format!(
             "{} parameters: at most {QUERY_PARAMS_MAX} allowed",
-            request.params.len()
+            start.params.len()
         );
         answer.error = Some(fail(QueryErrorKind::Invalid, message));
         return answer;
     }
-    for (name, bytes) in &request.params {
+    for (name, bytes) in start.params {
         match codec::decode(bytes) {
             Ok(value) => {
                 session.params.insert(name.clone(), value);
@@ -205,10 +250,10 @@ pub async fn run_query<C: CoreCalls>(
             }
         }
     }
-    let units = match exec::transactions(&query) {
+    let units = match exec::transactions(query) {
         Ok(units) => units,
         Err(error) => {
-            answer.error = Some(fail(QueryErrorKind::Invalid, error.render(&request.text)));
+            answer.error = Some(fail(QueryErrorKind::Invalid, error.render(text)));
             return answer;
         }
     };
@@ -236,7 +281,7 @@ pub async fn run_query<C: CoreCalls>(
                     | ExecError::UndefinedField { .. } => QueryErrorKind::Violation,
                     _ => QueryErrorKind::Invalid,
                 };
-                answer.error = Some(fail(kind, error.render(&request.text)));
+                answer.error = Some(fail(kind, error.render(text)));
                 return answer;
             }
             Err(Stop::Other(kind, message)) => {
@@ -262,8 +307,15 @@ async fn run_unit<C: CoreCalls>(
             let pause = RETRY_PAUSE_MS << attempt.min(6);
             tokio::time::sleep(Duration::from_millis(pause)).await;
         }
-        let (results, commit, next_session) = read_until_complete(core, unit, session).await?;
-        check_strong(&commit, eventual)?;
+        let (results, commit, next_session) =
+            read_until_complete(core, unit, session, eventual).await?;
+        let latest = core.eventual_namespaces();
+        let eventual = latest.as_ref().unwrap_or(eventual);
+        if eventual::apply_mode(unit, session, &commit, eventual)? == eventual::Apply::EachKey {
+            eventual::write_each(core, &commit).await?;
+            *session = next_session;
+            return Ok(results);
+        }
         let ops =
             commit_ops(&commit).map_err(|message| Stop::Other(QueryErrorKind::Invalid, message))?;
         if ops.is_empty() {
@@ -302,6 +354,7 @@ async fn read_until_complete<C: CoreCalls>(
     core: &C,
     unit: &exec::Transaction<'_>,
     session: &Session,
+    eventual: &BTreeSet<String>,
 ) -> Result<Executed, Stop> {
     let now = now_ns();
     let seed = now as u64 ^ 0x9e37_79b9_7f4a_7c15;
@@ -321,7 +374,7 @@ async fn read_until_complete<C: CoreCalls>(
             let outcome = outcome.map_err(Stop::Exec)?;
             return Ok((outcome.results, outcome.commit, working));
         }
-        fetch_missing(core, &mut store).await?;
+        fetch_missing(core, &mut store, eventual).await?;
     }
     Err(Stop::Other(
         QueryErrorKind::Internal,
@@ -330,7 +383,13 @@ async fn read_until_complete<C: CoreCalls>(
 }
 
 /// Fetches every key and range the last run asked for and did not have.
-async fn fetch_missing<C: CoreCalls>(core: &C, store: &mut FetchedStore) -> Result<(), Stop> {
+async fn fetch_missing<C: CoreCalls>(
+    core: &C,
+    store: &mut FetchedStore,
+    eventual: &BTreeSet<String>,
+) -> Result<(), Stop> {
+    let latest = core.eventual_namespaces();
+    let eventual = latest.as_ref().unwrap_or(eventual);
     let keys: Vec<StoreKey> = std::mem::take(&mut store.missing_gets)
         .into_iter()
         .collect();
@@ -342,7 +401,7 @@ async fn fetch_missing<C: CoreCalls>(core: &C, store: &mut FetchedStore) -> Resu
             .map(|key| {
                 core.call(ClientRequest::Data(Request::Get {
                     key: store_key_to_key(key),
-                    level: Level::One,
+                    level: eventual::level(&key.namespace, eventual),
                 }))
             })
             .collect();
@@ -429,35 +488,6 @@ fn successor(id: &[u8]) -> Vec<u8> {
     let mut next = id.to_vec();
     next.push(0);
     next
-}
-
-/// Refuses a commit that touches an eventual namespace or the system
-/// namespace (whose records are the cluster's metadata, not documents).
-fn check_strong(commit: &exec::Commit<Ver>, eventual: &BTreeSet<String>) -> Result<(), Stop> {
-    let touched = commit
-        .reads
-        .iter()
-        .map(|(key, _)| &key.namespace)
-        .chain(commit.writes.iter().map(|(key, _)| &key.namespace));
-    for namespace in touched {
-        if namespace == SYSTEM_NAMESPACE {
-            return Err(Stop::Other(
-                QueryErrorKind::Refused,
-                format!(
-                    "namespace {SYSTEM_NAMESPACE:?} holds the cluster's metadata: zeroql does not run there; use `zerodb ns`, `user`, `grant`"
-                ),
-            ));
-        }
-        if eventual.contains(namespace) {
-            return Err(Stop::Other(
-                QueryErrorKind::Refused,
-                format!(
-                    "namespace {namespace:?} is eventual: zeroql runs every statement as a multi-key transaction, which eventual namespaces do not take (not supported yet); use a strong namespace"
-                ),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// The operations that commit `commit`: an [`Op::AssertRange`] per range
@@ -612,6 +642,8 @@ pub(crate) struct LocalCall {
 pub(crate) struct LocalCore {
     pub(crate) caller: Caller,
     pub(crate) calls: mpsc::UnboundedSender<LocalCall>,
+    /// The eventual namespaces, as the event loop last published them.
+    pub(crate) eventual: watch::Receiver<BTreeSet<String>>,
 }
 
 impl CoreCalls for LocalCore {
@@ -633,6 +665,10 @@ impl CoreCalls for LocalCore {
             answer.await.unwrap_or(stopped)
         }
     }
+
+    fn eventual_namespaces(&self) -> Option<BTreeSet<String>> {
+        Some(self.eventual.borrow().clone())
+    }
 }
 
 /// Runs `request` for `caller` and sends the answer.
@@ -648,6 +684,9 @@ pub(crate) async fn serve(
     }
 }
 
+#[path = "query_eventual.rs"]
+pub mod eventual;
+
 #[cfg(test)]
 #[path = "query_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -1,8 +1,9 @@
 //! Turning what the transport delivers into the core's inputs, the two
 //! requests the runtime answers itself once the core allows them: its
 //! figures (`Info`) and its engine's validation (`Validate`), and zeroql
-//! queries, which run in a task of their own ([`super::query`]) whose
-//! requests come back here as inputs of the core.
+//! queries and prepared statements, which run in a task of their own
+//! ([`super::query`], [`super::prepared`]) whose requests come back here as
+//! inputs of the core.
 
 use std::time::Instant;
 
@@ -79,12 +80,21 @@ impl EventLoop {
                 self.direct.push((responder, response));
             }
             ClientRequest::Query(query) => {
-                let core = LocalCore {
-                    caller,
-                    calls: self.local_calls_tx.clone(),
-                };
+                let core = self.local_core(caller);
                 let eventual = self.eventual_namespaces();
                 tokio::spawn(super::query::serve(core, query, eventual, responder));
+            }
+            // Parsing takes time with the text's size: not in the loop.
+            ClientRequest::Prepare(request) => {
+                let cache = self.prepared.clone();
+                tokio::spawn(super::prepared::serve_prepare(cache, request, responder));
+            }
+            ClientRequest::Execute(request) => {
+                let core = self.local_core(caller);
+                let (cache, eventual) = (self.prepared.clone(), self.eventual_namespaces());
+                let serve =
+                    super::prepared::serve_execute(core, cache, request, eventual, responder);
+                tokio::spawn(serve);
             }
             request => self.hand_to_core(caller, request, Replier::Remote(responder), inputs),
         }
@@ -94,7 +104,11 @@ impl EventLoop {
     pub(super) fn local_call(&mut self, call: LocalCall, inputs: &mut Vec<Input>) {
         match call.request {
             // A query never sends these; refuse rather than loop.
-            ClientRequest::Query(_) | ClientRequest::Info | ClientRequest::Validate => {
+            ClientRequest::Query(_)
+            | ClientRequest::Prepare(_)
+            | ClientRequest::Execute(_)
+            | ClientRequest::Info
+            | ClientRequest::Validate => {
                 let response = ClientResponse::Error(ServiceError::Refused {
                     reason: "a query's own requests are data requests and scans".into(),
                 });
@@ -128,9 +142,18 @@ impl EventLoop {
         });
     }
 
-    /// The namespaces the cached catalog shows as eventual (zeroql refuses
-    /// them).
-    fn eventual_namespaces(&self) -> BTreeSet<String> {
+    /// The node's core as a query task of `caller` reaches it.
+    fn local_core(&self, caller: Caller) -> LocalCore {
+        LocalCore {
+            caller,
+            calls: self.local_calls_tx.clone(),
+            eventual: self.eventual.subscribe(),
+        }
+    }
+
+    /// The namespaces the cached catalog shows as eventual (zeroql runs
+    /// there without multi-key guarantees).
+    pub(super) fn eventual_namespaces(&self) -> BTreeSet<String> {
         self.core
             .catalog()
             .map(|catalog| {
