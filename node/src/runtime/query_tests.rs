@@ -482,7 +482,7 @@ fn parameters_arrive_in_the_value_codec() {
 #[test]
 fn a_table_scan_reads_past_one_page_of_the_nodes_scan_limit() {
     let core = MemoryCore::default();
-    let rows = SCAN_LIMIT_MAX as usize + 800;
+    let rows = crate::api::SCAN_LIMIT_MAX as usize + 800;
     block_on(async {
         for chunk in (0..rows).collect::<Vec<_>>().chunks(400) {
             let values: Vec<String> = chunk.iter().map(|n| format!("({n})")).collect();
