@@ -20,7 +20,7 @@ use zerodb_node::api::{ClientRequest, ClientResponse, NodeMessage};
 use zerodb_node::core::gossip::GossipMembership;
 use zerodb_node::core::membership::{ClusterSpec, MemberSpec};
 use zerodb_node::core::metadata::Caller;
-use zerodb_node::core::{AskId, CoreOptions, Input, NodeCore, Output, Timer};
+use zerodb_node::core::{AskId, CoreOptions, NodeCore, Output, Timer};
 use zerodb_ring::{NodeId, Ring};
 use zerodb_storage::{Record, Space};
 use zerodb_txn::{Audit, ClientId, Key, KeyExt, Policies, ReplicaStatus, TxnOptions, View};
@@ -29,6 +29,7 @@ use crate::check;
 use crate::clock::NodeClock;
 pub use crate::disk::SimDisk;
 use crate::disk_faults::DiskFaultState;
+use crate::driver::Inbound;
 use crate::faults::{FaultCounts, FaultRates};
 use crate::history::Micros;
 use crate::membership_gossip::MembershipKind;
@@ -164,7 +165,7 @@ pub struct NodeSlot<D: SimDisk> {
     pub(crate) lost_state: bool,
     pub(crate) disk_faults: DiskFaultState,
     /// Inputs waiting for the node's next batch.
-    pub(crate) inbox: Vec<Input>,
+    pub(crate) inbox: Vec<Inbound>,
     /// Whether a [`SimEvent::Batch`] is scheduled for the inbox.
     pub(crate) batch_scheduled: bool,
     /// Whether the node is syncing a batch (inputs wait in the inbox).

@@ -24,11 +24,19 @@
 use zerodb_node::api::ClientResponse;
 use zerodb_node::core::batch::BATCH_INPUTS_MAX;
 use zerodb_node::core::metadata::Caller;
-use zerodb_node::core::{Input, Output};
+use zerodb_node::core::{Input, Output, Timer};
 use zerodb_ring::NodeId;
 use zerodb_txn::{ClientId, ReplicaStatus};
 
 use crate::cluster::{Cluster, SimDisk, SimEvent, CLIENT_LATENCY_US, SYNC_US};
+
+/// An input waiting in a node's inbox for its next batch.
+#[derive(Debug)]
+pub(crate) struct Inbound {
+    pub(crate) input: Input,
+    /// For a timer, the reading of the node's clock it waits for.
+    pub(crate) due_ms: Option<u64>,
+}
 
 impl<D: SimDisk> Cluster<D> {
     /// Processes one node-bound event: its input joins the node's inbox.
@@ -57,6 +65,10 @@ impl<D: SimDisk> Cluster<D> {
         }
         let generation = slot.generation;
         let clock = slot.clock.clone();
+        let due_ms = match &event {
+            SimEvent::Timer { at_ms, .. } => Some(*at_ms),
+            _ => None,
+        };
         let input = match event {
             SimEvent::Batch {
                 generation: set_by, ..
@@ -111,14 +123,7 @@ impl<D: SimDisk> Cluster<D> {
                 }
                 if clock.now_ms(now_us) < at_ms {
                     // The clock jumped back: wait until it reads `at_ms`.
-                    let at_us = clock.true_us_at(at_ms, now_us + 1);
-                    let timer = SimEvent::Timer {
-                        node: index,
-                        generation,
-                        at_ms,
-                        timer,
-                    };
-                    self.queue.push(at_us, timer);
+                    self.requeue_timer(index, at_ms, timer);
                     return;
                 }
                 Input::Timer(timer)
@@ -128,14 +133,27 @@ impl<D: SimDisk> Cluster<D> {
         if self.trace {
             eprintln!("{now_us} n{} <- {input:?}", index + 1);
         }
-        self.enqueue(index, input);
+        self.enqueue(index, Inbound { input, due_ms });
     }
 
-    /// Adds `input` to the node's inbox and makes sure a batch will take it
-    /// at this instant (or once the sync in progress completes).
-    fn enqueue(&mut self, index: usize, input: Input) {
+    /// Delivers timer `timer` of node `index` once its clock reads `at_ms`.
+    fn requeue_timer(&mut self, index: usize, at_ms: u64, timer: Timer) {
+        let slot = &self.nodes[index];
+        let at_us = slot.clock.true_us_at(at_ms, self.now_us + 1);
+        let timer = SimEvent::Timer {
+            node: index,
+            generation: slot.generation,
+            at_ms,
+            timer,
+        };
+        self.queue.push(at_us, timer);
+    }
+
+    /// Adds `inbound` to the node's inbox and makes sure a batch will take
+    /// it at this instant (or once the sync in progress completes).
+    fn enqueue(&mut self, index: usize, inbound: Inbound) {
         let slot = &mut self.nodes[index];
-        slot.inbox.push(input);
+        slot.inbox.push(inbound);
         if !slot.batch_scheduled && !slot.syncing {
             slot.batch_scheduled = true;
             let batch = SimEvent::Batch {
@@ -157,12 +175,28 @@ impl<D: SimDisk> Cluster<D> {
             return;
         }
         let rest = slot.inbox.split_off(slot.inbox.len().min(BATCH_INPUTS_MAX));
-        let inputs = std::mem::replace(&mut slot.inbox, rest);
+        let inbound = std::mem::replace(&mut slot.inbox, rest);
+        let now_ms = slot.clock.now_ms(now_us);
+        // A timer that waited in the inbox for a sync may meet a clock that
+        // jumped back meanwhile: the core is handed a timer only once its
+        // clock reads the timer's time (a core that re-arms only after its
+        // deadline would otherwise never be woken again: seed 1732 of
+        // `--workload ranges`), so it waits again.
+        let mut inputs = Vec::with_capacity(inbound.len());
+        let mut early = Vec::new();
+        for Inbound { input, due_ms } in inbound {
+            match (input, due_ms) {
+                (Input::Timer(timer), Some(at_ms)) if at_ms > now_ms => early.push((at_ms, timer)),
+                (input, _) => inputs.push(input),
+            }
+        }
+        for (at_ms, timer) in early {
+            self.requeue_timer(index, at_ms, timer);
+        }
         if inputs.is_empty() {
             return;
         }
-        let now_ms = slot.clock.now_ms(now_us);
-        let Some(node) = slot.node.as_mut() else {
+        let Some(node) = self.nodes[index].node.as_mut() else {
             return;
         };
         self.batches.0 += 1;
@@ -236,7 +270,14 @@ impl<D: SimDisk> Cluster<D> {
             match output {
                 Output::Send { to, msg } if to == from => {
                     // Left over after the batch's rounds: the next batch.
-                    self.enqueue(index, zerodb_node::core::Input::Message { from, msg });
+                    let input = Input::Message { from, msg };
+                    self.enqueue(
+                        index,
+                        Inbound {
+                            input,
+                            due_ms: None,
+                        },
+                    );
                 }
                 Output::Send { to, msg } => {
                     let Some(to_index) = self.index_of(to) else {

@@ -21,6 +21,7 @@ use crate::workload::append::AppendWorkload;
 use crate::workload::bank::BankWorkload;
 use crate::workload::catalog::CatalogSetup;
 use crate::workload::mixed_ns::MixedNsWorkload;
+use crate::workload::ranges::{ranges_policy, RangesWorkload, GROUPS, RANGES_NAMESPACE};
 use crate::workload::register::RegisterWorkload;
 use crate::workload::scans::WRONG_ANSWER;
 use crate::workload::{
@@ -142,20 +143,25 @@ fn strong_policy(config: &RunConfig) -> NamespacePolicy {
     }
 }
 
-/// The namespaces the setup creates in the catalog.
+/// The namespaces the setup creates in the catalog: the range workload's
+/// only for that workload, so that the others' histories do not change.
 fn policies(config: &RunConfig) -> Policies {
     let strong = strong_policy(config);
     let eventual = NamespacePolicy {
         consistency: Consistency::Eventual,
         ..strong.clone()
     };
+    let mut namespaces = BTreeMap::from([
+        (STRONG_NAMESPACE.to_string(), strong.clone()),
+        (EVENTUAL_NAMESPACE.to_string(), eventual),
+    ]);
+    if config.workload == WorkloadKind::Ranges {
+        namespaces.insert(RANGES_NAMESPACE.to_string(), ranges_policy(&strong));
+    }
     Policies {
         version: zerodb_node::core::metadata::PLACEMENT_VERSION,
-        default: strong.clone(),
-        namespaces: BTreeMap::from([
-            (STRONG_NAMESPACE.to_string(), strong),
-            (EVENTUAL_NAMESPACE.to_string(), eventual),
-        ]),
+        default: strong,
+        namespaces,
     }
 }
 
@@ -193,6 +199,7 @@ fn options(config: &RunConfig) -> TxnOptions {
         },
         unsafe_watermark_ignores_locks: switches.watermark_ignores_locks,
         unsafe_skip_hint_replay: switches.skip_hint_replay,
+        unsafe_skip_range_locks: switches.skip_range_locks,
         watermark_ms: WATERMARK_MS,
         watermark_margin_ms: WATERMARK_MARGIN_MS,
         ..TxnOptions::default()
@@ -219,6 +226,7 @@ fn workload(config: &RunConfig, rng: &mut StdRng) -> Box<dyn Workload> {
             // The churned namespaces are pinned to region r1.
             3.min(config.nodes.div_ceil(2)),
         )),
+        WorkloadKind::Ranges => Box::new(RangesWorkload::new(GROUPS)),
     }
 }
 

@@ -23,6 +23,8 @@ pub struct UnsafeSwitches {
     pub watermark_ignores_locks: bool,
     /// Hints are kept but never replayed.
     pub skip_hint_replay: bool,
+    /// Range locks are taken but conflict with nothing (phantoms).
+    pub skip_range_locks: bool,
 }
 
 impl UnsafeSwitches {
@@ -43,6 +45,7 @@ impl UnsafeSwitches {
                 " --unsafe-watermark-ignores-locks",
             ),
             (self.skip_hint_replay, " --unsafe-skip-hint-replay"),
+            (self.skip_range_locks, " --unsafe-skip-range-locks"),
         ] {
             if on {
                 flags.push_str(flag);

@@ -79,3 +79,21 @@ fn bank_seed_1887_final_reads_waited_for_gossip_to_reconverge() {
         ..RunConfig::default()
     });
 }
+
+/// A timer waited in node 2's inbox while the node synced a batch, and its
+/// clock jumped back 760 ms meanwhile: the next batch handed the
+/// transaction layer its tick while the clock read less than the tick's
+/// deadline. The layer keeps the deadline it armed until a tick at or
+/// after it and arms no other, so node 2 never ticked again and never
+/// recovered the expired locks of three transactions (the cluster did not
+/// come to rest). The simulator now hands a timer over only when the
+/// batch's clock reading has reached it (`sim/src/driver.rs`, `run_batch`).
+#[test]
+fn ranges_seed_1732_a_timer_handed_over_before_its_time_stopped_the_ticks() {
+    assert_clean(&RunConfig {
+        seed: 1732,
+        workload: WorkloadKind::Ranges,
+        faults: FaultLevel::Mixed,
+        ..RunConfig::default()
+    });
+}

@@ -32,8 +32,9 @@ struct Args {
     /// Client operations per seed (before healing and final reads).
     #[arg(long, default_value_t = 300)]
     ops: usize,
-    /// Workload: register, append, bank or mixed-ns (strong and eventual
-    /// registers side by side).
+    /// Workload: register, append, bank, mixed-ns (strong and eventual
+    /// registers side by side) or ranges (inserts that count their group
+    /// under a range lock, and range reads: phantoms).
     #[arg(long, default_value = "register")]
     workload: WorkloadKind,
     /// Fault level: none, light, heavy or mixed (drawn per seed).
@@ -83,6 +84,11 @@ struct Args {
     /// for (caught by the end-of-run rest check).
     #[arg(long)]
     unsafe_skip_hint_replay: bool,
+    /// Test only: range locks are taken and their records read, but they
+    /// conflict with nothing (a phantom becomes possible; caught by the
+    /// ranges workload).
+    #[arg(long)]
+    unsafe_skip_range_locks: bool,
     /// Print every anomaly of a single seed (default: the first 20).
     #[arg(long)]
     verbose: bool,
@@ -127,6 +133,7 @@ fn main() -> ExitCode {
             skip_anti_entropy: args.unsafe_skip_anti_entropy,
             watermark_ignores_locks: args.unsafe_watermark_ignores_locks,
             skip_hint_replay: args.unsafe_skip_hint_replay,
+            skip_range_locks: args.unsafe_skip_range_locks,
         },
         keep_history: args.history,
         without: args.without.clone(),

@@ -7,6 +7,7 @@ pub mod bank;
 pub mod convergence;
 pub mod durability;
 pub mod elle;
+pub mod ranges;
 pub mod register;
 pub mod rest;
 pub mod scan;

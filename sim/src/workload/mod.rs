@@ -6,6 +6,7 @@ pub mod bank;
 pub mod catalog;
 pub mod catalog_churn;
 pub mod mixed_ns;
+pub mod ranges;
 pub mod register;
 pub mod scans;
 
@@ -65,6 +66,9 @@ pub enum WorkloadKind {
     /// drop namespaces and grant and revoke a role, the catalog checked as
     /// a strong register.
     MixedNs,
+    /// Inserts that count their group of records under a range lock, and
+    /// range reads, checked for strict serializability (no phantoms).
+    Ranges,
 }
 
 impl WorkloadKind {
@@ -75,6 +79,7 @@ impl WorkloadKind {
             WorkloadKind::Append => "append",
             WorkloadKind::Bank => "bank",
             WorkloadKind::MixedNs => "mixed-ns",
+            WorkloadKind::Ranges => "ranges",
         }
     }
 }
@@ -88,8 +93,9 @@ impl std::str::FromStr for WorkloadKind {
             "append" => Ok(WorkloadKind::Append),
             "bank" => Ok(WorkloadKind::Bank),
             "mixed-ns" => Ok(WorkloadKind::MixedNs),
+            "ranges" => Ok(WorkloadKind::Ranges),
             other => Err(format!(
-                "unknown workload {other:?}; use register, append, bank or mixed-ns"
+                "unknown workload {other:?}; use register, append, bank, mixed-ns or ranges"
             )),
         }
     }
