@@ -53,5 +53,5 @@ pub use prepared::{PreparedQuery, REPREPARES_MAX};
 pub use zerodb_proto::api::{ClientRequest, ClientResponse};
 pub use zerodb_proto::api::{QueryError, QueryErrorKind};
 pub use zerodb_proto::api::{ScanEntry, ScanQuery};
-pub use zerodb_proto::{CompareOp, Condition, Key, Op, OpResult, Ver, Versioned};
+pub use zerodb_proto::{CompareOp, Condition, Key, Op, OpResult, RangeAssert, Ver, Versioned};
 pub use zerodb_query::value::Value;

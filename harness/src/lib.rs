@@ -19,6 +19,7 @@ pub mod check;
 pub mod cluster;
 pub mod nemesis;
 pub mod net;
+pub mod ranges;
 pub mod run;
 pub mod workload;
 

@@ -65,6 +65,10 @@ pub struct Args {
     /// Bank accounts.
     #[arg(long, default_value_t = 5)]
     pub accounts: u64,
+    /// Range workers: inserts that count their group under a range lock,
+    /// and range reads (checked for phantoms).
+    #[arg(long, default_value_t = 2)]
+    pub range_workers: u32,
     /// Storage engine of the nodes: zerodb, sled or memory.
     #[arg(long, default_value = "zerodb")]
     pub engine: String,
@@ -104,6 +108,8 @@ pub struct Summary {
     pub registers: OutcomeCounts,
     /// Bank operations by outcome.
     pub bank: OutcomeCounts,
+    /// Range operations by outcome.
+    pub ranges: OutcomeCounts,
     /// Faults injected by kind.
     pub faults: FaultCounts,
     /// Every anomaly and inconclusive check, one line each.
@@ -119,8 +125,8 @@ impl fmt::Display for Summary {
         }
         writeln!(
             f,
-            "seed {}: register {}, bank {}",
-            self.seed, self.registers, self.bank
+            "seed {}: register {}, bank {}, ranges {}",
+            self.seed, self.registers, self.bank, self.ranges
         )?;
         if let Some(dir) = &self.kept {
             writeln!(f, "run folder (logs, data): {}", dir.display())?;
@@ -129,6 +135,9 @@ impl fmt::Display for Summary {
         all.ok += self.bank.ok;
         all.failed += self.bank.failed;
         all.indeterminate += self.bank.indeterminate;
+        all.ok += self.ranges.ok;
+        all.failed += self.ranges.failed;
+        all.indeterminate += self.ranges.indeterminate;
         write!(
             f,
             "operations {all}, faults injected {}, anomalies {}",
@@ -206,7 +215,7 @@ async fn run_inner(args: Args, seed: u64, dir: PathBuf) -> Result<Summary, Harne
     };
     let mut workers = Vec::new();
     let mut process = 0;
-    for worker in 0..args.register_workers + args.bank_workers {
+    for worker in 0..args.register_workers + args.bank_workers + args.range_workers {
         let client =
             Client::new(client_config.clone()).map_err(|e| HarnessError::Setup(e.to_string()))?;
         let worker_seed = seed.wrapping_mul(1_000_003).wrapping_add(u64::from(worker));
@@ -220,11 +229,19 @@ async fn run_inner(args: Args, seed: u64, dir: PathBuf) -> Result<Summary, Harne
                 limits,
                 recorder,
             ))
-        } else {
+        } else if worker < args.register_workers + args.bank_workers {
             tokio::spawn(workload::bank_worker(
                 client,
                 ProcessId(process),
                 args.accounts,
+                worker_seed,
+                limits,
+                recorder,
+            ))
+        } else {
+            tokio::spawn(crate::ranges::range_worker(
+                client,
+                ProcessId(process),
                 worker_seed,
                 limits,
                 recorder,
@@ -246,6 +263,11 @@ async fn run_inner(args: Args, seed: u64, dir: PathBuf) -> Result<Summary, Harne
         workload::final_register_reads(&setup, ProcessId(process), args.keys, &recorder).await;
     let bank_read =
         workload::final_bank_read(&setup, ProcessId(process + 1), args.accounts, &recorder).await;
+    let range_state = if args.range_workers > 0 {
+        crate::ranges::final_range_reads(&setup, ProcessId(process + 2), &recorder).await
+    } else {
+        std::collections::BTreeMap::new()
+    };
     setup.close().await;
     let mut anomalies = nemesis.crashes.clone();
     for (id, status) in cluster.exited() {
@@ -278,6 +300,31 @@ async fn run_inner(args: Args, seed: u64, dir: PathBuf) -> Result<Summary, Harne
     if !bank_read {
         anomalies.push("bank: the final read never answered after healing".into());
     }
+    let ranges = recorder
+        .ranges
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    if args.range_workers > 0 {
+        match zerodb_sim::check::ranges::check_ranges(
+            &ranges,
+            &range_state,
+            crate::ranges::RANGE_GROUPS,
+        ) {
+            Ok(report) => {
+                anomalies.extend(report.anomalies.into_iter().map(|a| format!("ranges: {a}")));
+                anomalies.extend(
+                    report
+                        .inconclusive
+                        .into_iter()
+                        .map(|a| format!("ranges (inconclusive): {a}")),
+                );
+            }
+            Err(error) => anomalies.push(format!("ranges: malformed history: {error}")),
+        }
+    }
+    let mut range_counts = OutcomeCounts::default();
+    range_counts.add(&ranges);
     let mut register_counts = OutcomeCounts::default();
     register_counts.add(&registers);
     let mut bank_counts = OutcomeCounts::default();
@@ -294,6 +341,7 @@ async fn run_inner(args: Args, seed: u64, dir: PathBuf) -> Result<Summary, Harne
         seed,
         registers: register_counts,
         bank: bank_counts,
+        ranges: range_counts,
         faults: nemesis.counts.clone(),
         anomalies,
         kept,

@@ -21,11 +21,12 @@ use zerodb_sim::history::{
     BankOp, BankOperation, BankResult, Operation, Outcome, ProcessId, RegisterOp,
     RegisterOperation, RegisterResult,
 };
+use zerodb_sim::workload::ranges::RangeOperation;
 
 /// The namespace every workload writes to (strong by the node's default
 /// policy) and its database.
-const NAMESPACE: &str = "default";
-const DATABASE: &str = "harness";
+pub(crate) const NAMESPACE: &str = "default";
+pub(crate) const DATABASE: &str = "harness";
 
 /// Initial balance of every bank account.
 pub const INITIAL_BALANCE: i64 = 100;
@@ -51,7 +52,7 @@ pub struct Limits {
 
 impl Limits {
     /// Takes one operation from the budget, if the run is not over.
-    fn take(&self) -> bool {
+    pub(crate) fn take(&self) -> bool {
         Instant::now() < self.deadline
             && self
                 .budget
@@ -67,7 +68,9 @@ pub struct Recorder {
     pub registers: Mutex<Vec<RegisterOperation>>,
     /// Bank operations, in completion order.
     pub bank: Mutex<Vec<BankOperation>>,
-    next_value: AtomicU64,
+    /// Range operations, in completion order.
+    pub ranges: Mutex<Vec<RangeOperation>>,
+    pub(crate) next_value: AtomicU64,
 }
 
 impl Recorder {
@@ -77,11 +80,12 @@ impl Recorder {
             start: Instant::now(),
             registers: Mutex::new(Vec::new()),
             bank: Mutex::new(Vec::new()),
+            ranges: Mutex::new(Vec::new()),
             next_value: AtomicU64::new(1),
         })
     }
 
-    fn now_us(&self) -> u64 {
+    pub(crate) fn now_us(&self) -> u64 {
         self.start.elapsed().as_micros() as u64
     }
 }
@@ -119,13 +123,13 @@ fn account_key(account: u64) -> Key {
     Key::new(NAMESPACE, DATABASE, "bank", format!("a{account}"))
 }
 
-fn encode(value: i64) -> Vec<u8> {
+pub(crate) fn encode(value: i64) -> Vec<u8> {
     value.to_be_bytes().to_vec()
 }
 
 /// An integer value; anything else becomes a value no client wrote, so
 /// the checkers flag it.
-fn decode(found: Option<Versioned>) -> Option<i64> {
+pub(crate) fn decode(found: Option<Versioned>) -> Option<i64> {
     let bytes = found?.value?;
     Some(
         <[u8; 8]>::try_from(bytes.as_slice())
@@ -391,7 +395,7 @@ pub async fn final_bank_read(
     false
 }
 
-fn record<O, R>(
+pub(crate) fn record<O, R>(
     history: &Mutex<Vec<Operation<O, R>>>,
     process: ProcessId,
     invoke_us: u64,

@@ -11,7 +11,7 @@
 //!
 //! - **insert**: guess the group's records, then send ONE transaction
 //!   `[AssertRange(group, expect = the guess), Put(new id, count)]` where
-//!   count is the size of the guess. A `ConditionFailed` wrote nothing.
+//!   count is the size of the guess. A `RangeChanged` wrote nothing.
 //! - **range read**: `[AssertRange(group, expect = the guess)]`; when it
 //!   commits, the group held exactly the guess at its commit point.
 //! - **plain put**: a single-key put into another table of the same
@@ -274,7 +274,7 @@ impl RangesWorkload {
     /// What a failed range assert teaches: the record it names exists at
     /// that version, or does not exist.
     fn learn_from_error(&mut self, answer: &Answer) {
-        let Answer::Response(Response::Error(ClientError::ConditionFailed { key, found, .. })) =
+        let Answer::Response(Response::Error(ClientError::RangeChanged { key, found, .. })) =
             answer
         else {
             return;
@@ -282,8 +282,8 @@ impl RangesWorkload {
         if key.table != GROUP_TABLE {
             return;
         }
-        match found.as_ref().filter(|v| v.value.is_some()) {
-            Some(record) => self.learn(&key.id, record.version),
+        match found {
+            Some(version) => self.learn(&key.id, *version),
             None => {
                 // Without deletes a record once seen never goes; if the
                 // cluster lost one the checker reports it. Forget it here
