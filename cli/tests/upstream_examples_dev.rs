@@ -90,7 +90,7 @@ fn fresh(dir: &Path, name: &str) -> DevDb {
 fn upstream_examples_run_through_zerodb_sql_on_a_dev_cluster() {
     let temp = TempDir::new("upstream-examples");
     let dir = temp.0.join("cluster");
-    let _dev = Dev::start(&dir, free_ports(3));
+    let dev = Dev::start(&dir, free_ports(3));
     // A zeroql namespace is a cluster namespace, which an admin creates
     // (`DEFINE NAMESPACE` records its definition for zeroql only).
     let created = zerodb()
@@ -101,4 +101,5 @@ fn upstream_examples_run_through_zerodb_sql_on_a_dev_cluster() {
         .unwrap();
     assert!(created.status.success(), "{created:?}");
     upstream::run_all(|name| fresh(&dir, name));
+    dev.stop();
 }
