@@ -69,12 +69,22 @@ impl Dev {
             .unwrap();
         assert!(status.success());
         let mut rest = String::new();
-        for line in self.stdout.lines() {
+        for line in (&mut self.stdout).lines() {
             rest.push_str(&line.unwrap_or_default());
             rest.push('\n');
         }
         let exit = self.child.wait().unwrap();
         assert!(exit.success(), "{exit:?} {rest}");
         rest
+    }
+}
+
+/// A test that panics before `stop` must not leave the cluster running.
+impl Drop for Dev {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
