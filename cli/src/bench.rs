@@ -3,9 +3,13 @@
 //! picked uniformly or from a zipfian distribution, for a duration or an
 //! operation count; prints a progress line each second and then the
 //! throughput and latency percentiles.
+//!
+//! `--workload` picks what an operation is: `kv` (the default, above), or
+//! one of the zeroql workloads and the raw peers they are measured against
+//! ([`query`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
@@ -18,6 +22,28 @@ use super::connect::{ConnectArgs, Session};
 use super::exit::{self, CliError};
 use super::txn_text::KeySpace;
 use zerodb_node::api::{ClientRequest, ClientResponse};
+
+mod query;
+
+/// What one operation of the run is.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    /// Raw gets and puts of `--keys` keys, `--read-ratio` of them gets.
+    Kv,
+    /// A raw put of a new key: the peer of `create`.
+    Put,
+    /// A raw get of a loaded key: the peer of `select`.
+    Get,
+    /// zeroql `CREATE bench:$id SET v = $v` with a new id.
+    Create,
+    /// zeroql `SELECT * FROM bench:$id` with a loaded id.
+    Select,
+    /// zeroql `SELECT * FROM people_N WHERE k = $k`, through the index
+    /// `by_k` (N is --records; each value of `k` is held by 10 records).
+    Indexed,
+    /// The same statement `WITH NO INDEX`: a scan of the whole table.
+    Scan,
+}
 
 /// How keys are picked.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +81,12 @@ pub struct BenchArgs {
     /// Skip writing every key before the measured run.
     #[arg(long)]
     pub no_load: bool,
+    /// What each operation is (see the variants).
+    #[arg(long, value_enum, default_value_t = Workload::Kv)]
+    pub workload: Workload,
+    /// Records of the table that `indexed` and `scan` query.
+    #[arg(long, default_value_t = 100_000)]
+    pub records: u64,
 }
 
 /// YCSB's zipfian generator over `0..n`.
@@ -105,6 +137,8 @@ impl Zipfian {
 struct Shared {
     done: AtomicU64,
     errors: AtomicU64,
+    /// What the first failed operation said, for the summary.
+    first_error: Mutex<Option<String>>,
     budget: Option<u64>,
     deadline: Instant,
 }
@@ -123,10 +157,85 @@ impl Shared {
             }
         }
     }
+
+    /// Counts a failed operation, keeping the first one's message.
+    fn failed(&self, message: String) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        let mut first = self.first_error.lock().unwrap_or_else(|e| e.into_inner());
+        first.get_or_insert(message);
+    }
+}
+
+/// A key index in `0..n` from `distribution` (`zipf` is the generator over
+/// the same `n`).
+fn pick(distribution: Distribution, zipf: &Zipfian, n: u64, rng: &mut StdRng) -> u64 {
+    match distribution {
+        Distribution::Uniform => rng.random_range(0..n.max(1)),
+        Distribution::Zipfian => zipf.sample(rng.random::<f64>()),
+    }
 }
 
 fn key_id(index: u64) -> String {
     format!("user{index:010}")
+}
+
+/// One operation, built before its clock starts.
+enum Operation {
+    /// A raw request (`kv`, `put`, `get`).
+    Data(ClientRequest),
+    /// A zeroql statement (the other workloads).
+    Query(query::Statement),
+}
+
+impl Operation {
+    /// Sends the operation; `Err` holds what went wrong.
+    async fn send(self, session: &mut Session, space: &KeySpace) -> Result<(), String> {
+        match self {
+            Operation::Data(request) => match session.call(&request).await {
+                Ok(ClientResponse::Data(zerodb_txn::Response::Error(error))) => {
+                    Err(zerodb_client::Error::from(error).to_string())
+                }
+                Ok(ClientResponse::Error(error)) => {
+                    Err(zerodb_client::Error::from(error).to_string())
+                }
+                Err(error) => Err(error.to_string()),
+                Ok(_) => Ok(()),
+            },
+            Operation::Query(statement) => statement.send(session, space).await,
+        }
+    }
+}
+
+/// The operations of `kv`: reads and updates of `--keys` keys.
+struct KvOperations {
+    zipf: Zipfian,
+    value: Vec<u8>,
+}
+
+impl KvOperations {
+    fn next(&self, args: &BenchArgs, space: &KeySpace, rng: &mut StdRng) -> Operation {
+        let index = pick(args.distribution, &self.zipf, args.keys, rng);
+        let key = space.key(&key_id(index));
+        let read = rng.random::<f64>() < args.read_ratio;
+        Operation::Data(if read {
+            ClientRequest::Data(Request::Get {
+                key,
+                level: Level::One,
+            })
+        } else {
+            ClientRequest::Data(Request::Put {
+                key,
+                value: self.value.clone(),
+                level: Level::One,
+            })
+        })
+    }
+}
+
+/// One client's source of operations.
+enum Operations {
+    Kv(KvOperations),
+    Other(query::Operations),
 }
 
 async fn client(
@@ -135,41 +244,29 @@ async fn client(
     args: BenchArgs,
     shared: Arc<Shared>,
     seed: u64,
+    run_tag: u64,
 ) -> Result<Histogram<u64>, CliError> {
     let mut session = Session::new(&connect)?;
     let mut rng = StdRng::seed_from_u64(seed);
-    let zipf = Zipfian::new(args.keys);
-    let value = vec![b'x'; args.value_size];
+    let mut operations = match args.workload {
+        Workload::Kv => Operations::Kv(KvOperations {
+            zipf: Zipfian::new(args.keys),
+            value: vec![b'x'; args.value_size],
+        }),
+        _ => Operations::Other(query::Operations::new(&args, run_tag, seed)),
+    };
     let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("static bounds");
     while shared.claim() {
-        let index = match args.distribution {
-            Distribution::Uniform => rng.random_range(0..args.keys.max(1)),
-            Distribution::Zipfian => zipf.sample(rng.random::<f64>()),
-        };
-        let key = space.key(&key_id(index));
-        let read = rng.random::<f64>() < args.read_ratio;
-        let request = if read {
-            ClientRequest::Data(Request::Get {
-                key,
-                level: Level::One,
-            })
-        } else {
-            ClientRequest::Data(Request::Put {
-                key,
-                value: value.clone(),
-                level: Level::One,
-            })
+        let operation = match &mut operations {
+            Operations::Kv(kv) => kv.next(&args, &space, &mut rng),
+            Operations::Other(other) => other.next(&args, &space, &mut rng),
         };
         let started = Instant::now();
-        let result = session.call(&request).await;
+        let result = operation.send(&mut session, &space).await;
         let micros = started.elapsed().as_micros() as u64;
         match result {
-            Ok(ClientResponse::Data(zerodb_txn::Response::Error(_)))
-            | Ok(ClientResponse::Error(_))
-            | Err(_) => {
-                shared.errors.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(_) => {
+            Err(message) => shared.failed(message),
+            Ok(()) => {
                 let _ = latency.record(micros.clamp(1, 60_000_000));
             }
         }
@@ -215,15 +312,26 @@ pub async fn run(connect: &ConnectArgs, space: &KeySpace, args: BenchArgs) -> Re
             args.read_ratio
         )));
     }
-    if !args.no_load {
+    // `put` and `create` write new keys: nothing to load.
+    let loads = !matches!(args.workload, Workload::Put | Workload::Create);
+    if loads && !args.no_load {
         let started = Instant::now();
-        eprintln!("loading {} keys...", args.keys);
-        load(connect, space, &args).await?;
+        if matches!(args.workload, Workload::Kv | Workload::Get) {
+            eprintln!("loading {} keys...", args.keys);
+            load(connect, space, &args).await?;
+        } else {
+            query::load(connect, space, &args).await?;
+        }
         eprintln!("loaded in {:.1}s", started.elapsed().as_secs_f64());
     }
+    // Tells this run's new keys (`put`, `create`) from an earlier run's.
+    let run_tag = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64);
     let shared = Arc::new(Shared {
         done: AtomicU64::new(0),
         errors: AtomicU64::new(0),
+        first_error: Mutex::new(None),
         budget: args.ops,
         deadline: Instant::now() + Duration::from_secs(args.duration),
     });
@@ -236,6 +344,7 @@ pub async fn run(connect: &ConnectArgs, space: &KeySpace, args: BenchArgs) -> Re
             args.clone(),
             shared.clone(),
             0x5EED + u64::from(c),
+            run_tag,
         );
         tasks.push(tokio::spawn(task));
     }
@@ -267,13 +376,19 @@ pub async fn run(connect: &ConnectArgs, space: &KeySpace, args: BenchArgs) -> Re
     let elapsed = started.elapsed().as_secs_f64();
     let ok = latency.len();
     let errors = shared.errors.load(Ordering::Relaxed);
-    println!(
-        "{} clients, {:?} keys ({}), read ratio {}: {ok} ok, {errors} errors in {elapsed:.1}s",
-        args.clients,
-        args.keys,
-        format!("{:?}", args.distribution).to_lowercase(),
-        args.read_ratio
-    );
+    let distribution = format!("{:?}", args.distribution).to_lowercase();
+    match args.workload {
+        Workload::Kv => println!(
+            "{} clients, {:?} keys ({distribution}), read ratio {}: {ok} ok, {errors} errors in {elapsed:.1}s",
+            args.clients, args.keys, args.read_ratio
+        ),
+        workload => println!(
+            "{}: {} clients, {}: {ok} ok, {errors} errors in {elapsed:.1}s",
+            query::describe(workload),
+            args.clients,
+            query::describe_keys(&args, &distribution),
+        ),
+    }
     println!(
         "throughput {:.0} ops/s; latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
         ok as f64 / elapsed,
@@ -282,6 +397,14 @@ pub async fn run(connect: &ConnectArgs, space: &KeySpace, args: BenchArgs) -> Re
         latency.value_at_quantile(0.999) as f64 / 1000.0,
         latency.max() as f64 / 1000.0
     );
+    if let Some(first) = shared
+        .first_error
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+    {
+        println!("first error: {first}");
+    }
     Ok(if errors == 0 {
         exit::OK
     } else {
