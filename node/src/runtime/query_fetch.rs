@@ -64,7 +64,17 @@ impl TxnStore for FetchedStore {
     }
 }
 
-/// Fetches every key and range the last run asked for and did not have.
+/// Whether a read is of the catalog (definitions live in reserved tables,
+/// whose names start with `#`; index entries too, under `#ix`).
+fn is_catalog(table: &str) -> bool {
+    table.starts_with('#') && table != zerodb_query::keys::INDEX_ENTRIES
+}
+
+/// Fetches what the last run asked for and did not have: only its catalog
+/// reads when it asked for any, else everything. A run that has not read
+/// the definitions yet planned without them (a table scan where an index
+/// would serve), so its data reads would be thrown away; the next run plans
+/// with the definitions and asks for the right data.
 pub(super) async fn fetch_missing<C: CoreCalls>(
     core: &C,
     store: &mut FetchedStore,
@@ -72,6 +82,15 @@ pub(super) async fn fetch_missing<C: CoreCalls>(
 ) -> Result<(), Stop> {
     let latest = core.eventual_namespaces();
     let eventual = latest.as_ref().unwrap_or(eventual);
+    let catalog_first = store.missing_gets.iter().any(|k| is_catalog(&k.table))
+        || store
+            .missing_scans
+            .iter()
+            .any(|(r, _)| is_catalog(&r.table));
+    if catalog_first {
+        store.missing_gets.retain(|k| is_catalog(&k.table));
+        store.missing_scans.retain(|(r, _)| is_catalog(&r.table));
+    }
     let keys: Vec<StoreKey> = std::mem::take(&mut store.missing_gets)
         .into_iter()
         .collect();

@@ -22,6 +22,8 @@ pub(crate) struct MemoryCore {
     pub(crate) commits: Mutex<u32>,
     /// Single-key puts and deletes (eventual namespaces).
     pub(crate) single_writes: Mutex<u32>,
+    /// Tables scanned, one entry per scan request.
+    scanned: Mutex<Vec<String>>,
 }
 
 impl MemoryCore {
@@ -42,6 +44,7 @@ impl MemoryCore {
                 records.get(&key).filter(|v| v.value.is_some()).cloned(),
             )),
             ClientRequest::Scan(query) => {
+                self.scanned.lock().unwrap().push(query.table.clone());
                 let end = query.end.unwrap_or_else(|| vec![0xff; 8]);
                 let entries = records
                     .iter()
@@ -539,6 +542,32 @@ fn two_concurrent_creates_of_one_unique_value_cannot_both_succeed() {
         assert_eq!(
             ok(&core, "SELECT id FROM person").await,
             vec!["[{ id: person:b }]"]
+        );
+    });
+}
+
+#[test]
+fn an_indexed_lookup_reads_the_definitions_first_and_never_scans_the_table() {
+    let core = MemoryCore::default();
+    block_on(async {
+        ok(
+            &core,
+            "DEFINE TABLE people SCHEMALESS; DEFINE INDEX by_k ON people FIELDS k",
+        )
+        .await;
+        let values: Vec<String> = (0..300).map(|n| format!("({})", n % 30)).collect();
+        ok(
+            &core,
+            &format!("CREATE people SET (k) VALUES {}", values.join(", ")),
+        )
+        .await;
+        core.scanned.lock().unwrap().clear();
+        let found = ok(&core, "SELECT k FROM people WHERE k = 7").await;
+        assert_eq!(found[0].matches("k: 7").count(), 10, "{found:?}");
+        let scanned = core.scanned.lock().unwrap().clone();
+        assert!(
+            !scanned.iter().any(|t| t == "people"),
+            "the lookup scanned the table: {scanned:?}"
         );
     });
 }
