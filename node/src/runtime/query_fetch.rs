@@ -139,13 +139,16 @@ async fn fetch_scans<C: CoreCalls>(core: &C, store: &mut FetchedStore) -> Result
             if wanted == 0 || page.is_empty() {
                 break Ok(scanned);
             }
-            if scanned.len() >= RANGE_ASSERT_RECORDS_MAX {
+            if scanned.len() > RANGE_ASSERT_RECORDS_MAX {
                 break Err(format!(
                     "the scan of {} holds more than {RANGE_ASSERT_RECORDS_MAX} records; one statement reads at most that many records of a range (add a LIMIT, a narrower WHERE or an index)",
                     range.table
                 ));
             }
-            let asked = u32::try_from(wanted)
+            // One record more than a range may hold tells a range of exactly
+            // the most from a longer one.
+            let room = RANGE_ASSERT_RECORDS_MAX + 1 - scanned.len();
+            let asked = u32::try_from(wanted.min(room))
                 .unwrap_or(u32::MAX)
                 .min(SCAN_LIMIT_MAX);
             let request = ClientRequest::Scan(range_to_scan(&page, asked));

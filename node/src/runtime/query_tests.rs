@@ -571,3 +571,31 @@ fn an_indexed_lookup_reads_the_definitions_first_and_never_scans_the_table() {
         );
     });
 }
+
+#[test]
+fn a_range_of_exactly_the_most_records_reads_and_one_more_is_refused() {
+    let core = MemoryCore::default();
+    let rows = zerodb_txn::RANGE_ASSERT_RECORDS_MAX;
+    block_on(async {
+        for chunk in (0..rows).collect::<Vec<_>>().chunks(400) {
+            let values: Vec<String> = chunk.iter().map(|n| format!("({n})")).collect();
+            ok(
+                &core,
+                &format!("CREATE item SET (n) VALUES {}", values.join(", ")),
+            )
+            .await;
+        }
+        let last = format!("SELECT n FROM item WHERE n >= {}", rows - 1);
+        assert_eq!(
+            ok(&core, &last).await,
+            vec![format!("[{{ n: {} }}]", rows - 1)]
+        );
+        ok(&core, "CREATE item SET n = -1").await;
+        let answer = run_query(&core, query(&last), &BTreeSet::new()).await;
+        let error = answer
+            .error
+            .expect("a range of one record too many is refused");
+        assert!(error.message.contains("more than"), "{}", error.message);
+        assert!(error.message.contains("100000"), "{}", error.message);
+    });
+}
