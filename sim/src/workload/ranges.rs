@@ -454,7 +454,7 @@ impl Workload for RangesWorkload {
                         RangeOp::Insert { id, .. },
                         Outcome::Ok(()),
                         Answer::Response(Response::Committed { version, .. }),
-                    ) => self.learn(&id.clone().into_bytes(), *version),
+                    ) => self.learn(id.as_bytes(), *version),
                     (RangeOp::Insert { .. } | RangeOp::Read { .. }, Outcome::Fail(_), _) => {
                         self.learn_from_error(&answer)
                     }
