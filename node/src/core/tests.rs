@@ -328,6 +328,23 @@ fn a_node_outside_the_cluster_is_refused() {
     assert!(error.to_string().contains("id 9"), "{error}");
 }
 
+/// Every node's local scan of table `t`, at most `limit` live records each.
+fn local_scans(harness: &mut Harness, limit: u32) -> Vec<Vec<ScanEntry>> {
+    let query = ScanQuery {
+        namespace: "default".into(),
+        database: "db".into(),
+        table: "t".into(),
+        start: Vec::new(),
+        end: None,
+        limit,
+    };
+    harness
+        .nodes
+        .values_mut()
+        .map(|core| core.local_scan(&query).unwrap())
+        .collect()
+}
+
 #[test]
 fn scans_merge_by_version_and_hide_tombstones() {
     let mut harness = Harness::new(3);
@@ -348,19 +365,7 @@ fn scans_merge_by_version_and_hide_tombstones() {
     while !harness.queue.is_empty() {
         harness.step();
     }
-    let query = ScanQuery {
-        namespace: "default".into(),
-        database: "db".into(),
-        table: "t".into(),
-        start: Vec::new(),
-        end: None,
-        limit: 100,
-    };
-    let answers: Vec<Vec<ScanEntry>> = harness
-        .nodes
-        .values_mut()
-        .map(|core| core.local_scan(&query).unwrap())
-        .collect();
+    let answers = local_scans(&mut harness, 100);
     let merged = merge_scans(answers, 100);
     let ids: Vec<&[u8]> = merged.iter().map(|e| e.id.as_slice()).collect();
     assert_eq!(ids, vec![b"a".as_slice(), b"b".as_slice()]);
@@ -388,19 +393,7 @@ fn a_limited_scan_counts_live_records_only_so_deletes_do_not_hide_later_records(
     while !harness.queue.is_empty() {
         harness.step();
     }
-    let query = ScanQuery {
-        namespace: "default".into(),
-        database: "db".into(),
-        table: "t".into(),
-        start: Vec::new(),
-        end: None,
-        limit: 2,
-    };
-    let answers: Vec<Vec<ScanEntry>> = harness
-        .nodes
-        .values_mut()
-        .map(|core| core.local_scan(&query).unwrap())
-        .collect();
+    let answers = local_scans(&mut harness, 2);
     // Each node answers the three tombstones it met and two live records.
     assert!(answers.iter().all(|a| a.len() == 5), "{answers:?}");
     let merged = merge_scans(answers, 2);

@@ -351,24 +351,37 @@ fn a_scanned_range_is_asserted_whole_and_its_reads_are_not_asserted_one_by_one()
     );
 }
 
-#[test]
-fn a_record_inserted_into_a_scanned_range_before_the_commit_makes_the_statement_run_again() {
+/// Runs `setup`, then `statement` with `interference` (a whole query) run
+/// just before the statement's first commit; returns what `check` reads
+/// afterwards.
+fn interfered(setup: &str, interference: &str, statement: &str, check: &str) -> Vec<String> {
     let core = MemoryCore::default();
     block_on(async {
-        ok(&core, "CREATE item:a SET v = 1; CREATE item:b SET v = 2").await;
+        ok(&core, setup).await;
         let interfering = Interfering {
             inner: &core,
-            interference: "CREATE item:c SET v = 3",
+            interference,
             times: Mutex::new(1),
         };
-        // The update scans the table; item:c appears between its scan and
-        // its commit. Without the range assert it would be left out.
-        ok(&interfering, "UPDATE item SET seen = true").await;
-        assert_eq!(
-            ok(&core, "SELECT seen FROM item").await,
-            vec!["[{ seen: true }, { seen: true }, { seen: true }]"]
-        );
-    });
+        ok(&interfering, statement).await;
+        ok(&core, check).await
+    })
+}
+
+#[test]
+fn a_record_inserted_into_a_scanned_range_before_the_commit_makes_the_statement_run_again() {
+    // The update scans the table; item:c appears between its scan and its
+    // commit. Without the range assert it would be left out.
+    let seen = interfered(
+        "CREATE item:a SET v = 1; CREATE item:b SET v = 2",
+        "CREATE item:c SET v = 3",
+        "UPDATE item SET seen = true",
+        "SELECT seen FROM item",
+    );
+    assert_eq!(
+        seen,
+        vec!["[{ seen: true }, { seen: true }, { seen: true }]"]
+    );
 }
 
 #[test]
@@ -403,20 +416,13 @@ fn statements_run_against_the_core_with_indexes_and_rendered_errors() {
 
 #[test]
 fn an_update_whose_reads_changed_before_its_commit_runs_again() {
-    let core = MemoryCore::default();
-    block_on(async {
-        ok(&core, "CREATE counter:c SET n = 0").await;
-        let interfering = Interfering {
-            inner: &core,
-            interference: "UPDATE counter:c SET n += 1",
-            times: Mutex::new(1),
-        };
-        ok(&interfering, "UPDATE counter:c SET n += 1").await;
-        assert_eq!(
-            ok(&core, "SELECT n FROM counter:c").await,
-            vec!["[{ n: 2 }]"]
-        );
-    });
+    let counted = interfered(
+        "CREATE counter:c SET n = 0",
+        "UPDATE counter:c SET n += 1",
+        "UPDATE counter:c SET n += 1",
+        "SELECT n FROM counter:c",
+    );
+    assert_eq!(counted, vec!["[{ n: 2 }]"]);
 }
 
 #[test]
