@@ -319,6 +319,57 @@ impl TableSchema {
     }
 }
 
+impl TableSchema {
+    /// As stored under the table's schema key: `{ table, fields, indexes }`
+    /// with each definition as its own record stores it.
+    pub fn to_value(&self) -> Value {
+        let mut object = Object::new();
+        let table = self
+            .definition
+            .as_ref()
+            .map_or(Value::None, TableDefinition::to_value);
+        object.insert("table".into(), table);
+        let fields = self.fields.iter().map(FieldDefinition::to_value).collect();
+        object.insert("fields".into(), Value::Array(fields));
+        let indexes = self.indexes.iter().map(IndexDefinition::to_value).collect();
+        object.insert("indexes".into(), Value::Array(indexes));
+        Value::Object(object)
+    }
+
+    /// From what [`TableSchema::to_value`] stored.
+    pub fn from_value(value: &Value) -> Result<TableSchema, String> {
+        let object = object(value, "schema")?;
+        let list = |name: &str| match object.get(name) {
+            Some(Value::Array(items)) => Ok(items.clone()),
+            None => Ok(Vec::new()),
+            Some(other) => Err(format!(
+                "the schema's {name} are a {}, not an array",
+                other.kind_name()
+            )),
+        };
+        let definition = match object.get("table") {
+            None | Some(Value::None) => None,
+            Some(table) => Some(TableDefinition::from_value(table)?),
+        };
+        Ok(TableSchema {
+            definition,
+            fields: list("fields")?
+                .iter()
+                .map(FieldDefinition::from_value)
+                .collect::<Result<_, _>>()?,
+            indexes: list("indexes")?
+                .iter()
+                .map(IndexDefinition::from_value)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// Whether nothing is defined for the table.
+    pub fn is_empty(&self) -> bool {
+        self.definition.is_none() && self.fields.is_empty() && self.indexes.is_empty()
+    }
+}
+
 fn text(object: &Object, key: &str) -> Option<String> {
     match object.get(key) {
         Some(Value::Str(text)) => Some(text.clone()),
@@ -502,6 +553,20 @@ mod tests {
             TableDefinition::from_value(&table.to_value()).unwrap(),
             table
         );
+        let schema = TableSchema {
+            definition: Some(table),
+            fields: vec![field],
+            indexes: vec![index],
+        };
+        let back = TableSchema::from_value(&schema.to_value()).unwrap();
+        assert_eq!(back.to_value(), schema.to_value());
+        assert_eq!(back.indexes, schema.indexes);
+        assert!(TableSchema::from_value(&TableSchema::default().to_value())
+            .unwrap()
+            .is_empty());
+        assert!(TableSchema::from_value(&Value::Int(3))
+            .unwrap_err()
+            .contains("not an object"));
     }
 
     #[test]

@@ -14,7 +14,15 @@
 //! | field definition | `#fd` | table name, field name |
 //! | index definition | `#ixd` | table name, index name |
 //! | document | the table | the record key value |
+//! | table schema (definition, fields, indexes in one value) | the table | `0xff` |
 //! | index entry | `#ix` | table, index, indexed value, record key |
+//!
+//! The table schema is a copy of the table's `#tb`, `#fd` and `#ixd`
+//! records that every `DEFINE` and `REMOVE` of the table rewrites in the
+//! same transaction. A statement reads it alone (one key, on the replica
+//! ring of the table's records when the partition level is `table` or
+//! `database`) instead of one key and two ranges. Its id `0xff` sorts after
+//! every document, outside [`DatabaseName::table_range`].
 //!
 //! Reserved tables start with `#`, which zeroql names cannot contain. Names
 //! inside id bytes are encoded like strings below, so a table's fields or an
@@ -46,6 +54,15 @@ pub const FIELD_DEFINITIONS: &str = "#fd";
 pub const INDEX_DEFINITIONS: &str = "#ixd";
 /// Table holding index entries.
 pub const INDEX_ENTRIES: &str = "#ix";
+
+/// The id of a table's schema key: after every encoded value (their tags
+/// are below `0xff`).
+const SCHEMA_ID: u8 = 0xff;
+
+/// Whether `key` is a table's schema key ([`DatabaseName::schema_key`]).
+pub fn is_schema_key(key: &StoreKey) -> bool {
+    !key.table.starts_with('#') && key.id == [SCHEMA_ID]
+}
 
 /// A storage key: `(namespace, database, table, id)`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -169,7 +186,13 @@ impl DatabaseName {
     /// Every document of a table.
     pub fn table_range(&self, table: &str) -> KeyRange {
         // Every encoded value starts with a tag below 0xff.
-        self.range(table, Vec::new(), vec![0xff])
+        self.range(table, Vec::new(), vec![SCHEMA_ID])
+    }
+
+    /// Where a table's schema is stored: in the table itself, after every
+    /// document (see the module documentation).
+    pub fn schema_key(&self, table: &str) -> StoreKey {
+        self.key(table, vec![SCHEMA_ID])
     }
 
     /// Where a table's definition is stored.

@@ -104,7 +104,7 @@ fn a_limit_without_filter_or_order_reads_only_what_it_returns() {
         .commit
         .reads
         .iter()
-        .filter(|(key, _)| key.table == "person")
+        .filter(|(key, _)| key.table == "person" && !zerodb_query::keys::is_schema_key(key))
         .count();
     assert_eq!(records_read, 3);
 }
@@ -300,14 +300,19 @@ fn a_commit_conflicts_when_a_scanned_range_changed() {
     };
     let outcome = execute(&units[0], &mut db.session, &mut db.store, &mut environment).unwrap();
     assert!(outcome.commit.is_read_only());
-    // The table's documents, and its field and index definitions.
+    // The table's documents; its schema is one key read, not a range.
     let tables: Vec<&str> = outcome
         .commit
         .ranges
         .iter()
         .map(|range| range.table.as_str())
         .collect();
-    assert_eq!(tables, ["#fd", "#ixd", "person"]);
+    assert_eq!(tables, ["person"]);
+    assert!(outcome
+        .commit
+        .reads
+        .iter()
+        .any(|(key, _)| zerodb_query::keys::is_schema_key(key) && key.table == "person"));
     // A concurrent insert into the scanned table: a phantom for the reader.
     db.run("CREATE person:z SET age = 99");
     let conflict = db.store.apply(&outcome.commit).unwrap_err();
@@ -383,4 +388,56 @@ fn random_ids_come_from_the_callers_random_source() {
         .chars()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
     assert_ne!(first, second);
+}
+
+#[test]
+fn every_definition_change_rewrites_the_table_schema_key() {
+    use zerodb_query::keys::{DatabaseName, KeyRange};
+    let mut db = Db::new();
+    db.run("DEFINE TABLE t SCHEMAFULL; DEFINE FIELD a ON t TYPE int");
+    let schema_key = DatabaseName::new(
+        db.session.namespace.as_deref().unwrap(),
+        db.session.database.as_deref().unwrap(),
+    )
+    .schema_key("t");
+    let whole = KeyRange {
+        namespace: schema_key.namespace.clone(),
+        database: schema_key.database.clone(),
+        table: "t".into(),
+        start: Vec::new(),
+        end: vec![0xff, 0xff],
+    };
+    assert_eq!(db.store.keys_in(&whole), [schema_key.clone()]);
+    // A statement reads the schema as that one key, so a definition change
+    // committed after its read fails its commit.
+    let query = zerodb_query::parse("CREATE t:1 SET a = 1").unwrap();
+    let units = transactions(&query).unwrap();
+    let mut ids = SequentialIds::default();
+    let mut environment = Environment {
+        now: 0,
+        ids: &mut ids,
+    };
+    let outcome = execute(&units[0], &mut db.session, &mut db.store, &mut environment).unwrap();
+    assert!(outcome
+        .commit
+        .reads
+        .iter()
+        .any(|(key, _)| *key == schema_key));
+    db.run("DEFINE FIELD b ON t TYPE string");
+    assert!(db.store.apply(&outcome.commit).is_err());
+    // The new field is in force at once; removing it lifts it.
+    assert!(db.error("CREATE t:2 SET a = 1").contains("`b`"));
+    db.run("REMOVE FIELD b ON TABLE t; CREATE t:2 SET a = 1");
+    assert!(db.error("CREATE t:3 SET a = 'x'").contains("int"));
+    // IF NOT EXISTS of a field that exists changes nothing.
+    db.run("DEFINE FIELD IF NOT EXISTS a ON t TYPE string; CREATE t:3 SET a = 3");
+    db.run("REMOVE TABLE t");
+    // Only the schema key is left, with nothing defined in it: it is never
+    // deleted, so that a schema read as absent was never written.
+    assert_eq!(db.store.keys_in(&whole), [schema_key.clone()]);
+    assert_eq!(
+        db.store.value_of(&schema_key).unwrap().to_string(),
+        "{ fields: [], indexes: [], table: NONE }"
+    );
+    db.run("CREATE t:4 SET anything = 'goes'");
 }

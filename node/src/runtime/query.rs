@@ -51,7 +51,7 @@ use std::time::Duration;
 
 use zerodb_query::ast::Query;
 use zerodb_query::exec::{self, Environment, ExecError, Session};
-use zerodb_query::keys::{KeyRange, StoreKey};
+use zerodb_query::keys::{is_schema_key, KeyRange, StoreKey};
 use zerodb_query::value::{codec, Value};
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -92,6 +92,12 @@ pub trait CoreCalls {
     /// statement's reads: a namespace created a moment ago is unknown to
     /// the node until a catalog refresh, which its reads wait for.
     fn eventual_namespaces(&self) -> Option<BTreeSet<String>> {
+        None
+    }
+
+    /// The node's cache of table schemas, if it keeps one (see
+    /// [`fetch`]'s guesses).
+    fn schema_cache(&self) -> Option<SchemaCache> {
         None
     }
 }
@@ -258,40 +264,25 @@ async fn run_unit<C: CoreCalls>(
     eventual: &BTreeSet<String>,
 ) -> Result<Vec<Value>, Stop> {
     let mut last_conflict = String::new();
-    for attempt in 0..STATEMENT_ATTEMPTS_MAX {
-        if attempt > 0 {
-            let pause = RETRY_PAUSE_MS << attempt.min(6);
-            tokio::time::sleep(Duration::from_millis(pause)).await;
-        }
-        let (results, commit, next_session) =
-            read_until_complete(core, unit, session, eventual).await?;
-        let latest = core.eventual_namespaces();
-        let eventual = latest.as_ref().unwrap_or(eventual);
-        if eventual::apply_mode(unit, session, &commit, eventual)? == eventual::Apply::EachKey {
-            eventual::write_each(core, &commit).await?;
-            *session = next_session;
-            return Ok(results);
-        }
-        let ops =
-            commit_ops(&commit).map_err(|message| Stop::Other(QueryErrorKind::Invalid, message))?;
-        if ops.is_empty() {
-            *session = next_session;
-            return Ok(results);
-        }
-        match core.call(ClientRequest::Data(Request::Txn { ops })).await {
-            ClientResponse::Data(Response::Committed { .. }) => {
+    let mut guess = true;
+    let mut attempt = 0;
+    while attempt < STATEMENT_ATTEMPTS_MAX {
+        match run_attempt(core, unit, session, eventual, guess).await? {
+            Attempted::Done(results, next_session) => {
                 *session = next_session;
                 return Ok(results);
             }
-            ClientResponse::Data(Response::Error(
-                error @ (ClientError::ConditionFailed { .. }
-                | ClientError::RangeChanged { .. }
-                | ClientError::Conflict { .. }),
-            )) => {
-                tracing::debug!(%error, attempt, "zeroql statement conflicted; running it again");
-                last_conflict = error.to_string();
+            Attempted::Guessed => guess = false,
+            Attempted::Conflict(message) => {
+                tracing::debug!(%message, attempt, "zeroql statement conflicted; running it again");
+                last_conflict = message;
+                guess = false;
+                attempt += 1;
+                if attempt < STATEMENT_ATTEMPTS_MAX {
+                    let pause = RETRY_PAUSE_MS << attempt.min(6);
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
             }
-            other => return Err(failure(other, "committing the statement")),
         }
     }
     Err(Stop::Other(
@@ -302,19 +293,92 @@ async fn run_unit<C: CoreCalls>(
     ))
 }
 
+/// How one attempt of a statement ended, short of a failure.
+enum Attempted {
+    /// Committed (or checked): the results and the session after it.
+    Done(Vec<Value>, Session),
+    /// It guessed and cannot tell whether the guess was right (it failed on
+    /// its own, or must run in an eventual namespace): run it again
+    /// without guessing.
+    Guessed,
+    /// What it read changed before its commit: run it again.
+    Conflict(String),
+}
+
+/// One attempt: read until the executor needs nothing new, then commit
+/// (or, read-only, check the reads by reading them again).
+async fn run_attempt<C: CoreCalls>(
+    core: &C,
+    unit: &exec::Transaction<'_>,
+    session: &Session,
+    eventual: &BTreeSet<String>,
+    guess: bool,
+) -> Result<Attempted, Stop> {
+    let cache = core.schema_cache();
+    let mut store = FetchedStore::new(cache.clone(), guess, eventual);
+    let (results, commit, next_session) =
+        match read_until_complete(core, unit, session, eventual, &mut store).await {
+            Err(Stop::Exec(_)) if store.guessed() => return Ok(Attempted::Guessed),
+            other => other?,
+        };
+    let latest = core.eventual_namespaces();
+    let eventual = latest.as_ref().unwrap_or(eventual);
+    if eventual::apply_mode(unit, session, &commit, eventual)? == eventual::Apply::EachKey {
+        if store.guessed() {
+            return Ok(Attempted::Guessed);
+        }
+        eventual::write_each(core, &commit).await?;
+        return Ok(Attempted::Done(results, next_session));
+    }
+    if let Some(again) = validate::reads_to_check(&store, &commit) {
+        if validate::still_current(core, cache.as_ref(), &again).await? {
+            return Ok(Attempted::Done(results, next_session));
+        }
+        return Ok(Attempted::Conflict(
+            "a key the statement read changed while it ran".into(),
+        ));
+    }
+    let ops =
+        commit_ops(&commit).map_err(|message| Stop::Other(QueryErrorKind::Invalid, message))?;
+    if ops.is_empty() {
+        return Ok(Attempted::Done(results, next_session));
+    }
+    let answer = core.call(ClientRequest::Data(Request::Txn { ops })).await;
+    if let Some(cache) = &cache {
+        // A schema this statement wrote, or guessed wrong, is read afresh
+        // by the next statement that needs it.
+        let written = commit.writes.iter().map(|(key, _)| key);
+        cache.forget(written.filter(|key| is_schema_key(key)));
+        if !matches!(answer, ClientResponse::Data(Response::Committed { .. })) {
+            cache.forget(store.guessed.iter().filter(|key| is_schema_key(key)));
+        }
+    }
+    match answer {
+        ClientResponse::Data(Response::Committed { .. }) => {
+            Ok(Attempted::Done(results, next_session))
+        }
+        ClientResponse::Data(Response::Error(
+            error @ (ClientError::ConditionFailed { .. }
+            | ClientError::RangeChanged { .. }
+            | ClientError::Conflict { .. }),
+        )) => Ok(Attempted::Conflict(error.to_string())),
+        other => Err(failure(other, "committing the statement")),
+    }
+}
+
 type Executed = (Vec<Value>, exec::Commit<Ver>, Session);
 
-/// One attempt of a statement: runs the executor, fetching what it asks
-/// for, until a run needs nothing new.
+/// One attempt of a statement: runs the executor over `store`, fetching
+/// what it asks for, until a run needs nothing new.
 async fn read_until_complete<C: CoreCalls>(
     core: &C,
     unit: &exec::Transaction<'_>,
     session: &Session,
     eventual: &BTreeSet<String>,
+    store: &mut FetchedStore,
 ) -> Result<Executed, Stop> {
     let now = now_ns();
     let seed = now as u64 ^ 0x9e37_79b9_7f4a_7c15;
-    let mut store = FetchedStore::default();
     for _ in 0..READ_ROUNDS_MAX {
         store.start_run();
         let mut working = session.clone();
@@ -323,13 +387,13 @@ async fn read_until_complete<C: CoreCalls>(
             let mut state = seed;
             let mut ids = exec::RandomIds(move || split_mix(&mut state));
             let mut environment = Environment { now, ids: &mut ids };
-            exec::execute(unit, &mut working, &mut store, &mut environment)
+            exec::execute(unit, &mut working, store, &mut environment)
         };
         if !store.needs_more() {
             let outcome = outcome.map_err(Stop::Exec)?;
             return Ok((outcome.results, outcome.commit, working));
         }
-        fetch_missing(core, &mut store, eventual).await?;
+        fetch_missing(core, store, eventual).await?;
     }
     Err(Stop::Other(
         QueryErrorKind::Internal,
@@ -491,6 +555,8 @@ pub(crate) struct LocalCore {
     pub(crate) calls: mpsc::UnboundedSender<LocalCall>,
     /// The eventual namespaces, as the event loop last published them.
     pub(crate) eventual: watch::Receiver<BTreeSet<String>>,
+    /// The node's cache of table schemas.
+    pub(crate) schemas: SchemaCache,
 }
 
 impl CoreCalls for LocalCore {
@@ -516,6 +582,10 @@ impl CoreCalls for LocalCore {
     fn eventual_namespaces(&self) -> Option<BTreeSet<String>> {
         Some(self.eventual.borrow().clone())
     }
+
+    fn schema_cache(&self) -> Option<SchemaCache> {
+        Some(self.schemas.clone())
+    }
 }
 
 /// Runs `request` for `caller` and sends the answer.
@@ -534,7 +604,11 @@ pub(crate) async fn serve(
 #[path = "query_fetch.rs"]
 mod fetch;
 use fetch::fetch_missing;
-pub use fetch::FetchedStore;
+pub use fetch::{FetchedStore, SchemaCache, SCHEMA_CACHE_ENTRIES_MAX};
+
+#[path = "query_validate.rs"]
+mod validate;
+pub use validate::VALIDATED_READS_MAX;
 
 #[path = "query_eventual.rs"]
 pub mod eventual;
@@ -542,3 +616,7 @@ pub mod eventual;
 #[cfg(test)]
 #[path = "query_tests.rs"]
 pub(crate) mod tests;
+
+#[cfg(test)]
+#[path = "query_guess_tests.rs"]
+mod guess_tests;

@@ -1,11 +1,23 @@
 //! What one attempt of a statement has read: the [`FetchedStore`] the
 //! executor runs over, and the fetches that fill it (strong or eventual
 //! gets, scans in pages).
+//!
+//! **Guesses.** The first attempt of a statement in a strong namespace
+//! reads two kinds of key without asking the replicas: a table's schema
+//! key is taken from the node's [`SchemaCache`], and the record a `CREATE`
+//! of a given id needs absent is taken as absent. Both are reads like any
+//! other for what follows: the commit asserts their versions (or a
+//! read-only statement reads them again, [`super::validate`]), so a wrong
+//! guess fails the attempt and the next one reads everything. A statement
+//! that fails on its own (an error of the executor) after guessing runs
+//! again without guesses, so that its error is the one the current data
+//! gives.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 
 use zerodb_query::exec::{Scanned, Stored, TxnStore};
-use zerodb_query::keys::{KeyRange, StoreKey};
+use zerodb_query::keys::{is_schema_key, KeyRange, StoreKey};
 
 use super::{
     eventual, failure, range_to_scan, store_key_to_key, CoreCalls, Stop, FETCH_BATCH_KEYS_MAX,
@@ -16,6 +28,49 @@ use zerodb_txn::{Request, Response, Ver, RANGE_ASSERT_RECORDS_MAX};
 /// A scan as the executor asks it: the range and the most keys wanted.
 type ScanAsk = (KeyRange, usize);
 
+/// Most table schemas a node keeps in its [`SchemaCache`]; a full cache is
+/// emptied and fills again from the statements that follow.
+pub const SCHEMA_CACHE_ENTRIES_MAX: usize = 4_096;
+
+/// The table schema keys this node read lately, with their value and
+/// version (`None`: never written), shared by the node's query tasks.
+/// Only ever a guess: what a statement takes from it is checked at its
+/// commit.
+#[derive(Clone, Default)]
+pub struct SchemaCache(Arc<Mutex<BTreeMap<StoreKey, Option<Stored<Ver>>>>>);
+
+impl SchemaCache {
+    fn get(&self, key: &StoreKey) -> Option<Option<Stored<Ver>>> {
+        self.0.lock().expect("schema cache").get(key).cloned()
+    }
+
+    pub(super) fn put(&self, key: &StoreKey, found: &Option<Stored<Ver>>) {
+        let mut entries = self.0.lock().expect("schema cache");
+        if entries.len() >= SCHEMA_CACHE_ENTRIES_MAX && !entries.contains_key(key) {
+            entries.clear();
+        }
+        entries.insert(key.clone(), found.clone());
+    }
+
+    /// Forgets `keys` (written by a commit, or found stale).
+    pub(super) fn forget<'k>(&self, keys: impl IntoIterator<Item = &'k StoreKey>) {
+        let mut entries = self.0.lock().expect("schema cache");
+        for key in keys {
+            entries.remove(key);
+        }
+    }
+
+    /// How many schemas are cached.
+    pub fn len(&self) -> usize {
+        self.0.lock().expect("schema cache").len()
+    }
+
+    /// Whether no schema is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// What one attempt of a statement has fetched, and what its last run
 /// asked for that was not fetched yet.
 #[derive(Default)]
@@ -24,9 +79,48 @@ pub struct FetchedStore {
     scans: BTreeMap<ScanAsk, Result<Vec<Scanned<Ver>>, String>>,
     missing_gets: BTreeSet<StoreKey>,
     missing_scans: BTreeSet<ScanAsk>,
+    /// Where schemas are cached; read from only when `guess` is set.
+    cache: Option<SchemaCache>,
+    /// Whether this attempt may guess (see the module documentation).
+    guess: bool,
+    /// Namespaces where nothing is guessed (eventual ones: no commit checks
+    /// their reads).
+    eventual: BTreeSet<String>,
+    /// Keys taken from the cache, and records taken as absent.
+    pub(super) guessed: BTreeSet<StoreKey>,
+    /// Keys read by a single-key read (a get, or from the cache).
+    pub(super) by_get: BTreeSet<StoreKey>,
+    /// The key of the last fetch round when that round fetched that key
+    /// alone and nothing entered the store after it: every other read was
+    /// made before it.
+    pub(super) last_alone: Option<StoreKey>,
 }
 
 impl FetchedStore {
+    /// A store for one attempt: guessing from `cache` when `guess` is set,
+    /// except in the `eventual` namespaces.
+    pub(super) fn new(
+        cache: Option<SchemaCache>,
+        guess: bool,
+        eventual: &BTreeSet<String>,
+    ) -> Self {
+        FetchedStore {
+            cache,
+            guess,
+            eventual: eventual.clone(),
+            ..FetchedStore::default()
+        }
+    }
+
+    /// Whether this attempt took anything without reading it.
+    pub(super) fn guessed(&self) -> bool {
+        !self.guessed.is_empty()
+    }
+
+    fn may_guess(&self, key: &StoreKey) -> bool {
+        self.guess && !self.eventual.contains(&key.namespace)
+    }
+
     /// Forgets what the last run asked for, before the next run.
     pub(super) fn start_run(&mut self) {
         self.missing_gets.clear();
@@ -43,13 +137,33 @@ impl TxnStore for FetchedStore {
     type Version = Ver;
 
     fn get(&mut self, key: &StoreKey) -> Result<Option<Stored<Ver>>, String> {
-        match self.gets.get(key) {
-            Some(found) => Ok(found.clone()),
-            None => {
-                self.missing_gets.insert(key.clone());
-                Ok(None)
-            }
+        if let Some(found) = self.gets.get(key) {
+            return Ok(found.clone());
         }
+        let cached = match &self.cache {
+            Some(cache) if is_schema_key(key) && self.may_guess(key) => cache.get(key),
+            _ => None,
+        };
+        if let Some(found) = cached {
+            // Taken once per attempt: every later run sees the same value.
+            self.gets.insert(key.clone(), found.clone());
+            self.guessed.insert(key.clone());
+            self.by_get.insert(key.clone());
+            self.last_alone = None;
+            return Ok(found);
+        }
+        self.missing_gets.insert(key.clone());
+        Ok(None)
+    }
+
+    fn get_expecting_absent(&mut self, key: &StoreKey) -> Result<Option<Stored<Ver>>, String> {
+        if self.gets.contains_key(key) || !self.may_guess(key) {
+            return self.get(key);
+        }
+        self.gets.insert(key.clone(), None);
+        self.guessed.insert(key.clone());
+        self.last_alone = None;
+        Ok(None)
     }
 
     fn scan(&mut self, range: &KeyRange, limit: usize) -> Result<Vec<Scanned<Ver>>, String> {
@@ -64,10 +178,16 @@ impl TxnStore for FetchedStore {
     }
 }
 
-/// Whether a read is of the catalog (definitions live in reserved tables,
-/// whose names start with `#`; index entries too, under `#ix`).
+/// Whether a read is of the catalog: a table's schema key, or a
+/// definition (in reserved tables, whose names start with `#`; index
+/// entries too, under `#ix`).
 fn is_catalog(table: &str) -> bool {
     table.starts_with('#') && table != zerodb_query::keys::INDEX_ENTRIES
+}
+
+/// Whether a key read is of the catalog ([`is_catalog`]).
+fn is_catalog_key(key: &StoreKey) -> bool {
+    is_schema_key(key) || is_catalog(&key.table)
 }
 
 /// Fetches what the last run asked for and did not have: only its catalog
@@ -82,18 +202,22 @@ pub(super) async fn fetch_missing<C: CoreCalls>(
 ) -> Result<(), Stop> {
     let latest = core.eventual_namespaces();
     let eventual = latest.as_ref().unwrap_or(eventual);
-    let catalog_first = store.missing_gets.iter().any(|k| is_catalog(&k.table))
+    let catalog_first = store.missing_gets.iter().any(is_catalog_key)
         || store
             .missing_scans
             .iter()
             .any(|(r, _)| is_catalog(&r.table));
     if catalog_first {
-        store.missing_gets.retain(|k| is_catalog(&k.table));
+        store.missing_gets.retain(is_catalog_key);
         store.missing_scans.retain(|(r, _)| is_catalog(&r.table));
     }
     let keys: Vec<StoreKey> = std::mem::take(&mut store.missing_gets)
         .into_iter()
         .collect();
+    store.last_alone = match (&keys[..], store.missing_scans.is_empty()) {
+        ([key], true) => Some(key.clone()),
+        _ => None,
+    };
     for chunk in keys.chunks(FETCH_BATCH_KEYS_MAX) {
         // The calls are made before any is awaited: the node's own core
         // receives them together and serves them concurrently.
@@ -108,6 +232,12 @@ pub(super) async fn fetch_missing<C: CoreCalls>(
             .collect();
         for (key, call) in chunk.iter().zip(calls) {
             let found = read_answer(call.await)?;
+            if is_schema_key(key) {
+                if let Some(cache) = &store.cache {
+                    cache.put(key, &found);
+                }
+            }
+            store.by_get.insert(key.clone());
             store.gets.insert(key.clone(), found);
         }
     }
@@ -115,7 +245,7 @@ pub(super) async fn fetch_missing<C: CoreCalls>(
 }
 
 /// The value of a strong get's answer (`None`: absent or deleted).
-fn read_answer(response: ClientResponse) -> Result<Option<Stored<Ver>>, Stop> {
+pub(super) fn read_answer(response: ClientResponse) -> Result<Option<Stored<Ver>>, Stop> {
     match response {
         ClientResponse::Data(Response::Value(found)) => Ok(found.and_then(|versioned| {
             versioned.value.map(|value| Stored {

@@ -148,6 +148,7 @@ impl EventLoop {
             caller,
             calls: self.local_calls_tx.clone(),
             eventual: self.eventual.subscribe(),
+            schemas: self.schemas.clone(),
         }
     }
 

@@ -99,6 +99,7 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
                 for field in fields {
                     self.define_field(&database, &name.name, field, false)?;
                 }
+                self.rewrite_schema(&database, &name.name)?;
             }
             DefineStatement::Field {
                 field,
@@ -115,7 +116,9 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
                     };
                     self.store.put_value(key, &implied.to_value(), span)?;
                 }
-                self.define_field(&database, &table.name, field, *if_not_exists)?;
+                if self.define_field(&database, &table.name, field, *if_not_exists)? {
+                    self.rewrite_schema(&database, &table.name)?;
+                }
             }
             DefineStatement::Index {
                 name,
@@ -139,19 +142,24 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
                     fields: fields.iter().map(|field| field.name.clone()).collect(),
                     unique: *unique,
                 };
-                self.define_index(&database, definition, name, *if_not_exists)?;
+                if self.define_index(&database, definition, name, *if_not_exists)? {
+                    self.rewrite_schema(&database, &table.name)?;
+                }
             }
         }
         Ok(())
     }
 
+    /// Stores a field's definition (and its unique index); `Ok(false)` if
+    /// it exists and `IF NOT EXISTS` was written. The caller rewrites the
+    /// table's schema.
     fn define_field(
         &mut self,
         database: &DatabaseName,
         table: &str,
         field: &ast::FieldDefinition,
         if_not_exists: bool,
-    ) -> Result<(), ExecError> {
+    ) -> Result<bool, ExecError> {
         let definition = FieldDefinition {
             table: table.to_string(),
             name: field.name.name.clone(),
@@ -172,7 +180,7 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
             "field",
             if_not_exists,
         )? {
-            return Ok(());
+            return Ok(false);
         }
         if field.unique {
             let index = IndexDefinition {
@@ -183,20 +191,22 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
             };
             self.define_index(database, index, &field.name, false)?;
         }
-        Ok(())
+        Ok(true)
     }
 
-    /// Stores the definition and indexes the records already there.
+    /// Stores the definition and indexes the records already there;
+    /// `Ok(false)` if it exists and `IF NOT EXISTS` was written. The caller
+    /// rewrites the table's schema.
     fn define_index(
         &mut self,
         database: &DatabaseName,
         index: IndexDefinition,
         name: &Ident,
         if_not_exists: bool,
-    ) -> Result<(), ExecError> {
+    ) -> Result<bool, ExecError> {
         let key = database.index_definition_key(&index.table, &index.name);
         if !self.put_definition(key, index.to_value(), name, "index", if_not_exists)? {
-            return Ok(());
+            return Ok(false);
         }
         let range = database.table_range(&index.table);
         for (key, bytes) in self.store.scan(&range, usize::MAX, self.span)? {
@@ -206,7 +216,7 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
             };
             self.add_index_entry(&index, &id, &index.key_of(&document))?;
         }
-        Ok(())
+        Ok(true)
     }
 
     pub(super) fn remove(&mut self, target: &SchemaTarget, span: Span) -> Result<(), ExecError> {
@@ -225,6 +235,8 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
                     span,
                 })
         };
+        // The table whose schema the removal changes, if any.
+        let mut changed: Option<(DatabaseName, String)> = None;
         let (key, ranges): (StoreKey, Vec<KeyRange>) = match target.kind {
             SchemaKind::Namespace => (namespace_definition_key(&name.name), Vec::new()),
             SchemaKind::Database => {
@@ -247,19 +259,22 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
                     ranges.push(database.index_entries_range(&name.name, &index.name));
                 }
                 ranges.push(database.index_definitions_range(&name.name));
-                (database.table_definition_key(&name.name), ranges)
+                let key = database.table_definition_key(&name.name);
+                changed = Some((database, name.name.clone()));
+                (key, ranges)
             }
-            SchemaKind::Field => (
-                database()?.field_definition_key(&table_of()?, &name.name),
-                Vec::new(),
-            ),
+            SchemaKind::Field => {
+                let (database, table) = (database()?, table_of()?);
+                let key = database.field_definition_key(&table, &name.name);
+                changed = Some((database, table));
+                (key, Vec::new())
+            }
             SchemaKind::Index => {
                 let (database, table) = (database()?, table_of()?);
                 let entries = database.index_entries_range(&table, &name.name);
-                (
-                    database.index_definition_key(&table, &name.name),
-                    vec![entries],
-                )
+                let key = database.index_definition_key(&table, &name.name);
+                changed = Some((database, table));
+                (key, vec![entries])
             }
         };
         if self.store.get(&key)?.is_none() {
@@ -285,6 +300,9 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
             for (key, _) in self.store.scan(&range, usize::MAX, span)? {
                 self.store.delete(key, span)?;
             }
+        }
+        if let Some((database, table)) = changed {
+            self.rewrite_schema(&database, &table)?;
         }
         Ok(())
     }

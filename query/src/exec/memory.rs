@@ -29,6 +29,12 @@ impl MemoryStore {
         self.entries.is_empty()
     }
 
+    /// The decoded value under `key`, if any.
+    pub fn value_of(&self, key: &StoreKey) -> Option<crate::value::Value> {
+        let (bytes, _) = self.entries.get(key)?;
+        crate::value::codec::decode(bytes).ok()
+    }
+
     /// Every key in `range`, in order.
     pub fn keys_in(&self, range: &KeyRange) -> Vec<StoreKey> {
         if range.is_empty() {

@@ -194,12 +194,35 @@ impl<'s, 'e, 'i, S: TxnStore> Runner<'s, 'e, 'i, S> {
         Ok(DatabaseName::new(&namespace, database))
     }
 
-    /// The schema of `table`, read in this transaction.
+    /// The schema of `table`, read in this transaction: one key, the copy
+    /// of the definitions that every `DEFINE` and `REMOVE` rewrites
+    /// ([`Self::rewrite_schema`]).
     pub(super) fn table_schema(&mut self, table: &str) -> Result<TableSchema, ExecError> {
         if let Some(schema) = self.schemas.get(table) {
             return Ok(schema.clone());
         }
         let database = self.database(self.span)?;
+        let schema = match self.store.get_value(&database.schema_key(table))? {
+            None => TableSchema::default(),
+            Some(value) => TableSchema::from_value(&value).map_err(|message| {
+                ExecError::Store(format!("schema of table `{table}`: {message}"))
+            })?,
+        };
+        self.schemas.insert(table.to_string(), schema.clone());
+        Ok(schema)
+    }
+
+    /// Rewrites the schema key of `table` from its definition records, as
+    /// this transaction sees them (after a `DEFINE` or `REMOVE`). Never
+    /// deletes it: a table whose definitions were all removed gets an empty
+    /// schema, so that a schema key read as absent was never written (the
+    /// node relies on it to check a read-only statement by reading again).
+    pub(super) fn rewrite_schema(
+        &mut self,
+        database: &DatabaseName,
+        table: &str,
+    ) -> Result<(), ExecError> {
+        self.schemas.clear();
         let corrupt =
             |message: String| ExecError::Store(format!("catalog of table `{table}`: {message}"));
         let definition = self
@@ -226,8 +249,8 @@ impl<'s, 'e, 'i, S: TxnStore> Runner<'s, 'e, 'i, S> {
                 .indexes
                 .push(IndexDefinition::from_value(&value).map_err(corrupt)?);
         }
-        self.schemas.insert(table.to_string(), schema.clone());
-        Ok(schema)
+        self.store
+            .put_value(database.schema_key(table), &schema.to_value(), span)
     }
 
     /// Evaluates with `$value` bound, for field `VALUE` and `ASSERT`.

@@ -28,6 +28,17 @@ pub trait TxnStore {
     /// The value and version of `key`, or `None` if absent.
     fn get(&mut self, key: &StoreKey) -> Result<Option<Stored<Self::Version>>, String>;
 
+    /// [`TxnStore::get`] of a key the statement needs absent (a `CREATE`
+    /// of a given id). A store that checks every read at commit may answer
+    /// absent without reading: the commit then checks that the key is
+    /// absent, and a wrong guess fails it like any changed read.
+    fn get_expecting_absent(
+        &mut self,
+        key: &StoreKey,
+    ) -> Result<Option<Stored<Self::Version>>, String> {
+        self.get(key)
+    }
+
     /// Up to `limit` keys of `range` in key order, with values and versions.
     /// The executor never asks for an empty range (`range.is_empty()`).
     fn scan(
@@ -112,6 +123,21 @@ impl<'s, S: TxnStore> Buffered<'s, S> {
         let version = found.as_ref().map(|stored| stored.version.clone());
         self.reads.entry(key.clone()).or_insert(version);
         Ok(found.map(|stored| stored.value))
+    }
+
+    /// Whether `key` holds a value, for a key the statement needs absent
+    /// ([`TxnStore::get_expecting_absent`]).
+    pub(crate) fn exists_expecting_absent(&mut self, key: &StoreKey) -> Result<bool, ExecError> {
+        if let Some(written) = self.writes.get(key) {
+            return Ok(written.is_some());
+        }
+        let found = self
+            .store
+            .get_expecting_absent(key)
+            .map_err(ExecError::Store)?;
+        let version = found.as_ref().map(|stored| stored.version.clone());
+        self.reads.entry(key.clone()).or_insert(version);
+        Ok(found.is_some())
     }
 
     /// The decoded value under `key`.

@@ -96,7 +96,7 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
         };
         let id = RecordId::new(table, key);
         let record_key = self.database(self.span)?.record_key(table, &id.key);
-        if self.store.get(&record_key)?.is_some() {
+        if self.store.exists_expecting_absent(&record_key)? {
             return Err(ExecError::RecordExists {
                 id: Box::new(Value::RecordId(id)),
                 span: self.span,
