@@ -441,3 +441,62 @@ fn every_definition_change_rewrites_the_table_schema_key() {
     );
     db.run("CREATE t:4 SET anything = 'goes'");
 }
+
+/// A store whose records of one table are not fetched yet: they read as
+/// absent, and every key asked for is noted (as the node's store of one
+/// read round does).
+struct NotFetched<'s> {
+    inner: &'s mut zerodb_query::exec::MemoryStore,
+    table: &'static str,
+    asked: Vec<zerodb_query::keys::StoreKey>,
+}
+
+impl zerodb_query::exec::TxnStore for NotFetched<'_> {
+    type Version = u64;
+
+    fn get(
+        &mut self,
+        key: &zerodb_query::keys::StoreKey,
+    ) -> Result<Option<zerodb_query::exec::Stored<u64>>, String> {
+        if key.table == self.table && !zerodb_query::keys::is_schema_key(key) {
+            self.asked.push(key.clone());
+            return Ok(None);
+        }
+        self.inner.get(key)
+    }
+
+    fn scan(
+        &mut self,
+        range: &zerodb_query::keys::KeyRange,
+        limit: usize,
+    ) -> Result<Vec<zerodb_query::exec::Scanned<u64>>, String> {
+        self.inner.scan(range, limit)
+    }
+}
+
+#[test]
+fn an_index_lookup_asks_for_every_record_of_its_range_before_reporting_one_missing() {
+    let mut db = Db::new();
+    db.run("DEFINE INDEX by_k ON people FIELDS k");
+    let values: Vec<String> = (0..30).map(|n| format!("({})", n % 3)).collect();
+    db.run(&format!(
+        "CREATE people SET (k) VALUES {}",
+        values.join(", ")
+    ));
+    let query = zerodb_query::parse("SELECT * FROM people WHERE k = 1").unwrap();
+    let units = transactions(&query).unwrap();
+    let mut ids = SequentialIds::default();
+    let mut environment = Environment {
+        now: 0,
+        ids: &mut ids,
+    };
+    let mut store = NotFetched {
+        inner: &mut db.store,
+        table: "people",
+        asked: Vec::new(),
+    };
+    let error = execute(&units[0], &mut db.session, &mut store, &mut environment).unwrap_err();
+    assert!(error.to_string().contains("missing record"), "{error}");
+    // All ten records of the range, in one run.
+    assert_eq!(store.asked.len(), 10, "{:?}", store.asked);
+}

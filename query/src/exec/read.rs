@@ -72,6 +72,10 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
                 let database = self.database(span)?;
                 let range = database.index_range(table, index, as_slice(&lower), as_slice(&upper));
                 let mut documents = Vec::new();
+                // Every record is read before a missing one is reported, so
+                // that a store which fetches what a run asked for gets all
+                // of the range's records in one round.
+                let mut missing = None;
                 for (key, bytes) in self.store.scan(&range, cap, span)? {
                     let Value::RecordId(id) = decode(&key, &bytes)? else {
                         return Err(ExecError::Store(format!(
@@ -80,14 +84,17 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
                     };
                     match self.fetch(&id)? {
                         Value::None => {
-                            return Err(ExecError::Store(format!(
+                            missing.get_or_insert(format!(
                                 "index entry {key:?} names missing record {id}"
-                            )))
+                            ));
                         }
                         document => documents.push(document),
                     }
                 }
-                Ok(documents)
+                match missing {
+                    Some(message) => Err(ExecError::Store(message)),
+                    None => Ok(documents),
+                }
             }
             Source::Values(expr) => {
                 let value = evaluate(expr, &Value::None, self)?;
