@@ -133,6 +133,10 @@ pub(crate) trait Resolver {
     /// The schema of `table` (empty if undefined); an error at `span` if
     /// the table must exist and does not.
     fn schema(&mut self, table: &str, span: Span) -> Result<TableSchema, ExecError>;
+    /// An error at `span` if `table` must exist and does not; reads the
+    /// schema only when tables must exist. For plans that do not use the
+    /// schema (a read by record id), so that they read only the record.
+    fn require_table(&mut self, table: &str, span: Span) -> Result<(), ExecError>;
     /// Whether `$name` is set.
     fn has_param(&self, name: &str) -> bool;
 }
@@ -250,7 +254,7 @@ fn read_plan(
                 choose_scan(&table.name, &schema, condition.as_ref(), hint)?
             }
             ExprKind::RecordId { table, key } => {
-                resolver.schema(&table.name, table.span)?;
+                resolver.require_table(&table.name, table.span)?;
                 Source::GetById {
                     table: table.name.clone(),
                     key: key.clone(),

@@ -407,7 +407,7 @@ fn every_definition_change_rewrites_the_table_schema_key() {
         start: Vec::new(),
         end: vec![0xff, 0xff],
     };
-    assert_eq!(db.store.keys_in(&whole), [schema_key.clone()]);
+    assert_eq!(db.store.keys_in(&whole), std::slice::from_ref(&schema_key));
     // A statement reads the schema as that one key, so a definition change
     // committed after its read fails its commit.
     let query = zerodb_query::parse("CREATE t:1 SET a = 1").unwrap();
@@ -434,7 +434,7 @@ fn every_definition_change_rewrites_the_table_schema_key() {
     db.run("REMOVE TABLE t");
     // Only the schema key is left, with nothing defined in it: it is never
     // deleted, so that a schema read as absent was never written.
-    assert_eq!(db.store.keys_in(&whole), [schema_key.clone()]);
+    assert_eq!(db.store.keys_in(&whole), std::slice::from_ref(&schema_key));
     assert_eq!(
         db.store.value_of(&schema_key).unwrap().to_string(),
         "{ fields: [], indexes: [], table: NONE }"

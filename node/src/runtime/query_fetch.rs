@@ -60,6 +60,16 @@ impl SchemaCache {
         }
     }
 
+    /// The keys of the schemas cached.
+    pub fn keys(&self) -> Vec<StoreKey> {
+        self.0
+            .lock()
+            .expect("schema cache")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
     /// How many schemas are cached.
     pub fn len(&self) -> usize {
         self.0.lock().expect("schema cache").len()

@@ -293,6 +293,13 @@ impl<S: TxnStore> Resolver for Runner<'_, '_, '_, S> {
         Ok(schema)
     }
 
+    fn require_table(&mut self, table: &str, span: Span) -> Result<(), ExecError> {
+        if self.session.strict {
+            self.schema(table, span)?;
+        }
+        Ok(())
+    }
+
     fn has_param(&self, name: &str) -> bool {
         self.session.params.contains_key(name)
     }

@@ -139,7 +139,8 @@ fn target_table(statement: &Statement) -> Option<&Ident> {
 }
 
 /// On a schemafull table, every field the statement names (outside
-/// subqueries, besides `id` and `SELECT` aliases) must be defined.
+/// subqueries, besides `id` and `SELECT` aliases) must be defined. A
+/// statement that names no field does not read the schema here.
 pub(super) fn check_fields(
     statement: &Statement,
     resolver: &mut dyn Resolver,
@@ -147,16 +148,7 @@ pub(super) fn check_fields(
     let Some(table) = target_table(statement) else {
         return Ok(());
     };
-    let schema = resolver.schema(&table.name, table.span)?;
-    if !schema.is_schemafull() {
-        return Ok(());
-    }
-    let mut allowed: Vec<&str> = schema
-        .fields
-        .iter()
-        .map(|field| field.name.as_str())
-        .collect();
-    allowed.push("id");
+    let mut aliases: Vec<&str> = Vec::new();
     let mut named: Vec<&Ident> = Vec::new();
     match &statement.kind {
         StatementKind::Select(select) => {
@@ -165,7 +157,7 @@ pub(super) fn check_fields(
                     alias: Some(alias), ..
                 } = field
                 {
-                    allowed.push(&alias.name);
+                    aliases.push(&alias.name);
                 }
             }
             for omitted in &select.omit {
@@ -186,23 +178,40 @@ pub(super) fn check_fields(
         },
         _ => {}
     }
+    let mut used: Vec<Ident> = Vec::new();
+    let mut collect = |expr: &Expr| {
+        if let ExprKind::Ident(ident) = &expr.kind {
+            used.push(ident.clone());
+        }
+        Ok(())
+    };
+    expressions(statement, false)
+        .into_iter()
+        .try_for_each(|expr| visit(expr, &mut collect))?;
+    if named.is_empty() && used.is_empty() {
+        return Ok(());
+    }
+    let schema = resolver.schema(&table.name, table.span)?;
+    if !schema.is_schemafull() {
+        return Ok(());
+    }
+    let defined = |name: &str| {
+        name == "id"
+            || aliases.contains(&name)
+            || schema.fields.iter().any(|field| field.name == name)
+    };
     let unknown = |ident: &Ident| ExecError::Unknown {
         kind: "field",
         name: ident.name.clone(),
         context: format!(" on schemafull table `{}`", table.name),
         span: ident.span,
     };
-    if let Some(ident) = named
+    match named
         .into_iter()
-        .find(|ident| !allowed.contains(&ident.name.as_str()))
+        .chain(used.iter())
+        .find(|ident| !defined(&ident.name))
     {
-        return Err(unknown(ident));
+        Some(ident) => Err(unknown(ident)),
+        None => Ok(()),
     }
-    let mut check = |expr: &Expr| match &expr.kind {
-        ExprKind::Ident(ident) if !allowed.contains(&ident.name.as_str()) => Err(unknown(ident)),
-        _ => Ok(()),
-    };
-    expressions(statement, false)
-        .into_iter()
-        .try_for_each(|expr| visit(expr, &mut check))
 }
