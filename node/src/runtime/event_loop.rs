@@ -16,7 +16,7 @@ use zerodb_txn::ClientId;
 use super::clock::Clock;
 use super::peers::Peers;
 use super::prepared::SharedCache;
-use super::query::{LocalCall, SchemaCache};
+use super::query::{LargeScans, LocalCall, SchemaCache};
 use super::{Control, NodeEngine, BATCH_INPUTS_MAX};
 use crate::api::{ClientResponse, InfoReport, NodeMessage, ServiceError};
 use crate::core::gossip::Datagram;
@@ -69,6 +69,8 @@ pub(crate) struct EventLoop {
     pub(super) prepared: SharedCache,
     /// The table schemas this node's zeroql statements read lately.
     pub(super) schemas: SchemaCache,
+    /// The turns of this node's zeroql statements for large scans.
+    pub(super) large_scans: LargeScans,
     /// The eventual namespaces of the cached catalog, for query tasks, and
     /// the catalog version they were taken from.
     pub(super) eventual: watch::Sender<BTreeSet<String>>,
@@ -108,6 +110,7 @@ impl EventLoop {
             local_calls,
             prepared: SharedCache::default(),
             schemas: SchemaCache::default(),
+            large_scans: LargeScans::default(),
             eventual: watch::Sender::new(BTreeSet::new()),
             eventual_version: None,
             core,

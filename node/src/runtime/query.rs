@@ -100,6 +100,11 @@ pub trait CoreCalls {
     fn schema_cache(&self) -> Option<SchemaCache> {
         None
     }
+
+    /// The node's turns for large scans, if it limits them.
+    fn large_scans(&self) -> Option<LargeScans> {
+        None
+    }
 }
 
 /// The ZeroDB key a query crate key is stored under: the same four parts.
@@ -316,6 +321,7 @@ async fn run_attempt<C: CoreCalls>(
 ) -> Result<Attempted, Stop> {
     let cache = core.schema_cache();
     let mut store = FetchedStore::new(cache.clone(), guess, eventual);
+    store.large_scans = core.large_scans();
     let (results, commit, next_session) =
         match read_until_complete(core, unit, session, eventual, &mut store).await {
             Err(Stop::Exec(_)) if store.guessed() => return Ok(Attempted::Guessed),
@@ -557,6 +563,8 @@ pub(crate) struct LocalCore {
     pub(crate) eventual: watch::Receiver<BTreeSet<String>>,
     /// The node's cache of table schemas.
     pub(crate) schemas: SchemaCache,
+    /// The node's turns for large scans.
+    pub(crate) large_scans: LargeScans,
 }
 
 impl CoreCalls for LocalCore {
@@ -586,6 +594,10 @@ impl CoreCalls for LocalCore {
     fn schema_cache(&self) -> Option<SchemaCache> {
         Some(self.schemas.clone())
     }
+
+    fn large_scans(&self) -> Option<LargeScans> {
+        Some(self.large_scans.clone())
+    }
 }
 
 /// Runs `request` for `caller` and sends the answer.
@@ -604,7 +616,7 @@ pub(crate) async fn serve(
 #[path = "query_fetch.rs"]
 mod fetch;
 use fetch::fetch_missing;
-pub use fetch::{FetchedStore, SchemaCache, SCHEMA_CACHE_ENTRIES_MAX};
+pub use fetch::{FetchedStore, LargeScans, SchemaCache, LARGE_SCANS_MAX, SCHEMA_CACHE_ENTRIES_MAX};
 
 #[path = "query_validate.rs"]
 mod validate;

@@ -1,7 +1,8 @@
 //! Guesses and checks by reading again: a node's cached table schemas,
 //! `CREATE` of a given id without a read, and read-only statements that
 //! commit nothing. Each test counts the requests a statement sends and
-//! shows that a wrong guess or a changed read is caught.
+//! shows that a wrong guess or a changed read is caught. Last, the turns
+//! that large scans take.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -272,5 +273,72 @@ fn a_select_following_a_link_never_sees_half_of_a_concurrent_transfer() {
         let (gets, txns, _) = node.sent();
         assert_eq!(txns, 0);
         assert!(gets > 3, "the statement ran again: {gets} gets");
+    });
+}
+
+/// A node whose large scans take turns.
+struct Turns<'a> {
+    data: &'a MemoryCore,
+    turns: LargeScans,
+}
+
+impl CoreCalls for Turns<'_> {
+    async fn call(&self, request: ClientRequest) -> ClientResponse {
+        self.data.call(request).await
+    }
+
+    fn large_scans(&self) -> Option<LargeScans> {
+        Some(self.turns.clone())
+    }
+}
+
+#[test]
+fn a_scan_longer_than_a_page_waits_for_a_turn_and_point_statements_never_do() {
+    block_on(async {
+        let data = MemoryCore::default();
+        let node = Turns {
+            data: &data,
+            turns: LargeScans::default(),
+        };
+        let rows = crate::api::SCAN_LIMIT_MAX as usize + 10;
+        for chunk in (0..rows).collect::<Vec<_>>().chunks(500) {
+            let values: Vec<String> = chunk.iter().map(|n| format!("({n})")).collect();
+            let text = format!("CREATE item SET (n) VALUES {}", values.join(", "));
+            run(&node, &text).await.unwrap();
+        }
+        run(&node, "CREATE small:1 SET n = 1; CREATE small:2 SET n = 2")
+            .await
+            .unwrap();
+        // Every turn is taken.
+        let held = node
+            .turns
+            .0
+            .clone()
+            .acquire_many_owned(LARGE_SCANS_MAX as u32)
+            .await
+            .unwrap();
+        let large = "SELECT n FROM item WHERE n < 0";
+        let waited = tokio::time::timeout(Duration::from_millis(300), run(&node, large)).await;
+        assert!(
+            waited.is_err(),
+            "the large scan did not wait for a turn: {waited:?}"
+        );
+        // Point statements and scans of one page go on meanwhile.
+        assert_eq!(
+            run(&node, "SELECT n FROM small:2").await.unwrap(),
+            ["[{ n: 2 }]"]
+        );
+        assert_eq!(
+            run(&node, "SELECT n FROM small WHERE n > 1").await.unwrap(),
+            ["[{ n: 2 }]"]
+        );
+        drop(held);
+        // Read past the first page, found nothing.
+        assert_eq!(run(&node, large).await.unwrap(), ["[]"]);
+        assert_eq!(
+            node.turns.0.available_permits(),
+            LARGE_SCANS_MAX,
+            "the statement gave its turn back"
+        );
     });
 }

@@ -149,6 +149,7 @@ impl EventLoop {
             calls: self.local_calls_tx.clone(),
             eventual: self.eventual.subscribe(),
             schemas: self.schemas.clone(),
+            large_scans: self.large_scans.clone(),
         }
     }
 
