@@ -20,6 +20,7 @@ use crate::history::{Micros, ProcessId};
 use crate::workload::append::AppendWorkload;
 use crate::workload::bank::BankWorkload;
 use crate::workload::catalog::CatalogSetup;
+use crate::workload::documents::{DocumentsWorkload, DOCUMENTS_NAMESPACE};
 use crate::workload::mixed_ns::MixedNsWorkload;
 use crate::workload::ranges::{ranges_policy, RangesWorkload, GROUPS, RANGES_NAMESPACE};
 use crate::workload::register::RegisterWorkload;
@@ -100,6 +101,9 @@ pub struct RunSummary {
 enum Phase {
     /// The catalog gets the run's namespaces and users, without faults.
     Setup,
+    /// The workload prepares its data (its tables and indexes), without
+    /// faults: every process may issue, the workload says when it is done.
+    WorkloadSetup,
     Workload,
     Draining,
     Settling {
@@ -157,6 +161,9 @@ fn policies(config: &RunConfig) -> Policies {
     ]);
     if config.workload == WorkloadKind::Ranges {
         namespaces.insert(RANGES_NAMESPACE.to_string(), ranges_policy(&strong));
+    }
+    if config.workload == WorkloadKind::Documents {
+        namespaces.insert(DOCUMENTS_NAMESPACE.to_string(), ranges_policy(&strong));
     }
     Policies {
         version: zerodb_node::core::metadata::PLACEMENT_VERSION,
@@ -227,6 +234,7 @@ fn workload(config: &RunConfig, rng: &mut StdRng) -> Box<dyn Workload> {
             3.min(config.nodes.div_ceil(2)),
         )),
         WorkloadKind::Ranges => Box::new(RangesWorkload::new(GROUPS)),
+        WorkloadKind::Documents => Box::new(DocumentsWorkload::new()),
     }
 }
 
@@ -405,6 +413,7 @@ pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
             SimEvent::ClientTimeout { client } => Some((client, Answer::Timeout)),
             SimEvent::ClientWake { process } => {
                 let may_issue = match phase {
+                    Phase::WorkloadSetup => true,
                     Phase::Workload => workload.recorded() < config.ops,
                     Phase::Final { .. } => true,
                     _ => false,
@@ -451,8 +460,12 @@ pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
                             let at = now + clients.rng.random_range(0..THINK_US_MAX);
                             cluster.queue.push(at, SimEvent::ClientWake { process });
                         }
-                        cluster.schedule_next_fault();
-                        phase = Phase::Workload;
+                        if workload.set_up() {
+                            cluster.schedule_next_fault();
+                            phase = Phase::Workload;
+                        } else {
+                            phase = Phase::WorkloadSetup;
+                        }
                     }
                 },
                 Some(process) => match workload.complete(process, now, answer) {
@@ -476,6 +489,15 @@ pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
                     "liveness: the catalog setup did not finish after {} requests",
                     setup.tries
                 ));
+                break;
+            }
+            Phase::WorkloadSetup if workload.set_up() => {
+                cluster.schedule_next_fault();
+                phase = Phase::Workload;
+            }
+            Phase::WorkloadSetup if now >= SETUP_US_MAX * 2 => {
+                anomalies
+                    .push("liveness: the workload's setup did not finish without faults".into());
                 break;
             }
             Phase::Workload if workload.recorded() >= config.ops => phase = Phase::Draining,

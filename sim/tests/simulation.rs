@@ -37,6 +37,7 @@ fn same_seed_gives_the_same_history() {
         WorkloadKind::Append,
         WorkloadKind::Bank,
         WorkloadKind::Ranges,
+        WorkloadKind::Documents,
     ] {
         let config = config(42, workload, FaultLevel::Heavy, 150);
         let first = run(&config);
@@ -307,5 +308,21 @@ fn skipping_range_locks_is_caught() {
         WorkloadKind::Ranges,
         0,
         "ranges: group 0: phantom",
+    );
+}
+
+/// The same switch under zeroql: two creates of one email both find the
+/// unique index free and both commit.
+#[test]
+fn skipping_range_locks_breaks_a_unique_index_and_is_caught() {
+    let switches = UnsafeSwitches {
+        skip_range_locks: true,
+        ..UnsafeSwitches::default()
+    };
+    broken_switch_is_caught(
+        switches,
+        WorkloadKind::Documents,
+        6,
+        "documents: a read of email",
     );
 }

@@ -105,6 +105,18 @@ pub trait CoreCalls {
     fn large_scans(&self) -> Option<LargeScans> {
         None
     }
+
+    /// Waits `ms` milliseconds (between attempts of a statement). The
+    /// simulator, which runs this loop without tokio, answers at once.
+    fn pause(&self, ms: u64) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep(Duration::from_millis(ms))
+    }
+
+    /// The time of a statement (`time::now()`, and the seed of the record
+    /// ids it generates), in nanoseconds since the epoch.
+    fn now_ns(&self) -> i64 {
+        wall_clock_ns()
+    }
 }
 
 /// The ZeroDB key a query crate key is stored under: the same four parts.
@@ -285,7 +297,7 @@ async fn run_unit<C: CoreCalls>(
                 attempt += 1;
                 if attempt < STATEMENT_ATTEMPTS_MAX {
                     let pause = RETRY_PAUSE_MS << attempt.min(6);
-                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                    core.pause(pause).await;
                 }
             }
         }
@@ -325,6 +337,17 @@ async fn run_attempt<C: CoreCalls>(
     let (results, commit, next_session) =
         match read_until_complete(core, unit, session, eventual, &mut store).await {
             Err(Stop::Exec(_)) if store.guessed() => return Ok(Attempted::Guessed),
+            Err(Stop::Exec(error)) => {
+                // The statement's own error, found over reads made at
+                // different moments: reported only if they all held at one
+                // point, otherwise the statement runs again.
+                return match reads_held(core, &store, cache.as_ref(), eventual).await? {
+                    true => Err(Stop::Exec(error)),
+                    false => Ok(Attempted::Conflict(
+                        "what the statement read changed while it ran".into(),
+                    )),
+                };
+            }
             other => other?,
         };
     let latest = core.eventual_namespaces();
@@ -372,6 +395,41 @@ async fn run_attempt<C: CoreCalls>(
     }
 }
 
+/// Whether everything `store` read held at one point: checked by reading
+/// again or by committing the reads' asserts (as a read-only statement
+/// is). Eventual namespaces promise nothing of the kind: there it holds.
+async fn reads_held<C: CoreCalls>(
+    core: &C,
+    store: &FetchedStore,
+    cache: Option<&SchemaCache>,
+    eventual: &BTreeSet<String>,
+) -> Result<bool, Stop> {
+    let commit = store.reads_commit();
+    let touches_eventual = commit
+        .reads
+        .iter()
+        .map(|(key, _)| &key.namespace)
+        .chain(commit.ranges.iter().map(|range| &range.namespace))
+        .any(|namespace| eventual.contains(namespace));
+    if touches_eventual || (commit.reads.is_empty() && commit.ranges.is_empty()) {
+        return Ok(true);
+    }
+    if let Some(again) = validate::reads_to_check(store, &commit) {
+        return validate::still_current(core, cache, &again).await;
+    }
+    let ops =
+        commit_ops(&commit).map_err(|message| Stop::Other(QueryErrorKind::Invalid, message))?;
+    match core.call(ClientRequest::Data(Request::Txn { ops })).await {
+        ClientResponse::Data(Response::Committed { .. }) => Ok(true),
+        ClientResponse::Data(Response::Error(
+            ClientError::ConditionFailed { .. }
+            | ClientError::RangeChanged { .. }
+            | ClientError::Conflict { .. },
+        )) => Ok(false),
+        other => Err(failure(other, "checking the statement's reads")),
+    }
+}
+
 type Executed = (Vec<Value>, exec::Commit<Ver>, Session);
 
 /// One attempt of a statement: runs the executor over `store`, fetching
@@ -383,7 +441,7 @@ async fn read_until_complete<C: CoreCalls>(
     eventual: &BTreeSet<String>,
     store: &mut FetchedStore,
 ) -> Result<Executed, Stop> {
-    let now = now_ns();
+    let now = core.now_ns();
     let seed = now as u64 ^ 0x9e37_79b9_7f4a_7c15;
     for _ in 0..READ_ROUNDS_MAX {
         store.start_run();
@@ -527,7 +585,7 @@ fn failure(response: ClientResponse, doing: &str) -> Stop {
 }
 
 /// Wall-clock time in nanoseconds since the epoch (`time::now()`).
-fn now_ns() -> i64 {
+fn wall_clock_ns() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| {

@@ -23,7 +23,6 @@
 
 use std::collections::BTreeSet;
 use std::future::Future;
-use std::time::Duration;
 
 use zerodb_query::ast::{DefineStatement, Statement, StatementKind};
 use zerodb_query::exec::{self, Session};
@@ -134,7 +133,7 @@ async fn send_again_on_wrong_epoch<C: CoreCalls>(
             break;
         }
         let pause = WRONG_EPOCH_PAUSE_MS << (attempt - 1);
-        tokio::time::sleep(Duration::from_millis(pause)).await;
+        core.pause(pause).await;
         answer = core.call(request.clone()).await;
     }
     answer

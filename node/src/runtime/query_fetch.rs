@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use zerodb_query::exec::{Scanned, Stored, TxnStore};
+use zerodb_query::exec::{Commit, Scanned, Stored, TxnStore};
 use zerodb_query::keys::{is_schema_key, KeyRange, StoreKey};
 
 use super::{
@@ -155,6 +155,38 @@ impl FetchedStore {
     /// Whether this attempt took anything without reading it.
     pub(super) fn guessed(&self) -> bool {
         !self.guessed.is_empty()
+    }
+
+    /// Everything this attempt read, as a read-only commit: each key at the
+    /// version fetched, each range as the scan covered it (up to its last
+    /// record when it stopped at its limit). Committing it checks that all
+    /// of it held at one point.
+    pub(super) fn reads_commit(&self) -> Commit<Ver> {
+        let reads = self
+            .gets
+            .iter()
+            .map(|(key, found)| (key.clone(), found.as_ref().map(|s| s.version)))
+            .collect();
+        let ranges = self
+            .scans
+            .iter()
+            .filter_map(|((range, limit), found)| {
+                let found = found.as_ref().ok()?;
+                let mut covered = range.clone();
+                if found.len() >= *limit {
+                    if let Some((last, _)) = found.last() {
+                        covered.end = successor(&last.id);
+                    }
+                }
+                Some(covered)
+            })
+            .filter(|range| !range.is_empty())
+            .collect();
+        Commit {
+            reads,
+            ranges,
+            writes: Vec::new(),
+        }
     }
 
     fn may_guess(&self, key: &StoreKey) -> bool {

@@ -33,8 +33,10 @@ struct Args {
     #[arg(long, default_value_t = 300)]
     ops: usize,
     /// Workload: register, append, bank, mixed-ns (strong and eventual
-    /// registers side by side) or ranges (inserts that count their group
-    /// under a range lock, and range reads: phantoms).
+    /// registers side by side), ranges (inserts that count their group
+    /// under a range lock, and range reads: phantoms) or documents (zeroql
+    /// statements on a table with a unique index, run by the nodes' query
+    /// loop).
     #[arg(long, default_value = "register")]
     workload: WorkloadKind,
     /// Fault level: none, light, heavy or mixed (drawn per seed).

@@ -5,6 +5,7 @@
 
 pub mod bank;
 pub mod convergence;
+pub mod documents;
 pub mod durability;
 pub mod elle;
 pub mod ranges;

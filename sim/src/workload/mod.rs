@@ -5,6 +5,7 @@ pub mod append;
 pub mod bank;
 pub mod catalog;
 pub mod catalog_churn;
+pub mod documents;
 pub mod mixed_ns;
 pub mod ranges;
 pub mod register;
@@ -69,6 +70,10 @@ pub enum WorkloadKind {
     /// Inserts that count their group of records under a range lock, and
     /// range reads, checked for strict serializability (no phantoms).
     Ranges,
+    /// zeroql statements on a table with a unique index and another index,
+    /// run by the nodes' query loop, checked for uniqueness, indexes that
+    /// agree with their records, and acknowledged writes.
+    Documents,
 }
 
 impl WorkloadKind {
@@ -80,6 +85,7 @@ impl WorkloadKind {
             WorkloadKind::Bank => "bank",
             WorkloadKind::MixedNs => "mixed-ns",
             WorkloadKind::Ranges => "ranges",
+            WorkloadKind::Documents => "documents",
         }
     }
 }
@@ -94,8 +100,9 @@ impl std::str::FromStr for WorkloadKind {
             "bank" => Ok(WorkloadKind::Bank),
             "mixed-ns" => Ok(WorkloadKind::MixedNs),
             "ranges" => Ok(WorkloadKind::Ranges),
+            "documents" => Ok(WorkloadKind::Documents),
             other => Err(format!(
-                "unknown workload {other:?}; use register, append, bank, mixed-ns or ranges"
+                "unknown workload {other:?}; use register, append, bank, mixed-ns, ranges or documents"
             )),
         }
     }
@@ -129,6 +136,12 @@ pub trait Workload {
 
     /// Operations recorded so far (the run stops issuing at its target).
     fn recorded(&self) -> usize;
+
+    /// Whether the workload's own setup (tables, indexes) is done; until it
+    /// is, the run injects no faults. Most workloads need none.
+    fn set_up(&self) -> bool {
+        true
+    }
 
     /// Switches to the final phase: from now on `invoke` hands out the final
     /// reads of every key, after faults have healed.
