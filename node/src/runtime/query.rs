@@ -45,7 +45,7 @@
 //! the ZeroDB [`Key`] with the same four parts ([`store_key_to_key`]);
 //! reserved tables start with `#`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::time::Duration;
 
@@ -62,10 +62,7 @@ use crate::api::{
     ScanQuery, ServiceError, QUERY_PARAMS_MAX,
 };
 use crate::core::metadata::Caller;
-use zerodb_txn::{
-    ClientError, Condition, Key, Op, RangeAssert, Request, Response, Ver, RANGE_ASSERT_RECORDS_MAX,
-    TXN_OPS_MAX,
-};
+use zerodb_txn::{ClientError, Key, Request, Response, Ver};
 
 /// Most times one statement runs when its commit finds that what it read
 /// changed (or a lock stays held); then the query stops with a conflict.
@@ -395,41 +392,6 @@ async fn run_attempt<C: CoreCalls>(
     }
 }
 
-/// Whether everything `store` read held at one point: checked by reading
-/// again or by committing the reads' asserts (as a read-only statement
-/// is). Eventual namespaces promise nothing of the kind: there it holds.
-async fn reads_held<C: CoreCalls>(
-    core: &C,
-    store: &FetchedStore,
-    cache: Option<&SchemaCache>,
-    eventual: &BTreeSet<String>,
-) -> Result<bool, Stop> {
-    let commit = store.reads_commit();
-    let touches_eventual = commit
-        .reads
-        .iter()
-        .map(|(key, _)| &key.namespace)
-        .chain(commit.ranges.iter().map(|range| &range.namespace))
-        .any(|namespace| eventual.contains(namespace));
-    if touches_eventual || (commit.reads.is_empty() && commit.ranges.is_empty()) {
-        return Ok(true);
-    }
-    if let Some(again) = validate::reads_to_check(store, &commit) {
-        return validate::still_current(core, cache, &again).await;
-    }
-    let ops =
-        commit_ops(&commit).map_err(|message| Stop::Other(QueryErrorKind::Invalid, message))?;
-    match core.call(ClientRequest::Data(Request::Txn { ops })).await {
-        ClientResponse::Data(Response::Committed { .. }) => Ok(true),
-        ClientResponse::Data(Response::Error(
-            ClientError::ConditionFailed { .. }
-            | ClientError::RangeChanged { .. }
-            | ClientError::Conflict { .. },
-        )) => Ok(false),
-        other => Err(failure(other, "checking the statement's reads")),
-    }
-}
-
 type Executed = (Vec<Value>, exec::Commit<Ver>, Session);
 
 /// One attempt of a statement: runs the executor over `store`, fetching
@@ -463,84 +425,6 @@ async fn read_until_complete<C: CoreCalls>(
         QueryErrorKind::Internal,
         format!("the statement still needed new reads after {READ_ROUNDS_MAX} rounds of fetches"),
     ))
-}
-
-/// The operations that commit `commit`: an [`Op::AssertRange`] per range
-/// scanned (the live records it held, with their versions; the range is
-/// share-locked until the commit, so nothing can be inserted into it
-/// meanwhile), an assert per key read outside every range, then the
-/// writes.
-/// Refused (with the message for the caller) when the transaction would
-/// have more operations than the transaction layer takes.
-pub fn commit_ops(commit: &exec::Commit<Ver>) -> Result<Vec<Op>, String> {
-    let ranges: Vec<&KeyRange> = commit.ranges.iter().filter(|r| !r.is_empty()).collect();
-    let inside = |key: &StoreKey| ranges.iter().any(|r| range_contains(r, key));
-    let lone_reads: Vec<&(StoreKey, Option<Ver>)> = commit
-        .reads
-        .iter()
-        .filter(|(key, _)| !inside(key))
-        .collect();
-    let count = ranges.len() + lone_reads.len() + commit.writes.len();
-    if count > TXN_OPS_MAX {
-        return Err(format!(
-            "the statement reads {} keys in {} ranges and writes {} keys: one transaction takes at most {TXN_OPS_MAX} operations (split it, or add a LIMIT)",
-            commit.reads.len(),
-            commit.ranges.len(),
-            commit.writes.len()
-        ));
-    }
-    let mut ops = Vec::with_capacity(count);
-    for range in ranges {
-        let expect: Vec<(Vec<u8>, Ver)> = commit
-            .reads
-            .iter()
-            .filter(|(key, _)| range_contains(range, key))
-            .filter_map(|(key, version)| version.map(|v| (key.id.clone(), v)))
-            .collect::<BTreeMap<_, _>>()
-            .into_iter()
-            .collect();
-        if expect.len() > RANGE_ASSERT_RECORDS_MAX {
-            return Err(format!(
-                "the statement reads {} records of {} in one range: at most {RANGE_ASSERT_RECORDS_MAX} (add a LIMIT or a narrower WHERE)",
-                expect.len(),
-                range.table
-            ));
-        }
-        ops.push(Op::AssertRange(RangeAssert {
-            start: Key::new(
-                &range.namespace,
-                &range.database,
-                &range.table,
-                range.start.clone(),
-            ),
-            end_id: range.end.clone(),
-            expect,
-        }));
-    }
-    for (key, version) in lone_reads {
-        let version = version.unwrap_or(Ver::ZERO);
-        ops.push(Op::Assert(
-            store_key_to_key(key),
-            Condition::VersionEquals(version),
-        ));
-    }
-    for (key, value) in &commit.writes {
-        let key = store_key_to_key(key);
-        ops.push(match value {
-            Some(value) => Op::Put(key, value.clone()),
-            None => Op::Delete(key),
-        });
-    }
-    Ok(ops)
-}
-
-/// Whether `key` lies in `range` (same table, `start <= id < end`).
-fn range_contains(range: &KeyRange, key: &StoreKey) -> bool {
-    key.namespace == range.namespace
-        && key.database == range.database
-        && key.table == range.table
-        && range.start <= key.id
-        && key.id < range.end
 }
 
 /// The query error of an answer that is not the one expected.
@@ -678,6 +562,11 @@ pub use fetch::{FetchedStore, LargeScans, SchemaCache, LARGE_SCANS_MAX, SCHEMA_C
 
 #[path = "query_validate.rs"]
 mod validate;
+use validate::reads_held;
+
+#[path = "query_commit.rs"]
+mod commit;
+pub use commit::commit_ops;
 pub use validate::VALIDATED_READS_MAX;
 
 #[path = "query_eventual.rs"]

@@ -7,7 +7,9 @@ use std::sync::Mutex;
 
 use zerodb_query::keys::{DatabaseName, KeyRange, StoreKey};
 use zerodb_query::value::{codec, Value};
-use zerodb_txn::{ClientError, Condition, Key, Op, OpResult, Request, Response, Ver, Versioned};
+use zerodb_txn::{
+    ClientError, Condition, Key, Op, OpResult, Request, Response, Ver, Versioned, TXN_OPS_MAX,
+};
 
 use super::*;
 use crate::api::{ClientRequest, ClientResponse, QueryErrorKind, QueryRequest, ScanEntry};

@@ -33,13 +33,15 @@
 //! transaction. When a second read finds another version, the statement
 //! runs again like after a conflicting commit.
 
+use std::collections::BTreeSet;
+
 use zerodb_query::exec::Commit;
 use zerodb_query::keys::{is_schema_key, StoreKey};
-use zerodb_txn::{Level, Request, Ver};
+use zerodb_txn::{ClientError, Level, Request, Response, Ver};
 
 use super::fetch::{read_answer, SchemaCache};
-use super::{store_key_to_key, CoreCalls, FetchedStore, Stop};
-use crate::api::ClientRequest;
+use super::{commit_ops, failure, store_key_to_key, CoreCalls, FetchedStore, Stop};
+use crate::api::{ClientRequest, ClientResponse};
 
 /// Most keys a read-only statement reads again instead of committing its
 /// asserts; beyond this a transaction is cheaper than the reads.
@@ -96,4 +98,42 @@ pub(super) async fn still_current<C: CoreCalls>(
         current &= found.map(|stored| stored.version) == *version;
     }
     Ok(current)
+}
+
+/// Whether everything `store` read held at one point: checked by reading
+/// again or by committing the reads' asserts (as a read-only statement
+/// is). Eventual namespaces promise nothing of the kind: there it holds.
+pub(super) async fn reads_held<C: CoreCalls>(
+    core: &C,
+    store: &FetchedStore,
+    cache: Option<&SchemaCache>,
+    eventual: &BTreeSet<String>,
+) -> Result<bool, Stop> {
+    let commit = store.reads_commit();
+    let touches_eventual = commit
+        .reads
+        .iter()
+        .map(|(key, _)| &key.namespace)
+        .chain(commit.ranges.iter().map(|range| &range.namespace))
+        .any(|namespace| eventual.contains(namespace));
+    if touches_eventual || (commit.reads.is_empty() && commit.ranges.is_empty()) {
+        return Ok(true);
+    }
+    if let Some(again) = reads_to_check(store, &commit) {
+        return still_current(core, cache, &again).await;
+    }
+    let Ok(ops) = commit_ops(&commit) else {
+        // Too many reads to check in one transaction (the statement's own
+        // error is then about its size): reported as it is.
+        return Ok(true);
+    };
+    match core.call(ClientRequest::Data(Request::Txn { ops })).await {
+        ClientResponse::Data(Response::Committed { .. }) => Ok(true),
+        ClientResponse::Data(Response::Error(
+            ClientError::ConditionFailed { .. }
+            | ClientError::RangeChanged { .. }
+            | ClientError::Conflict { .. },
+        )) => Ok(false),
+        other => Err(failure(other, "checking the statement's reads")),
+    }
 }

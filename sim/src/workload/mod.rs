@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod catalog_churn;
 pub mod documents;
 pub mod mixed_ns;
+pub mod query_core;
 pub mod ranges;
 pub mod register;
 pub mod scans;
