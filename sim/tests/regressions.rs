@@ -97,3 +97,19 @@ fn ranges_seed_1732_a_timer_handed_over_before_its_time_stopped_the_ticks() {
         ..RunConfig::default()
     });
 }
+
+/// A `SELECT ... WHERE team = 0` read an index entry in one read round and
+/// its record, deleted meanwhile, in the next: the executor reported the
+/// index as corrupt ("index entry names missing record"), an error built
+/// from reads made at two moments. A statement's own error is now reported
+/// only if its reads held at one point; otherwise the statement runs again
+/// (`reads_held`, `node/src/runtime/query_validate.rs`).
+#[test]
+fn documents_seed_3_an_error_built_from_reads_at_two_moments() {
+    assert_clean(&RunConfig {
+        seed: 3,
+        workload: WorkloadKind::Documents,
+        faults: FaultLevel::Mixed,
+        ..RunConfig::default()
+    });
+}
