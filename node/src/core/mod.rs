@@ -185,6 +185,11 @@ impl<E: Engine> NodeCore<E> {
         })
     }
 
+    /// How long the node waits for one request (`timeouts.request_timeout_ms`).
+    pub fn request_timeout_ms(&self) -> u64 {
+        self.request_timeout_ms
+    }
+
     /// This node's id.
     pub fn id(&self) -> NodeId {
         self.id

@@ -114,7 +114,21 @@ pub trait CoreCalls {
     fn now_ns(&self) -> i64 {
         wall_clock_ns()
     }
+
+    /// How long one transaction of a query may run before the node stops
+    /// it, if it limits that (see [`STATEMENT_TIMEOUTS`]).
+    fn statement_time_max_ms(&self) -> Option<u64> {
+        None
+    }
 }
+
+/// A statement may run for this many of the node's request timeouts
+/// (`timeouts.request_timeout_ms`, 5 s by default: so 10 s, the client's
+/// default wait) before the node stops it, if it has not sent its commit
+/// yet. Its client has given up by then; without a limit an abandoned
+/// statement (a table scan of 100,000 records beside fifteen others) kept
+/// reading and retrying, and slowed every other statement of the cluster.
+pub const STATEMENT_TIMEOUTS: u64 = 2;
 
 /// The ZeroDB key a query crate key is stored under: the same four parts.
 pub fn store_key_to_key(key: &StoreKey) -> Key {
@@ -280,8 +294,10 @@ async fn run_unit<C: CoreCalls>(
     let mut last_conflict = String::new();
     let mut guess = true;
     let mut attempt = 0;
+    let deadline = Deadline::of(core);
     while attempt < STATEMENT_ATTEMPTS_MAX {
-        match run_attempt(core, unit, session, eventual, guess).await? {
+        deadline.check(core)?;
+        match run_attempt(core, unit, session, eventual, guess, deadline).await? {
             Attempted::Done(results, next_session) => {
                 *session = next_session;
                 return Ok(results);
@@ -327,10 +343,12 @@ async fn run_attempt<C: CoreCalls>(
     session: &Session,
     eventual: &BTreeSet<String>,
     guess: bool,
+    deadline: Deadline,
 ) -> Result<Attempted, Stop> {
     let cache = core.schema_cache();
     let mut store = FetchedStore::new(cache.clone(), guess, eventual);
     store.large_scans = core.large_scans();
+    store.deadline = deadline;
     let (results, commit, next_session) =
         match read_until_complete(core, unit, session, eventual, &mut store).await {
             Err(Stop::Exec(_)) if store.guessed() => return Ok(Attempted::Guessed),
@@ -369,6 +387,7 @@ async fn run_attempt<C: CoreCalls>(
     if ops.is_empty() {
         return Ok(Attempted::Done(results, next_session));
     }
+    deadline.check(core)?;
     let answer = core.call(ClientRequest::Data(Request::Txn { ops })).await;
     if let Some(cache) = &cache {
         // A schema this statement wrote, or guessed wrong, is read afresh
@@ -419,6 +438,7 @@ async fn read_until_complete<C: CoreCalls>(
             let outcome = outcome.map_err(Stop::Exec)?;
             return Ok((outcome.results, outcome.commit, working));
         }
+        store.deadline.check(core)?;
         fetch_missing(core, store, eventual).await?;
     }
     Err(Stop::Other(
@@ -477,6 +497,34 @@ fn wall_clock_ns() -> i64 {
         })
 }
 
+/// When the node stops a statement that has not committed yet
+/// ([`STATEMENT_TIMEOUTS`]); `None`: never.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Deadline(Option<(i64, u64)>);
+
+impl Deadline {
+    /// The deadline of a statement starting now.
+    fn of<C: CoreCalls>(core: &C) -> Deadline {
+        Deadline(core.statement_time_max_ms().map(|ms| {
+            let limit_ns = i64::try_from(ms.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
+            (core.now_ns().saturating_add(limit_ns), ms)
+        }))
+    }
+
+    /// An error once the deadline has passed.
+    fn check<C: CoreCalls>(self, core: &C) -> Result<(), Stop> {
+        match self.0 {
+            Some((at_ns, ms)) if core.now_ns() > at_ns => Err(Stop::Other(
+                QueryErrorKind::Unavailable,
+                format!(
+                    "the statement ran for more than {ms} ms without committing ({STATEMENT_TIMEOUTS} x timeouts.request_timeout_ms); the node stopped it and nothing of it was written, retry later"
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// SplitMix64: a small, well-mixed sequence from a seed, for record ids.
 fn split_mix(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -507,6 +555,8 @@ pub(crate) struct LocalCore {
     pub(crate) schemas: SchemaCache,
     /// The node's turns for large scans.
     pub(crate) large_scans: LargeScans,
+    /// See [`STATEMENT_TIMEOUTS`].
+    pub(crate) statement_time_max_ms: u64,
 }
 
 impl CoreCalls for LocalCore {
@@ -539,6 +589,10 @@ impl CoreCalls for LocalCore {
 
     fn large_scans(&self) -> Option<LargeScans> {
         Some(self.large_scans.clone())
+    }
+
+    fn statement_time_max_ms(&self) -> Option<u64> {
+        Some(self.statement_time_max_ms)
     }
 }
 

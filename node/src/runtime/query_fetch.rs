@@ -32,7 +32,8 @@ use zerodb_query::exec::{Commit, Scanned, Stored, TxnStore};
 use zerodb_query::keys::{is_schema_key, KeyRange, StoreKey};
 
 use super::{
-    eventual, failure, range_to_scan, store_key_to_key, CoreCalls, Stop, FETCH_BATCH_KEYS_MAX,
+    eventual, failure, range_to_scan, store_key_to_key, CoreCalls, Deadline, Stop,
+    FETCH_BATCH_KEYS_MAX,
 };
 use crate::api::{ClientRequest, ClientResponse, SCAN_LIMIT_MAX};
 use zerodb_txn::{Request, Response, Ver, RANGE_ASSERT_RECORDS_MAX};
@@ -134,6 +135,8 @@ pub struct FetchedStore {
     pub(super) large_scans: Option<LargeScans>,
     /// The turn this attempt holds, once one of its scans ran past a page.
     turn: Option<OwnedSemaphorePermit>,
+    /// When the node stops the statement.
+    pub(super) deadline: Deadline,
 }
 
 impl FetchedStore {
@@ -353,6 +356,7 @@ async fn fetch_scans<C: CoreCalls>(core: &C, store: &mut FetchedStore) -> Result
             let asked = u32::try_from(wanted.min(room))
                 .unwrap_or(u32::MAX)
                 .min(SCAN_LIMIT_MAX);
+            store.deadline.check(core)?;
             if !scanned.is_empty() && store.turn.is_none() {
                 if let Some(turns) = &store.large_scans {
                     let turn = turns.0.clone().acquire_owned().await;

@@ -342,3 +342,65 @@ fn a_scan_longer_than_a_page_waits_for_a_turn_and_point_statements_never_do() {
         );
     });
 }
+
+/// A node whose clock moves 1 ms at every request, and which stops a
+/// statement after `limit_ms`.
+struct Slow<'a> {
+    data: &'a MemoryCore,
+    now_ns: std::sync::atomic::AtomicI64,
+    limit_ms: u64,
+}
+
+impl CoreCalls for Slow<'_> {
+    async fn call(&self, request: ClientRequest) -> ClientResponse {
+        self.now_ns
+            .fetch_add(1_000_000, std::sync::atomic::Ordering::SeqCst);
+        self.data.call(request).await
+    }
+
+    fn now_ns(&self) -> i64 {
+        self.now_ns.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn statement_time_max_ms(&self) -> Option<u64> {
+        Some(self.limit_ms)
+    }
+}
+
+#[test]
+fn a_statement_that_runs_past_its_time_is_stopped_before_it_writes() {
+    block_on(async {
+        let data = MemoryCore::default();
+        run(
+            &data,
+            "DEFINE INDEX by_k ON item FIELDS k; CREATE item:1 SET k = 1, n = 0; \
+             CREATE item:2 SET k = 1, n = 0; CREATE item:3 SET k = 2, n = 0",
+        )
+        .await
+        .unwrap();
+        let update = "UPDATE item SET n = 7 WHERE k = 1";
+        // Schema, index range, two records, then the commit: past 3 ms.
+        let hurried = Slow {
+            data: &data,
+            now_ns: 0.into(),
+            limit_ms: 3,
+        };
+        let error = run(&hurried, update).await.unwrap_err();
+        assert!(error.contains("ran for more than 3 ms"), "{error}");
+        assert_eq!(
+            run(&data, "SELECT n FROM item WHERE k = 1").await.unwrap(),
+            ["[{ n: 0 }, { n: 0 }]"],
+            "nothing of the stopped statement was written"
+        );
+        let patient = Slow {
+            data: &data,
+            now_ns: 0.into(),
+            limit_ms: 1_000,
+        };
+        run(&patient, update).await.unwrap();
+        assert_eq!(
+            run(&data, "SELECT n FROM item WHERE k = 1").await.unwrap(),
+            ["[{ n: 7 }, { n: 7 }]"]
+        );
+    });
+}

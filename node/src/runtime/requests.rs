@@ -150,6 +150,10 @@ impl EventLoop {
             eventual: self.eventual.subscribe(),
             schemas: self.schemas.clone(),
             large_scans: self.large_scans.clone(),
+            statement_time_max_ms: self
+                .core
+                .request_timeout_ms()
+                .saturating_mul(super::query::STATEMENT_TIMEOUTS),
         }
     }
 
