@@ -17,5 +17,7 @@
 
 pub mod api;
 pub mod core;
+#[cfg(feature = "query")]
+pub mod query;
 #[cfg(feature = "runtime")]
 pub mod runtime;

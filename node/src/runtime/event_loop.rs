@@ -16,11 +16,12 @@ use zerodb_txn::ClientId;
 use super::clock::Clock;
 use super::peers::Peers;
 use super::prepared::SharedCache;
-use super::query::{LargeScans, LocalCall, SchemaCache};
+use super::query::{LargeScans, LocalCall};
 use super::{Control, NodeEngine, BATCH_INPUTS_MAX};
 use crate::api::{ClientResponse, InfoReport, NodeMessage, ServiceError};
 use crate::core::gossip::Datagram;
 use crate::core::{AskId, Input, NodeCore, Output, Timer};
+use crate::query::SchemaCache;
 use zerodb_transport::{Incoming, Responder, Transport};
 
 /// How long shutdown waits for the last replies to leave.

@@ -1,7 +1,7 @@
 //! Prepared zeroql statements: [`ClientRequest::Prepare`] parses a text
 //! once and keeps its syntax tree in this node's [`PreparedCache`];
 //! [`ClientRequest::Execute`] runs the kept tree with new parameters
-//! through the same loop as a query ([`super::query::run_parsed`]).
+//! through the same loop as a query ([`crate::query::run_parsed`]).
 //!
 //! What is kept is the parse only. Names (tables, fields, indexes) are
 //! resolved and the plan chosen on every execution, inside its
@@ -31,11 +31,12 @@ use zerodb_query::ast::Query;
 use zerodb_query::exec;
 use zerodb_transport::Responder;
 
-use super::query::{run_parsed, CoreCalls, LocalCore, Start};
+use super::query::LocalCore;
 use crate::api::{
     ClientResponse, ExecuteRequest, PrepareRequest, PreparedStatement, QueryAnswer, QueryError,
     QueryErrorKind,
 };
+use crate::query::{run_parsed, CoreCalls, Start};
 
 /// Most prepared texts one node keeps; the least recently prepared or
 /// executed is dropped to make room.

@@ -8,8 +8,8 @@ use zerodb_query::value::{codec, Value};
 
 use super::*;
 use crate::api::{ClientRequest, QueryRequest, ServiceError};
-use crate::runtime::query::tests::{block_on, values, MemoryCore};
-use crate::runtime::query::{run_query, CoreCalls};
+use crate::query::tests::{block_on, values, MemoryCore};
+use crate::query::{run_query, CoreCalls};
 
 fn prepare_request(text: &str) -> PrepareRequest {
     PrepareRequest {
@@ -183,6 +183,14 @@ fn the_texts_kept_are_bounded_in_bytes_too() {
 struct RefusingCore;
 
 impl CoreCalls for RefusingCore {
+    fn pause(&self, _ms: u64) -> impl std::future::Future<Output = ()> + Send {
+        std::future::ready(())
+    }
+
+    fn now_ns(&self) -> i64 {
+        crate::runtime::query::wall_clock_ns()
+    }
+
     async fn call(&self, _request: ClientRequest) -> ClientResponse {
         ClientResponse::Error(ServiceError::Refused {
             reason: "user \"vera\" may not read namespace \"test\"".into(),

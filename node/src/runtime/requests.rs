@@ -2,7 +2,7 @@
 //! requests the runtime answers itself once the core allows them: its
 //! figures (`Info`) and its engine's validation (`Validate`), and zeroql
 //! queries and prepared statements, which run in a task of their own
-//! ([`super::query`], [`super::prepared`]) whose requests come back here as
+//! ([`crate::query`], [`super::prepared`]) whose requests come back here as
 //! inputs of the core.
 
 use std::time::Instant;
@@ -153,7 +153,7 @@ impl EventLoop {
             statement_time_max_ms: self
                 .core
                 .request_timeout_ms()
-                .saturating_mul(super::query::STATEMENT_TIMEOUTS),
+                .saturating_mul(crate::query::STATEMENT_TIMEOUTS),
         }
     }
 

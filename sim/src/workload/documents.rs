@@ -37,7 +37,7 @@ use std::task::{Context, Poll, Waker};
 use rand::rngs::StdRng;
 use rand::RngExt;
 use zerodb_node::api::{ClientRequest, QueryAnswer, QueryErrorKind, QueryRequest};
-use zerodb_node::runtime::query::run_query;
+use zerodb_node::query::run_query;
 use zerodb_query::value::{codec, Value};
 use zerodb_txn::Request;
 

@@ -1,4 +1,4 @@
-//! The nodes' zeroql query loop ([`zerodb_node::runtime::query::run_query`])
+//! The nodes' zeroql query loop ([`zerodb_node::query::run_query`])
 //! as a simulated client runs it: without tokio, its future polled with a
 //! waker that does nothing each time an answer arrives, its requests sent
 //! one at a time through the simulated network.
@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 
 use zerodb_node::api::{ClientRequest, ClientResponse, ServiceError};
-use zerodb_node::runtime::query::{CoreCalls, SchemaCache};
+use zerodb_node::query::{CoreCalls, SchemaCache};
 use zerodb_txn::{ClientError, Response};
 
 use super::{Answer, Call};

@@ -173,6 +173,14 @@ fn range_changed(
 }
 
 impl CoreCalls for MemoryCore {
+    fn pause(&self, _ms: u64) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
+
+    fn now_ns(&self) -> i64 {
+        crate::runtime::query::wall_clock_ns()
+    }
+
     async fn call(&self, request: ClientRequest) -> ClientResponse {
         tokio::task::yield_now().await;
         self.answer(request)
@@ -189,6 +197,14 @@ struct Interfering<'a> {
 }
 
 impl CoreCalls for Interfering<'_> {
+    fn pause(&self, _ms: u64) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
+
+    fn now_ns(&self) -> i64 {
+        crate::runtime::query::wall_clock_ns()
+    }
+
     async fn call(&self, request: ClientRequest) -> ClientResponse {
         let commit = matches!(request, ClientRequest::Data(Request::Txn { .. }));
         let interfere = commit && {

@@ -9,9 +9,13 @@ use std::sync::Mutex;
 
 use zerodb_txn::Request;
 
+use std::future::Future;
+use std::time::Duration;
+
 use super::tests::{block_on, query, values, MemoryCore};
 use super::*;
 use crate::api::{ClientRequest, ClientResponse, QueryErrorKind};
+use crate::runtime::query::{LargeScans, LARGE_SCANS_MAX};
 
 /// A node over a shared [`MemoryCore`]: its own schema cache, a count of
 /// what it sends, and a query of another node run before its n-th get.
@@ -46,6 +50,14 @@ impl<'a> Node<'a> {
 }
 
 impl CoreCalls for Node<'_> {
+    fn pause(&self, _ms: u64) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
+
+    fn now_ns(&self) -> i64 {
+        crate::runtime::query::wall_clock_ns()
+    }
+
     async fn call(&self, request: ClientRequest) -> ClientResponse {
         let count = match &request {
             ClientRequest::Data(Request::Get { .. }) => &self.gets,
@@ -283,12 +295,21 @@ struct Turns<'a> {
 }
 
 impl CoreCalls for Turns<'_> {
+    fn pause(&self, _ms: u64) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
+
+    fn now_ns(&self) -> i64 {
+        crate::runtime::query::wall_clock_ns()
+    }
+
     async fn call(&self, request: ClientRequest) -> ClientResponse {
         self.data.call(request).await
     }
 
-    fn large_scans(&self) -> Option<LargeScans> {
-        Some(self.turns.clone())
+    fn large_scan_turn(&self) -> impl Future<Output = Option<ScanTurn>> + Send {
+        let turns = self.turns.clone();
+        async move { turns.turn().await }
     }
 }
 
@@ -352,6 +373,10 @@ struct Slow<'a> {
 }
 
 impl CoreCalls for Slow<'_> {
+    fn pause(&self, _ms: u64) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
+
     async fn call(&self, request: ClientRequest) -> ClientResponse {
         self.now_ns
             .fetch_add(1_000_000, std::sync::atomic::Ordering::SeqCst);

@@ -22,6 +22,14 @@ struct Recording {
 }
 
 impl CoreCalls for Recording {
+    fn pause(&self, _ms: u64) -> impl std::future::Future<Output = ()> + Send {
+        std::future::ready(())
+    }
+
+    fn now_ns(&self) -> i64 {
+        crate::runtime::query::wall_clock_ns()
+    }
+
     async fn call(&self, request: ClientRequest) -> ClientResponse {
         self.requests.lock().unwrap().push(request.clone());
         self.inner.call(request).await
@@ -154,6 +162,14 @@ fn uniqueness_rules_are_refused_and_not_defined() {
 struct LateCatalog(MemoryCore);
 
 impl CoreCalls for LateCatalog {
+    fn pause(&self, _ms: u64) -> impl std::future::Future<Output = ()> + Send {
+        std::future::ready(())
+    }
+
+    fn now_ns(&self) -> i64 {
+        crate::runtime::query::wall_clock_ns()
+    }
+
     async fn call(&self, request: ClientRequest) -> ClientResponse {
         self.0.call(request).await
     }
@@ -185,6 +201,14 @@ struct FailingAfter {
 }
 
 impl CoreCalls for FailingAfter {
+    fn pause(&self, _ms: u64) -> impl std::future::Future<Output = ()> + Send {
+        std::future::ready(())
+    }
+
+    fn now_ns(&self) -> i64 {
+        crate::runtime::query::wall_clock_ns()
+    }
+
     async fn call(&self, request: ClientRequest) -> ClientResponse {
         let write = matches!(
             request,
@@ -249,6 +273,14 @@ struct StaleEpoch {
 }
 
 impl CoreCalls for StaleEpoch {
+    fn pause(&self, _ms: u64) -> impl std::future::Future<Output = ()> + Send {
+        std::future::ready(())
+    }
+
+    fn now_ns(&self) -> i64 {
+        crate::runtime::query::wall_clock_ns()
+    }
+
     async fn call(&self, request: ClientRequest) -> ClientResponse {
         let write = matches!(
             request,

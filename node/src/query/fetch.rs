@@ -14,8 +14,9 @@
 //! gives.
 //!
 //! **Large scans take turns.** A statement whose scan runs past one page
-//! ([`SCAN_LIMIT_MAX`] records) waits for one of the node's
-//! [`LARGE_SCANS_MAX`] turns before it reads the second page, and keeps
+//! ([`SCAN_LIMIT_MAX`] records) waits for one of the node's turns
+//! ([`CoreCalls::large_scan_turn`]; the runtime gives one per node) before
+//! it reads the second page, and keeps
 //! the turn until its attempt ends (the commit, which has every replica
 //! read the range again, included). Point statements and small scans never
 //! wait for a turn. This bounds the large scans a node coordinates, not
@@ -25,8 +26,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
-
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use zerodb_query::exec::{Commit, Scanned, Stored, TxnStore};
 use zerodb_query::keys::{is_schema_key, KeyRange, StoreKey};
@@ -94,19 +93,9 @@ impl SchemaCache {
     }
 }
 
-/// Most statements of one node reading a range larger than one page at
-/// once (see the module documentation).
-pub const LARGE_SCANS_MAX: usize = 1;
-
-/// A node's turns for large scans ([`LARGE_SCANS_MAX`]).
-#[derive(Clone)]
-pub struct LargeScans(pub(crate) Arc<Semaphore>);
-
-impl Default for LargeScans {
-    fn default() -> Self {
-        LargeScans(Arc::new(Semaphore::new(LARGE_SCANS_MAX)))
-    }
-}
+/// A turn for a large scan, held until dropped (what the node's
+/// [`CoreCalls::large_scan_turn`] hands out).
+pub type ScanTurn = Box<dyn Send + Sync>;
 
 /// What one attempt of a statement has fetched, and what its last run
 /// asked for that was not fetched yet.
@@ -131,10 +120,10 @@ pub struct FetchedStore {
     /// alone and nothing entered the store after it: every other read was
     /// made before it.
     pub(super) last_alone: Option<StoreKey>,
-    /// The node's turns for large scans, if it limits them.
-    pub(super) large_scans: Option<LargeScans>,
+    /// Whether this attempt asked for a turn for a large scan.
+    asked_turn: bool,
     /// The turn this attempt holds, once one of its scans ran past a page.
-    turn: Option<OwnedSemaphorePermit>,
+    turn: Option<ScanTurn>,
     /// When the node stops the statement.
     pub(super) deadline: Deadline,
 }
@@ -357,11 +346,9 @@ async fn fetch_scans<C: CoreCalls>(core: &C, store: &mut FetchedStore) -> Result
                 .unwrap_or(u32::MAX)
                 .min(SCAN_LIMIT_MAX);
             store.deadline.check(core)?;
-            if !scanned.is_empty() && store.turn.is_none() {
-                if let Some(turns) = &store.large_scans {
-                    let turn = turns.0.clone().acquire_owned().await;
-                    store.turn = Some(turn.expect("the large-scan semaphore is never closed"));
-                }
+            if !scanned.is_empty() && !store.asked_turn {
+                store.asked_turn = true;
+                store.turn = core.large_scan_turn().await;
             }
             let request = ClientRequest::Scan(range_to_scan(&page, asked));
             let found = match core.call(request).await {

@@ -223,6 +223,6 @@ pub(super) async fn write_each<C: CoreCalls>(
     Ok(())
 }
 
-#[cfg(test)]
-#[path = "query_eventual_tests.rs"]
+#[cfg(all(test, feature = "runtime"))]
+#[path = "eventual_tests.rs"]
 mod tests;
