@@ -22,13 +22,7 @@ struct Recording {
 }
 
 impl CoreCalls for Recording {
-    fn pause(&self, _ms: u64) -> impl std::future::Future<Output = ()> + Send {
-        std::future::ready(())
-    }
-
-    fn now_ns(&self) -> i64 {
-        crate::runtime::query::wall_clock_ns()
-    }
+    crate::query::tests::test_clock!();
 
     async fn call(&self, request: ClientRequest) -> ClientResponse {
         self.requests.lock().unwrap().push(request.clone());
@@ -162,13 +156,7 @@ fn uniqueness_rules_are_refused_and_not_defined() {
 struct LateCatalog(MemoryCore);
 
 impl CoreCalls for LateCatalog {
-    fn pause(&self, _ms: u64) -> impl std::future::Future<Output = ()> + Send {
-        std::future::ready(())
-    }
-
-    fn now_ns(&self) -> i64 {
-        crate::runtime::query::wall_clock_ns()
-    }
+    crate::query::tests::test_clock!();
 
     async fn call(&self, request: ClientRequest) -> ClientResponse {
         self.0.call(request).await
@@ -201,13 +189,7 @@ struct FailingAfter {
 }
 
 impl CoreCalls for FailingAfter {
-    fn pause(&self, _ms: u64) -> impl std::future::Future<Output = ()> + Send {
-        std::future::ready(())
-    }
-
-    fn now_ns(&self) -> i64 {
-        crate::runtime::query::wall_clock_ns()
-    }
+    crate::query::tests::test_clock!();
 
     async fn call(&self, request: ClientRequest) -> ClientResponse {
         let write = matches!(
@@ -273,13 +255,7 @@ struct StaleEpoch {
 }
 
 impl CoreCalls for StaleEpoch {
-    fn pause(&self, _ms: u64) -> impl std::future::Future<Output = ()> + Send {
-        std::future::ready(())
-    }
-
-    fn now_ns(&self) -> i64 {
-        crate::runtime::query::wall_clock_ns()
-    }
+    crate::query::tests::test_clock!();
 
     async fn call(&self, request: ClientRequest) -> ClientResponse {
         let write = matches!(

@@ -50,13 +50,7 @@ impl<'a> Node<'a> {
 }
 
 impl CoreCalls for Node<'_> {
-    fn pause(&self, _ms: u64) -> impl Future<Output = ()> + Send {
-        std::future::ready(())
-    }
-
-    fn now_ns(&self) -> i64 {
-        crate::runtime::query::wall_clock_ns()
-    }
+    crate::query::tests::test_clock!();
 
     async fn call(&self, request: ClientRequest) -> ClientResponse {
         let count = match &request {
@@ -295,13 +289,7 @@ struct Turns<'a> {
 }
 
 impl CoreCalls for Turns<'_> {
-    fn pause(&self, _ms: u64) -> impl Future<Output = ()> + Send {
-        std::future::ready(())
-    }
-
-    fn now_ns(&self) -> i64 {
-        crate::runtime::query::wall_clock_ns()
-    }
+    crate::query::tests::test_clock!();
 
     async fn call(&self, request: ClientRequest) -> ClientResponse {
         self.data.call(request).await

@@ -15,6 +15,22 @@ use super::*;
 use crate::api::{ClientRequest, ClientResponse, QueryErrorKind, QueryRequest, ScanEntry};
 use crate::core::catalog::SYSTEM_NAMESPACE;
 
+/// The clock and pauses of a test core, inside its `impl CoreCalls`: the
+/// wall clock (so that statements generate different record ids) and no
+/// waiting between attempts.
+macro_rules! test_clock {
+    () => {
+        fn pause(&self, _ms: u64) -> impl std::future::Future<Output = ()> + Send {
+            std::future::ready(())
+        }
+
+        fn now_ns(&self) -> i64 {
+            crate::runtime::query::wall_clock_ns()
+        }
+    };
+}
+pub(crate) use test_clock;
+
 /// A core in memory: strong gets, scans and transactions with asserts,
 /// each call yielding once so that concurrent queries interleave.
 #[derive(Default)]
@@ -173,13 +189,7 @@ fn range_changed(
 }
 
 impl CoreCalls for MemoryCore {
-    fn pause(&self, _ms: u64) -> impl Future<Output = ()> + Send {
-        std::future::ready(())
-    }
-
-    fn now_ns(&self) -> i64 {
-        crate::runtime::query::wall_clock_ns()
-    }
+    crate::query::tests::test_clock!();
 
     async fn call(&self, request: ClientRequest) -> ClientResponse {
         tokio::task::yield_now().await;
@@ -197,13 +207,7 @@ struct Interfering<'a> {
 }
 
 impl CoreCalls for Interfering<'_> {
-    fn pause(&self, _ms: u64) -> impl Future<Output = ()> + Send {
-        std::future::ready(())
-    }
-
-    fn now_ns(&self) -> i64 {
-        crate::runtime::query::wall_clock_ns()
-    }
+    crate::query::tests::test_clock!();
 
     async fn call(&self, request: ClientRequest) -> ClientResponse {
         let commit = matches!(request, ClientRequest::Data(Request::Txn { .. }));

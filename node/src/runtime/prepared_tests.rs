@@ -183,13 +183,7 @@ fn the_texts_kept_are_bounded_in_bytes_too() {
 struct RefusingCore;
 
 impl CoreCalls for RefusingCore {
-    fn pause(&self, _ms: u64) -> impl std::future::Future<Output = ()> + Send {
-        std::future::ready(())
-    }
-
-    fn now_ns(&self) -> i64 {
-        crate::runtime::query::wall_clock_ns()
-    }
+    crate::query::tests::test_clock!();
 
     async fn call(&self, _request: ClientRequest) -> ClientResponse {
         ClientResponse::Error(ServiceError::Refused {
