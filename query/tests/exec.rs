@@ -43,6 +43,23 @@ fn create_with_a_generated_id_content_and_values() {
     assert_eq!(db.last("SELECT name FROM person:e"), "[{ name: 'e' }]");
 }
 
+/// Runs the first transaction of `text` over `store`, as the caller of
+/// the executor would before committing it (nothing is committed).
+fn first_unit<S: zerodb_query::exec::TxnStore>(
+    session: &mut zerodb_query::exec::Session,
+    store: &mut S,
+    text: &str,
+) -> Result<zerodb_query::exec::Outcome<S::Version>, zerodb_query::exec::ExecError> {
+    let query = zerodb_query::parse(text).unwrap();
+    let units = transactions(&query).unwrap();
+    let mut ids = SequentialIds::default();
+    let mut environment = Environment {
+        now: 0,
+        ids: &mut ids,
+    };
+    execute(&units[0], session, store, &mut environment)
+}
+
 fn people(db: &mut Db) {
     db.run(
         "CREATE person:a SET name = 'Ann', age = 31, tags = ['x'];
@@ -88,14 +105,12 @@ fn order_by_an_alias_sorts_by_the_aliased_expression() {
 fn a_limit_without_filter_or_order_reads_only_what_it_returns() {
     let mut db = Db::new();
     people(&mut db);
-    let query = zerodb_query::parse("SELECT name FROM person START 1 LIMIT 2").unwrap();
-    let units = transactions(&query).unwrap();
-    let mut ids = SequentialIds::default();
-    let mut environment = Environment {
-        now: 0,
-        ids: &mut ids,
-    };
-    let outcome = execute(&units[0], &mut db.session, &mut db.store, &mut environment).unwrap();
+    let outcome = first_unit(
+        &mut db.session,
+        &mut db.store,
+        "SELECT name FROM person START 1 LIMIT 2",
+    )
+    .unwrap();
     assert_eq!(
         outcome.results[0].to_string(),
         "[{ name: 'Bob' }, { name: 'Cid' }]"
@@ -291,14 +306,12 @@ fn a_failed_block_writes_nothing() {
 fn a_commit_conflicts_when_a_scanned_range_changed() {
     let mut db = Db::new();
     people(&mut db);
-    let query = zerodb_query::parse("SELECT * FROM person WHERE age > 30").unwrap();
-    let units = transactions(&query).unwrap();
-    let mut ids = SequentialIds::default();
-    let mut environment = Environment {
-        now: 0,
-        ids: &mut ids,
-    };
-    let outcome = execute(&units[0], &mut db.session, &mut db.store, &mut environment).unwrap();
+    let outcome = first_unit(
+        &mut db.session,
+        &mut db.store,
+        "SELECT * FROM person WHERE age > 30",
+    )
+    .unwrap();
     assert!(outcome.commit.is_read_only());
     // The table's documents; its schema is one key read, not a range.
     let tables: Vec<&str> = outcome
@@ -410,14 +423,7 @@ fn every_definition_change_rewrites_the_table_schema_key() {
     assert_eq!(db.store.keys_in(&whole), std::slice::from_ref(&schema_key));
     // A statement reads the schema as that one key, so a definition change
     // committed after its read fails its commit.
-    let query = zerodb_query::parse("CREATE t:1 SET a = 1").unwrap();
-    let units = transactions(&query).unwrap();
-    let mut ids = SequentialIds::default();
-    let mut environment = Environment {
-        now: 0,
-        ids: &mut ids,
-    };
-    let outcome = execute(&units[0], &mut db.session, &mut db.store, &mut environment).unwrap();
+    let outcome = first_unit(&mut db.session, &mut db.store, "CREATE t:1 SET a = 1").unwrap();
     assert!(outcome
         .commit
         .reads
@@ -483,19 +489,17 @@ fn an_index_lookup_asks_for_every_record_of_its_range_before_reporting_one_missi
         "CREATE people SET (k) VALUES {}",
         values.join(", ")
     ));
-    let query = zerodb_query::parse("SELECT * FROM people WHERE k = 1").unwrap();
-    let units = transactions(&query).unwrap();
-    let mut ids = SequentialIds::default();
-    let mut environment = Environment {
-        now: 0,
-        ids: &mut ids,
-    };
     let mut store = NotFetched {
         inner: &mut db.store,
         table: "people",
         asked: Vec::new(),
     };
-    let error = execute(&units[0], &mut db.session, &mut store, &mut environment).unwrap_err();
+    let error = first_unit(
+        &mut db.session,
+        &mut store,
+        "SELECT * FROM people WHERE k = 1",
+    )
+    .unwrap_err();
     assert!(error.to_string().contains("missing record"), "{error}");
     // All ten records of the range, in one run.
     assert_eq!(store.asked.len(), 10, "{:?}", store.asked);
