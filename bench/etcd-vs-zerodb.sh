@@ -94,18 +94,51 @@ run_etcd() {
     rm -rf "$WORK"/etcd[0-9]
 }
 
-# --- ZeroDB: `zerodb dev` (3 nodes, one process), strong namespace ----------
+# --- ZeroDB: 3 `zerodb start` processes on loopback, strong namespace -----
+# One process per node, as etcd runs one per member (`zerodb dev` runs its
+# nodes in one process on one runtime; it stays the newcomer's command).
+# The folder has the layout of a `zerodb dev` folder (certs/, cluster.toml),
+# so the load loop and `zerodb --dir` find their seeds and certificates.
 ZDIR=$WORK/zerodb-dev
+ZPORT=${ZPORT:-7411}
+make_zerodb_dir() {
+    mkdir -p "$ZDIR/certs"
+    "$ZERODB" certs init --dir "$ZDIR/certs" >/dev/null
+    : >"$ZDIR/cluster.toml"
+    for i in 1 2 3; do
+        "$ZERODB" certs node --dir "$ZDIR/certs" --id "$i" >/dev/null
+        printf '[[member]]\nid = %d\naddress = "127.0.0.1:%d"\nregion = "local"\nzone = "z%d"\n\n' \
+            "$i" $((ZPORT + i - 1)) "$i" >>"$ZDIR/cluster.toml"
+        cat >"$ZDIR/n$i.toml" <<TOML
+[node]
+id = $i
+listen = "127.0.0.1:$((ZPORT + i - 1))"
+data_dir = "$ZDIR/n$i"
+region = "local"
+zone = "z$i"
+
+[tls]
+ca_cert = "$ZDIR/certs/ca.crt"
+node_cert = "$ZDIR/certs/node.n$i.crt"
+node_key = "$ZDIR/certs/node.n$i.key"
+TOML
+    done
+    "$ZERODB" certs client --dir "$ZDIR/certs" --user admin >/dev/null
+}
 run_zerodb() {
     rm -rf "$ZDIR"
-    "$ZERODB" dev --dir "$ZDIR" --no-shell </dev/null >"$WORK/zerodb.log" 2>&1 &
-    PIDS+=($!)
+    make_zerodb_dir
+    for i in 1 2 3; do
+        "$ZERODB" start --config "$ZDIR/n$i.toml" --cluster "$ZDIR/cluster.toml" \
+            </dev/null >"$WORK/zerodb$i.log" 2>&1 &
+        PIDS+=($!)
+    done
     for _ in $(seq 1 60); do
         "$ZERODB" --dir "$ZDIR" status >/dev/null 2>&1 && break
         sleep 0.5
     done
     "$ZERODB" --dir "$ZDIR" status >&2
-    echo "zerodb up; running..." >&2
+    echo "zerodb (3 processes) up; running..." >&2
     "$EZBENCH" run --system zerodb --zerodb-dir "$ZDIR" "${COMMON[@]}" >"$1"
     stop_all
 }

@@ -205,6 +205,9 @@ pub struct Cluster<D: SimDisk> {
     pub events: u64,
     /// Batches the nodes handled, and the inputs in them.
     pub batches: (u64, u64),
+    /// Test only (`UnsafeSwitches::release_votes_before_sync`): sync a
+    /// batch only before an answer to a client.
+    pub unsafe_release_votes_before_sync: bool,
     pub(crate) rng: StdRng,
     pub(crate) spec: ClusterSpec,
     pub(crate) ring: Ring,
@@ -295,6 +298,7 @@ impl<D: SimDisk> Cluster<D> {
             errors: Vec::new(),
             events: 0,
             batches: (0, 0),
+            unsafe_release_votes_before_sync: false,
             spec,
             ring,
             policies,

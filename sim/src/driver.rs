@@ -24,7 +24,7 @@
 use zerodb_node::api::ClientResponse;
 use zerodb_node::core::batch::BATCH_INPUTS_MAX;
 use zerodb_node::core::metadata::Caller;
-use zerodb_node::core::{Input, Output, Timer};
+use zerodb_node::core::{must_sync_before, Input, Output, Timer};
 use zerodb_ring::NodeId;
 use zerodb_txn::{ClientId, ReplicaStatus};
 
@@ -201,8 +201,37 @@ impl<D: SimDisk> Cluster<D> {
         };
         self.batches.0 += 1;
         self.batches.1 += inputs.len() as u64;
+        let me = node.id();
         let outputs = node.handle_batch(now_ms, inputs);
-        self.begin_sync(index, outputs);
+        let must_sync = if self.unsafe_release_votes_before_sync {
+            outputs
+                .iter()
+                .any(|output| matches!(output, Output::Reply { .. }))
+        } else {
+            must_sync_before(me, &outputs)
+        };
+        if must_sync {
+            self.begin_sync(index, outputs);
+        } else {
+            self.skip_sync(index, outputs);
+        }
+    }
+
+    /// A batch with nothing leaving the node (an `Apply`, a timer) leaves
+    /// its writes to the next sync (DESIGN.md 6.1 step 5): its outputs are
+    /// carried out at once, and a crash until the next sync loses its
+    /// writes. A crash armed for this batch strikes as it would before a
+    /// sync.
+    fn skip_sync(&mut self, index: usize, outputs: Vec<Output>) {
+        let slot = &mut self.nodes[index];
+        if slot.crash_mid_batch {
+            slot.crash_mid_batch = false;
+            self.counts.crashes_mid_batch += 1;
+            self.crash_now(index, false);
+            self.schedule_restart(index);
+            return;
+        }
+        self.after_batch(index, outputs);
     }
 
     /// Starts the sync of a batch whose outputs are `outputs`: they are
@@ -246,7 +275,18 @@ impl<D: SimDisk> Cluster<D> {
             }
             return;
         }
-        if slot.lost_state && node.txn().status() == ReplicaStatus::Normal {
+        self.after_batch(index, outputs);
+    }
+
+    /// Releases a batch's outputs and schedules the next batch.
+    fn after_batch(&mut self, index: usize, outputs: Vec<Output>) {
+        let slot = &mut self.nodes[index];
+        if slot.lost_state
+            && slot
+                .node
+                .as_ref()
+                .is_some_and(|node| node.txn().status() == ReplicaStatus::Normal)
+        {
             slot.lost_state = false;
             if self.trace {
                 eprintln!("{} n{} RECOVERED", self.now_us, index + 1);

@@ -373,6 +373,7 @@ pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
         txn_options,
         config.membership,
     );
+    cluster.unsafe_release_votes_before_sync = config.unsafe_switches.release_votes_before_sync;
     let mut workload = workload(config, &mut rng);
     let mut setup = setup(&policies, workload.users());
     let mut clients = Clients {

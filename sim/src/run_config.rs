@@ -25,6 +25,10 @@ pub struct UnsafeSwitches {
     pub skip_hint_replay: bool,
     /// Range locks are taken but conflict with nothing (phantoms).
     pub skip_range_locks: bool,
+    /// The driver syncs a batch only before an answer to a client: messages
+    /// to peers (votes, grants, accepts) leave before the writes they rest
+    /// on are durable.
+    pub release_votes_before_sync: bool,
 }
 
 impl UnsafeSwitches {
@@ -46,6 +50,10 @@ impl UnsafeSwitches {
             ),
             (self.skip_hint_replay, " --unsafe-skip-hint-replay"),
             (self.skip_range_locks, " --unsafe-skip-range-locks"),
+            (
+                self.release_votes_before_sync,
+                " --unsafe-release-votes-before-sync",
+            ),
         ] {
             if on {
                 flags.push_str(flag);

@@ -163,6 +163,20 @@ fn broken_switch_is_caught(
     assert_clean(&intact, &summary);
 }
 
+/// The driver's durability rule broken: a batch is synced only before an
+/// answer to a client, so grants and accepts reach coordinators before they
+/// are durable, and a crash takes back votes a commit was counted on. The
+/// rule the drivers keep (`must_sync_before`) skips the sync only of a
+/// batch with nothing leaving the node.
+#[test]
+fn releasing_votes_before_their_sync_is_caught() {
+    let switches = UnsafeSwitches {
+        release_votes_before_sync: true,
+        ..UnsafeSwitches::default()
+    };
+    broken_switch_is_caught(switches, WorkloadKind::Register, 0, "linearizability");
+}
+
 #[test]
 fn ignoring_read_locks_is_caught() {
     let switches = UnsafeSwitches {

@@ -12,8 +12,9 @@ use crate::{
 
 type Map = BTreeMap<(Space, Vec<u8>), Record>;
 
-/// Records in a `BTreeMap`, with crash semantics.
-#[derive(Debug, Default)]
+/// Records in a `BTreeMap`, with crash semantics. A clone keeps what was
+/// synced apart from what was only written, as the original does.
+#[derive(Clone, Debug, Default)]
 pub struct MemoryEngine {
     live: Map,
     durable: Map,
@@ -38,6 +39,12 @@ impl MemoryEngine {
         self.unsynced.clear();
         self.live = self.durable.clone();
         self.closed = false;
+    }
+
+    /// The batches written since the last `sync`, oldest first: what a
+    /// crash would lose.
+    pub fn unsynced(&self) -> &[WriteBatch] {
+        &self.unsynced
     }
 
     /// Simulates the loss of the whole disk: everything is gone and the

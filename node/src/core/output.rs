@@ -124,6 +124,24 @@ pub fn take_sends_to(me: NodeId, outputs: &mut Vec<Output>) -> Vec<NodeMessage> 
     mine
 }
 
+/// Whether the driver must sync the batch that produced `outputs` before
+/// carrying them out (DESIGN.md 6.1 step 5). It must when one of them
+/// leaves the node and may tell a peer or a client something that rests on
+/// the batch's writes: a message to another node, an answer, an ask. A
+/// batch whose outputs are only timers, gossip datagrams (they depend on no
+/// write) and messages to the node itself (handled by a later batch, lost
+/// with its writes in a crash) skips its sync: an `Apply` and its
+/// `Resolved` marker reach the disk with the next sync, which the engine's
+/// ordered log makes cover them before anything that could depend on them
+/// leaves.
+pub fn must_sync_before(me: NodeId, outputs: &[Output]) -> bool {
+    outputs.iter().any(|output| match output {
+        Output::Send { to, .. } => *to != me,
+        Output::Reply { .. } | Output::Ask { .. } => true,
+        Output::Datagram { .. } | Output::SetTimer { .. } => false,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,5 +174,43 @@ mod tests {
         assert_eq!(outputs, vec![send(2, 1), timer, send(3, 4)]);
         assert!(take_sends_to(me, &mut outputs).is_empty());
         assert_eq!(outputs.len(), 3);
+    }
+
+    #[test]
+    fn only_outputs_that_leave_the_node_with_news_need_the_sync() {
+        let me = NodeId(1);
+        let timer = Output::SetTimer {
+            at_ms: 10,
+            timer: Timer::Gossip,
+        };
+        let datagram = Output::Datagram {
+            to: NodeId(2),
+            addr: "127.0.0.1:7401".parse().expect("address"),
+            bytes: vec![1],
+        };
+        let to_self = Output::Send {
+            to: me,
+            msg: stored(1),
+        };
+        assert!(!must_sync_before(me, &[]));
+        assert!(!must_sync_before(me, &[timer.clone(), datagram, to_self]));
+        let to_peer = Output::Send {
+            to: NodeId(2),
+            msg: stored(2),
+        };
+        assert!(must_sync_before(me, &[timer.clone(), to_peer]));
+        let reply = Output::Reply {
+            client: ClientId(7),
+            response: ClientResponse::Error(crate::api::ServiceError::Refused {
+                reason: "test".into(),
+            }),
+        };
+        assert!(must_sync_before(me, &[reply]));
+        let ask = Output::Ask {
+            to: NodeId(3),
+            id: AskId(1),
+            request: ClientRequest::Info,
+        };
+        assert!(must_sync_before(me, &[timer, ask]));
     }
 }

@@ -20,7 +20,7 @@ use super::query::{LargeScans, LocalCall};
 use super::{Control, NodeEngine, BATCH_INPUTS_MAX};
 use crate::api::{ClientResponse, InfoReport, NodeMessage, ServiceError};
 use crate::core::gossip::Datagram;
-use crate::core::{AskId, Input, NodeCore, Output, Timer};
+use crate::core::{must_sync_before, AskId, Input, NodeCore, Output, Timer};
 use crate::query::SchemaCache;
 use zerodb_transport::{Incoming, Responder, Transport};
 
@@ -227,8 +227,11 @@ impl EventLoop {
         let outputs = self.core.handle_batch(now, inputs);
         self.publish_eventual();
         // Durability rule: nothing that depends on this batch's writes
-        // leaves before they are durable.
-        self.sync()?;
+        // leaves before they are durable. A batch with nothing leaving
+        // leaves its writes to the next sync (DESIGN.md 6.1 step 5).
+        if must_sync_before(me, &outputs) || !self.direct.is_empty() {
+            self.sync()?;
+        }
         self.release(outputs);
         Ok(())
     }

@@ -91,6 +91,11 @@ struct Args {
     /// ranges workload).
     #[arg(long)]
     unsafe_skip_range_locks: bool,
+    /// Test only: the driver syncs a batch only before an answer to a
+    /// client, so votes and grants reach peers before they are durable
+    /// (the driver's durability rule broken).
+    #[arg(long)]
+    unsafe_release_votes_before_sync: bool,
     /// Print every anomaly of a single seed (default: the first 20).
     #[arg(long)]
     verbose: bool,
@@ -136,6 +141,7 @@ fn main() -> ExitCode {
             watermark_ignores_locks: args.unsafe_watermark_ignores_locks,
             skip_hint_replay: args.unsafe_skip_hint_replay,
             skip_range_locks: args.unsafe_skip_range_locks,
+            release_votes_before_sync: args.unsafe_release_votes_before_sync,
         },
         keep_history: args.history,
         without: args.without.clone(),

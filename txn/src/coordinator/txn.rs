@@ -482,9 +482,20 @@ impl<E: Engine> TxnNode<E> {
         }
     }
 
-    /// Schedules a new attempt, or gives up after `attempts_max`.
+    /// Schedules a new attempt, or gives up after `attempts_max` (a blind
+    /// transaction that lost a lock conflict: at its deadline only).
+    ///
+    /// A blind transaction (puts and deletes only) that met a lock holder
+    /// keeps retrying until its deadline: every attempt keeps the
+    /// transaction's id, so wait-die makes it the oldest contender of its
+    /// keys in time, and an older requester waits instead of dying. A
+    /// conflict would tell its client nothing it could act on but to send
+    /// the same writes again (issue 15: no aborts a client sees on blind
+    /// writes of hot keys).
     pub(super) fn retry_later(&mut self, run: &mut TxnRun) -> bool {
-        if run.attempt >= self.options.attempts_max || self.now_ms >= run.deadline_ms {
+        let blind_conflict = run.last_busy.is_some() && is_blind(&run.ops);
+        let attempts_spent = run.attempt >= self.options.attempts_max && !blind_conflict;
+        if attempts_spent || self.now_ms >= run.deadline_ms {
             let error = match &run.last_busy {
                 Some((key, holder)) => ClientError::Conflict {
                     key: key_of(key),
@@ -556,4 +567,11 @@ fn merge_ranges(run: &TxnRun, granted: &Grants) -> RangeReads {
         }
     }
     merged
+}
+
+/// Whether the transaction only writes: no get, incr or assert, so its
+/// writes are known before anything is read (DESIGN.md 6.1).
+pub(super) fn is_blind(ops: &[Op]) -> bool {
+    ops.iter()
+        .all(|op| matches!(op, Op::Put(..) | Op::Delete(_)))
 }

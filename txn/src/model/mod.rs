@@ -43,8 +43,10 @@
 //! # Not covered
 //! Real coordinators (their timers and retries), reads and read-time
 //! repair, lost state (wiped disks) and lost-state copy, ring or policy
-//! changes, the watermark, unsynced writes lost in a crash (the driver
-//! syncs after every step), and protocol v2.
+//! changes, the watermark, and protocol v2. The driver syncs after every
+//! step that sends a message and skips the sync of one that sends nothing
+//! (an `Apply`), as the runtime and the simulator do; a crash loses the
+//! writes of those steps since the replica's last sync.
 
 mod coordinator;
 mod invariants;

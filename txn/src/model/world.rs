@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::hash::Hash;
 
-use zerodb_storage::{Direction, Engine, Incarnation, MemoryEngine, ScanRange, Space, WriteBatch};
+use zerodb_storage::{Direction, Engine, Incarnation, MemoryEngine, ScanRange, Space};
 
 use super::coordinator::{Coordinator, Outbox, COORDINATOR_ID_BASE};
 use super::{Bounds, Scenario, Start};
@@ -95,22 +95,6 @@ pub(crate) fn model_options(scenario: &Scenario) -> TxnOptions {
     }
 }
 
-fn copy_engine(from: &mut MemoryEngine) -> MemoryEngine {
-    let mut to = MemoryEngine::new(from.incarnation());
-    let mut batch = WriteBatch::new();
-    for space in [Space::Data, Space::System] {
-        let all = from
-            .scan(&ScanRange::all(space), Direction::Forward, usize::MAX)
-            .expect("memory engine scans");
-        for (key, record) in all {
-            batch.put(space, key, record);
-        }
-    }
-    to.write(batch).expect("memory engine writes");
-    to.sync().expect("memory engine syncs");
-    to
-}
-
 impl World {
     /// The initial state of `scenario`.
     pub(crate) fn new(scenario: &Scenario) -> World {
@@ -190,7 +174,7 @@ impl World {
             .replicas
             .iter_mut()
             .map(|n| {
-                let engine = copy_engine(n.engine_mut());
+                let engine = n.engine_mut().clone();
                 n.fork_onto(engine)
             })
             .collect();
@@ -312,12 +296,19 @@ impl World {
     }
 
     /// The driver's durability rule (sync, then release), with the replies
-    /// to coordinators handed over at once (see `super` for why).
+    /// to coordinators handed over at once (see `super` for why). A step
+    /// that sends nothing skips its sync (DESIGN.md 6.1 step 5): a crash
+    /// before a later sync loses its writes.
     fn release(&mut self, id: u32, actions: Vec<Action>) {
-        self.replica(id)
-            .engine_mut()
-            .sync()
-            .expect("memory engine syncs");
+        let sends = actions
+            .iter()
+            .any(|action| matches!(action, Action::Send { .. } | Action::Reply { .. }));
+        if sends {
+            self.replica(id)
+                .engine_mut()
+                .sync()
+                .expect("memory engine syncs");
+        }
         for action in actions {
             let Action::Send { to, msg } = action else {
                 continue;
@@ -388,7 +379,8 @@ impl World {
     }
 
     /// Crash and restart: in-memory state is lost, the engine keeps what
-    /// was synced (the driver synced after every step, so everything).
+    /// was synced (everything but the writes of the steps that sent
+    /// nothing since the replica's last sync).
     fn crash_restart(&mut self, id: u32) {
         let index = (id - 1) as usize;
         let options = self.replicas[index].options.clone();
@@ -529,6 +521,10 @@ impl World {
                 for (key, r) in all {
                     (key, r.version, r.value, r.expires_at_ms).hash(&mut h);
                 }
+            }
+            let unsynced = n.engine_mut().unsynced();
+            if !unsynced.is_empty() {
+                format!("{unsynced:?}").hash(&mut h);
             }
             let r = &n.replica;
             (r.status == crate::node::ReplicaStatus::Normal).hash(&mut h);
