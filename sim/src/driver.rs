@@ -24,7 +24,7 @@
 use zerodb_node::api::ClientResponse;
 use zerodb_node::core::batch::BATCH_INPUTS_MAX;
 use zerodb_node::core::metadata::Caller;
-use zerodb_node::core::{must_sync_before, Input, Output, Timer};
+use zerodb_node::core::{before_sync, Input, Output, Timer};
 use zerodb_ring::NodeId;
 use zerodb_txn::{ClientId, ReplicaStatus};
 
@@ -201,32 +201,35 @@ impl<D: SimDisk> Cluster<D> {
         };
         self.batches.0 += 1;
         self.batches.1 += inputs.len() as u64;
-        let me = node.id();
         let outputs = node.handle_batch(now_ms, inputs);
-        let must_sync = if self.unsafe_release_votes_before_sync {
-            outputs
-                .iter()
-                .any(|output| matches!(output, Output::Reply { .. }))
-        } else {
-            must_sync_before(me, &outputs)
+        let goes_first = |output: &Output| {
+            if self.unsafe_release_votes_before_sync {
+                !matches!(output, Output::Reply { .. })
+            } else {
+                before_sync(output)
+            }
         };
-        if must_sync {
-            self.begin_sync(index, outputs);
+        let (early, late): (Vec<Output>, Vec<Output>) = outputs.into_iter().partition(goes_first);
+        if late.is_empty() {
+            self.skip_sync(index, early);
         } else {
-            self.skip_sync(index, outputs);
+            self.begin_sync_after(index, early, late);
         }
     }
 
-    /// A batch with nothing leaving the node (an `Apply`, a timer) leaves
-    /// its writes to the next sync (DESIGN.md 6.1 step 5): its outputs are
-    /// carried out at once, and a crash until the next sync loses its
-    /// writes. A crash armed for this batch strikes as it would before a
-    /// sync.
+    /// A batch whose outputs all go [`before_sync`] (an `Apply`, a timer,
+    /// requests) leaves its writes to the next sync (DESIGN.md 6.1 step
+    /// 5): its outputs are carried out at once, and a crash until the next
+    /// sync loses its writes. A crash armed for this batch strikes after
+    /// the outputs left.
     fn skip_sync(&mut self, index: usize, outputs: Vec<Output>) {
         let slot = &mut self.nodes[index];
         if slot.crash_mid_batch {
             slot.crash_mid_batch = false;
             self.counts.crashes_mid_batch += 1;
+            self.nodes[index].syncing = true;
+            self.release(index, outputs);
+            self.nodes[index].syncing = false;
             self.crash_now(index, false);
             self.schedule_restart(index);
             return;
@@ -238,9 +241,19 @@ impl<D: SimDisk> Cluster<D> {
     /// released when it completes ([`SYNC_US`] later), unless a crash
     /// armed for this batch strikes first.
     pub(crate) fn begin_sync(&mut self, index: usize, outputs: Vec<Output>) {
+        self.begin_sync_after(index, Vec::new(), outputs);
+    }
+
+    /// Releases `early` (requests, timers: [`before_sync`]), then starts
+    /// the batch's sync; `late` is released when it completes, unless a
+    /// crash armed for this batch strikes first (after `early` left).
+    fn begin_sync_after(&mut self, index: usize, early: Vec<Output>, late: Vec<Output>) {
+        self.nodes[index].syncing = true;
+        self.release(index, early);
         let slot = &mut self.nodes[index];
         if slot.crash_mid_batch {
             slot.crash_mid_batch = false;
+            slot.syncing = false;
             self.counts.crashes_mid_batch += 1;
             self.crash_now(index, false);
             self.schedule_restart(index);
@@ -250,7 +263,7 @@ impl<D: SimDisk> Cluster<D> {
         let synced = SimEvent::Synced {
             node: index,
             generation: slot.generation,
-            outputs,
+            outputs: late,
         };
         self.queue.push(self.now_us + SYNC_US, synced);
     }

@@ -207,6 +207,7 @@ fn options(config: &RunConfig) -> TxnOptions {
         unsafe_watermark_ignores_locks: switches.watermark_ignores_locks,
         unsafe_skip_hint_replay: switches.skip_hint_replay,
         unsafe_skip_range_locks: switches.skip_range_locks,
+        unsafe_count_own_answers_in_batch: switches.count_own_answers_in_batch,
         watermark_ms: WATERMARK_MS,
         watermark_margin_ms: WATERMARK_MARGIN_MS,
         ..TxnOptions::default()

@@ -29,6 +29,9 @@ pub struct UnsafeSwitches {
     /// to peers (votes, grants, accepts) leave before the writes they rest
     /// on are durable.
     pub release_votes_before_sync: bool,
+    /// A node counts its own votes inside the batch that wrote them, before
+    /// their sync, while its requests leave before that sync.
+    pub count_own_answers_in_batch: bool,
 }
 
 impl UnsafeSwitches {
@@ -53,6 +56,10 @@ impl UnsafeSwitches {
             (
                 self.release_votes_before_sync,
                 " --unsafe-release-votes-before-sync",
+            ),
+            (
+                self.count_own_answers_in_batch,
+                " --unsafe-count-own-answers-in-batch",
             ),
         ] {
             if on {

@@ -368,3 +368,50 @@ pub enum Message {
         voting: bool,
     },
 }
+
+impl Message {
+    /// Whether the message is a request that may leave its sender before
+    /// the sync of the batch that produced it (group commit, DESIGN.md 6.1:
+    /// a node writes its own prepare while its peers write theirs).
+    ///
+    /// A request carries nothing the sender's unsynced writes could take
+    /// back: lock requests, reads and decision queries ask; a `Decide`, a
+    /// Paxos `Prepare` and an `Apply` carry a value chosen from votes the
+    /// sender counted, and a driver counts a vote of the node itself only
+    /// in a batch after the sync that holds it (`NodeCore::handle_batch`
+    /// defers the node's answers to itself). Everything else, answers and
+    /// votes above all, rests on the sender's own state and waits for the
+    /// sync. Writes that travel (`Store`, anti-entropy, copies) wait too,
+    /// as do reports (`Low`).
+    pub fn is_request(&self) -> bool {
+        match self {
+            Message::LockRead(_)
+            | Message::Decide { .. }
+            | Message::Prepare { .. }
+            | Message::Apply { .. }
+            | Message::QueryDecision { .. }
+            | Message::Read { .. }
+            | Message::ReadEventual { .. }
+            | Message::SyncRequest { .. }
+            | Message::ClockAsk { .. } => true,
+            Message::LockGranted { .. }
+            | Message::LockBusy { .. }
+            | Message::LockRefused { .. }
+            | Message::Accepted { .. }
+            | Message::Promise { .. }
+            | Message::PaxosNack { .. }
+            | Message::PaxosRefused { .. }
+            | Message::DecisionStatus { .. }
+            | Message::ReadReply { .. }
+            | Message::Refused { .. }
+            | Message::Store { .. }
+            | Message::Stored { .. }
+            | Message::SyncChunk { .. }
+            | Message::AeDigest { .. }
+            | Message::AeLeaves { .. }
+            | Message::AeEntries { .. }
+            | Message::Low { .. }
+            | Message::ClockSeen { .. } => false,
+        }
+    }
+}

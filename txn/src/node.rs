@@ -185,6 +185,11 @@ impl<E: Engine> TxnNode<E> {
         self.id
     }
 
+    /// The node's tunables.
+    pub fn options(&self) -> &TxnOptions {
+        &self.options
+    }
+
     /// Whether the replica votes or is copying lost state.
     pub fn status(&self) -> ReplicaStatus {
         self.replica.status

@@ -78,6 +78,12 @@ pub struct TxnOptions {
     /// read, but they conflict with nothing, so a key can be inserted into
     /// a range a transaction read (a phantom). Never set in production.
     pub unsafe_skip_range_locks: bool,
+    /// Checker validation only: a node's batch counts the votes and
+    /// answers it sends itself inside the batch, before the sync that holds
+    /// them, while its requests to peers leave before that sync (so a
+    /// `Decide` can rest on a grant a crash takes back). Read by the node
+    /// core's batch. Never set in production.
+    pub unsafe_count_own_answers_in_batch: bool,
 }
 
 impl Default for TxnOptions {
@@ -108,6 +114,7 @@ impl Default for TxnOptions {
             unsafe_skip_hint_replay: false,
             unsafe_grant_woken_without_recheck: false,
             unsafe_skip_range_locks: false,
+            unsafe_count_own_answers_in_batch: false,
         }
     }
 }

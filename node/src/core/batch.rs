@@ -2,14 +2,23 @@
 //! the core, so that the simulator tests what runs.
 //!
 //! A driver gathers at most [`BATCH_INPUTS_MAX`] [`Input`]s, hands them to
-//! [`NodeCore::handle_batch`], calls [`NodeCore::sync`] once, and only
-//! then carries out the outputs (DESIGN.md section 1). Messages the node
-//! sends itself never leave it: the batch handles them too, for at most
-//! [`LOCAL_ROUNDS_MAX`] rounds, so that their writes share the batch's
-//! sync (a crash before the sync loses the sender's and the receiver's
-//! state together, as if the message had never been sent). What is left
-//! after the last round stays among the outputs as [`Output::Send`] to
-//! this node; the driver hands it back as input of its next batch.
+//! [`NodeCore::handle_batch`], carries out the outputs that may go before
+//! the sync ([`super::before_sync`]: requests to peers, timers), calls
+//! [`NodeCore::sync`] once if anything else is left
+//! ([`super::must_sync_before`]), and only then carries out the rest
+//! (DESIGN.md section 1 and 6.1, group commit).
+//!
+//! Requests the node sends itself never leave it: the batch handles them
+//! too, for at most [`LOCAL_ROUNDS_MAX`] rounds, so that their writes share
+//! the batch's sync (a crash before the sync loses the sender's and the
+//! receiver's state together, as if the request had never been sent). The
+//! node's answers to itself (a grant, an accept, a promise) are not handled
+//! in the batch: they stay among the outputs as [`Output::Send`] to this
+//! node, wait for the sync like every answer, and the driver hands them
+//! back as input of its next batch. So a vote of the node is counted only
+//! once it is durable, and a request that rests on votes (a `Decide`, an
+//! `Apply`) may leave before the sync of the batch that sent it. Requests
+//! left after the last round come back the same way.
 
 use zerodb_ring::NodeId;
 use zerodb_storage::Engine;
@@ -104,7 +113,10 @@ impl<E: Engine> NodeCore<E> {
             outputs.extend(self.handle(now_ms, input));
         }
         for _ in 0..LOCAL_ROUNDS_MAX {
-            let mine = take_sends_to(self.id, &mut outputs);
+            let in_batch = self.txn.options().unsafe_count_own_answers_in_batch;
+            let mine = take_sends_to(self.id, &mut outputs, |msg| {
+                in_batch || matches!(msg, NodeMessage::Txn(msg) if msg.is_request())
+            });
             if mine.is_empty() {
                 break;
             }

@@ -41,7 +41,7 @@ use gossip::{GossipMembership, GossipStep};
 use liveness::Liveness;
 use membership::{ClusterError, ClusterSpec};
 use metadata::{Caller, Metadata};
-pub use output::{must_sync_before, AskId, Output, Timer};
+pub use output::{before_sync, must_sync_before, AskId, Output, Timer};
 pub use scan::merge_scans;
 
 /// Why a node could not start.

@@ -109,14 +109,19 @@ impl From<Action> for Output {
     }
 }
 
-/// Removes the messages addressed to `me` from `outputs`, keeping the
-/// order of the rest (a driver handles them inside the batch).
-pub fn take_sends_to(me: NodeId, outputs: &mut Vec<Output>) -> Vec<NodeMessage> {
+/// Removes the messages addressed to `me` that `take` accepts from
+/// `outputs`, keeping the order of the rest (the batch handles them in its
+/// next round).
+pub fn take_sends_to(
+    me: NodeId,
+    outputs: &mut Vec<Output>,
+    take: impl Fn(&NodeMessage) -> bool,
+) -> Vec<NodeMessage> {
     let mut mine = Vec::new();
     let mut rest = Vec::with_capacity(outputs.len());
     for output in outputs.drain(..) {
         match output {
-            Output::Send { to, msg } if to == me => mine.push(msg),
+            Output::Send { to, msg } if to == me && take(&msg) => mine.push(msg),
             other => rest.push(other),
         }
     }
@@ -124,22 +129,35 @@ pub fn take_sends_to(me: NodeId, outputs: &mut Vec<Output>) -> Vec<NodeMessage> 
     mine
 }
 
+/// Whether the driver may carry out `output` before the sync of the batch
+/// that produced it (group commit, DESIGN.md 6.1: a node writes its own
+/// prepare while its peers write theirs). Requests may
+/// ([`zerodb_txn::Message::is_request`]): a node's answers to itself are
+/// counted only in a later batch (see [`super::NodeCore::handle_batch`]),
+/// so no request rests on an unsynced vote. So may timers, gossip datagrams
+/// (they depend on no write) and asks (a request forwarded for a client
+/// or a scan, which rests on nothing this node wrote). Answers to clients
+/// and every other message wait for the sync.
+pub fn before_sync(output: &Output) -> bool {
+    match output {
+        Output::Send {
+            msg: NodeMessage::Txn(msg),
+            ..
+        } => msg.is_request(),
+        Output::Send { .. } | Output::Reply { .. } => false,
+        Output::Datagram { .. } | Output::SetTimer { .. } | Output::Ask { .. } => true,
+    }
+}
+
 /// Whether the driver must sync the batch that produced `outputs` before
-/// carrying them out (DESIGN.md 6.1 step 5). It must when one of them
-/// leaves the node and may tell a peer or a client something that rests on
-/// the batch's writes: a message to another node, an answer, an ask. A
-/// batch whose outputs are only timers, gossip datagrams (they depend on no
-/// write) and messages to the node itself (handled by a later batch, lost
-/// with its writes in a crash) skips its sync: an `Apply` and its
-/// `Resolved` marker reach the disk with the next sync, which the engine's
-/// ordered log makes cover them before anything that could depend on them
-/// leaves.
-pub fn must_sync_before(me: NodeId, outputs: &[Output]) -> bool {
-    outputs.iter().any(|output| match output {
-        Output::Send { to, .. } => *to != me,
-        Output::Reply { .. } | Output::Ask { .. } => true,
-        Output::Datagram { .. } | Output::SetTimer { .. } => false,
-    })
+/// carrying out the ones that wait for it (DESIGN.md 6.1 step 5): it must
+/// when one of them does not go [`before_sync`]. A batch with nothing
+/// waiting (an `Apply`, a timer) skips its sync: its writes (an apply and
+/// its `Resolved` marker) reach the disk with the next sync, which the
+/// engine's ordered log makes cover them before anything that could rest
+/// on them leaves the node.
+pub fn must_sync_before(outputs: &[Output]) -> bool {
+    !outputs.iter().all(before_sync)
 }
 
 #[cfg(test)]
@@ -169,16 +187,15 @@ mod tests {
             send(1, 3),
             send(3, 4),
         ];
-        let mine = take_sends_to(me, &mut outputs);
+        let mine = take_sends_to(me, &mut outputs, |_| true);
         assert_eq!(mine, vec![stored(2), stored(3)]);
         assert_eq!(outputs, vec![send(2, 1), timer, send(3, 4)]);
-        assert!(take_sends_to(me, &mut outputs).is_empty());
+        assert!(take_sends_to(me, &mut outputs, |_| true).is_empty());
         assert_eq!(outputs.len(), 3);
     }
 
     #[test]
-    fn only_outputs_that_leave_the_node_with_news_need_the_sync() {
-        let me = NodeId(1);
+    fn requests_timers_and_datagrams_go_before_the_sync_answers_after() {
         let timer = Output::SetTimer {
             at_ms: 10,
             timer: Timer::Gossip,
@@ -188,29 +205,49 @@ mod tests {
             addr: "127.0.0.1:7401".parse().expect("address"),
             bytes: vec![1],
         };
-        let to_self = Output::Send {
-            to: me,
-            msg: stored(1),
+        let txn = |to: u32, msg: Message| Output::Send {
+            to: NodeId(to),
+            msg: NodeMessage::Txn(Box::new(msg)),
         };
-        assert!(!must_sync_before(me, &[]));
-        assert!(!must_sync_before(me, &[timer.clone(), datagram, to_self]));
-        let to_peer = Output::Send {
-            to: NodeId(2),
-            msg: stored(2),
+        let request = txn(2, Message::ClockAsk { req: 1 });
+        let ask = Output::Ask {
+            to: NodeId(3),
+            id: AskId(1),
+            request: ClientRequest::Info,
         };
-        assert!(must_sync_before(me, &[timer.clone(), to_peer]));
+        assert!(!must_sync_before(&[]));
+        assert!(!must_sync_before(&[
+            timer.clone(),
+            datagram,
+            request.clone(),
+            ask
+        ]));
+        // An answer waits, to a peer or to the node itself (counted in a
+        // later batch, after the sync).
+        assert!(must_sync_before(&[
+            timer.clone(),
+            request.clone(),
+            stored_to(2)
+        ]));
+        assert!(must_sync_before(&[stored_to(1)]));
         let reply = Output::Reply {
             client: ClientId(7),
             response: ClientResponse::Error(crate::api::ServiceError::Refused {
                 reason: "test".into(),
             }),
         };
-        assert!(must_sync_before(me, &[reply]));
-        let ask = Output::Ask {
-            to: NodeId(3),
-            id: AskId(1),
-            request: ClientRequest::Info,
+        assert!(must_sync_before(&[request, reply]));
+        let hello = Output::Send {
+            to: NodeId(2),
+            msg: NodeMessage::Hello { boot: 1 },
         };
-        assert!(must_sync_before(me, &[timer, ask]));
+        assert!(!before_sync(&hello));
+    }
+
+    fn stored_to(to: u32) -> Output {
+        Output::Send {
+            to: NodeId(to),
+            msg: stored(9),
+        }
     }
 }

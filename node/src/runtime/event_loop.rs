@@ -20,7 +20,7 @@ use super::query::{LargeScans, LocalCall};
 use super::{Control, NodeEngine, BATCH_INPUTS_MAX};
 use crate::api::{ClientResponse, InfoReport, NodeMessage, ServiceError};
 use crate::core::gossip::Datagram;
-use crate::core::{must_sync_before, AskId, Input, NodeCore, Output, Timer};
+use crate::core::{before_sync, AskId, Input, NodeCore, Output, Timer};
 use crate::query::SchemaCache;
 use zerodb_transport::{Incoming, Responder, Transport};
 
@@ -227,12 +227,19 @@ impl EventLoop {
         let outputs = self.core.handle_batch(now, inputs);
         self.publish_eventual();
         // Durability rule: nothing that depends on this batch's writes
-        // leaves before they are durable. A batch with nothing leaving
-        // leaves its writes to the next sync (DESIGN.md 6.1 step 5).
-        if must_sync_before(me, &outputs) || !self.direct.is_empty() {
+        // leaves before they are durable. Requests go first, so peers
+        // write while this node syncs; a batch with nothing else leaves
+        // its writes to the next sync (DESIGN.md 6.1, group commit and
+        // step 5).
+        let (early, late): (Vec<Output>, Vec<Output>) = outputs.into_iter().partition(before_sync);
+        self.release(early);
+        if !late.is_empty() || !self.direct.is_empty() {
             self.sync()?;
         }
-        self.release(outputs);
+        self.release(late);
+        for (responder, response) in std::mem::take(&mut self.direct) {
+            self.respond(Replier::Remote(responder), response);
+        }
         Ok(())
     }
 
@@ -296,7 +303,8 @@ impl EventLoop {
         }
     }
 
-    /// Carries out a batch's outputs, after its sync.
+    /// Carries out outputs of a batch (those that wait for its sync, after
+    /// it).
     fn release(&mut self, outputs: Vec<Output>) {
         let me = self.core.id();
         // A batch's messages to one peer go out together, on one stream.
@@ -324,9 +332,6 @@ impl EventLoop {
         }
         for (to, messages) in outgoing {
             self.peers.send_all(to, messages);
-        }
-        for (responder, response) in std::mem::take(&mut self.direct) {
-            self.respond(Replier::Remote(responder), response);
         }
         self.replies.retain(|task| !task.is_finished());
     }

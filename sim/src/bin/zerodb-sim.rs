@@ -96,6 +96,11 @@ struct Args {
     /// (the driver's durability rule broken).
     #[arg(long)]
     unsafe_release_votes_before_sync: bool,
+    /// Test only: a node counts the votes it sends itself inside the batch
+    /// that wrote them, before their sync, while its requests (a `Decide`
+    /// resting on those votes) leave before that sync.
+    #[arg(long)]
+    unsafe_count_own_answers_in_batch: bool,
     /// Print every anomaly of a single seed (default: the first 20).
     #[arg(long)]
     verbose: bool,
@@ -142,6 +147,7 @@ fn main() -> ExitCode {
             skip_hint_replay: args.unsafe_skip_hint_replay,
             skip_range_locks: args.unsafe_skip_range_locks,
             release_votes_before_sync: args.unsafe_release_votes_before_sync,
+            count_own_answers_in_batch: args.unsafe_count_own_answers_in_batch,
         },
         keep_history: args.history,
         without: args.without.clone(),

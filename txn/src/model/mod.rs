@@ -44,9 +44,12 @@
 //! Real coordinators (their timers and retries), reads and read-time
 //! repair, lost state (wiped disks) and lost-state copy, ring or policy
 //! changes, the watermark, and protocol v2. The driver syncs after every
-//! step that sends a message and skips the sync of one that sends nothing
-//! (an `Apply`), as the runtime and the simulator do; a crash loses the
-//! writes of those steps since the replica's last sync.
+//! step that sends an answer and skips the sync of one that sends only
+//! requests or nothing (an `Apply`), as the runtime and the simulator do; a
+//! crash loses the writes of those steps since the replica's last sync. A
+//! crash between a step's requests leaving and its sync (the runtime sends
+//! requests first) is left to the simulator, whose coordinators share
+//! their node with a replica.
 
 mod coordinator;
 mod invariants;

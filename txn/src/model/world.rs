@@ -297,13 +297,16 @@ impl World {
 
     /// The driver's durability rule (sync, then release), with the replies
     /// to coordinators handed over at once (see `super` for why). A step
-    /// that sends nothing skips its sync (DESIGN.md 6.1 step 5): a crash
-    /// before a later sync loses its writes.
+    /// that sends nothing but requests skips its sync (DESIGN.md 6.1 step
+    /// 5, `Message::is_request`): a crash before a later sync loses its
+    /// writes.
     fn release(&mut self, id: u32, actions: Vec<Action>) {
-        let sends = actions
-            .iter()
-            .any(|action| matches!(action, Action::Send { .. } | Action::Reply { .. }));
-        if sends {
+        let answers = actions.iter().any(|action| match action {
+            Action::Send { msg, .. } => !msg.is_request(),
+            Action::Reply { .. } => true,
+            Action::SetTimer { .. } => false,
+        });
+        if answers {
             self.replica(id)
                 .engine_mut()
                 .sync()
