@@ -503,6 +503,8 @@ pub fn health_name(liveness: zerodb_gossip::Liveness) -> &'static str {
 }
 
 #[cfg(test)]
+mod batch_tests;
+#[cfg(test)]
 mod gossip_tests;
 #[cfg(test)]
 pub(super) mod tests;

@@ -67,6 +67,10 @@ impl Harness {
     }
 
     pub(super) fn with_cluster(spec: ClusterSpec) -> Harness {
+        Harness::with_options(spec, CoreOptions::default())
+    }
+
+    pub(super) fn with_options(spec: ClusterSpec, options: CoreOptions) -> Harness {
         let n = spec.members.len() as u32;
         let mut harness = Harness {
             nodes: BTreeMap::new(),
@@ -91,7 +95,7 @@ impl Harness {
                 NamespacePolicy::default(),
                 engine,
                 u64::from(id),
-                CoreOptions::default(),
+                options.clone(),
                 true,
             )
             .unwrap();
