@@ -397,6 +397,7 @@ impl<E: Engine> TxnNode<E> {
 
     /// Queues a client reply.
     pub(crate) fn reply(&mut self, client: ClientId, response: Response) {
+        self.on_answered(client, &response);
         self.out.push(Action::Reply { client, response });
     }
 

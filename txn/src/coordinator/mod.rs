@@ -2,6 +2,7 @@
 //! reads with read-time repair (`read.rs`), eventual reads and writes
 //! (`eventual.rs`). Requests are routed here by namespace policy.
 
+mod combine;
 mod decide;
 mod eventual;
 mod execute;
@@ -43,11 +44,13 @@ pub(crate) struct CoordinatorState {
     pub(crate) reads: BTreeMap<ReqId, StrongRead>,
     pub(crate) eventual: BTreeMap<ReqId, EventualOp>,
     pub(crate) queries: BTreeMap<ReqId, QueryOwner>,
+    pub(crate) combiner: combine::Combiner,
 }
 
 impl CoordinatorState {
     pub(crate) fn in_flight(&self) -> usize {
         self.txns.len()
+            + self.combiner.followers()
             + self.reads.len()
             + self.eventual.values().filter(|e| !e.answered()).count()
     }
@@ -83,10 +86,10 @@ impl<E: Engine> TxnNode<E> {
         match (consistency, req) {
             (Consistency::Strong, Request::Get { key, .. }) => self.start_strong_read(client, key),
             (Consistency::Strong, Request::Put { key, value, .. }) => {
-                self.start_txn(client, ReplyKind::Written, vec![Op::Put(key, value)])
+                self.start_single_write(client, Op::Put(key, value))
             }
             (Consistency::Strong, Request::Delete { key, .. }) => {
-                self.start_txn(client, ReplyKind::Written, vec![Op::Delete(key)])
+                self.start_single_write(client, Op::Delete(key))
             }
             (Consistency::Strong, Request::Txn { ops }) => {
                 self.check_txn_ops(&ops)?;
