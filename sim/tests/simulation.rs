@@ -201,7 +201,7 @@ fn skipping_lock_durability_is_caught() {
         skip_lock_durability: true,
         ..UnsafeSwitches::default()
     };
-    broken_switch_is_caught(switches, WorkloadKind::Register, 4, "linearizability");
+    broken_switch_is_caught(switches, WorkloadKind::Register, 1, "linearizability");
 }
 
 /// Read-time repair skipped: a read that meets a committed transaction's
@@ -212,7 +212,7 @@ fn skipping_read_repair_is_caught() {
         skip_read_repair: true,
         ..UnsafeSwitches::default()
     };
-    broken_switch_is_caught(switches, WorkloadKind::Register, 15, "linearizability");
+    broken_switch_is_caught(switches, WorkloadKind::Register, 2, "linearizability");
 }
 
 /// Anti-entropy off: eventual replicas that missed a write (no hint, no
