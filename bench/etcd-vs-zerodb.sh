@@ -10,8 +10,8 @@
 # Environment: CARGO_TARGET_DIR (build dir), DURATION (seconds per cell),
 # CLIENTS (e.g. 16,128), KEYS (distinct keys), SKIP_EVENTUAL=1, RUNS (how
 # many times each system runs the whole matrix, default 1; with more, each
-# figure is the median over the runs, and each ratio the median of the
-# ratios of the runs: run i of etcd against run i of ZeroDB, back to back).
+# figure is the median over the runs, and each ratio the ratio of the two
+# medians shown; run i of etcd and run i of ZeroDB go back to back).
 set -euo pipefail
 
 QUICK=0
@@ -187,24 +187,18 @@ awk -F'\t' '
         return v[int((n + 1) / 2)]
     }
     function add(key, value) { values[key] = values[key] " " value }
+    # The ratio of two medians, so the column agrees with the medians shown.
+    function ratio(z, e) { return (e + 0 > 0 && z != "-") ? sprintf("%.2f", z / e) : "-" }
     {
         run = $1; sys = $2; k = $4 FS $5 FS $6
         if (sys == "etcd" && !(k in seen)) { seen[k] = 1; order[++n] = k }
-        for (c = 7; c <= 12; c++) { add(sys SUBSEP k SUBSEP c, $c); cell[sys, k, c, run] = $c }
-        runs[run] = 1
+        for (c = 7; c <= 12; c++) add(sys SUBSEP k SUBSEP c, $c)
     }
     END {
         printf "| workload | keys | clients | etcd ops/s | etcd p50 | etcd p99 | ZeroDB ops/s | ZeroDB p50 | ZeroDB p99 | ops/s ratio Z/E | p99 ratio Z/E | etcd syncs/op | ZeroDB syncs/op | ZeroDB eventual ops/s | eventual p50 | eventual p99 |\n"
         printf "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         for (i = 1; i <= n; i++) {
             k = order[i]; split(k, name, FS)
-            ratios = ""; p99s = ""
-            for (r in runs) {
-                e = cell["etcd", k, 7, r]; z = cell["zerodb", k, 7, r]
-                if (e > 0 && z != "") ratios = ratios " " sprintf("%.2f", z / e)
-                e = cell["etcd", k, 9, r]; z = cell["zerodb", k, 9, r]
-                if (e > 0 && z != "") p99s = p99s " " sprintf("%.2f", z / e)
-            }
             m = "etcd" SUBSEP k SUBSEP; zm = "zerodb" SUBSEP k SUBSEP; vm = "eventual" SUBSEP k SUBSEP
             note = ""
             ea = median(values[m 10]); za = median(values[zm 10])
@@ -215,7 +209,8 @@ awk -F'\t' '
                 name[1], note, name[2], name[3],
                 median(values[m 7]), median(values[m 8]), median(values[m 9]),
                 median(values[zm 7]), median(values[zm 8]), median(values[zm 9]),
-                median(ratios), median(p99s),
+                ratio(median(values[zm 7]), median(values[m 7])),
+                ratio(median(values[zm 9]), median(values[m 9])),
                 median(values[m 12]), median(values[zm 12]),
                 median(values[vm 7]), median(values[vm 8]), median(values[vm 9])
         }

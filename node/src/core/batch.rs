@@ -18,11 +18,13 @@
 //! back as input of its next batch. So a vote of the node is counted only
 //! once it is durable, and a request that rests on votes (a `Decide`, an
 //! `Apply`) may leave before the sync of the batch that sent it. Requests
-//! left after the last round come back the same way.
+//! left after the last round come back the same way, and so does the
+//! node's own `Apply`: the batch that learns a commit answers its client,
+//! and the apply's write would otherwise hold that answer for a sync.
 
 use zerodb_ring::NodeId;
 use zerodb_storage::Engine;
-use zerodb_txn::ClientId;
+use zerodb_txn::{ClientId, Message};
 
 use super::metadata::Caller;
 use super::output::take_sends_to;
@@ -114,8 +116,14 @@ impl<E: Engine> NodeCore<E> {
         }
         for _ in 0..LOCAL_ROUNDS_MAX {
             let in_batch = self.txn.options().unsafe_count_own_answers_in_batch;
-            let mine = take_sends_to(self.id, &mut outputs, |msg| {
-                in_batch || matches!(msg, NodeMessage::Txn(msg) if msg.is_request())
+            let mine = take_sends_to(self.id, &mut outputs, |msg| match msg {
+                // The node's own `Apply` waits for the next batch too: the
+                // answer to the client that goes with it rests on votes
+                // already durable, and need not wait for the apply's sync.
+                NodeMessage::Txn(msg) => {
+                    in_batch || (msg.is_request() && !matches!(**msg, Message::Apply { .. }))
+                }
+                NodeMessage::Hello { .. } => false,
             });
             if mine.is_empty() {
                 break;
