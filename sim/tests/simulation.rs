@@ -183,7 +183,7 @@ fn ignoring_read_locks_is_caught() {
         ignore_read_locks: true,
         ..UnsafeSwitches::default()
     };
-    broken_switch_is_caught(switches, WorkloadKind::Register, 6, "linearizability");
+    broken_switch_is_caught(switches, WorkloadKind::Register, 9, "linearizability");
 }
 
 #[test]
@@ -212,7 +212,7 @@ fn skipping_read_repair_is_caught() {
         skip_read_repair: true,
         ..UnsafeSwitches::default()
     };
-    broken_switch_is_caught(switches, WorkloadKind::Register, 2, "linearizability");
+    broken_switch_is_caught(switches, WorkloadKind::Register, 9, "linearizability");
 }
 
 /// Anti-entropy off: eventual replicas that missed a write (no hint, no
@@ -241,7 +241,7 @@ fn a_watermark_that_ignores_held_locks_is_caught() {
         watermark_ignores_locks: true,
         ..UnsafeSwitches::default()
     };
-    broken_switch_is_caught(switches, WorkloadKind::Append, 0, "final read");
+    broken_switch_is_caught(switches, WorkloadKind::Append, 1, "final read");
 }
 
 /// The same workloads on ZeroEngine over the fault-injecting file system,
@@ -336,7 +336,7 @@ fn skipping_range_locks_breaks_a_unique_index_and_is_caught() {
     broken_switch_is_caught(
         switches,
         WorkloadKind::Documents,
-        6,
+        11,
         "documents: a read of email",
     );
 }
