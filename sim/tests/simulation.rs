@@ -174,7 +174,7 @@ fn releasing_votes_before_their_sync_is_caught() {
         release_votes_before_sync: true,
         ..UnsafeSwitches::default()
     };
-    broken_switch_is_caught(switches, WorkloadKind::Register, 0, "linearizability");
+    broken_switch_is_caught(switches, WorkloadKind::Register, 1, "linearizability");
 }
 
 #[test]
