@@ -223,18 +223,29 @@ impl<D: SimDisk> Cluster<D> {
     /// sync loses its writes. A crash armed for this batch strikes after
     /// the outputs left.
     fn skip_sync(&mut self, index: usize, outputs: Vec<Output>) {
-        let slot = &mut self.nodes[index];
-        if slot.crash_mid_batch {
-            slot.crash_mid_batch = false;
-            self.counts.crashes_mid_batch += 1;
+        if self.nodes[index].crash_mid_batch {
             self.nodes[index].syncing = true;
             self.release(index, outputs);
-            self.nodes[index].syncing = false;
-            self.crash_now(index, false);
-            self.schedule_restart(index);
+            self.strike_armed_crash(index);
             return;
         }
         self.after_batch(index, outputs);
+    }
+
+    /// The crash armed for the node's current batch strikes, if one is:
+    /// its outputs that go before the sync have left, its writes are lost.
+    /// Returns whether it struck.
+    fn strike_armed_crash(&mut self, index: usize) -> bool {
+        let slot = &mut self.nodes[index];
+        if !slot.crash_mid_batch {
+            return false;
+        }
+        slot.crash_mid_batch = false;
+        slot.syncing = false;
+        self.counts.crashes_mid_batch += 1;
+        self.crash_now(index, false);
+        self.schedule_restart(index);
+        true
     }
 
     /// Starts the sync of a batch whose outputs are `outputs`: they are
@@ -250,16 +261,10 @@ impl<D: SimDisk> Cluster<D> {
     fn begin_sync_after(&mut self, index: usize, early: Vec<Output>, late: Vec<Output>) {
         self.nodes[index].syncing = true;
         self.release(index, early);
-        let slot = &mut self.nodes[index];
-        if slot.crash_mid_batch {
-            slot.crash_mid_batch = false;
-            slot.syncing = false;
-            self.counts.crashes_mid_batch += 1;
-            self.crash_now(index, false);
-            self.schedule_restart(index);
+        if self.strike_armed_crash(index) {
             return;
         }
-        slot.syncing = true;
+        let slot = &mut self.nodes[index];
         let synced = SimEvent::Synced {
             node: index,
             generation: slot.generation,
