@@ -95,18 +95,28 @@ impl<E: Engine> TxnNode<E> {
                 attempt,
                 values,
                 ranges,
-            } => self.on_lock_granted(from, txn, attempt, Granted { values, ranges }),
+                self_granted,
+            } => {
+                let granted = Granted {
+                    values,
+                    ranges,
+                    self_granted,
+                };
+                self.on_lock_granted(from, txn, attempt, granted)
+            }
             Message::LockBusy {
                 txn,
                 attempt,
                 key,
                 holder,
-            } => self.on_lock_busy(from, txn, attempt, key, holder),
+                refused,
+            } => self.on_lock_busy(from, txn, attempt, key, holder, refused),
             Message::LockRefused {
                 txn,
                 attempt,
                 reason,
-            } => self.on_lock_refused(from, txn, attempt, reason),
+                refused,
+            } => self.on_lock_refused(from, txn, attempt, reason, refused),
             Message::Accepted {
                 txn,
                 attempt,

@@ -43,6 +43,14 @@ pub enum Refusal {
         /// The most records a replica reads for one range.
         records_max: u64,
     },
+    /// A blind transaction's commit version is not above the version a
+    /// replica stores for one of its keys (DESIGN.md 6.1 I8): the attempt
+    /// is refused for good and the transaction retries above `stored`.
+    #[error("commit version not above the stored version {stored:?}")]
+    StaleVersion {
+        /// The highest stored version among the transaction's keys.
+        stored: Ver,
+    },
     /// The transaction is below the released watermark (see
     /// `crate::watermark`): it is over everywhere and its decision record
     /// may be deleted, so nothing about it is answered (neither "never

@@ -6,7 +6,7 @@ use bincode::{Decode, Encode};
 use crate::error::Refusal;
 use crate::quorum::Voter;
 use crate::types::{
-    Attempt, Ballot, Decision, Epoch, LockMode, PartitionId, TxnId, Ver, Versioned,
+    Attempt, Ballot, Decision, Epoch, LockMode, PartitionId, TxnId, Ver, Versioned, Write,
 };
 
 /// A request id chosen by the sender, echoed in replies. Unique over the
@@ -59,6 +59,38 @@ pub struct RangeEntry {
     pub live: bool,
 }
 
+/// The writes and commit version of a blind transaction (no get, incr or
+/// assert), carried by its prepare (DESIGN.md 6.1 step 1): a replica that
+/// grants it holds a durable prepare of exactly these writes.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct BlindWrites {
+    /// The commit version, above every stored version of the keys at each
+    /// replica that prepares it (I8).
+    pub version: Ver,
+    /// Every write of the transaction (one partition: its home).
+    pub writes: Vec<Write>,
+}
+
+/// What a replica knows of one attempt's prepare, reported with a Paxos
+/// promise (termination, 6.1 step 6) and a register query (reads, 6.2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode)]
+pub enum PrepareState {
+    /// The replica cannot say (it does not vote, or only reports).
+    #[default]
+    Unknown,
+    /// It holds the attempt's prepare; `self_granted`: it granted it
+    /// itself (a prepare copied from peers is a lock, never a vote).
+    Prepared {
+        /// Granted by this replica, not copied.
+        self_granted: bool,
+    },
+    /// It resolved the attempt `Committed`.
+    Committed,
+    /// It durably refused the attempt, or resolved it `Aborted`: it never
+    /// prepares it (again).
+    Refused,
+}
+
 /// Fetch-and-lock (6.1 step 1): lock every key or none, reply with values.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct LockRead {
@@ -76,6 +108,9 @@ pub struct LockRead {
     pub keys: Vec<LockKey>,
     /// The ranges of this replica, share-locked.
     pub ranges: Vec<LockRange>,
+    /// For a blind transaction of one partition: its writes and commit
+    /// version, prepared with the locks (protocol v2's fast path).
+    pub blind: Option<BlindWrites>,
 }
 
 /// A write lock a replica reports with a read (6.2).
@@ -87,6 +122,9 @@ pub struct LockInfo {
     pub attempt: Attempt,
     /// Holder's home partition.
     pub home: PartitionId,
+    /// The holder's prepare is blind (protocol v2): it may have committed
+    /// on the fast path with an empty register.
+    pub blind: bool,
 }
 
 /// What an acceptor reports about a decision register.
@@ -98,6 +136,9 @@ pub struct RegisterStatus {
     pub accepted: Option<(Ballot, Decision)>,
     /// The decided value, if learned.
     pub decided: Option<Decision>,
+    /// The answering replica's prepare of the attempt (not stored in the
+    /// register; filled in by the handler that answers).
+    pub prepare: PrepareState,
 }
 
 /// Every node-to-node message.
@@ -116,6 +157,9 @@ pub enum Message {
         /// Per requested range, in order: every record in it, deleted ones
         /// (tombstones) included, in key order, without values.
         ranges: Vec<Vec<RangeEntry>>,
+        /// The replica granted the locks itself (a lock copied from peers
+        /// during lost-state recovery is not a vote of the fast path).
+        self_granted: bool,
     },
     /// Wait-die said die: a conflicting holder is older (or the wait queue
     /// is full or timed out).
@@ -128,6 +172,9 @@ pub enum Message {
         key: Vec<u8>,
         /// Holder.
         holder: TxnId,
+        /// The replica durably refused the attempt: it never prepares it
+        /// (evidence that a blind attempt took no fast path).
+        refused: bool,
     },
     /// The replica refused the request.
     LockRefused {
@@ -137,6 +184,8 @@ pub enum Message {
         attempt: Attempt,
         /// Why.
         reason: Refusal,
+        /// The replica durably refused the attempt (see `LockBusy`).
+        refused: bool,
     },
     /// Paxos phase 2 (accept): coordinator with ballot `(0, coordinator)`, or
     /// a recovering replica with its own ballot.

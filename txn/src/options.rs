@@ -26,6 +26,10 @@ pub struct TxnOptions {
     pub wait_queue_max: usize,
     /// How long an older transaction waits for a lock before `LockBusy`.
     pub wait_max_ms: u64,
+    /// How long a blind transaction's coordinator, holding a quorum of
+    /// prepares in its partition, waits for the rest before it takes the
+    /// classic path (DESIGN.md 6.1 step 2).
+    pub fast_path_wait_ms: u64,
     /// How long a recovery waits for Paxos replies before a new round.
     pub recovery_timeout_ms: u64,
     /// How often hints are replayed.
@@ -84,6 +88,21 @@ pub struct TxnOptions {
     /// `Decide` can rest on a grant a crash takes back). Read by the node
     /// core's batch. Never set in production.
     pub unsafe_count_own_answers_in_batch: bool,
+    /// Checker validation only: a replica prepares a blind write whose
+    /// commit version is not above the version it stores (breaks I8), so
+    /// a write acknowledged later can lose to an earlier one. Never set in
+    /// production.
+    pub unsafe_blind_ignores_stored_version: bool,
+    /// Checker validation only: a replica that does not hold a blind
+    /// attempt's prepare reports it refused to termination without making
+    /// the refusal durable (breaks I5): termination aborts the attempt,
+    /// and the prepare may still arrive and complete the fast path. Never
+    /// set in production.
+    pub unsafe_abort_blind_without_refusal: bool,
+    /// Checker validation only: a blind transaction's coordinator takes
+    /// the fast path with a quorum of prepares instead of every replica's
+    /// (breaks I3). Never set in production.
+    pub unsafe_fast_path_on_quorum: bool,
 }
 
 impl Default for TxnOptions {
@@ -99,6 +118,7 @@ impl Default for TxnOptions {
             backoff_max_ms: 300,
             wait_queue_max: 16,
             wait_max_ms: 150,
+            fast_path_wait_ms: 5,
             recovery_timeout_ms: 300,
             hint_replay_ms: 200,
             sync_page_entries: 256,
@@ -115,6 +135,9 @@ impl Default for TxnOptions {
             unsafe_grant_woken_without_recheck: false,
             unsafe_skip_range_locks: false,
             unsafe_count_own_answers_in_batch: false,
+            unsafe_blind_ignores_stored_version: false,
+            unsafe_abort_blind_without_refusal: false,
+            unsafe_fast_path_on_quorum: false,
         }
     }
 }

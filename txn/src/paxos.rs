@@ -6,7 +6,7 @@ use zerodb_storage::Engine;
 
 use crate::error::Refusal;
 use crate::membership::NodeId;
-use crate::message::{Message, RegisterStatus, ReqId};
+use crate::message::{Message, PrepareState, RegisterStatus, ReqId};
 use crate::node::TxnNode;
 use crate::replica::RegisterState;
 use crate::types::{Attempt, Ballot, Decision, Epoch, PartitionId, TxnId};
@@ -62,6 +62,7 @@ impl RegisterState {
             promised: self.promised,
             accepted: self.accepted.clone(),
             decided: self.decided.clone(),
+            prepare: PrepareState::Unknown,
         }
     }
 
@@ -191,16 +192,23 @@ impl<E: Engine> TxnNode<E> {
             Ok((outcome, state))
         });
         match result {
-            Ok((PrepareOutcome::Promised, state)) => self.send(
-                from,
-                Message::Promise {
-                    txn,
-                    attempt,
-                    ballot,
-                    status: state.status(),
-                    voter: self.voter(),
-                },
-            ),
+            Ok((PrepareOutcome::Promised, state)) => {
+                // Termination asks for this replica's prepare with the
+                // promise; one it does not hold is refused durably now
+                // (DESIGN.md 6.1 step 6), and the promise's sync covers it.
+                let mut status = state.status();
+                status.prepare = self.prepare_state(txn, attempt, true);
+                self.send(
+                    from,
+                    Message::Promise {
+                        txn,
+                        attempt,
+                        ballot,
+                        status,
+                        voter: self.voter(),
+                    },
+                )
+            }
             Ok((PrepareOutcome::Nack, state)) => self.send(
                 from,
                 Message::PaxosNack {
@@ -221,6 +229,39 @@ impl<E: Engine> TxnNode<E> {
         }
     }
 
+    /// This replica's prepare of `(txn, attempt)`. With `refuse`, one it
+    /// neither holds nor resolved is refused durably (termination);
+    /// without, it is only reported (reads).
+    fn prepare_state(&mut self, txn: TxnId, attempt: Attempt, refuse: bool) -> PrepareState {
+        if let Some(held) = self.replica.held.get(&txn) {
+            if held.record.attempt == attempt {
+                return PrepareState::Prepared {
+                    self_granted: !held.record.copied,
+                };
+            }
+        }
+        let Ok(finished) = self.load_finished(txn) else {
+            return PrepareState::Unknown;
+        };
+        if finished.committed == Some(attempt) {
+            return PrepareState::Committed;
+        }
+        let refused = if refuse && self.options.unsafe_abort_blind_without_refusal {
+            // The broken rule: "not prepared here" taken as a refusal
+            // without making it durable, so the prepare may still come.
+            true
+        } else if refuse {
+            self.refuse_durably(txn, attempt)
+        } else {
+            self.votes() && finished.refuses(attempt)
+        };
+        if refused {
+            PrepareState::Refused
+        } else {
+            PrepareState::Unknown
+        }
+    }
+
     /// Reports a register without voting (strong reads that met a lock).
     /// Below the watermark the answer is "forgotten", never the empty
     /// register a deleted record would read as (issue 14 case 3).
@@ -236,7 +277,11 @@ impl<E: Engine> TxnNode<E> {
             return;
         }
         let status = if self.votes() {
-            self.load_register(txn, attempt).ok().map(|s| s.status())
+            self.load_register(txn, attempt).ok().map(|s| {
+                let mut status = s.status();
+                status.prepare = self.prepare_state(txn, attempt, false);
+                status
+            })
         } else {
             None
         };

@@ -1,11 +1,20 @@
-//! Lock recovery (DESIGN.md 6.1 "Recovery"): when a lock's lease (measured
-//! from the local grant, re-armed after a restart) has expired, the replica
+//! Termination (DESIGN.md 6.1 step 6): when a lock's lease (measured from
+//! the local grant, re-armed after a restart) has expired, the replica
 //! holding it runs Paxos on the attempt's decision register at the home
 //! replicas with a fresh, higher ballot. A prepare reply that carries a
 //! decision ends it at once (that is "asking the home replicas"); otherwise
-//! it adopts the highest accepted value among a quorum of promises, or
-//! proposes `Aborted`. Then it applies the decision and releases. A lock is
-//! never dropped without a decision.
+//! it adopts the highest accepted value among a quorum of promises. With
+//! nothing accepted, a v1 attempt is aborted; a blind attempt (protocol
+//! v2; its home ring is its only participant ring) is decided by the
+//! prepares the promises report, each promising replica having refused the
+//! attempt durably if it did not hold it:
+//! - one resolved it `Committed`, or a quorum prepared it by itself:
+//!   `Committed` with the prepared writes and version;
+//! - one refused it: `Aborted` (the fast path needs every replica);
+//! - otherwise: wait for more promises, and ask again.
+//!
+//! Then it applies the decision and releases. A lock is never dropped
+//! without a decision.
 
 use std::collections::BTreeSet;
 
@@ -14,7 +23,7 @@ use zerodb_storage::Engine;
 
 use crate::error::Refusal;
 use crate::membership::NodeId;
-use crate::message::{Message, RegisterStatus};
+use crate::message::{BlindWrites, Message, PrepareState, RegisterStatus};
 use crate::node::TxnNode;
 use crate::quorum::{PaxosVotes, Voter};
 use crate::types::{Attempt, Ballot, Decision, PartitionId, TxnId};
@@ -34,6 +43,8 @@ enum Phase {
 #[derive(Clone, Debug)]
 pub(crate) struct Recovery {
     home: PartitionId,
+    /// The prepared writes of a blind attempt.
+    blind: Option<BlindWrites>,
     ballot: Ballot,
     max_round_seen: u64,
     phase: Phase,
@@ -57,14 +68,17 @@ impl<E: Engine> TxnNode<E> {
         self.replica.recoveries.retain(|(txn, attempt), _| {
             held.get(txn).is_some_and(|h| h.record.attempt == *attempt)
         });
-        let expired: Vec<(TxnId, Attempt, PartitionId)> = self
+        let expired: Vec<_> = self
             .replica
             .held
             .values()
             .filter(|h| h.lease_until_ms <= now)
-            .map(|h| (h.record.txn, h.record.attempt, h.record.home.clone()))
+            .map(|h| {
+                let r = &h.record;
+                (r.txn, r.attempt, r.home.clone(), r.blind.clone())
+            })
             .collect();
-        for (txn, attempt, home) in expired {
+        for (txn, attempt, home, blind) in expired {
             if !self.replica.recoveries.contains_key(&(txn, attempt)) {
                 // Jitter the first try so not every holder recovers at once.
                 let jitter = self.rng.random_range(0..=self.options.backoff_base_ms);
@@ -72,6 +86,7 @@ impl<E: Engine> TxnNode<E> {
                     (txn, attempt),
                     Recovery {
                         home,
+                        blind,
                         ballot: Ballot::default(),
                         max_round_seen: 0,
                         phase: Phase::Idle,
@@ -172,12 +187,27 @@ impl<E: Engine> TxnNode<E> {
         if !promises.reached() {
             return;
         }
-        // Adopt the value of the highest accepted ballot, else abort.
-        let value = promises
+        // Adopt the value of the highest accepted ballot, else decide by
+        // the prepares (blind) or abort (v1).
+        let adopted = promises
             .carried()
             .filter_map(|s| s.accepted.clone())
             .max_by_key(|(b, _)| *b)
-            .map_or(Decision::Aborted, |(_, v)| v);
+            .map(|(_, v)| v);
+        let value = match (adopted, &rec.blind) {
+            (Some(value), _) => value,
+            (None, None) => Decision::Aborted,
+            (None, Some(blind)) => {
+                let states: Vec<PrepareState> = promises.carried().map(|s| s.prepare).collect();
+                let ring_len = view.replicas(&rec.home).len();
+                match blind_outcome(&states, ring_len, &rec.home, blind) {
+                    Some(value) => value,
+                    // Neither yet: wait for more promises; the round's
+                    // timeout asks again.
+                    None => return,
+                }
+            }
+        };
         let ring = view.replicas(&rec.home);
         rec.phase = Phase::Accepting(value.clone(), PaxosVotes::new(ring.clone()));
         rec.phase_started_ms = self.now_ms;
@@ -283,4 +313,30 @@ impl<E: Engine> TxnNode<E> {
         }
         self.learn(txn, attempt, &rec.home, &decision);
     }
+}
+
+/// What termination decides for a blind attempt whose register accepted
+/// nothing, from the prepares a quorum (or more) of its ring reported.
+fn blind_outcome(
+    states: &[PrepareState],
+    ring_len: usize,
+    home: &PartitionId,
+    blind: &BlindWrites,
+) -> Option<Decision> {
+    let committed = Decision::Committed {
+        version: blind.version,
+        writes: blind.writes.clone(),
+        participants: vec![home.clone()],
+    };
+    let own = states
+        .iter()
+        .filter(|s| **s == PrepareState::Prepared { self_granted: true })
+        .count();
+    if states.contains(&PrepareState::Committed) || own >= crate::membership::quorum(ring_len) {
+        return Some(committed);
+    }
+    if states.contains(&PrepareState::Refused) {
+        return Some(Decision::Aborted);
+    }
+    None
 }

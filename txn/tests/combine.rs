@@ -6,9 +6,6 @@ use std::collections::BTreeSet;
 use zerodb_txn::testing::Cluster;
 use zerodb_txn::{ClientId, Key, Level, Request, Response, TxnOptions, Ver};
 
-/// The harness's largest message delay.
-const LATENCY_MAX_MS: u64 = 3;
-
 fn key(id: &str) -> Key {
     Key::new("hot", "main", "kv", id)
 }
@@ -48,15 +45,25 @@ fn versions(c: &mut Cluster, clients: &[ClientId]) -> Vec<Ver> {
 }
 
 #[test]
-fn writes_that_meet_before_the_value_is_fixed_commit_as_one() {
+fn writes_that_meet_a_locking_run_commit_as_one_after_it() {
+    // The first write's prepares carry its value (protocol v2), so the
+    // writes that come while it locks wait for it and then commit as one.
     let mut c = Cluster::new(3, 11, TxnOptions::default());
     let k = key("a");
     let writers: Vec<ClientId> = (0..5)
         .map(|i| c.submit(1, put(&k, &format!("v{i}"))))
         .collect();
     let versions = versions(&mut c, &writers);
-    let distinct: BTreeSet<Ver> = versions.iter().copied().collect();
-    assert_eq!(distinct.len(), 1, "one commit for all five: {versions:?}");
+    let later: BTreeSet<Ver> = versions[1..].iter().copied().collect();
+    assert_eq!(
+        later.len(),
+        1,
+        "one commit for the four later writes: {versions:?}"
+    );
+    assert!(
+        versions[0] < versions[1],
+        "the first commits first: {versions:?}"
+    );
     assert_eq!(
         stored_value(&mut c, &k),
         Some(b"v4".to_vec()),
@@ -67,14 +74,13 @@ fn writes_that_meet_before_the_value_is_fixed_commit_as_one() {
 }
 
 #[test]
-fn writes_that_meet_a_run_in_flight_commit_in_at_most_one_more_round() {
+fn writes_that_meet_a_run_in_flight_commit_in_one_more_round() {
     let mut c = Cluster::new(3, 12, TxnOptions::default());
     let k = key("b");
     let first = c.submit(1, put(&k, "first"));
-    // Once every replica holds the first write's lock and the grants had
-    // time to arrive, its value is fixed: the writes that come now wait.
+    // Every replica holds the first write's prepare: its value is fixed,
+    // and the writes that come now wait for it.
     assert!(c.run_until(5_000, |c| c.locks_held() == 3));
-    c.run_for(LATENCY_MAX_MS);
     let later: Vec<ClientId> = (0..3)
         .map(|i| c.submit(1, put(&k, &format!("later{i}"))))
         .collect();

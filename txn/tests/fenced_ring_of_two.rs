@@ -7,7 +7,7 @@
 
 use zerodb_txn::membership::NamespacePolicy;
 use zerodb_txn::testing::Cluster;
-use zerodb_txn::{Key, Level, Message, Policies, ReplicaStatus, Request, TxnOptions};
+use zerodb_txn::{Key, Message, Op, Policies, ReplicaStatus, Request, TxnOptions};
 
 fn options() -> TxnOptions {
     TxnOptions {
@@ -34,17 +34,17 @@ fn key() -> Key {
 #[test]
 fn a_fenced_replica_in_a_ring_of_two_votes_so_the_undecided_lock_resolves_and_the_fence_lifts() {
     let mut c = Cluster::with_policies(2, 3, options(), ring_of_two());
-    // Node 2 coordinates a put and crashes right after accepting its own
-    // ballot-0 Decide; node 1 accepts it too, nobody learns the outcome.
+    // Node 2 coordinates a read-modify-write (not blind, so it decides at
+    // ballot 0 at home, protocol v1's path) and crashes right after
+    // accepting its own ballot-0 Decide; node 1 accepts it too, nobody
+    // learns the outcome.
     c.crash_hook = Some(Box::new(|node, msg| {
         node.0 == 2 && matches!(msg, Message::Accepted { .. })
     }));
     c.submit(
         2,
-        Request::Put {
-            key: key(),
-            value: b"new".to_vec(),
-            level: Level::Quorum,
+        Request::Txn {
+            ops: vec![Op::Get(key()), Op::Put(key(), b"new".to_vec())],
         },
     );
     let crashed = c.run_until(5_000, |c| !c.running().contains(&2));

@@ -218,7 +218,12 @@ fn a_read_that_meets_a_forgotten_lock_reads_again() {
         }),
         value: Some(b"old".to_vec()),
     };
-    let lock = LockInfo { txn, attempt, home };
+    let lock = LockInfo {
+        txn,
+        attempt,
+        home,
+        blind: false,
+    };
     let mut queries = Vec::new();
     for from in [2, 3] {
         let reply = Message::ReadReply {

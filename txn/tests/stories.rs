@@ -219,7 +219,12 @@ fn coordinator_crash_before_decide_is_recovered_as_an_abort_and_reads_are_not_bl
     c.crash_hook = Some(Box::new(|node, msg| {
         node.0 == 1 && matches!(msg, zerodb_txn::Message::Decide { .. })
     }));
-    let _ = c.submit(1, put(&k, b"never"));
+    // A read-modify-write: not blind, so protocol v1's path (decide at
+    // home), which aborts an attempt nobody accepted.
+    let rmw = Request::Txn {
+        ops: vec![Op::Get(k.clone()), Op::Put(k.clone(), b"never".to_vec())],
+    };
+    let _ = c.submit(1, rmw);
     c.run_for(50);
     c.crash_hook = None;
     assert!(c.locks_held() > 0);
@@ -483,5 +488,74 @@ fn a_strong_write_without_a_quorum_is_unavailable() {
             assert_eq!(missing, vec![2, 3]);
         }
         other => panic!("expected Unavailable, got {other:?}"),
+    }
+}
+
+#[test]
+fn coordinator_crash_after_every_prepare_commits_the_blind_write_by_termination() {
+    // Protocol v2's fast path: every replica prepared the blind put by
+    // itself, so it is committed, though no register holds anything. The
+    // coordinator dies before anyone learns it. A read must not skip the
+    // prepares (I7): it waits, and termination commits the write.
+    let mut c = Cluster::new(3, 9, TxnOptions::default());
+    let k = key("gina");
+    c.call(1, put(&k, b"old"), 5_000);
+    c.crash_hook = Some(Box::new(|node, msg| {
+        node.0 == 1 && matches!(msg, zerodb_txn::Message::Apply { .. })
+    }));
+    let _ = c.submit(1, put(&k, b"new"));
+    assert!(c.run_until(5_000, |c| !c.running().contains(&1)));
+    c.crash_hook = None;
+    assert!(c.locks_held() > 0, "the survivors hold the prepares");
+    assert_eq!(value_of(c.call(2, get(&k), 10_000)), Some(b"new".to_vec()));
+    assert!(c.run_until(10_000, |c| c.locks_held() == 0));
+    c.restart(1);
+    assert!(c.run_until(10_000, |c| c.locks_held() == 0));
+    for node in 1..=3 {
+        assert_eq!(
+            value_of(c.call(node, get(&k), 5_000)),
+            Some(b"new".to_vec())
+        );
+    }
+}
+
+#[test]
+fn a_blind_write_one_replica_never_prepared_is_aborted_by_termination() {
+    // The coordinator dies after its own prepare and one peer's: the third
+    // replica never saw the prepare. Termination asks it, it refuses for
+    // good, and the attempt is aborted (it cannot have taken the fast
+    // path); the old value stays.
+    let mut c = Cluster::new(3, 10, TxnOptions::default());
+    let k = key("hank");
+    let replicas: Vec<u32> = c.replicas_of(&k).iter().map(|n| n.0).collect();
+    let coordinator = replicas[0];
+    let missed = replicas[2];
+    c.call(coordinator, put(&k, b"old"), 5_000);
+    c.run_for(50);
+    c.crash(missed);
+    c.crash_hook = Some(Box::new(move |node, msg| {
+        node.0 == coordinator && matches!(msg, zerodb_txn::Message::Decide { .. })
+    }));
+    let _ = c.submit(coordinator, put(&k, b"lost"));
+    assert!(c.run_until(5_000, |c| !c.running().contains(&coordinator)));
+    c.crash_hook = None;
+    c.restart(missed);
+    assert!(
+        c.run_until(10_000, |c| c.locks_held() == 0),
+        "termination ends the attempt"
+    );
+    let survivor = replicas[1];
+    assert_eq!(
+        value_of(c.call(survivor, get(&k), 5_000)),
+        Some(b"old".to_vec())
+    );
+    c.restart(coordinator);
+    assert!(c.run_until(10_000, |c| c.locks_held() == 0));
+    for node in replicas {
+        assert_eq!(
+            value_of(c.call(node, get(&k), 5_000)),
+            Some(b"old".to_vec()),
+            "node {node}"
+        );
     }
 }

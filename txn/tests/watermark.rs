@@ -112,6 +112,7 @@ fn a_late_lock_request_of_an_old_transaction_is_refused() {
             mode: zerodb_txn::types::LockMode::Exclusive,
         }],
         ranges: Vec::new(),
+        blind: None,
     };
     let now = c.now_ms();
     let actions = c

@@ -3,7 +3,8 @@
 //!
 //! A strong `Put` or `Delete` of a key for which this coordinator already
 //! runs such a write *joins* that run while the run has not fixed its value
-//! (it is still locking, or backing off before another attempt): the run
+//! (it is backing off before another attempt; a blind prepare carries the
+//! value, so a run that is locking has fixed it, protocol v2): the run
 //! now writes the newcomer's value, and every writer that joined gets the
 //! run's answer. Once the run decides, newcomers wait for it and then run
 //! together, the same way. The writes that commit together were all in
@@ -73,7 +74,7 @@ impl<E: Engine> TxnNode<E> {
             .txns
             .values_mut()
             .find(|run| run.client == leader)
-            .filter(|run| matches!(run.phase, Phase::Locking { .. } | Phase::Backoff { .. }));
+            .filter(|run| matches!(run.phase, Phase::Backoff { .. }));
         let writes = self
             .coord
             .combiner

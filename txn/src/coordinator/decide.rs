@@ -94,8 +94,9 @@ impl<E: Engine> TxnNode<E> {
     }
 
     /// The attempt's decision is known. Commit: apply everywhere and
-    /// answer. Abort (a recovery won): release and retry.
-    fn decided(&mut self, run: &mut TxnRun, decision: Decision) -> bool {
+    /// answer. Abort (a recovery won, or a blind attempt was refused):
+    /// release and retry.
+    pub(super) fn decided(&mut self, run: &mut TxnRun, decision: Decision) -> bool {
         let targets: BTreeSet<NodeId> = run.partitions.values().flatten().copied().collect();
         for to in targets {
             self.send(
@@ -121,10 +122,19 @@ impl<E: Engine> TxnNode<E> {
                 self.reply(run.client, response);
                 false
             }
+            Decision::Aborted if run.fresh_id => {
+                // A replica refused the id as below its low: start over
+                // under a fresh id above it.
+                if let Err(e) = self.start_txn(run.client, run.kind, run.ops.clone()) {
+                    self.reply(run.client, Response::Error(e));
+                }
+                false
+            }
             Decision::Aborted => {
                 run.phase = Phase::Locking {
                     granted: BTreeMap::new(),
                     failed: BTreeSet::new(),
+                    refused: BTreeSet::new(),
                 };
                 self.retry_later(run)
             }
@@ -167,6 +177,7 @@ impl<E: Engine> TxnNode<E> {
         let now = self.now_ms;
         let expired = now >= run.deadline_ms;
         match run.phase.clone() {
+            Phase::Locking { .. } if run.blind.is_some() => self.blind_step(run, expired),
             Phase::Locking { .. } if expired => {
                 self.abort_attempt(run);
                 self.reply(

@@ -2,6 +2,7 @@
 //! reads with read-time repair (`read.rs`), eventual reads and writes
 //! (`eventual.rs`). Requests are routed here by namespace policy.
 
+mod blind;
 mod combine;
 mod decide;
 mod eventual;

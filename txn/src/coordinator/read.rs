@@ -12,7 +12,7 @@ use zerodb_storage::Engine;
 use super::QueryOwner;
 use crate::error::{ClientError, Refusal};
 use crate::membership::NodeId;
-use crate::message::{LockInfo, Message, RegisterStatus, ReqId};
+use crate::message::{LockInfo, Message, PrepareState, RegisterStatus, ReqId};
 use crate::node::TxnNode;
 use crate::request::{ClientId, Response};
 use crate::types::{Attempt, Decision, Epoch, Key, PartitionId, TxnId, Versioned};
@@ -265,14 +265,22 @@ impl<E: Engine> TxnNode<E> {
             if statuses.len() < home_quorum {
                 return true;
             }
-            if statuses.values().all(|s| s.accepted.is_none()) {
-                // No quorum member accepted anything: it has not committed,
-                // and cannot commit before this read's answer.
+            // No quorum member accepted anything: it has not committed
+            // through the register, and cannot before this read's answer.
+            // A blind prepare may have committed on the fast path with an
+            // empty register, unless a replica refused it for good (I7).
+            let unaccepted = statuses.values().all(|s| s.accepted.is_none());
+            let no_fast_path = !lock.blind
+                || statuses
+                    .values()
+                    .any(|s| s.prepare == PrepareState::Refused);
+            if unaccepted && no_fast_path {
                 read.resolved.insert((lock.txn, lock.attempt));
                 return node.read_proceed(read, req);
             }
-            // Accepted somewhere but undecided: wait while the lease runs,
-            // then read again (the holder's replicas recover it).
+            // Accepted somewhere but undecided, or a blind prepare nobody
+            // refused: wait while the lease runs, then read again (the
+            // holder's coordinator or its replicas' termination ends it).
             let wait = node.backoff_ms(read.rounds);
             read.phase = Phase::Waiting {
                 until_ms: node.now_ms + wait,

@@ -38,6 +38,8 @@ pub(crate) struct Granted {
     pub(crate) values: Vec<(Vec<u8>, Option<Versioned>)>,
     /// Per range of the request, every record in it (tombstones included).
     pub(crate) ranges: Vec<Vec<RangeEntry>>,
+    /// The replica granted the locks itself (not from a copy).
+    pub(crate) self_granted: bool,
 }
 
 /// Grants so far, by replica.
@@ -54,10 +56,12 @@ pub(super) struct AttemptRange {
 /// Where an attempt stands.
 #[derive(Clone, Debug)]
 pub(super) enum Phase {
-    /// LockReads sent; grants and failures so far.
+    /// LockReads sent; grants and failures so far, and the replicas that
+    /// refused the attempt durably (blind attempts: evidence for `Aborted`).
     Locking {
         granted: Grants,
         failed: BTreeSet<NodeId>,
+        refused: BTreeSet<NodeId>,
     },
     /// Waiting to retry as a new attempt.
     Backoff { until_ms: u64 },
@@ -99,10 +103,21 @@ pub(crate) struct TxnRun {
     pub(super) range_sends: BTreeMap<NodeId, Vec<usize>>,
     /// Nodes sent a LockRead this attempt.
     pub(super) nodes: BTreeSet<NodeId>,
+    /// A blind attempt's LockReads by node, to send again when lost.
+    pub(super) lock_reads: BTreeMap<NodeId, LockRead>,
     pub(super) phase: Phase,
     pub(super) phase_started_ms: u64,
     pub(super) deadline_ms: u64,
     pub(super) last_busy: Option<(Vec<u8>, TxnId)>,
+    /// The attempt's blind plan (protocol v2), if it is blind.
+    pub(super) blind: Option<super::blind::BlindPlan>,
+    /// When the attempt first held a quorum of prepares (blind only).
+    pub(super) quorum_since_ms: Option<u64>,
+    /// A replica refused the id as below its low: the next attempt starts
+    /// over under a fresh id.
+    pub(super) fresh_id: bool,
+    /// A replica refused the attempt for another epoch (its epoch).
+    pub(super) wrong_epoch: Option<Epoch>,
 }
 
 impl<E: Engine> TxnNode<E> {
@@ -131,10 +146,15 @@ impl<E: Engine> TxnNode<E> {
             ranges: Vec::new(),
             range_sends: BTreeMap::new(),
             nodes: BTreeSet::new(),
+            lock_reads: BTreeMap::new(),
             phase: Phase::Backoff { until_ms: 0 },
             phase_started_ms: self.now_ms,
             deadline_ms: self.now_ms + self.options.request_timeout_ms,
             last_busy: None,
+            blind: None,
+            quorum_since_ms: None,
+            fresh_id: false,
+            wrong_epoch: None,
         };
         self.begin_attempt(&mut run)?;
         self.coord.txns.insert(txn, run);
@@ -149,6 +169,7 @@ impl<E: Engine> TxnNode<E> {
         run.partitions.clear();
         run.key_partition.clear();
         run.nodes.clear();
+        run.lock_reads.clear();
         run.ranges.clear();
         run.range_sends.clear();
         let mut modes: BTreeMap<Vec<u8>, LockMode> = BTreeMap::new();
@@ -225,11 +246,15 @@ impl<E: Engine> TxnNode<E> {
         run.phase = Phase::Locking {
             granted: BTreeMap::new(),
             failed: BTreeSet::new(),
+            refused: BTreeSet::new(),
         };
         run.phase_started_ms = self.now_ms;
+        run.quorum_since_ms = None;
+        run.blind = self.plan_blind(run);
+        let blind = run.blind.as_ref().map(|plan| plan.writes.clone());
         for (node, (keys, ranges)) in per_node {
             run.nodes.insert(node);
-            let msg = Message::LockRead(LockRead {
+            let req = LockRead {
                 txn: run.txn,
                 attempt: run.attempt,
                 home: run.home.clone(),
@@ -237,10 +262,23 @@ impl<E: Engine> TxnNode<E> {
                 lease_ms: self.options.lease_ms,
                 keys,
                 ranges,
-            });
-            self.send(node, msg);
+                blind: blind.clone(),
+            };
+            if blind.is_some() {
+                run.lock_reads.insert(node, req.clone());
+            }
+            self.send(node, Message::LockRead(req));
         }
         Ok(())
+    }
+
+    /// Sends a blind attempt's LockReads to `nodes` again.
+    pub(super) fn resend_lock_reads(&mut self, run: &TxnRun, nodes: &BTreeSet<NodeId>) {
+        for node in nodes {
+            if let Some(req) = run.lock_reads.get(node) {
+                self.send(*node, Message::LockRead(req.clone()));
+            }
+        }
     }
 
     /// Runs `f` on the transaction if it is in flight at `attempt`, then
@@ -286,13 +324,22 @@ impl<E: Engine> TxnNode<E> {
         attempt: Attempt,
         key: Vec<u8>,
         holder: TxnId,
+        durable: bool,
     ) {
         self.with_run(txn, Some(attempt), |node, run| {
-            let Phase::Locking { failed, granted } = &mut run.phase else {
+            let Phase::Locking {
+                failed,
+                granted,
+                refused,
+            } = &mut run.phase
+            else {
                 return true;
             };
             if !granted.contains_key(&from) {
                 failed.insert(from);
+                if durable {
+                    refused.insert(from);
+                }
             }
             if holder != run.txn {
                 run.last_busy = Some((key, holder));
@@ -307,8 +354,12 @@ impl<E: Engine> TxnNode<E> {
         txn: TxnId,
         attempt: Attempt,
         reason: Refusal,
+        durable: bool,
     ) {
         self.with_run(txn, Some(attempt), |node, run| {
+            if run.blind.is_some() {
+                return node.blind_on_refused(run, from, reason, durable);
+            }
             let Phase::Locking { failed, .. } = &mut run.phase else {
                 return true;
             };
@@ -347,8 +398,14 @@ impl<E: Engine> TxnNode<E> {
 
     /// Decides what the grants and failures so far allow. Returns whether
     /// the run stays in flight.
-    fn lock_progress(&mut self, run: &mut TxnRun) -> bool {
-        let Phase::Locking { granted, failed } = &run.phase else {
+    pub(super) fn lock_progress(&mut self, run: &mut TxnRun) -> bool {
+        if run.blind.is_some() {
+            return self.blind_progress(run);
+        }
+        let Phase::Locking {
+            granted, failed, ..
+        } = &run.phase
+        else {
             return true;
         };
         let view = self.view.as_ref().expect("view");
@@ -469,6 +526,14 @@ impl<E: Engine> TxnNode<E> {
     /// coordinator may announce it without a Paxos round.
     pub(super) fn abort_attempt(&mut self, run: &TxnRun) {
         debug_assert!(matches!(run.phase, Phase::Locking { .. }));
+        // A blind attempt ends only through its register (DESIGN.md 6.1
+        // step 4): it may have committed on the fast path.
+        assert!(
+            run.blind.is_none(),
+            "txn {} attempt {}: a blind attempt aborted without the register",
+            run.txn,
+            run.attempt
+        );
         for to in run.nodes.clone() {
             self.send(
                 to,
@@ -485,15 +550,15 @@ impl<E: Engine> TxnNode<E> {
     /// Schedules a new attempt, or gives up after `attempts_max` (a blind
     /// transaction that lost a lock conflict: at its deadline only).
     ///
-    /// A blind transaction (puts and deletes only) that met a lock holder
-    /// keeps retrying until its deadline: every attempt keeps the
+    /// A blind transaction (puts and deletes only) keeps retrying until its
+    /// deadline: every attempt keeps the
     /// transaction's id, so wait-die makes it the oldest contender of its
     /// keys in time, and an older requester waits instead of dying. A
     /// conflict would tell its client nothing it could act on but to send
     /// the same writes again (issue 15: no aborts a client sees on blind
     /// writes of hot keys).
     pub(super) fn retry_later(&mut self, run: &mut TxnRun) -> bool {
-        let blind_conflict = run.last_busy.is_some() && is_blind(&run.ops);
+        let blind_conflict = is_blind(&run.ops);
         let attempts_spent = run.attempt >= self.options.attempts_max && !blind_conflict;
         if attempts_spent || self.now_ms >= run.deadline_ms {
             let error = match &run.last_busy {

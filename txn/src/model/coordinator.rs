@@ -184,6 +184,7 @@ impl Coordinator {
                 lease_ms,
                 keys,
                 ranges,
+                blind: None,
             };
             out.push((to, Message::LockRead(req)));
         }

@@ -110,6 +110,7 @@ impl<E: Engine> TxnNode<E> {
                     txn: *txn,
                     attempt: held.record.attempt,
                     home: held.record.home.clone(),
+                    blind: held.record.blind.is_some(),
                 })
             })
             .collect()

@@ -97,23 +97,28 @@ impl<E: Engine> TxnNode<E> {
             self.remove_held(txn);
         }
         // Late requests of this or older attempts waiting here are refused.
+        let votes = self.votes();
         let refused: Vec<_> = self
             .replica
             .waiting
             .iter()
             .filter(|w| w.req.txn == txn && finished.refuses(w.req.attempt))
-            .map(|w| (w.from, w.req.attempt))
+            .map(|w| {
+                let durable = votes && finished.committed != Some(w.req.attempt);
+                (w.from, w.req.attempt, durable && w.req.blind.is_some())
+            })
             .collect();
         self.replica
             .waiting
             .retain(|w| !(w.req.txn == txn && finished.refuses(w.req.attempt)));
-        for (from, attempt) in refused {
+        for (from, attempt, refused) in refused {
             self.send(
                 from,
                 Message::LockRefused {
                     txn,
                     attempt,
                     reason: Refusal::Finished,
+                    refused,
                 },
             );
         }

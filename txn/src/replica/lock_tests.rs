@@ -56,6 +56,7 @@ pub(super) fn lock_read(txn: TxnId, attempt: u32, keys: &[(&str, LockMode)]) -> 
             })
             .collect(),
         ranges: Vec::new(),
+        blind: None,
     }
 }
 

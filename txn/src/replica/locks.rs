@@ -6,7 +6,7 @@ use std::ops::Bound;
 
 use zerodb_storage::{Direction, Engine, Record, ScanRange, Space, StorageError, WriteBatch};
 
-use super::{keys, system_record, LockRecord};
+use super::{keys, system_record, Finished, LockRecord};
 use crate::codec;
 use crate::error::Refusal;
 use crate::membership::NodeId;
@@ -95,15 +95,67 @@ impl<E: Engine> TxnNode<E> {
         Ok(())
     }
 
+    /// Refuses a lock request. A blind attempt refused for good (not for
+    /// a passing state of this replica: recovering, a storage error) is
+    /// refused durably first, so the answer is evidence
+    /// that it took no fast path (DESIGN.md 6.1 step 4).
     fn refuse(&mut self, from: NodeId, req: &LockRead, reason: Refusal) {
+        let for_good = matches!(
+            reason,
+            Refusal::Finished
+                | Refusal::TooOld { .. }
+                | Refusal::StaleVersion { .. }
+                | Refusal::WrongEpoch { .. }
+        );
+        let refused = req.blind.is_some() && for_good && self.refuse_durably(req.txn, req.attempt);
         self.send(
             from,
             Message::LockRefused {
                 txn: req.txn,
                 attempt: req.attempt,
                 reason,
+                refused,
             },
         );
+    }
+
+    /// Makes sure this replica never prepares `(txn, attempt)`: writes a
+    /// `Finished` marker through `attempt` unless one is there. Returns
+    /// whether the refusal holds: false when the replica does not vote,
+    /// holds the attempt's prepare, resolved it `Committed`, or could not
+    /// write (then nothing is claimed).
+    pub(crate) fn refuse_durably(&mut self, txn: TxnId, attempt: Attempt) -> bool {
+        if !self.votes() || self.holds_attempt(txn, attempt) {
+            return false;
+        }
+        let Ok(mut finished) = self.load_finished(txn) else {
+            return false;
+        };
+        if finished.committed == Some(attempt) {
+            return false;
+        }
+        if finished.refuses(attempt) {
+            return true;
+        }
+        finished.merge(Finished {
+            through: attempt,
+            committed: None,
+        });
+        let mut batch = WriteBatch::new();
+        batch.put(
+            Space::System,
+            keys::finished(txn),
+            system_record(codec::encode_stored(&finished)),
+        );
+        self.engine.write(batch).is_ok()
+    }
+
+    /// Whether this replica holds the prepare of `(txn, attempt)`.
+    pub(crate) fn holds_attempt(&self, txn: TxnId, attempt: Attempt) -> bool {
+        self.replica
+            .held
+            .get(&txn)
+            .is_some_and(|h| h.record.attempt == attempt)
     }
 
     fn check_lock_read(&mut self, req: &LockRead) -> Result<(), Refusal> {
@@ -192,7 +244,11 @@ impl<E: Engine> TxnNode<E> {
         }
     }
 
+    /// Wait-die said die (or the wait is over). A blind attempt is
+    /// refused durably with it: its coordinator may then end it through
+    /// the register and retry (DESIGN.md 6.1 step 4).
     fn send_busy(&mut self, from: NodeId, req: &LockRead, key: Vec<u8>, holder: TxnId) {
+        let refused = req.blind.is_some() && self.refuse_durably(req.txn, req.attempt);
         self.send(
             from,
             Message::LockBusy {
@@ -200,6 +256,7 @@ impl<E: Engine> TxnNode<E> {
                 attempt: req.attempt,
                 key,
                 holder,
+                refused,
             },
         );
     }
@@ -266,10 +323,17 @@ impl<E: Engine> TxnNode<E> {
                 remaining.push((key, holder));
             }
         }
-        // Die if any conflicting holder is older than the requester.
+        // Die if any conflicting holder is older than the requester. Two
+        // blind prepares are ordered by commit version instead: the one
+        // with the lower version could only be refused `StaleVersion` once
+        // the other applies, so it dies now and the higher one waits.
+        let dies_to = |holder: &TxnId| match (&req.blind, self.blind_version_of(*holder)) {
+            (Some(mine), Some(theirs)) => theirs >= mine.version,
+            _ => *holder < req.txn,
+        };
         if let Some((key, holder)) = remaining
             .iter()
-            .filter(|(_, h)| *h < req.txn)
+            .filter(|(_, h)| dies_to(h))
             .min_by_key(|(_, h)| *h)
         {
             return Verdict::Die {
@@ -282,6 +346,12 @@ impl<E: Engine> TxnNode<E> {
         } else {
             Verdict::Wait
         }
+    }
+
+    /// The commit version of `holder`'s prepare, if it is blind.
+    fn blind_version_of(&self, holder: TxnId) -> Option<crate::types::Ver> {
+        let held = self.replica.held.get(&holder)?;
+        held.record.blind.as_ref().map(|b| b.version)
     }
 
     /// If this replica knows the decision of `holder`'s attempt (it is a
@@ -327,6 +397,17 @@ impl<E: Engine> TxnNode<E> {
             req.attempt,
             held_attempt
         );
+        match self.stored_version_above(&req) {
+            Ok(None) => {}
+            Ok(Some(stored)) => {
+                self.refuse(from, &req, Refusal::StaleVersion { stored });
+                return;
+            }
+            Err(e) => {
+                self.refuse(from, &req, Refusal::Storage(e.to_string()));
+                return;
+            }
+        }
         let mut record = LockRecord {
             txn: req.txn,
             attempt: req.attempt,
@@ -334,6 +415,8 @@ impl<E: Engine> TxnNode<E> {
             lease_ms: req.lease_ms,
             keys: req.keys.clone(),
             ranges: req.ranges.clone(),
+            blind: req.blind.clone(),
+            copied: false,
         };
         // Keep the keys and ranges of a copied lock of this attempt (see
         // `handle_lock_read`).
@@ -359,7 +442,39 @@ impl<E: Engine> TxnNode<E> {
         self.reply_granted(from, &req);
     }
 
+    /// For a blind request: the highest stored version of its keys here,
+    /// if that is not below its commit version (I8).
+    fn stored_version_above(
+        &mut self,
+        req: &LockRead,
+    ) -> Result<Option<crate::types::Ver>, StorageError> {
+        let Some(blind) = &req.blind else {
+            return Ok(None);
+        };
+        let mut highest = None;
+        for w in &blind.writes {
+            if !self.is_replica_of(&w.partition) {
+                continue;
+            }
+            if let Some(record) = self.engine.get(Space::Data, &w.key)? {
+                let stored = ver(record.version);
+                if stored >= blind.version && highest.is_none_or(|h| h < stored) {
+                    highest = Some(stored);
+                }
+            }
+        }
+        if self.options.unsafe_blind_ignores_stored_version {
+            return Ok(None);
+        }
+        Ok(highest)
+    }
+
     fn reply_granted(&mut self, from: NodeId, req: &LockRead) {
+        let self_granted = self
+            .replica
+            .held
+            .get(&req.txn)
+            .is_some_and(|h| !h.record.copied);
         match self.read_locked(req) {
             Ok((values, ranges)) => self.send(
                 from,
@@ -368,6 +483,7 @@ impl<E: Engine> TxnNode<E> {
                     attempt: req.attempt,
                     values,
                     ranges,
+                    self_granted,
                 },
             ),
             Err(reason) => self.refuse(from, req, reason),

@@ -37,7 +37,7 @@ pub(crate) use locks::Waiting;
 pub(crate) use sync::LostState;
 
 use crate::codec;
-use crate::message::{LockKey, LockRange};
+use crate::message::{BlindWrites, LockKey, LockRange};
 use crate::node::{ReplicaStatus, TxnNode};
 use crate::types::{Attempt, Ballot, Decision, LockMode, PartitionId, TxnId};
 
@@ -51,6 +51,13 @@ pub(crate) struct LockRecord {
     pub(crate) keys: Vec<LockKey>,
     /// Share-locked ranges (scans).
     pub(crate) ranges: Vec<LockRange>,
+    /// A blind transaction's prepared writes and commit version (protocol
+    /// v2): the lock is then a prepare that only a decided outcome
+    /// releases.
+    pub(crate) blind: Option<BlindWrites>,
+    /// Copied from peers during lost-state recovery: a lock, never a vote
+    /// (I1); it does not count toward the fast path or termination.
+    pub(crate) copied: bool,
 }
 
 impl LockRecord {

@@ -335,6 +335,7 @@ impl<E: Engine> TxnNode<E> {
     /// peer's lock may be the last trace of a committed write whose only
     /// applied copy was on the lost disk; dropping it loses the write.
     fn merge_lock(&mut self, mut lock: LockRecord) -> Result<(), StorageError> {
+        lock.copied = true;
         lock.keys.retain(|k| self.is_replica_of(&k.partition));
         lock.ranges.retain(|r| self.is_replica_of(&r.partition));
         if lock.keys.is_empty() && lock.ranges.is_empty() {

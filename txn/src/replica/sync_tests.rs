@@ -148,6 +148,8 @@ fn a_finished_marker_copied_from_a_peer_does_not_drop_a_copied_lock() {
             mode: LockMode::Exclusive,
         }],
         ranges: Vec::new(),
+        blind: None,
+        copied: false,
     };
     let finished = Finished {
         through: 2,
@@ -186,6 +188,8 @@ fn copies_of_one_attempt_from_different_peers_lock_every_key() {
         lease_ms: 1_000,
         keys,
         ranges: Vec::new(),
+        blind: None,
+        copied: false,
     };
     let only_k1 = record(vec![lock_key("k1")]);
     let both = record(vec![lock_key("k0"), lock_key("k1")]);
@@ -203,6 +207,7 @@ fn copies_of_one_attempt_from_different_peers_lock_every_key() {
         lease_ms: 1_000,
         keys: vec![lock_key("k0")],
         ranges: Vec::new(),
+        blind: None,
     };
     let actions = n.handle_message(20, NodeId(2), Message::LockRead(younger));
     let replies: Vec<&Message> = actions
@@ -245,6 +250,8 @@ fn a_read_reports_every_copied_write_lock_on_a_key() {
             mode: LockMode::Exclusive,
         }],
         ranges: Vec::new(),
+        blind: None,
+        copied: false,
     };
     chunk(&mut n, 2, Space::System, vec![lock_entry(&record(5))]);
     chunk(&mut n, 3, Space::System, vec![lock_entry(&record(7))]);
@@ -286,6 +293,8 @@ fn a_request_of_an_attempt_with_a_partial_copied_lock_locks_the_rest() {
         lease_ms: 1_000,
         keys: vec![lock_key("k3")],
         ranges: Vec::new(),
+        blind: None,
+        copied: false,
     };
     for peer in [2, 3] {
         chunk(
@@ -312,6 +321,7 @@ fn a_request_of_an_attempt_with_a_partial_copied_lock_locks_the_rest() {
         lease_ms: 1_000,
         keys,
         ranges: Vec::new(),
+        blind: None,
     };
     let own = request(txn_at(5), 2, vec![lock_key("k0"), lock_key("k3")]);
     let actions = n.handle_message(20, NodeId(2), Message::LockRead(own));
@@ -484,6 +494,7 @@ fn after_a_lost_disk_no_lock_is_granted_below_the_adopted_watermark() {
         lease_ms: 1_000,
         keys: vec![lock_key("k")],
         ranges: Vec::new(),
+        blind: None,
     };
     let out = sends(n.handle_message(20, NodeId(2), Message::LockRead(late)));
     assert!(
@@ -522,6 +533,8 @@ fn a_fenced_replica_runs_recovery_for_the_locks_it_copied() {
         lease_ms: 1_000,
         keys: vec![lock_key("k")],
         ranges: Vec::new(),
+        blind: None,
+        copied: false,
     };
     chunk(&mut n, 2, Space::System, vec![lock_entry(&lock)]);
     chunk(&mut n, 3, Space::System, vec![]);
@@ -567,6 +580,8 @@ fn a_store_that_lost_state_does_not_revive_a_released_lock() {
         lease_ms: 2_000,
         keys: vec![lock_key("k")],
         ranges: Vec::new(),
+        blind: None,
+        copied: false,
     };
     // The old incarnation (8) wrote its marker and the lock; the cut store
     // reopens as incarnation 9.
