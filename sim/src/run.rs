@@ -208,6 +208,9 @@ fn options(config: &RunConfig) -> TxnOptions {
         unsafe_skip_hint_replay: switches.skip_hint_replay,
         unsafe_skip_range_locks: switches.skip_range_locks,
         unsafe_count_own_answers_in_batch: switches.count_own_answers_in_batch,
+        unsafe_blind_ignores_stored_version: switches.blind_ignores_stored_version,
+        unsafe_abort_blind_without_refusal: switches.abort_blind_without_refusal,
+        unsafe_fast_path_on_quorum: switches.fast_path_on_quorum,
         watermark_ms: WATERMARK_MS,
         watermark_margin_ms: WATERMARK_MARGIN_MS,
         ..TxnOptions::default()

@@ -32,6 +32,14 @@ pub struct UnsafeSwitches {
     /// A node counts its own votes inside the batch that wrote them, before
     /// their sync, while its requests leave before that sync.
     pub count_own_answers_in_batch: bool,
+    /// A replica prepares a blind write whose version is not above the
+    /// one it stores (I8).
+    pub blind_ignores_stored_version: bool,
+    /// Termination takes "not prepared here" as a refusal without making
+    /// it durable (I5).
+    pub abort_blind_without_refusal: bool,
+    /// The fast path commits with a quorum of prepares (I3).
+    pub fast_path_on_quorum: bool,
 }
 
 impl UnsafeSwitches {
@@ -61,6 +69,15 @@ impl UnsafeSwitches {
                 self.count_own_answers_in_batch,
                 " --unsafe-count-own-answers-in-batch",
             ),
+            (
+                self.blind_ignores_stored_version,
+                " --unsafe-blind-ignores-stored-version",
+            ),
+            (
+                self.abort_blind_without_refusal,
+                " --unsafe-abort-blind-without-refusal",
+            ),
+            (self.fast_path_on_quorum, " --unsafe-fast-path-on-quorum"),
         ] {
             if on {
                 flags.push_str(flag);

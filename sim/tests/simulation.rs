@@ -340,3 +340,26 @@ fn skipping_range_locks_breaks_a_unique_index_and_is_caught() {
         "documents: a read of email",
     );
 }
+
+/// I8 broken: a replica prepares a blind write whose commit version is not
+/// above the version it stores, so a write acknowledged after another can
+/// lose to it.
+#[test]
+fn a_blind_write_below_the_stored_version_is_caught() {
+    let switches = UnsafeSwitches {
+        blind_ignores_stored_version: true,
+        ..UnsafeSwitches::default()
+    };
+    broken_switch_is_caught(switches, WorkloadKind::Register, 0, "linearizability");
+}
+
+/// I3 broken: the fast path commits with a quorum of prepares, so
+/// termination can abort what the coordinator acknowledged.
+#[test]
+fn the_fast_path_on_a_quorum_is_caught() {
+    let switches = UnsafeSwitches {
+        fast_path_on_quorum: true,
+        ..UnsafeSwitches::default()
+    };
+    broken_switch_is_caught(switches, WorkloadKind::Register, 2, "linearizability");
+}

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p zerodb-txn --example model_check -- \
-//!     [--scenario contention|two-partitions|termination|range-scan|case-1|range-unlocked|all] \
+//!     [--scenario contention|two-partitions|termination|range-scan|blind|case-1|range-unlocked|blind-unrefused|all] \
 //!     [--depth N] [--states-max N] [--unsafe-case-1] [--unsafe-skip-range-locks] \
 //!     [--drops N] [--duplicates N] [--ticks N] [--crashes N] [--faults N] \
 //!     [--unchecked PREFIX-OF-AN-INVARIANT-NAME]...
@@ -45,11 +45,14 @@ fn main() {
         "range-scan" => vec![model::range_scan(depth)],
         "case-1" => vec![model::case_1(depth)],
         "range-unlocked" => vec![model::range_scan_unlocked(depth)],
+        "blind" => vec![model::blind(depth)],
+        "blind-unrefused" => vec![model::blind_unrefused(depth)],
         "all" => vec![
             model::contention(depth),
             model::two_partitions(depth),
             model::termination(depth),
             model::range_scan(depth),
+            model::blind(depth),
         ],
         other => panic!("unknown scenario {other}"),
     };

@@ -93,3 +93,18 @@ fn a_range_scan_without_range_locks_lets_both_transactions_lock_at_a_quorum() {
     let v = report.violation.expect("the double belief is found");
     assert_eq!(v.invariant, STATE_INVARIANTS[5], "{}", v.detail);
 }
+
+#[test]
+fn blind_writes_on_the_fast_and_classic_paths_break_no_invariant() {
+    assert_clean(&run(model::blind(4)));
+}
+
+/// The checker is trusted with protocol v2 only because it catches an
+/// attempt committed on the fast path and aborted by termination when a
+/// replica's "not prepared" is not made a durable refusal.
+#[test]
+fn termination_without_a_durable_refusal_is_caught() {
+    let report = run(model::blind_unrefused(10));
+    let v = report.violation.expect("the two outcomes are found");
+    assert_eq!(v.invariant, STATE_INVARIANTS[3], "{}", v.detail);
+}

@@ -101,6 +101,20 @@ struct Args {
     /// resting on those votes) leave before that sync.
     #[arg(long)]
     unsafe_count_own_answers_in_batch: bool,
+    /// Test only: a replica prepares a blind write whose commit version is
+    /// not above the version it stores (breaks I8: a later write can lose
+    /// to an earlier one).
+    #[arg(long)]
+    unsafe_blind_ignores_stored_version: bool,
+    /// Test only: termination takes "not prepared here" as a refusal
+    /// without making it durable (breaks I5: the prepare may still arrive
+    /// and complete the fast path of an attempt decided aborted).
+    #[arg(long)]
+    unsafe_abort_blind_without_refusal: bool,
+    /// Test only: a blind write takes the fast path with a quorum of
+    /// prepares instead of every replica's (breaks I3).
+    #[arg(long)]
+    unsafe_fast_path_on_quorum: bool,
     /// Print every anomaly of a single seed (default: the first 20).
     #[arg(long)]
     verbose: bool,
@@ -148,6 +162,9 @@ fn main() -> ExitCode {
             skip_range_locks: args.unsafe_skip_range_locks,
             release_votes_before_sync: args.unsafe_release_votes_before_sync,
             count_own_answers_in_batch: args.unsafe_count_own_answers_in_batch,
+            blind_ignores_stored_version: args.unsafe_blind_ignores_stored_version,
+            abort_blind_without_refusal: args.unsafe_abort_blind_without_refusal,
+            fast_path_on_quorum: args.unsafe_fast_path_on_quorum,
         },
         keep_history: args.history,
         without: args.without.clone(),

@@ -13,13 +13,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 
 use crate::membership::{quorum, NodeId, View};
-use crate::message::{LockKey, LockRange, LockRead, Message};
+use crate::message::{BlindWrites, LockKey, LockRange, LockRead, Message};
 use crate::quorum::PaxosVotes;
 use crate::types::{
     ver, Attempt, Ballot, Decision, Key, KeyExt, LockMode, PartitionId, TxnId, Ver, Versioned,
     Write,
 };
 use zerodb_storage::Version;
+
+/// Replicas of the model's one ring.
+const REPLICAS_TOTAL: usize = super::world::REPLICAS as usize;
 
 /// Node ids of model coordinators start here (replicas are `1..=3`).
 pub(crate) const COORDINATOR_ID_BASE: u32 = 10;
@@ -57,6 +60,14 @@ pub(crate) struct Coordinator {
     /// Whether it may abandon a running attempt (a timeout, `LockBusy`);
     /// when false it waits for a quorum of grants.
     pub(crate) may_abandon: bool,
+    /// A blind transaction (protocol v2): its prepares carry its writes
+    /// and version; it commits on the fast path when every replica
+    /// prepared by itself, and never drops an attempt that could commit.
+    pub(crate) blind: bool,
+    /// Replicas that prepared the running attempt by themselves.
+    pub(crate) self_granted: BTreeSet<NodeId>,
+    /// Replicas that refused the running attempt durably.
+    pub(crate) refused: BTreeSet<NodeId>,
 }
 
 /// Messages a coordinator step sends.
@@ -90,6 +101,9 @@ impl Coordinator {
             attempt: 0,
             phase: Phase::Idle,
             may_abandon,
+            blind: false,
+            self_granted: BTreeSet::new(),
+            refused: BTreeSet::new(),
         }
     }
 
@@ -120,7 +134,57 @@ impl Coordinator {
 
     /// Whether a new attempt may start (abandoning a running one).
     pub(crate) fn can_begin(&self) -> bool {
-        self.attempt < self.attempts_max && (self.phase == Phase::Idle || self.can_abort())
+        // A blind attempt is over only once it is aborted (`abort` with a
+        // refusal from all but fewer than a quorum): then it is `Idle`.
+        self.attempt < self.attempts_max
+            && (self.phase == Phase::Idle || (self.can_abort() && !self.blind))
+    }
+
+    /// Whether so many replicas refused the running blind attempt durably
+    /// that no quorum can prepare it: only `Aborted` is possible for it.
+    fn cannot_commit(&self) -> bool {
+        self.refused.len() > REPLICAS_TOTAL - quorum(REPLICAS_TOTAL)
+    }
+
+    /// Whether every replica prepared the running blind attempt by
+    /// itself: it is committed (the fast path).
+    pub(crate) fn can_fast_commit(&self) -> bool {
+        self.blind && self.running() && self.self_granted.len() == REPLICAS_TOTAL
+    }
+
+    /// Takes the fast path: answers the client and sends `Apply`.
+    pub(crate) fn fast_commit(&mut self, view: &View) -> (Outbox, Option<Decision>) {
+        if !self.can_fast_commit() {
+            return (Vec::new(), None);
+        }
+        let value = self.blind_commit(view);
+        self.phase = Phase::Committed;
+        (self.apply_to_all(view, value.clone()), Some(value))
+    }
+
+    /// A blind attempt's commit: the writes and version of its prepares.
+    fn blind_commit(&self, view: &View) -> Decision {
+        let version = Ver {
+            physical_ms: self.txn.timestamp.physical_ms * 10 + u64::from(self.attempt),
+            logical: 0,
+            node: self.node.0,
+        };
+        Decision::Committed {
+            version,
+            writes: self.writes(view),
+            participants: self.participants(view),
+        }
+    }
+
+    fn writes(&self, view: &View) -> Vec<Write> {
+        self.keys
+            .iter()
+            .map(|k| Write {
+                partition: view.partition_of(k),
+                key: k.storage_key(),
+                value: Some(format!("{}.{}", self.node.0, self.attempt).into_bytes()),
+            })
+            .collect()
     }
 
     /// Whether the running attempt may be abandoned (v1: without Paxos,
@@ -154,6 +218,14 @@ impl Coordinator {
         }
         self.attempt += 1;
         self.phase = Phase::Locking(BTreeMap::new());
+        self.self_granted.clear();
+        self.refused.clear();
+        let blind = self.blind.then(|| match self.blind_commit(view) {
+            Decision::Committed {
+                version, writes, ..
+            } => BlindWrites { version, writes },
+            Decision::Aborted => unreachable!("a commit"),
+        });
         let home = self.home(view);
         for to in self.replicas(view) {
             let keys = self
@@ -184,16 +256,22 @@ impl Coordinator {
                 lease_ms,
                 keys,
                 ranges,
-                blind: None,
+                blind: blind.clone(),
             };
             out.push((to, Message::LockRead(req)));
         }
         out
     }
 
-    /// Abandons the running attempt: `Apply(Aborted)` to its replicas.
+    /// Abandons the running attempt: `Apply(Aborted)` to its replicas. A
+    /// blind attempt that could still commit is not aborted: its
+    /// coordinator walks away (gives up) and termination decides it.
     pub(crate) fn abort(&mut self, view: &View) -> Outbox {
         if !self.running() {
+            return Vec::new();
+        }
+        if self.blind && !self.cannot_commit() {
+            self.phase = Phase::GaveUp;
             return Vec::new();
         }
         self.phase = if self.attempt >= self.attempts_max {
@@ -212,6 +290,11 @@ impl Coordinator {
         let Phase::Locking(grants) = &self.phase else {
             return Vec::new();
         };
+        if self.blind {
+            let value = self.blind_commit(view);
+            let granted = grants.keys().copied().collect();
+            return self.propose(view, value, granted);
+        }
         // The commit version is above every version read and above the
         // transaction's own timestamp.
         let read_ms = grants
@@ -225,21 +308,17 @@ impl Coordinator {
             logical: 0,
             node: self.node.0,
         };
-        let writes = self
-            .keys
-            .iter()
-            .map(|k| Write {
-                partition: view.partition_of(k),
-                key: k.storage_key(),
-                value: Some(format!("{}.{}", self.node.0, self.attempt).into_bytes()),
-            })
-            .collect();
         let value = Decision::Committed {
             version,
-            writes,
+            writes: self.writes(view),
             participants: self.participants(view),
         };
         let granted = grants.keys().copied().collect();
+        self.propose(view, value, granted)
+    }
+
+    /// Sends `Decide(value)` at ballot 0 to the home replicas.
+    fn propose(&mut self, view: &View, value: Decision, granted: BTreeSet<NodeId>) -> Outbox {
         let home = view.replicas(&self.home(view));
         self.phase = Phase::Deciding(value.clone(), PaxosVotes::new(home), granted);
         let ballot = Ballot {
@@ -277,11 +356,33 @@ impl Coordinator {
                     txn,
                     attempt,
                     values,
+                    self_granted,
                     ..
                 },
                 Phase::Locking(grants),
             ) if *txn == self.txn && *attempt == self.attempt => {
                 grants.insert(from, values.clone());
+                if *self_granted {
+                    self.self_granted.insert(from);
+                }
+                (Vec::new(), None)
+            }
+            (
+                Message::LockBusy {
+                    txn,
+                    attempt,
+                    refused: true,
+                    ..
+                }
+                | Message::LockRefused {
+                    txn,
+                    attempt,
+                    refused: true,
+                    ..
+                },
+                Phase::Locking(_),
+            ) if *txn == self.txn && *attempt == self.attempt => {
+                self.refused.insert(from);
                 (Vec::new(), None)
             }
             (
@@ -350,7 +451,10 @@ impl Coordinator {
 
     /// Feeds everything that decides this coordinator's future to `h`.
     pub(crate) fn fingerprint(&self, h: &mut impl Hasher) {
-        (self.attempt, self.may_abandon).hash(h);
+        (self.attempt, self.may_abandon, self.blind).hash(h);
+        let own: Vec<u32> = self.self_granted.iter().map(|n| n.0).collect();
+        let refused: Vec<u32> = self.refused.iter().map(|n| n.0).collect();
+        (own, refused).hash(h);
         match &self.phase {
             Phase::Idle => 0u8.hash(h),
             Phase::Locking(grants) => {

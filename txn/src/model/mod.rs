@@ -82,6 +82,9 @@ pub struct TxnSpec {
     pub may_abandon: bool,
     /// How far it got in the initial state (saves depth for what follows).
     pub start: Start,
+    /// A blind transaction (protocol v2: writes and version in its
+    /// prepares, the fast path). Its keys must share one partition.
+    pub blind: bool,
 }
 
 /// Where a transaction is in a scenario's initial state.
@@ -132,6 +135,9 @@ pub struct Scenario {
     /// Runs the replicas with `unsafe_skip_range_locks` (range locks
     /// conflict with nothing).
     pub unsafe_skip_range_locks: bool,
+    /// Runs the replicas with `unsafe_abort_blind_without_refusal`
+    /// (termination aborts a blind attempt without a durable refusal).
+    pub unsafe_abort_blind_without_refusal: bool,
     /// State invariants not checked (names from [`STATE_INVARIANTS`]), to
     /// see what a bug leads to past the first invariant it breaks.
     pub unchecked: Vec<&'static str>,
@@ -215,6 +221,7 @@ fn spec(age: u64, keys: &[&str], attempts_max: u32, may_abandon: bool) -> TxnSpe
         attempts_max,
         may_abandon,
         start: Start::Locking,
+        blind: false,
     }
 }
 
@@ -238,6 +245,7 @@ pub fn contention(depth_max: usize) -> Scenario {
         step_ms: 100,
         unsafe_case_1: false,
         unsafe_skip_range_locks: false,
+        unsafe_abort_blind_without_refusal: false,
         unchecked: Vec::new(),
         shortest_trace: false,
     }
@@ -323,6 +331,47 @@ pub fn case_1(depth_max: usize) -> Scenario {
         name: "case 1: contention with unsafe_grant_woken_without_recheck".into(),
         bounds: Bounds::default(),
         unsafe_case_1: true,
+        shortest_trace: true,
+        ..contention(depth_max)
+    }
+}
+
+/// Protocol v2's blind writes: B1 and B2 write `a` blind (fast path when
+/// every replica prepared, the classic ballot-0 `Decide` with a quorum,
+/// abort only when no quorum can prepare, termination by prepares and
+/// durable refusals), racing a v1 read-modify-write-style writer V of
+/// `a`. One fault: a loss, a duplicate, a clock jump (termination) or a
+/// crash.
+pub fn blind(depth_max: usize) -> Scenario {
+    let mut b1 = spec(5, &["a"], 2, true);
+    b1.blind = true;
+    let mut b2 = spec(7, &["a"], 2, true);
+    b2.blind = true;
+    Scenario {
+        name: "blind: 2 blind writes of a, 3 replicas".into(),
+        txns: vec![b1, b2],
+        ..contention(depth_max)
+    }
+}
+
+/// The blind scenario with termination taking "not prepared" as a
+/// refusal without making it durable, searched for a shortest trace: the
+/// checker must find the attempt committed on the fast path and aborted
+/// by termination.
+pub fn blind_unrefused(depth_max: usize) -> Scenario {
+    let mut b1 = spec(5, &["a"], 1, false);
+    b1.blind = true;
+    Scenario {
+        name: "blind with unsafe_abort_blind_without_refusal".into(),
+        txns: vec![b1],
+        bounds: Bounds {
+            drops: 0,
+            duplicates: 0,
+            ticks: 1,
+            crashes: 0,
+            faults: 1,
+        },
+        unsafe_abort_blind_without_refusal: true,
         shortest_trace: true,
         ..contention(depth_max)
     }

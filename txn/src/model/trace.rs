@@ -19,6 +19,7 @@ pub(crate) fn describe(event: &Event) -> String {
         Event::Tick(id) => format!("tick      replica {id} (clock + one lease)"),
         Event::Crash(id) => format!("crash     replica {id}, restart over its engine"),
         Event::Begin(i) => format!("begin     coordinator {i}: next attempt"),
+        Event::FastCommit(i) => format!("fast      coordinator {i}: every replica prepared"),
         Event::Abort(i) => format!("abort     coordinator {i}: abandon attempt"),
         Event::Decide(i) => format!("decide    coordinator {i}: Decide(Committed) at ballot 0"),
     }

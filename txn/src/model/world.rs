@@ -62,6 +62,8 @@ pub(crate) enum Event {
     Abort(usize),
     /// A coordinator proposes `Committed` at ballot 0.
     Decide(usize),
+    /// A blind coordinator commits on the fast path.
+    FastCommit(usize),
 }
 
 /// One state of the model.
@@ -91,6 +93,7 @@ pub(crate) fn model_options(scenario: &Scenario) -> TxnOptions {
         anti_entropy_ms: 0,
         unsafe_grant_woken_without_recheck: scenario.unsafe_case_1,
         unsafe_skip_range_locks: scenario.unsafe_skip_range_locks,
+        unsafe_abort_blind_without_refusal: scenario.unsafe_abort_blind_without_refusal,
         ..TxnOptions::default()
     }
 }
@@ -138,6 +141,7 @@ impl World {
                     .collect();
                 let mut c = Coordinator::new(i, t.age, keys, t.attempts_max, t.may_abandon);
                 c.ranges = ranges;
+                c.blind = t.blind;
                 c
             })
             .collect();
@@ -196,6 +200,9 @@ impl World {
         for (i, c) in self.coords.iter().enumerate() {
             if c.can_decide(&self.view) {
                 events.push(Event::Decide(i));
+            }
+            if c.can_fast_commit() {
+                events.push(Event::FastCommit(i));
             }
             if c.can_begin() {
                 events.push(Event::Begin(i));
@@ -269,6 +276,14 @@ impl World {
             }
             Event::Decide(i) => {
                 let out = self.coords[*i].decide(&self.view);
+                self.send_from_coordinator(*i, out);
+            }
+            Event::FastCommit(i) => {
+                let (out, acked) = self.coords[*i].fast_commit(&self.view);
+                if let Some(decision) = acked {
+                    let c = &self.coords[*i];
+                    self.ghost.acked.insert((c.txn, c.attempt), decision);
+                }
                 self.send_from_coordinator(*i, out);
             }
         }
@@ -451,6 +466,8 @@ impl World {
             passed.push(fingerprint);
             let event = if let Some(env) = self.net.keys().next() {
                 Event::Deliver(env.clone())
+            } else if let Some(i) = self.coords.iter().position(|c| c.can_fast_commit()) {
+                Event::FastCommit(i)
             } else if let Some(i) = self.coords.iter().position(|c| c.can_decide(&self.view)) {
                 Event::Decide(i)
             } else if let Some(i) = self.coords.iter().position(|c| c.running()) {
