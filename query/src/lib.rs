@@ -54,6 +54,6 @@ pub use error::ParseError;
 pub use lexer::lex;
 pub use parser::{
     parse, parse_expression, EXPRESSION_HEIGHT_MAX, INPUT_SIZE_BYTES_MAX, NESTING_DEPTH_MAX,
-    STATEMENT_COUNT_MAX,
+    STATEMENT_COUNT_MAX, TRAVERSAL_HOPS_MAX,
 };
 pub use token::{Keyword, Op, Token, TokenKind, KEYWORDS};
