@@ -235,6 +235,9 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
         };
         // The table whose schema the removal changes, if any.
         let mut changed: Option<(DatabaseName, String)> = None;
+        // A table whose records are deleted one by one first, with their
+        // edges (`REMOVE TABLE|EDGE`).
+        let mut cascade: Option<DatabaseName> = None;
         let (key, ranges): (StoreKey, Vec<KeyRange>) = match target.kind {
             SchemaKind::Namespace => (namespace_definition_key(&name.name), Vec::new()),
             SchemaKind::Database => {
@@ -249,7 +252,7 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
             }
             SchemaKind::Table | SchemaKind::Edge => {
                 let database = database()?;
-                self.remove_records(&database, target.kind, name, span)?;
+                cascade = Some(database.clone());
                 let mut ranges = vec![
                     database.table_range(&name.name),
                     database.field_definitions_range(&name.name),
@@ -294,6 +297,9 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
                 " (write REMOVE ... IF EXISTS to skip)".into(),
                 name.span,
             ));
+        }
+        if let Some(database) = cascade {
+            self.remove_records(&database, target.kind, name, span)?;
         }
         self.store.delete(key, span)?;
         for range in ranges {

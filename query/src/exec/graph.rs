@@ -98,7 +98,7 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
         for step in &graph.steps {
             self.check_edge_tables(&step.edge)?;
         }
-        let mut walks = match &graph.start {
+        let walks = match &graph.start {
             Some(start) => self.start_walks(start, graph.steps.first(), &mut budget)?,
             None => match document.field("id") {
                 Value::RecordId(id) => vec![walk(id)],
@@ -112,12 +112,59 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
                 }
             },
         };
-        let last = graph.steps.len().saturating_sub(1);
-        for (index, step) in graph.steps.iter().enumerate() {
+        self.walk_steps(walks, &graph.steps, keep_edges, &mut budget)
+    }
+
+    fn walk_steps(
+        &mut self,
+        mut walks: Vec<Walk>,
+        steps: &[GraphStep],
+        keep_edges: bool,
+        budget: &mut Budget,
+    ) -> Result<Vec<Walk>, ExecError> {
+        let last = steps.len().saturating_sub(1);
+        for (index, step) in steps.iter().enumerate() {
             let keep_edge = keep_edges && index == last;
-            walks = self.take_step(walks, step, keep_edge, &mut budget)?;
+            walks = self.take_step(walks, step, keep_edge, budget)?;
         }
         Ok(walks)
+    }
+
+    /// The records a traversal in a vertex pattern stands for. One that
+    /// starts at `*` is a predicate on the record in place of the `*`
+    /// (upstream: `(* -> is_a -> person)` is "any record that is a
+    /// person"): the start records from which its steps reach something.
+    /// Any other stands for the records it reaches.
+    pub(super) fn graph_vertices(&mut self, graph: &Graph) -> Result<Vec<Walk>, ExecError> {
+        let subject = matches!(
+            &graph.start,
+            Some(Vertex {
+                kind: VertexKind::Any,
+                ..
+            })
+        );
+        if !subject {
+            return self.traverse(graph, &Value::None, false);
+        }
+        let span = graph.steps.first().map_or(self.span, |step| step.span);
+        let mut budget = Budget { visits: 0, span };
+        for step in &graph.steps {
+            self.check_edge_tables(&step.edge)?;
+        }
+        let start = graph.start.as_ref().expect("a subject start");
+        let mut subjects = Vec::new();
+        for candidate in self.start_walks(start, graph.steps.first(), &mut budget)? {
+            let reached = self.walk_steps(vec![candidate.clone()], &graph.steps, false, &mut budget)?;
+            if let Some(first) = reached.into_iter().next() {
+                // The candidate, with the aliases its walk bound.
+                subjects.push(Walk {
+                    vertex: candidate.vertex,
+                    edge: None,
+                    bindings: first.bindings,
+                });
+            }
+        }
+        Ok(subjects)
     }
 
     /// The value of a traversal in an expression: the records reached,
@@ -219,7 +266,7 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
                 }
                 walks
             }
-            VertexKind::Graph(graph) => self.traverse(graph, &Value::None, false)?,
+            VertexKind::Graph(graph) => self.graph_vertices(graph)?,
             VertexKind::Value(expr) => self.record_ids(expr)?.into_iter().map(walk).collect(),
         };
         let mut kept = Vec::new();
@@ -277,8 +324,9 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
         Ok(ids)
     }
 
-    /// The record ids a value holds (a record id or an array of them).
-    fn record_ids(&mut self, expr: &Expr) -> Result<Vec<RecordId>, ExecError> {
+    /// The record ids a value holds: a record id, a row with one as `id`
+    /// (as `SELECT` returns), or an array of them.
+    pub(super) fn record_ids(&mut self, expr: &Expr) -> Result<Vec<RecordId>, ExecError> {
         let items = match evaluate(expr, &Value::None, self)? {
             Value::Array(items) => items,
             other => vec![other],
@@ -287,9 +335,15 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
             .into_iter()
             .map(|item| match item {
                 Value::RecordId(id) => Ok(id),
+                Value::Object(row) if matches!(row.get("id"), Some(Value::RecordId(_))) => {
+                    match row.get("id") {
+                        Some(Value::RecordId(id)) => Ok(id.clone()),
+                        _ => unreachable!("checked"),
+                    }
+                }
                 other => Err(ExecError::eval(
                     format!(
-                        "a traversal walks between records, found {other} (a {})",
+                        "a graph connects records (such as person:alice), found {other} (a {})",
                         other.kind_name()
                     ),
                     expr.span,
@@ -355,7 +409,7 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
                     .collect::<Result<_, _>>()?,
             ),
             VertexKind::Graph(graph) => Pattern::Ids(
-                self.traverse(graph, &Value::None, false)?
+                self.graph_vertices(graph)?
                     .into_iter()
                     .map(|walk| walk.vertex)
                     .collect(),

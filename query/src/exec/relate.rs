@@ -148,22 +148,11 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
             }
             VertexKind::Any => return Err(not_records("`*`".into())),
             VertexKind::Graph(graph) => {
-                for walk in self.traverse(graph, &Value::None, false)? {
+                for walk in self.graph_vertices(graph)? {
                     ids.push(walk.vertex);
                 }
             }
-            VertexKind::Value(expr) => match evaluate(expr, &Value::None, self)? {
-                Value::RecordId(id) => ids.push(id),
-                Value::Array(items) => {
-                    for item in items {
-                        match item {
-                            Value::RecordId(id) => ids.push(id),
-                            other => return Err(not_records(describe(&other))),
-                        }
-                    }
-                }
-                other => return Err(not_records(describe(&other))),
-            },
+            VertexKind::Value(expr) => ids.extend(self.record_ids(expr)?),
         }
         Ok(ids)
     }
@@ -314,7 +303,3 @@ fn adjacency_value(edge: &RecordId, other_end: &RecordId) -> Value {
     Value::Object(entry)
 }
 
-/// A value and its kind, for errors.
-fn describe(value: &Value) -> String {
-    format!("{value} (a {})", value.kind_name())
-}

@@ -430,7 +430,7 @@ impl Parser<'_> {
     }
 
     /// `(expr)`, a tuple, or a subquery `(SELECT ...)`.
-    fn parenthesized(&mut self) -> ParseResult<WithHeight> {
+    pub(super) fn parenthesized(&mut self) -> ParseResult<WithHeight> {
         let open = self.expect_op(Op::ParenOpen)?;
         if self.at_subquery_start() {
             let outer_height = std::mem::replace(&mut self.height_seen, 0);
@@ -478,14 +478,21 @@ impl Parser<'_> {
 
     /// Whether a statement that can be used as a value starts here.
     pub(super) fn at_subquery_start(&self) -> bool {
+        self.subquery_at(0)
+    }
+
+    /// Whether a statement that can be used as a value starts `n` tokens
+    /// ahead.
+    pub(super) fn subquery_at(&self, n: usize) -> bool {
         matches!(
-            self.peek_keyword(),
+            Self::keyword_of(self.peek_nth(n)),
             Some(
                 Keyword::Select
                     | Keyword::Create
                     | Keyword::Update
                     | Keyword::Delete
                     | Keyword::Insert
+                    | Keyword::Relate
             )
         )
     }

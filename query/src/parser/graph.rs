@@ -312,6 +312,11 @@ impl Parser<'_> {
                 self.leave();
                 result
             }
+            // `(SELECT ...)`: the records a subquery returns.
+            TokenKind::Op(Op::ParenOpen) if self.subquery_at(1) => {
+                let (expr, height) = self.parenthesized()?;
+                Ok((vertex_from_expr(expr), height))
+            }
             TokenKind::Op(Op::ParenOpen) => {
                 self.enter()?;
                 let result = self.vertex_in_parentheses();
