@@ -28,6 +28,7 @@ use std::collections::BTreeMap;
 use crate::ast::{Query, Statement, StatementKind};
 use crate::value::Value;
 
+mod adjacency;
 mod define;
 mod describe;
 mod error;

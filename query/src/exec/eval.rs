@@ -10,9 +10,7 @@ use std::cmp::Ordering;
 
 use super::functions;
 use super::ExecError;
-use crate::ast::{
-    BinaryOp, Expr, ExprKind, Graph, Literal, RecordKey, Span, Statement, UnaryOp,
-};
+use crate::ast::{BinaryOp, Expr, ExprKind, Graph, Literal, RecordKey, Span, Statement, UnaryOp};
 use crate::value::{Object, RecordId, Value};
 
 /// What an expression can see besides the document.

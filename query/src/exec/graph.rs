@@ -1,5 +1,6 @@
 //! Traversals: `a -> edge -> b` from start records, step by step, over
-//! the adjacency entries of `keys.rs` (`#out` / `#in`).
+//! the adjacency entries of `keys.rs` (`#out` / `#in`); following the
+//! edges of one step from one record is in `adjacency.rs`.
 //!
 //! Each step takes the walks so far (a record, and the aliases bound on
 //! the way) to the records at the other end of the step's edges that the
@@ -17,10 +18,8 @@ use super::runner::Runner;
 use super::store::{decode, TxnStore};
 use super::ExecError;
 use crate::ast::{
-    EdgeDirection, EdgeSelector, EdgeTable, Expr, Graph, GraphStep, Ident, Levels, Span, Vertex,
-    VertexKind,
+    EdgeDirection, EdgeSelector, Expr, Graph, GraphStep, Ident, Span, Vertex, VertexKind,
 };
-use crate::keys::Adjacency;
 use crate::value::{RecordId, Value};
 
 /// Most records one traversal may reach (start records, and each record
@@ -29,7 +28,7 @@ use crate::value::{RecordId, Value};
 pub const TRAVERSAL_VISITS_MAX: usize = 100_000;
 
 /// Aliases bound on a walk, in the order bound (a later one wins).
-type Bindings = Vec<(String, Value)>;
+pub(super) type Bindings = Vec<(String, Value)>;
 
 /// One walk of a traversal.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -44,10 +43,10 @@ pub(super) struct Walk {
 
 /// One edge followed from a record.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Hop {
-    edge: RecordId,
-    vertex: RecordId,
-    bindings: Bindings,
+pub(super) struct Hop {
+    pub(super) edge: RecordId,
+    pub(super) vertex: RecordId,
+    pub(super) bindings: Bindings,
 }
 
 /// A step's vertex pattern, evaluated once for the step.
@@ -65,13 +64,13 @@ struct Matcher {
 }
 
 /// Counts records reached against [`TRAVERSAL_VISITS_MAX`].
-struct Budget {
+pub(super) struct Budget {
     visits: usize,
     span: Span,
 }
 
 impl Budget {
-    fn visit(&mut self) -> Result<(), ExecError> {
+    pub(super) fn visit(&mut self) -> Result<(), ExecError> {
         self.visits += 1;
         if self.visits > TRAVERSAL_VISITS_MAX {
             return Err(ExecError::TooLarge {
@@ -154,7 +153,8 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
         let start = graph.start.as_ref().expect("a subject start");
         let mut subjects = Vec::new();
         for candidate in self.start_walks(start, graph.steps.first(), &mut budget)? {
-            let reached = self.walk_steps(vec![candidate.clone()], &graph.steps, false, &mut budget)?;
+            let reached =
+                self.walk_steps(vec![candidate.clone()], &graph.steps, false, &mut budget)?;
             if let Some(first) = reached.into_iter().next() {
                 // The candidate, with the aliases its walk bound.
                 subjects.push(Walk {
@@ -353,7 +353,7 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
     }
 
     /// Whether `condition` holds on the record `id` (false if absent).
-    fn holds(&mut self, condition: &Expr, id: &RecordId) -> Result<bool, ExecError> {
+    pub(super) fn holds(&mut self, condition: &Expr, id: &RecordId) -> Result<bool, ExecError> {
         let document = self.fetch(id)?;
         if document == Value::None {
             return Ok(false);
@@ -454,167 +454,6 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
         }
         Ok(Some(bindings))
     }
-
-    /// The edges a selector follows from `from`, with what they reach.
-    fn select_edges(
-        &mut self,
-        from: &RecordId,
-        direction: EdgeDirection,
-        selector: &EdgeSelector,
-        budget: &mut Budget,
-    ) -> Result<Vec<Hop>, ExecError> {
-        Ok(match selector {
-            EdgeSelector::Table(table) => match &table.levels {
-                None => self.one_hop(from, direction, table)?,
-                Some(levels) => self.walk_levels(from, direction, table, levels, budget)?,
-            },
-            EdgeSelector::Not(table) => {
-                let mut kept = Vec::new();
-                for (edge, vertex) in self.adjacent(from, direction, None)? {
-                    let excluded = edge.table == table.name.name
-                        && match &table.condition {
-                            Some(condition) => self.holds(condition, &edge)?,
-                            None => true,
-                        };
-                    if !excluded {
-                        kept.push(Hop {
-                            edge,
-                            vertex,
-                            bindings: Vec::new(),
-                        });
-                    }
-                }
-                kept
-            }
-            EdgeSelector::Or(left, right) => {
-                let mut hops = self.select_edges(from, direction, left, budget)?;
-                hops.extend(self.select_edges(from, direction, right, budget)?);
-                distinct(hops)
-            }
-            EdgeSelector::And(left, right) => {
-                let left = self.select_edges(from, direction, left, budget)?;
-                let right = self.select_edges(from, direction, right, budget)?;
-                let reached = |hops: &[Hop]| -> BTreeSet<RecordId> {
-                    hops.iter().map(|hop| hop.vertex.clone()).collect()
-                };
-                let both: BTreeSet<RecordId> =
-                    reached(&left).intersection(&reached(&right)).cloned().collect();
-                let hops = left.into_iter().chain(right);
-                distinct(hops.filter(|hop| both.contains(&hop.vertex)).collect())
-            }
-        })
-    }
-
-    /// One hop along `table`'s edges that pass its filter, binding its alias.
-    fn one_hop(
-        &mut self,
-        from: &RecordId,
-        direction: EdgeDirection,
-        table: &EdgeTable,
-    ) -> Result<Vec<Hop>, ExecError> {
-        let mut hops = Vec::new();
-        for (edge, vertex) in self.adjacent(from, direction, Some(&table.name.name))? {
-            if let Some(condition) = &table.condition {
-                if !self.holds(condition, &edge)? {
-                    continue;
-                }
-            }
-            let bindings = alias_binding(table.alias.as_ref(), &edge);
-            hops.push(Hop {
-                edge,
-                vertex,
-                bindings,
-            });
-        }
-        Ok(hops)
-    }
-
-    /// Depth levels: breadth first from `from` with a visited set; the
-    /// records first reached at a kept level, each with the last edge.
-    fn walk_levels(
-        &mut self,
-        from: &RecordId,
-        direction: EdgeDirection,
-        table: &EdgeTable,
-        levels: &Levels,
-        budget: &mut Budget,
-    ) -> Result<Vec<Hop>, ExecError> {
-        let mut visited = BTreeSet::from([from.clone()]);
-        let mut frontier = vec![from.clone()];
-        let mut found = Vec::new();
-        for level in 0..=levels.last {
-            let mut reached = Vec::new();
-            for vertex in &frontier {
-                for hop in self.one_hop(vertex, direction, table)? {
-                    if visited.insert(hop.vertex.clone()) {
-                        budget.visit()?;
-                        reached.push(hop);
-                    }
-                }
-            }
-            frontier = reached.iter().map(|hop| hop.vertex.clone()).collect();
-            if level >= levels.first {
-                found.extend(reached);
-            }
-            if frontier.is_empty() {
-                break;
-            }
-        }
-        Ok(found)
-    }
-
-    /// The edges at `from` in `direction` (of `edge_table` only, if
-    /// given), each with the record at its other end. `Mutual` keeps the
-    /// outgoing edges to records that also have an edge back.
-    fn adjacent(
-        &mut self,
-        from: &RecordId,
-        direction: EdgeDirection,
-        edge_table: Option<&str>,
-    ) -> Result<Vec<(RecordId, RecordId)>, ExecError> {
-        match direction {
-            EdgeDirection::Out => self.adjacency(Adjacency::Out, from, edge_table),
-            EdgeDirection::In => self.adjacency(Adjacency::In, from, edge_table),
-            EdgeDirection::Mutual => {
-                let back: BTreeSet<RecordId> = self
-                    .adjacency(Adjacency::In, from, edge_table)?
-                    .into_iter()
-                    .map(|(_, vertex)| vertex)
-                    .collect();
-                let out = self.adjacency(Adjacency::Out, from, edge_table)?;
-                Ok(out
-                    .into_iter()
-                    .filter(|(_, vertex)| back.contains(vertex))
-                    .collect())
-            }
-        }
-    }
-
-    /// One scan of an adjacency list: (edge, other end) per entry.
-    fn adjacency(
-        &mut self,
-        side: Adjacency,
-        from: &RecordId,
-        edge_table: Option<&str>,
-    ) -> Result<Vec<(RecordId, RecordId)>, ExecError> {
-        let span = self.span;
-        let range = self.database(span)?.adjacency_range(side, from, edge_table);
-        let mut entries = Vec::new();
-        for (key, bytes) in self.store.scan(&range, usize::MAX, span)? {
-            let entry = decode(&key, &bytes)?;
-            match (entry.field("edge"), entry.field("vertex")) {
-                (Value::RecordId(edge), Value::RecordId(vertex)) => {
-                    entries.push((edge, vertex))
-                }
-                _ => {
-                    return Err(ExecError::Store(format!(
-                        "adjacency entry {key:?} is not {{ edge, vertex }}"
-                    )))
-                }
-            }
-        }
-        Ok(entries)
-    }
 }
 
 fn walk(vertex: RecordId) -> Walk {
@@ -623,21 +462,6 @@ fn walk(vertex: RecordId) -> Walk {
         edge: None,
         bindings: Vec::new(),
     }
-}
-
-fn alias_binding(alias: Option<&Ident>, edge: &RecordId) -> Bindings {
-    match alias {
-        Some(alias) => vec![(alias.name.clone(), Value::RecordId(edge.clone()))],
-        None => Vec::new(),
-    }
-}
-
-/// Hops without repeats, in first-seen order.
-fn distinct(hops: Vec<Hop>) -> Vec<Hop> {
-    let mut seen = BTreeSet::new();
-    hops.into_iter()
-        .filter(|hop| seen.insert(hop.clone()))
-        .collect()
 }
 
 /// The edge tables a selector follows without `NOT`; false if it has one.

@@ -47,9 +47,7 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
     fn edge_content(&mut self, data: Option<&Data>) -> Result<Object, ExecError> {
         Ok(match data {
             None => Object::new(),
-            Some(Data::Set(assignments)) => {
-                self.apply_assignments(Object::new(), assignments)?
-            }
+            Some(Data::Set(assignments)) => self.apply_assignments(Object::new(), assignments)?,
             Some(Data::Content(expr) | Data::Merge(expr)) => {
                 match evaluate(expr, &Value::None, self)? {
                     Value::Object(object) => object,
@@ -62,7 +60,10 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
                 }
             }
             Some(Data::Values { .. }) => {
-                return Err(ExecError::unsupported("RELATE ... SET (..) VALUES", self.span))
+                return Err(ExecError::unsupported(
+                    "RELATE ... SET (..) VALUES",
+                    self.span,
+                ))
             }
         })
     }
@@ -182,7 +183,10 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
         }
         if self.session.strict {
             let database = self.database(name.span)?;
-            let context = format!(" in database `{}` (define it with DEFINE EDGE)", database.database);
+            let context = format!(
+                " in database `{}` (define it with DEFINE EDGE)",
+                database.database
+            );
             return Err(unknown("edge table", &name.name, context, name.span));
         }
         if !define {
@@ -235,7 +239,11 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
     /// Deletes record `id` (its current `document`), its index entries,
     /// and its edges; an edge also leaves both ends' adjacency lists.
     /// Edges of edges go too, through a work list rather than recursion.
-    pub(super) fn delete_record(&mut self, id: &RecordId, document: Value) -> Result<(), ExecError> {
+    pub(super) fn delete_record(
+        &mut self,
+        id: &RecordId,
+        document: Value,
+    ) -> Result<(), ExecError> {
         let mut pending = vec![(id.clone(), document)];
         let mut deleted: BTreeSet<RecordId> = BTreeSet::new();
         while let Some((id, document)) = pending.pop() {
@@ -280,7 +288,8 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
             let key = database.index_entry_key(&id.table, &index.name, &values, &id.key);
             self.store.delete(key, span)?;
         }
-        self.store.delete(database.record_key(&id.table, &id.key), span)?;
+        self.store
+            .delete(database.record_key(&id.table, &id.key), span)?;
         if let (true, Value::RecordId(from), Value::RecordId(to)) = (
             schema.is_edge(),
             document.field("in"),
@@ -302,4 +311,3 @@ fn adjacency_value(edge: &RecordId, other_end: &RecordId) -> Value {
     entry.insert("vertex".into(), Value::RecordId(other_end.clone()));
     Value::Object(entry)
 }
-

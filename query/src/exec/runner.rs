@@ -336,7 +336,11 @@ impl<S: TxnStore> Scope for Runner<'_, '_, '_, S> {
         Ok(regex)
     }
 
-    fn traverse(&mut self, graph: &crate::ast::Graph, document: &Value) -> Result<Value, ExecError> {
+    fn traverse(
+        &mut self,
+        graph: &crate::ast::Graph,
+        document: &Value,
+    ) -> Result<Value, ExecError> {
         self.traversal_value(graph, document)
     }
 }

@@ -139,9 +139,7 @@ impl Parser<'_> {
         let (allowed, natural): (&[SchemaKind], SchemaKind) = match kind {
             SchemaKind::Namespace => return Ok(false),
             SchemaKind::Database => (&[SchemaKind::Namespace], SchemaKind::Namespace),
-            SchemaKind::Table | SchemaKind::Edge => {
-                (&[SchemaKind::Database], SchemaKind::Database)
-            }
+            SchemaKind::Table | SchemaKind::Edge => (&[SchemaKind::Database], SchemaKind::Database),
             SchemaKind::Field | SchemaKind::Index => (
                 &[SchemaKind::Table, SchemaKind::Database],
                 SchemaKind::Table,

@@ -10,8 +10,8 @@
 
 use super::{ParseResult, Parser};
 use crate::ast::{
-    Data, EdgeDirection, EdgeSelector, EdgeTable, Expr, ExprKind, Graph, GraphStep, Ident,
-    Levels, Literal, RecordKey, RelateStatement, Span, StatementKind, Vertex, VertexKind,
+    Data, EdgeDirection, EdgeSelector, EdgeTable, Expr, ExprKind, Graph, GraphStep, Ident, Levels,
+    Literal, RecordKey, RelateStatement, Span, StatementKind, Vertex, VertexKind,
 };
 use crate::error::ParseError;
 use crate::token::{Keyword, Op, Token, TokenKind};
@@ -45,7 +45,9 @@ pub(super) fn vertex_from_expr(expr: Expr) -> Vertex {
             key: RecordKey::Any,
         } => VertexKind::Table(table),
         ExprKind::RecordId { table, key } => VertexKind::Record { table, key },
-        ExprKind::Array(items) => VertexKind::List(items.into_iter().map(vertex_from_expr).collect()),
+        ExprKind::Array(items) => {
+            VertexKind::List(items.into_iter().map(vertex_from_expr).collect())
+        }
         ExprKind::Graph(graph) => VertexKind::Graph(graph),
         kind => VertexKind::Value(Box::new(Expr { kind, span })),
     };
@@ -158,7 +160,9 @@ impl Parser<'_> {
 
     /// `NOT e` (also `!e`) or `e`.
     fn edge_not(&mut self) -> ParseResult<WithHeight<EdgeSelector>> {
-        let negated = self.eat_keyword(Keyword::Not).or_else(|| self.eat_op(Op::Bang));
+        let negated = self
+            .eat_keyword(Keyword::Not)
+            .or_else(|| self.eat_op(Op::Bang));
         let (table, height) = self.edge_table()?;
         let Some(not) = negated else {
             return Ok((EdgeSelector::Table(table), height));

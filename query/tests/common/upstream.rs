@@ -227,7 +227,10 @@ pub fn relate(db: &mut impl ExampleDb) {
     assert!(error.contains("must be datetime, found NONE"), "{error}");
     let created =
         db.last("RELATE person:alice -> buys -> product:apple SET expiry = time::now() + 2w");
-    assert!(created.contains("in: person:alice, out: product:apple"), "{created}");
+    assert!(
+        created.contains("in: person:alice, out: product:apple"),
+        "{created}"
+    );
     db.run("RELATE [person:alice, person:bob] -> buys -> product:apple SET expiry = time::now()");
     db.run("RELATE person:alice -> buys -> product:apple SET {\n    expiry: time::now() + 2w\n}");
     assert_eq!(
