@@ -24,6 +24,7 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
         self.edge_table(&relate.edge, true)?;
         let from = self.relate_ends(&relate.from)?;
         let to = self.relate_ends(&relate.to)?;
+        self.require_records(from.iter().chain(&to))?;
         let mut content = self.edge_content(relate.data.as_ref())?;
         content.remove("id");
         let mut created = Vec::new();
@@ -41,6 +42,28 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
             }
         }
         Ok(Value::Array(created))
+    }
+
+    /// Every record must exist. Each is read before a missing one is
+    /// reported, so that a store which fetches what a run asked for (the
+    /// node) gets them all in one round.
+    fn require_records<'a>(
+        &mut self,
+        ids: impl Iterator<Item = &'a RecordId>,
+    ) -> Result<(), ExecError> {
+        let mut missing = None;
+        for id in ids {
+            if self.fetch(id)? == Value::None {
+                missing.get_or_insert_with(|| id.clone());
+            }
+        }
+        match missing {
+            None => Ok(()),
+            Some(id) => Err(ExecError::Invalid {
+                message: format!("cannot RELATE {id}: the record does not exist (create it first)"),
+                span: self.span,
+            }),
+        }
     }
 
     /// The edge's fields from `SET` or `CONTENT`.
@@ -76,16 +99,6 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
         to: &RecordId,
         mut content: Object,
     ) -> Result<Value, ExecError> {
-        for end in [from, to] {
-            if self.fetch(end)? == Value::None {
-                return Err(ExecError::Invalid {
-                    message: format!(
-                        "cannot RELATE {end}: the record does not exist (create it first)"
-                    ),
-                    span: self.span,
-                });
-            }
-        }
         let database = self.database(self.span)?;
         if self
             .store
@@ -252,26 +265,38 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
             }
             self.delete_one(&id, &document)?;
             let database = self.database(self.span)?;
+            let mut edges = Vec::new();
             for side in [Adjacency::Out, Adjacency::In] {
                 let range = database.adjacency_range(side, &id, None);
                 for (key, bytes) in self.store.scan(&range, usize::MAX, self.span)? {
-                    let entry = decode(&key, &bytes)?;
-                    let Value::RecordId(edge) = entry.field("edge") else {
-                        return Err(ExecError::Store(format!(
-                            "adjacency entry {key:?} names no edge"
-                        )));
-                    };
-                    if deleted.contains(&edge) {
-                        continue;
+                    match decode(&key, &bytes)?.field("edge") {
+                        Value::RecordId(edge) => edges.push(edge),
+                        _ => {
+                            return Err(ExecError::Store(format!(
+                                "adjacency entry {key:?} names no edge"
+                            )))
+                        }
                     }
-                    let edge_document = self.fetch(&edge)?;
-                    if edge_document == Value::None {
-                        return Err(ExecError::Store(format!(
-                            "adjacency entry {key:?} names missing edge {edge}"
-                        )));
-                    }
-                    pending.push((edge, edge_document));
                 }
+            }
+            // Every edge is read before a missing one is reported (see
+            // `require_records`).
+            let mut missing = None;
+            for edge in edges {
+                if deleted.contains(&edge) {
+                    continue;
+                }
+                match self.fetch(&edge)? {
+                    Value::None => {
+                        missing.get_or_insert_with(|| {
+                            format!("an adjacency entry of {id} names missing edge {edge}")
+                        });
+                    }
+                    edge_document => pending.push((edge, edge_document)),
+                }
+            }
+            if let Some(message) = missing {
+                return Err(ExecError::Store(message));
             }
         }
         Ok(())
