@@ -263,3 +263,81 @@ fn sql_help_names_the_grammar_and_the_exit_codes() {
     assert!(help.contains("--json"), "{help}");
     assert!(help.contains("Exit codes"), "{help}");
 }
+
+#[test]
+fn sql_relates_traverses_and_deletes_edges_on_a_dev_cluster() {
+    let temp = TempDir::new("sql-graph");
+    let dir = temp.0.join("cluster");
+    let dev = Dev::start(&dir, free_ports(3));
+
+    sql_ok(
+        &dir,
+        &["DEFINE EDGE knows; CREATE person:alice SET name = 'alice';
+           CREATE person:bob SET name = 'bob'; CREATE person:carol SET name = 'carol'"],
+    );
+    // One statement, one transaction: both edges and their four
+    // adjacency entries.
+    sql_ok(
+        &dir,
+        &["RELATE person:alice -> knows -> [person:bob, person:carol] SET since = 2020"],
+    );
+    sql_ok(
+        &dir,
+        &["RELATE person:bob -> knows -> person:carol SET since = 2024"],
+    );
+    assert_eq!(
+        json(&dir, "person:alice -> knows -> person -> knows -> person"),
+        serde_json::json!([["person:carol"]])
+    );
+    assert_eq!(
+        json(&dir, "person:carol <- knows[0..2] <- *"),
+        serde_json::json!([["person:alice", "person:bob"]])
+    );
+    assert_eq!(
+        json(
+            &dir,
+            "SELECT p.name AS name FROM person:alice -> (knows WHERE since < 2021) -> (person AS p) ORDER BY name DESC"
+        ),
+        serde_json::json!([[{"name": "carol"}, {"name": "bob"}]])
+    );
+    assert_eq!(
+        json(
+            &dir,
+            "SELECT name, ->knows->person AS knows FROM person:bob"
+        ),
+        serde_json::json!([[{"name": "bob", "knows": ["person:carol"]}]])
+    );
+
+    // Deleting a record deletes its edges and the other ends' entries.
+    sql_ok(&dir, &["DELETE person:carol"]);
+    let edges = json(&dir, "SELECT `in`, out FROM knows");
+    assert_eq!(
+        edges,
+        serde_json::json!([[{"in": "person:alice", "out": "person:bob"}]])
+    );
+    assert_eq!(
+        json(&dir, "person:alice -> knows -> *"),
+        serde_json::json!([["person:bob"]])
+    );
+    sql_ok(
+        &dir,
+        &["DELETE person:alice -> knows -> * WHERE since = 2020"],
+    );
+    assert_eq!(
+        json(&dir, "person:bob <- knows <- *"),
+        serde_json::json!([[]])
+    );
+
+    // Bad input fails with its reason and changes nothing.
+    let (code, _, err) = sql(&dir, &["RELATE person:alice -> knows -> person:zed"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("cannot RELATE person:zed: the record does not exist"),
+        "{err}"
+    );
+    let (code, _, err) = sql(&dir, &["person:alice -> knows[3..1] -> *"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("holds no level"), "{err}");
+    assert_eq!(json(&dir, "SELECT * FROM knows"), serde_json::json!([[]]));
+    dev.stop();
+}

@@ -257,6 +257,8 @@ pub struct TableDefinition {
     pub name: String,
     /// `SCHEMAFULL` / `SCHEMALESS` if written.
     pub schema: Option<SchemaMode>,
+    /// `DEFINE EDGE` (or implied by `RELATE`): its records are edges.
+    pub edge: bool,
 }
 
 /// `DEFINE FIELD`
@@ -311,6 +313,21 @@ impl TableSchema {
             Some(mode) => mode == SchemaMode::Full,
             None => !self.fields.is_empty(),
         }
+    }
+
+    /// Whether the table holds edges (`DEFINE EDGE`, or made by `RELATE`).
+    pub fn is_edge(&self) -> bool {
+        self.definition
+            .as_ref()
+            .is_some_and(|definition| definition.edge)
+    }
+
+    /// Whether `field` may be stored: defined, or one every record has
+    /// (`id`, and an edge's `in` and `out`).
+    pub fn allows_field(&self, field: &str) -> bool {
+        field == "id"
+            || (self.is_edge() && (field == "in" || field == "out"))
+            || self.fields.iter().any(|defined| defined.name == field)
     }
 
     /// The index named `name`.
@@ -398,6 +415,9 @@ impl TableDefinition {
             None => Value::None,
         };
         object.insert("schema".into(), schema);
+        if self.edge {
+            object.insert("kind".into(), Value::from("edge"));
+        }
         Value::Object(object)
     }
 
@@ -412,6 +432,7 @@ impl TableDefinition {
         Ok(TableDefinition {
             name: text(&object, "name").ok_or("table definition has no name")?,
             schema,
+            edge: text(&object, "kind").as_deref() == Some("edge"),
         })
     }
 }
@@ -548,7 +569,14 @@ mod tests {
         let table = TableDefinition {
             name: "person".into(),
             schema: Some(SchemaMode::Full),
+            edge: false,
         };
+        let edge = TableDefinition {
+            name: "likes".into(),
+            schema: None,
+            edge: true,
+        };
+        assert_eq!(TableDefinition::from_value(&edge.to_value()).unwrap(), edge);
         assert_eq!(
             TableDefinition::from_value(&table.to_value()).unwrap(),
             table

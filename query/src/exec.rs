@@ -28,18 +28,22 @@ use std::collections::BTreeMap;
 use crate::ast::{Query, Statement, StatementKind};
 use crate::value::Value;
 
+mod adjacency;
 mod define;
 mod describe;
 mod error;
 mod eval;
 mod functions;
+mod graph;
 mod memory;
 mod read;
+mod relate;
 mod runner;
 mod store;
 mod write;
 
 pub use error::ExecError;
+pub use graph::TRAVERSAL_VISITS_MAX;
 pub use memory::MemoryStore;
 pub use store::{Commit, Scanned, Stored, TxnStore, SCAN_KEYS_MAX, WRITE_KEYS_MAX};
 

@@ -16,6 +16,13 @@
 //! | document | the table | the record key value |
 //! | table schema (definition, fields, indexes in one value) | the table | `0xff` |
 //! | index entry | `#ix` | table, index, indexed value, record key |
+//! | adjacency: edges out of a record | `#out` | vertex table, vertex key, edge table, edge key |
+//! | adjacency: edges into a record | `#in` | vertex table, vertex key, edge table, edge key |
+//!
+//! An adjacency entry's value is `{ edge, vertex }`: the edge's id and the
+//! record at its other end, so a scan of a record's edges answers without
+//! decoding keys. The edge itself is a record of its edge table holding
+//! `in` and `out`.
 //!
 //! The table schema is a copy of the table's `#tb`, `#fd` and `#ixd`
 //! records that every `DEFINE` and `REMOVE` of the table rewrites in the
@@ -40,7 +47,7 @@
 
 use std::ops::Bound;
 
-use crate::value::Value;
+use crate::value::{RecordId, Value};
 
 /// Table holding namespace definitions.
 pub const NAMESPACE_DEFINITIONS: &str = "#ns";
@@ -54,6 +61,28 @@ pub const FIELD_DEFINITIONS: &str = "#fd";
 pub const INDEX_DEFINITIONS: &str = "#ixd";
 /// Table holding index entries.
 pub const INDEX_ENTRIES: &str = "#ix";
+/// Table holding the edges out of each record (adjacency).
+pub const OUT_EDGES: &str = "#out";
+/// Table holding the edges into each record (adjacency).
+pub const IN_EDGES: &str = "#in";
+
+/// Which of a record's adjacency lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adjacency {
+    /// Edges whose `in` is the record (`#out`).
+    Out,
+    /// Edges whose `out` is the record (`#in`).
+    In,
+}
+
+impl Adjacency {
+    fn table(self) -> &'static str {
+        match self {
+            Adjacency::Out => OUT_EDGES,
+            Adjacency::In => IN_EDGES,
+        }
+    }
+}
 
 /// The id of a table's schema key: after every encoded value (their tags
 /// are below `0xff`).
@@ -280,6 +309,36 @@ impl DatabaseName {
     pub fn index_entries_range(&self, table: &str, index: &str) -> KeyRange {
         self.index_range(table, index, Bound::Unbounded, Bound::Unbounded)
     }
+
+    /// The entry of `edge` in `vertex`'s adjacency list `side`.
+    pub fn adjacency_key(&self, side: Adjacency, vertex: &RecordId, edge: &RecordId) -> StoreKey {
+        let mut id = vertex_prefix(vertex);
+        encode_escaped(&mut id, edge.table.as_bytes());
+        encode_value(&mut id, &edge.key);
+        self.key(side.table(), id)
+    }
+
+    /// `vertex`'s adjacency list `side`: the edges of `edge_table`, or of
+    /// every edge table.
+    pub fn adjacency_range(
+        &self,
+        side: Adjacency,
+        vertex: &RecordId,
+        edge_table: Option<&str>,
+    ) -> KeyRange {
+        let mut prefix = vertex_prefix(vertex);
+        if let Some(edge_table) = edge_table {
+            encode_escaped(&mut prefix, edge_table.as_bytes());
+        }
+        self.range(side.table(), prefix.clone(), element_end(prefix))
+    }
+}
+
+/// A vertex's table and key, the start of its adjacency entries.
+fn vertex_prefix(vertex: &RecordId) -> Vec<u8> {
+    let mut id = name_bytes(&[&vertex.table]);
+    encode_value(&mut id, &vertex.key);
+    id
 }
 
 /// Every database definition of a namespace.
@@ -439,7 +498,6 @@ pub fn encode_value(out: &mut Vec<u8>, value: &Value) {
 mod tests {
     use super::*;
     use crate::value::codec::tests::arbitrary_value;
-    use crate::value::RecordId;
     use proptest::prelude::*;
     use std::ops::RangeBounds;
 
@@ -510,6 +568,23 @@ mod tests {
         assert!(range.contains(&database.index_entry_key("t", "i", &a, &key)));
         let longer = [Value::from("a\0")];
         assert!(!range.contains(&database.index_entry_key("t", "i", &longer, &key)));
+    }
+
+    #[test]
+    fn an_adjacency_range_holds_a_records_edges_and_no_other_records() {
+        let database = DatabaseName::new("n", "d");
+        let alice = RecordId::new("person", Value::from("alice"));
+        let alicia = RecordId::new("person", Value::from("alice\0x"));
+        let edge = RecordId::new("likes", Value::Int(7));
+        let other = RecordId::new("likes_a_lot", Value::Int(7));
+        let all = database.adjacency_range(Adjacency::Out, &alice, None);
+        let likes = database.adjacency_range(Adjacency::Out, &alice, Some("likes"));
+        let entry = database.adjacency_key(Adjacency::Out, &alice, &edge);
+        assert!(all.contains(&entry) && likes.contains(&entry));
+        let longer_table = database.adjacency_key(Adjacency::Out, &alice, &other);
+        assert!(all.contains(&longer_table) && !likes.contains(&longer_table));
+        assert!(!all.contains(&database.adjacency_key(Adjacency::Out, &alicia, &edge)));
+        assert!(!all.contains(&database.adjacency_key(Adjacency::In, &alice, &edge)));
     }
 
     #[test]

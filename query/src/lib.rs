@@ -14,8 +14,12 @@
 //! for the caller to apply atomically. `query/EXECUTION.md` states the data
 //! layout and the guarantees.
 //!
+//! Graphs (`DEFINE EDGE`, `RELATE`, traversals such as `a -> likes -> b`)
+//! are statements and expressions of the same tree and executor; edges and
+//! adjacency entries are keys of the same transaction.
+//!
 //! Does not own: the node wiring (the `TxnStore` over the transaction
-//! API), graph traversal (`->`), `RELATE`, control flow (`IF`, `FOR`,
+//! API), control flow (`IF`, `FOR`,
 //! `WHILE`) and the other upstream forms listed in `query/GRAMMAR.md`,
 //! which are lexed where the lexer knows their tokens but not parsed;
 //! `GROUP BY` parses but does not run yet.
@@ -54,6 +58,6 @@ pub use error::ParseError;
 pub use lexer::lex;
 pub use parser::{
     parse, parse_expression, EXPRESSION_HEIGHT_MAX, INPUT_SIZE_BYTES_MAX, NESTING_DEPTH_MAX,
-    STATEMENT_COUNT_MAX,
+    STATEMENT_COUNT_MAX, TRAVERSAL_HOPS_MAX,
 };
 pub use token::{Keyword, Op, Token, TokenKind, KEYWORDS};

@@ -57,6 +57,14 @@ pub enum Source {
     /// The value of an expression: a record id, an object, or an array of
     /// them.
     Values(Expr),
+    /// The records a traversal reaches, with its aliases as fields; or,
+    /// for `DELETE a -> e -> *`, the edges its last step follows.
+    Traverse {
+        /// The traversal.
+        graph: Box<Graph>,
+        /// The last step's edges rather than the records reached.
+        edges: bool,
+    },
 }
 
 /// Sources and the filter over them.
@@ -172,14 +180,21 @@ pub(crate) fn plan(statement: &Statement, resolver: &mut dyn Resolver) -> Result
             )?,
             data: update.data.clone(),
         },
-        StatementKind::Delete(delete) => Plan::Delete {
-            read: read_plan(
+        StatementKind::Delete(delete) => {
+            let mut read = read_plan(
                 std::slice::from_ref(&delete.target),
                 &delete.condition,
                 None,
                 resolver,
-            )?,
-        },
+            )?;
+            // `DELETE a -> e -> * WHERE ...` deletes edges.
+            for source in &mut read.sources {
+                if let Source::Traverse { edges, .. } = source {
+                    *edges = true;
+                }
+            }
+            Plan::Delete { read }
+        }
         // A bare `person` or `person:*` selects the whole table (upstream).
         StatementKind::Expr(Expr {
             kind:
@@ -261,6 +276,10 @@ fn read_plan(
                     span: target.span,
                 }
             }
+            ExprKind::Graph(graph) => Source::Traverse {
+                graph: graph.clone(),
+                edges: false,
+            },
             _ => Source::Values(target.clone()),
         });
     }

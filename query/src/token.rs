@@ -325,6 +325,7 @@ keywords! {
     Delete = "delete" "DELETE" true;
     Desc = "desc" "DESC" false;
     Describe = "describe" "DESCRIBE" true;
+    Edge = "edge" "EDGE" false;
     Exist = "exist" "EXIST" false;
     Exists = "exists" "EXISTS" false;
     Explain = "explain" "EXPLAIN" false;

@@ -54,3 +54,18 @@ fn use_define_describe_remove() {
 fn transactions() {
     upstream::transactions(&mut Db::new());
 }
+
+#[test]
+fn relate() {
+    upstream::relate(&mut Db::new());
+}
+
+#[test]
+fn graph_queries() {
+    upstream::graph_queries(&mut Db::new());
+}
+
+#[test]
+fn graph_levels_and_delete() {
+    upstream::graph_levels_and_delete(&mut Db::new());
+}

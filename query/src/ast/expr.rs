@@ -1,6 +1,6 @@
 //! Expressions, literals and operators.
 
-use super::{Ident, Span, Statement};
+use super::{Graph, Ident, Span, Statement};
 
 /// An expression with its span.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,6 +87,8 @@ pub enum ExprKind {
     },
     /// A statement used as a value: `(SELECT ...)`, or the value of `LET`.
     Subquery(Box<Statement>),
+    /// A graph traversal: `a -> edge -> b`, the record ids reached.
+    Graph(Box<Graph>),
 }
 
 /// An object key: written as a name or as a string.

@@ -6,8 +6,10 @@
 use std::fmt;
 
 mod expr;
+mod graph;
 
 pub use expr::*;
+pub use graph::*;
 
 /// A half-open byte range `start..end` into the source text. Both ends lie
 /// on UTF-8 character boundaries and `end <= source.len()`.
@@ -75,6 +77,8 @@ pub enum StatementKind {
     Update(UpdateStatement),
     /// `DELETE target [WHERE cond]`
     Delete(DeleteStatement),
+    /// `RELATE from -> edge -> to [data]`
+    Relate(Box<RelateStatement>),
     /// `INSERT INTO table value` (a ZeroDB extension).
     Insert(InsertStatement),
     /// `DEFINE ...`
@@ -210,7 +214,8 @@ pub struct UpdateStatement {
 /// `DELETE target [WHERE cond]`
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeleteStatement {
-    /// A table or a record id.
+    /// A table, a record id, or a traversal (`a -> e -> *`: its last
+    /// step's edges are deleted).
     pub target: Expr,
     /// Which records; all of `target` when absent.
     pub condition: Option<Expr>,
@@ -304,10 +309,12 @@ pub enum DefineStatement {
         /// Namespace, when not the current one.
         on_namespace: Option<Ident>,
     },
-    /// `DEFINE TABLE [IF NOT EXISTS] name [ON [DB] db] [FIELDS ...] [SCHEMAFULL|SCHEMALESS]`
+    /// `DEFINE TABLE|EDGE [IF NOT EXISTS] name [ON [DB] db] [FIELDS ...] [SCHEMAFULL|SCHEMALESS]`
     Table {
         /// Table name.
         name: Ident,
+        /// `DEFINE EDGE`: a table of edges, written by `RELATE`.
+        edge: bool,
         /// `IF NOT EXISTS`
         if_not_exists: bool,
         /// Database, when not the current one.
@@ -432,6 +439,8 @@ pub enum SchemaKind {
     Database,
     /// `TABLE`
     Table,
+    /// `EDGE`: an edge table.
+    Edge,
     /// `FIELD`
     Field,
     /// `INDEX`

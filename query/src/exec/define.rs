@@ -76,6 +76,7 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
             }
             DefineStatement::Table {
                 name,
+                edge,
                 if_not_exists,
                 on_database,
                 fields,
@@ -85,15 +86,11 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
                 let definition = TableDefinition {
                     name: name.name.clone(),
                     schema: *schema,
+                    edge: *edge,
                 };
                 let key = database.table_definition_key(&name.name);
-                if !self.put_definition(
-                    key,
-                    definition.to_value(),
-                    name,
-                    "table",
-                    *if_not_exists,
-                )? {
+                let kind = if *edge { "edge" } else { "table" };
+                if !self.put_definition(key, definition.to_value(), name, kind, *if_not_exists)? {
                     return Ok(());
                 }
                 for field in fields {
@@ -113,6 +110,7 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
                     let implied = TableDefinition {
                         name: table.name.clone(),
                         schema: None,
+                        edge: false,
                     };
                     self.store.put_value(key, &implied.to_value(), span)?;
                 }
@@ -237,6 +235,9 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
         };
         // The table whose schema the removal changes, if any.
         let mut changed: Option<(DatabaseName, String)> = None;
+        // A table whose records are deleted one by one first, with their
+        // edges (`REMOVE TABLE|EDGE`).
+        let mut cascade: Option<DatabaseName> = None;
         let (key, ranges): (StoreKey, Vec<KeyRange>) = match target.kind {
             SchemaKind::Namespace => (namespace_definition_key(&name.name), Vec::new()),
             SchemaKind::Database => {
@@ -249,8 +250,9 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
                     Vec::new(),
                 )
             }
-            SchemaKind::Table => {
+            SchemaKind::Table | SchemaKind::Edge => {
                 let database = database()?;
+                cascade = Some(database.clone());
                 let mut ranges = vec![
                     database.table_range(&name.name),
                     database.field_definitions_range(&name.name),
@@ -285,6 +287,7 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
                 SchemaKind::Namespace => "namespace",
                 SchemaKind::Database => "database",
                 SchemaKind::Table => "table",
+                SchemaKind::Edge => "edge",
                 SchemaKind::Field => "field",
                 SchemaKind::Index => "index",
             };
@@ -295,6 +298,9 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
                 name.span,
             ));
         }
+        if let Some(database) = cascade {
+            self.remove_records(&database, target.kind, name, span)?;
+        }
         self.store.delete(key, span)?;
         for range in ranges {
             for (key, _) in self.store.scan(&range, usize::MAX, span)? {
@@ -303,6 +309,41 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
         }
         if let Some((database, table)) = changed {
             self.rewrite_schema(&database, &table)?;
+        }
+        Ok(())
+    }
+}
+
+impl<S: TxnStore> Runner<'_, '_, '_, S> {
+    /// Before `REMOVE TABLE|EDGE`: deletes each record as `DELETE` does,
+    /// so that the edges of the table's records (and, for an edge table,
+    /// the adjacency entries of its edges) go too. `REMOVE EDGE` of a
+    /// plain table and `REMOVE TABLE` of an edge table are refused, so
+    /// the statement says what it removes.
+    fn remove_records(
+        &mut self,
+        database: &DatabaseName,
+        kind: SchemaKind,
+        name: &Ident,
+        span: Span,
+    ) -> Result<(), ExecError> {
+        let schema = self.table_schema(&name.name)?;
+        if schema.definition.is_some() && schema.is_edge() != (kind == SchemaKind::Edge) {
+            let (is, write) = match kind {
+                SchemaKind::Edge => ("a table, not an edge table", "REMOVE TABLE"),
+                _ => ("an edge table", "REMOVE EDGE"),
+            };
+            return Err(ExecError::Invalid {
+                message: format!("`{}` is {is}: write {write} {}", name.name, name.name),
+                span: name.span,
+            });
+        }
+        let range = database.table_range(&name.name);
+        for (key, bytes) in self.store.scan(&range, usize::MAX, span)? {
+            let document = decode(&key, &bytes)?;
+            if let Value::RecordId(id) = document.field("id") {
+                self.delete_record(&id, document)?;
+            }
         }
         Ok(())
     }

@@ -46,12 +46,15 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
                 let tables = self.names_in(&database.table_definitions_range(), span)?;
                 Ok(with_list(&database.database, "tables", tables))
             }
-            (SchemaKind::Table, Some(name)) => {
+            (SchemaKind::Table | SchemaKind::Edge, Some(name)) => {
                 let schema = self.table_schema(&name.name)?;
-                if schema.definition.is_none() {
-                    return missing("table", name);
+                let edge = target.kind == SchemaKind::Edge;
+                if schema.definition.is_none() || (edge && !schema.is_edge()) {
+                    return missing(if edge { "edge table" } else { "table" }, name);
                 }
                 let mut object = named(&name.name);
+                let kind = if schema.is_edge() { "edge" } else { "table" };
+                object.insert("kind".into(), Value::from(kind));
                 let mode = if schema.is_schemafull() {
                     "schemafull"
                 } else {

@@ -10,7 +10,7 @@ use std::cmp::Ordering;
 
 use super::functions;
 use super::ExecError;
-use crate::ast::{BinaryOp, Expr, ExprKind, Literal, RecordKey, Span, Statement, UnaryOp};
+use crate::ast::{BinaryOp, Expr, ExprKind, Graph, Literal, RecordKey, Span, Statement, UnaryOp};
 use crate::value::{Object, RecordId, Value};
 
 /// What an expression can see besides the document.
@@ -25,6 +25,9 @@ pub(crate) trait Scope {
     fn follow(&mut self, id: &RecordId) -> Result<Value, ExecError>;
     /// `//pattern//flags` compiled (and cached by the scope).
     fn regex(&mut self, pattern: &str, flags: &str, span: Span) -> Result<regex::Regex, ExecError>;
+    /// The records a traversal reaches, from `document` when it has no
+    /// start.
+    fn traverse(&mut self, graph: &Graph, document: &Value) -> Result<Value, ExecError>;
 }
 
 /// Evaluates `expr` with `document` as the current record (none if none).
@@ -112,6 +115,7 @@ pub(crate) fn evaluate(
         },
         ExprKind::Range { .. } => return Err(ExecError::unsupported("a range value", span)),
         ExprKind::Subquery(statement) => scope.subquery(statement)?,
+        ExprKind::Graph(graph) => scope.traverse(graph, document)?,
     })
 }
 

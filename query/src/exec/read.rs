@@ -96,6 +96,7 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
                     None => Ok(documents),
                 }
             }
+            Source::Traverse { graph, edges } => self.traversal_rows(graph, *edges),
             Source::Values(expr) => {
                 let value = evaluate(expr, &Value::None, self)?;
                 let items = match value {

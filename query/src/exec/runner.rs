@@ -127,6 +127,7 @@ impl<'s, 'e, 'i, S: TxnStore> Runner<'s, 'e, 'i, S> {
                 }
             }
             StatementKind::Insert(insert) => self.insert(insert, span),
+            StatementKind::Relate(relate) => self.relate(relate),
             StatementKind::Begin | StatementKind::Commit | StatementKind::Cancel => {
                 Err(ExecError::Transaction {
                     message:
@@ -333,5 +334,13 @@ impl<S: TxnStore> Scope for Runner<'_, '_, '_, S> {
         }
         self.regexes.insert(key, regex.clone());
         Ok(regex)
+    }
+
+    fn traverse(
+        &mut self,
+        graph: &crate::ast::Graph,
+        document: &Value,
+    ) -> Result<Value, ExecError> {
+        self.traversal_value(graph, document)
     }
 }

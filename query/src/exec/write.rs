@@ -94,6 +94,14 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
             }
             (NewKey::Generated, Some(other)) => other,
         };
+        if self.table_schema(table)?.is_edge() {
+            return Err(ExecError::Invalid {
+                message: format!(
+                    "`{table}` is an edge table: its records are made by RELATE, not CREATE or INSERT"
+                ),
+                span: self.span,
+            });
+        }
         let id = RecordId::new(table, key);
         let record_key = self.database(self.span)?.record_key(table, &id.key);
         if self.store.exists_expecting_absent(&record_key)? {
@@ -142,31 +150,25 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
                     ));
                 }
             };
+            let changed = self.keep_edge_ends(&id, &document, changed)?;
             updated.push(self.store_record(&id, Some(&document), changed)?);
         }
         Ok(Value::Array(updated))
     }
 
-    /// `DELETE`: each record read and its index entries.
+    /// `DELETE`: each record read, with its index entries and its edges
+    /// ([`Self::delete_record`]).
     pub(super) fn delete(&mut self, read: &ReadPlan) -> Result<Value, ExecError> {
         for document in self.read(read)? {
             let Value::RecordId(id) = document.field("id") else {
                 continue;
             };
-            let schema = self.table_schema(&id.table)?;
-            let database = self.database(self.span)?;
-            for index in &schema.indexes {
-                let values = index.key_of(&document);
-                let key = database.index_entry_key(&id.table, &index.name, &values, &id.key);
-                self.store.delete(key, self.span)?;
-            }
-            self.store
-                .delete(database.record_key(&id.table, &id.key), self.span)?;
+            self.delete_record(&id, document)?;
         }
         Ok(Value::Array(Vec::new()))
     }
 
-    fn apply_assignments(
+    pub(super) fn apply_assignments(
         &mut self,
         mut document: Object,
         assignments: &[Assignment],
@@ -327,9 +329,7 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
             };
         }
         if schema.is_schemafull() {
-            let undefined = document
-                .keys()
-                .find(|key| *key != "id" && !schema.fields.iter().any(|field| field.name == **key));
+            let undefined = document.keys().find(|key| !schema.allows_field(key));
             if let Some(field) = undefined {
                 return Err(ExecError::UndefinedField {
                     table: table.to_string(),

@@ -63,6 +63,7 @@ impl SchemaKind {
             SchemaKind::Namespace => "namespace",
             SchemaKind::Database => "database",
             SchemaKind::Table => "table",
+            SchemaKind::Edge => "edge",
             SchemaKind::Field => "field",
             SchemaKind::Index => "index",
         }
@@ -75,6 +76,7 @@ impl Parser<'_> {
             Some(Keyword::Namespace | Keyword::Ns) => SchemaKind::Namespace,
             Some(Keyword::Database | Keyword::Db) => SchemaKind::Database,
             Some(Keyword::Table) => SchemaKind::Table,
+            Some(Keyword::Edge) => SchemaKind::Edge,
             Some(Keyword::Field) => SchemaKind::Field,
             Some(Keyword::Index) => SchemaKind::Index,
             _ if self.at_unsupported_schema_kind() => {
@@ -90,6 +92,7 @@ impl Parser<'_> {
                     "`NAMESPACE`",
                     "`DATABASE`",
                     "`TABLE`",
+                    "`EDGE`",
                     "`FIELD`",
                     "`INDEX`",
                 ]))
@@ -99,12 +102,12 @@ impl Parser<'_> {
         Ok(kind)
     }
 
-    /// Upstream schema objects not handled yet: edges, types, enums,
-    /// modules and parameters.
+    /// Upstream schema objects not handled yet: types, enums, modules and
+    /// parameters.
     fn at_unsupported_schema_kind(&self) -> bool {
         let token = self.peek();
         matches!(token.kind, TokenKind::Word(_))
-            && ["edge", "type", "enum", "module", "mod", "param"]
+            && ["type", "enum", "module", "mod", "param"]
                 .iter()
                 .any(|word| {
                     self.source[token.span.start..token.span.end].eq_ignore_ascii_case(word)
@@ -136,7 +139,7 @@ impl Parser<'_> {
         let (allowed, natural): (&[SchemaKind], SchemaKind) = match kind {
             SchemaKind::Namespace => return Ok(false),
             SchemaKind::Database => (&[SchemaKind::Namespace], SchemaKind::Namespace),
-            SchemaKind::Table => (&[SchemaKind::Database], SchemaKind::Database),
+            SchemaKind::Table | SchemaKind::Edge => (&[SchemaKind::Database], SchemaKind::Database),
             SchemaKind::Field | SchemaKind::Index => (
                 &[SchemaKind::Table, SchemaKind::Database],
                 SchemaKind::Table,
@@ -272,7 +275,7 @@ impl Parser<'_> {
         let Some(keyword) = self.peek_keyword() else {
             return Ok(false);
         };
-        let is_table = kind == SchemaKind::Table;
+        let is_table = matches!(kind, SchemaKind::Table | SchemaKind::Edge);
         let is_index = kind == SchemaKind::Index;
         match keyword {
             Keyword::If if !parts.clauses.if_exists => {
@@ -326,8 +329,9 @@ impl Parser<'_> {
                 if_not_exists,
                 on_namespace: parts.clauses.on_namespace,
             },
-            SchemaKind::Table => DefineStatement::Table {
+            SchemaKind::Table | SchemaKind::Edge => DefineStatement::Table {
                 name,
+                edge: kind == SchemaKind::Edge,
                 if_not_exists,
                 on_database: parts.clauses.on_database,
                 fields: parts.table_fields,

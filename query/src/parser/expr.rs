@@ -40,7 +40,7 @@ impl Parser<'_> {
         })
     }
 
-    fn expr_with_height(&mut self) -> ParseResult<WithHeight> {
+    pub(super) fn expr_with_height(&mut self) -> ParseResult<WithHeight> {
         self.enter()?;
         let result = self.range();
         self.leave();
@@ -245,6 +245,13 @@ impl Parser<'_> {
                     };
                     (kind, height.max(index_height))
                 }
+                TokenKind::Op(
+                    Op::ArrowRight | Op::ArrowLeft | Op::MultiArrowRight | Op::MultiArrowLeft,
+                ) => {
+                    let start = super::graph::vertex_from_expr(expr);
+                    let (graph, graph_height) = self.graph(Some(start), height)?;
+                    (graph.kind, graph_height)
+                }
                 TokenKind::Op(Op::ParenOpen) if Self::callable(&expr) => {
                     let function = match expr.kind {
                         ExprKind::Ident(ident) => vec![ident],
@@ -344,6 +351,21 @@ impl Parser<'_> {
                 Ok((leaf(ExprKind::Param(ident), token.span), 1))
             }
             _ if Self::is_name(&token) => self.name_expression(),
+            // `->likes->person`: a traversal from the current record.
+            TokenKind::Op(
+                Op::ArrowRight | Op::ArrowLeft | Op::MultiArrowRight | Op::MultiArrowLeft,
+            ) => self.graph(None, 1),
+            // `* -> is_a -> person`: a traversal from any record.
+            TokenKind::Op(Op::Star) if self.graph_arrow_at(1) => {
+                self.next();
+                let start = crate::ast::Vertex {
+                    kind: crate::ast::VertexKind::Any,
+                    condition: None,
+                    alias: None,
+                    span: token.span,
+                };
+                self.graph(Some(start), 1)
+            }
             // The contents of brackets are parsed by `expr_with_height`, which
             // counts the nesting level.
             TokenKind::Op(Op::ParenOpen) => self.parenthesized(),
@@ -408,7 +430,7 @@ impl Parser<'_> {
     }
 
     /// `(expr)`, a tuple, or a subquery `(SELECT ...)`.
-    fn parenthesized(&mut self) -> ParseResult<WithHeight> {
+    pub(super) fn parenthesized(&mut self) -> ParseResult<WithHeight> {
         let open = self.expect_op(Op::ParenOpen)?;
         if self.at_subquery_start() {
             let outer_height = std::mem::replace(&mut self.height_seen, 0);
@@ -420,7 +442,30 @@ impl Parser<'_> {
             let height = Self::check_height(inner_height + 2, span)?;
             return Ok((leaf(ExprKind::Subquery(Box::new(statement)), span), height));
         }
-        let (items, height, trailing_comma) = self.sequence(Op::ParenClose)?;
+        if self.at_op(Op::ParenClose) {
+            let close = self.next().span;
+            return Ok((leaf(ExprKind::Tuple(Vec::new()), open.to(close)), 1));
+        }
+        let (first, first_height) = self.expr_with_height()?;
+        // `(person AS p) -> ...`: a filtered or named traversal start.
+        if self.at_keyword(Keyword::Where) || self.at_keyword(Keyword::As) {
+            return self.filtered_start(open, first, first_height);
+        }
+        let mut items = vec![first];
+        let mut height = first_height;
+        let trailing_comma = if self.eat_op(Op::Comma).is_some() {
+            let (rest, rest_height, trailing) = self.sequence(Op::ParenClose)?;
+            height = height.max(rest_height);
+            let trailing = trailing || rest.is_empty();
+            items.extend(rest);
+            trailing
+        } else {
+            if !self.at_op(Op::ParenClose) {
+                return Err(self.error_here(&["`,`", "`)`"]));
+            }
+            self.next();
+            false
+        };
         let span = open.to(Span::new(open.end, self.previous_end()));
         if items.len() == 1 && !trailing_comma {
             let mut inner = items.into_iter().next().expect("one item");
@@ -433,14 +478,21 @@ impl Parser<'_> {
 
     /// Whether a statement that can be used as a value starts here.
     pub(super) fn at_subquery_start(&self) -> bool {
+        self.subquery_at(0)
+    }
+
+    /// Whether a statement that can be used as a value starts `n` tokens
+    /// ahead.
+    pub(super) fn subquery_at(&self, n: usize) -> bool {
         matches!(
-            self.peek_keyword(),
+            Self::keyword_of(self.peek_nth(n)),
             Some(
                 Keyword::Select
                     | Keyword::Create
                     | Keyword::Update
                     | Keyword::Delete
                     | Keyword::Insert
+                    | Keyword::Relate
             )
         )
     }

@@ -5,6 +5,7 @@
 //! - `statement.rs`: data statements (`SELECT`, `CREATE`, ...), `USE`,
 //!   `LET`, transactions, `RETURN`, `EXPLAIN`.
 //! - `define.rs`: `DEFINE`, `REMOVE`, `DESCRIBE` / `INFO FOR`, and types.
+//! - `graph.rs`: traversals (`a -> edge -> b`) and `RELATE`.
 //!
 //! Every recursive step goes through [`Parser::enter`], so hostile input
 //! such as ten thousand `(` gets an error instead of a stack overflow, and
@@ -14,7 +15,10 @@
 
 mod define;
 mod expr;
+mod graph;
 mod statement;
+
+pub use graph::TRAVERSAL_HOPS_MAX;
 
 use crate::ast::{Expr, Ident, Query, Span, Statement};
 use crate::error::ParseError;
@@ -120,19 +124,6 @@ impl<'s> Parser<'s> {
     }
 
     fn statement_end_error(&self) -> ParseError {
-        let token = self.peek();
-        if let TokenKind::Op(
-            Op::ArrowRight | Op::ArrowLeft | Op::MultiArrowRight | Op::MultiArrowLeft,
-        ) = token.kind
-        {
-            return ParseError::new(
-                format!(
-                    "graph traversal ({}) is not supported yet",
-                    self.describe(token)
-                ),
-                token.span,
-            );
-        }
         self.error_here(&["`;`", "end of input"])
     }
 

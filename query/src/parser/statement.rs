@@ -28,6 +28,7 @@ impl Parser<'_> {
             Some(Keyword::Update) => self.update()?,
             Some(Keyword::Delete) => self.delete()?,
             Some(Keyword::Insert) => self.insert()?,
+            Some(Keyword::Relate) => self.relate()?,
             Some(Keyword::Define) => self.define()?,
             Some(Keyword::Remove) => self.remove()?,
             Some(Keyword::Describe) => self.describe_statement()?,
@@ -62,7 +63,6 @@ impl Parser<'_> {
         }
         let word = self.source[token.span.start..token.span.end].to_ascii_uppercase();
         let what = match word.as_str() {
-            "RELATE" => "`RELATE` (graph edges)",
             "FOR" | "WHILE" => "loops (`FOR`, `WHILE`)",
             "IF" => "`IF ... THEN ... END`",
             "BREAK" | "CONTINUE" => "loops (`BREAK`, `CONTINUE`)",
@@ -323,7 +323,7 @@ impl Parser<'_> {
     }
 
     /// `field op value, ...`; `CREATE` allows only `=`.
-    fn assignments(&mut self, set_only: bool) -> ParseResult<Vec<Assignment>> {
+    pub(super) fn assignments(&mut self, set_only: bool) -> ParseResult<Vec<Assignment>> {
         let mut assignments = Vec::new();
         loop {
             let field = self.ident("a field name")?;
@@ -391,7 +391,12 @@ impl Parser<'_> {
 
     fn delete(&mut self) -> ParseResult<StatementKind> {
         self.expect_keyword(Keyword::Delete)?;
-        let target = self.target()?;
+        let mut target = self.target()?;
+        // `DELETE a -> edge -> * WHERE ...`: the last step's edges.
+        if self.at_graph_arrow() {
+            let start = super::graph::vertex_from_expr(target);
+            target = self.graph(Some(start), 1)?.0;
+        }
         let condition = match self.eat_keyword(Keyword::Where) {
             Some(_) => self.condition()?,
             None => None,

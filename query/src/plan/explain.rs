@@ -82,6 +82,13 @@ fn source_row(source: &Source) -> Value {
             )
         }
         Source::Values(expr) => row("Values", &[("expr", expr.to_string())]),
+        Source::Traverse { graph, edges } => {
+            let yields = if *edges { "edges" } else { "records" };
+            row(
+                "Traverse",
+                &[("graph", graph.to_string()), ("yields", yields.into())],
+            )
+        }
     }
 }
 
@@ -164,6 +171,7 @@ pub fn explain(plan: &Plan) -> Vec<Value> {
                 StatementKind::Describe(_) => "Describe",
                 StatementKind::Use { .. } => "Use",
                 StatementKind::Let { .. } => "Let",
+                StatementKind::Relate(_) => "Relate",
                 _ => "Evaluate",
             };
             rows.push(row(name, &[("statement", statement.to_string())]));

@@ -195,11 +195,7 @@ pub(super) fn check_fields(
     if !schema.is_schemafull() {
         return Ok(());
     }
-    let defined = |name: &str| {
-        name == "id"
-            || aliases.contains(&name)
-            || schema.fields.iter().any(|field| field.name == name)
-    };
+    let defined = |name: &str| aliases.contains(&name) || schema.allows_field(name);
     let unknown = |ident: &Ident| ExecError::Unknown {
         kind: "field",
         name: ident.name.clone(),

@@ -131,6 +131,7 @@ impl Display for Expr {
                 write!(f, "({start}{op}{end})")
             }
             ExprKind::Subquery(statement) => write!(f, "({statement})"),
+            ExprKind::Graph(graph) => graph.fmt(f),
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::ast::*;
 use crate::token::Keyword;
 
 mod expr;
+mod graph;
 
 /// Writes `items` separated by `, `.
 fn comma_separated<T: Display>(f: &mut Formatter<'_>, items: &[T]) -> fmt::Result {
@@ -113,6 +114,7 @@ impl Display for StatementKind {
                 }
                 Ok(())
             }
+            StatementKind::Relate(relate) => relate.fmt(f),
             StatementKind::Insert(insert) => {
                 write!(f, "INSERT INTO {} {}", insert.table, insert.value)
             }
@@ -317,12 +319,13 @@ impl Display for DefineStatement {
             }
             DefineStatement::Table {
                 name,
+                edge,
                 if_not_exists: yes,
                 on_database,
                 fields,
                 schema,
             } => {
-                f.write_str("TABLE ")?;
+                f.write_str(if *edge { "EDGE " } else { "TABLE " })?;
                 if_not_exists(f, *yes)?;
                 name.fmt(f)?;
                 on(f, "DATABASE", on_database)?;
@@ -445,6 +448,7 @@ impl Display for SchemaTargetDisplay<'_> {
             SchemaKind::Namespace => "NAMESPACE",
             SchemaKind::Database => "DATABASE",
             SchemaKind::Table => "TABLE",
+            SchemaKind::Edge => "EDGE",
             SchemaKind::Field => "FIELD",
             SchemaKind::Index => "INDEX",
         })?;

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod db;
+pub mod graph;
 pub mod upstream;
 
 use zerodb_query::{parse, parse_expression};
