@@ -64,11 +64,16 @@ echo "loading $KEYS keys..." >&2
 PERF=0
 command -v perf >/dev/null && PERF=1
 
-# One run: prints "ops p50 p99 p999 syncs_per_write fsyncs_per_write".
+# One run: prints "ops p50 p99 p999 syncs_per_write fsyncs_per_write
+# fast_path_percent" (blind writes committed on the fast path, of those
+# committed on either path).
 run_once() {
     local clients=$1 ratio=$2 out synced0 synced1 committed0 committed1 fsyncs=NA perf_pid=
+    local fast0 fast1 classic0 classic1
     synced0=$(metric batches_synced_total)
     committed0=$(metric committed_total)
+    fast0=$(metric fast_path_commits_total)
+    classic0=$(metric classic_path_commits_total)
     if [ "$PERF" = 1 ]; then
         perf stat -x, -e 'syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync' -p "$DEV_PID" \
             -o "$WORK/perf.txt" 2>/dev/null &
@@ -83,7 +88,10 @@ run_once() {
     fi
     synced1=$(metric batches_synced_total)
     committed1=$(metric committed_total)
-    echo "$out" | awk -v s="$((synced1 - synced0))" -v c="$((committed1 - committed0))" -v f="$fsyncs" '
+    fast1=$(metric fast_path_commits_total)
+    classic1=$(metric classic_path_commits_total)
+    echo "$out" | awk -v s="$((synced1 - synced0))" -v c="$((committed1 - committed0))" -v f="$fsyncs" \
+        -v fast="$((fast1 - fast0))" -v classic="$((classic1 - classic0))" '
         /^throughput/ {
             gsub(/[;,]/, " ");
             ops = $2; p50 = $6; p99 = $9; p999 = $12;
@@ -91,14 +99,15 @@ run_once() {
         END {
             if (c > 0) { spw = sprintf("%.2f", s / c); fpw = (f == "NA") ? "NA" : sprintf("%.2f", f / c) }
             else { spw = "-"; fpw = "-" }
-            printf "%s %s %s %s %s %s\n", ops, p50, p99, p999, spw, fpw
+            fast_pct = (fast + classic > 0) ? sprintf("%.1f", 100 * fast / (fast + classic)) : "-"
+            printf "%s %s %s %s %s %s %s\n", ops, p50, p99, p999, spw, fpw, fast_pct
         }'
 }
 
 median() { sort -g | awk '{v[NR] = $1} END {print (NR ? v[int((NR + 1) / 2)] : "-")}'; }
 
-echo "| read ratio | clients | ops/s | p50 ms | p99 ms | p99.9 ms | syncs/write | fsyncs/write | runs |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| read ratio | clients | ops/s | p50 ms | p99 ms | p99.9 ms | syncs/write | fsyncs/write | fast path % | runs |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for ratio in ${RATIOS//,/ }; do
     for clients in ${CLIENTS//,/ }; do
         : >"$WORK/cell.txt"
@@ -107,7 +116,7 @@ for ratio in ${RATIOS//,/ }; do
             echo "  ratio $ratio clients $clients: $(tail -1 "$WORK/cell.txt")" >&2
         done
         row="| $ratio | $clients"
-        for column in 1 2 3 4 5 6; do
+        for column in 1 2 3 4 5 6 7; do
             row="$row | $(awk -v c=$column '{print $c}' "$WORK/cell.txt" | median)"
         done
         echo "$row | $RUNS |"

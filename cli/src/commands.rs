@@ -518,6 +518,10 @@ fn print_info(info: &InfoReport, out: Output) {
         info.batches_synced, info.inputs_handled
     );
     println!(
+        "blind writes: {} on the fast path, {} on the classic path",
+        info.fast_path_commits, info.classic_path_commits
+    );
+    println!(
         "storage: {} records, {} bytes on disk, WAL {} bytes at position {}, {} checkpoints",
         info.records, info.disk_bytes, info.wal_bytes, info.wal_position, info.checkpoints
     );
@@ -550,6 +554,8 @@ impl serde::Serialize for InfoJson<'_> {
             "latency_p99_us": i.latency_p99_us, "latency_p999_us": i.latency_p999_us,
             "committed": i.committed, "aborted": i.aborted, "in_flight": i.in_flight,
             "locks_held": i.locks_held, "batches_synced": i.batches_synced,
+            "fast_path_commits": i.fast_path_commits,
+            "classic_path_commits": i.classic_path_commits,
             "inputs_handled": i.inputs_handled, "records": i.records, "disk_bytes": i.disk_bytes,
             "wal_bytes": i.wal_bytes, "wal_position": i.wal_position, "checkpoints": i.checkpoints,
             "cache_bytes": i.cache_bytes, "cache_hits": i.cache_hits, "cache_misses": i.cache_misses,

@@ -290,6 +290,12 @@ pub struct InfoReport {
     pub locks_held: u64,
     /// Engine syncs (group commits) by the runtime.
     pub batches_synced: u64,
+    /// Blind writes this coordinator committed on the fast path (every
+    /// replica prepared; one round trip).
+    pub fast_path_commits: u64,
+    /// Blind writes this coordinator committed on the classic path (a
+    /// quorum prepared; `Decide` at the home replicas).
+    pub classic_path_commits: u64,
     /// Inputs handled by the runtime.
     pub inputs_handled: u64,
     /// Records in the engine.

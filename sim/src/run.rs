@@ -211,6 +211,7 @@ fn options(config: &RunConfig) -> TxnOptions {
         unsafe_blind_ignores_stored_version: switches.blind_ignores_stored_version,
         unsafe_abort_blind_without_refusal: switches.abort_blind_without_refusal,
         unsafe_fast_path_on_quorum: switches.fast_path_on_quorum,
+        unsafe_read_skips_blind_prepare: switches.read_skips_blind_prepare,
         watermark_ms: WATERMARK_MS,
         watermark_margin_ms: WATERMARK_MARGIN_MS,
         ..TxnOptions::default()

@@ -40,6 +40,8 @@ pub struct UnsafeSwitches {
     pub abort_blind_without_refusal: bool,
     /// The fast path commits with a quorum of prepares (I3).
     pub fast_path_on_quorum: bool,
+    /// Reads skip a blind prepare whose register is empty (I7).
+    pub read_skips_blind_prepare: bool,
 }
 
 impl UnsafeSwitches {
@@ -78,6 +80,10 @@ impl UnsafeSwitches {
                 " --unsafe-abort-blind-without-refusal",
             ),
             (self.fast_path_on_quorum, " --unsafe-fast-path-on-quorum"),
+            (
+                self.read_skips_blind_prepare,
+                " --unsafe-read-skips-blind-prepare",
+            ),
         ] {
             if on {
                 flags.push_str(flag);

@@ -174,7 +174,7 @@ fn releasing_votes_before_their_sync_is_caught() {
         release_votes_before_sync: true,
         ..UnsafeSwitches::default()
     };
-    broken_switch_is_caught(switches, WorkloadKind::Register, 1, "linearizability");
+    broken_switch_is_caught(switches, WorkloadKind::Register, 3, "linearizability");
 }
 
 #[test]
@@ -201,7 +201,7 @@ fn skipping_lock_durability_is_caught() {
         skip_lock_durability: true,
         ..UnsafeSwitches::default()
     };
-    broken_switch_is_caught(switches, WorkloadKind::Register, 1, "linearizability");
+    broken_switch_is_caught(switches, WorkloadKind::Register, 3, "linearizability");
 }
 
 /// Read-time repair skipped: a read that meets a committed transaction's
@@ -212,7 +212,7 @@ fn skipping_read_repair_is_caught() {
         skip_read_repair: true,
         ..UnsafeSwitches::default()
     };
-    broken_switch_is_caught(switches, WorkloadKind::Register, 9, "linearizability");
+    broken_switch_is_caught(switches, WorkloadKind::Register, 6, "linearizability");
 }
 
 /// Anti-entropy off: eventual replicas that missed a write (no hint, no
@@ -336,7 +336,7 @@ fn skipping_range_locks_breaks_a_unique_index_and_is_caught() {
     broken_switch_is_caught(
         switches,
         WorkloadKind::Documents,
-        11,
+        6,
         "documents: a read of email",
     );
 }

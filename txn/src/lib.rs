@@ -69,7 +69,7 @@ mod watermark;
 pub mod testing;
 
 pub use audit::Audit;
-pub use coordinator::TXN_OPS_MAX;
+pub use coordinator::{CommitPaths, TXN_OPS_MAX};
 pub use error::{ClientError, CodecError, Refusal};
 pub use hlc::Hlc;
 pub use membership::{Policies, View};

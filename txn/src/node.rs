@@ -236,6 +236,11 @@ impl<E: Engine> TxnNode<E> {
         self.replica.held.len()
     }
 
+    /// Blind transactions this coordinator committed, by path.
+    pub fn commit_paths(&self) -> crate::coordinator::CommitPaths {
+        self.coord.paths
+    }
+
     /// Number of client requests in flight at this coordinator.
     pub fn requests_in_flight(&self) -> usize {
         self.coord.in_flight()

@@ -103,6 +103,11 @@ pub struct TxnOptions {
     /// the fast path with a quorum of prepares instead of every replica's
     /// (breaks I3). Never set in production.
     pub unsafe_fast_path_on_quorum: bool,
+    /// Checker validation only: a strong read goes on without a blind
+    /// prepare whose home register accepted nothing, as it may for a v1
+    /// lock (breaks I7: the prepare may have committed on the fast path).
+    /// Never set in production.
+    pub unsafe_read_skips_blind_prepare: bool,
 }
 
 impl Default for TxnOptions {
@@ -138,6 +143,7 @@ impl Default for TxnOptions {
             unsafe_blind_ignores_stored_version: false,
             unsafe_abort_blind_without_refusal: false,
             unsafe_fast_path_on_quorum: false,
+            unsafe_read_skips_blind_prepare: false,
         }
     }
 }

@@ -491,13 +491,13 @@ fn a_strong_write_without_a_quorum_is_unavailable() {
     }
 }
 
-#[test]
-fn coordinator_crash_after_every_prepare_commits_the_blind_write_by_termination() {
-    // Protocol v2's fast path: every replica prepared the blind put by
-    // itself, so it is committed, though no register holds anything. The
-    // coordinator dies before anyone learns it. A read must not skip the
-    // prepares (I7): it waits, and termination commits the write.
-    let mut c = Cluster::new(3, 9, TxnOptions::default());
+/// A blind put every replica prepared, whose coordinator died before
+/// anyone learned the outcome; returns the cluster and what a read from
+/// node 2 answered while the prepares were held.
+fn read_after_an_unannounced_fast_path_commit(
+    options: TxnOptions,
+) -> (Cluster, Key, Option<Vec<u8>>) {
+    let mut c = Cluster::new(3, 9, options);
     let k = key("gina");
     c.call(1, put(&k, b"old"), 5_000);
     c.crash_hook = Some(Box::new(|node, msg| {
@@ -507,7 +507,18 @@ fn coordinator_crash_after_every_prepare_commits_the_blind_write_by_termination(
     assert!(c.run_until(5_000, |c| !c.running().contains(&1)));
     c.crash_hook = None;
     assert!(c.locks_held() > 0, "the survivors hold the prepares");
-    assert_eq!(value_of(c.call(2, get(&k), 10_000)), Some(b"new".to_vec()));
+    let read = value_of(c.call(2, get(&k), 10_000));
+    (c, k, read)
+}
+
+#[test]
+fn coordinator_crash_after_every_prepare_commits_the_blind_write_by_termination() {
+    // Protocol v2's fast path: every replica prepared the blind put by
+    // itself, so it is committed, though no register holds anything. The
+    // coordinator dies before anyone learns it. A read must not skip the
+    // prepares (I7): it waits, and termination commits the write.
+    let (mut c, k, read) = read_after_an_unannounced_fast_path_commit(TxnOptions::default());
+    assert_eq!(read, Some(b"new".to_vec()));
     assert!(c.run_until(10_000, |c| c.locks_held() == 0));
     c.restart(1);
     assert!(c.run_until(10_000, |c| c.locks_held() == 0));
@@ -558,4 +569,23 @@ fn a_blind_write_one_replica_never_prepared_is_aborted_by_termination() {
             "node {node}"
         );
     }
+}
+
+/// I7 broken: a read that skips a blind prepare because its register is
+/// empty answers the value from before a write that is committed (every
+/// replica prepared it), so a later read goes backwards.
+#[test]
+fn a_read_that_skips_a_blind_prepare_misses_a_committed_write() {
+    let options = TxnOptions {
+        unsafe_read_skips_blind_prepare: true,
+        ..TxnOptions::default()
+    };
+    let (mut c, k, read) = read_after_an_unannounced_fast_path_commit(options);
+    assert_eq!(
+        read,
+        Some(b"old".to_vec()),
+        "the broken read skips the commit"
+    );
+    assert!(c.run_until(10_000, |c| c.locks_held() == 0));
+    assert_eq!(value_of(c.call(3, get(&k), 5_000)), Some(b"new".to_vec()));
 }

@@ -434,6 +434,11 @@ impl<E: Engine> NodeCore<E> {
         self.txn.requests_in_flight()
     }
 
+    /// Blind transactions this node coordinated, by commit path.
+    pub fn commit_paths(&self) -> zerodb_txn::CommitPaths {
+        self.txn.commit_paths()
+    }
+
     /// Lock sets held by this replica.
     pub fn locks_held(&self) -> usize {
         self.txn.locks_held()

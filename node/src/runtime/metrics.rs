@@ -124,6 +124,18 @@ pub fn render(info: &InfoReport) -> String {
         info.batches_synced,
     );
     metric(
+        "fast_path_commits_total",
+        "counter",
+        "Blind writes committed on the fast path (every replica prepared; one round trip).",
+        info.fast_path_commits,
+    );
+    metric(
+        "classic_path_commits_total",
+        "counter",
+        "Blind writes committed on the classic path (a quorum prepared; Decide at the home replicas).",
+        info.classic_path_commits,
+    );
+    metric(
         "inputs_handled_total",
         "counter",
         "Inputs handled by the event loop.",

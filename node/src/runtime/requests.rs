@@ -213,6 +213,8 @@ impl EventLoop {
             in_flight: self.core.requests_in_flight() as u64,
             locks_held: self.core.locks_held() as u64,
             batches_synced: self.core.engine_mut().syncs(),
+            fast_path_commits: self.core.commit_paths().fast,
+            classic_path_commits: self.core.commit_paths().classic,
             inputs_handled: self.inputs,
             records: stats.records,
             disk_bytes: stats.disk_bytes,

@@ -115,6 +115,11 @@ struct Args {
     /// prepares instead of every replica's (breaks I3).
     #[arg(long)]
     unsafe_fast_path_on_quorum: bool,
+    /// Test only: a strong read goes on without a blind prepare whose
+    /// register accepted nothing (breaks I7: it may have committed on the
+    /// fast path).
+    #[arg(long)]
+    unsafe_read_skips_blind_prepare: bool,
     /// Print every anomaly of a single seed (default: the first 20).
     #[arg(long)]
     verbose: bool,
@@ -165,6 +170,7 @@ fn main() -> ExitCode {
             blind_ignores_stored_version: args.unsafe_blind_ignores_stored_version,
             abort_blind_without_refusal: args.unsafe_abort_blind_without_refusal,
             fast_path_on_quorum: args.unsafe_fast_path_on_quorum,
+            read_skips_blind_prepare: args.unsafe_read_skips_blind_prepare,
         },
         keep_history: args.history,
         without: args.without.clone(),

@@ -120,8 +120,7 @@ impl<E: Engine> TxnNode<E> {
                 .all(|n| granted.contains_key(n) || failed.contains(n));
             let waited = since + self.options.fast_path_wait_ms <= self.now_ms;
             if !refused.is_empty() || answered || waited {
-                let value = self.blind_commit_value(run);
-                return self.blind_propose(run, value);
+                return self.blind_classic_commit(run);
             }
             return true;
         }
@@ -143,6 +142,7 @@ impl<E: Engine> TxnNode<E> {
 
     /// Every replica prepared the attempt itself: it is committed.
     fn blind_fast_commit(&mut self, run: &mut TxnRun) -> bool {
+        self.coord.paths.fast += 1;
         let value = self.blind_commit_value(run);
         let results = run.blind.as_ref().expect("a blind run").results.clone();
         run.phase = Phase::Deciding {
@@ -153,12 +153,11 @@ impl<E: Engine> TxnNode<E> {
         self.decided(run, value)
     }
 
-    /// `Decide` at ballot 0: the prepared commit (classic path).
-    fn blind_propose(&mut self, run: &mut TxnRun, value: Decision) -> bool {
-        let results = match &value {
-            Decision::Committed { .. } => run.blind.as_ref().expect("a blind run").results.clone(),
-            Decision::Aborted => Vec::new(),
-        };
+    /// `Decide` at ballot 0 with the prepared commit (the classic path).
+    fn blind_classic_commit(&mut self, run: &mut TxnRun) -> bool {
+        self.coord.paths.classic += 1;
+        let value = self.blind_commit_value(run);
+        let results = run.blind.as_ref().expect("a blind run").results.clone();
         self.send_decide(run, &value);
         run.phase = Phase::Deciding {
             value,

@@ -46,6 +46,17 @@ pub(crate) struct CoordinatorState {
     pub(crate) eventual: BTreeMap<ReqId, EventualOp>,
     pub(crate) queries: BTreeMap<ReqId, QueryOwner>,
     pub(crate) combiner: combine::Combiner,
+    /// Commits of blind transactions, by path (protocol v2).
+    pub(crate) paths: CommitPaths,
+}
+
+/// How many blind transactions this coordinator committed on each path.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommitPaths {
+    /// Every replica prepared: one round trip, no register.
+    pub fast: u64,
+    /// A quorum prepared: `Decide` at the home replicas.
+    pub classic: u64,
 }
 
 impl CoordinatorState {

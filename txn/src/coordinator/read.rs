@@ -271,6 +271,7 @@ impl<E: Engine> TxnNode<E> {
             // empty register, unless a replica refused it for good (I7).
             let unaccepted = statuses.values().all(|s| s.accepted.is_none());
             let no_fast_path = !lock.blind
+                || node.options.unsafe_read_skips_blind_prepare
                 || statuses
                     .values()
                     .any(|s| s.prepare == PrepareState::Refused);

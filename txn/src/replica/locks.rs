@@ -503,7 +503,15 @@ impl<E: Engine> TxnNode<E> {
             value: r.value,
         };
         let mut values = Vec::with_capacity(req.keys.len());
-        for k in &req.keys {
+        // A blind prepare's coordinator reads nothing: its writes and
+        // version are fixed (the version was checked against the stored
+        // one before the grant).
+        let reads = if req.blind.is_some() {
+            &[][..]
+        } else {
+            &req.keys[..]
+        };
+        for k in reads {
             let record = self.engine.get(Space::Data, &k.key).map_err(storage)?;
             values.push((k.key.clone(), record.map(versioned)));
         }
