@@ -211,7 +211,7 @@ fn a_wildcard_start_is_any_record_with_such_an_edge() {
     );
     assert_eq!(
         db.last("SELECT c FROM (* -> is_a -> category:person) -> owns -> (car AS c)"),
-        "[{ c: car:tesla }, { c: car:ghost }]"
+        "[{ c: car:ghost }, { c: car:tesla }]"
     );
 }
 

@@ -150,7 +150,8 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
         }
     }
 
-    /// One scan of an adjacency list: (edge, other end) per entry.
+    /// One scan of an adjacency list: (edge, other end) per entry, in the
+    /// order of the other end.
     fn adjacency(
         &mut self,
         side: Adjacency,
@@ -171,6 +172,11 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
                 }
             }
         }
+        // In order of the record reached, not of the edge's key: edge keys
+        // are often generated, and results should not depend on them.
+        entries.sort_by(|(edge_a, vertex_a), (edge_b, vertex_b)| {
+            vertex_a.cmp(vertex_b).then_with(|| edge_a.cmp(edge_b))
+        });
         Ok(entries)
     }
 }

@@ -5,7 +5,8 @@
 //! Each step takes the walks so far (a record, and the aliases bound on
 //! the way) to the records at the other end of the step's edges that the
 //! step's vertex pattern admits. Walks are kept once each, in the order
-//! they were first reached, so results are deterministic. Depth levels
+//! they were first reached (from each record, in the order of the records
+//! its edges reach), so results do not depend on generated edge keys. Depth levels
 //! (`is_a[0..2]`) walk breadth first from each record with a visited set:
 //! a record counts at the level of its shortest path and is reached once,
 //! so cycles end. Every record a traversal reaches counts against
