@@ -106,6 +106,16 @@ pub(super) fn apply_mode(
     if touched_eventual.is_none() {
         return Ok(Apply::Transaction);
     }
+    if commit
+        .writes
+        .iter()
+        .any(|(key, _)| writes_edges(&key.table))
+    {
+        return Err(refused(without_guarantees(
+            namespace,
+            "an edge (RELATE, or a delete that takes a record's edges with it) cannot be written together with its adjacency entries",
+        )));
+    }
     if let Some(strong) = touched.iter().find(|touched| !is_eventual(touched)) {
         return Err(refused(without_guarantees(
             namespace,
@@ -137,6 +147,12 @@ async fn send_again_on_wrong_epoch<C: CoreCalls>(
         answer = core.call(request.clone()).await;
     }
     answer
+}
+
+/// Whether a write to `table` is part of an edge: the adjacency entries
+/// that must change with the edge record.
+fn writes_edges(table: &str) -> bool {
+    table == zerodb_query::keys::OUT_EDGES || table == zerodb_query::keys::IN_EDGES
 }
 
 /// "namespace X is eventual: ... without multi-key guarantees; ..."

@@ -151,6 +151,27 @@ fn uniqueness_rules_are_refused_and_not_defined() {
     });
 }
 
+#[test]
+fn edges_are_refused_and_not_written() {
+    let core = MemoryCore::default();
+    block_on(async {
+        ok(
+            &core,
+            "CREATE person:a SET name = 'A'; CREATE person:b SET name = 'B'",
+        )
+        .await;
+        let message = refused(&core, "RELATE person:a -> knows -> person:b").await;
+        assert!(message.contains("edge"), "{message}");
+        assert_eq!(ok(&core, "SELECT * FROM knows").await, vec!["[]"]);
+        // Records without edges are deleted as before.
+        ok(&core, "DELETE person:a").await;
+        assert_eq!(
+            ok(&core, "SELECT name FROM person").await,
+            vec!["[{ name: 'B' }]"]
+        );
+    });
+}
+
 /// A core whose catalog learned a moment ago that "test" is eventual: the
 /// query started with an older view.
 struct LateCatalog(MemoryCore);

@@ -246,7 +246,8 @@ impl TxnStore for FetchedStore {
 /// definition (in reserved tables, whose names start with `#`; index
 /// entries too, under `#ix`).
 fn is_catalog(table: &str) -> bool {
-    table.starts_with('#') && table != zerodb_query::keys::INDEX_ENTRIES
+    use zerodb_query::keys::{INDEX_ENTRIES, IN_EDGES, OUT_EDGES};
+    table.starts_with('#') && ![INDEX_ENTRIES, OUT_EDGES, IN_EDGES].contains(&table)
 }
 
 /// Whether a key read is of the catalog ([`is_catalog`]).
