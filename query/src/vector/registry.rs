@@ -25,7 +25,7 @@ use crate::value::{codec, Value};
 
 /// Seed of every graph's levels: a graph rebuilt from the same records in
 /// the same order is the same graph.
-const GRAPH_SEED: u64 = 0x5eed_0f_a11_9a9b;
+const GRAPH_SEED: u64 = 0x0005_eed0_fa11_9a9b;
 /// Removed points a graph may carry before it is rebuilt (when they also
 /// outnumber the live ones).
 const GRAPH_REMOVED_POINTS_MIN: usize = 64;
