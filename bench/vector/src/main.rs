@@ -24,6 +24,8 @@ use zerodb_query::vector::Metric;
 
 /// Centres the vectors gather around.
 const CLUSTERS: usize = 100;
+/// Exact search, zeroql's graph, instant-distance.
+const ENGINES: usize = 3;
 /// Bytes of one page of the resident set (`/proc/self/statm` counts pages).
 const PAGE_BYTES: usize = 4_096;
 
@@ -39,6 +41,10 @@ struct Options {
     ef_search: usize,
     runs: usize,
     seed: u64,
+    /// Measure this engine once and print its figures (the child mode the
+    /// parent starts for each engine and run, so that each builds in a
+    /// fresh process and its resident-set growth is its own).
+    engine: Option<usize>,
 }
 
 impl Options {
@@ -53,6 +59,7 @@ impl Options {
             ef_search: 64,
             runs: 3,
             seed: 1,
+            engine: None,
         };
         let mut arguments = std::env::args().skip(1);
         while let Some(flag) = arguments.next() {
@@ -73,6 +80,7 @@ impl Options {
                 "--ef-search" => options.ef_search = count,
                 "--runs" => options.runs = count,
                 "--seed" => options.seed = number,
+                "--engine" if count < ENGINES => options.engine = Some(count),
                 other => return Err(format!("unknown flag {other}")),
             }
         }
@@ -108,7 +116,8 @@ impl Numbers {
 fn clustered(numbers: &mut Numbers, centres: &[Vec<f64>], count: usize) -> Vec<Vec<f64>> {
     (0..count)
         .map(|_| {
-            let centre = &centres[(numbers.next_unit() * centres.len() as f64) as usize % centres.len()];
+            let centre =
+                &centres[(numbers.next_unit() * centres.len() as f64) as usize % centres.len()];
             centre
                 .iter()
                 .map(|x| x + 0.35 * numbers.next_normal())
@@ -172,7 +181,10 @@ impl Engine {
                 .collect(),
             Engine::Instant(map) => {
                 let query = Vector(query.iter().map(|x| *x as f32).collect());
-                map.search(&query, search).take(k).map(|item| *item.value).collect()
+                map.search(&query, search)
+                    .take(k)
+                    .map(|item| *item.value)
+                    .collect()
             }
         }
     }
@@ -295,6 +307,93 @@ fn mib(bytes: usize) -> String {
     format!("{:.1}", bytes as f64 / (1024.0 * 1024.0))
 }
 
+/// The exact `k` nearest of each query, by brute force.
+fn exact_answers(data: &[Vec<f64>], queries: &[Vec<f64>], options: &Options) -> Vec<Vec<usize>> {
+    let exact = build(0, data, options);
+    let mut search = Search::default();
+    queries
+        .iter()
+        .map(|query| exact.search(query, options.k, options.ef_search, &mut search))
+        .collect()
+}
+
+/// Child mode: one engine, one run; prints its figures on one line.
+fn measure_one(kind: usize, options: &Options) {
+    let (data, queries) = vectors(options);
+    let (mut figures, answers, _) = measure(kind, &data, &queries, None, options);
+    let truth = exact_answers(&data, &queries, options);
+    let found: usize = answers
+        .iter()
+        .zip(&truth)
+        .map(|(answer, exact)| answer.iter().filter(|at| exact.contains(at)).count())
+        .sum();
+    figures.recall = found as f64 / truth.iter().map(Vec::len).sum::<usize>() as f64;
+    println!(
+        "figures {} {} {} {} {} {} {}",
+        figures.build.as_secs_f64(),
+        figures.resident_bytes,
+        figures.own_bytes.map_or(-1, |bytes| bytes as i64),
+        figures.recall,
+        figures.p50.as_secs_f64(),
+        figures.p99.as_secs_f64(),
+        figures.per_second
+    );
+}
+
+/// Runs this program in child mode for `kind` and reads its figures.
+fn measure_in_child(kind: usize) -> Result<Figures, String> {
+    let program = std::env::current_exe().map_err(|error| error.to_string())?;
+    let output = std::process::Command::new(program)
+        .args(std::env::args().skip(1))
+        .args(["--engine", &kind.to_string()])
+        .output()
+        .map_err(|error| error.to_string())?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text
+        .lines()
+        .find_map(|line| line.strip_prefix("figures "))
+        .ok_or_else(|| {
+            format!(
+                "engine {kind} printed no figures: {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })?;
+    let numbers: Vec<f64> = line
+        .split_whitespace()
+        .map(|word| {
+            word.parse::<f64>()
+                .map_err(|error| format!("{word}: {error}"))
+        })
+        .collect::<Result<_, _>>()?;
+    let [build, resident, own, recall, p50, p99, per_second] = numbers[..] else {
+        return Err(format!("engine {kind} printed {line}"));
+    };
+    Ok(Figures {
+        build: Duration::from_secs_f64(build),
+        resident_bytes: resident as usize,
+        own_bytes: (own >= 0.0).then_some(own as usize),
+        recall,
+        p50: Duration::from_secs_f64(p50),
+        p99: Duration::from_secs_f64(p99),
+        per_second,
+    })
+}
+
+/// The data and the queries, the same for every engine and run.
+fn vectors(options: &Options) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+    let mut numbers = Numbers(options.seed);
+    let centres: Vec<Vec<f64>> = (0..CLUSTERS)
+        .map(|_| {
+            (0..options.dimensions)
+                .map(|_| numbers.next_normal())
+                .collect()
+        })
+        .collect();
+    let data = clustered(&mut numbers, &centres, options.vectors);
+    let queries = clustered(&mut numbers, &centres, options.queries);
+    (data, queries)
+}
+
 fn main() {
     let options = match Options::parse() {
         Ok(options) => options,
@@ -303,24 +402,28 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let mut numbers = Numbers(options.seed);
-    let centres: Vec<Vec<f64>> = (0..CLUSTERS)
-        .map(|_| (0..options.dimensions).map(|_| numbers.next_normal()).collect())
-        .collect();
-    let data = clustered(&mut numbers, &centres, options.vectors);
-    let queries = clustered(&mut numbers, &centres, options.queries);
-    let mut names = ["", "", ""];
-    let mut runs: [Vec<Figures>; 3] = Default::default();
-    let mut truth: Option<Vec<Vec<usize>>> = None;
+    if let Some(kind) = options.engine {
+        measure_one(kind, &options);
+        return;
+    }
+    let names = [
+        "exact search (every vector)",
+        "zeroql index::hnsw",
+        "instant-distance 0.6",
+    ];
+    let mut runs: [Vec<Figures>; ENGINES] = Default::default();
     for run in 0..options.runs {
-        for kind in 0..3 {
-            let (figures, answers, name) = measure(kind, &data, &queries, truth.as_deref(), &options);
-            eprintln!("run {}: {name}: {figures:?}", run + 1);
-            if kind == 0 && truth.is_none() {
-                truth = Some(answers);
+        for (kind, name) in names.iter().enumerate() {
+            match measure_in_child(kind) {
+                Ok(figures) => {
+                    eprintln!("run {}: {name}: {figures:?}", run + 1);
+                    runs[kind].push(figures);
+                }
+                Err(message) => {
+                    eprintln!("vecbench: {message}");
+                    std::process::exit(1);
+                }
             }
-            names[kind] = name;
-            runs[kind].push(figures);
         }
     }
     println!(
@@ -337,7 +440,9 @@ fn main() {
         let per_second = median(figures, |f| f.per_second).per_second;
         let build = median(figures, |f| f.build.as_secs_f64()).build;
         let resident = median(figures, |f| f.resident_bytes as f64).resident_bytes;
-        let own = figures[0].own_bytes.map_or("-".to_string(), |bytes| format!("{} MiB", mib(bytes)));
+        let own = figures[0]
+            .own_bytes
+            .map_or("-".to_string(), |bytes| format!("{} MiB", mib(bytes)));
         println!(
             "| {name} | {recall:.3} | {:.3} ms | {:.3} ms | {per_second:.0} | {:.2} s | {} MiB | {own} |",
             p50.as_secs_f64() * 1e3,
