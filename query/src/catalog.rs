@@ -13,6 +13,7 @@ use std::fmt;
 use crate::ast::{Expr, SchemaMode, TypeKind, TypeSig};
 use crate::exec::ExecError;
 use crate::value::{Object, Value};
+use crate::vector::hnsw::HnswOptions;
 
 /// The types a field may declare.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -289,6 +290,10 @@ pub struct IndexDefinition {
     pub fields: Vec<String>,
     /// At most one record per value (none and null are exempt).
     pub unique: bool,
+    /// `WITH index::hnsw(...)`: an approximate vector index, kept in memory
+    /// beside the records ([`crate::vector::VectorIndexes`]) rather than as
+    /// index entries.
+    pub hnsw: Option<HnswOptions>,
 }
 
 /// What the executor knows of one table.
@@ -505,6 +510,9 @@ impl IndexDefinition {
         let fields = self.fields.iter().map(|field| Value::Str(field.clone()));
         object.insert("fields".into(), Value::Array(fields.collect()));
         object.insert("unique".into(), Value::Bool(self.unique));
+        if let Some(options) = &self.hnsw {
+            object.insert("hnsw".into(), options.to_value());
+        }
         Value::Object(object)
     }
 
@@ -526,6 +534,10 @@ impl IndexDefinition {
             name: text(&object, "name").ok_or("index definition has no name")?,
             fields,
             unique: object.get("unique") == Some(&Value::Bool(true)),
+            hnsw: object
+                .get("hnsw")
+                .map(HnswOptions::from_value)
+                .transpose()?,
         })
     }
 
@@ -561,7 +573,23 @@ mod tests {
             name: "by_age".into(),
             fields: vec!["age".into(), "name".into()],
             unique: true,
+            hnsw: None,
         };
+        let vectors = IndexDefinition {
+            table: "person".into(),
+            name: "by_embedding".into(),
+            fields: vec!["embedding".into()],
+            unique: false,
+            hnsw: Some(HnswOptions {
+                m: 12,
+                ef: 40,
+                metric: crate::vector::Metric::Cosine,
+            }),
+        };
+        assert_eq!(
+            IndexDefinition::from_value(&vectors.to_value()).unwrap(),
+            vectors
+        );
         assert_eq!(
             IndexDefinition::from_value(&index.to_value()).unwrap(),
             index

@@ -36,10 +36,12 @@ mod eval;
 mod functions;
 mod graph;
 mod memory;
+mod nearest;
 mod read;
 mod relate;
 mod runner;
 mod store;
+mod vectors;
 mod write;
 
 pub use error::ExecError;

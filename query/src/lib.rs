@@ -24,6 +24,11 @@
 //! which are lexed where the lexer knows their tokens but not parsed;
 //! `GROUP BY` parses but does not run yet.
 //!
+//! Vectors (arrays of numbers as fields, `vector::distance::*`, the
+//! similarity operator `<>`, nearest-neighbour search with `<|k|>` or
+//! `ORDER BY` a distance with `LIMIT`, and `index::hnsw` indexes kept
+//! beside the records) are in [`vector`] and the same executor.
+//!
 //! Sans-IO: no clock, threads or sockets, and no dependency on other ZeroDB
 //! crates. Input is bounded by [`INPUT_SIZE_BYTES_MAX`] and
 //! [`STATEMENT_COUNT_MAX`]; nesting by [`NESTING_DEPTH_MAX`] and
@@ -53,6 +58,7 @@ pub mod plan;
 mod print;
 mod token;
 pub mod value;
+pub mod vector;
 
 pub use error::ParseError;
 pub use lexer::lex;

@@ -20,9 +20,11 @@ use crate::catalog::{IndexDefinition, TableSchema};
 use crate::exec::ExecError;
 
 mod explain;
+mod nearest;
 mod resolve;
 
 pub use explain::explain;
+pub use nearest::NearestPlan;
 
 /// Where a read takes its records from.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +59,10 @@ pub enum Source {
     /// The value of an expression: a record id, an object, or an array of
     /// them.
     Values(Expr),
+    /// The records of a table nearest to a vector (`WHERE f <|k|> $q`, or
+    /// `ORDER BY` a distance with `LIMIT` over an `index::hnsw` index),
+    /// nearest first.
+    Nearest(Box<NearestPlan>),
     /// The records a traversal reaches, with its aliases as fields; or,
     /// for `DELETE a -> e -> *`, the edges its last step follows.
     Traverse {
@@ -157,19 +163,26 @@ pub(crate) fn plan(statement: &Statement, resolver: &mut dyn Resolver) -> Result
         StatementKind::Select(select) if !select.group_by.is_empty() => {
             return Err(ExecError::unsupported("GROUP BY", select.group_by[0].span))
         }
-        StatementKind::Select(select) => Plan::Select(SelectPlan {
-            read: read_plan(
-                &select.from,
-                &select.condition,
-                select.with_index.as_ref(),
-                resolver,
-            )?,
-            order: order_by_aliases(select),
-            start: select.start.clone(),
-            limit: select.limit.clone(),
-            fields: select.fields.clone(),
-            omit: select.omit.clone(),
-        }),
+        StatementKind::Select(select) => {
+            let mut plan = SelectPlan {
+                read: read_plan(
+                    &select.from,
+                    &select.condition,
+                    select.with_index.as_ref(),
+                    resolver,
+                )?,
+                order: order_by_aliases(select),
+                start: select.start.clone(),
+                limit: select.limit.clone(),
+                fields: select.fields.clone(),
+                omit: select.omit.clone(),
+            };
+            if let [Source::TableScan { table }] = plan.read.sources.as_slice() {
+                let schema = resolver.schema(table, statement.span)?;
+                nearest::ordered_by_distance(&mut plan, &schema, select.with_index.as_ref());
+            }
+            Plan::Select(plan)
+        }
         StatementKind::Create(create) => Plan::Create(create_plan(create, resolver)?),
         StatementKind::Update(update) => Plan::Update {
             read: read_plan(
@@ -257,15 +270,22 @@ fn read_plan(
     let mut sources = Vec::new();
     for target in from {
         sources.push(match &target.kind {
-            ExprKind::Ident(table) => {
-                let schema = resolver.schema(&table.name, table.span)?;
-                choose_scan(&table.name, &schema, condition.as_ref(), hint)?
-            }
-            ExprKind::RecordId {
+            ExprKind::Ident(table)
+            | ExprKind::RecordId {
                 table,
                 key: RecordKey::Any,
             } => {
                 let schema = resolver.schema(&table.name, table.span)?;
+                if from.len() == 1 {
+                    let knn =
+                        nearest::knn_condition(&table.name, &schema, condition.as_ref(), hint)?;
+                    if let Some(knn) = knn {
+                        return Ok(ReadPlan {
+                            sources: vec![Source::Nearest(Box::new(knn))],
+                            filter: None,
+                        });
+                    }
+                }
                 choose_scan(&table.name, &schema, condition.as_ref(), hint)?
             }
             ExprKind::RecordId { table, key } => {
@@ -401,6 +421,11 @@ fn choose_scan(
             .collect::<Result<_, _>>()?,
         None => schema.indexes.iter().collect(),
     };
+    // A vector index has no entries to scan by value.
+    let candidates: Vec<&IndexDefinition> = candidates
+        .into_iter()
+        .filter(|index| index.hnsw.is_none())
+        .collect();
     let Some(condition) = condition else {
         return Ok(table_scan);
     };

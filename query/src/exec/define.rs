@@ -127,18 +127,17 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
                 unique,
                 with,
             } => {
-                if let Some(with) = with {
-                    return Err(ExecError::unsupported(
-                        "an index kind (WITH ...)",
-                        with.span,
-                    ));
-                }
+                let hnsw = match with {
+                    Some(with) => Some(super::vectors::hnsw_options(with, fields, *unique)?),
+                    None => None,
+                };
                 let database = self.database_on(on_database.as_ref(), span)?;
                 let definition = IndexDefinition {
                     table: table.name.clone(),
                     name: name.name.clone(),
                     fields: fields.iter().map(|field| field.name.clone()).collect(),
                     unique: *unique,
+                    hnsw,
                 };
                 if self.define_index(&database, definition, name, *if_not_exists)? {
                     self.rewrite_schema(&database, &table.name)?;
@@ -186,6 +185,7 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
                 name: format!("unique_{}", field.name.name),
                 fields: vec![field.name.name.clone()],
                 unique: true,
+                hnsw: None,
             };
             self.define_index(database, index, &field.name, false)?;
         }
@@ -205,6 +205,11 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
         let key = database.index_definition_key(&index.table, &index.name);
         if !self.put_definition(key, index.to_value(), name, "index", if_not_exists)? {
             return Ok(false);
+        }
+        // A vector index has no entries: the store builds its graph from
+        // the records once the definition is committed.
+        if index.hnsw.is_some() {
+            return Ok(true);
         }
         let range = database.table_range(&index.table);
         for (key, bytes) in self.store.scan(&range, usize::MAX, self.span)? {

@@ -146,6 +146,15 @@ pub enum ExecError {
         /// The statement.
         span: Span,
     },
+    /// A value is not a vector, vectors do not match, or a neighbour
+    /// count is out of range.
+    #[error("{error}")]
+    Vector {
+        /// What is wrong.
+        error: crate::vector::VectorError,
+        /// The expression.
+        span: Span,
+    },
     /// Stored bytes did not decode: a bug or corruption, not a user error.
     #[error("stored value under {key} does not decode: {error}")]
     Corrupt {
@@ -180,7 +189,8 @@ impl ExecError {
             | Unsupported { span, .. }
             | Transaction { span, .. }
             | Invalid { span, .. }
-            | TooLarge { span, .. } => Some(*span),
+            | TooLarge { span, .. }
+            | Vector { span, .. } => Some(*span),
             Corrupt { .. } | Encode(_) | Store(_) => None,
         }
     }

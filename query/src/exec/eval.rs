@@ -397,7 +397,7 @@ pub(crate) fn binary(
             _ => return Err(mismatch(op, left, right, span)),
         },
         Match | NotMatch => unreachable!("matching is evaluated by `evaluate`"),
-        Similar => return Err(ExecError::unsupported("similarity matching (`<>`)", span)),
+        Similar => super::vectors::similarity(left, right, span)?,
         And | Or | NullCoalesce => {
             unreachable!("short-circuit operators are evaluated by `evaluate`")
         }

@@ -25,7 +25,11 @@ pub(crate) fn call(
             span,
         )
     };
-    Ok(match (name.to_lowercase().as_str(), arguments.as_slice()) {
+    let lowercase = name.to_lowercase();
+    if lowercase.starts_with("vector::") {
+        return super::vectors::call(&lowercase, &arguments, span);
+    }
+    Ok(match (lowercase.as_str(), arguments.as_slice()) {
         ("string::len", [Value::Str(text)]) => Value::Int(text.chars().count() as i64),
         ("string::len", _) => return Err(wrong("one string")),
         ("string::lowercase", [Value::Str(text)]) => Value::Str(text.to_lowercase()),

@@ -1,16 +1,25 @@
 //! An in-memory [`TxnStore`] for tests and examples: a `BTreeMap` with a
-//! version counter, and a commit that validates reads and ranges.
+//! version counter, and a commit that validates reads and ranges. It keeps
+//! the graphs of `index::hnsw` indexes beside the records
+//! ([`VectorIndexes`]), fed after each commit; by default they catch up at
+//! once, and [`MemoryStore::defer_vector_indexing`] lets them lag so that
+//! tests can check that answers do not.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::store::{Commit, Scanned, Stored, TxnStore};
 use crate::keys::{KeyRange, StoreKey};
+use crate::vector::{Candidates, VectorIndexId, VectorIndexes};
 
 /// Keys with values and the version of their last write.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
     entries: BTreeMap<StoreKey, (Vec<u8>, u64)>,
     last_version: u64,
+    vectors: VectorIndexes,
+    /// Leave committed records pending in the vector indexes until
+    /// [`MemoryStore::index_vectors`].
+    vector_indexing_deferred: bool,
 }
 
 impl MemoryStore {
@@ -46,6 +55,28 @@ impl MemoryStore {
             .collect()
     }
 
+    /// Leaves records committed from now on out of the vector indexes'
+    /// graphs until [`MemoryStore::index_vectors`] (`false`: index them
+    /// at each commit, the default).
+    pub fn defer_vector_indexing(&mut self, deferred: bool) {
+        self.vector_indexing_deferred = deferred;
+    }
+
+    /// Moves up to `budget` records waiting for the vector indexes into
+    /// their graphs; returns how many.
+    pub fn index_vectors(&mut self, budget: usize) -> usize {
+        let entries = &self.entries;
+        self.vectors.catch_up(budget, |key| {
+            let (bytes, _) = entries.get(key)?;
+            crate::value::codec::decode(bytes).ok()
+        })
+    }
+
+    /// The vector indexes kept beside the records.
+    pub fn vector_indexes(&self) -> &VectorIndexes {
+        &self.vectors
+    }
+
     /// Applies `commit` if its reads and ranges are still what it saw
     /// (see [`Commit`]); otherwise changes nothing and says what conflicted.
     pub fn apply(&mut self, commit: &Commit<u64>) -> Result<(), String> {
@@ -77,6 +108,16 @@ impl MemoryStore {
                 }
             }
         }
+        let entries = &self.entries;
+        self.vectors.observe(&commit.writes, |range| {
+            entries
+                .range(range.start_key()..range.end_key())
+                .map(|(key, _)| key.clone())
+                .collect()
+        });
+        if !self.vector_indexing_deferred {
+            self.index_vectors(usize::MAX);
+        }
         Ok(())
     }
 }
@@ -107,5 +148,14 @@ impl TxnStore for MemoryStore {
                 (key.clone(), stored)
             })
             .collect())
+    }
+
+    fn nearest(
+        &mut self,
+        index: &VectorIndexId,
+        query: &[f64],
+        count: usize,
+    ) -> Result<Option<Candidates>, String> {
+        Ok(self.vectors.nearest(index, query, count))
     }
 }

@@ -97,6 +97,7 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
                 }
             }
             Source::Traverse { graph, edges } => self.traversal_rows(graph, *edges),
+            Source::Nearest(nearest) => self.nearest_rows(nearest),
             Source::Values(expr) => {
                 let value = evaluate(expr, &Value::None, self)?;
                 let items = match value {

@@ -8,6 +8,7 @@ use super::ExecError;
 use crate::ast::Span;
 use crate::keys::{KeyRange, StoreKey};
 use crate::value::{codec, Value};
+use crate::vector::{Candidates, VectorIndexId};
 
 /// Most keys one scan may return; a larger table or index range is
 /// refused rather than read into memory.
@@ -46,6 +47,23 @@ pub trait TxnStore {
         range: &KeyRange,
         limit: usize,
     ) -> Result<Vec<Scanned<Self::Version>>, String>;
+
+    /// Candidates for the `count` records nearest to `query` from the
+    /// vector index `index`, if the store keeps one
+    /// ([`crate::vector::VectorIndexes`]): the graph's nearest and every
+    /// record it has not indexed. The executor reads each candidate with
+    /// [`TxnStore::get`] and ranks them on their values. `None` (the
+    /// default): the executor reads the whole table and measures every
+    /// record, which gives the same answer, exactly.
+    fn nearest(
+        &mut self,
+        index: &VectorIndexId,
+        query: &[f64],
+        count: usize,
+    ) -> Result<Option<Candidates>, String> {
+        let _ = (index, query, count);
+        Ok(None)
+    }
 }
 
 /// A key found by a scan, with its value and version.
@@ -201,6 +219,29 @@ impl<'s, S: TxnStore> Buffered<'s, S> {
         }
         self.ranges.push(covered);
         Ok(merged.into_iter().take(limit).collect())
+    }
+
+    /// [`TxnStore::nearest`], passed through.
+    pub(crate) fn nearest(
+        &mut self,
+        index: &VectorIndexId,
+        query: &[f64],
+        count: usize,
+    ) -> Result<Option<Candidates>, ExecError> {
+        self.store
+            .nearest(index, query, count)
+            .map_err(ExecError::Store)
+    }
+
+    /// The keys of `range` this transaction wrote (or deleted).
+    pub(crate) fn written_keys(&self, range: &KeyRange) -> Vec<StoreKey> {
+        if range.is_empty() {
+            return Vec::new();
+        }
+        self.writes
+            .range(range.start_key()..range.end_key())
+            .map(|(key, _)| key.clone())
+            .collect()
     }
 
     pub(crate) fn put(

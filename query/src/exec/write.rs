@@ -206,7 +206,7 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
             "record id changed by field rules"
         );
         let database = self.database(self.span)?;
-        for index in &schema.indexes {
+        for index in schema.indexes.iter().filter(|index| index.hnsw.is_none()) {
             let old_values = old.map(|old| index.key_of(old));
             let new_values = index.key_of(&document);
             if old_values.as_ref() == Some(&new_values) {

@@ -70,7 +70,18 @@ impl Parser<'_> {
     /// `precedence_min`.
     fn binary(&mut self, precedence_min: u8) -> ParseResult<WithHeight> {
         let (mut left, mut left_height) = self.unary()?;
-        while let Some((op, token_count)) = self.peek_binary_op() {
+        loop {
+            if self.at_knn() {
+                if BinaryOp::Similar.precedence() < precedence_min {
+                    break;
+                }
+                let (knn, height) = self.knn(left, left_height)?;
+                (left, left_height) = (knn, height);
+                continue;
+            }
+            let Some((op, token_count)) = self.peek_binary_op() else {
+                break;
+            };
             let precedence = op.precedence();
             if precedence < precedence_min {
                 break;
@@ -98,6 +109,72 @@ impl Parser<'_> {
             left = Expr { kind, span };
         }
         Ok((left, left_height))
+    }
+
+    /// Whether the cursor is at `<|`, which starts the nearest-neighbour
+    /// operator `<|k|>` (`|` cannot begin an operand, so `a < |` is
+    /// nothing else).
+    fn at_knn(&self) -> bool {
+        self.peek().kind == TokenKind::Op(Op::Lt)
+            && self.peek_nth(1).kind == TokenKind::Op(Op::BitOr)
+    }
+
+    /// `field <|k|> query` or `field <|k, metric|> query` (SurrealQL's
+    /// form; upstream zeroql has no nearest-neighbour operator): the same
+    /// tree as `vector::knn(field, query, k[, 'metric'])`, at the level of
+    /// the similarity operator `<>`.
+    fn knn(&mut self, field: Expr, field_height: usize) -> ParseResult<WithHeight> {
+        let op_span = self.next().span;
+        self.next();
+        // An operand, not an expression: a binary `|` would end it.
+        self.enter()?;
+        let count = self.unary();
+        self.leave();
+        let (count, count_height) = count?;
+        let mut arguments = vec![field, count];
+        if self.eat_op(Op::Comma).is_some() {
+            let metric = self.ident("a distance: euclidean, cosine or dot")?;
+            if crate::vector::Metric::from_name(&metric.name).is_none() {
+                return Err(ParseError::new(
+                    format!(
+                        "unknown distance `{}`: write euclidean, cosine or dot",
+                        metric.name
+                    ),
+                    metric.span,
+                ));
+            }
+            arguments.push(Expr {
+                kind: ExprKind::Literal(Literal::Str(metric.name.to_ascii_lowercase())),
+                span: metric.span,
+            });
+        }
+        self.expect_op(Op::BitOr)?;
+        self.expect_op(Op::Gt)?;
+        self.enter()?;
+        let query = self.binary(BinaryOp::Similar.precedence() + 1);
+        self.leave();
+        let (query, query_height) = query?;
+        let height = field_height.max(count_height).max(query_height) + 1;
+        let height = Self::check_height(height, op_span)?;
+        // Argument order of `vector::knn(field, query, k[, metric])`.
+        arguments.insert(1, query);
+        let span = arguments[0].span.to(arguments[1].span);
+        let function = ["vector", "knn"]
+            .iter()
+            .map(|name| Ident {
+                name: (*name).to_string(),
+                span: op_span,
+            })
+            .collect();
+        let arguments = arguments
+            .into_iter()
+            .map(|value| Argument { name: None, value })
+            .collect();
+        let kind = ExprKind::Call {
+            function,
+            arguments,
+        };
+        Ok((Expr { kind, span }, height))
     }
 
     /// The binary operator at the cursor and how many tokens spell it.

@@ -82,6 +82,22 @@ fn source_row(source: &Source) -> Value {
             )
         }
         Source::Values(expr) => row("Values", &[("expr", expr.to_string())]),
+        Source::Nearest(nearest) => {
+            let mut details = vec![
+                ("table", nearest.table.clone()),
+                ("field", nearest.field.clone()),
+                ("distance", nearest.metric.name().to_string()),
+                ("query", nearest.query.to_string()),
+                ("k", nearest.count.to_string()),
+            ];
+            if let Some(index) = &nearest.index {
+                details.push(("index", index.clone()));
+            }
+            if let Some(filter) = &nearest.filter {
+                details.push(("filter", filter.to_string()));
+            }
+            row("NearestScan", &details)
+        }
         Source::Traverse { graph, edges } => {
             let yields = if *edges { "edges" } else { "records" };
             row(

@@ -4,6 +4,7 @@
 pub mod db;
 pub mod graph;
 pub mod upstream;
+pub mod vector_examples;
 
 use zerodb_query::{parse, parse_expression};
 
