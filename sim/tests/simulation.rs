@@ -363,3 +363,15 @@ fn the_fast_path_on_a_quorum_is_caught() {
     };
     broken_switch_is_caught(switches, WorkloadKind::Register, 2, "linearizability");
 }
+
+/// I7 broken: a read goes on without a blind prepare whose register is
+/// empty, although every replica prepared it and it is committed (the
+/// fast path writes no register), so the read answers an older value.
+#[test]
+fn a_read_that_skips_a_blind_prepare_is_caught() {
+    let switches = UnsafeSwitches {
+        read_skips_blind_prepare: true,
+        ..UnsafeSwitches::default()
+    };
+    broken_switch_is_caught(switches, WorkloadKind::Register, 38, "linearizability");
+}

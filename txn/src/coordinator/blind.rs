@@ -42,6 +42,17 @@ use crate::quorum::PaxosVotes;
 use crate::request::{OpResult, Response};
 use crate::types::{ver, version, Decision, Write};
 
+/// The smallest replica ring that runs blind transactions on protocol
+/// v2. In a ring of two every quorum is both replicas, so after one loses
+/// its disk (and holds only copies of its old prepares, which are never
+/// votes) termination could neither commit a prepared attempt (it needs
+/// both self-granted prepares) nor abort it (the lost replica may have
+/// prepared it: then it committed on the fast path), and the lock, the
+/// released watermark and the lost replica's fence would wait forever
+/// (`--nodes 3 --rf 2` sweeps). Such rings keep v1, whose register
+/// counts a fenced vote there (`crate::quorum`).
+pub(crate) const BLIND_RING_MIN: usize = 3;
+
 /// What a blind attempt prepares, and what its client gets if it commits.
 #[derive(Clone, Debug)]
 pub(crate) struct BlindPlan {
@@ -58,7 +69,9 @@ impl<E: Engine> TxnNode<E> {
     /// it, `StaleVersion`, if they store a newer one).
     pub(super) fn plan_blind(&mut self, run: &TxnRun) -> Option<BlindPlan> {
         let one_partition = run.partitions.len() == 1 && run.partitions.contains_key(&run.home);
-        if !is_blind(&run.ops) || !one_partition || !run.ranges.is_empty() {
+        let ring = run.partitions.get(&run.home).map_or(0, Vec::len);
+        if !is_blind(&run.ops) || !one_partition || !run.ranges.is_empty() || ring < BLIND_RING_MIN
+        {
             return None;
         }
         let commit = ver(self.timestamp());
