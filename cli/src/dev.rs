@@ -198,7 +198,7 @@ pub async fn run(args: DevArgs) -> Result<u8, CliError> {
     for handle in &handles {
         let metrics = handle
             .metrics_addr()
-            .map(|a| format!("  metrics http://{a}/metrics"))
+            .map(|a| format!("  console http://{a}/  metrics http://{a}/metrics"))
             .unwrap_or_default();
         println!("  node n{}: {} (QUIC){metrics}", handle.id(), handle.addr());
     }

@@ -113,7 +113,7 @@ pub async fn start(args: StartArgs) -> Result<u8, CliError> {
         .map_err(|e| CliError::new(exit::CONFIG, format!("node n{id}: {e}")))?;
     eprintln!("node n{id} listening on {} (QUIC)", handle.addr());
     if let Some(metrics) = handle.metrics_addr() {
-        eprintln!("metrics on http://{metrics}/metrics");
+        eprintln!("console on http://{metrics}/ and metrics on http://{metrics}/metrics");
     }
     super::shutdown_signal().await;
     handle.shutdown().await;
