@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
+use zerodb_gossip::Liveness;
 use zerodb_ring::{NodeId, NodeStatus};
 use zerodb_txn::Key;
 
@@ -104,14 +105,22 @@ impl EventLoop {
             figures: Some(FiguresView::from(&self.info())),
             error: None,
         };
-        let peers: Vec<NodeId> = self
+        // A peer gossip holds down is not asked: the page would wait for
+        // it on every refresh.
+        let (peers, down): (Vec<NodeId>, Vec<NodeId>) = self
             .core
             .cluster()
             .members
             .iter()
             .map(|member| NodeId(member.id))
             .filter(|node| *node != me)
-            .collect();
+            .partition(|node| self.core.gossip().liveness_of(*node) != Liveness::Down);
+        let down = down.into_iter().map(|node| NodeFigures {
+            node: node.0,
+            figures: None,
+            error: Some("down (gossip); not asked".into()),
+        });
+        let mut all: Vec<NodeFigures> = std::iter::once(own).chain(down).collect();
         let transport = self.peers.transport().clone();
         tokio::spawn(async move {
             let asks = peers.into_iter().map(|node| {
@@ -141,7 +150,6 @@ impl EventLoop {
                     }
                 }
             });
-            let mut all = vec![own];
             for figures in futures_join(asks).await {
                 all.push(figures);
             }

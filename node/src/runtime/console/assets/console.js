@@ -144,13 +144,14 @@ function drawMembers() {
     const shown = member.health === "down" ? "DOWN" : member.health;
     const row = el("tr", { "data-node": member.id, "data-health": member.health },
       el("td", {}, el("span", { class: "swatch", background: colour(member.id) }), `n${member.id}`,
-        member.id === ring.node ? " (this node)" : ""),
+        member.id === ring.node ? "*" : ""),
       el("td", {}, el("span", { class: `badge ${member.health}` }, shown),
         member.status !== "normal" ? ` ${member.status}` : ""),
-      el("td", {}, `${member.region} / ${member.zone}`),
+      el("td", {}, `${member.region}/${member.zone}`),
       el("td", {}, member.tokens),
       el("td", {}, `${(member.ownership_ppm / 10000).toFixed(1)}%`));
-    row.title = `n${member.id} at ${member.address}, catalog version ${member.catalog_version}`;
+    row.title = `n${member.id} at ${member.address}, catalog version ${member.catalog_version}` +
+      (member.id === ring.node ? " (this node: the page's answers come from it)" : "");
     if (replicas.includes(member.id)) row.classList.add("replica");
     body.append(row);
   }
