@@ -79,7 +79,7 @@ pub(crate) struct EventLoop {
     local_calls: mpsc::UnboundedReceiver<LocalCall>,
     pub(crate) clock: Clock,
     boot: u64,
-    pub(super) started: Instant,
+    pub(crate) started: Instant,
     timers: BTreeSet<(u64, Timer)>,
     pub(super) pending: BTreeMap<ClientId, Pending>,
     pub(super) next_client: u64,

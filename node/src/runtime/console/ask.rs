@@ -100,8 +100,11 @@ impl EventLoop {
     /// most [`PEER_FIGURES_WAIT`].
     fn figures(&mut self, reply: oneshot::Sender<Vec<NodeFigures>>) {
         let me = self.core.id();
+        let started = self.started;
+        let now_ms = move || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let own = NodeFigures {
             node: me.0,
+            sampled_ms: now_ms(),
             figures: Some(FiguresView::from(&self.info())),
             error: None,
         };
@@ -117,6 +120,7 @@ impl EventLoop {
             .partition(|node| self.core.gossip().liveness_of(*node) != Liveness::Down);
         let down = down.into_iter().map(|node| NodeFigures {
             node: node.0,
+            sampled_ms: now_ms(),
             figures: None,
             error: Some("down (gossip); not asked".into()),
         });
@@ -145,6 +149,7 @@ impl EventLoop {
                         };
                     NodeFigures {
                         node: node.0,
+                        sampled_ms: now_ms(),
                         figures,
                         error,
                     }

@@ -239,6 +239,10 @@ pub fn namespaces_view(catalog: Option<&Catalog>) -> NamespacesView {
 pub struct NodeFigures {
     /// The node.
     pub node: u32,
+    /// When the answering node had these figures, in milliseconds since it
+    /// started: the page divides by the difference of two of these, so a
+    /// rate does not depend on when the browser's fetch came back.
+    pub sampled_ms: u64,
     /// Its counters and gauges; `None` when it did not answer.
     pub figures: Option<FiguresView>,
     /// Why it did not answer.

@@ -207,9 +207,12 @@ function buildCharts() {
   }
 }
 
-function record(figures, now) {
+// Rates divide by the answering node's own clock (`sampled_ms`), not the
+// browser's, so a slow fetch does not bend them.
+function record(figures) {
   for (const entry of figures) {
     if (!entry.figures) continue;
+    const now = entry.sampled_ms;
     const before = state.samples.get(entry.node);
     state.samples.set(entry.node, { at: now, figures: entry.figures });
     if (!before) continue;
@@ -249,7 +252,7 @@ function drawCharts(figures) {
       const points = line.map((v, i) => `${(offset + i * step).toFixed(1)},${(98 - (v / top) * 94).toFixed(1)}`).join(" ");
       plot.append(svg("polyline", { points, fill: "none", stroke: colour(node), "stroke-width": 1.5, "data-node": node, "vector-effect": "non-scaling-stroke" }));
     }
-    box.querySelector(".now").textContent = `${total.toFixed(1)}/s now · max ${top.toFixed(1)}`;
+    box.querySelector(".now").textContent = `all nodes now ${total.toFixed(1)}/s · top of scale ${top.toFixed(1)}`;
   }
   const latency = figures.filter((f) => f.figures).map((f) =>
     `n${f.node} p50 ${f.figures.latency_p50_us} µs, p99 ${f.figures.latency_p99_us} µs`);
@@ -262,7 +265,7 @@ async function refreshFigures() {
   try {
     const { ok, body } = await api("/api/metrics");
     if (!ok) throw new Error(body.error);
-    record(body, performance.now());
+    record(body);
     drawCharts(body);
   } catch (error) {
     document.getElementById("latency").textContent = `figures: ${error.message}`;
@@ -379,6 +382,14 @@ function start() {
   const params = new URLSearchParams(location.search);
   if (params.has("ns")) queryForm.elements.namespace.value = params.get("ns");
   if (params.has("db")) queryForm.elements.database.value = params.get("db");
+  // ?key=namespace/database/table/id highlights that key's replica ring.
+  if (params.has("key")) {
+    const parts = params.get("key").split("/");
+    const fields = document.getElementById("key-form").elements;
+    ["namespace", "database", "table", "id"].forEach((name, index) => {
+      if (parts.length === 4) fields[name].value = parts[index];
+    });
+  }
   const initial = refreshRing().then(() => (params.has("key") ? showPlacement() : null));
   if (params.has("q")) {
     queryForm.elements.text.value = params.get("q");
