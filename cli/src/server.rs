@@ -100,6 +100,7 @@ pub fn settings(args: &StartArgs) -> Result<NodeSettings, CliError> {
         txn,
         gossip_interval_ms: config.timeouts.gossip_interval_ms,
         metrics: config.metrics.address,
+        console_user: config.metrics.console_user.clone(),
         recover: args.recover,
     })
 }

@@ -1,15 +1,17 @@
 //! The console's JSON API and `/metrics` on an in-process 3-node cluster:
-//! what each route answers, and a clear error for every kind of bad input.
+//! what each route answers, a clear error for every kind of bad input, and
+//! a console run as a viewer (`metrics.console_user`) that cannot write.
 
 mod cluster_support;
 
 use std::net::{SocketAddr, TcpListener};
 
 use cluster_support::http::{get, post_json, request, Answer};
-use cluster_support::{free_ports, TempDir};
+use cluster_support::{free_ports, zerodb, TempDir};
 use zerodb_cli::dev::{self, DevArgs};
 use zerodb_config::StorageEngineKind;
 use zerodb_node::core::membership::{ClusterSpec, MemberSpec};
+use zerodb_node::runtime::NodeHandle;
 
 /// `count` consecutive free TCP ports on 127.0.0.1.
 fn free_tcp_ports(count: u16) -> u16 {
@@ -38,8 +40,9 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
     tokio::task::spawn_blocking(work).await.unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_console_api_answers_and_names_every_bad_input() {
+/// A 3-node in-process cluster whose consoles run statements as
+/// `console_user`; returns its folder, nodes and node 1's console.
+async fn start(console_user: Option<&str>) -> (TempDir, Vec<NodeHandle>, SocketAddr) {
     let dir = TempDir::new("console-api");
     let args = DevArgs {
         dir: dir.0.clone(),
@@ -47,6 +50,7 @@ async fn the_console_api_answers_and_names_every_bad_input() {
         base_port: free_ports(3),
         engine: StorageEngineKind::Memory,
         metrics_base_port: free_tcp_ports(3),
+        console_user: console_user.map(str::to_string),
         no_shell: true,
     };
     let spec = ClusterSpec {
@@ -63,7 +67,89 @@ async fn the_console_api_answers_and_names_every_bad_input() {
     std::fs::write(dir.0.join("cluster.toml"), spec.to_toml_string()).unwrap();
     dev::ensure_certs(&dir.0.join("certs"), &spec).unwrap();
     let nodes = dev::start_nodes(&args, &spec).await.unwrap();
-    let console: SocketAddr = nodes[0].metrics_addr().unwrap();
+    let console = nodes[0].metrics_addr().unwrap();
+    (dir, nodes, console)
+}
+
+/// Runs `zerodb --dir DIR ARGS...` as the dev admin; asserts it succeeded.
+async fn zerodb_admin(dir: &TempDir, args: &[&str]) {
+    let dir = dir.0.clone();
+    let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+    let output = blocking(move || {
+        zerodb()
+            .arg("--dir")
+            .arg(&dir)
+            .args(&args)
+            .output()
+            .unwrap()
+    })
+    .await;
+    assert!(output.status.success(), "{output:?}");
+}
+
+/// Runs `text` through the console at `console`.
+async fn console_query(console: SocketAddr, text: &str) -> Answer {
+    let body = serde_json::json!({ "text": text }).to_string();
+    blocking(move || post_json(console, "/api/query", &body)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_run_as_a_viewer_reads_and_cannot_write() {
+    let (dir, nodes, console) = start(Some("vera")).await;
+    // The user does not exist yet: refused, saying so.
+    let answer = console_query(console, "SELECT * FROM person").await;
+    assert_eq!(answer.status, 403, "{}", answer.body);
+    assert!(answer.body.contains("vera"), "{}", answer.body);
+    zerodb_admin(&dir, &["sql", "CREATE person:ada SET name = 'Ada'"]).await;
+    zerodb_admin(&dir, &["user", "create", "vera"]).await;
+    zerodb_admin(&dir, &["grant", "viewer", "vera", "default"]).await;
+
+    // A viewer reads through the console...
+    let mut read = console_query(console, "SELECT name FROM person").await;
+    for _ in 0..50 {
+        if read.status == 200 {
+            break;
+        }
+        // Node 1 learns the new catalog by gossip within a few rounds.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        read = console_query(console, "SELECT name FROM person").await;
+    }
+    assert_eq!(read.status, 200, "{}", read.body);
+    assert_eq!(
+        read.json()["results"][0],
+        serde_json::json!([{"name": "Ada"}])
+    );
+    // ... and cannot write through it: refused, nothing written.
+    for write in [
+        "CREATE person:eve SET name = 'Eve'",
+        "UPDATE person:ada SET name = 'Mallory'",
+        "DELETE person:ada",
+    ] {
+        let answer = console_query(console, write).await;
+        assert_eq!(answer.status, 403, "{write}: {}", answer.body);
+        let error = &answer.json()["error"];
+        assert_eq!(error["kind"], "refused", "{write}");
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains("lacks the write permission on namespace \"default\""),
+            "{write}: {error}"
+        );
+    }
+    let after = console_query(console, "SELECT name FROM person").await;
+    assert_eq!(
+        after.json()["results"][0],
+        serde_json::json!([{"name": "Ada"}])
+    );
+    for node in nodes {
+        node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_api_answers_and_names_every_bad_input() {
+    let (_dir, nodes, console) = start(None).await;
 
     // The ring: three members, 24 tokens in ring order, each with an owner.
     let ring = blocking(move || get(console, "/api/ring")).await;

@@ -89,6 +89,9 @@ pub struct NodeSettings {
     pub gossip_interval_ms: u64,
     /// Where to serve Prometheus metrics and the console, if anywhere.
     pub metrics: Option<SocketAddr>,
+    /// The user whose roles the console's statements run with (`None`:
+    /// the bootstrap admin, [`console::BOOTSTRAP_ADMIN`]).
+    pub console_user: Option<String>,
     /// The store lost its state (new disk for an existing member): come up
     /// recovering instead of treating an empty store as the truth.
     pub recover: bool,
@@ -215,7 +218,7 @@ pub async fn start(settings: NodeSettings) -> Result<NodeHandle, StartError> {
     let (control_tx, control_rx) = mpsc::channel(64);
     let metrics_addr = match settings.metrics {
         Some(addr) => Some(
-            console::serve(addr, control_tx.clone())
+            console::serve(addr, settings.console_user.clone(), control_tx.clone())
                 .await
                 .map_err(|source| StartError::Metrics { addr, source })?,
         ),

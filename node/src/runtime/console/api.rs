@@ -14,7 +14,7 @@ use zerodb_query::value::codec;
 use super::ask::Ask;
 use super::values::to_json;
 use super::views::{NamespacesView, NodeFigures, PlacementView, RingView};
-use super::{ApiError, Console, BOOTSTRAP_ADMIN};
+use super::{ApiError, Console};
 use crate::api::{QueryAnswer, QueryErrorKind, QueryRequest};
 use crate::core::metadata::Caller;
 use crate::core::PlacementError;
@@ -129,7 +129,7 @@ pub(super) async fn query(
         text: body.text,
         params: Vec::new(),
     };
-    let caller = Caller::User(BOOTSTRAP_ADMIN.to_string());
+    let caller = Caller::User(console.user.to_string());
     let answer = console
         .ask(|reply| Ask::Query {
             caller,

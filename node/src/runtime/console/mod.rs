@@ -11,8 +11,11 @@
 //! | `GET /api/metrics` | every member's counters, for rates |
 //! | `POST /api/query` `{"text", "namespace", "database"}` | run zeroql |
 //!
-//! **Security.** The console runs zeroql with the cluster admin's roles
-//! ([`BOOTSTRAP_ADMIN`]): whoever reaches it may do what `admin` may. So it
+//! **Security.** The console runs zeroql with the roles of one user,
+//! `metrics.console_user` (default the cluster admin, [`BOOTSTRAP_ADMIN`]):
+//! whoever reaches it may do what that user may, and a viewer there makes
+//! a read-only console (every statement passes the same gate as a client's
+//! request of that user). So it
 //! is served only when the address is a loopback one (the default, and what
 //! `zerodb dev` binds), where reaching it already means being on the
 //! machine that holds the node's keys. On any other address `/metrics`
@@ -30,6 +33,7 @@ pub mod values;
 pub mod views;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -44,7 +48,7 @@ use super::event_loop::ask_info;
 use super::Control;
 use ask::Ask;
 
-/// The user whose roles the console's statements run with.
+/// The user whose roles the console's statements run with by default.
 pub use crate::core::catalog::BOOTSTRAP_ADMIN;
 
 /// The page and its assets, built into the binary: nothing is fetched from
@@ -62,6 +66,8 @@ const CONTENT_SECURITY_POLICY: &str =
 struct Console {
     control: mpsc::Sender<Control>,
     addr: SocketAddr,
+    /// Whose roles statements run with (`metrics.console_user`).
+    user: Arc<str>,
 }
 
 /// An answer of the API that is not the thing asked for: a status and a
@@ -107,6 +113,7 @@ impl Console {
 /// Binds `addr` and serves until the node stops. Returns the bound address.
 pub(crate) async fn serve(
     addr: SocketAddr,
+    user: Option<String>,
     control: mpsc::Sender<Control>,
 ) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr).await?;
@@ -114,6 +121,7 @@ pub(crate) async fn serve(
     let state = Console {
         control: control.clone(),
         addr: bound,
+        user: Arc::from(user.as_deref().unwrap_or(BOOTSTRAP_ADMIN)),
     };
     let app = router(state);
     tokio::spawn(async move {
