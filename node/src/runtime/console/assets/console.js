@@ -180,7 +180,14 @@ async function showPlacement(event) {
   const form = new FormData(document.getElementById("key-form"));
   const query = new URLSearchParams(form).toString();
   const out = document.getElementById("placement");
-  const { ok, body } = await api(`/api/placement?${query}`);
+  let answer;
+  try {
+    answer = await api(`/api/placement?${query}`);
+  } catch (error) {
+    out.textContent = `the node did not answer: ${error.message}`;
+    return;
+  }
+  const { ok, body } = answer;
   if (!ok) {
     state.placement = null;
     out.textContent = body.error;
@@ -275,7 +282,14 @@ async function refreshFigures() {
 // ---- namespaces --------------------------------------------------------
 
 async function refreshNamespaces() {
-  const { ok, body } = await api("/api/namespaces");
+  let answer;
+  try {
+    answer = await api("/api/namespaces");
+  } catch (error) {
+    document.getElementById("admins").textContent = `namespaces: ${error.message}`;
+    return;
+  }
+  const { ok, body } = answer;
   const table = document.querySelector("#namespaces tbody");
   table.replaceChildren();
   if (!ok) {
