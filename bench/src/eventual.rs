@@ -43,6 +43,7 @@ pub async fn serve(dir: &Path) -> Result<(), String> {
             txn: TxnOptions::default(),
             gossip_interval_ms: zerodb_config::TimeoutConfig::default().gossip_interval_ms,
             metrics: None,
+            console_user: None,
             recover: false,
         };
         handles.push(

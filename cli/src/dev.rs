@@ -36,6 +36,9 @@ pub struct DevArgs {
     /// Serve Prometheus metrics of node i on this port + i - 1 (0: off).
     #[arg(long, default_value_t = 9401)]
     pub metrics_base_port: u16,
+    /// Run the console's zeroql statements as this user (default: admin).
+    #[arg(long)]
+    pub console_user: Option<String>,
     /// Serve until interrupted even when stdin is a terminal (no shell).
     #[arg(long)]
     pub no_shell: bool,
@@ -163,6 +166,7 @@ pub async fn start_nodes(
             txn: TxnOptions::default(),
             gossip_interval_ms: zerodb_config::TimeoutConfig::default().gossip_interval_ms,
             metrics,
+            console_user: args.console_user.clone(),
             recover: false,
         };
         match runtime::start(settings).await {
@@ -198,7 +202,7 @@ pub async fn run(args: DevArgs) -> Result<u8, CliError> {
     for handle in &handles {
         let metrics = handle
             .metrics_addr()
-            .map(|a| format!("  metrics http://{a}/metrics"))
+            .map(|a| format!("  console http://{a}/  metrics http://{a}/metrics"))
             .unwrap_or_default();
         println!("  node n{}: {} (QUIC){metrics}", handle.id(), handle.addr());
     }

@@ -100,6 +100,7 @@ pub fn settings(args: &StartArgs) -> Result<NodeSettings, CliError> {
         txn,
         gossip_interval_ms: config.timeouts.gossip_interval_ms,
         metrics: config.metrics.address,
+        console_user: config.metrics.console_user.clone(),
         recover: args.recover,
     })
 }
@@ -113,7 +114,7 @@ pub async fn start(args: StartArgs) -> Result<u8, CliError> {
         .map_err(|e| CliError::new(exit::CONFIG, format!("node n{id}: {e}")))?;
     eprintln!("node n{id} listening on {} (QUIC)", handle.addr());
     if let Some(metrics) = handle.metrics_addr() {
-        eprintln!("metrics on http://{metrics}/metrics");
+        eprintln!("console on http://{metrics}/ and metrics on http://{metrics}/metrics");
     }
     super::shutdown_signal().await;
     handle.shutdown().await;

@@ -4,7 +4,7 @@
 use std::io::Read;
 
 use clap::Args;
-use serde_json::{json, Map, Value as Json};
+use serde_json::{json, Value as Json};
 use zerodb_client::{QueryErrorKind, QueryOutput, Value};
 
 use super::connect::Session;
@@ -147,52 +147,9 @@ pub fn parse_param(param: &str) -> Result<(String, Value), CliError> {
     Ok((name.to_string(), from_json(&json)))
 }
 
-/// A JSON value as a zeroql value (numbers that fit an `i64` are ints).
-pub fn from_json(json: &Json) -> Value {
-    match json {
-        Json::Null => Value::Null,
-        Json::Bool(b) => Value::Bool(*b),
-        Json::Number(n) => match n.as_i64() {
-            Some(i) => Value::Int(i),
-            None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        Json::String(s) => Value::Str(s.clone()),
-        Json::Array(items) => Value::Array(items.iter().map(from_json).collect()),
-        Json::Object(map) => Value::Object(
-            map.iter()
-                .map(|(key, value)| (key.clone(), from_json(value)))
-                .collect(),
-        ),
-    }
-}
-
-/// A zeroql value as JSON: numbers, strings, arrays and objects as
-/// themselves; none and null as null; record ids, datetimes and durations
-/// as their zeroql text; bytes as a hex string; NaN and infinities as text.
-pub fn to_json(value: &Value) -> Json {
-    match value {
-        Value::None | Value::Null => Json::Null,
-        Value::Bool(b) => json!(b),
-        Value::Int(i) => json!(i),
-        Value::Float(f) => serde_json::Number::from_f64(*f)
-            .map(Json::Number)
-            .unwrap_or_else(|| Json::String(f.to_string())),
-        Value::Str(s) => json!(s),
-        Value::Bytes(bytes) => Json::String(hex(bytes)),
-        Value::Array(items) => Json::Array(items.iter().map(to_json).collect()),
-        Value::Object(map) => Json::Object(
-            map.iter()
-                .map(|(key, value)| (key.clone(), to_json(value)))
-                .collect::<Map<String, Json>>(),
-        ),
-        other => Json::String(other.to_string()),
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    let digits: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("0x{digits}")
-}
+/// zeroql values as JSON and back: the node's conversion, which the
+/// console's query endpoint answers with too.
+pub use zerodb_node::runtime::console::values::{from_json, to_json};
 
 /// The exit code of a query that stopped.
 pub fn error_code(kind: QueryErrorKind) -> u8 {

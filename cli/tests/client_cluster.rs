@@ -46,6 +46,7 @@ async fn clients_read_write_and_survive_a_node_stopping() {
         base_port: free_ports(3),
         engine: StorageEngineKind::Memory,
         metrics_base_port: 0,
+        console_user: None,
         no_shell: true,
     };
     std::fs::create_dir_all(&dir).unwrap();

@@ -40,6 +40,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
         "storage.checkpoint_interval_ms",
     ),
     ("ZERODB_METRICS_ADDRESS", "metrics.address"),
+    ("ZERODB_CONSOLE_USER", "metrics.console_user"),
     ("ZERODB_CONSISTENCY", "default_policy.consistency"),
     (
         "ZERODB_REPLICATION_FACTOR",
@@ -119,6 +120,9 @@ impl Config {
                     "" => None,
                     value => Some(address(value)?),
                 }
+            }
+            "metrics.console_user" => {
+                self.metrics.console_user = (!value.is_empty()).then(|| value.to_string())
             }
             "default_policy.consistency" => self.default_policy.consistency = consistency(value)?,
             "default_policy.replication_factor" => {

@@ -138,8 +138,12 @@ impl Default for StorageConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
-    /// Address serving metrics; none disables the endpoint.
+    /// Address serving metrics and the console; none disables both.
     pub address: Option<SocketAddr>,
+    /// The user whose roles the console's zeroql statements run with;
+    /// none means the bootstrap cluster admin (`admin`). A viewer here
+    /// makes a read-only console.
+    pub console_user: Option<String>,
 }
 
 impl Config {

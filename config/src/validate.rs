@@ -47,7 +47,7 @@ pub(crate) fn expectation(key: &str) -> Option<String> {
             "a path in quotes".to_string()
         }
         "node.seeds" => "a list of \"host:port\" strings".to_string(),
-        "node.region" | "node.zone" => "a name in quotes".to_string(),
+        "node.region" | "node.zone" | "metrics.console_user" => "a name in quotes".to_string(),
         "node.tokens" => format!("a whole number between 1 and {TOKENS_MAX}"),
         "storage.engine" => "\"zerodb\", \"sled\" or \"memory\"".to_string(),
         "storage.cache_bytes" => "a whole number of bytes".to_string(),
@@ -132,6 +132,9 @@ impl Config {
         self.validate_tls()?;
         self.validate_timeouts()?;
         self.validate_storage()?;
+        if let Some(user) = &self.metrics.console_user {
+            check_name("metrics.console_user", user)?;
+        }
         self.validate_policy()
     }
 

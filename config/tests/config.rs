@@ -221,6 +221,10 @@ fn timeout_storage_and_policy_rules() {
             "default_policy.regions[1] = \"eu\": is listed twice; list each region once",
         ),
         (
+            "[metrics]\nconsole_user = \"vera lynn\"",
+            "metrics.console_user = \"vera lynn\": must be 1 to 64 letters, digits, '-', '_' or '.'",
+        ),
+        (
             "[default_policy]\nregions = [\"eu west\"]",
             "default_policy.regions[0] = \"eu west\": must be 1 to 64 letters, digits, '-', '_' or '.'",
         ),
@@ -251,6 +255,7 @@ fn environment_overrides_every_listed_key() {
         ("ZERODB_CACHE_BYTES", "2097152"),
         ("ZERODB_CHECKPOINT_INTERVAL_MS", "5000"),
         ("ZERODB_METRICS_ADDRESS", "127.0.0.1:9100"),
+        ("ZERODB_CONSOLE_USER", "vera"),
         ("ZERODB_CONSISTENCY", "eventual"),
         ("ZERODB_REPLICATION_FACTOR", "5"),
         ("ZERODB_PARTITION_LEVEL", "record"),
@@ -283,6 +288,7 @@ fn environment_overrides_every_listed_key() {
     assert_eq!(c.storage.cache_bytes, 2 << 20);
     assert_eq!(c.storage.checkpoint_interval_ms, 5000);
     assert_eq!(c.metrics.address, Some("127.0.0.1:9100".parse().unwrap()));
+    assert_eq!(c.metrics.console_user.as_deref(), Some("vera"));
     assert_eq!(c.default_policy.consistency, Consistency::Eventual);
     assert_eq!(c.default_policy.replication_factor, 5);
     assert_eq!(c.default_policy.partition_level, PartitionLevel::Record);

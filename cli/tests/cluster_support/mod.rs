@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod dev;
+pub mod http;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};

@@ -43,6 +43,7 @@ use membership::{ClusterError, ClusterSpec};
 use metadata::{Caller, Metadata};
 pub use output::{before_sync, must_sync_before, AskId, Output, Timer};
 pub use scan::merge_scans;
+pub use service::{KeyPlacement, PlacementError};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]

@@ -17,8 +17,10 @@
 //! (zeroql) are run by the runtime as a client of this core; the core
 //! answers the rest.
 
+use zerodb_config::NamespacePolicy;
+use zerodb_ring::{partition_token, NodeId, Token};
 use zerodb_storage::Engine;
-use zerodb_txn::ClientId;
+use zerodb_txn::{ClientId, Key, KeyExt};
 
 use super::catalog::{Catalog, CatalogError, Permission, SYSTEM_NAMESPACE};
 use super::metadata::Caller;
@@ -188,6 +190,64 @@ impl<E: Engine> NodeCore<E> {
     pub fn catalog(&self) -> Option<&Catalog> {
         self.metadata.catalog()
     }
+
+    /// Where `key`'s partition lives under its namespace's policy: its
+    /// ring token and its replica ring in ring order (the console's key
+    /// box). A namespace the cached catalog lacks is an error, never the
+    /// default policy's guess.
+    pub fn placement_of(&self, key: &Key) -> Result<KeyPlacement, PlacementError> {
+        if self.metadata.catalog().is_none() {
+            return Err(PlacementError::NotLoaded);
+        }
+        let Some(policy) = self.policies.namespaces.get(&key.namespace) else {
+            return Err(PlacementError::Unknown(CatalogError::NoNamespace(
+                key.namespace.clone(),
+            )));
+        };
+        let token = partition_token(&key.record_key(), policy.partition_level);
+        let replicas = self
+            .ring
+            .replicas(token, policy.replication_factor, &policy.regions)
+            .map_err(|error| PlacementError::Unplaceable {
+                namespace: key.namespace.clone(),
+                reason: error.to_string(),
+            })?;
+        Ok(KeyPlacement {
+            token,
+            policy: policy.clone(),
+            replicas,
+        })
+    }
+}
+
+/// Why a key's placement cannot be told.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PlacementError {
+    /// The node has no catalog yet, so it knows no namespace's policy.
+    #[error("this node has not loaded the cluster metadata yet; retry in a moment")]
+    NotLoaded,
+    /// The namespace is not in the catalog.
+    #[error(transparent)]
+    Unknown(CatalogError),
+    /// The ring cannot place the namespace's partitions.
+    #[error("namespace {namespace:?} cannot be placed on this ring: {reason}")]
+    Unplaceable {
+        /// The namespace.
+        namespace: String,
+        /// The ring's reason.
+        reason: String,
+    },
+}
+
+/// Where a key's partition lives ([`NodeCore::placement_of`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyPlacement {
+    /// The partition's token.
+    pub token: Token,
+    /// The namespace's policy (partition level, RF, regions).
+    pub policy: NamespacePolicy,
+    /// The replica ring, in ring order.
+    pub replicas: Vec<NodeId>,
 }
 
 #[cfg(test)]

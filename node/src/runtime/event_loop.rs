@@ -59,8 +59,8 @@ pub(super) struct Pending {
 }
 
 pub(crate) struct EventLoop {
-    pub(super) core: NodeCore<NodeEngine>,
-    pub(super) peers: Peers,
+    pub(crate) core: NodeCore<NodeEngine>,
+    pub(crate) peers: Peers,
     failures: mpsc::UnboundedReceiver<NodeId>,
     answers_tx: mpsc::UnboundedSender<AskAnswer>,
     answers: mpsc::UnboundedReceiver<AskAnswer>,
@@ -77,9 +77,9 @@ pub(crate) struct EventLoop {
     pub(super) eventual: watch::Sender<BTreeSet<String>>,
     eventual_version: Option<u64>,
     local_calls: mpsc::UnboundedReceiver<LocalCall>,
-    pub(super) clock: Clock,
+    pub(crate) clock: Clock,
     boot: u64,
-    pub(super) started: Instant,
+    pub(crate) started: Instant,
     timers: BTreeSet<(u64, Timer)>,
     pub(super) pending: BTreeMap<ClientId, Pending>,
     pub(super) next_client: u64,
@@ -213,6 +213,7 @@ impl EventLoop {
                 Event::Control(Control::Info(reply)) => {
                     let _ = reply.send(self.info());
                 }
+                Event::Control(Control::Console(ask)) => self.console(ask),
                 Event::Local(call) => self.local_call(call, &mut inputs),
             }
         }

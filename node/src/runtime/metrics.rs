@@ -1,52 +1,10 @@
-//! The metrics endpoint: the INFO figures as Prometheus text on a local TCP
-//! port. A tiny HTTP/1.1 responder: every request gets the current figures.
+//! The node's figures in the Prometheus text format, served on
+//! `/metrics` of `metrics.address` by the console's HTTP server
+//! ([`super::console`]).
 
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-use tokio::sync::mpsc;
-
-use super::event_loop::ask_info;
-use super::Control;
 use crate::api::InfoReport;
-
-/// Largest request head read, bytes.
-const REQUEST_BYTES_MAX: usize = 8 * 1024;
-
-/// Binds `addr` and serves metrics until the node stops. Returns the bound
-/// address.
-pub(crate) async fn serve(
-    addr: SocketAddr,
-    control: mpsc::Sender<Control>,
-) -> std::io::Result<SocketAddr> {
-    let listener = TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let asker = control.clone();
-            tokio::spawn(async move {
-                let mut buffer = vec![0u8; REQUEST_BYTES_MAX];
-                let _ = stream.read(&mut buffer).await;
-                let (status, body) = match ask_info(&asker).await {
-                    Some(info) => ("200 OK", render(&info)),
-                    None => ("503 Service Unavailable", "node stopped\n".to_string()),
-                };
-                let response = format!(
-                    "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(response.as_bytes()).await;
-                let _ = stream.shutdown().await;
-            });
-            if control.is_closed() {
-                return;
-            }
-        }
-    });
-    Ok(bound)
-}
 
 /// The figures in Prometheus text format.
 pub fn render(info: &InfoReport) -> String {

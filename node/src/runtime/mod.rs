@@ -25,6 +25,7 @@
 //!   "shutting down" error, sync, close the engine and the endpoint.
 
 mod clock;
+pub mod console;
 pub mod engine;
 mod event_loop;
 pub mod metrics;
@@ -86,8 +87,11 @@ pub struct NodeSettings {
     /// Gossip probe period (`timeouts.gossip_interval_ms`); the other
     /// gossip timers scale with it.
     pub gossip_interval_ms: u64,
-    /// Where to serve Prometheus metrics, if anywhere.
+    /// Where to serve Prometheus metrics and the console, if anywhere.
     pub metrics: Option<SocketAddr>,
+    /// The user whose roles the console's statements run with (`None`:
+    /// the bootstrap admin, [`console::BOOTSTRAP_ADMIN`]).
+    pub console_user: Option<String>,
     /// The store lost its state (new disk for an existing member): come up
     /// recovering instead of treating an empty store as the truth.
     pub recover: bool,
@@ -112,8 +116,10 @@ pub enum StartError {
     /// The endpoint could not be bound.
     #[error(transparent)]
     Transport(#[from] TransportError),
-    /// The metrics endpoint could not be bound.
-    #[error("cannot serve metrics on {addr}: {source}; pick another metrics.address")]
+    /// The metrics and console endpoint could not be bound.
+    #[error(
+        "cannot serve metrics and the console on {addr}: {source}; pick another metrics.address"
+    )]
     Metrics {
         /// The address.
         addr: SocketAddr,
@@ -126,6 +132,8 @@ pub enum StartError {
 pub(crate) enum Control {
     /// The node's figures (metrics endpoint).
     Info(oneshot::Sender<InfoReport>),
+    /// A question of the console ([`console`]).
+    Console(console::ask::Ask),
 }
 
 /// A running node.
@@ -210,7 +218,7 @@ pub async fn start(settings: NodeSettings) -> Result<NodeHandle, StartError> {
     let (control_tx, control_rx) = mpsc::channel(64);
     let metrics_addr = match settings.metrics {
         Some(addr) => Some(
-            metrics::serve(addr, control_tx.clone())
+            console::serve(addr, settings.console_user.clone(), control_tx.clone())
                 .await
                 .map_err(|source| StartError::Metrics { addr, source })?,
         ),
@@ -240,7 +248,7 @@ impl NodeHandle {
         self.addr
     }
 
-    /// The bound metrics address, if serving.
+    /// The bound metrics and console address, if serving.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr
     }

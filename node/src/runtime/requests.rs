@@ -143,7 +143,7 @@ impl EventLoop {
     }
 
     /// The node's core as a query task of `caller` reaches it.
-    fn local_core(&self, caller: Caller) -> LocalCore {
+    pub(crate) fn local_core(&self, caller: Caller) -> LocalCore {
         LocalCore {
             caller,
             calls: self.local_calls_tx.clone(),
@@ -159,7 +159,7 @@ impl EventLoop {
 
     /// The namespaces the cached catalog shows as eventual (zeroql runs
     /// there without multi-key guarantees).
-    pub(super) fn eventual_namespaces(&self) -> BTreeSet<String> {
+    pub(crate) fn eventual_namespaces(&self) -> BTreeSet<String> {
         self.core
             .catalog()
             .map(|catalog| {
@@ -191,7 +191,7 @@ impl EventLoop {
     }
 
     /// This node's figures.
-    pub(super) fn info(&mut self) -> InfoReport {
+    pub(crate) fn info(&mut self) -> InfoReport {
         let now = self.clock.now_ms();
         let stats = self.core.engine_stats();
         let tally = self.core.tally();
