@@ -1,0 +1,217 @@
+//! Loading the graph: vertices as multi-row `CREATE`s, edges as
+//! `BEGIN ... COMMIT` blocks of `RELATE person:a -> follows -> [person:b,
+//! ...]` statements, sent by concurrent clients.
+//!
+//! Every statement (or block) is one strictly serializable transaction of
+//! at most `TXN_OPS_MAX` (1,024) operations, so a block is sized to stay
+//! below it: each edge costs four (the assert that its generated key is
+//! new, the edge, and its two adjacency entries) and each distinct vertex
+//! it names one (the assert of its version: `RELATE` reads both ends).
+//! A block holds at most [`SOURCES_PER_BLOCK`] statements, because the
+//! node learns a block's reads statement by statement (a `RELATE` that
+//! finds an end missing stops the run that asked for it), one round of
+//! fetches each.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use zerodb_client::{Client, Error, QueryErrorKind, Value};
+
+use crate::generate::Graph;
+
+/// Vertices per `CREATE ... VALUES` statement (two operations each: the
+/// assert that the id is new, and the record).
+const VERTICES_PER_STATEMENT: usize = 400;
+/// Edges per block.
+pub const EDGES_PER_BLOCK: usize = 150;
+/// `RELATE` statements per block.
+pub const SOURCES_PER_BLOCK: usize = 16;
+/// Tries of one statement that failed without effect (a conflict, or no
+/// node available) before the load gives up.
+const TRIES_MAX: u32 = 5;
+
+/// What loading took.
+pub struct Loaded {
+    pub vertices_time: Duration,
+    pub vertex_statements: usize,
+    pub edges_time: Duration,
+    pub edge_blocks: usize,
+    pub retries: u64,
+}
+
+/// The statements that create every vertex.
+fn vertex_statements(vertices: u32) -> Vec<String> {
+    let ids: Vec<u32> = (0..vertices).collect();
+    ids.chunks(VERTICES_PER_STATEMENT)
+        .map(|chunk| {
+            let rows: Vec<String> = chunk.iter().map(|id| format!("({id})")).collect();
+            format!("CREATE person SET (id) VALUES {}", rows.join(", "))
+        })
+        .collect()
+}
+
+/// The blocks that relate every edge (see the module documentation).
+pub fn edge_blocks(graph: &Graph) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut statements: Vec<String> = Vec::new();
+    let mut edges_in_block = 0;
+    let mut flush = |statements: &mut Vec<String>, edges_in_block: &mut usize| {
+        if statements.is_empty() {
+            return;
+        }
+        let text = if statements.len() == 1 {
+            statements[0].clone()
+        } else {
+            format!("BEGIN; {}; COMMIT", statements.join("; "))
+        };
+        blocks.push(text);
+        statements.clear();
+        *edges_in_block = 0;
+    };
+    for (from, targets) in graph.out.iter().enumerate() {
+        for chunk in targets.chunks(EDGES_PER_BLOCK) {
+            if edges_in_block + chunk.len() > EDGES_PER_BLOCK
+                || statements.len() == SOURCES_PER_BLOCK
+            {
+                flush(&mut statements, &mut edges_in_block);
+            }
+            let ends: Vec<String> = chunk.iter().map(|to| format!("person:{to}")).collect();
+            statements.push(format!(
+                "RELATE person:{from} -> follows -> [{}]",
+                ends.join(", ")
+            ));
+            edges_in_block += chunk.len();
+        }
+    }
+    flush(&mut statements, &mut edges_in_block);
+    blocks
+}
+
+/// Whether a failed statement certainly had no effect: then it is sent
+/// again (edge keys are generated, so a statement of unknown outcome is
+/// not: it could make a second edge).
+fn not_applied(error: &Error) -> bool {
+    error.not_applied()
+        || matches!(
+            error,
+            Error::Query {
+                kind: QueryErrorKind::Conflict | QueryErrorKind::Unavailable,
+                ..
+            }
+        )
+}
+
+/// Sends `statements` from `clients` concurrent clients, each taking the
+/// next statement not sent yet. Returns the retries of statements that
+/// failed without effect.
+async fn send_all(
+    clients: &[Arc<Client>],
+    statements: Arc<Vec<String>>,
+    what: &'static str,
+) -> Result<u64, String> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for client in clients {
+        let (client, statements, next) = (client.clone(), statements.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut retries = 0u64;
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(text) = statements.get(index) else {
+                    return Ok(retries);
+                };
+                let mut tries = 0;
+                loop {
+                    tries += 1;
+                    match client.query(text, &[]).await {
+                        Ok(_) => break,
+                        Err(error) if not_applied(&error) && tries < TRIES_MAX => {
+                            retries += 1;
+                        }
+                        Err(error) => {
+                            return Err(format!(
+                                "loading {what} failed at statement {index} (try {tries}): {error}"
+                            ))
+                        }
+                    }
+                }
+                if index % 500 == 0 {
+                    eprintln!("  {what}: {index} of {} statements", statements.len());
+                }
+            }
+        }));
+    }
+    let mut retries = 0;
+    for task in tasks {
+        retries += task.await.map_err(|e| e.to_string())??;
+    }
+    Ok(retries)
+}
+
+/// Defines the tables and loads `graph` (see the module documentation).
+pub async fn load(clients: &[Arc<Client>], graph: &Graph) -> Result<Loaded, String> {
+    clients[0]
+        .query(
+            "DEFINE TABLE person SCHEMALESS; DEFINE EDGE follows SCHEMALESS",
+            &[],
+        )
+        .await
+        .map_err(|e| format!("defining the tables failed: {e}"))?;
+    let vertices = Arc::new(vertex_statements(graph.vertices()));
+    let started = Instant::now();
+    let mut retries = send_all(clients, vertices.clone(), "vertices").await?;
+    let vertices_time = started.elapsed();
+    let blocks = Arc::new(edge_blocks(graph));
+    let started = Instant::now();
+    retries += send_all(clients, blocks.clone(), "edges").await?;
+    let edges_time = started.elapsed();
+    // One spot check: the first vertex with edges has them all.
+    if let Some((from, targets)) = graph.out.iter().enumerate().find(|(_, t)| !t.is_empty()) {
+        let reached = clients[0]
+            .query(
+                "RETURN person:$id -> follows -> person",
+                &[("id", Value::Int(from as i64))],
+            )
+            .await
+            .map_err(|e| format!("checking the load failed: {e}"))?;
+        let count = match reached.as_slice() {
+            [Value::Array(items)] => items.len(),
+            other => return Err(format!("checking the load: unexpected answer {other:?}")),
+        };
+        if count != targets.len() {
+            return Err(format!(
+                "after the load person:{from} reaches {count} vertices, not {}",
+                targets.len()
+            ));
+        }
+    }
+    Ok(Loaded {
+        vertices_time,
+        vertex_statements: vertices.len(),
+        edges_time,
+        edge_blocks: blocks.len(),
+        retries,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_cover_every_edge_once_within_their_limits() {
+        let graph = crate::generate::generate(500, 5_000, 2.5, 3).unwrap();
+        let blocks = edge_blocks(&graph);
+        let mut edges = 0;
+        for block in &blocks {
+            let statements = block.matches("RELATE").count();
+            let ends = block.matches("person:").count() - statements;
+            assert!(statements <= SOURCES_PER_BLOCK, "{block}");
+            assert!(ends <= EDGES_PER_BLOCK, "{block}");
+            assert_eq!(statements > 1, block.starts_with("BEGIN"), "{block}");
+            edges += ends;
+        }
+        assert_eq!(edges, 5_000);
+    }
+}
