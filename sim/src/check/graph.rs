@@ -38,8 +38,12 @@
 //!    acknowledged before the read was invoked and no delete of the edge,
 //!    `x` or `y` was invoked before the read completed; and it did not
 //!    return `y` if such a delete was acknowledged, after the `RELATE`
-//!    was, before the read was invoked. A two-hop read returned only
-//!    vertices reachable over pairs a client tried to relate.
+//!    was, before the read was invoked. A read invoked after the
+//!    acknowledged delete of `x` or `y` (after its acknowledged create)
+//!    did not reach `y`: a vertex deleted for good has no edges (even of
+//!    a `RELATE` of unknown outcome: it needs both ends). A two-hop read
+//!    returned only vertices reachable over pairs a client tried to
+//!    relate.
 //! 7. **Nothing from nowhere:** every vertex and edge read was written by a
 //!    client (acknowledged, or of unknown outcome).
 //!
@@ -280,6 +284,18 @@ fn check_read(
             _ => (x.to_string(), y.to_string()),
         }
     };
+    // A vertex deleted for good has no edge from then on: a delete of it
+    // took its edges, and `RELATE` refuses a missing end.
+    for vertex in std::iter::once(x).chain(reached.iter().map(String::as_str)) {
+        if let Some(delete) = writes.vertex_gone(vertex) {
+            if delete.precedes(read) && !reached.is_empty() {
+                anomalies.push(format!(
+                    "a read of {x} reached {reached:?} after {vertex} was deleted ({delete:?}): \
+                     {read:?}"
+                ));
+            }
+        }
+    }
     if let GraphOp::TwoHops { .. } = read.op {
         for z in reached {
             let via = writes

@@ -103,6 +103,7 @@ fn a_cascade_that_left_its_edges_is_caught_at_the_end_and_by_reads() {
     let last = consistent(&["a", "b"], &["a"], &[edge("a", "b")]);
     let anomalies = check_graph(&history, &last);
     assert!(has(&anomalies, "dangling edge a-b"), "{anomalies:?}");
+    assert!(has(&anomalies, "after b was deleted"), "{anomalies:?}");
     assert!(
         has(&anomalies, "after the edge a -> b was deleted"),
         "{anomalies:?}"
