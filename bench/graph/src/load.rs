@@ -7,7 +7,9 @@
 //! below it: each edge costs four (the assert that its generated key is
 //! new, the edge, and its two adjacency entries) and each distinct vertex
 //! it names one (the assert of its version: `RELATE` reads both ends).
-//! A block holds at most [`SOURCES_PER_BLOCK`] statements, because the
+//! A block holds at most [`SOURCES_PER_BLOCK`] statements (by default;
+//! `--edges-per-block 1` sends each edge as its own `RELATE`, one
+//! transaction each, to compare), because the
 //! node learns a block's reads statement by statement (a `RELATE` that
 //! finds an end missing stops the run that asked for it), one round of
 //! fetches each.
@@ -23,10 +25,19 @@ use crate::generate::Graph;
 /// Vertices per `CREATE ... VALUES` statement (two operations each: the
 /// assert that the id is new, and the record).
 const VERTICES_PER_STATEMENT: usize = 400;
-/// Edges per block.
+/// Edges per block, by default.
 pub const EDGES_PER_BLOCK: usize = 150;
-/// `RELATE` statements per block.
+/// `RELATE` statements per block, by default.
 pub const SOURCES_PER_BLOCK: usize = 16;
+
+/// How edges are grouped into transactions.
+#[derive(Clone, Copy, Debug)]
+pub struct Blocks {
+    /// Most edges of one block.
+    pub edges: usize,
+    /// Most `RELATE` statements of one block.
+    pub sources: usize,
+}
 /// Tries of one statement that failed without effect (a conflict, or no
 /// node available) before the load gives up.
 const TRIES_MAX: u32 = 5;
@@ -52,7 +63,7 @@ fn vertex_statements(vertices: u32) -> Vec<String> {
 }
 
 /// The blocks that relate every edge (see the module documentation).
-pub fn edge_blocks(graph: &Graph) -> Vec<String> {
+pub fn edge_blocks(graph: &Graph, limits: Blocks) -> Vec<String> {
     let mut blocks = Vec::new();
     let mut statements: Vec<String> = Vec::new();
     let mut edges_in_block = 0;
@@ -70,10 +81,8 @@ pub fn edge_blocks(graph: &Graph) -> Vec<String> {
         *edges_in_block = 0;
     };
     for (from, targets) in graph.out.iter().enumerate() {
-        for chunk in targets.chunks(EDGES_PER_BLOCK) {
-            if edges_in_block + chunk.len() > EDGES_PER_BLOCK
-                || statements.len() == SOURCES_PER_BLOCK
-            {
+        for chunk in targets.chunks(limits.edges) {
+            if edges_in_block + chunk.len() > limits.edges || statements.len() == limits.sources {
                 flush(&mut statements, &mut edges_in_block);
             }
             let ends: Vec<String> = chunk.iter().map(|to| format!("person:{to}")).collect();
@@ -150,7 +159,11 @@ async fn send_all(
 }
 
 /// Defines the tables and loads `graph` (see the module documentation).
-pub async fn load(clients: &[Arc<Client>], graph: &Graph) -> Result<Loaded, String> {
+pub async fn load(
+    clients: &[Arc<Client>],
+    graph: &Graph,
+    limits: Blocks,
+) -> Result<Loaded, String> {
     clients[0]
         .query(
             "DEFINE TABLE person SCHEMALESS; DEFINE EDGE follows SCHEMALESS",
@@ -162,7 +175,7 @@ pub async fn load(clients: &[Arc<Client>], graph: &Graph) -> Result<Loaded, Stri
     let started = Instant::now();
     let mut retries = send_all(clients, vertices.clone(), "vertices").await?;
     let vertices_time = started.elapsed();
-    let blocks = Arc::new(edge_blocks(graph));
+    let blocks = Arc::new(edge_blocks(graph, limits));
     let started = Instant::now();
     retries += send_all(clients, blocks.clone(), "edges").await?;
     let edges_time = started.elapsed();
@@ -202,7 +215,11 @@ mod tests {
     #[test]
     fn blocks_cover_every_edge_once_within_their_limits() {
         let graph = crate::generate::generate(500, 5_000, 2.5, 3).unwrap();
-        let blocks = edge_blocks(&graph);
+        let limits = Blocks {
+            edges: EDGES_PER_BLOCK,
+            sources: SOURCES_PER_BLOCK,
+        };
+        let blocks = edge_blocks(&graph, limits);
         let mut edges = 0;
         for block in &blocks {
             let statements = block.matches("RELATE").count();
@@ -213,5 +230,12 @@ mod tests {
             edges += ends;
         }
         assert_eq!(edges, 5_000);
+        let single = Blocks {
+            edges: 1,
+            sources: 1,
+        };
+        let blocks = edge_blocks(&graph, single);
+        assert_eq!(blocks.len(), 5_000);
+        assert!(blocks.iter().all(|b| b.starts_with("RELATE")), "{blocks:?}");
     }
 }

@@ -15,8 +15,9 @@
 //!
 //! ```text
 //! graphbench [--vertices 100000] [--edges 1000000] [--exponent 2.5] [--seed 1]
-//!            [--queries 300] [--clients 4] [--hubs 5] [--hub-queries 10] [--runs 3]
-//!            [--load-clients 8] [--zerodb PATH] [--dir DIR] [--base-port 27401]
+//!            [--queries 200] [--deep-queries 20] [--clients 4] [--hubs 3] [--hub-queries 3] [--runs 3]
+//!            [--load-clients 8] [--edges-per-block 150] [--statements-per-block 16]
+//!            [--zerodb PATH] [--dir DIR] [--base-port 27401]
 //!            [--engine zerodb] [--keep]
 //! ```
 
@@ -43,11 +44,13 @@ struct Options {
     exponent: f64,
     seed: u64,
     queries: usize,
+    deep_queries: usize,
     clients: usize,
     hubs: usize,
     hub_queries: usize,
     runs: usize,
     load_clients: usize,
+    blocks: load::Blocks,
     zerodb: PathBuf,
     dir: PathBuf,
     base_port: u16,
@@ -56,8 +59,8 @@ struct Options {
 }
 
 const USAGE: &str = "graphbench [--vertices N] [--edges N] [--exponent X] [--seed N] \
-[--queries N] [--clients N] [--hubs N] [--hub-queries N] [--runs N] [--load-clients N] \
-[--zerodb PATH] [--dir DIR] [--base-port PORT] [--engine zerodb|sled|memory] [--keep]";
+[--queries N] [--deep-queries N] [--clients N] [--hubs N] [--hub-queries N] [--runs N] [--load-clients N] \
+[--edges-per-block N] [--statements-per-block N] [--zerodb PATH] [--dir DIR] [--base-port PORT] [--engine zerodb|sled|memory] [--keep]";
 
 impl Options {
     fn parse() -> Result<Options, String> {
@@ -70,12 +73,17 @@ impl Options {
             edges: 1_000_000,
             exponent: 2.5,
             seed: 1,
-            queries: 300,
+            queries: 200,
+            deep_queries: 20,
             clients: 4,
-            hubs: 5,
-            hub_queries: 10,
+            hubs: 3,
+            hub_queries: 3,
             runs: 3,
             load_clients: 8,
+            blocks: load::Blocks {
+                edges: load::EDGES_PER_BLOCK,
+                sources: load::SOURCES_PER_BLOCK,
+            },
             zerodb: beside_me,
             dir: std::env::temp_dir().join(format!("graphbench-{}", std::process::id())),
             base_port: 27_401,
@@ -113,12 +121,19 @@ impl Options {
                 }
                 "--seed" => options.seed = number("--seed")?,
                 "--queries" => options.queries = number("--queries")? as usize,
+                "--deep-queries" => options.deep_queries = number("--deep-queries")? as usize,
                 "--clients" => options.clients = number("--clients")?.max(1) as usize,
                 "--hubs" => options.hubs = number("--hubs")? as usize,
                 "--hub-queries" => options.hub_queries = number("--hub-queries")? as usize,
                 "--runs" => options.runs = number("--runs")?.max(1) as usize,
                 "--load-clients" => {
                     options.load_clients = number("--load-clients")?.max(1) as usize
+                }
+                "--edges-per-block" => {
+                    options.blocks.edges = number("--edges-per-block")?.max(1) as usize
+                }
+                "--statements-per-block" => {
+                    options.blocks.sources = number("--statements-per-block")?.max(1) as usize
                 }
                 "--zerodb" => options.zerodb = PathBuf::from(value),
                 "--dir" => options.dir = PathBuf::from(value),
@@ -176,7 +191,7 @@ async fn run(options: &Options) -> Result<(), String> {
         "loading {} vertices and {} edges...",
         options.vertices, graph.edges
     );
-    let loaded = load::load(&clients[..options.load_clients], &graph).await?;
+    let loaded = load::load(&clients[..options.load_clients], &graph, options.blocks).await?;
     let cells = cells(options, &graph);
     let mut measured: Vec<Vec<Measured>> = vec![Vec::new(); cells.len()];
     for run in 0..options.runs {
@@ -203,14 +218,16 @@ fn cells(options: &Options, graph: &generate::Graph) -> Vec<Cell> {
         .collect();
     let hubs = graph.hubs(options.hubs.max(1));
     let mut cells = Vec::new();
-    for hops in [2, 3] {
+    // 3-hop queries from random vertices are fewer (`--deep-queries`):
+    // on a power-law graph they reach most of it.
+    for (hops, queries) in [(2, options.queries), (3, options.deep_queries)] {
         let name = format!("{hops} hops, random vertices");
         cells.push(Cell::new(
             name,
             graph,
             &random,
             hops,
-            options.queries,
+            queries,
             options.clients,
         ));
     }
@@ -236,8 +253,8 @@ fn print_load(options: &Options, graph: &generate::Graph, loaded: &load::Loaded)
         loaded.edges_time.as_secs_f64(),
         rate(graph.edges, loaded.edges_time),
         loaded.edge_blocks,
-        load::EDGES_PER_BLOCK,
-        load::SOURCES_PER_BLOCK,
+        options.blocks.edges,
+        options.blocks.sources,
         loaded.retries,
     );
     println!();
