@@ -7,13 +7,18 @@
 //! below it: each edge costs four (the assert that its generated key is
 //! new, the edge, and its two adjacency entries) and each distinct vertex
 //! it names one (the assert of its version: `RELATE` reads both ends).
-//! A block holds at most [`SOURCES_PER_BLOCK`] statements (by default;
-//! `--edges-per-block 1` sends each edge as its own `RELATE`, one
-//! transaction each, to compare), because the
-//! node learns a block's reads statement by statement (a `RELATE` that
-//! finds an end missing stops the run that asked for it), one round of
-//! fetches each.
+//! A block holds at most [`SOURCES_PER_BLOCK`] statements by default
+//! (`--edges-per-block 1` sends each edge as its own `RELATE`, one
+//! transaction each, to compare). The node learns a block's reads
+//! statement by statement: a `RELATE` that finds an end not fetched yet
+//! stops that run of the block, the node fetches what it asked for, and
+//! runs the block again, so a block of 16 statements took 16 rounds of
+//! fetches. A block therefore starts by reading every vertex it names
+//! (`SELECT id FROM [..] LIMIT 1`, which reads them all before anything
+//! can stop it), and the node fetches them in its first round
+//! (`--no-prefetch` turns that off).
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,6 +42,8 @@ pub struct Blocks {
     pub edges: usize,
     /// Most `RELATE` statements of one block.
     pub sources: usize,
+    /// Read every vertex of a block first (see [`edge_blocks`]).
+    pub prefetch: bool,
 }
 /// Tries of one statement that failed without effect (a conflict, or no
 /// node available) before the load gives up.
@@ -65,36 +72,61 @@ fn vertex_statements(vertices: u32) -> Vec<String> {
 /// The blocks that relate every edge (see the module documentation).
 pub fn edge_blocks(graph: &Graph, limits: Blocks) -> Vec<String> {
     let mut blocks = Vec::new();
-    let mut statements: Vec<String> = Vec::new();
-    let mut edges_in_block = 0;
-    let mut flush = |statements: &mut Vec<String>, edges_in_block: &mut usize| {
-        if statements.is_empty() {
-            return;
-        }
-        let text = if statements.len() == 1 {
-            statements[0].clone()
-        } else {
-            format!("BEGIN; {}; COMMIT", statements.join("; "))
-        };
-        blocks.push(text);
-        statements.clear();
-        *edges_in_block = 0;
-    };
+    let mut block = Block::default();
     for (from, targets) in graph.out.iter().enumerate() {
         for chunk in targets.chunks(limits.edges) {
-            if edges_in_block + chunk.len() > limits.edges || statements.len() == limits.sources {
-                flush(&mut statements, &mut edges_in_block);
+            if block.edges + chunk.len() > limits.edges || block.statements.len() == limits.sources
+            {
+                blocks.extend(block.text(limits.prefetch));
+                block = Block::default();
             }
+            block.vertices.insert(from as u32);
+            block.vertices.extend(chunk);
             let ends: Vec<String> = chunk.iter().map(|to| format!("person:{to}")).collect();
-            statements.push(format!(
+            block.statements.push(format!(
                 "RELATE person:{from} -> follows -> [{}]",
                 ends.join(", ")
             ));
-            edges_in_block += chunk.len();
+            block.edges += chunk.len();
         }
     }
-    flush(&mut statements, &mut edges_in_block);
+    blocks.extend(block.text(limits.prefetch));
     blocks
+}
+
+/// One block being built.
+#[derive(Default)]
+struct Block {
+    statements: Vec<String>,
+    vertices: BTreeSet<u32>,
+    edges: usize,
+}
+
+impl Block {
+    /// The block's text: its statements, in `BEGIN ... COMMIT` if more
+    /// than one. With `prefetch`, a block of several statements starts by
+    /// reading every vertex it names (`SELECT id FROM [..] LIMIT 1`), so
+    /// that the node fetches them all in its first round.
+    fn text(&self, prefetch: bool) -> Option<String> {
+        match self.statements.as_slice() {
+            [] => None,
+            [one] => Some(one.clone()),
+            many => {
+                let mut text = String::from("BEGIN; ");
+                if prefetch {
+                    let ids: Vec<String> = self
+                        .vertices
+                        .iter()
+                        .map(|v| format!("person:{v}"))
+                        .collect();
+                    text.push_str(&format!("SELECT id FROM [{}] LIMIT 1; ", ids.join(", ")));
+                }
+                text.push_str(&many.join("; "));
+                text.push_str("; COMMIT");
+                Some(text)
+            }
+        }
+    }
 }
 
 /// Whether a failed statement certainly had no effect: then it is sent
@@ -218,6 +250,7 @@ mod tests {
         let limits = Blocks {
             edges: EDGES_PER_BLOCK,
             sources: SOURCES_PER_BLOCK,
+            prefetch: false,
         };
         let blocks = edge_blocks(&graph, limits);
         let mut edges = 0;
@@ -233,9 +266,29 @@ mod tests {
         let single = Blocks {
             edges: 1,
             sources: 1,
+            prefetch: true,
         };
         let blocks = edge_blocks(&graph, single);
         assert_eq!(blocks.len(), 5_000);
         assert!(blocks.iter().all(|b| b.starts_with("RELATE")), "{blocks:?}");
+        let prefetched = edge_blocks(
+            &graph,
+            Blocks {
+                prefetch: true,
+                ..limits
+            },
+        );
+        for block in prefetched.iter().filter(|b| b.starts_with("BEGIN")) {
+            let (select, rest) = block.split_once(" LIMIT 1; ").expect("a prefetch");
+            for vertex in rest.split(|c: char| !c.is_ascii_alphanumeric() && c != ':') {
+                if vertex.starts_with("person:") {
+                    assert!(
+                        select.contains(&format!("{vertex},"))
+                            || select.contains(&format!("{vertex}]")),
+                        "{vertex} not prefetched: {block}"
+                    );
+                }
+            }
+        }
     }
 }

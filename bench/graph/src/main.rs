@@ -16,7 +16,7 @@
 //! ```text
 //! graphbench [--vertices 100000] [--edges 1000000] [--exponent 2.5] [--seed 1]
 //!            [--queries 200] [--deep-queries 20] [--clients 4] [--hubs 3] [--hub-queries 3] [--runs 3]
-//!            [--load-clients 8] [--edges-per-block 150] [--statements-per-block 16]
+//!            [--load-clients 8] [--edges-per-block 150] [--statements-per-block 16] [--no-prefetch]
 //!            [--zerodb PATH] [--dir DIR] [--base-port 27401]
 //!            [--engine zerodb] [--keep]
 //! ```
@@ -60,7 +60,7 @@ struct Options {
 
 const USAGE: &str = "graphbench [--vertices N] [--edges N] [--exponent X] [--seed N] \
 [--queries N] [--deep-queries N] [--clients N] [--hubs N] [--hub-queries N] [--runs N] [--load-clients N] \
-[--edges-per-block N] [--statements-per-block N] [--zerodb PATH] [--dir DIR] [--base-port PORT] [--engine zerodb|sled|memory] [--keep]";
+[--edges-per-block N] [--statements-per-block N] [--no-prefetch] [--zerodb PATH] [--dir DIR] [--base-port PORT] [--engine zerodb|sled|memory] [--keep]";
 
 impl Options {
     fn parse() -> Result<Options, String> {
@@ -83,6 +83,7 @@ impl Options {
             blocks: load::Blocks {
                 edges: load::EDGES_PER_BLOCK,
                 sources: load::SOURCES_PER_BLOCK,
+                prefetch: true,
             },
             zerodb: beside_me,
             dir: std::env::temp_dir().join(format!("graphbench-{}", std::process::id())),
@@ -94,6 +95,10 @@ impl Options {
         while let Some(flag) = args.next() {
             if flag == "--keep" {
                 options.keep = true;
+                continue;
+            }
+            if flag == "--no-prefetch" {
+                options.blocks.prefetch = false;
                 continue;
             }
             if flag == "--help" || flag == "-h" {
@@ -245,7 +250,7 @@ fn rate(count: u64, time: Duration) -> f64 {
 fn print_load(options: &Options, graph: &generate::Graph, loaded: &load::Loaded) {
     println!(
         "load ({} clients): vertices {:.1} s ({:.0}/s, {} statements), edges {:.1} s ({:.0}/s, \
-         {} transactions of at most {} edges and {} RELATE statements), {} retries",
+         {} transactions of at most {} edges and {} RELATE statements{}), {} retries",
         options.load_clients,
         loaded.vertices_time.as_secs_f64(),
         rate(u64::from(options.vertices), loaded.vertices_time),
@@ -255,6 +260,11 @@ fn print_load(options: &Options, graph: &generate::Graph, loaded: &load::Loaded)
         loaded.edge_blocks,
         options.blocks.edges,
         options.blocks.sources,
+        if options.blocks.prefetch {
+            ", vertices read first"
+        } else {
+            ""
+        },
         loaded.retries,
     );
     println!();
