@@ -1,22 +1,27 @@
 //! Loading the graph: vertices as multi-row `CREATE`s, edges as
-//! `BEGIN ... COMMIT` blocks of `RELATE person:a -> follows -> [person:b,
-//! ...]` statements, sent by concurrent clients.
+//! `BEGIN ... COMMIT` blocks of `RELATE person:a -> follows:n -> person:b`
+//! statements (edge `n` of the generated graph, so every edge has a known
+//! key), sent by concurrent clients.
 //!
 //! Every statement (or block) is one strictly serializable transaction of
 //! at most `TXN_OPS_MAX` (1,024) operations, so a block is sized to stay
-//! below it: each edge costs four (the assert that its generated key is
-//! new, the edge, and its two adjacency entries) and each distinct vertex
-//! it names one (the assert of its version: `RELATE` reads both ends).
-//! A block holds at most [`SOURCES_PER_BLOCK`] statements by default
-//! (`--edges-per-block 1` sends each edge as its own `RELATE`, one
-//! transaction each, to compare). The node learns a block's reads
-//! statement by statement: a `RELATE` that finds an end not fetched yet
-//! stops that run of the block, the node fetches what it asked for, and
-//! runs the block again, so a block of 16 statements took 16 rounds of
-//! fetches. A block therefore starts by reading every vertex it names
-//! (`SELECT id FROM [..] LIMIT 1`, which reads them all before anything
-//! can stop it), and the node fetches them in its first round
-//! (`--no-prefetch` turns that off).
+//! below it: each edge costs four (the assert that its key is new, the
+//! edge, and its two adjacency entries) and each distinct vertex it names
+//! one (the assert of its version: `RELATE` reads both ends). One `RELATE`
+//! per transaction (`--edges-per-block 1`) is the slow way, to compare.
+//!
+//! The node learns a block's reads statement by statement: a `RELATE` that
+//! finds an end not fetched yet stops that run of the block, the node
+//! fetches what it asked for, and runs the block again, so a block of
+//! `n` statements took `n` rounds of fetches. A block therefore starts by
+//! reading every vertex it names (`SELECT id FROM [..] LIMIT 1`, which reads
+//! them all before anything can stop it), and the node fetches them in its
+//! first round (`--no-prefetch` turns that off).
+//!
+//! A statement that failed without effect is sent again; so is one whose
+//! outcome is unknown (a commit that timed out): keys are fixed, so if the
+//! first try committed, the next finds its first record there
+//! ("already exists") and the statement counts as loaded.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,18 +35,14 @@ use crate::generate::Graph;
 /// Vertices per `CREATE ... VALUES` statement (two operations each: the
 /// assert that the id is new, and the record).
 const VERTICES_PER_STATEMENT: usize = 400;
-/// Edges per block, by default.
+/// Edges (`RELATE` statements) per block, by default.
 pub const EDGES_PER_BLOCK: usize = 150;
-/// `RELATE` statements per block, by default.
-pub const SOURCES_PER_BLOCK: usize = 16;
 
 /// How edges are grouped into transactions.
 #[derive(Clone, Copy, Debug)]
 pub struct Blocks {
     /// Most edges of one block.
     pub edges: usize,
-    /// Most `RELATE` statements of one block.
-    pub sources: usize,
     /// Read every vertex of a block first (see [`edge_blocks`]).
     pub prefetch: bool,
 }
@@ -73,21 +74,19 @@ fn vertex_statements(vertices: u32) -> Vec<String> {
 pub fn edge_blocks(graph: &Graph, limits: Blocks) -> Vec<String> {
     let mut blocks = Vec::new();
     let mut block = Block::default();
+    let mut key = 0u64;
     for (from, targets) in graph.out.iter().enumerate() {
-        for chunk in targets.chunks(limits.edges) {
-            if block.edges + chunk.len() > limits.edges || block.statements.len() == limits.sources
-            {
+        for to in targets {
+            if block.statements.len() == limits.edges {
                 blocks.extend(block.text(limits.prefetch));
                 block = Block::default();
             }
             block.vertices.insert(from as u32);
-            block.vertices.extend(chunk);
-            let ends: Vec<String> = chunk.iter().map(|to| format!("person:{to}")).collect();
+            block.vertices.insert(*to);
             block.statements.push(format!(
-                "RELATE person:{from} -> follows -> [{}]",
-                ends.join(", ")
+                "RELATE person:{from} -> follows:{key} -> person:{to}"
             ));
-            block.edges += chunk.len();
+            key += 1;
         }
     }
     blocks.extend(block.text(limits.prefetch));
@@ -99,7 +98,6 @@ pub fn edge_blocks(graph: &Graph, limits: Blocks) -> Vec<String> {
 struct Block {
     statements: Vec<String>,
     vertices: BTreeSet<u32>,
-    edges: usize,
 }
 
 impl Block {
@@ -129,9 +127,7 @@ impl Block {
     }
 }
 
-/// Whether a failed statement certainly had no effect: then it is sent
-/// again (edge keys are generated, so a statement of unknown outcome is
-/// not: it could make a second edge).
+/// Whether a failed statement certainly had no effect.
 fn not_applied(error: &Error) -> bool {
     error.not_applied()
         || matches!(
@@ -141,6 +137,31 @@ fn not_applied(error: &Error) -> bool {
                 ..
             }
         )
+}
+
+/// Whether a statement may have committed although it failed.
+fn outcome_unknown(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Timeout {
+            outcome_unknown: true,
+            ..
+        } | Error::Query {
+            kind: QueryErrorKind::OutcomeUnknown,
+            ..
+        }
+    )
+}
+
+/// Whether a statement failed because its first record is there already.
+fn already_there(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Query {
+            kind: QueryErrorKind::Violation,
+            message,
+        } if message.contains("already exists")
+    )
 }
 
 /// Sends `statements` from `clients` concurrent clients, each taking the
@@ -163,11 +184,18 @@ async fn send_all(
                     return Ok(retries);
                 };
                 let mut tries = 0;
+                let mut maybe_committed = false;
                 loop {
                     tries += 1;
                     match client.query(text, &[]).await {
                         Ok(_) => break,
-                        Err(error) if not_applied(&error) && tries < TRIES_MAX => {
+                        // An earlier try committed (see the module documentation).
+                        Err(error) if maybe_committed && already_there(&error) => break,
+                        Err(error)
+                            if (not_applied(&error) || outcome_unknown(&error))
+                                && tries < TRIES_MAX =>
+                        {
+                            maybe_committed |= outcome_unknown(&error);
                             retries += 1;
                         }
                         Err(error) => {
@@ -245,50 +273,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn blocks_cover_every_edge_once_within_their_limits() {
+    fn blocks_cover_every_edge_once_with_its_own_key_and_prefetch_their_vertices() {
         let graph = crate::generate::generate(500, 5_000, 2.5, 3).unwrap();
         let limits = Blocks {
             edges: EDGES_PER_BLOCK,
-            sources: SOURCES_PER_BLOCK,
-            prefetch: false,
-        };
-        let blocks = edge_blocks(&graph, limits);
-        let mut edges = 0;
-        for block in &blocks {
-            let statements = block.matches("RELATE").count();
-            let ends = block.matches("person:").count() - statements;
-            assert!(statements <= SOURCES_PER_BLOCK, "{block}");
-            assert!(ends <= EDGES_PER_BLOCK, "{block}");
-            assert_eq!(statements > 1, block.starts_with("BEGIN"), "{block}");
-            edges += ends;
-        }
-        assert_eq!(edges, 5_000);
-        let single = Blocks {
-            edges: 1,
-            sources: 1,
             prefetch: true,
         };
-        let blocks = edge_blocks(&graph, single);
-        assert_eq!(blocks.len(), 5_000);
-        assert!(blocks.iter().all(|b| b.starts_with("RELATE")), "{blocks:?}");
-        let prefetched = edge_blocks(
-            &graph,
-            Blocks {
-                prefetch: true,
-                ..limits
-            },
-        );
-        for block in prefetched.iter().filter(|b| b.starts_with("BEGIN")) {
+        let blocks = edge_blocks(&graph, limits);
+        let mut keys = BTreeSet::new();
+        for block in &blocks {
             let (select, rest) = block.split_once(" LIMIT 1; ").expect("a prefetch");
-            for vertex in rest.split(|c: char| !c.is_ascii_alphanumeric() && c != ':') {
-                if vertex.starts_with("person:") {
+            let statements: Vec<&str> = rest
+                .split("; ")
+                .filter(|s| s.starts_with("RELATE"))
+                .collect();
+            assert!(statements.len() <= EDGES_PER_BLOCK, "{block}");
+            for statement in statements {
+                let words: Vec<&str> = statement.split(' ').collect();
+                let [_, from, _, key, _, to] = words[..] else {
+                    panic!("{statement}");
+                };
+                for vertex in [from, to] {
                     assert!(
                         select.contains(&format!("{vertex},"))
                             || select.contains(&format!("{vertex}]")),
                         "{vertex} not prefetched: {block}"
                     );
                 }
+                assert!(keys.insert(key.to_string()), "{key} twice");
             }
         }
+        assert_eq!(keys.len(), 5_000);
+        let single = Blocks {
+            edges: 1,
+            prefetch: true,
+        };
+        let blocks = edge_blocks(&graph, single);
+        assert_eq!(blocks.len(), 5_000);
+        assert!(blocks.iter().all(|b| b.starts_with("RELATE")), "{blocks:?}");
     }
 }

@@ -16,7 +16,7 @@
 //! ```text
 //! graphbench [--vertices 100000] [--edges 1000000] [--exponent 2.5] [--seed 1]
 //!            [--queries 200] [--deep-queries 20] [--clients 4] [--hubs 3] [--hub-queries 3] [--runs 3]
-//!            [--load-clients 8] [--edges-per-block 150] [--statements-per-block 16] [--no-prefetch]
+//!            [--load-clients 8] [--edges-per-block 150] [--no-prefetch]
 //!            [--zerodb PATH] [--dir DIR] [--base-port 27401]
 //!            [--engine zerodb] [--keep]
 //! ```
@@ -60,7 +60,7 @@ struct Options {
 
 const USAGE: &str = "graphbench [--vertices N] [--edges N] [--exponent X] [--seed N] \
 [--queries N] [--deep-queries N] [--clients N] [--hubs N] [--hub-queries N] [--runs N] [--load-clients N] \
-[--edges-per-block N] [--statements-per-block N] [--no-prefetch] [--zerodb PATH] [--dir DIR] [--base-port PORT] [--engine zerodb|sled|memory] [--keep]";
+[--edges-per-block N] [--no-prefetch] [--zerodb PATH] [--dir DIR] [--base-port PORT] [--engine zerodb|sled|memory] [--keep]";
 
 impl Options {
     fn parse() -> Result<Options, String> {
@@ -82,7 +82,6 @@ impl Options {
             load_clients: 8,
             blocks: load::Blocks {
                 edges: load::EDGES_PER_BLOCK,
-                sources: load::SOURCES_PER_BLOCK,
                 prefetch: true,
             },
             zerodb: beside_me,
@@ -136,9 +135,6 @@ impl Options {
                 }
                 "--edges-per-block" => {
                     options.blocks.edges = number("--edges-per-block")?.max(1) as usize
-                }
-                "--statements-per-block" => {
-                    options.blocks.sources = number("--statements-per-block")?.max(1) as usize
                 }
                 "--zerodb" => options.zerodb = PathBuf::from(value),
                 "--dir" => options.dir = PathBuf::from(value),
@@ -250,7 +246,7 @@ fn rate(count: u64, time: Duration) -> f64 {
 fn print_load(options: &Options, graph: &generate::Graph, loaded: &load::Loaded) {
     println!(
         "load ({} clients): vertices {:.1} s ({:.0}/s, {} statements), edges {:.1} s ({:.0}/s, \
-         {} transactions of at most {} edges and {} RELATE statements{}), {} retries",
+         {} transactions of at most {} edges{}), {} retries",
         options.load_clients,
         loaded.vertices_time.as_secs_f64(),
         rate(u64::from(options.vertices), loaded.vertices_time),
@@ -259,7 +255,6 @@ fn print_load(options: &Options, graph: &generate::Graph, loaded: &load::Loaded)
         rate(graph.edges, loaded.edges_time),
         loaded.edge_blocks,
         options.blocks.edges,
-        options.blocks.sources,
         if options.blocks.prefetch {
             ", vertices read first"
         } else {
