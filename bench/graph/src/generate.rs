@@ -40,7 +40,7 @@ pub fn generate(vertices: u32, edges: u64, exponent: f64, seed: u64) -> Result<G
             pairs / 2
         ));
     }
-    if !(exponent > 1.0) {
+    if exponent.is_nan() || exponent <= 1.0 {
         return Err(format!("--exponent {exponent}: must be above 1"));
     }
     let mut rng = StdRng::seed_from_u64(seed);
@@ -75,7 +75,7 @@ pub fn generate(vertices: u32, edges: u64, exponent: f64, seed: u64) -> Result<G
         }
         let from = draw(&mut rng);
         let to = draw(&mut rng);
-        if from == to || !seen.insert(u64::from(from) << 32 | u64::from(to)) {
+        if from == to || !seen.insert((u64::from(from) << 32) | u64::from(to)) {
             continue;
         }
         out[from as usize].push(to);

@@ -205,7 +205,7 @@ async fn send_all(
                         }
                     }
                 }
-                if index % 500 == 0 {
+                if index.is_multiple_of(500) {
                     eprintln!("  {what}: {index} of {} statements", statements.len());
                 }
             }
