@@ -62,6 +62,11 @@ pub struct Session {
     /// Refuse tables, namespaces and databases that are not defined
     /// (otherwise an undefined table is schemaless and empty).
     pub strict: bool,
+    /// Test-only and unsafe: deleting a record that is not an edge leaves
+    /// its edges and their adjacency entries behind (no cascade). The
+    /// simulator's graph checker must catch it (`zerodb-sim --workload
+    /// graph --unsafe-skip-edge-cascade`); nothing else sets it.
+    pub unsafe_skip_edge_cascade: bool,
 }
 
 impl Session {

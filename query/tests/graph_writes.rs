@@ -266,3 +266,52 @@ fn a_traversal_reads_every_adjacency_list_it_walks() {
         "[person:c]"
     );
 }
+
+#[test]
+fn the_simulators_statements_relate_by_parameter_and_delete_one_pair() {
+    // The forms of `zerodb-sim --workload graph`: edge keys and ends from
+    // parameters, a pair's edge deleted through a traversal.
+    let mut db = Db::new();
+    db.run("DEFINE TABLE person SCHEMALESS; DEFINE EDGE knows SCHEMALESS");
+    db.run("CREATE person:a; CREATE person:b; CREATE person:c");
+    for (from, to) in [("a", "b"), ("a", "c"), ("b", "c")] {
+        db.session.params.insert("a".into(), Value::from(from));
+        db.session.params.insert("b".into(), Value::from(to));
+        db.session
+            .params
+            .insert("e".into(), Value::from(format!("{from}-{to}").as_str()));
+        db.run("RELATE person:$a -> knows:$e -> person:$b");
+    }
+    assert_eq!(
+        db.last("RETURN [person:a -> knows -> *, person:c <- knows <- *]"),
+        "[[person:b, person:c], [person:a, person:b]]"
+    );
+    assert_eq!(
+        db.last("person:a -> knows -> person -> knows -> person"),
+        "[person:c]"
+    );
+    db.run("DELETE person:a -> knows -> person:c");
+    assert_eq!(db.last("person:a -> knows -> *"), "[person:b]");
+    db.session.params.insert("e".into(), Value::from("a-c"));
+    assert_eq!(db.last("SELECT * FROM knows:$e"), "[]");
+    db.session.params.insert("e".into(), Value::from("a-b"));
+    db.run("DELETE knows:$e");
+    assert_eq!(adjacency_count(&db), 2, "b-c's two entries are left");
+    let missing = db.error("RELATE person:a -> knows:x -> person:zed");
+    assert!(missing.contains("does not exist"), "{missing}");
+}
+
+#[test]
+fn the_unsafe_skip_edge_cascade_switch_leaves_dangling_edges() {
+    // What the simulator's graph checker must catch (sim/tests/simulation.rs).
+    let mut db = Db::new();
+    social(&mut db);
+    db.session.unsafe_skip_edge_cascade = true;
+    db.run("DELETE person:bob");
+    assert_eq!(db.last("person:bob"), "NONE");
+    assert_eq!(adjacency_count(&db), 14, "no adjacency entry went");
+    assert_eq!(db.last("SELECT out FROM likes:ab"), "[{ out: person:bob }]");
+    // Deleting an edge still removes its own entries.
+    db.run("DELETE likes:ab");
+    assert_eq!(adjacency_count(&db), 12);
+}

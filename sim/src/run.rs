@@ -21,6 +21,7 @@ use crate::workload::append::AppendWorkload;
 use crate::workload::bank::BankWorkload;
 use crate::workload::catalog::CatalogSetup;
 use crate::workload::documents::{DocumentsWorkload, DOCUMENTS_NAMESPACE};
+use crate::workload::graph::{GraphWorkload, GRAPH_NAMESPACE};
 use crate::workload::mixed_ns::MixedNsWorkload;
 use crate::workload::ranges::{ranges_policy, RangesWorkload, GROUPS, RANGES_NAMESPACE};
 use crate::workload::register::RegisterWorkload;
@@ -165,6 +166,9 @@ fn policies(config: &RunConfig) -> Policies {
     if config.workload == WorkloadKind::Documents {
         namespaces.insert(DOCUMENTS_NAMESPACE.to_string(), ranges_policy(&strong));
     }
+    if config.workload == WorkloadKind::Graph {
+        namespaces.insert(GRAPH_NAMESPACE.to_string(), ranges_policy(&strong));
+    }
     Policies {
         version: zerodb_node::core::metadata::PLACEMENT_VERSION,
         default: strong,
@@ -240,6 +244,9 @@ fn workload(config: &RunConfig, rng: &mut StdRng) -> Box<dyn Workload> {
         )),
         WorkloadKind::Ranges => Box::new(RangesWorkload::new(GROUPS)),
         WorkloadKind::Documents => Box::new(DocumentsWorkload::new()),
+        WorkloadKind::Graph => {
+            Box::new(GraphWorkload::new(config.unsafe_switches.skip_edge_cascade))
+        }
     }
 }
 

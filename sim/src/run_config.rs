@@ -42,6 +42,9 @@ pub struct UnsafeSwitches {
     pub fast_path_on_quorum: bool,
     /// Reads skip a blind prepare whose register is empty (I7).
     pub read_skips_blind_prepare: bool,
+    /// zeroql deletes a vertex without its edges (the graph workload's
+    /// statements; `Session::unsafe_skip_edge_cascade`).
+    pub skip_edge_cascade: bool,
 }
 
 impl UnsafeSwitches {
@@ -84,6 +87,7 @@ impl UnsafeSwitches {
                 self.read_skips_blind_prepare,
                 " --unsafe-read-skips-blind-prepare",
             ),
+            (self.skip_edge_cascade, " --unsafe-skip-edge-cascade"),
         ] {
             if on {
                 flags.push_str(flag);

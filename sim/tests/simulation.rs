@@ -38,6 +38,7 @@ fn same_seed_gives_the_same_history() {
         WorkloadKind::Bank,
         WorkloadKind::Ranges,
         WorkloadKind::Documents,
+        WorkloadKind::Graph,
     ] {
         let config = config(42, workload, FaultLevel::Heavy, 150);
         let first = run(&config);
@@ -339,6 +340,19 @@ fn skipping_range_locks_breaks_a_unique_index_and_is_caught() {
         6,
         "documents: a read of email",
     );
+}
+
+/// Deleting a vertex without its edges (zeroql's cascade switched off):
+/// the final edge table holds edges whose end is gone, and traversals
+/// still reach vertices over edges whose delete was acknowledged. The
+/// intact run of the same seed is the graph workload's clean pinned seed.
+#[test]
+fn skipping_the_edge_cascade_is_caught() {
+    let switches = UnsafeSwitches {
+        skip_edge_cascade: true,
+        ..UnsafeSwitches::default()
+    };
+    broken_switch_is_caught(switches, WorkloadKind::Graph, 0, "graph: dangling edge");
 }
 
 /// I8 broken: a replica prepares a blind write whose commit version is not

@@ -120,6 +120,13 @@ pub trait CoreCalls {
     fn statement_time_max_ms(&self) -> Option<u64> {
         None
     }
+
+    /// Test-only and unsafe: statements delete records without their edges
+    /// ([`Session::unsafe_skip_edge_cascade`]). Only the simulator turns it
+    /// on, to show that its graph checker catches the dangling edges.
+    fn unsafe_skip_edge_cascade(&self) -> bool {
+        false
+    }
 }
 
 /// A statement may run for this many of the node's request timeouts
@@ -220,6 +227,7 @@ pub async fn run_parsed<C: CoreCalls>(
     };
     let fail = |kind, message: String| QueryError { kind, message };
     let mut session = Session::new(start.namespace, start.database);
+    session.unsafe_skip_edge_cascade = core.unsafe_skip_edge_cascade();
     if start.params.len() > QUERY_PARAMS_MAX {
         let message = format!(
             "{} parameters: at most {QUERY_PARAMS_MAX} allowed",

@@ -264,6 +264,9 @@ impl<S: TxnStore> Runner<'_, '_, '_, S> {
                 continue;
             }
             self.delete_one(&id, &document)?;
+            if self.session.unsafe_skip_edge_cascade && !self.table_schema(&id.table)?.is_edge() {
+                continue;
+            }
             let database = self.database(self.span)?;
             let mut edges = Vec::new();
             for side in [Adjacency::Out, Adjacency::In] {

@@ -36,7 +36,8 @@ struct Args {
     /// registers side by side), ranges (inserts that count their group
     /// under a range lock, and range reads: phantoms) or documents (zeroql
     /// statements on a table with a unique index, run by the nodes' query
-    /// loop).
+    /// loop) or graph (zeroql RELATE, cascading deletes and traversals, run
+    /// by the nodes' query loop).
     #[arg(long, default_value = "register")]
     workload: WorkloadKind,
     /// Fault level: none, light, heavy or mixed (drawn per seed).
@@ -120,6 +121,10 @@ struct Args {
     /// fast path).
     #[arg(long)]
     unsafe_read_skips_blind_prepare: bool,
+    /// Test only: zeroql deletes a vertex without its edges, leaving them
+    /// and their adjacency entries behind (caught by the graph workload).
+    #[arg(long)]
+    unsafe_skip_edge_cascade: bool,
     /// Print every anomaly of a single seed (default: the first 20).
     #[arg(long)]
     verbose: bool,
@@ -171,6 +176,7 @@ fn main() -> ExitCode {
             abort_blind_without_refusal: args.unsafe_abort_blind_without_refusal,
             fast_path_on_quorum: args.unsafe_fast_path_on_quorum,
             read_skips_blind_prepare: args.unsafe_read_skips_blind_prepare,
+            skip_edge_cascade: args.unsafe_skip_edge_cascade,
         },
         keep_history: args.history,
         without: args.without.clone(),

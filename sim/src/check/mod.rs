@@ -8,6 +8,7 @@ pub mod convergence;
 pub mod documents;
 pub mod durability;
 pub mod elle;
+pub mod graph;
 pub mod ranges;
 pub mod register;
 pub mod rest;

@@ -29,19 +29,13 @@
 //! checker ([`crate::check::documents`]) judges the history against it:
 //! uniqueness, index and record agreeing, acknowledged writes kept.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
-
 use rand::rngs::StdRng;
 use rand::RngExt;
-use zerodb_node::api::{ClientRequest, QueryAnswer, QueryErrorKind, QueryRequest};
-use zerodb_node::query::run_query;
+use zerodb_node::api::{QueryAnswer, QueryErrorKind};
 use zerodb_query::value::{codec, Value};
 use zerodb_txn::Request;
 
-use super::query_core::{call_of, response_of, SimCore};
+use super::query_client::{Finished, FollowUp, Next, QueryClients};
 use super::{Answer, Call, OutcomeCounts, Verdict, Workload, FINAL_READ_TRIES_MAX};
 use crate::check::documents::{check_documents, DocOp, DocResult, FinalDocuments, Row};
 use crate::history::{Micros, Operation, Outcome, ProcessId};
@@ -72,29 +66,13 @@ enum Purpose {
     Final,
 }
 
-/// A query in progress at one process.
-struct Running {
-    purpose: Purpose,
-    invoke_us: Micros,
-    core: SimCore,
-    future: Pin<Box<dyn Future<Output = QueryAnswer>>>,
-}
-
-/// What polling a running query gave.
-enum Step {
-    Send(ClientRequest),
-    Done(QueryAnswer),
-}
-
 /// Documents workload state.
 pub struct DocumentsWorkload {
     setup: SetupState,
     next_id: u64,
     /// Ids whose create may have taken effect (acknowledged or unknown).
     created: Vec<String>,
-    running: BTreeMap<ProcessId, Running>,
-    /// Each process's core (and schema cache), kept across its queries.
-    cores: BTreeMap<ProcessId, SimCore>,
+    queries: QueryClients<Purpose>,
     history: Vec<DocOperation>,
     final_phase: bool,
     final_wanted: bool,
@@ -124,8 +102,7 @@ impl DocumentsWorkload {
             setup: SetupState::NotStarted,
             next_id: 0,
             created: Vec::new(),
-            running: BTreeMap::new(),
-            cores: BTreeMap::new(),
+            queries: QueryClients::new(DOCUMENTS_NAMESPACE, DATABASE),
             history: Vec::new(),
             final_phase: false,
             final_wanted: false,
@@ -141,87 +118,13 @@ impl DocumentsWorkload {
         &self.history
     }
 
-    /// Starts `text` with `params` at `process`.
-    fn start(
-        &mut self,
-        process: ProcessId,
-        now_us: Micros,
-        purpose: Purpose,
-        text: String,
-        params: Vec<(&str, Value)>,
-    ) {
-        let core = self.cores.entry(process).or_default().clone();
-        core.set_now(now_us);
-        let params = params
-            .into_iter()
-            .map(|(name, value)| {
-                let bytes = codec::encode(&value).expect("workload parameters encode");
-                (name.to_string(), bytes)
-            })
-            .collect();
-        let request = QueryRequest {
-            namespace: DOCUMENTS_NAMESPACE.to_string(),
-            database: DATABASE.to_string(),
-            text,
-            params,
-        };
-        let looped = core.clone();
-        let future = Box::pin(async move {
-            let eventual = BTreeSet::new();
-            run_query(&looped, request, &eventual).await
-        });
-        self.running.insert(
-            process,
-            Running {
-                purpose,
-                invoke_us: now_us,
-                core,
-                future,
-            },
-        );
-    }
-
-    /// Polls `process`'s query until it sends a request or finishes.
-    fn step(&mut self, process: ProcessId, now_us: Micros) -> Option<Step> {
-        let running = self.running.get_mut(&process)?;
-        running.core.set_now(now_us);
-        let mut context = Context::from_waker(Waker::noop());
-        match running.future.as_mut().poll(&mut context) {
-            Poll::Ready(answer) => Some(Step::Done(answer)),
-            Poll::Pending => match running.core.next_request() {
-                Some(request) => Some(Step::Send(request)),
-                None => {
-                    self.protocol_errors.push(format!(
-                        "process {process}: the query loop waits for nothing"
-                    ));
-                    self.running.remove(&process);
-                    None
-                }
-            },
-        }
-    }
-
-    /// Runs `process`'s query on to its next request: the call to make, or
-    /// `None` when it finished (recorded).
-    fn advance(&mut self, process: ProcessId, now_us: Micros) -> Option<ClientRequest> {
-        match self.step(process, now_us)? {
-            Step::Send(request) => Some(request),
-            Step::Done(answer) => {
-                let running = self.running.remove(&process).expect("running");
-                self.finish(process, now_us, running, answer);
-                None
-            }
-        }
-    }
-
-    fn finish(
-        &mut self,
-        process: ProcessId,
-        now_us: Micros,
-        running: Running,
-        answer: QueryAnswer,
-    ) {
-        match running.purpose {
+    fn finish(&mut self, process: ProcessId, now_us: Micros, finished: Finished<Purpose>) {
+        let Finished {
+            purpose,
+            invoke_us,
+            answer,
+        } = finished;
+        match purpose {
             Purpose::Setup => {
                 self.setup = match &answer.error {
                     None => SetupState::Done,
@@ -266,7 +169,7 @@ impl DocumentsWorkload {
                 }
                 self.history.push(Operation {
                     process,
-                    invoke_us: running.invoke_us,
+                    invoke_us,
                     complete_us: now_us,
                     op,
                     outcome,
@@ -349,7 +252,8 @@ impl DocumentsWorkload {
                 (DocOp::ByGroup { group }, text, params)
             }
         };
-        self.start(process, now_us, Purpose::Op(op), text.to_string(), params);
+        self.queries
+            .start(process, now_us, Purpose::Op(op), text.to_string(), params);
     }
 }
 
@@ -438,14 +342,13 @@ fn row_of(record: &Value) -> Result<Row, String> {
 impl DocumentsWorkload {
     /// The call of `process`'s running query, or `None` when it finished.
     fn call_of_running(&mut self, process: ProcessId, now_us: Micros) -> Option<Call> {
-        let request = self.advance(process, now_us)?;
-        match call_of(request) {
-            Ok(call) => Some(call),
-            Err(error) => {
-                self.protocol_errors.push(error);
-                self.running.remove(&process);
+        match self.queries.next(process, now_us) {
+            Next::Call(call) => Some(call),
+            Next::Finished(finished) => {
+                self.finish(process, now_us, finished);
                 None
             }
+            Next::Nothing => None,
         }
     }
 }
@@ -461,20 +364,21 @@ impl Workload for DocumentsWorkload {
     }
 
     fn call(&mut self, process: ProcessId, now_us: Micros, rng: &mut StdRng) -> Option<Call> {
-        if !self.running.contains_key(&process) {
+        if !self.queries.is_running(process) {
             if self.final_phase {
-                if !self.final_wanted || !self.running.is_empty() {
+                if !self.final_wanted || !self.queries.idle() {
                     return None;
                 }
                 self.final_wanted = false;
-                self.start(process, now_us, Purpose::Final, final_text(), Vec::new());
+                self.queries
+                    .start(process, now_us, Purpose::Final, final_text(), Vec::new());
             } else {
                 match self.setup {
                     SetupState::Done => self.draw(process, now_us, rng),
                     SetupState::Running => return None,
                     SetupState::NotStarted => {
                         self.setup = SetupState::Running;
-                        self.start(
+                        self.queries.start(
                             process,
                             now_us,
                             Purpose::Setup,
@@ -489,18 +393,13 @@ impl Workload for DocumentsWorkload {
     }
 
     fn complete(&mut self, process: ProcessId, now_us: Micros, answer: Answer) -> Option<Request> {
-        let running = self.running.get(&process)?;
-        running.core.answer(response_of(answer));
-        match self.call_of_running(process, now_us)? {
-            Call::Data(request) => Some(request),
-            Call::Scan(scan) => {
-                // A scan cannot be a follow-up: put it back for `call`.
-                let running = self.running.get(&process).expect("running");
-                let mut state = running.core.lock();
-                let id = state.sent.take().expect("just sent");
-                state.queue.push_front((id, ClientRequest::Scan(scan)));
+        match self.queries.complete(process, now_us, answer) {
+            FollowUp::Send(request) => Some(request),
+            FollowUp::Finished(finished) => {
+                self.finish(process, now_us, finished);
                 None
             }
+            FollowUp::Wait => None,
         }
     }
 
@@ -519,15 +418,15 @@ impl Workload for DocumentsWorkload {
 
     fn final_done(&self) -> bool {
         self.final_phase
-            && self.running.is_empty()
+            && self.queries.idle()
             && (self.final_state.is_some() || !self.final_failures.is_empty())
     }
 
     fn check(&self) -> Verdict {
         let mut verdict = Verdict::default();
         verdict.anomalies.extend(
-            self.protocol_errors
-                .iter()
+            (self.queries.protocol_errors.iter())
+                .chain(&self.protocol_errors)
                 .map(|e| format!("documents: {e}")),
         );
         verdict.anomalies.extend(

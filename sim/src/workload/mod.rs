@@ -6,7 +6,9 @@ pub mod bank;
 pub mod catalog;
 pub mod catalog_churn;
 pub mod documents;
+pub mod graph;
 pub mod mixed_ns;
+pub mod query_client;
 pub mod query_core;
 pub mod ranges;
 pub mod register;
@@ -75,6 +77,11 @@ pub enum WorkloadKind {
     /// run by the nodes' query loop, checked for uniqueness, indexes that
     /// agree with their records, and acknowledged writes.
     Documents,
+    /// zeroql graphs: vertices and edges related and deleted (deleting a
+    /// vertex deletes its edges) and traversed, run by the nodes' query
+    /// loop, checked for edges with both ends and both adjacency entries
+    /// and traversals that agree with acknowledged writes.
+    Graph,
 }
 
 impl WorkloadKind {
@@ -87,6 +94,7 @@ impl WorkloadKind {
             WorkloadKind::MixedNs => "mixed-ns",
             WorkloadKind::Ranges => "ranges",
             WorkloadKind::Documents => "documents",
+            WorkloadKind::Graph => "graph",
         }
     }
 }
@@ -102,8 +110,9 @@ impl std::str::FromStr for WorkloadKind {
             "mixed-ns" => Ok(WorkloadKind::MixedNs),
             "ranges" => Ok(WorkloadKind::Ranges),
             "documents" => Ok(WorkloadKind::Documents),
+            "graph" => Ok(WorkloadKind::Graph),
             other => Err(format!(
-                "unknown workload {other:?}; use register, append, bank, mixed-ns, ranges or documents"
+                "unknown workload {other:?}; use register, append, bank, mixed-ns, ranges, documents or graph"
             )),
         }
     }

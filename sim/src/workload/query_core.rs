@@ -22,6 +22,7 @@ use crate::history::Micros;
 pub struct SimCore {
     state: Arc<Mutex<CoreState>>,
     schemas: SchemaCache,
+    unsafe_skip_edge_cascade: bool,
 }
 
 #[derive(Default)]
@@ -37,6 +38,15 @@ pub(super) struct CoreState {
 }
 
 impl SimCore {
+    /// A core whose queries delete records without their edges (test-only
+    /// and unsafe: what the graph checker must catch) when `on`.
+    pub fn with_unsafe_skip_edge_cascade(on: bool) -> SimCore {
+        SimCore {
+            unsafe_skip_edge_cascade: on,
+            ..SimCore::default()
+        }
+    }
+
     pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, CoreState> {
         self.state.lock().expect("sim core")
     }
@@ -91,6 +101,10 @@ impl CoreCalls for SimCore {
 
     fn now_ns(&self) -> i64 {
         self.lock().now_ns
+    }
+
+    fn unsafe_skip_edge_cascade(&self) -> bool {
+        self.unsafe_skip_edge_cascade
     }
 }
 
