@@ -287,18 +287,21 @@ impl EventLoop {
         }
     }
 
-    /// Tells every peer this process started.
-    fn greet_peers(&mut self) {
+    /// The other members of the cluster.
+    pub(super) fn other_members(&self) -> Vec<NodeId> {
         let me = self.core.id();
-        let peers: Vec<NodeId> = self
-            .core
+        self.core
             .cluster()
             .members
             .iter()
             .map(|member| NodeId(member.id))
             .filter(|node| *node != me)
-            .collect();
-        for node in peers {
+            .collect()
+    }
+
+    /// Tells every peer this process started.
+    fn greet_peers(&mut self) {
+        for node in self.other_members() {
             self.peers
                 .send(node, NodeMessage::Hello { boot: self.boot });
         }

@@ -111,12 +111,8 @@ impl EventLoop {
         // A peer gossip holds down is not asked: the page would wait for
         // it on every refresh.
         let (peers, down): (Vec<NodeId>, Vec<NodeId>) = self
-            .core
-            .cluster()
-            .members
-            .iter()
-            .map(|member| NodeId(member.id))
-            .filter(|node| *node != me)
+            .other_members()
+            .into_iter()
             .partition(|node| self.core.gossip().liveness_of(*node) != Liveness::Down);
         let down = down.into_iter().map(|node| NodeFigures {
             node: node.0,
