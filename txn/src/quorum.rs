@@ -1,5 +1,8 @@
-//! Counting Paxos votes (promises and accepts) toward a quorum of one
-//! replica ring, and the one case where a fenced replica's vote counts.
+//! Counting answers toward a quorum of one replica ring: [`Votes`] for
+//! every round a coordinator waits on (lock grants and blind prepares per
+//! partition, read replies, read repairs, decision queries), and
+//! [`PaxosVotes`] on top of it for promises and accepts, with the one case
+//! where a fenced replica's vote counts.
 //!
 //! A replica that lost its disk is *fenced* after its copy (see
 //! `replica::fence`): it has forgotten promises and accepts its old
@@ -65,51 +68,214 @@ impl Voter {
     }
 }
 
+/// How a member answered no.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Nay {
+    /// For now: busy, recovering, lost. Asking again may get a yes.
+    Retryable,
+    /// For good: the member wrote down that it refused (a blind prepare's
+    /// durable refusal), so it never says yes to this round.
+    Durable,
+}
+
+/// The answers of one round at one replica ring, counted toward a quorum
+/// of that ring. Every quorum the coordinator waits for is counted by this
+/// type (or by [`PaxosVotes`], built on it), so that:
+/// - a member's answer counts once (duplicates, retries);
+/// - an answer from outside the ring is not counted (a sender with another
+///   view of the ring) and `add`/`refuse` report `false`;
+/// - a yes is final for the round (a later no from the same member, e.g. a
+///   duplicate of an earlier busy answer, does not take it back), and a yes
+///   after a retryable no replaces it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Votes<T = ()> {
+    ring: Vec<NodeId>,
+    yes: BTreeMap<NodeId, T>,
+    no: BTreeMap<NodeId, Nay>,
+}
+
+impl<T> Votes<T> {
+    /// Votes of `ring`, a replica ring (no member twice).
+    pub fn new(ring: Vec<NodeId>) -> Votes<T> {
+        let distinct: std::collections::BTreeSet<&NodeId> = ring.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            ring.len(),
+            "a replica ring lists a member twice"
+        );
+        Votes {
+            ring,
+            yes: BTreeMap::new(),
+            no: BTreeMap::new(),
+        }
+    }
+
+    /// The ring the votes are counted in.
+    pub fn ring(&self) -> &[NodeId] {
+        &self.ring
+    }
+
+    /// Whether `node` is a member of the ring.
+    pub fn is_member(&self, node: NodeId) -> bool {
+        self.ring.contains(&node)
+    }
+
+    /// The number of yes answers a quorum needs (`floor(n / 2) + 1`).
+    pub fn needed(&self) -> usize {
+        quorum(self.ring.len())
+    }
+
+    /// Records a yes with what it carried; a later yes of a member replaces
+    /// its earlier one.
+    pub fn add(&mut self, from: NodeId, carried: T) -> bool {
+        if !self.is_member(from) {
+            return false;
+        }
+        self.no.remove(&from);
+        self.yes.insert(from, carried);
+        true
+    }
+
+    /// Records a no. Ignored from a member that said yes; a durable no is
+    /// never downgraded to a retryable one.
+    pub fn refuse(&mut self, from: NodeId, nay: Nay) -> bool {
+        if !self.is_member(from) || self.yes.contains_key(&from) {
+            return false;
+        }
+        let entry = self.no.entry(from).or_insert(nay);
+        if nay == Nay::Durable {
+            *entry = Nay::Durable;
+        }
+        true
+    }
+
+    /// Forgets the retryable noes, to ask those members again; returns the
+    /// members that are neither yes nor durable no (whom to ask).
+    pub fn retry(&mut self) -> Vec<NodeId> {
+        self.no.retain(|_, nay| *nay == Nay::Durable);
+        self.undecided().collect()
+    }
+
+    /// Whether a quorum said yes (an empty ring never reaches one).
+    pub fn reached(&self) -> bool {
+        !self.ring.is_empty() && self.yes.len() >= self.needed()
+    }
+
+    /// Whether a quorum said yes with something `pred` accepts.
+    pub fn reached_where(&self, pred: impl Fn(&T) -> bool) -> bool {
+        !self.ring.is_empty() && self.yes.values().filter(|t| pred(t)).count() >= self.needed()
+    }
+
+    /// Whether every member said yes with something `pred` accepts.
+    pub fn all_where(&self, pred: impl Fn(&T) -> bool) -> bool {
+        !self.ring.is_empty() && self.yes.len() == self.ring.len() && self.yes.values().all(pred)
+    }
+
+    /// Whether a quorum can no longer say yes: more than `n - Q` members
+    /// said no (of either kind).
+    pub fn lost(&self) -> bool {
+        self.ring.len() - self.no.len() < self.needed()
+    }
+
+    /// Whether a quorum can never say yes: more than `n - Q` members said
+    /// no for good.
+    pub fn lost_for_good(&self) -> bool {
+        let durable = self.no.values().filter(|n| **n == Nay::Durable).count();
+        self.ring.len() - durable < self.needed()
+    }
+
+    /// Whether every member answered, yes or no.
+    pub fn all_answered(&self) -> bool {
+        self.yes.len() + self.no.len() == self.ring.len()
+    }
+
+    /// Whether some member said no for good.
+    pub fn any_durable_no(&self) -> bool {
+        self.no.values().any(|n| *n == Nay::Durable)
+    }
+
+    /// The members that have not said yes.
+    pub fn missing(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.ring
+            .iter()
+            .copied()
+            .filter(|n| !self.yes.contains_key(n))
+    }
+
+    /// The members that said neither yes nor no for good.
+    fn undecided(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.missing()
+            .filter(|n| self.no.get(n) != Some(&Nay::Durable))
+    }
+
+    /// The yes answers, by member.
+    pub fn yeses(&self) -> impl Iterator<Item = (NodeId, &T)> {
+        self.yes.iter().map(|(n, t)| (*n, t))
+    }
+
+    /// What the yes answers carried.
+    pub fn carried(&self) -> impl Iterator<Item = &T> {
+        self.yes.values()
+    }
+
+    /// Number of yes answers.
+    pub fn len(&self) -> usize {
+        self.yes.len()
+    }
+
+    /// Whether nobody said yes.
+    pub fn is_empty(&self) -> bool {
+        self.yes.is_empty()
+    }
+}
+
 /// The votes of one Paxos phase at one replica ring, each with what it
 /// carried (`T`: a promise's register status, or nothing for accepts).
-/// One vote per node: a later vote of a node replaces its earlier one.
+/// [`Votes`] with the fence rule: a fenced replica's vote counts only as
+/// `crate::quorum` explains.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PaxosVotes<T = ()> {
-    ring: Vec<NodeId>,
-    votes: BTreeMap<NodeId, (Voter, T)>,
+    votes: Votes<(Voter, T)>,
 }
 
 impl<T> PaxosVotes<T> {
     /// Votes of the ring `ring` (the home partition's replicas).
     pub fn new(ring: Vec<NodeId>) -> PaxosVotes<T> {
         PaxosVotes {
-            ring,
-            votes: BTreeMap::new(),
+            votes: Votes::new(ring),
         }
     }
 
     /// Records a vote. A vote from outside the ring is ignored (a sender
     /// with another view of the ring) and reported as `false`.
     pub fn add(&mut self, from: NodeId, voter: Voter, carried: T) -> bool {
-        if !self.ring.contains(&from) {
-            return false;
-        }
-        self.votes.insert(from, (voter, carried));
-        true
+        self.votes.add(from, (voter, carried))
     }
 
     /// Whether the counted votes make a quorum of the ring.
     pub fn reached(&self) -> bool {
-        if self.ring.is_empty() {
+        if self.votes.ring().is_empty() {
             return false;
         }
-        self.counted().count() >= quorum(self.ring.len())
+        self.counted().count() >= self.votes.needed()
     }
 
     /// What every recorded vote carried (counted or not: an uncounted
     /// promise still reports only values proposed at their ballots).
     pub fn carried(&self) -> impl Iterator<Item = &T> {
-        self.votes.values().map(|(_, c)| c)
+        self.votes.carried().map(|(_, c)| c)
+    }
+
+    /// Whether a quorum of the ring's recorded votes (counted or not)
+    /// carried something `pred` accepts: evidence of what the voters hold,
+    /// not a Paxos quorum.
+    pub fn quorum_carried(&self, pred: impl Fn(&T) -> bool) -> bool {
+        self.votes.reached_where(|(_, carried)| pred(carried))
     }
 
     /// The nodes whose votes were recorded (counted or not).
     pub fn voters(&self) -> impl Iterator<Item = NodeId> + '_ {
-        self.votes.keys().copied()
+        self.votes.yeses().map(|(n, _)| n)
     }
 
     /// Number of votes recorded (counted or not).
@@ -124,29 +290,105 @@ impl<T> PaxosVotes<T> {
 
     fn counted(&self) -> impl Iterator<Item = NodeId> + '_ {
         self.votes
-            .iter()
-            .filter(|(node, (voter, _))| self.counts(**node, voter))
-            .map(|(node, _)| *node)
+            .yeses()
+            .filter(|(node, (voter, _))| self.counts(*node, voter))
+            .map(|(node, _)| node)
     }
 
     fn counts(&self, node: NodeId, voter: &Voter) -> bool {
         if !voter.is_fenced() {
             return true;
         }
-        if self.ring.len() != FENCED_VOTE_RING_SIZE {
+        if self.votes.ring().len() != FENCED_VOTE_RING_SIZE {
             return false;
         }
         // Every other vote must be unfenced and from the vouched incarnation.
         self.votes
-            .iter()
-            .filter(|(other, _)| **other != node)
-            .all(|(other, (v, _))| !v.is_fenced() && voter.vouches_for(*other, v.incarnation))
+            .yeses()
+            .filter(|(other, _)| *other != node)
+            .all(|(other, (v, _))| !v.is_fenced() && voter.vouches_for(other, v.incarnation))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn votes(ids: &[u32]) -> Votes<bool> {
+        Votes::new(ids.iter().map(|i| NodeId(*i)).collect())
+    }
+
+    #[test]
+    fn a_member_counts_once_and_outsiders_not_at_all() {
+        let mut v = votes(&[1, 2, 3]);
+        assert!(v.add(NodeId(1), true));
+        assert!(v.add(NodeId(1), true));
+        assert!(!v.add(NodeId(9), true), "not a member");
+        assert!(!v.reached());
+        assert!(!v.refuse(NodeId(8), Nay::Durable));
+        assert!(!v.lost());
+        v.add(NodeId(2), false);
+        assert!(v.reached());
+        assert!(!v.reached_where(|own| *own), "one of two carried true");
+        assert!(!v.all_where(|_| true), "3 has not answered");
+        v.add(NodeId(3), true);
+        assert!(v.all_where(|_| true));
+        assert!(!v.all_where(|own| *own));
+    }
+
+    #[test]
+    fn a_yes_is_final_and_a_no_is_counted_against() {
+        let mut v = votes(&[1, 2, 3]);
+        v.add(NodeId(1), true);
+        assert!(
+            !v.refuse(NodeId(1), Nay::Durable),
+            "a yes is not taken back"
+        );
+        v.refuse(NodeId(2), Nay::Retryable);
+        assert!(!v.lost(), "1 and 3 can still make a quorum");
+        assert!(!v.all_answered());
+        v.refuse(NodeId(3), Nay::Retryable);
+        assert!(v.lost());
+        assert!(v.all_answered());
+        assert!(!v.lost_for_good(), "retryable noes may turn");
+        assert_eq!(v.retry(), vec![NodeId(2), NodeId(3)]);
+        assert!(!v.lost());
+        v.add(NodeId(2), false);
+        assert!(v.reached());
+    }
+
+    #[test]
+    fn durable_noes_lose_the_round_for_good() {
+        let mut v = votes(&[1, 2, 3]);
+        v.refuse(NodeId(2), Nay::Durable);
+        v.refuse(NodeId(2), Nay::Retryable);
+        assert!(v.any_durable_no(), "not downgraded");
+        assert!(!v.lost_for_good());
+        v.refuse(NodeId(3), Nay::Durable);
+        assert!(v.lost_for_good());
+        assert_eq!(
+            v.retry(),
+            vec![NodeId(1)],
+            "only the undecided are asked again"
+        );
+        assert_eq!(
+            v.missing().collect::<Vec<_>>(),
+            vec![NodeId(1), NodeId(2), NodeId(3)]
+        );
+    }
+
+    #[test]
+    fn an_empty_ring_never_reaches_a_quorum() {
+        let v = votes(&[]);
+        assert!(!v.reached());
+        assert!(!v.all_where(|_| true));
+    }
+
+    #[test]
+    #[should_panic(expected = "twice")]
+    fn a_ring_with_a_member_twice_is_a_bug() {
+        votes(&[1, 1]);
+    }
 
     fn fenced(incarnation: u64, vouched: &[(u32, u64)]) -> Voter {
         Voter {

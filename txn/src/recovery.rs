@@ -198,9 +198,7 @@ impl<E: Engine> TxnNode<E> {
             (Some(value), _) => value,
             (None, None) => Decision::Aborted,
             (None, Some(blind)) => {
-                let states: Vec<PrepareState> = promises.carried().map(|s| s.prepare).collect();
-                let ring_len = view.replicas(&rec.home).len();
-                match blind_outcome(&states, ring_len, &rec.home, blind) {
+                match blind_outcome(promises, &rec.home, blind) {
                     Some(value) => value,
                     // Neither yet: wait for more promises; the round's
                     // timeout asks again.
@@ -318,8 +316,7 @@ impl<E: Engine> TxnNode<E> {
 /// What termination decides for a blind attempt whose register accepted
 /// nothing, from the prepares a quorum (or more) of its ring reported.
 fn blind_outcome(
-    states: &[PrepareState],
-    ring_len: usize,
+    promises: &PaxosVotes<RegisterStatus>,
     home: &PartitionId,
     blind: &BlindWrites,
 ) -> Option<Decision> {
@@ -328,14 +325,13 @@ fn blind_outcome(
         writes: blind.writes.clone(),
         participants: vec![home.clone()],
     };
-    let own = states
-        .iter()
-        .filter(|s| **s == PrepareState::Prepared { self_granted: true })
-        .count();
-    if states.contains(&PrepareState::Committed) || own >= crate::membership::quorum(ring_len) {
+    let reported = |state: PrepareState| promises.carried().any(|s| s.prepare == state);
+    let own_quorum =
+        promises.quorum_carried(|s| s.prepare == PrepareState::Prepared { self_granted: true });
+    if reported(PrepareState::Committed) || own_quorum {
         return Some(committed);
     }
-    if states.contains(&PrepareState::Refused) {
+    if reported(PrepareState::Refused) {
         return Some(Decision::Aborted);
     }
     None

@@ -38,7 +38,7 @@ use crate::error::{ClientError, Refusal};
 use crate::membership::NodeId;
 use crate::message::{BlindWrites, Message};
 use crate::node::TxnNode;
-use crate::quorum::PaxosVotes;
+use crate::quorum::{Nay, PaxosVotes};
 use crate::request::{OpResult, Response};
 use crate::types::{ver, version, Decision, Write};
 
@@ -103,42 +103,28 @@ impl<E: Engine> TxnNode<E> {
     /// Decides what the prepares and refusals so far allow. Returns whether
     /// the run stays in flight.
     pub(super) fn blind_progress(&mut self, run: &mut TxnRun) -> bool {
-        let Phase::Locking {
-            granted,
-            failed,
-            refused,
-        } = &run.phase
-        else {
+        let Phase::Locking { votes, .. } = &run.phase else {
             return true;
         };
-        let replicas = &run.partitions[&run.home];
-        let q = crate::membership::quorum(replicas.len());
-        let own = replicas
-            .iter()
-            .filter(|n| granted.get(n).is_some_and(|g| g.self_granted))
-            .count();
-        let prepared = replicas.iter().filter(|n| granted.contains_key(n)).count();
-        let fast_needs = if self.options.unsafe_fast_path_on_quorum {
-            q
+        // A yes carries whether the replica prepared by itself.
+        let home = &votes[&run.home];
+        let fast = if self.options.unsafe_fast_path_on_quorum {
+            home.reached_where(|own| *own)
         } else {
-            replicas.len()
+            home.all_where(|own| *own)
         };
-        if own >= fast_needs {
+        if fast {
             return self.blind_fast_commit(run);
         }
-        if prepared >= q {
+        if home.reached() {
             let since = *run.quorum_since_ms.get_or_insert(self.now_ms);
-            let answered = replicas
-                .iter()
-                .all(|n| granted.contains_key(n) || failed.contains(n));
             let waited = since + self.options.fast_path_wait_ms <= self.now_ms;
-            if !refused.is_empty() || answered || waited {
+            if home.any_durable_no() || home.all_answered() || waited {
                 return self.blind_classic_commit(run);
             }
             return true;
         }
-        let refusals = replicas.iter().filter(|n| refused.contains(n)).count();
-        if replicas.len() - refusals < q {
+        if home.lost_for_good() {
             return self.blind_cannot_commit(run);
         }
         true
@@ -216,10 +202,7 @@ impl<E: Engine> TxnNode<E> {
         reason: Refusal,
         durable: bool,
     ) -> bool {
-        let Phase::Locking {
-            failed, refused, ..
-        } = &mut run.phase
-        else {
+        let Phase::Locking { votes, .. } = &mut run.phase else {
             return true;
         };
         match reason {
@@ -231,9 +214,13 @@ impl<E: Engine> TxnNode<E> {
             Refusal::WrongEpoch { replica } => run.wrong_epoch = Some(replica),
             _ => {}
         }
-        failed.insert(from);
-        if durable {
-            refused.insert(from);
+        let nay = if durable {
+            Nay::Durable
+        } else {
+            Nay::Retryable
+        };
+        if let Some(home) = votes.get_mut(&run.home) {
+            home.refuse(from, nay);
         }
         self.blind_progress(run)
     }
@@ -255,10 +242,7 @@ impl<E: Engine> TxnNode<E> {
             return false;
         }
         let stalled = run.phase_started_ms + self.options.lock_timeout_ms <= self.now_ms;
-        let Phase::Locking {
-            granted, refused, ..
-        } = &mut run.phase
-        else {
+        let Phase::Locking { votes, .. } = &mut run.phase else {
             return true;
         };
         if !stalled {
@@ -267,14 +251,10 @@ impl<E: Engine> TxnNode<E> {
         // Ask again whoever has not prepared or refused for good: a lost
         // request or answer, or a replica that was busy, recovering or
         // down. Its answer to a duplicate is its answer to the first.
-        let again: BTreeSet<NodeId> = run.partitions[&run.home]
-            .iter()
-            .filter(|n| !granted.contains_key(n) && !refused.contains(n))
-            .copied()
-            .collect();
-        if let Phase::Locking { failed, .. } = &mut run.phase {
-            failed.retain(|n| !again.contains(n));
-        }
+        let again: BTreeSet<NodeId> = votes
+            .get_mut(&run.home)
+            .map(|home| home.retry().into_iter().collect())
+            .unwrap_or_default();
         run.phase_started_ms = self.now_ms;
         self.resend_lock_reads(run, &again);
         true

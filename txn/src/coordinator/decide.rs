@@ -3,7 +3,7 @@
 //! fall back to asking the home replicas, apply the decision everywhere and
 //! answer; plus the per-tick timeouts of every phase.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use zerodb_storage::Engine;
 
@@ -131,11 +131,7 @@ impl<E: Engine> TxnNode<E> {
                 false
             }
             Decision::Aborted => {
-                run.phase = Phase::Locking {
-                    granted: BTreeMap::new(),
-                    failed: BTreeSet::new(),
-                    refused: BTreeSet::new(),
-                };
+                run.phase = Phase::locking(&run.partitions);
                 self.retry_later(run)
             }
         }

@@ -18,6 +18,7 @@ use crate::error::{ClientError, Refusal};
 use crate::membership::{Consistency, NodeId, PartitionLevel};
 use crate::message::{RegisterStatus, ReqId};
 use crate::node::TxnNode;
+use crate::quorum::{Nay, Votes};
 use crate::request::{ClientId, Op, RangeAssert, Request, Response};
 use crate::types::{Key, PartitionId, TxnId};
 use crate::RANGE_ASSERT_RECORDS_MAX;
@@ -66,6 +67,35 @@ impl CoordinatorState {
             + self.reads.len()
             + self.eventual.values().filter(|e| !e.answered()).count()
     }
+}
+
+/// The replica ring of `partition` (exactly RF members), or `Unavailable`
+/// when the ring cannot place it or the members gossip reports down leave
+/// less than a quorum of it.
+pub(super) fn reachable_ring(
+    view: &crate::membership::View,
+    partition: &PartitionId,
+) -> Result<Vec<NodeId>, ClientError> {
+    let replicas = view.replicas(partition);
+    let mut reachable: Votes = Votes::new(replicas.clone());
+    for member in &replicas {
+        if view.is_down(*member) {
+            reachable.refuse(*member, Nay::Retryable);
+        }
+    }
+    if reachable.lost() {
+        return Err(ClientError::Unavailable {
+            replicas: replicas.len(),
+            partition: partition.clone(),
+            missing: replicas
+                .iter()
+                .filter(|n| view.is_down(**n))
+                .map(|n| n.0)
+                .collect(),
+            needed: view.quorum_of(partition),
+        });
+    }
+    Ok(replicas)
 }
 
 impl<E: Engine> TxnNode<E> {

@@ -14,6 +14,7 @@ use crate::error::{ClientError, Refusal};
 use crate::membership::NodeId;
 use crate::message::{LockInfo, Message, PrepareState, RegisterStatus, ReqId};
 use crate::node::TxnNode;
+use crate::quorum::{Nay, Votes};
 use crate::request::{ClientId, Response};
 use crate::types::{Attempt, Decision, Epoch, Key, PartitionId, TxnId, Versioned};
 
@@ -25,14 +26,15 @@ enum Phase {
     Resolving {
         lock: LockInfo,
         query: ReqId,
-        statuses: BTreeMap<NodeId, RegisterStatus>,
+        /// The holder's home replicas' register statuses.
+        statuses: Votes<RegisterStatus>,
     },
     /// A holder's decision is not known yet: read again at `until_ms`.
     Waiting { until_ms: u64 },
     /// Writing `best` back; `holders` have it.
     Repairing {
         best: Versioned,
-        holders: BTreeSet<NodeId>,
+        holders: Votes,
         store_req: ReqId,
     },
 }
@@ -44,12 +46,11 @@ pub(crate) struct StrongRead {
     skey: Vec<u8>,
     partition: PartitionId,
     replicas: Vec<NodeId>,
-    quorum: usize,
     epoch: Epoch,
-    replies: BTreeMap<NodeId, Option<Versioned>>,
+    /// This round's answers: a reply carries the replica's record.
+    replies: Votes<Option<Versioned>>,
     /// Write locks the replies showed (a replica may show several).
     locks: BTreeMap<NodeId, Vec<LockInfo>>,
-    refused: BTreeSet<NodeId>,
     /// Holders whose decision is known not to hide a newer committed value.
     resolved: BTreeSet<(TxnId, Attempt)>,
     /// Committed writes learned from holders' decisions.
@@ -68,31 +69,15 @@ impl<E: Engine> TxnNode<E> {
     ) -> Result<(), ClientError> {
         let view = self.view.as_ref().expect("route_request checked the view");
         let partition = view.partition_of(&key);
-        let replicas = view.replicas(&partition);
-        let quorum = view.quorum_of(&partition);
-        let down: Vec<u32> = replicas
-            .iter()
-            .filter(|n| view.is_down(**n))
-            .map(|n| n.0)
-            .collect();
-        if replicas.is_empty() || replicas.len() - down.len() < quorum {
-            return Err(ClientError::Unavailable {
-                replicas: replicas.len(),
-                partition,
-                missing: down,
-                needed: quorum,
-            });
-        }
+        let replicas = super::reachable_ring(view, &partition)?;
         let read = StrongRead {
             client,
             skey: key.storage_key(),
             partition,
+            replies: Votes::new(replicas.clone()),
             replicas,
-            quorum,
             epoch: view.epoch(),
-            replies: BTreeMap::new(),
             locks: BTreeMap::new(),
-            refused: BTreeSet::new(),
             resolved: BTreeSet::new(),
             learned: None,
             phase: Phase::Collect,
@@ -107,9 +92,8 @@ impl<E: Engine> TxnNode<E> {
     /// Sends a round of reads under a fresh request id.
     fn send_read_round(&mut self, mut read: StrongRead) {
         let req = self.next_req();
-        read.replies.clear();
+        read.replies = Votes::new(read.replicas.clone());
         read.locks.clear();
-        read.refused.clear();
         read.phase = Phase::Collect;
         read.phase_started_ms = self.now_ms;
         read.rounds += 1;
@@ -156,11 +140,11 @@ impl<E: Engine> TxnNode<E> {
             if let Some(v) = &value {
                 node.hlc.observe(version(v.version));
             }
-            read.replies.insert(from, value);
+            read.replies.add(from, value);
             if !locks.is_empty() {
                 read.locks.insert(from, locks);
             }
-            if read.replies.len() >= read.quorum {
+            if read.replies.reached() {
                 return node.read_proceed(read, req);
             }
             true
@@ -177,13 +161,13 @@ impl<E: Engine> TxnNode<E> {
                 node.reply(read.client, Response::Error(error));
                 return false;
             }
-            read.refused.insert(from);
-            if read.replicas.len() - read.refused.len() < read.quorum {
-                let missing = read.refused.iter().map(|n| n.0).collect();
+            read.replies.refuse(from, Nay::Retryable);
+            if read.replies.lost() {
+                let missing = read.replies.missing().map(|n| n.0).collect();
                 let error = ClientError::Unavailable {
                     partition: read.partition.clone(),
                     missing,
-                    needed: read.quorum,
+                    needed: read.replies.needed(),
                     replicas: read.replicas.len(),
                 };
                 node.reply(read.client, Response::Error(error));
@@ -207,10 +191,11 @@ impl<E: Engine> TxnNode<E> {
                 let query = self.next_req();
                 self.coord.queries.insert(query, QueryOwner::Read(req));
                 self.send_query(&lock, query);
+                let home = self.view.as_ref().expect("view").replicas(&lock.home);
                 read.phase = Phase::Resolving {
                     lock,
                     query,
-                    statuses: BTreeMap::new(),
+                    statuses: Votes::new(home),
                 };
                 read.phase_started_ms = self.now_ms;
                 return true;
@@ -260,20 +245,19 @@ impl<E: Engine> TxnNode<E> {
                 node.read_learned(read, &lock, decision);
                 return node.read_proceed(read, req);
             }
-            statuses.insert(from, status);
-            let home_quorum = node.view.as_ref().expect("view").quorum_of(&lock.home);
-            if statuses.len() < home_quorum {
+            statuses.add(from, status);
+            if !statuses.reached() {
                 return true;
             }
             // No quorum member accepted anything: it has not committed
             // through the register, and cannot before this read's answer.
             // A blind prepare may have committed on the fast path with an
             // empty register, unless a replica refused it for good (I7).
-            let unaccepted = statuses.values().all(|s| s.accepted.is_none());
+            let unaccepted = statuses.carried().all(|s| s.accepted.is_none());
             let no_fast_path = !lock.blind
                 || node.options.unsafe_read_skips_blind_prepare
                 || statuses
-                    .values()
+                    .carried()
                     .any(|s| s.prepare == PrepareState::Refused);
             if unaccepted && no_fast_path {
                 read.resolved.insert((lock.txn, lock.attempt));
@@ -356,7 +340,7 @@ impl<E: Engine> TxnNode<E> {
     fn read_finish(&mut self, read: &mut StrongRead, _req: ReqId) -> bool {
         let best = read
             .replies
-            .values()
+            .carried()
             .flatten()
             .chain(read.learned.iter())
             .max_by_key(|v| v.version)
@@ -365,13 +349,13 @@ impl<E: Engine> TxnNode<E> {
             self.reply(read.client, Response::Value(None));
             return false;
         };
-        let holders: BTreeSet<NodeId> = read
-            .replies
-            .iter()
-            .filter(|(_, v)| v.as_ref().is_some_and(|v| v.version == best.version))
-            .map(|(n, _)| *n)
-            .collect();
-        if holders.len() >= read.quorum || self.options.unsafe_skip_read_repair {
+        let mut holders = Votes::new(read.replicas.clone());
+        for (node, value) in read.replies.yeses() {
+            if value.as_ref().is_some_and(|v| v.version == best.version) {
+                holders.add(node, ());
+            }
+        }
+        if holders.reached() || self.options.unsafe_skip_read_repair {
             self.answer_read(read, &best);
             return false;
         }
@@ -399,12 +383,7 @@ impl<E: Engine> TxnNode<E> {
             return;
         };
         let view = self.view.as_ref().expect("view");
-        let stale: Vec<NodeId> = read
-            .replicas
-            .iter()
-            .copied()
-            .filter(|n| !holders.contains(n) && !view.is_down(*n))
-            .collect();
+        let stale: Vec<NodeId> = holders.missing().filter(|n| !view.is_down(*n)).collect();
         for to in stale {
             self.send(
                 to,
@@ -424,8 +403,8 @@ impl<E: Engine> TxnNode<E> {
             let Phase::Repairing { best, holders, .. } = &mut read.phase else {
                 return true;
             };
-            holders.insert(from);
-            if holders.len() >= read.quorum {
+            holders.add(from, ());
+            if holders.reached() {
                 let best = best.clone();
                 node.answer_read(read, &best);
                 return false;

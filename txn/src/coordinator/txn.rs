@@ -16,7 +16,7 @@ use crate::error::{ClientError, Refusal};
 use crate::membership::NodeId;
 use crate::message::{LockKey, LockRange, LockRead, Message, RangeEntry};
 use crate::node::TxnNode;
-use crate::quorum::PaxosVotes;
+use crate::quorum::{Nay, PaxosVotes, Votes};
 use crate::request::{ClientId, Op, OpResult, Response};
 use crate::types::{
     Attempt, Ballot, Decision, Epoch, LockMode, PartitionId, TxnId, Versioned, Write,
@@ -45,6 +45,24 @@ pub(crate) struct Granted {
 /// Grants so far, by replica.
 pub(super) type Grants = BTreeMap<NodeId, Granted>;
 
+impl Phase {
+    /// Locking with no answer yet, at the replica rings of `partitions`.
+    pub(super) fn locking(partitions: &BTreeMap<PartitionId, Vec<NodeId>>) -> Phase {
+        Phase::Locking {
+            granted: Grants::new(),
+            votes: no_votes(partitions),
+        }
+    }
+}
+
+/// Empty votes at the replica ring of each partition.
+fn no_votes(partitions: &BTreeMap<PartitionId, Vec<NodeId>>) -> BTreeMap<PartitionId, Votes<bool>> {
+    partitions
+        .iter()
+        .map(|(p, ring)| (p.clone(), Votes::new(ring.clone())))
+        .collect()
+}
+
 /// A range of the attempt: the operation that asserts it and its lock.
 #[derive(Clone, Debug)]
 pub(super) struct AttemptRange {
@@ -59,9 +77,11 @@ pub(super) enum Phase {
     /// LockReads sent; grants and failures so far, and the replicas that
     /// refused the attempt durably (blind attempts: evidence for `Aborted`).
     Locking {
+        /// What each replica granted (read values, range records).
         granted: Grants,
-        failed: BTreeSet<NodeId>,
-        refused: BTreeSet<NodeId>,
+        /// Per partition, its replicas' answers; a yes carries whether the
+        /// replica prepared by itself (the fast path's evidence).
+        votes: BTreeMap<PartitionId, Votes<bool>>,
     },
     /// Waiting to retry as a new attempt.
     Backoff { until_ms: u64 },
@@ -200,22 +220,7 @@ impl<E: Engine> TxnNode<E> {
             if let std::collections::btree_map::Entry::Vacant(slot) =
                 run.partitions.entry(partition.clone())
             {
-                let replicas = view.replicas(&partition);
-                let q = view.quorum_of(&partition);
-                let down: Vec<u32> = replicas
-                    .iter()
-                    .filter(|n| view.is_down(**n))
-                    .map(|n| n.0)
-                    .collect();
-                if replicas.is_empty() || replicas.len() - down.len() < q {
-                    return Err(ClientError::Unavailable {
-                        replicas: replicas.len(),
-                        partition,
-                        missing: down,
-                        needed: q,
-                    });
-                }
-                slot.insert(replicas);
+                slot.insert(super::reachable_ring(view, &partition)?);
             }
         }
         let mut per_node: BTreeMap<NodeId, (Vec<LockKey>, Vec<LockRange>)> = BTreeMap::new();
@@ -243,11 +248,7 @@ impl<E: Engine> TxnNode<E> {
                 }
             }
         }
-        run.phase = Phase::Locking {
-            granted: BTreeMap::new(),
-            failed: BTreeSet::new(),
-            refused: BTreeSet::new(),
-        };
+        run.phase = Phase::locking(&run.partitions);
         run.phase_started_ms = self.now_ms;
         run.quorum_since_ms = None;
         run.blind = self.plan_blind(run);
@@ -309,10 +310,16 @@ impl<E: Engine> TxnNode<E> {
         answer: Granted,
     ) {
         self.with_run(txn, Some(attempt), |node, run| {
-            let Phase::Locking { granted, .. } = &mut run.phase else {
+            let Phase::Locking { granted, votes } = &mut run.phase else {
                 return true;
             };
-            granted.insert(from, answer);
+            let mut member = false;
+            for partition in votes.values_mut() {
+                member |= partition.add(from, answer.self_granted);
+            }
+            if member {
+                granted.insert(from, answer);
+            }
             node.lock_progress(run)
         });
     }
@@ -327,19 +334,16 @@ impl<E: Engine> TxnNode<E> {
         durable: bool,
     ) {
         self.with_run(txn, Some(attempt), |node, run| {
-            let Phase::Locking {
-                failed,
-                granted,
-                refused,
-            } = &mut run.phase
-            else {
+            let Phase::Locking { votes, .. } = &mut run.phase else {
                 return true;
             };
-            if !granted.contains_key(&from) {
-                failed.insert(from);
-                if durable {
-                    refused.insert(from);
-                }
+            let nay = if durable {
+                Nay::Durable
+            } else {
+                Nay::Retryable
+            };
+            for partition in votes.values_mut() {
+                partition.refuse(from, nay);
             }
             if holder != run.txn {
                 run.last_busy = Some((key, holder));
@@ -360,7 +364,7 @@ impl<E: Engine> TxnNode<E> {
             if run.blind.is_some() {
                 return node.blind_on_refused(run, from, reason, durable);
             }
-            let Phase::Locking { failed, .. } = &mut run.phase else {
+            let Phase::Locking { votes, .. } = &mut run.phase else {
                 return true;
             };
             if let Refusal::TooOld { low } = reason {
@@ -391,7 +395,10 @@ impl<E: Engine> TxnNode<E> {
                 node.reply(run.client, Response::Error(error));
                 return false;
             }
-            failed.insert(from);
+            let nay = if durable { Nay::Durable } else { Nay::Retryable };
+            for partition in votes.values_mut() {
+                partition.refuse(from, nay);
+            }
             node.lock_progress(run)
         });
     }
@@ -402,25 +409,14 @@ impl<E: Engine> TxnNode<E> {
         if run.blind.is_some() {
             return self.blind_progress(run);
         }
-        let Phase::Locking {
-            granted, failed, ..
-        } = &run.phase
-        else {
+        let Phase::Locking { votes, .. } = &run.phase else {
             return true;
         };
-        let view = self.view.as_ref().expect("view");
-        let mut all_quorate = true;
-        for (partition, replicas) in &run.partitions {
-            let q = view.quorum_of(partition);
-            let ok = replicas.iter().filter(|n| granted.contains_key(n)).count();
-            let bad = replicas.iter().filter(|n| failed.contains(n)).count();
-            if replicas.len() - bad < q {
-                self.abort_attempt(run);
-                return self.retry_later(run);
-            }
-            all_quorate &= ok >= q;
+        if votes.values().any(Votes::lost) {
+            self.abort_attempt(run);
+            return self.retry_later(run);
         }
-        if all_quorate {
+        if votes.values().all(Votes::reached) {
             return self.execute_and_decide(run);
         }
         true
@@ -580,24 +576,21 @@ impl<E: Engine> TxnNode<E> {
     }
 
     fn unavailable_error(&self, run: &TxnRun) -> ClientError {
-        let granted: BTreeSet<NodeId> = match &run.phase {
-            Phase::Locking { granted, .. } => granted.keys().copied().collect(),
-            _ => BTreeSet::new(),
+        let unanswered;
+        let votes = match &run.phase {
+            Phase::Locking { votes, .. } => votes,
+            _ => {
+                unanswered = no_votes(&run.partitions);
+                &unanswered
+            }
         };
-        let view = self.view.as_ref().expect("view");
-        for (partition, replicas) in &run.partitions {
-            let q = view.quorum_of(partition);
-            let missing: Vec<u32> = replicas
-                .iter()
-                .filter(|n| !granted.contains(n))
-                .map(|n| n.0)
-                .collect();
-            if replicas.len() - missing.len() < q {
+        for (partition, votes) in votes {
+            if !votes.reached() {
                 return ClientError::Unavailable {
                     partition: partition.clone(),
-                    missing,
-                    needed: q,
-                    replicas: replicas.len(),
+                    missing: votes.missing().map(|n| n.0).collect(),
+                    needed: votes.needed(),
+                    replicas: votes.ring().len(),
                 };
             }
         }

@@ -12,9 +12,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 
-use crate::membership::{quorum, NodeId, View};
+use crate::membership::{NodeId, View};
 use crate::message::{BlindWrites, LockKey, LockRange, LockRead, Message};
-use crate::quorum::PaxosVotes;
+use crate::quorum::{Nay, PaxosVotes, Votes};
 use crate::types::{
     ver, Attempt, Ballot, Decision, Key, KeyExt, LockMode, PartitionId, TxnId, Ver, Versioned,
     Write,
@@ -142,8 +142,12 @@ impl Coordinator {
 
     /// Whether so many replicas refused the running blind attempt durably
     /// that no quorum can prepare it: only `Aborted` is possible for it.
-    fn cannot_commit(&self) -> bool {
-        self.refused.len() > REPLICAS_TOTAL - quorum(REPLICAS_TOTAL)
+    fn cannot_commit(&self, view: &View) -> bool {
+        let mut votes: Votes = Votes::new(view.replicas(&self.home(view)));
+        for replica in &self.refused {
+            votes.refuse(*replica, Nay::Durable);
+        }
+        votes.lost_for_good()
     }
 
     /// Whether every replica prepared the running blind attempt by
@@ -204,9 +208,11 @@ impl Coordinator {
             return false;
         };
         self.participants(view).iter().all(|p| {
-            let replicas = view.replicas(p);
-            let granted = replicas.iter().filter(|r| grants.contains_key(r)).count();
-            granted >= quorum(replicas.len())
+            let mut votes: Votes = Votes::new(view.replicas(p));
+            for replica in grants.keys() {
+                votes.add(*replica, ());
+            }
+            votes.reached()
         })
     }
 
@@ -270,7 +276,7 @@ impl Coordinator {
         if !self.running() {
             return Vec::new();
         }
-        if self.blind && !self.cannot_commit() {
+        if self.blind && !self.cannot_commit(view) {
             self.phase = Phase::GaveUp;
             return Vec::new();
         }
