@@ -10,8 +10,8 @@
 //!
 //! # Driving a [`TxnNode`]
 //! ```text
-//! let mut node = TxnNode::open(id, engine, seed, TxnOptions::default(), bootstrap)?;
-//! node.set_view(ring, down_set, policies);      // before any request
+//! let view = View::new(ring, down_set, policies); // the membership, always known
+//! let mut node = TxnNode::open(id, engine, seed, TxnOptions::default(), bootstrap, view)?;
 //! actions = node.start(now_ms);                  // arms the first Tick
 //! loop over inputs:
 //!     actions += node.handle_message(now_ms, from, msg)      // decoded with codec::decode

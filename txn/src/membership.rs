@@ -63,6 +63,15 @@ pub struct View {
 }
 
 impl View {
+    /// A view of `ring` with `down` reported down by gossip.
+    pub fn new(ring: Ring, down: BTreeSet<NodeId>, policies: Policies) -> View {
+        View {
+            ring,
+            down,
+            policies,
+        }
+    }
+
     /// The epoch strong messages carry.
     pub fn epoch(&self) -> Epoch {
         Epoch {

@@ -76,15 +76,16 @@ pub enum ReplicaStatus {
 ///   Locks, votes and writes are written to the engine but not synced by the
 ///   node; a reply that leaves before the sync can promise state a crash
 ///   loses.
-/// - Set the membership with [`TxnNode::set_view`] before requests arrive;
-///   requests before that get `Unavailable`.
+/// - The node always has a view of the membership: [`TxnNode::open`] takes
+///   the first one, [`TxnNode::set_view`] and [`TxnNode::set_down`] change
+///   it.
 pub struct TxnNode<E: Engine> {
     pub(crate) id: NodeId,
     pub(crate) engine: E,
     pub(crate) hlc: Hlc,
     pub(crate) rng: StdRng,
     pub(crate) options: TxnOptions,
-    pub(crate) view: Option<View>,
+    pub(crate) view: View,
     pub(crate) replica: ReplicaState,
     pub(crate) coord: CoordinatorState,
     pub(crate) watermark: crate::watermark::Watermark,
@@ -123,6 +124,7 @@ impl<E: Engine> TxnNode<E> {
         seed: u64,
         options: TxnOptions,
         bootstrap: bool,
+        view: View,
     ) -> Result<TxnNode<E>, StorageError> {
         let mut node = TxnNode {
             id,
@@ -130,7 +132,7 @@ impl<E: Engine> TxnNode<E> {
             hlc: Hlc::new(id.0),
             rng: StdRng::seed_from_u64(seed),
             options,
-            view: None,
+            view: view.clone(),
             replica: ReplicaState::default(),
             coord: CoordinatorState::default(),
             watermark: crate::watermark::Watermark::default(),
@@ -146,6 +148,7 @@ impl<E: Engine> TxnNode<E> {
         node.load_watermark()?;
         node.load_replica_state(bootstrap)?;
         node.load_placements()?;
+        node.set_view(view.ring, view.down, view.policies);
         Ok(node)
     }
 
@@ -166,18 +169,12 @@ impl<E: Engine> TxnNode<E> {
     /// stay on their replica rings (see `replica::placement`).
     pub fn set_view(&mut self, ring: Ring, down: BTreeSet<NodeId>, mut policies: Policies) {
         self.remember_placements(&mut policies);
-        self.view = Some(View {
-            ring,
-            down,
-            policies,
-        });
+        self.view = View::new(ring, down, policies);
     }
 
     /// Updates only the down set (gossip liveness events).
     pub fn set_down(&mut self, down: BTreeSet<NodeId>) {
-        if let Some(view) = &mut self.view {
-            view.down = down;
-        }
+        self.view.down = down;
     }
 
     /// The node's id.
@@ -419,18 +416,35 @@ impl<E: Engine> TxnNode<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::test_view;
     use zerodb_storage::{Incarnation, MemoryEngine};
 
     #[test]
     fn a_restarted_node_never_reissues_a_timestamp_even_if_its_clock_went_back() {
         let engine = MemoryEngine::new(Incarnation(1));
-        let mut node = TxnNode::open(NodeId(4), engine, 1, TxnOptions::default(), true).unwrap();
+        let mut node = TxnNode::open(
+            NodeId(4),
+            engine,
+            1,
+            TxnOptions::default(),
+            true,
+            test_view(3),
+        )
+        .unwrap();
         node.now_ms = 50_000;
         let before = node.timestamp();
         node.engine_mut().sync().unwrap();
         let mut engine = node.into_engine();
         engine.crash();
-        let mut node = TxnNode::open(NodeId(4), engine, 1, TxnOptions::default(), false).unwrap();
+        let mut node = TxnNode::open(
+            NodeId(4),
+            engine,
+            1,
+            TxnOptions::default(),
+            false,
+            test_view(3),
+        )
+        .unwrap();
         node.now_ms = 10;
         assert!(node.timestamp() > before);
     }
@@ -443,12 +457,28 @@ mod tests {
     #[test]
     fn transaction_ids_stay_unique_after_a_lost_disk() {
         let engine = MemoryEngine::new(Incarnation(7));
-        let mut node = TxnNode::open(NodeId(2), engine, 1, TxnOptions::default(), true).unwrap();
+        let mut node = TxnNode::open(
+            NodeId(2),
+            engine,
+            1,
+            TxnOptions::default(),
+            true,
+            test_view(3),
+        )
+        .unwrap();
         node.now_ms = 50_000;
         let before = node.fresh_txn_id();
         let mut engine = node.into_engine();
         engine.wipe(Incarnation(8));
-        let mut node = TxnNode::open(NodeId(2), engine, 1, TxnOptions::default(), false).unwrap();
+        let mut node = TxnNode::open(
+            NodeId(2),
+            engine,
+            1,
+            TxnOptions::default(),
+            false,
+            test_view(3),
+        )
+        .unwrap();
         node.now_ms = 50_000;
         let after = node.fresh_txn_id();
         assert_ne!(after, before, "same clock reading, another incarnation");
@@ -458,16 +488,40 @@ mod tests {
     #[test]
     fn request_ids_of_a_restarted_or_wiped_node_never_repeat_an_earlier_life() {
         let engine = MemoryEngine::new(Incarnation(1));
-        let mut node = TxnNode::open(NodeId(3), engine, 1, TxnOptions::default(), true).unwrap();
+        let mut node = TxnNode::open(
+            NodeId(3),
+            engine,
+            1,
+            TxnOptions::default(),
+            true,
+            test_view(3),
+        )
+        .unwrap();
         let first: Vec<ReqId> = (0..100).map(|_| node.next_req()).collect();
         node.engine_mut().sync().unwrap();
         let mut engine = node.into_engine();
         engine.crash();
-        let mut node = TxnNode::open(NodeId(3), engine, 1, TxnOptions::default(), false).unwrap();
+        let mut node = TxnNode::open(
+            NodeId(3),
+            engine,
+            1,
+            TxnOptions::default(),
+            false,
+            test_view(3),
+        )
+        .unwrap();
         let second: Vec<ReqId> = (0..100).map(|_| node.next_req()).collect();
         let mut engine = node.into_engine();
         engine.wipe(Incarnation(2));
-        let mut node = TxnNode::open(NodeId(3), engine, 1, TxnOptions::default(), false).unwrap();
+        let mut node = TxnNode::open(
+            NodeId(3),
+            engine,
+            1,
+            TxnOptions::default(),
+            false,
+            test_view(3),
+        )
+        .unwrap();
         let third: Vec<ReqId> = (0..100).map(|_| node.next_req()).collect();
         let all: BTreeSet<ReqId> = first.iter().chain(&second).chain(&third).copied().collect();
         assert_eq!(
@@ -480,7 +534,15 @@ mod tests {
     #[test]
     fn ticks_are_armed_once_and_rearmed_when_they_fire() {
         let engine = MemoryEngine::new(Incarnation(1));
-        let mut node = TxnNode::open(NodeId(1), engine, 1, TxnOptions::default(), true).unwrap();
+        let mut node = TxnNode::open(
+            NodeId(1),
+            engine,
+            1,
+            TxnOptions::default(),
+            true,
+            test_view(3),
+        )
+        .unwrap();
         let first = node.start(100);
         assert_eq!(
             first,

@@ -96,7 +96,7 @@ impl<E: Engine> TxnNode<E> {
         if !self.votes_on_register(home) {
             return Err(Refusal::Recovering);
         }
-        let view = self.view.as_ref().ok_or(Refusal::NotOwner)?;
+        let view = &self.view;
         if epoch != view.epoch() {
             return Err(Refusal::WrongEpoch {
                 replica: view.epoch(),

@@ -59,7 +59,7 @@ impl<E: Engine> TxnNode<E> {
         // locks it copied hold its low, and so the watermark its fence
         // waits for, until they are resolved; proposing casts no vote.
         let proposes = self.votes() || self.replica.fence.is_some();
-        if !proposes || self.view.is_none() {
+        if !proposes {
             return;
         }
         let now = self.now_ms;
@@ -130,7 +130,7 @@ impl<E: Engine> TxnNode<E> {
 
     fn start_prepare(&mut self, key: (TxnId, Attempt)) {
         let life_id = self.life_id();
-        let Some(view) = &self.view else { return };
+        let view = &self.view;
         let epoch = view.epoch();
         let Some(rec) = self.replica.recoveries.get_mut(&key) else {
             return;
@@ -173,7 +173,7 @@ impl<E: Engine> TxnNode<E> {
             self.recovery_learned(txn, attempt, decided);
             return;
         }
-        let Some(view) = &self.view else { return };
+        let view = &self.view;
         let Some(rec) = self.replica.recoveries.get_mut(&(txn, attempt)) else {
             return;
         };
@@ -290,7 +290,7 @@ impl<E: Engine> TxnNode<E> {
         let Some(rec) = self.replica.recoveries.remove(&(txn, attempt)) else {
             return;
         };
-        let Some(view) = &self.view else { return };
+        let view = &self.view;
         let mut targets: BTreeSet<NodeId> = view.replicas(&rec.home).into_iter().collect();
         if let Decision::Committed { participants, .. } = &decision {
             for p in participants {

@@ -15,7 +15,7 @@ use rand::{RngExt, SeedableRng};
 use zerodb_storage::{Engine, Incarnation, MemoryEngine, Space};
 
 use crate::codec;
-use crate::membership::{Member, NodeId, NodeStatus, Policies, Ring, Token};
+use crate::membership::{Member, NodeId, NodeStatus, Policies, Ring, Token, View};
 use crate::message::Message;
 use crate::node::{Action, Timer, TxnNode};
 use crate::options::TxnOptions;
@@ -30,6 +30,11 @@ fn splitmix(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     x ^ (x >> 31)
+}
+
+/// The view of [`test_ring`]`(n)` with nobody down and default policies.
+pub fn test_view(n: u32) -> View {
+    View::new(test_ring(n), BTreeSet::new(), Policies::default())
 }
 
 /// A test ring of nodes `1..=n`, all normal, one zone each.
@@ -128,9 +133,15 @@ impl Cluster {
 
     fn boot(&mut self, id: NodeId, engine: MemoryEngine, bootstrap: bool) {
         let seed = self.rng.random::<u64>();
-        let mut node = TxnNode::open(id, engine, seed, self.options.clone(), bootstrap)
-            .expect("memory engine opens");
-        node.set_view(self.ring.clone(), self.down.clone(), self.policies.clone());
+        let mut node = TxnNode::open(
+            id,
+            engine,
+            seed,
+            self.options.clone(),
+            bootstrap,
+            View::new(self.ring.clone(), self.down.clone(), self.policies.clone()),
+        )
+        .expect("memory engine opens");
         let actions = node.start(self.now_ms);
         self.nodes.insert(id, node);
         self.release(id, actions);

@@ -258,13 +258,7 @@ impl<E: Engine> TxnNode<E> {
             }
             self.watermark.reported = low;
         }
-        let Some(members) = self
-            .view
-            .as_ref()
-            .map(|v| v.ring.members().map(|m| m.id).collect::<Vec<_>>())
-        else {
-            return;
-        };
+        let members: Vec<NodeId> = self.view.ring.members().map(|m| m.id).collect();
         for member in members {
             if member != self.id {
                 self.send(
@@ -289,7 +283,7 @@ impl<E: Engine> TxnNode<E> {
 
     fn note_low(&mut self, from: NodeId, low: Version) {
         self.watermark.lows.insert(from, low);
-        let Some(view) = &self.view else { return };
+        let view = &self.view;
         let mut min: Option<Version> = None;
         for member in view.ring.members() {
             let Some(low) = self.watermark.lows.get(&member.id) else {

@@ -35,14 +35,14 @@ fn nodes(stale: u32) -> BTreeMap<u32, TxnNode<MemoryEngine>> {
     (1..=4)
         .map(|id| {
             let engine = MemoryEngine::new(Incarnation(u64::from(id)));
-            let mut node =
-                TxnNode::open(NodeId(id), engine, 9, TxnOptions::default(), true).unwrap();
             let consistency = if id == stale {
                 Consistency::Eventual
             } else {
                 Consistency::Strong
             };
-            node.set_view(test_ring(4), BTreeSet::new(), policies(consistency));
+            let view = View::new(test_ring(4), BTreeSet::new(), policies(consistency));
+            let mut node =
+                TxnNode::open(NodeId(id), engine, 9, TxnOptions::default(), true, view).unwrap();
             node.start(1_000);
             (id, node)
         })

@@ -6,20 +6,24 @@
 //! soon as its copy is done, a recovery whose promise quorum is
 //! `{B, C-new}` sees nothing accepted and decides `Aborted`.
 
-use std::collections::BTreeSet;
-
 use zerodb_storage::{Incarnation, MemoryEngine};
 use zerodb_txn::membership::NodeId;
-use zerodb_txn::testing::test_ring;
+use zerodb_txn::testing::{test_ring, test_view};
 use zerodb_txn::{
-    Action, Ballot, Decision, Epoch, Message, PartitionId, Policies, Refusal, TxnId, TxnNode,
-    TxnOptions, Ver,
+    Action, Ballot, Decision, Epoch, Message, PartitionId, Refusal, TxnId, TxnNode, TxnOptions, Ver,
 };
 
 fn open(id: u32, incarnation: u64, bootstrap: bool) -> TxnNode<MemoryEngine> {
     let engine = MemoryEngine::new(Incarnation(incarnation));
-    let mut node = TxnNode::open(NodeId(id), engine, 5, TxnOptions::default(), bootstrap).unwrap();
-    node.set_view(test_ring(3), BTreeSet::new(), Policies::default());
+    let mut node = TxnNode::open(
+        NodeId(id),
+        engine,
+        5,
+        TxnOptions::default(),
+        bootstrap,
+        test_view(3),
+    )
+    .unwrap();
     node.start(2_000);
     node
 }

@@ -151,8 +151,14 @@ impl<E: Engine> NodeCore<E> {
         let metadata = Metadata::new(default_policy, cluster.members.len());
         let policies: Policies = metadata.policies();
         let request_timeout_ms = options.txn.request_timeout_ms;
-        let mut txn = TxnNode::open(id, engine, seed, options.txn, bootstrap)?;
-        txn.set_view(ring.clone(), Default::default(), policies.clone());
+        let mut txn = TxnNode::open(
+            id,
+            engine,
+            seed,
+            options.txn,
+            bootstrap,
+            zerodb_txn::membership::View::new(ring.clone(), Default::default(), policies.clone()),
+        )?;
         let generation = gossip::next_generation(txn.engine_mut())?;
         txn.engine_mut().sync()?;
         let addr = cluster

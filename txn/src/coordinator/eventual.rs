@@ -56,7 +56,7 @@ impl<E: Engine> TxnNode<E> {
         value: Option<Vec<u8>>,
         level: Level,
     ) -> Result<(), ClientError> {
-        let view = self.view.as_ref().expect("route_request checked the view");
+        let view = &self.view;
         let partition = view.partition_of(&key);
         let replicas = view.replicas(&partition);
         let needed = level.needed(replicas.len());
@@ -123,7 +123,7 @@ impl<E: Engine> TxnNode<E> {
         key: Key,
         level: Level,
     ) -> Result<(), ClientError> {
-        let view = self.view.as_ref().expect("route_request checked the view");
+        let view = &self.view;
         let partition = view.partition_of(&key);
         let replicas = view.replicas(&partition);
         let needed = level.needed(replicas.len());

@@ -115,15 +115,7 @@ impl<E: Engine> TxnNode<E> {
                 .map(|op| op.key().clone())
                 .ok_or_else(|| bad("a transaction needs at least one operation"))?,
         };
-        let view = self.view.as_ref().ok_or_else(|| ClientError::Unavailable {
-            partition: PartitionId {
-                namespace: first.namespace.clone(),
-                token: 0,
-            },
-            missing: Vec::new(),
-            needed: 1,
-            replicas: 0,
-        })?;
+        let view = &self.view;
         let consistency = view.policies.get(&first.namespace).consistency;
         match (consistency, req) {
             (Consistency::Strong, Request::Get { key, .. }) => self.start_strong_read(client, key),
@@ -160,9 +152,7 @@ impl<E: Engine> TxnNode<E> {
                 ops.len()
             )));
         }
-        let Some(view) = &self.view else {
-            return Ok(());
-        };
+        let view = &self.view;
         for op in ops {
             let ns = &op.key().namespace;
             if view.policies.get(ns).consistency != Consistency::Strong {

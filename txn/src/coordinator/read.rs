@@ -67,7 +67,7 @@ impl<E: Engine> TxnNode<E> {
         client: ClientId,
         key: Key,
     ) -> Result<(), ClientError> {
-        let view = self.view.as_ref().expect("route_request checked the view");
+        let view = &self.view;
         let partition = view.partition_of(&key);
         let replicas = super::reachable_ring(view, &partition)?;
         let read = StrongRead {
@@ -97,7 +97,7 @@ impl<E: Engine> TxnNode<E> {
         read.phase = Phase::Collect;
         read.phase_started_ms = self.now_ms;
         read.rounds += 1;
-        let view = self.view.as_ref().expect("view");
+        let view = &self.view;
         let targets: Vec<NodeId> = read
             .replicas
             .iter()
@@ -191,7 +191,7 @@ impl<E: Engine> TxnNode<E> {
                 let query = self.next_req();
                 self.coord.queries.insert(query, QueryOwner::Read(req));
                 self.send_query(&lock, query);
-                let home = self.view.as_ref().expect("view").replicas(&lock.home);
+                let home = self.view.replicas(&lock.home);
                 read.phase = Phase::Resolving {
                     lock,
                     query,
@@ -205,7 +205,7 @@ impl<E: Engine> TxnNode<E> {
     }
 
     fn send_query(&mut self, lock: &LockInfo, query: ReqId) {
-        let home = self.view.as_ref().expect("view").replicas(&lock.home);
+        let home = self.view.replicas(&lock.home);
         for to in home {
             self.send(
                 to,
@@ -301,7 +301,7 @@ impl<E: Engine> TxnNode<E> {
             // counts nor applies its committed write.
             return;
         }
-        let view = self.view.as_ref().expect("view");
+        let view = &self.view;
         let mut targets: BTreeSet<NodeId> = view.replicas(&lock.home).into_iter().collect();
         targets.extend(read.replicas.iter().copied());
         if let Decision::Committed {
@@ -382,7 +382,7 @@ impl<E: Engine> TxnNode<E> {
         else {
             return;
         };
-        let view = self.view.as_ref().expect("view");
+        let view = &self.view;
         let stale: Vec<NodeId> = holders.missing().filter(|n| !view.is_down(*n)).collect();
         for to in stale {
             self.send(

@@ -148,11 +148,7 @@ impl<E: Engine> TxnNode<E> {
         ops: Vec<Op>,
     ) -> Result<(), ClientError> {
         let txn = self.fresh_txn_id();
-        let home = self
-            .view
-            .as_ref()
-            .map(|v| v.partition_of(ops[0].key()))
-            .expect("route_request checked the view");
+        let home = self.view.partition_of(ops[0].key());
         let mut run = TxnRun {
             client,
             kind,
@@ -183,7 +179,7 @@ impl<E: Engine> TxnNode<E> {
 
     /// Plans a new attempt on the current view and sends its LockReads.
     pub(super) fn begin_attempt(&mut self, run: &mut TxnRun) -> Result<(), ClientError> {
-        let view = self.view.as_ref().expect("requests start only with a view");
+        let view = &self.view;
         run.attempt += 1;
         run.epoch = view.epoch();
         run.partitions.clear();

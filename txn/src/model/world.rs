@@ -113,9 +113,15 @@ impl World {
         let mut replicas = Vec::new();
         for id in 1..=REPLICAS {
             let engine = MemoryEngine::new(Incarnation(u64::from(id)));
-            let mut node = TxnNode::open(NodeId(id), engine, u64::from(id), options.clone(), true)
-                .expect("memory engine opens");
-            node.set_view(ring.clone(), BTreeSet::new(), policies.clone());
+            let mut node = TxnNode::open(
+                NodeId(id),
+                engine,
+                u64::from(id),
+                options.clone(),
+                true,
+                View::new(ring.clone(), BTreeSet::new(), policies.clone()),
+            )
+            .expect("memory engine opens");
             node.start(now_ms);
             node.engine_mut().sync().expect("memory engine syncs");
             replicas.push(node);
@@ -408,19 +414,26 @@ impl World {
             0,
             options.clone(),
             true,
+            self.view.clone(),
         )
         .expect("memory engine opens");
         let old = std::mem::replace(&mut self.replicas[index], placeholder);
         let mut engine = old.into_engine();
         engine.crash();
         let seed = u64::from(id) + 100;
-        let mut node =
-            TxnNode::open(NodeId(id), engine, seed, options, false).expect("memory engine opens");
-        node.set_view(
-            self.view.ring.clone(),
-            BTreeSet::new(),
-            self.view.policies.clone(),
-        );
+        let mut node = TxnNode::open(
+            NodeId(id),
+            engine,
+            seed,
+            options,
+            false,
+            View::new(
+                self.view.ring.clone(),
+                BTreeSet::new(),
+                self.view.policies.clone(),
+            ),
+        )
+        .expect("memory engine opens");
         let actions = node.start(self.now_ms);
         self.replicas[index] = node;
         self.release(id, actions);

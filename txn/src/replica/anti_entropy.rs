@@ -112,9 +112,7 @@ impl<E: Engine> TxnNode<E> {
     /// The next up replica after this node, clockwise, in every eventual
     /// replica set it belongs to.
     fn anti_entropy_peers(&self) -> Vec<NodeId> {
-        let Some(view) = &self.view else {
-            return Vec::new();
-        };
+        let view = &self.view;
         let policies = &view.policies;
         let eventual: Vec<_> = std::iter::once(&policies.default)
             .chain(policies.namespaces.values())
@@ -144,9 +142,7 @@ impl<E: Engine> TxnNode<E> {
     /// Calls `f` for every record of an eventual namespace that this node
     /// and `peer` both replicate.
     fn for_each_shared(&mut self, peer: NodeId, mut f: impl FnMut(&[u8], &Record)) {
-        let Some(view) = self.view.clone() else {
-            return;
-        };
+        let view = self.view.clone();
         let mut start = Bound::Unbounded;
         'pages: loop {
             let range = ScanRange {
@@ -310,11 +306,10 @@ impl<E: Engine> TxnNode<E> {
         let mut batch = WriteBatch::new();
         let mut stored = 0u64;
         for (key, record) in &entries {
-            let mine = self.view.as_ref().is_some_and(|v| {
-                v.partition_of_storage_key(key).is_some_and(|p| {
-                    v.replicates(self.id, &p)
-                        && v.policies.get(&p.namespace).consistency == Consistency::Eventual
-                })
+            let v = &self.view;
+            let mine = v.partition_of_storage_key(key).is_some_and(|p| {
+                v.replicates(self.id, &p)
+                    && v.policies.get(&p.namespace).consistency == Consistency::Eventual
             });
             if !mine {
                 continue;

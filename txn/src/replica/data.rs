@@ -79,7 +79,7 @@ impl<E: Engine> TxnNode<E> {
             return Err(Refusal::Recovering);
         }
         if let Some(epoch) = epoch {
-            let view = self.view.as_ref().ok_or(Refusal::NotOwner)?;
+            let view = &self.view;
             if epoch != view.epoch() {
                 return Err(Refusal::WrongEpoch {
                     replica: view.epoch(),
@@ -199,7 +199,7 @@ impl<E: Engine> TxnNode<E> {
                 continue;
             };
             let target_id = NodeId(target);
-            if self.view.as_ref().is_none_or(|v| v.is_down(target_id)) {
+            if self.view.is_down(target_id) {
                 continue;
             }
             let Some(Ok(hinted)) = record.value.map(|v| codec::decode::<Versioned>(&v)) else {
@@ -230,7 +230,7 @@ impl<E: Engine> TxnNode<E> {
     /// land without a lock in a namespace whose writes go through
     /// transactions only, so the hint is dropped.
     fn hint_policy(&mut self, hint_key: &[u8], data_key: &[u8]) -> Option<u64> {
-        let view = self.view.as_ref()?;
+        let view = &self.view;
         let (namespace, consistency) = view.consistency_of_storage_key(data_key)?;
         if consistency == Consistency::Eventual {
             return Some(view.policies.version_of(&namespace));
@@ -249,7 +249,7 @@ impl<E: Engine> TxnNode<E> {
     /// its own catalog holds the key's namespace eventual under the same
     /// version. Otherwise the refusal tells the sender to refresh.
     fn check_eventual_store(&self, key: &[u8], policy: u64) -> Result<(), Refusal> {
-        let view = self.view.as_ref().ok_or(Refusal::NotOwner)?;
+        let view = &self.view;
         let Some((namespace, consistency)) = view.consistency_of_storage_key(key) else {
             return Err(Refusal::NotOwner);
         };

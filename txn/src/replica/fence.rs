@@ -64,7 +64,7 @@ impl<E: Engine> TxnNode<E> {
     /// Asks the members that have not answered; lifts the fence when the
     /// watermark has passed every answer.
     pub(crate) fn fence_tick(&mut self) {
-        let Some(view) = &self.view else { return };
+        let view = &self.view;
         let members: Vec<NodeId> = view
             .ring
             .members()
@@ -189,11 +189,7 @@ impl<E: Engine> TxnNode<E> {
         if self.votes() {
             return true;
         }
-        self.replica.fence.is_some()
-            && self
-                .view
-                .as_ref()
-                .is_some_and(|v| v.replicas(home).len() == FENCED_VOTE_RING_SIZE)
+        self.replica.fence.is_some() && self.view.replicas(home).len() == FENCED_VOTE_RING_SIZE
     }
 
     /// The id of the fence's question, while fencing (tests answer it).

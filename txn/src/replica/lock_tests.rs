@@ -9,20 +9,19 @@ use crate::membership::{NodeId, Policies};
 use crate::message::{LockKey, LockRead, Message};
 use crate::node::{Action, TxnNode};
 use crate::options::TxnOptions;
-use crate::testing::test_ring;
+use crate::testing::{test_ring, test_view};
 use crate::types::{Decision, Epoch, Key, LockMode, PartitionId, TxnId};
 
 pub(super) fn node() -> TxnNode<MemoryEngine> {
-    let mut n = TxnNode::open(
+    TxnNode::open(
         NodeId(1),
         MemoryEngine::new(Incarnation(1)),
         7,
         TxnOptions::default(),
         true,
+        test_view(3),
     )
-    .unwrap();
-    n.set_view(test_ring(3), BTreeSet::new(), Policies::default());
-    n
+    .unwrap()
 }
 
 pub(super) fn txn(age: u64) -> TxnId {
@@ -198,8 +197,15 @@ fn granted_locks_survive_a_crash_once_synced() {
     n.engine_mut().sync().unwrap();
     let mut engine = n.into_engine();
     engine.crash();
-    let mut n = TxnNode::open(NodeId(1), engine, 7, TxnOptions::default(), false).unwrap();
-    n.set_view(test_ring(3), BTreeSet::new(), Policies::default());
+    let mut n = TxnNode::open(
+        NodeId(1),
+        engine,
+        7,
+        TxnOptions::default(),
+        false,
+        test_view(3),
+    )
+    .unwrap();
     assert_eq!(n.locks_held(), 1);
     let out = ask(&mut n, lock_read(txn(9), 1, &[("a", X)]));
     assert!(matches!(out[..], [Message::LockBusy { .. }]));
@@ -217,12 +223,12 @@ fn the_durability_switch_keeps_locks_only_in_memory() {
         7,
         options.clone(),
         true,
+        test_view(3),
     )
     .unwrap();
-    n.set_view(test_ring(3), BTreeSet::new(), Policies::default());
     ask(&mut n, lock_read(txn(5), 1, &[("a", X)]));
     n.engine_mut().sync().unwrap();
-    let n = TxnNode::open(NodeId(1), n.into_engine(), 7, options, false).unwrap();
+    let n = TxnNode::open(NodeId(1), n.into_engine(), 7, options, false, test_view(3)).unwrap();
     assert_eq!(n.locks_held(), 0);
 }
 

@@ -162,7 +162,7 @@ impl<E: Engine> TxnNode<E> {
         if !self.votes() {
             return Err(Refusal::Recovering);
         }
-        let view = self.view.as_ref().ok_or(Refusal::NotOwner)?;
+        let view = &self.view;
         if req.epoch != view.epoch() {
             return Err(Refusal::WrongEpoch {
                 replica: view.epoch(),
@@ -382,9 +382,9 @@ impl<E: Engine> TxnNode<E> {
         // Strong messages about a namespace this catalog holds eventual were
         // refused (issue 14 case 5): a lock is never taken in one.
         debug_assert!(
-            self.view
-                .as_ref()
-                .is_some_and(|v| req.keys.iter().all(|k| v.check_strong(&k.key).is_ok())),
+            req.keys
+                .iter()
+                .all(|k| self.view.check_strong(&k.key).is_ok()),
             "txn {}: a lock in a namespace held eventual here",
             req.txn
         );

@@ -408,9 +408,7 @@ impl<E: Engine> TxnNode<E> {
 
     /// Whether `partition` has this node among its replicas.
     pub(crate) fn is_replica_of(&self, partition: &PartitionId) -> bool {
-        self.view
-            .as_ref()
-            .is_some_and(|v| v.replicates(self.id, partition))
+        self.view.replicates(self.id, partition)
     }
 
     pub(crate) fn replica_tick(&mut self) {

@@ -89,9 +89,11 @@ impl<E: Engine> TxnNode<E> {
             return Ok(());
         }
         self.store_placements(vec![(namespace.clone(), policy.clone())])?;
-        if let Some(view) = &mut self.view {
-            view.policies.namespaces.entry(namespace).or_insert(policy);
-        }
+        self.view
+            .policies
+            .namespaces
+            .entry(namespace)
+            .or_insert(policy);
         Ok(())
     }
 

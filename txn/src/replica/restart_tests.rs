@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use zerodb_storage::{Engine, Incarnation, MemoryEngine, Space};
 
 use super::lock_tests::{ask, lock_read, sent, txn};
-use crate::membership::{NamespacePolicy, NodeId, Policies, Ring};
+use crate::membership::{NamespacePolicy, NodeId, Policies, Ring, View};
 use crate::message::Message;
 use crate::node::{Timer, TxnNode};
 use crate::options::TxnOptions;
@@ -23,9 +23,15 @@ fn open(
     policies: Policies,
     bootstrap: bool,
 ) -> TxnNode<MemoryEngine> {
-    let mut n = TxnNode::open(NodeId(1), engine, 7, TxnOptions::default(), bootstrap).unwrap();
-    n.set_view(ring, BTreeSet::new(), policies);
-    n
+    TxnNode::open(
+        NodeId(1),
+        engine,
+        7,
+        TxnOptions::default(),
+        bootstrap,
+        View::new(ring, BTreeSet::new(), policies),
+    )
+    .unwrap()
 }
 
 fn restart(mut n: TxnNode<MemoryEngine>, ring: Ring, policies: Policies) -> TxnNode<MemoryEngine> {
@@ -247,7 +253,7 @@ fn lost_state_copy_brings_the_placement_of_a_dropped_namespace() {
     n.handle_message(10, NodeId(2), chunk(Space::Data, Vec::new()));
     n.handle_message(10, NodeId(2), chunk(Space::System, entries));
     let rf = |n: &TxnNode<MemoryEngine>| {
-        let view = n.view.as_ref().expect("view");
+        let view = &n.view;
         view.policies.get("ns").replication_factor
     };
     assert_eq!(rf(&n), 5, "the copied placement fills the view");

@@ -59,7 +59,7 @@ impl<E: Engine> TxnNode<E> {
             self.fence_tick();
             return;
         }
-        let Some(view) = &self.view else { return };
+        let view = &self.view;
         let sets = view.replica_sets_of(self.id);
         let mut complete = true;
         let mut wanted = Vec::new();
@@ -244,10 +244,10 @@ impl<E: Engine> TxnNode<E> {
     fn merge_data(&mut self, entries: &[(Vec<u8>, Versioned)]) -> Result<(), StorageError> {
         let mut batch = WriteBatch::new();
         for (key, record) in entries {
-            let mine = self.view.as_ref().is_some_and(|v| {
-                v.partition_of_storage_key(key)
-                    .is_some_and(|p| v.replicates(self.id, &p))
-            });
+            let v = &self.view;
+            let mine = v
+                .partition_of_storage_key(key)
+                .is_some_and(|p| v.replicates(self.id, &p));
             if mine {
                 self.put_if_newer(&mut batch, key, record)?;
             }

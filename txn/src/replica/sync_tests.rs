@@ -3,17 +3,16 @@
 
 use crate::types::ver;
 use crate::types::KeyExt;
-use std::collections::BTreeSet;
 
 use zerodb_storage::{Engine, Incarnation, MemoryEngine, Space, Version};
 
 use super::super::{keys, Finished, LockRecord};
 use crate::codec;
-use crate::membership::{NodeId, Policies};
+use crate::membership::NodeId;
 use crate::message::{LockKey, LockRead, Message};
 use crate::node::{Action, ReplicaStatus, Timer, TxnNode};
 use crate::options::TxnOptions;
-use crate::testing::test_ring;
+use crate::testing::{test_ring, test_view};
 
 /// Node 1 of a 3-node ring over a store that is not a bootstrap member's
 /// (so it comes up recovering and copies from its peers). Without a
@@ -28,16 +27,15 @@ fn recovering_node() -> TxnNode<MemoryEngine> {
 
 /// Like [`recovering_node`], with `options`.
 fn recovering_node_with(options: TxnOptions) -> TxnNode<MemoryEngine> {
-    let mut n = TxnNode::open(
+    TxnNode::open(
         NodeId(1),
         MemoryEngine::new(Incarnation(9)),
         3,
         options,
         false,
+        test_view(3),
     )
-    .unwrap();
-    n.set_view(test_ring(3), BTreeSet::new(), Policies::default());
-    n
+    .unwrap()
 }
 use crate::types::{Epoch, Key, LockMode, PartitionId, TxnId, Ver, Versioned};
 
@@ -377,16 +375,15 @@ fn a_recovering_replica_adopts_its_peers_released_watermark() {
 
 /// A bootstrap member `id` of the 3-node test ring.
 fn peer(id: u32) -> TxnNode<MemoryEngine> {
-    let mut n = TxnNode::open(
+    TxnNode::open(
         NodeId(id),
         MemoryEngine::new(Incarnation(u64::from(id))),
         u64::from(id),
         TxnOptions::default(),
         true,
+        test_view(3),
     )
-    .unwrap();
-    n.set_view(test_ring(3), BTreeSet::new(), Policies::default());
-    n
+    .unwrap()
 }
 
 fn sends(actions: Vec<Action>) -> Vec<(NodeId, Message)> {
@@ -602,8 +599,7 @@ fn a_store_that_lost_state_does_not_revive_a_released_lock() {
         watermark_ms: 0,
         ..TxnOptions::default()
     };
-    let mut n = TxnNode::open(NodeId(1), engine, 3, options.clone(), false).unwrap();
-    n.set_view(test_ring(3), BTreeSet::new(), Policies::default());
+    let mut n = TxnNode::open(NodeId(1), engine, 3, options.clone(), false, test_view(3)).unwrap();
     assert_eq!(n.status(), ReplicaStatus::Recovering);
     assert_eq!(
         n.locks_held(),
@@ -634,7 +630,7 @@ fn a_store_that_lost_state_does_not_revive_a_released_lock() {
 
     // Dropped durably: a restart does not bring it back either.
     let engine = n.into_engine();
-    let mut n = TxnNode::open(NodeId(1), engine, 3, options, false).unwrap();
+    let mut n = TxnNode::open(NodeId(1), engine, 3, options, false, test_view(3)).unwrap();
     assert_eq!(n.status(), ReplicaStatus::Normal);
     assert_eq!(n.locks_held(), 0, "the dropped lock came back on restart");
     let left = n
