@@ -70,8 +70,10 @@ impl<E: Engine> NodeCore<E> {
         }
     }
 
-    /// Catalog housekeeping on every timer: due refreshes, expired waits.
+    /// Catalog housekeeping on every timer: due refreshes, expired waits,
+    /// a step of the background purge of dropped namespaces.
     pub(super) fn tick_metadata(&mut self, now_ms: u64, actions: &mut Vec<Action>) {
+        self.purge_dropped();
         let (requests, expired) = self.metadata.tick(now_ms);
         for (internal, request) in requests {
             actions.extend(self.txn.handle_request(now_ms, internal, request));
@@ -156,7 +158,6 @@ impl<E: Engine> NodeCore<E> {
     /// the new version in gossip (peers holding less fetch it).
     fn install_policies(&mut self, now_ms: u64) {
         self.policies = self.metadata.policies();
-        self.purge_dropped();
         self.txn.set_view(
             self.ring.clone(),
             self.down_set(now_ms),

@@ -451,8 +451,7 @@ fn a_dropped_namespace_loses_its_records_on_every_node_and_its_name_is_retired()
         c.drop_namespace("gone").unwrap()
     });
     assert!(matches!(dropped, Response::Committed { .. }), "{dropped:?}");
-    // The writer purges at once; the others when gossip brings the version.
-    assert_eq!(held(&mut harness, 2, "gone"), 0);
+    // Every node purges in the background once it holds the new catalog.
     harness.run(2_000);
     for node in 1..=3 {
         assert_eq!(held(&mut harness, node, "gone"), 0, "n{node}");
@@ -483,4 +482,73 @@ fn a_dropped_namespace_loses_its_records_on_every_node_and_its_name_is_retired()
         c.namespaces.remove("default");
     }));
     assert!(reason.contains("not listed as dropped"), "{reason}");
+}
+
+#[test]
+fn a_large_dropped_namespace_is_purged_in_steps_while_requests_are_served() {
+    use super::super::purge::{count_namespace, PURGE_STEP_RECORDS};
+    use zerodb_ring::RecordKey;
+    use zerodb_storage::{Engine, Record, Space, Version, WriteBatch};
+
+    let mut harness = Harness::new(3);
+    let created = change(&mut harness, 1, 10, admin(), |c| {
+        c.create_namespace("big", NamespacePolicy::default())
+            .unwrap()
+    });
+    assert!(matches!(created, Response::Committed { .. }), "{created:?}");
+    // Forty steps' worth of records, written straight into node 1's engine.
+    let total = 40 * PURGE_STEP_RECORDS as u64;
+    let count = |harness: &mut Harness| {
+        let core = harness.nodes.get_mut(&zerodb_ring::NodeId(1)).unwrap();
+        count_namespace(core.engine_mut(), "big", total as usize + 1).unwrap()
+    };
+    {
+        let core = harness.nodes.get_mut(&zerodb_ring::NodeId(1)).unwrap();
+        let mut batch = WriteBatch::new();
+        for i in 0..total {
+            let key = RecordKey::new("big", "db", "t", format!("k{i:06}").into_bytes());
+            batch.put(
+                Space::Data,
+                key.encode(),
+                Record::value(Version::ZERO, b"v".to_vec()),
+            );
+        }
+        core.engine_mut().write(batch).unwrap();
+    }
+    assert_eq!(count(&mut harness), total);
+    let dropped = change(&mut harness, 1, 20, admin(), |c| {
+        c.drop_namespace("big").unwrap()
+    });
+    assert!(matches!(dropped, Response::Committed { .. }), "{dropped:?}");
+    let left = count(&mut harness);
+    assert!(
+        left > 0,
+        "the drop was answered after the purge removed everything in one go"
+    );
+    // Steps of at most PURGE_STEP_RECORDS per tick; requests are answered
+    // while the purge is under way.
+    let mut steps = 0;
+    let mut served_during_purge = false;
+    let mut before = left;
+    while before > 0 {
+        assert!(steps < 1_000, "the purge does not finish: {before} left");
+        let answer = harness.request_as(2, 100 + steps, admin(), put("default", "k"));
+        assert!(matches!(answer, Response::Written { .. }), "{answer:?}");
+        served_during_purge |= count(&mut harness) > 0;
+        harness.run(super::super::tests::HARNESS_STEP_MS);
+        let now = count(&mut harness);
+        before = now;
+        steps += 1;
+    }
+    assert!(served_during_purge, "no request was answered mid-purge");
+    assert!(
+        steps >= 2,
+        "{total} records were purged within one request's time"
+    );
+    // The next step finds nothing left and ends the purge.
+    harness.run(2 * super::super::tests::HARNESS_STEP_MS);
+    assert!(harness.nodes[&zerodb_ring::NodeId(1)]
+        .purge_in_progress()
+        .is_none());
+    assert_eq!(held(&mut harness, 1, "default"), 1);
 }

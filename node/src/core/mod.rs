@@ -127,6 +127,8 @@ pub struct NodeCore<E: Engine> {
     /// Dropped namespaces whose records this process removed (see
     /// [`purge`]).
     purged: BTreeSet<String>,
+    /// The dropped namespace being purged, and where (see [`purge`]).
+    purging: Option<purge::PurgeCursor>,
     /// The down set a driver imposes (see [`NodeCore::override_down`]).
     down_override: Option<BTreeSet<NodeId>>,
 }
@@ -188,6 +190,7 @@ impl<E: Engine> NodeCore<E> {
             next_ask: 0,
             request_timeout_ms,
             purged: Default::default(),
+            purging: None,
             down_override: None,
         })
     }

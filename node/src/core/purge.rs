@@ -1,12 +1,16 @@
 //! Removing the records of dropped namespaces from this node's engine.
 //!
 //! `zerodb ns drop` removes the namespace from the catalog and lists its
-//! name as dropped ([`Catalog::dropped`]). Every node, when it installs a
-//! catalog listing a name it has not purged in this life of the process,
+//! name as dropped ([`Catalog::dropped`]). Every node holding a catalog
+//! that lists a name it has not purged in this life of the process
 //! physically removes every record of that namespace (values and
-//! tombstones of the data space) in one go, before the new catalog version
-//! is advertised in gossip. Lock and decision records (the system space)
-//! are left alone: they resolve by the protocol.
+//! tombstones of the data space) in the background: at most
+//! [`PURGE_STEP_RECORDS`] records in one engine batch per node tick, one
+//! namespace at a time, resuming after the last key it removed, so requests
+//! are served between steps however large the namespace was. The records
+//! cannot be read meanwhile: the gate refuses a dropped namespace as soon
+//! as the catalog is installed. Lock and decision records (the system
+//! space) are left alone: they resolve by the protocol.
 //!
 //! A write to the namespace still in flight when the drop reached a replica
 //! can land after the purge. Such a straggler cannot be read (the gate
@@ -15,16 +19,58 @@
 //!
 //! [`Catalog::dropped`]: super::catalog::Catalog::dropped
 
+use std::ops::Bound;
 use zerodb_config::PartitionLevel;
 use zerodb_ring::RecordKey;
+
 use zerodb_storage::{Direction, Engine, ScanRange, Space, StorageError, WriteBatch};
 
 use super::NodeCore;
 
 pub use zerodb_proto::api::LOCAL_COUNT_MAX;
 
-/// Records removed per engine batch while purging.
-pub const PURGE_BATCH_RECORDS: usize = 1_024;
+/// Records removed per step of a background purge (one engine batch per
+/// node tick: 51,200 records a second at the default 10 ms tick).
+pub const PURGE_STEP_RECORDS: usize = 512;
+
+/// A purge under way: the namespace, the last key removed, and how many
+/// records were removed so far.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PurgeCursor {
+    /// The dropped namespace being purged.
+    pub namespace: String,
+    /// The last key removed (the next step starts after it).
+    pub after: Option<Vec<u8>>,
+    /// Records removed so far.
+    pub removed: u64,
+}
+
+/// Removes up to `limit` records of `namespace` whose keys follow `after`
+/// (not synced: the driver syncs the batch). Returns the records removed
+/// and the last key removed; fewer than `limit` means the namespace is
+/// empty past `after`.
+pub fn purge_step<E: Engine>(
+    engine: &mut E,
+    namespace: &str,
+    after: Option<&[u8]>,
+    limit: usize,
+) -> Result<(usize, Option<Vec<u8>>), StorageError> {
+    let mut range = ScanRange::prefix(Space::Data, &namespace_prefix(namespace));
+    if let Some(after) = after {
+        range.start = Bound::Excluded(after.to_vec());
+    }
+    let records = engine.scan(&range, Direction::Forward, limit)?;
+    let removed = records.len();
+    let last = records.last().map(|(key, _)| key.clone());
+    if removed > 0 {
+        let mut batch = WriteBatch::new();
+        for (key, _) in records {
+            batch.remove(Space::Data, key);
+        }
+        engine.write(batch)?;
+    }
+    Ok((removed, last))
+}
 
 /// The key prefix shared by every record of `namespace` (its encoded
 /// namespace component, and nothing of another namespace).
@@ -41,22 +87,22 @@ pub fn namespace_prefix(namespace: &str) -> Vec<u8> {
     prefix
 }
 
-/// Removes every record of `namespace` from `engine` (not synced: the
-/// driver syncs the batch); returns how many were removed.
+/// Removes every record of `namespace` from `engine` at once (not synced);
+/// returns how many were removed.
 pub fn purge_namespace<E: Engine>(engine: &mut E, namespace: &str) -> Result<u64, StorageError> {
-    let range = ScanRange::prefix(Space::Data, &namespace_prefix(namespace));
-    let mut removed = 0u64;
+    let mut cursor = PurgeCursor::default();
     loop {
-        let records = engine.scan(&range, Direction::Forward, PURGE_BATCH_RECORDS)?;
-        if records.is_empty() {
-            return Ok(removed);
+        let (removed, last) = purge_step(
+            engine,
+            namespace,
+            cursor.after.as_deref(),
+            PURGE_STEP_RECORDS,
+        )?;
+        cursor.removed += removed as u64;
+        if removed < PURGE_STEP_RECORDS {
+            return Ok(cursor.removed);
         }
-        let mut batch = WriteBatch::new();
-        for (key, _) in records {
-            batch.remove(Space::Data, key);
-            removed += 1;
-        }
-        engine.write(batch)?;
+        cursor.after = last;
     }
 }
 
@@ -71,27 +117,52 @@ pub fn count_namespace<E: Engine>(
 }
 
 impl<E: Engine> NodeCore<E> {
-    /// Purges the namespaces the catalog copy lists as dropped that this
-    /// process has not purged yet. A storage failure is logged and the
-    /// name retried at the next catalog install.
+    /// One step of the background purge (called on every node tick): up
+    /// to [`PURGE_STEP_RECORDS`] records of the first dropped namespace
+    /// this process has not purged yet. A storage failure is logged and
+    /// the step retried at the next tick.
     pub(super) fn purge_dropped(&mut self) {
         let Some(catalog) = self.metadata.catalog() else {
             return;
         };
-        let names: Vec<String> = catalog.dropped.difference(&self.purged).cloned().collect();
-        for name in names {
-            match purge_namespace(self.txn.engine_mut(), &name) {
-                Ok(removed) => {
-                    if removed > 0 {
-                        tracing::info!(node = %self.id, namespace = %name, removed, "removed the records of a dropped namespace");
+        let Some(name) = catalog.dropped.difference(&self.purged).next().cloned() else {
+            return;
+        };
+        let mut cursor = match self.purging.take() {
+            Some(cursor) if cursor.namespace == name => cursor,
+            _ => PurgeCursor {
+                namespace: name,
+                ..PurgeCursor::default()
+            },
+        };
+        let step = purge_step(
+            self.txn.engine_mut(),
+            &cursor.namespace,
+            cursor.after.as_deref(),
+            PURGE_STEP_RECORDS,
+        );
+        match step {
+            Ok((removed, last)) => {
+                cursor.removed += removed as u64;
+                if removed < PURGE_STEP_RECORDS {
+                    if cursor.removed > 0 {
+                        tracing::info!(node = %self.id, namespace = %cursor.namespace, removed = cursor.removed, "removed the records of a dropped namespace");
                     }
-                    self.purged.insert(name);
+                    self.purged.insert(cursor.namespace);
+                    return;
                 }
-                Err(error) => {
-                    tracing::error!(node = %self.id, namespace = %name, %error, "removing the records of a dropped namespace failed; will retry");
-                }
+                cursor.after = last;
+            }
+            Err(error) => {
+                tracing::error!(node = %self.id, namespace = %cursor.namespace, %error, "removing the records of a dropped namespace failed; will retry");
             }
         }
+        self.purging = Some(cursor);
+    }
+
+    /// The background purge under way, if any (see [`purge`](self)).
+    pub fn purge_in_progress(&self) -> Option<&PurgeCursor> {
+        self.purging.as_ref()
     }
 }
 
@@ -112,9 +183,30 @@ mod tests {
     }
 
     #[test]
+    fn a_purge_step_removes_at_most_its_limit_and_resumes_after_its_last_key() {
+        let mut engine = MemoryEngine::new(Incarnation(1));
+        for i in 0..25 {
+            put(&mut engine, "a", "db", &format!("k{i:02}"));
+        }
+        put(&mut engine, "b", "db", "k");
+        let (removed, last) = purge_step(&mut engine, "a", None, 10).unwrap();
+        assert_eq!(removed, 10);
+        assert_eq!(count_namespace(&mut engine, "a", 100).unwrap(), 15);
+        let (removed, last) = purge_step(&mut engine, "a", last.as_deref(), 10).unwrap();
+        assert_eq!(removed, 10);
+        let (removed, last) = purge_step(&mut engine, "a", last.as_deref(), 10).unwrap();
+        assert_eq!(removed, 5, "fewer than the limit: the namespace is done");
+        assert!(last.is_some());
+        assert_eq!(count_namespace(&mut engine, "a", 100).unwrap(), 0);
+        assert_eq!(count_namespace(&mut engine, "b", 100).unwrap(), 1);
+        let (removed, last) = purge_step(&mut engine, "a", None, 10).unwrap();
+        assert_eq!((removed, last), (0, None));
+    }
+
+    #[test]
     fn a_purge_removes_exactly_the_namespace_records() {
         let mut engine = MemoryEngine::new(Incarnation(1));
-        for i in 0..(PURGE_BATCH_RECORDS + 5) {
+        for i in 0..(2 * PURGE_STEP_RECORDS + 5) {
             put(&mut engine, "a", &format!("db{}", i % 3), &format!("k{i}"));
         }
         // Namespaces whose names extend or prefix "a" stay.
@@ -122,7 +214,7 @@ mod tests {
         put(&mut engine, "b", "db", "k");
         put(&mut engine, "", "a", "k");
         let removed = purge_namespace(&mut engine, "a").unwrap();
-        assert_eq!(removed, (PURGE_BATCH_RECORDS + 5) as u64);
+        assert_eq!(removed, (2 * PURGE_STEP_RECORDS + 5) as u64);
         assert_eq!(count_namespace(&mut engine, "a", 10).unwrap(), 0);
         assert_eq!(count_namespace(&mut engine, "ab", 10).unwrap(), 1);
         assert_eq!(count_namespace(&mut engine, "b", 10).unwrap(), 1);
