@@ -185,6 +185,34 @@ impl FetchedStore {
         self.guess && !self.eventual.contains(&key.namespace)
     }
 
+    /// Distinct ranges of strong namespaces this attempt scanned or asks
+    /// to scan. Each becomes an operation of the commit, so once there are
+    /// more than [`zerodb_txn::TXN_OPS_MAX`] the statement can never commit, however
+    /// the rest of it goes (a traversal reads one range per adjacency list).
+    /// Data scans a run asked for before it had read the definitions are
+    /// not counted: the next run plans again and may not need them.
+    pub(super) fn strong_ranges(&self, eventual: &BTreeSet<String>) -> usize {
+        let asked = if self.wants_catalog() {
+            None
+        } else {
+            Some(&self.missing_scans)
+        };
+        self.scans
+            .keys()
+            .chain(asked.into_iter().flatten())
+            .map(|(range, _)| range)
+            .filter(|range| !range.is_empty() && !eventual.contains(&range.namespace))
+            .collect::<BTreeSet<_>>()
+            .len()
+    }
+
+    /// Whether the last run asked for a catalog read it has not got: then
+    /// only those are fetched (see [`fetch_missing`]).
+    fn wants_catalog(&self) -> bool {
+        self.missing_gets.iter().any(is_catalog_key)
+            || self.missing_scans.iter().any(|(r, _)| is_catalog(&r.table))
+    }
+
     /// Forgets what the last run asked for, before the next run.
     pub(super) fn start_run(&mut self) {
         self.missing_gets.clear();
@@ -267,12 +295,7 @@ pub(super) async fn fetch_missing<C: CoreCalls>(
 ) -> Result<(), Stop> {
     let latest = core.eventual_namespaces();
     let eventual = latest.as_ref().unwrap_or(eventual);
-    let catalog_first = store.missing_gets.iter().any(is_catalog_key)
-        || store
-            .missing_scans
-            .iter()
-            .any(|(r, _)| is_catalog(&r.table));
-    if catalog_first {
+    if store.wants_catalog() {
         store.missing_gets.retain(is_catalog_key);
         store.missing_scans.retain(|(r, _)| is_catalog(&r.table));
     }

@@ -61,7 +61,7 @@ use crate::api::{
     ClientRequest, ClientResponse, QueryAnswer, QueryError, QueryErrorKind, QueryRequest,
     ScanQuery, ServiceError, QUERY_PARAMS_MAX,
 };
-use zerodb_txn::{ClientError, Key, Request, Response, Ver};
+use zerodb_txn::{ClientError, Key, Request, Response, Ver, TXN_OPS_MAX};
 
 /// Most times one statement runs when its commit finds that what it read
 /// changed (or a lock stays held); then the query stops with a conflict.
@@ -446,6 +446,16 @@ async fn read_until_complete<C: CoreCalls>(
             return Ok((outcome.results, outcome.commit, working));
         }
         store.deadline.check(core)?;
+        let ranges = store.strong_ranges(eventual);
+        if ranges > TXN_OPS_MAX {
+            // Refused before fetching them: the commit would be refused.
+            return Err(Stop::Other(
+                QueryErrorKind::Invalid,
+                format!(
+                    "the statement reads {ranges} ranges (adjacency lists of a traversal, index ranges, tables): one transaction takes at most {TXN_OPS_MAX} operations (start from fewer records, traverse fewer hops, or add a LIMIT)"
+                ),
+            ));
+        }
         fetch_missing(core, store, eventual).await?;
     }
     Err(Stop::Other(

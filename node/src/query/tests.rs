@@ -627,3 +627,40 @@ fn a_range_of_exactly_the_most_records_reads_and_one_more_is_refused() {
         assert!(error.message.contains("100000"), "{}", error.message);
     });
 }
+
+#[test]
+fn a_traversal_wider_than_one_transaction_is_refused_before_it_reads_the_next_hop() {
+    let core = MemoryCore::default();
+    let wide = TXN_OPS_MAX + 50;
+    block_on(async {
+        ok(&core, "CREATE v:hub; CREATE v:end").await;
+        for chunk in (0..wide).collect::<Vec<_>>().chunks(150) {
+            let creates: Vec<String> = chunk.iter().map(|n| format!("CREATE v:m{n}")).collect();
+            ok(&core, &creates.join("; ")).await;
+            let middle: Vec<String> = chunk.iter().map(|n| format!("v:m{n}")).collect();
+            let middle = middle.join(", ");
+            ok(&core, &format!("RELATE v:hub -> likes -> [{middle}]")).await;
+            ok(&core, &format!("RELATE [{middle}] -> likes -> v:end")).await;
+        }
+        // One hop reads one adjacency list.
+        let one = ok(&core, "RETURN array::len(v:hub -> likes -> v)").await;
+        assert_eq!(one, vec![wide.to_string()]);
+        let scans_before = core.scanned.lock().unwrap().len();
+        let two = "RETURN v:hub -> likes -> v -> likes -> v";
+        let answer = run_query(&core, query(two), &BTreeSet::new()).await;
+        let error = answer
+            .error
+            .expect("a traversal of too many lists is refused");
+        assert!(
+            error
+                .message
+                .contains(&format!("reads {} ranges", wide + 1))
+                && error.message.contains(&TXN_OPS_MAX.to_string()),
+            "{}",
+            error.message
+        );
+        // Refused before the second hop's lists were fetched.
+        let scans = core.scanned.lock().unwrap().len() - scans_before;
+        assert!(scans < 10, "{scans} scans for a refused traversal");
+    });
+}
