@@ -216,6 +216,7 @@ fn options(config: &RunConfig) -> TxnOptions {
         unsafe_abort_blind_without_refusal: switches.abort_blind_without_refusal,
         unsafe_fast_path_on_quorum: switches.fast_path_on_quorum,
         unsafe_read_skips_blind_prepare: switches.read_skips_blind_prepare,
+        unsafe_drop_expired_prepares: switches.drop_expired_prepares,
         watermark_ms: WATERMARK_MS,
         watermark_margin_ms: WATERMARK_MARGIN_MS,
         ..TxnOptions::default()

@@ -42,6 +42,9 @@ pub struct UnsafeSwitches {
     pub fast_path_on_quorum: bool,
     /// Reads skip a blind prepare whose register is empty (I7).
     pub read_skips_blind_prepare: bool,
+    /// A replica drops a prepare whose lease expired, without an outcome
+    /// (I4).
+    pub drop_expired_prepares: bool,
     /// zeroql deletes a vertex without its edges (the graph workload's
     /// statements; `Session::unsafe_skip_edge_cascade`).
     pub skip_edge_cascade: bool,
@@ -86,6 +89,10 @@ impl UnsafeSwitches {
             (
                 self.read_skips_blind_prepare,
                 " --unsafe-read-skips-blind-prepare",
+            ),
+            (
+                self.drop_expired_prepares,
+                " --unsafe-drop-expired-prepares",
             ),
             (self.skip_edge_cascade, " --unsafe-skip-edge-cascade"),
         ] {

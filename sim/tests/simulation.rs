@@ -378,6 +378,20 @@ fn the_fast_path_on_a_quorum_is_caught() {
     broken_switch_is_caught(switches, WorkloadKind::Register, 2, "linearizability");
 }
 
+/// I4 broken: a replica whose lock lease ran out forgets the prepare
+/// without an outcome instead of terminating it, so the writes of an
+/// acknowledged commit whose applies were lost can be missing at a quorum,
+/// and the linearizability checker finds a read that misses them (10 of
+/// heavy register seeds 0 to 29 are caught).
+#[test]
+fn dropping_an_expired_prepare_without_an_outcome_is_caught() {
+    let switches = UnsafeSwitches {
+        drop_expired_prepares: true,
+        ..UnsafeSwitches::default()
+    };
+    broken_switch_is_caught(switches, WorkloadKind::Register, 0, "linearizability");
+}
+
 /// I7 broken: a read goes on without a blind prepare whose register is
 /// empty, although every replica prepared it and it is committed (the
 /// fast path writes no register), so the read answers an older value.

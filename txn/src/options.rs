@@ -108,6 +108,11 @@ pub struct TxnOptions {
     /// lock (breaks I7: the prepare may have committed on the fast path).
     /// Never set in production.
     pub unsafe_read_skips_blind_prepare: bool,
+    /// Checker validation only: a replica whose lock lease expired removes
+    /// the lock (a prepare) without a decided outcome or a `Finished`
+    /// marker, instead of terminating it through the register (breaks I4).
+    /// Never set in production.
+    pub unsafe_drop_expired_prepares: bool,
 }
 
 impl Default for TxnOptions {
@@ -144,6 +149,7 @@ impl Default for TxnOptions {
             unsafe_abort_blind_without_refusal: false,
             unsafe_fast_path_on_quorum: false,
             unsafe_read_skips_blind_prepare: false,
+            unsafe_drop_expired_prepares: false,
         }
     }
 }

@@ -79,6 +79,18 @@ impl<E: Engine> TxnNode<E> {
             })
             .collect();
         for (txn, attempt, home, blind) in expired {
+            if self.options.unsafe_drop_expired_prepares {
+                // The broken replica forgets the prepare without an outcome.
+                let mut batch = zerodb_storage::WriteBatch::new();
+                batch.remove(
+                    zerodb_storage::Space::System,
+                    crate::replica::keys::lock(txn),
+                );
+                if self.engine.write(batch).is_ok() {
+                    self.remove_held(txn);
+                }
+                continue;
+            }
             if !self.replica.recoveries.contains_key(&(txn, attempt)) {
                 // Jitter the first try so not every holder recovers at once.
                 let jitter = self.rng.random_range(0..=self.options.backoff_base_ms);

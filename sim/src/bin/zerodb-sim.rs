@@ -121,6 +121,10 @@ struct Args {
     /// fast path).
     #[arg(long)]
     unsafe_read_skips_blind_prepare: bool,
+    /// Test only: a replica whose lock lease expired drops the prepare
+    /// without an outcome instead of terminating it (breaks I4).
+    #[arg(long)]
+    unsafe_drop_expired_prepares: bool,
     /// Test only: zeroql deletes a vertex without its edges, leaving them
     /// and their adjacency entries behind (caught by the graph workload).
     #[arg(long)]
@@ -176,6 +180,7 @@ fn main() -> ExitCode {
             abort_blind_without_refusal: args.unsafe_abort_blind_without_refusal,
             fast_path_on_quorum: args.unsafe_fast_path_on_quorum,
             read_skips_blind_prepare: args.unsafe_read_skips_blind_prepare,
+            drop_expired_prepares: args.unsafe_drop_expired_prepares,
             skip_edge_cascade: args.unsafe_skip_edge_cascade,
         },
         keep_history: args.history,
