@@ -415,6 +415,15 @@ impl ZeroEngine {
         self.wal.rotate(next_lsn)
     }
 
+    /// Pages the durable state uses: every page below the page count but
+    /// the two superblocks and the free ones (tree, overflow and free-list
+    /// pages).
+    fn live_pages(&self) -> u64 {
+        self.superblock
+            .page_count
+            .saturating_sub(2 + self.free.len() as u64)
+    }
+
     /// Sets the incarnation stored by the next checkpoint (repair).
     fn set_incarnation(&mut self, incarnation: u64) {
         self.new_incarnation = Some(incarnation);
@@ -536,6 +545,9 @@ impl Engine for ZeroEngine {
         EngineStats {
             records: self.records,
             disk_bytes: self.pager.file_len() + self.wal.disk_bytes(),
+            file_bytes: self.pager.file_len(),
+            live_bytes: self.live_pages() * PAGE_SIZE as u64,
+            garbage_bytes: self.free.len() as u64 * PAGE_SIZE as u64,
             cache_bytes: self.pager.cached_bytes(),
             cache_hits: self.pager.hits,
             cache_misses: self.pager.misses,
