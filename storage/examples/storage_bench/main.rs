@@ -13,7 +13,8 @@
 //!
 //! `--churn` runs the churn instead (`churn.rs`): `--ops N` puts and
 //! removes (default 1,000,000) over a live set of `--live N` keys (default
-//! 100,000), on `--engines` (default zerodb), in this process;
+//! 100,000), `--batch N` operations per write and sync (default 100), on
+//! `--engines` (default zerodb), in this process;
 //! `--checkpoint-mib M` sets ZeroDB's checkpoint interval in WAL bytes.
 //!
 //! Each engine runs in a child process of this binary, so the peak memory
@@ -70,7 +71,7 @@ fn parse_args() -> Result<Args, String> {
     let mut plan = churn::ChurnPlan {
         ops: 1_000_000,
         live: 100_000,
-        batch: 10,
+        batch: 100,
         interval: 100_000,
     };
     let mut it = std::env::args().skip(1);
@@ -97,6 +98,7 @@ fn parse_args() -> Result<Args, String> {
             "--churn" => churn = true,
             "--ops" => plan.ops = number("--ops", &value("--ops")?)?,
             "--live" => plan.live = number("--live", &value("--live")?)?,
+            "--batch" => plan.batch = number("--batch", &value("--batch")?)?.max(1),
             "--checkpoint-mib" => {
                 let v = number("--checkpoint-mib", &value("--checkpoint-mib")?)?;
                 args.checkpoint_wal_bytes = Some(v.max(1) << 20);
@@ -109,7 +111,7 @@ fn parse_args() -> Result<Args, String> {
             "--dir" => child_dir = Some(PathBuf::from(value("--dir")?)),
             "-h" | "--help" => {
                 println!("usage: storage_bench [--keys N | --quick] [--rounds R] [--engines zerodb,sled,redb,memory] [--reads-only]");
-                println!("       storage_bench --churn [--ops N] [--live N] [--checkpoint-mib M] [--engines zerodb,...]");
+                println!("       storage_bench --churn [--ops N] [--live N] [--batch N] [--checkpoint-mib M] [--engines zerodb,...]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other}; try --help")),
