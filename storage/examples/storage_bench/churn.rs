@@ -138,7 +138,12 @@ pub fn run(
     // The node checkpoints on a timer too: start from a checkpointed load.
     engine.checkpoint().map_err(fail)?;
     header();
-    row("load", live, &sizes(engine, dir), &mut Latencies(Vec::new()));
+    row(
+        "load",
+        live,
+        &sizes(engine, dir),
+        &mut Latencies(Vec::new()),
+    );
 
     let (mut next, mut oldest) = (plan.live, 0u64);
     let mut interval = Latencies(Vec::new());

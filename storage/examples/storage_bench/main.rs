@@ -399,10 +399,8 @@ fn main() {
 /// Runs the churn on each engine in turn, in this process.
 fn run_churn(args: &Args, plan: &churn::ChurnPlan) {
     for engine_name in &args.engines {
-        let dir = std::env::temp_dir().join(format!(
-            "zerodb-churn-{engine_name}-{}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("zerodb-churn-{engine_name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         println!();
         println!(

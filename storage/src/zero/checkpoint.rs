@@ -81,7 +81,7 @@ impl<'a> TreeWriter<'a> {
     /// Page `id` is no longer part of the tree being written. A page this
     /// writer wrote is free at once; a page of the durable state only once
     /// the new superblock is durable. Call it after the last read of `id`.
-    fn release(&mut self, id: u64) {
+    pub(crate) fn release(&mut self, id: u64) {
         if self.fresh.remove(&id) {
             self.pager.forget(id);
             self.free.insert(id);

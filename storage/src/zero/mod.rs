@@ -20,6 +20,7 @@ mod open;
 mod page;
 mod pager;
 mod publish;
+mod relocate;
 mod repair;
 mod scan;
 mod superblock;
@@ -348,7 +349,7 @@ impl ZeroEngine {
 
     /// Publishes a checkpoint in parts once each part has replaced `pages`
     /// pages of the durable tree (0: the default, an eighth of the pages in
-    /// use and at least 2 MiB). Small values make tests and the simulator
+    /// use and at least 512 KiB). Small values make tests and the simulator
     /// exercise multi-part checkpoints on small trees.
     pub fn set_checkpoint_part_pages(&mut self, pages: u64) {
         self.part_release_pages = pages;

@@ -25,9 +25,10 @@ use super::superblock::Superblock;
 use super::ZeroEngine;
 use crate::StorageResult;
 
-/// A part is published once it replaced at least this many pages (2 MiB),
-/// so a small checkpoint stays one part with one superblock.
-pub(super) const PART_RELEASE_PAGES_MIN: u64 = 2 * 1024 * 1024 / PAGE_SIZE as u64;
+/// A part is published once it replaced at least this many pages (512
+/// KiB), so a small checkpoint stays one part with one superblock, and a
+/// part's two syncs are paid for at least this much reuse.
+pub(super) const PART_RELEASE_PAGES_MIN: u64 = 512 * 1024 / PAGE_SIZE as u64;
 /// The budget of one part: this share of the pages in use.
 const PART_RELEASE_SHARE: u64 = 8;
 /// Changes are merged in at most this many slices (a part is one or more
@@ -79,14 +80,47 @@ impl ZeroEngine {
         (self.live_pages() / PART_RELEASE_SHARE).max(PART_RELEASE_PAGES_MIN)
     }
 
+    /// The first page id past which tree pages are moved to the front
+    /// (`relocate.rs`), or `None` while the free pages are too few to be
+    /// worth a part: the pages in use plus a sixteenth of slack.
+    fn relocation_cutoff(&self) -> Option<u64> {
+        let live = self.live_pages();
+        if (self.free.len() as u64) <= self.part_budget() {
+            return None;
+        }
+        Some(2 + live + live / 16)
+    }
+
+    /// Moves up to a part's budget of tree pages from the end of the file
+    /// to free pages before it and publishes that as a part of its own, so
+    /// that the parts after it can cut the end of the file.
+    fn relocate_part(&mut self) -> StorageResult<()> {
+        let Some(cutoff) = self.relocation_cutoff() else {
+            return Ok(());
+        };
+        let mut budget = self.part_budget() as usize;
+        let mut writer = TreeWriter::new(
+            &mut self.pager,
+            &mut self.free,
+            std::mem::take(&mut self.freelist_pages),
+            self.superblock.generation + 1,
+        );
+        let root = writer.relocate(self.superblock.root, cutoff, &mut budget)?;
+        let freed = std::mem::take(&mut writer.freed);
+        if root == self.superblock.root {
+            // Nothing moved: `freed` is still the durable free-list chain.
+            self.freelist_pages = freed;
+            return Ok(());
+        }
+        self.publish(root, freed, 0, false).map(|_| ())
+    }
+
     /// Writes the memtable's changes into the tree part by part; returns
     /// the WAL position the last part published.
     fn merge_in_parts(&mut self, memtable: &Memtable) -> StorageResult<u64> {
+        self.relocate_part()?;
         let changes: Vec<Change<'_>> = memtable.iter().map(|(k, v)| (k, v.as_ref())).collect();
-        let slice = changes
-            .len()
-            .div_ceil(SLICES_MAX)
-            .max(SLICE_CHANGES_MIN);
+        let slice = changes.len().div_ceil(SLICES_MAX).max(SLICE_CHANGES_MIN);
         let mut slices: Vec<&[Change<'_>]> = changes.chunks(slice).collect();
         if slices.is_empty() {
             // A forced checkpoint with nothing to merge still publishes.
@@ -139,8 +173,7 @@ impl ZeroEngine {
         // new one uses are cut off once the new superblock is durable, so
         // the file shrinks when the tree does. Pages this part released
         // stay: the durable superblock still points at them.
-        while self.pager.page_count > 2 && self.free.last() == Some(&(self.pager.page_count - 1))
-        {
+        while self.pager.page_count > 2 && self.free.last() == Some(&(self.pager.page_count - 1)) {
             self.free.pop_last();
             self.pager.page_count -= 1;
         }
