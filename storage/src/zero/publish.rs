@@ -137,7 +137,7 @@ impl ZeroEngine {
                 generation,
             );
             let mut root = self.superblock.root;
-            while let Some(changes) = slices.next() {
+            for changes in slices.by_ref() {
                 root = writer.apply(root, changes)?;
                 if writer.freed.len() >= budget {
                     break;
