@@ -35,7 +35,7 @@ const PART_RELEASE_SHARE: u64 = 8;
 /// slices); each slice rewrites the path to the root once.
 const SLICES_MAX: usize = 64;
 /// A slice holds at least this many changes.
-const SLICE_CHANGES_MIN: usize = 512;
+const SLICE_CHANGES_MIN: usize = 64;
 
 /// What one published part changed.
 struct Part {
@@ -187,10 +187,17 @@ impl ZeroEngine {
         all_free.extend(freed);
         all_free.sort_unstable();
         all_free.dedup();
-        for (i, ids) in all_free.chunks(page::FREELIST_IDS).enumerate() {
+        // Taking a chain page can use up the last free page, leaving the
+        // chain one page longer than its ids need: that page is written
+        // empty, never left unwritten (the superblock names every page of
+        // the chain).
+        debug_assert!(all_free.len() <= chain.len() * page::FREELIST_IDS);
+        for (i, &id) in chain.iter().enumerate() {
+            let start = (i * page::FREELIST_IDS).min(all_free.len());
+            let end = (start + page::FREELIST_IDS).min(all_free.len());
             let next = chain.get(i + 1).copied().unwrap_or(0);
-            let p = page::encode_freelist(ids, next, chain[i], generation);
-            self.pager.put(chain[i], p)?;
+            let p = page::encode_freelist(&all_free[start..end], next, id, generation);
+            self.pager.put(id, p)?;
         }
         let records = (self.superblock.records as i64 + records_delta).max(0) as u64;
         self.pager.flush()?;
