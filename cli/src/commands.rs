@@ -525,6 +525,7 @@ fn print_info(info: &InfoReport, out: Output) {
         "storage: {} records, {} bytes on disk, WAL {} bytes at position {}, {} checkpoints",
         info.records, info.disk_bytes, info.wal_bytes, info.wal_position, info.checkpoints
     );
+    println!("{}", space_line(info));
     let lookups = info.cache_hits + info.cache_misses;
     let rate = if lookups == 0 {
         0.0
@@ -539,6 +540,23 @@ fn print_info(info: &InfoReport, out: Output) {
         "members: {} up, {} down",
         info.members_up, info.members_down
     );
+}
+
+/// The data file against the live data in it: whether disk use tracks
+/// the data. Engines that cannot tell what is live show the file alone.
+fn space_line(info: &InfoReport) -> String {
+    if info.live_bytes == 0 {
+        return format!("data file: {} bytes", info.file_bytes);
+    }
+    format!(
+        "data file: {} bytes = {} live + {} garbage (free pages) + {} other; {:.2}x the live bytes",
+        info.file_bytes,
+        info.live_bytes,
+        info.garbage_bytes,
+        info.file_bytes
+            .saturating_sub(info.live_bytes + info.garbage_bytes),
+        info.file_bytes as f64 / info.live_bytes as f64
+    )
 }
 
 /// JSON view of an [`InfoReport`].
@@ -560,6 +578,8 @@ impl serde::Serialize for InfoJson<'_> {
             "wal_bytes": i.wal_bytes, "wal_position": i.wal_position, "checkpoints": i.checkpoints,
             "cache_bytes": i.cache_bytes, "cache_hits": i.cache_hits, "cache_misses": i.cache_misses,
             "members_up": i.members_up, "members_down": i.members_down,
+            "file_bytes": i.file_bytes, "live_bytes": i.live_bytes,
+            "garbage_bytes": i.garbage_bytes,
         })
         .serialize(serializer)
     }

@@ -96,6 +96,37 @@ fn dev_serves_the_command_line_and_stops_on_sigterm() {
     assert_eq!(code, Some(0));
     assert!(json.contains("\"value\":\"v\""), "{json}");
 
+    // Space figures of one node's engine (`admin` asks the first seed):
+    // after a checkpoint its data file holds the superblocks, the pages in
+    // use and the free pages, and the text names them.
+    let first = format!("127.0.0.1:{base}");
+    let admin = |args: &[&str]| client(&[&["--seeds", first.as_str()], args].concat());
+    assert_eq!(admin(&["admin", "checkpoint"]).0, Some(0));
+    let (code, json) = admin(&["--json", "admin", "info"]);
+    assert_eq!(code, Some(0), "{json}");
+    let info: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let figure = |name: &str| {
+        info[name]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{name}: {json}"))
+    };
+    let (file, live, garbage) = (
+        figure("file_bytes"),
+        figure("live_bytes"),
+        figure("garbage_bytes"),
+    );
+    assert!(live > 0, "{json}");
+    assert_eq!(file, 2 * 8192 + live + garbage, "{json}");
+    assert!(figure("disk_bytes") >= file, "{json}");
+    let (code, text) = admin(&["admin", "info"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains(&format!(
+            "data file: {file} bytes = {live} live + {garbage} garbage"
+        )),
+        "{text}"
+    );
+
     let rest = dev.stop();
     assert!(rest.contains("Stopped."), "{rest}");
 }

@@ -318,6 +318,15 @@ pub struct InfoReport {
     pub members_up: u32,
     /// Members considered down.
     pub members_down: u32,
+    /// Bytes of the engine's data file (its log excluded).
+    pub file_bytes: u64,
+    /// Bytes the live data takes in the data file (ZeroDB's engine: pages
+    /// in use at the last checkpoint times the page size; 0 when the engine
+    /// cannot tell).
+    pub live_bytes: u64,
+    /// Bytes of the data file free for reuse (ZeroDB's engine: free pages
+    /// times the page size; 0 when unknown).
+    pub garbage_bytes: u64,
 }
 
 /// The result of validating the storage engine.

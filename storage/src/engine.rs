@@ -120,8 +120,20 @@ fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
 pub struct EngineStats {
     /// Records stored (tombstones included), if the engine tracks it.
     pub records: u64,
-    /// Bytes the engine's files take on disk.
+    /// Bytes the engine's files take on disk (its log included).
     pub disk_bytes: u64,
+    /// Bytes of the engine's data file(s), its log excluded. With
+    /// `live_bytes` and `garbage_bytes` this shows whether disk use tracks
+    /// the live data.
+    pub file_bytes: u64,
+    /// Bytes the live data takes in the data file. ZeroDB's engine counts
+    /// the pages the last checkpoint's state uses (tree, overflow and
+    /// free-list pages) times the page size; the in-memory engine counts
+    /// the bytes of its keys and records; 0 when the engine cannot tell.
+    pub live_bytes: u64,
+    /// Bytes of the data file that hold nothing live and wait for reuse
+    /// (ZeroDB's engine: free pages times the page size); 0 when unknown.
+    pub garbage_bytes: u64,
     /// Bytes held by the page cache.
     pub cache_bytes: u64,
     /// Page cache hits since open.

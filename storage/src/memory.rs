@@ -24,6 +24,14 @@ pub struct MemoryEngine {
     closed: bool,
 }
 
+/// Bytes of one stored key and record: the key, the value, the version and
+/// the expiry (what the engine must keep to hold it).
+fn record_bytes(key: &[u8], record: &Record) -> u64 {
+    let expiry = if record.expires_at_ms.is_some() { 8 } else { 0 };
+    (key.len() + record.value.as_ref().map_or(0, Vec::len) + crate::Version::ENCODED_LEN + expiry)
+        as u64
+}
+
 impl MemoryEngine {
     /// An empty engine with incarnation `incarnation`.
     pub fn new(incarnation: Incarnation) -> MemoryEngine {
@@ -159,6 +167,7 @@ impl Engine for MemoryEngine {
     fn stats(&self) -> EngineStats {
         EngineStats {
             records: self.live.len() as u64,
+            live_bytes: self.live.iter().map(|((_, k), r)| record_bytes(k, r)).sum(),
             syncs: self.syncs,
             ..EngineStats::default()
         }

@@ -349,9 +349,13 @@ impl Engine for SledEngine {
                 ..EngineStats::default()
             };
         };
+        let disk_bytes = handles.db.size_on_disk().unwrap_or(0);
         EngineStats {
             records: handles.data.len() as u64,
-            disk_bytes: handles.db.size_on_disk().unwrap_or(0),
+            // sled keeps data and log in the same segment files, and does
+            // not say how much of them is live.
+            disk_bytes,
+            file_bytes: disk_bytes,
             syncs: self.syncs,
             ..EngineStats::default()
         }

@@ -107,6 +107,24 @@ pub fn render(info: &InfoReport) -> String {
     );
     metric("disk_bytes", "gauge", "Bytes on disk.", info.disk_bytes);
     metric(
+        "file_bytes",
+        "gauge",
+        "Bytes of the storage engine's data file (log excluded).",
+        info.file_bytes,
+    );
+    metric(
+        "live_bytes",
+        "gauge",
+        "Bytes the live data takes in the data file.",
+        info.live_bytes,
+    );
+    metric(
+        "garbage_bytes",
+        "gauge",
+        "Bytes of the data file free for reuse.",
+        info.garbage_bytes,
+    );
+    metric(
         "wal_bytes",
         "gauge",
         "Bytes in the write-ahead log.",

@@ -226,6 +226,9 @@ impl EventLoop {
             cache_misses: stats.cache_misses,
             members_up: up,
             members_down: status.members.len() as u32 - up,
+            file_bytes: stats.file_bytes,
+            live_bytes: stats.live_bytes,
+            garbage_bytes: stats.garbage_bytes,
         }
     }
 }

@@ -11,10 +11,17 @@
 //! default 3), `--engines a,b` (subset of zerodb,sled,redb,memory),
 //! `--reads-only` (only the load, gets and scans: for profiling reads).
 //!
+//! `--churn` runs the churn instead (`churn.rs`): `--ops N` puts and
+//! removes (default 1,000,000) over a live set of `--live N` keys (default
+//! 100,000), `--batch N` operations per write and sync (default 100), on
+//! `--engines` (default zerodb), in this process;
+//! `--checkpoint-mib M` sets ZeroDB's checkpoint interval in WAL bytes.
+//!
 //! Each engine runs in a child process of this binary, so the peak memory
 //! reported (VmHWM) is that engine's alone. Data lives in a directory under
 //! the system temporary directory, removed afterwards.
 
+mod churn;
 mod redb_engine;
 mod workload;
 
@@ -37,6 +44,16 @@ struct Args {
     reads_only: bool,
     engines: Vec<String>,
     child: Option<(String, PathBuf)>,
+    /// The churn run's plan, when `--churn` was given.
+    churn: Option<churn::ChurnPlan>,
+    /// ZeroDB's checkpoint interval in WAL bytes (engine default if None).
+    checkpoint_wal_bytes: Option<u64>,
+}
+
+fn number(name: &str, v: &str) -> Result<u64, String> {
+    v.replace('_', "")
+        .parse()
+        .map_err(|_| format!("{name} {v}: expected a positive whole number"))
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -46,6 +63,16 @@ fn parse_args() -> Result<Args, String> {
         reads_only: false,
         engines: ENGINES.iter().map(|s| s.to_string()).collect(),
         child: None,
+        churn: None,
+        checkpoint_wal_bytes: None,
+    };
+    let mut churn = false;
+    let mut engines_given = false;
+    let mut plan = churn::ChurnPlan {
+        ops: 1_000_000,
+        live: 100_000,
+        batch: 100,
+        interval: 100_000,
     };
     let mut it = std::env::args().skip(1);
     let mut child_engine = None;
@@ -68,13 +95,23 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|_| format!("--rounds {v}: expected a positive whole number"))?;
             }
+            "--churn" => churn = true,
+            "--ops" => plan.ops = number("--ops", &value("--ops")?)?,
+            "--live" => plan.live = number("--live", &value("--live")?)?,
+            "--batch" => plan.batch = number("--batch", &value("--batch")?)?.max(1),
+            "--checkpoint-mib" => {
+                let v = number("--checkpoint-mib", &value("--checkpoint-mib")?)?;
+                args.checkpoint_wal_bytes = Some(v.max(1) << 20);
+            }
             "--engines" => {
+                engines_given = true;
                 args.engines = value("--engines")?.split(',').map(str::to_string).collect();
             }
             "--child" => child_engine = Some(value("--child")?),
             "--dir" => child_dir = Some(PathBuf::from(value("--dir")?)),
             "-h" | "--help" => {
                 println!("usage: storage_bench [--keys N | --quick] [--rounds R] [--engines zerodb,sled,redb,memory] [--reads-only]");
+                println!("       storage_bench --churn [--ops N] [--live N] [--batch N] [--checkpoint-mib M] [--engines zerodb,...]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other}; try --help")),
@@ -89,11 +126,26 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     args.child = child_engine.zip(child_dir);
+    if churn {
+        if plan.live == 0 || plan.ops == 0 {
+            return Err("--ops and --live must be at least 1".to_string());
+        }
+        plan.interval = (plan.ops / 10).max(plan.batch) / plan.batch * plan.batch;
+        args.churn = Some(plan);
+        if !engines_given {
+            args.engines = vec!["zerodb".to_string()];
+        }
+    }
     Ok(args)
 }
 
 /// Opens engine `name` with its files in `dir`.
-fn open_engine(name: &str, dir: &Path) -> Result<Box<dyn Engine>, String> {
+fn open_engine(
+    name: &str,
+    dir: &Path,
+    checkpoint_wal_bytes: Option<u64>,
+) -> Result<Box<dyn Engine>, String> {
+    let defaults = EngineOptions::default();
     match name {
         "sled" => Ok(Box::new(
             SledEngine::open(dir).map_err(|e| e.to_string())?.0,
@@ -107,7 +159,9 @@ fn open_engine(name: &str, dir: &Path) -> Result<Box<dyn Engine>, String> {
                 dir,
                 EngineOptions {
                     cache_bytes: CACHE_BYTES,
-                    ..EngineOptions::default()
+                    checkpoint_wal_bytes: checkpoint_wal_bytes
+                        .unwrap_or(defaults.checkpoint_wal_bytes),
+                    ..defaults
                 },
             )
             .map_err(|e| e.to_string())?
@@ -119,7 +173,7 @@ fn open_engine(name: &str, dir: &Path) -> Result<Box<dyn Engine>, String> {
 
 fn child(engine_name: &str, dir: &Path, plan: &Plan) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-    let mut engine = open_engine(engine_name, dir)?;
+    let mut engine = open_engine(engine_name, dir, None)?;
     workload::run(&mut *engine, dir, plan)
 }
 
@@ -321,6 +375,10 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if let Some(plan) = &args.churn {
+        run_churn(&args, plan);
+        return;
+    }
     let plan = Plan::new(args.keys, args.rounds, args.reads_only);
     if let Some((engine, dir)) = &args.child {
         let outcome = child(engine, dir, &plan);
@@ -336,4 +394,49 @@ fn main() {
         results.push((engine.clone(), run_child(engine, &args)));
     }
     print_table(&args, &results);
+}
+
+/// Runs the churn on each engine in turn, in this process.
+fn run_churn(args: &Args, plan: &churn::ChurnPlan) {
+    for engine_name in &args.engines {
+        let dir =
+            std::env::temp_dir().join(format!("zerodb-churn-{engine_name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        println!();
+        println!(
+            "churn on {engine_name}: {} ops ({} puts of new keys, {} removes of the oldest), \
+             {} live keys, {}-byte values, {} ops per batch (write + sync){}",
+            plan.ops,
+            plan.ops.div_ceil(2),
+            plan.ops / 2,
+            plan.live,
+            workload::VALUE_BYTES,
+            plan.batch,
+            if engine_name == "zerodb" {
+                let bytes = args
+                    .checkpoint_wal_bytes
+                    .unwrap_or(EngineOptions::default().checkpoint_wal_bytes);
+                format!("; checkpoint every {} MiB of WAL", bytes >> 20)
+            } else {
+                "; file size sampled at each row only".to_string()
+            },
+        );
+        let outcome = std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("create {}: {e}", dir.display()))
+            .and_then(|()| open_engine(engine_name, &dir, args.checkpoint_wal_bytes))
+            .and_then(|mut engine| {
+                let cheap = matches!(engine_name.as_str(), "zerodb" | "memory");
+                churn::run(&mut *engine, &dir, plan, cheap)
+            });
+        if let Err(why) = outcome {
+            println!("{engine_name}: {why}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    println!(
+        "live MiB: key + value + 16-byte version of each live record; file MiB: the data file \
+         (ZeroDB: the page file, WAL apart; others: their directory); in use / garbage: \
+         the engine's own figures (ZeroDB: pages of the last checkpoint in use / free); \
+         latency: one batch's write + sync, checkpoints included"
+    );
 }

@@ -70,13 +70,13 @@ impl Rng {
 }
 
 /// The key of data-set member `i`: random order in key space.
-fn key(i: u64) -> Vec<u8> {
+pub fn key(i: u64) -> Vec<u8> {
     let mut k = b"user".to_vec();
     k.extend_from_slice(&mix(i ^ 0x5EED).to_be_bytes());
     k
 }
 
-fn record(i: u64, write: u64) -> Record {
+pub fn record(i: u64, write: u64) -> Record {
     let mut value = vec![0u8; VALUE_BYTES];
     for (n, byte) in value.iter_mut().enumerate() {
         *byte = (mix(i.wrapping_add(write)).rotate_left(n as u32 % 64) as u8) | 1;
@@ -272,7 +272,7 @@ pub fn run<E: Engine + ?Sized>(engine: &mut E, dir: &Path, plan: &Plan) -> Resul
 }
 
 /// Bytes of every file under `dir`.
-fn dir_bytes(dir: &Path) -> u64 {
+pub fn dir_bytes(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };

@@ -4,6 +4,11 @@
 //! last checkpoint's tree intact until the new superblock points elsewhere.
 //! Nodes split when full and merge with a neighbour when under a quarter
 //! full; the root grows and shrinks a level as needed.
+//!
+//! A large checkpoint merges its changes in parts (see `publish.rs`); the
+//! writer of one part may rewrite a node it wrote itself earlier in the
+//! part (the path to the root). Such a page was never durable, so it is
+//! free again at once instead of waiting for the part to be published.
 
 use std::collections::BTreeSet;
 
@@ -36,16 +41,52 @@ pub(crate) struct TreeWriter<'a> {
     /// Pages the durable state uses but the new one will not: free only
     /// after the new superblock is durable.
     pub(crate) freed: Vec<u64>,
+    /// Pages this writer allocated: no durable state uses them.
+    fresh: BTreeSet<u64>,
     pub(crate) generation: u64,
     /// Change in the number of records.
     pub(crate) records_delta: i64,
 }
 
-impl TreeWriter<'_> {
+impl<'a> TreeWriter<'a> {
+    /// A writer of the tree for `generation`; `freed` starts with the pages
+    /// the durable state uses that the new one will not (its free list).
+    pub(crate) fn new(
+        pager: &'a mut Pager,
+        free: &'a mut BTreeSet<u64>,
+        freed: Vec<u64>,
+        generation: u64,
+    ) -> TreeWriter<'a> {
+        TreeWriter {
+            pager,
+            free,
+            freed,
+            fresh: BTreeSet::new(),
+            generation,
+            records_delta: 0,
+        }
+    }
+
+    /// A page to write: the lowest free one (so the tree gathers at the
+    /// front of the file and its end can be cut), else a new one.
     pub(crate) fn alloc(&mut self) -> u64 {
-        match self.free.pop_first() {
+        let id = match self.free.pop_first() {
             Some(id) => id,
             None => self.pager.extend(),
+        };
+        self.fresh.insert(id);
+        id
+    }
+
+    /// Page `id` is no longer part of the tree being written. A page this
+    /// writer wrote is free at once; a page of the durable state only once
+    /// the new superblock is durable. Call it after the last read of `id`.
+    pub(crate) fn release(&mut self, id: u64) {
+        if self.fresh.remove(&id) {
+            self.pager.forget(id);
+            self.free.insert(id);
+        } else {
+            self.freed.push(id);
         }
     }
 
@@ -70,7 +111,7 @@ impl TreeWriter<'_> {
                     let p = self.pager.get(id)?;
                     if page::page_type(p) == Some(PageType::Branch) && page::count(p) == 1 {
                         let child = page::branch_child(p, 0, id)?;
-                        self.freed.push(id);
+                        self.release(id);
                         pieces[0].page = child;
                         continue;
                     }
@@ -88,14 +129,19 @@ impl TreeWriter<'_> {
         match self.page_kind(id)? {
             PageType::Leaf => {
                 let entries = page::decode_leaf(self.pager.get(id)?, id)?;
-                self.freed.push(id);
+                self.release(id);
                 let merged = self.merge_leaf(entries, changes)?;
                 self.write_leaves(merged)
             }
             PageType::Branch => {
                 let branch = page::decode_branch(self.pager.get(id)?, id)?;
-                self.freed.push(id);
+                self.release(id);
                 let mut pieces = Vec::with_capacity(branch.children.len() + 2);
+                // Neighbouring leaves that both change are rewritten anyway:
+                // their entries are gathered and written together as evenly
+                // filled pages, so churn does not leave many half-empty
+                // leaves behind (it costs no extra page writes).
+                let mut run: Option<(Option<Vec<u8>>, LeafEntries)> = None;
                 let mut rest = changes;
                 for (i, child) in branch.children.iter().enumerate() {
                     let upper = branch.separators.get(i);
@@ -109,6 +155,7 @@ impl TreeWriter<'_> {
                         Some(branch.separators[i - 1].clone())
                     };
                     if mine.is_empty() {
+                        self.write_run(&mut run, &mut pieces)?;
                         pieces.push(Piece {
                             low,
                             page: *child,
@@ -116,12 +163,24 @@ impl TreeWriter<'_> {
                         });
                         continue;
                     }
+                    if self.page_kind(*child)? == PageType::Leaf {
+                        let entries = page::decode_leaf(self.pager.get(*child)?, *child)?;
+                        self.release(*child);
+                        let merged = self.merge_leaf(entries, mine)?;
+                        match &mut run {
+                            Some((_, entries)) => entries.extend(merged),
+                            None => run = Some((low, merged)),
+                        }
+                        continue;
+                    }
+                    self.write_run(&mut run, &mut pieces)?;
                     let mut sub = self.apply_node(*child, mine)?;
                     if let Some(first) = sub.first_mut() {
                         first.low = low;
                     }
                     pieces.extend(sub);
                 }
+                self.write_run(&mut run, &mut pieces)?;
                 self.fix_underflow(&mut pieces)?;
                 if let Some(first) = pieces.first_mut() {
                     first.low = None;
@@ -133,6 +192,23 @@ impl TreeWriter<'_> {
                 format!("expected a tree page, found {other:?}"),
             )),
         }
+    }
+
+    /// Writes the gathered entries of a run of changed leaves, if any, as
+    /// pieces; the first takes the run's `low`.
+    fn write_run(
+        &mut self,
+        run: &mut Option<(Option<Vec<u8>>, LeafEntries)>,
+        pieces: &mut Vec<Piece>,
+    ) -> StorageResult<()> {
+        if let Some((low, entries)) = run.take() {
+            let mut sub = self.write_leaves(entries)?;
+            if let Some(first) = sub.first_mut() {
+                first.low = low;
+            }
+            pieces.extend(sub);
+        }
+        Ok(())
     }
 
     /// Merges the neighbours of every underfull piece until none is left
@@ -176,8 +252,8 @@ impl TreeWriter<'_> {
                     self.write_branches(sub)?
                 }
             };
-            self.freed.push(left);
-            self.freed.push(right);
+            self.release(left);
+            self.release(right);
             let low = pieces[a].low.take();
             let mut merged = merged;
             if let Some(first) = merged.first_mut() {
@@ -255,8 +331,8 @@ impl TreeWriter<'_> {
             read_overflow(self.pager, first, len)?;
             let mut id = first;
             while id != 0 {
-                self.freed.push(id);
                 let (_, next) = page::overflow_payload(self.pager.get(id)?, id)?;
+                self.release(id);
                 id = next;
             }
         }

@@ -19,6 +19,8 @@ mod memtable;
 mod open;
 mod page;
 mod pager;
+mod publish;
+mod relocate;
 mod repair;
 mod scan;
 mod superblock;
@@ -34,7 +36,6 @@ use crate::{
     Direction, Engine, EngineStats, Incarnation, OpenReport, Record, ScanRange, Space,
     StorageError, StorageResult, WriteBatch, WriteOp,
 };
-use checkpoint::{Change, TreeWriter};
 use count::{adjust, tree_contains};
 use freelist::load_freelist;
 use memtable::Memtable;
@@ -104,6 +105,9 @@ pub struct ZeroEngine {
     /// False once a tree lookup for the count failed (a damaged page).
     records_exact: bool,
     key_buf: Vec<u8>,
+    /// Pages a checkpoint part may replace before it is published; 0 picks
+    /// the budget from the pages in use (see `publish.rs`).
+    part_release_pages: u64,
 }
 
 impl std::fmt::Debug for ZeroEngine {
@@ -195,6 +199,7 @@ impl ZeroEngine {
             records: 0,
             records_exact: true,
             key_buf: Vec::with_capacity(codec::KEY_LEN_MAX + 1),
+            part_release_pages: 0,
         };
         engine.count_records();
         if recovery.synced_lost {
@@ -327,98 +332,27 @@ impl ZeroEngine {
         result
     }
 
-    fn checkpoint_inner(&mut self) -> StorageResult<()> {
-        self.wal.sync()?;
-        let generation = self.superblock.generation + 1;
-        let changes: Vec<Change<'_>> = self.memtable.iter().map(|(k, v)| (k, v.as_ref())).collect();
-        let mut writer = TreeWriter {
-            pager: &mut self.pager,
-            free: &mut self.free,
-            freed: std::mem::take(&mut self.freelist_pages),
-            generation,
-            records_delta: 0,
-        };
-        let root = writer.apply(self.superblock.root, &changes)?;
-        // Pages at the end of the file that neither the durable tree nor the
-        // new one uses are cut off once the new superblock is durable, so
-        // the file shrinks when the tree does. Pages this checkpoint
-        // released stay: the durable superblock still points at them.
-        while writer.pager.page_count > 2
-            && writer.free.last() == Some(&(writer.pager.page_count - 1))
-        {
-            writer.free.pop_last();
-            writer.pager.page_count -= 1;
-        }
-        // Pages for the new free list come from pages free now; the list
-        // then holds what remains plus everything this checkpoint released.
-        let mut chain = Vec::new();
-        loop {
-            let total = writer.free.len() + writer.freed.len();
-            if chain.len() >= total.div_ceil(page::FREELIST_IDS) {
-                break;
-            }
-            chain.push(writer.alloc());
-        }
-        let mut all_free: Vec<u64> = writer.free.iter().copied().collect();
-        all_free.extend(writer.freed.iter().copied());
-        all_free.sort_unstable();
-        all_free.dedup();
-        for (i, ids) in all_free.chunks(page::FREELIST_IDS).enumerate() {
-            let next = chain.get(i + 1).copied().unwrap_or(0);
-            let p = page::encode_freelist(ids, next, chain[i], generation);
-            writer.pager.put(chain[i], p)?;
-        }
-        let records = (self.superblock.records as i64 + writer.records_delta).max(0) as u64;
-        drop(changes);
-        self.pager.flush()?;
-        self.pager.sync()?;
-        let incarnation = self.new_incarnation.unwrap_or(self.superblock.incarnation);
-        let mut next_lsn = self.wal.next_lsn;
-        if incarnation != self.superblock.incarnation {
-            // A superblock that changes the incarnation starts the log past
-            // every earlier one's `next_lsn`: should it be damaged later,
-            // falling back to the one before always finds a gap (a loss),
-            // never the old incarnation with nothing missing.
-            next_lsn = next_lsn.max(self.superblock.next_lsn + 1);
-        }
-        let sb = Superblock {
-            generation,
-            incarnation,
-            root,
-            page_count: self.pager.page_count,
-            freelist_head: chain.first().copied().unwrap_or(0),
-            free_count: all_free.len() as u64,
-            records,
-            next_lsn,
-        };
-        self.pager.write_now(sb.slot(), &sb.encode())?;
-        self.pager.sync()?;
-        debug_assert!(
-            !self.records_exact || records == self.records,
-            "the live record count {} drifted from the tree's {records}",
-            self.records
-        );
-        self.records = records;
-        self.records_exact = true;
-        self.superblock = sb;
-        self.free = all_free.into_iter().collect();
-        self.freelist_pages = chain;
-        self.memtable.clear();
-        self.force_checkpoint = false;
-        self.new_incarnation = None;
-        self.checkpoints += 1;
-        // The cut only returns space: if it fails, the file keeps unused
-        // pages at its end, which the page count already excludes.
-        if let Err(e) = self.pager.truncate() {
-            tracing::warn!(dir = %self.dir, error = %e, "could not cut free pages off the main file");
-        }
-        self.wal.rotate(next_lsn)
+    /// Pages the durable state uses: every page below the page count but
+    /// the two superblocks and the free ones (tree, overflow and free-list
+    /// pages).
+    fn live_pages(&self) -> u64 {
+        self.superblock
+            .page_count
+            .saturating_sub(2 + self.free.len() as u64)
     }
 
     /// Sets the incarnation stored by the next checkpoint (repair).
     fn set_incarnation(&mut self, incarnation: u64) {
         self.new_incarnation = Some(incarnation);
         self.force_checkpoint = true;
+    }
+
+    /// Publishes a checkpoint in parts once each part has replaced `pages`
+    /// pages of the durable tree (0: the default, an eighth of the pages in
+    /// use and at least 512 KiB). Small values make tests and the simulator
+    /// exercise multi-part checkpoints on small trees.
+    pub fn set_checkpoint_part_pages(&mut self, pages: u64) {
+        self.part_release_pages = pages;
     }
 
     /// Drops every clean page from the cache, so that the next reads go to
@@ -536,6 +470,9 @@ impl Engine for ZeroEngine {
         EngineStats {
             records: self.records,
             disk_bytes: self.pager.file_len() + self.wal.disk_bytes(),
+            file_bytes: self.pager.file_len(),
+            live_bytes: self.live_pages() * PAGE_SIZE as u64,
+            garbage_bytes: self.free.len() as u64 * PAGE_SIZE as u64,
             cache_bytes: self.pager.cached_bytes(),
             cache_hits: self.pager.hits,
             cache_misses: self.pager.misses,

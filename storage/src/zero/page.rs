@@ -15,7 +15,7 @@ pub(crate) const BODY_LEN: usize = PAGE_SIZE - HEADER_LEN;
 /// Values longer than this go to overflow pages.
 pub(crate) const INLINE_VALUE_MAX: usize = 2048;
 /// A node filled below this many body bytes is merged with a neighbour.
-pub(crate) const UNDERFLOW_BYTES: usize = BODY_LEN / 4;
+pub(crate) const UNDERFLOW_BYTES: usize = BODY_LEN / 2;
 /// Payload bytes per overflow page.
 pub(crate) const OVERFLOW_PAYLOAD: usize = BODY_LEN;
 /// Page ids per free-list page.
