@@ -90,6 +90,11 @@ pub const ZERO_CACHE_BYTES: usize = 1 << 20;
 /// WAL size that triggers a checkpoint: small, so that runs checkpoint.
 pub const ZERO_CHECKPOINT_WAL_BYTES: u64 = 256 << 10;
 
+/// Pages a checkpoint part may replace before it is published: small, so
+/// that the simulator's small trees checkpoint in several parts (crashes
+/// between parts, and reuse of the pages a part freed).
+pub const ZERO_CHECKPOINT_PART_PAGES: u64 = 8;
+
 /// [`ZeroEngine`] over a [`FaultVfs`] whose crashes keep a random prefix of
 /// the unsynced writes and may tear the first one they do not keep whole.
 pub struct ZeroDisk {
@@ -115,7 +120,8 @@ impl ZeroDisk {
             checkpoint_wal_bytes: ZERO_CHECKPOINT_WAL_BYTES,
             incarnation_seed: seed,
         };
-        let (engine, _) = ZeroEngine::open(Arc::new(vfs.clone()), DIR, options)?;
+        let (mut engine, _) = ZeroEngine::open(Arc::new(vfs.clone()), DIR, options)?;
+        engine.set_checkpoint_part_pages(ZERO_CHECKPOINT_PART_PAGES);
         Ok(ZeroDisk {
             vfs,
             engine,
@@ -126,7 +132,8 @@ impl ZeroDisk {
 
     fn reopen(&mut self) -> StorageResult<()> {
         let options = self.options();
-        let (engine, _) = ZeroEngine::open(Arc::new(self.vfs.clone()), DIR, options)?;
+        let (mut engine, _) = ZeroEngine::open(Arc::new(self.vfs.clone()), DIR, options)?;
+        engine.set_checkpoint_part_pages(ZERO_CHECKPOINT_PART_PAGES);
         self.engine = engine;
         self.opens += 1;
         Ok(())
