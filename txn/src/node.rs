@@ -419,32 +419,29 @@ mod tests {
     use crate::testing::test_view;
     use zerodb_storage::{Incarnation, MemoryEngine};
 
-    #[test]
-    fn a_restarted_node_never_reissues_a_timestamp_even_if_its_clock_went_back() {
-        let engine = MemoryEngine::new(Incarnation(1));
-        let mut node = TxnNode::open(
-            NodeId(4),
+    /// Node `id` of the 3-node test view over `engine`.
+    fn open(id: u32, engine: MemoryEngine, bootstrap: bool) -> TxnNode<MemoryEngine> {
+        TxnNode::open(
+            NodeId(id),
             engine,
             1,
             TxnOptions::default(),
-            true,
+            bootstrap,
             test_view(3),
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn a_restarted_node_never_reissues_a_timestamp_even_if_its_clock_went_back() {
+        let engine = MemoryEngine::new(Incarnation(1));
+        let mut node = open(4, engine, true);
         node.now_ms = 50_000;
         let before = node.timestamp();
         node.engine_mut().sync().unwrap();
         let mut engine = node.into_engine();
         engine.crash();
-        let mut node = TxnNode::open(
-            NodeId(4),
-            engine,
-            1,
-            TxnOptions::default(),
-            false,
-            test_view(3),
-        )
-        .unwrap();
+        let mut node = open(4, engine, false);
         node.now_ms = 10;
         assert!(node.timestamp() > before);
     }
@@ -457,28 +454,12 @@ mod tests {
     #[test]
     fn transaction_ids_stay_unique_after_a_lost_disk() {
         let engine = MemoryEngine::new(Incarnation(7));
-        let mut node = TxnNode::open(
-            NodeId(2),
-            engine,
-            1,
-            TxnOptions::default(),
-            true,
-            test_view(3),
-        )
-        .unwrap();
+        let mut node = open(2, engine, true);
         node.now_ms = 50_000;
         let before = node.fresh_txn_id();
         let mut engine = node.into_engine();
         engine.wipe(Incarnation(8));
-        let mut node = TxnNode::open(
-            NodeId(2),
-            engine,
-            1,
-            TxnOptions::default(),
-            false,
-            test_view(3),
-        )
-        .unwrap();
+        let mut node = open(2, engine, false);
         node.now_ms = 50_000;
         let after = node.fresh_txn_id();
         assert_ne!(after, before, "same clock reading, another incarnation");
@@ -488,40 +469,16 @@ mod tests {
     #[test]
     fn request_ids_of_a_restarted_or_wiped_node_never_repeat_an_earlier_life() {
         let engine = MemoryEngine::new(Incarnation(1));
-        let mut node = TxnNode::open(
-            NodeId(3),
-            engine,
-            1,
-            TxnOptions::default(),
-            true,
-            test_view(3),
-        )
-        .unwrap();
+        let mut node = open(3, engine, true);
         let first: Vec<ReqId> = (0..100).map(|_| node.next_req()).collect();
         node.engine_mut().sync().unwrap();
         let mut engine = node.into_engine();
         engine.crash();
-        let mut node = TxnNode::open(
-            NodeId(3),
-            engine,
-            1,
-            TxnOptions::default(),
-            false,
-            test_view(3),
-        )
-        .unwrap();
+        let mut node = open(3, engine, false);
         let second: Vec<ReqId> = (0..100).map(|_| node.next_req()).collect();
         let mut engine = node.into_engine();
         engine.wipe(Incarnation(2));
-        let mut node = TxnNode::open(
-            NodeId(3),
-            engine,
-            1,
-            TxnOptions::default(),
-            false,
-            test_view(3),
-        )
-        .unwrap();
+        let mut node = open(3, engine, false);
         let third: Vec<ReqId> = (0..100).map(|_| node.next_req()).collect();
         let all: BTreeSet<ReqId> = first.iter().chain(&second).chain(&third).copied().collect();
         assert_eq!(
@@ -534,15 +491,7 @@ mod tests {
     #[test]
     fn ticks_are_armed_once_and_rearmed_when_they_fire() {
         let engine = MemoryEngine::new(Incarnation(1));
-        let mut node = TxnNode::open(
-            NodeId(1),
-            engine,
-            1,
-            TxnOptions::default(),
-            true,
-            test_view(3),
-        )
-        .unwrap();
+        let mut node = open(1, engine, true);
         let first = node.start(100);
         assert_eq!(
             first,
