@@ -202,11 +202,13 @@ impl<D: SimDisk> Cluster<D> {
         self.batches.0 += 1;
         self.batches.1 += inputs.len() as u64;
         let outputs = node.handle_batch(now_ms, inputs);
+        // A batch that raised the HLC floor holds everything until its sync.
+        let hold = node.take_floor_raised();
         let goes_first = |output: &Output| {
             if self.unsafe_release_votes_before_sync {
                 !matches!(output, Output::Reply { .. })
             } else {
-                before_sync(output)
+                !hold && before_sync(output)
             }
         };
         let (early, late): (Vec<Output>, Vec<Output>) = outputs.into_iter().partition(goes_first);

@@ -32,6 +32,24 @@ fn append_seed_15_copied_finished_marker_dropped_a_lock() {
     });
 }
 
+/// A coordinator crashed after its `LockRead`s and `Decide` had left but
+/// before the sync of the batch that raised its HLC floor (requests leave
+/// before the sync), came back and gave a new transaction the same id; a
+/// `PaxosNack` carrying the earlier read-only transaction's decision was
+/// taken as the new one's, so an acknowledged append was applied as an
+/// empty write set (sim/FAILING.md section 17).
+#[test]
+fn append_seed_1978_a_reissued_transaction_id_took_an_earlier_decision() {
+    assert_clean(&RunConfig {
+        seed: 1978,
+        nodes: 7,
+        rf: 5,
+        workload: WorkloadKind::Append,
+        faults: FaultLevel::Mixed,
+        ..RunConfig::default()
+    });
+}
+
 /// A node lost its disk, came back with its clock behind and issued a
 /// transaction id it had used before: replicas took the new lock request
 /// for a duplicate of the old committed transaction's, and the new

@@ -95,6 +95,9 @@ pub struct TxnNode<E: Engine> {
     pub(crate) now_ms: u64,
     /// Durable bound above every timestamp this node has issued.
     hlc_floor_ms: u64,
+    /// The floor was raised in the current batch (see
+    /// [`TxnNode::take_floor_raised`]).
+    floor_raised: bool,
     /// Distinguishes transaction ids of this store incarnation from those a
     /// lost disk's incarnation issued (see [`TxnNode::fresh_txn_id`]).
     txn_nonce: u32,
@@ -141,6 +144,7 @@ impl<E: Engine> TxnNode<E> {
             tick_at_ms: None,
             now_ms: 0,
             hlc_floor_ms: 0,
+            floor_raised: false,
             txn_nonce: 0,
         };
         node.load_hlc_floor()?;
@@ -175,6 +179,17 @@ impl<E: Engine> TxnNode<E> {
     /// Updates only the down set (gossip liveness events).
     pub fn set_down(&mut self, down: BTreeSet<NodeId>) {
         self.view.down = down;
+    }
+
+    /// Whether the batch since the last call raised the durable HLC floor
+    /// (and resets it). Timestamps issued in that batch may lie above the
+    /// floor that is durable so far, and requests to peers carry them
+    /// (transaction ids, commit versions): the driver must sync such a
+    /// batch before *any* of its outputs leave, or a crash before the sync
+    /// lets the restarted node issue the same id again (sim/FAILING.md
+    /// section 17). The floor moves once per `HLC_FLOOR_STEP_MS` of clock.
+    pub fn take_floor_raised(&mut self) -> bool {
+        std::mem::take(&mut self.floor_raised)
     }
 
     /// The node's id.
@@ -224,6 +239,7 @@ impl<E: Engine> TxnNode<E> {
             tick_at_ms: self.tick_at_ms,
             now_ms: self.now_ms,
             hlc_floor_ms: self.hlc_floor_ms,
+            floor_raised: self.floor_raised,
             txn_nonce: self.txn_nonce,
         }
     }
@@ -306,7 +322,10 @@ impl<E: Engine> TxnNode<E> {
                 crate::replica::system_record(codec::encode_stored(&floor)),
             );
             match self.engine.write(batch) {
-                Ok(()) => self.hlc_floor_ms = floor,
+                Ok(()) => {
+                    self.hlc_floor_ms = floor;
+                    self.floor_raised = true;
+                }
                 // Not fatal: the floor is advanced again on the next try.
                 Err(e) => tracing::warn!(error = %e, "could not persist the HLC floor"),
             }
@@ -444,6 +463,27 @@ mod tests {
         let mut node = open(4, engine, false);
         node.now_ms = 10;
         assert!(node.timestamp() > before);
+    }
+
+    /// A batch that raised the floor must sync before any output leaves
+    /// (sim/FAILING.md section 17): the driver is told once per raise.
+    #[test]
+    fn a_raised_floor_is_reported_once_per_raise() {
+        let engine = MemoryEngine::new(Incarnation(1));
+        let mut node = open(4, engine, true);
+        node.now_ms = 50_000;
+        node.timestamp();
+        assert!(
+            node.take_floor_raised(),
+            "the first timestamp raises the floor"
+        );
+        assert!(!node.take_floor_raised(), "reported once");
+        node.now_ms = 50_000 + HLC_FLOOR_STEP_MS / 2;
+        node.timestamp();
+        assert!(!node.take_floor_raised(), "still below the floor");
+        node.now_ms = 50_000 + 2 * HLC_FLOOR_STEP_MS;
+        node.timestamp();
+        assert!(node.take_floor_raised());
     }
 
     /// Seed 1 of `zerodb-sim --workload append --faults heavy`: a node

@@ -66,6 +66,10 @@ struct Envelope {
 /// crashes right there (the message and the rest of the batch are lost).
 pub type CrashHook = Box<dyn FnMut(NodeId, &Message) -> bool>;
 
+/// A hook that may replace each message on its way `(from, to)`: a test's
+/// stand-in for a peer that answers something else.
+pub type RewriteHook = Box<dyn FnMut(NodeId, NodeId, Message) -> Message>;
+
 /// The harness.
 pub struct Cluster {
     nodes: BTreeMap<NodeId, TxnNode<MemoryEngine>>,
@@ -90,6 +94,8 @@ pub struct Cluster {
     pub latency_max_ms: u64,
     /// Crash a node when it emits a matching message.
     pub crash_hook: Option<CrashHook>,
+    /// Replace messages as they are sent.
+    pub rewrite_hook: Option<RewriteHook>,
     /// Messages delivered so far.
     pub delivered: u64,
 }
@@ -122,6 +128,7 @@ impl Cluster {
             duplicate_per_mille: 0,
             latency_max_ms: 3,
             crash_hook: None,
+            rewrite_hook: None,
             delivered: 0,
         };
         for id in 1..=n {
@@ -279,7 +286,13 @@ impl Cluster {
         node.engine_mut().sync().expect("memory engine syncs");
         for action in actions {
             match action {
-                Action::Send { to, msg } => self.enqueue(id, to, &msg),
+                Action::Send { to, msg } => {
+                    let msg = match &mut self.rewrite_hook {
+                        Some(hook) => hook(id, to, msg),
+                        None => msg,
+                    };
+                    self.enqueue(id, to, &msg)
+                }
                 Action::Reply { client, response } => {
                     self.replies.insert(client, response);
                 }

@@ -402,6 +402,13 @@ impl<E: Engine> NodeCore<E> {
         self.publish_down(now_ms);
     }
 
+    /// Whether the last batch raised the durable HLC floor: then none of
+    /// its outputs may leave before its sync, not even requests
+    /// ([`TxnNode::take_floor_raised`]).
+    pub fn take_floor_raised(&mut self) -> bool {
+        self.txn.take_floor_raised()
+    }
+
     /// The transaction layer, for inspection (drivers feed it only through
     /// the core).
     pub fn txn(&self) -> &TxnNode<E> {

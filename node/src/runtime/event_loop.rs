@@ -232,7 +232,12 @@ impl EventLoop {
         // write while this node syncs; a batch with nothing else leaves
         // its writes to the next sync (DESIGN.md 6.1, group commit and
         // step 5).
-        let (early, late): (Vec<Output>, Vec<Output>) = outputs.into_iter().partition(before_sync);
+        // A batch that raised the HLC floor holds everything until its
+        // sync: its requests may carry timestamps above the durable floor.
+        let hold = self.core.take_floor_raised();
+        let (early, late): (Vec<Output>, Vec<Output>) = outputs
+            .into_iter()
+            .partition(|output| !hold && before_sync(output));
         self.release(early);
         if !late.is_empty() || !self.direct.is_empty() {
             self.sync()?;

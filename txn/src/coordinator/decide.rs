@@ -97,6 +97,24 @@ impl<E: Engine> TxnNode<E> {
     /// answer. Abort (a recovery won, or a blind attempt was refused):
     /// release and retry.
     pub(super) fn decided(&mut self, run: &mut TxnRun, decision: Decision) -> bool {
+        // Guard: a commit of other writes than this attempt proposed is
+        // another transaction's outcome under a reissued id (sim/FAILING.md
+        // section 17). Applying or answering it would acknowledge writes
+        // that were never made; the outcome of this attempt is unknown.
+        if !run.proposed(&decision) {
+            tracing::error!(
+                txn = %run.txn,
+                attempt = run.attempt,
+                "a commit of other writes answered this attempt: transaction id reissued"
+            );
+            self.reply(
+                run.client,
+                Response::Error(ClientError::Timeout {
+                    outcome_unknown: true,
+                }),
+            );
+            return false;
+        }
         let targets: BTreeSet<NodeId> = run.partitions.values().flatten().copied().collect();
         for to in targets {
             self.send(

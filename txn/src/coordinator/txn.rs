@@ -45,6 +45,30 @@ pub(crate) struct Granted {
 /// Grants so far, by replica.
 pub(super) type Grants = BTreeMap<NodeId, Granted>;
 
+impl TxnRun {
+    /// Whether `decision` can be this attempt's outcome: an abort, or a
+    /// commit of the writes and version it proposed (any commit while it
+    /// has proposed nothing yet: a blind attempt's prepares carry them).
+    pub(super) fn proposed(&self, decision: &Decision) -> bool {
+        let (Phase::Deciding { value, .. } | Phase::Learning { value, .. }) = &self.phase else {
+            return true;
+        };
+        match (value, decision) {
+            (
+                Decision::Committed {
+                    version, writes, ..
+                },
+                Decision::Committed {
+                    version: decided_version,
+                    writes: decided_writes,
+                    ..
+                },
+            ) => version == decided_version && writes == decided_writes,
+            _ => true,
+        }
+    }
+}
+
 impl Phase {
     /// Locking with no answer yet, at the replica rings of `partitions`.
     pub(super) fn locking(partitions: &BTreeMap<PartitionId, Vec<NodeId>>) -> Phase {
