@@ -502,12 +502,14 @@ fn print_info(info: &InfoReport, out: Output) {
         info.node, info.version, info.protocol_version, info.engine, info.uptime_seconds
     );
     println!(
-        "requests: {} ({} errors)  latency p50 {}us p99 {}us p99.9 {}us",
+        "requests: {} ({} errors)  latency p50 {}us p99 {}us p99.9 {}us; last 10-20 s p50 {}us p99 {}us",
         info.requests,
         info.request_errors,
         info.latency_p50_us,
         info.latency_p99_us,
-        info.latency_p999_us
+        info.latency_p999_us,
+        info.recent_latency_p50_us,
+        info.recent_latency_p99_us
     );
     println!(
         "transactions: {} committed, {} aborted, {} in flight; locks held {}",
@@ -580,6 +582,8 @@ impl serde::Serialize for InfoJson<'_> {
             "members_up": i.members_up, "members_down": i.members_down,
             "file_bytes": i.file_bytes, "live_bytes": i.live_bytes,
             "garbage_bytes": i.garbage_bytes,
+            "recent_latency_p50_us": i.recent_latency_p50_us,
+            "recent_latency_p99_us": i.recent_latency_p99_us,
         })
         .serialize(serializer)
     }

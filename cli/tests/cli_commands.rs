@@ -118,6 +118,12 @@ fn dev_serves_the_command_line_and_stops_on_sigterm() {
     assert!(live > 0, "{json}");
     assert_eq!(file, 2 * 8192 + live + garbage, "{json}");
     assert!(figure("disk_bytes") >= file, "{json}");
+    // Recent latency (0 when this node answered nothing in the last 10 to
+    // 20 s): a median never above its 99th percentile.
+    assert!(
+        figure("recent_latency_p50_us") <= figure("recent_latency_p99_us"),
+        "{json}"
+    );
     let (code, text) = admin(&["admin", "info"]);
     assert_eq!(code, Some(0), "{text}");
     assert!(

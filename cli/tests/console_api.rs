@@ -222,6 +222,11 @@ async fn the_console_api_answers_and_names_every_bad_input() {
     assert_eq!(figures.len(), 3, "{figures:?}");
     assert!(figures[0]["figures"]["requests"].as_u64().unwrap() >= 2);
     assert!(figures[0]["figures"]["committed"].as_u64().unwrap() >= 1);
+    // The requests just answered are in node 1's recent latency, which
+    // the page charts over time.
+    let recent = |q: &str| figures[0]["figures"][q].as_u64().unwrap();
+    assert!(recent("recent_p99_us") > 0, "{figures:?}");
+    assert!(recent("recent_p50_us") <= recent("recent_p99_us"));
     assert!(figures
         .iter()
         .all(|node| node["figures"]["fsyncs"].as_u64().unwrap() > 0));
@@ -237,6 +242,9 @@ async fn the_console_api_answers_and_names_every_bad_input() {
         .body
         .starts_with("# HELP zerodb_uptime_seconds Seconds since the node started.\n# TYPE zerodb_uptime_seconds gauge\nzerodb_uptime_seconds{node=\"1\"} "));
     assert!(metrics.body.contains("\nzerodb_members_up{node=\"1\"} 3\n"));
+    assert!(metrics
+        .body
+        .contains("\nzerodb_request_latency_recent_p99_microseconds{node=\"1\"} "));
 
     // The page and its assets, served from the binary.
     let page = blocking(move || get(console, "/")).await;

@@ -117,6 +117,20 @@ fn member_rows(dom: &str) -> Vec<(u32, String)> {
         .collect()
 }
 
+/// The markup of the chart of `metric` in a dumped DOM (up to the next
+/// chart), or empty when there is none.
+fn chart_html<'a>(dom: &'a str, metric: &str) -> &'a str {
+    let marker = format!("data-metric=\"{metric}\"");
+    let Some(start) = dom.find(&marker) else {
+        return "";
+    };
+    let rest = &dom[start..];
+    let end = rest[marker.len()..]
+        .find("class=\"chart\"")
+        .map_or(rest.len(), |at| at + marker.len());
+    &rest[..end]
+}
+
 fn percent_encode(text: &str) -> String {
     text.bytes()
         .map(|byte| match byte {
@@ -243,6 +257,16 @@ async fn the_console_shows_the_ring_a_down_node_and_query_rows_in_a_browser() {
         "no result row in the page: {dom}"
     );
     assert!(dom.contains("class=\"ok\">ok: 2 results"), "{dom}");
+    // Latency over time: node 1 answered the page's query, so its p99
+    // chart has a line and a value above zero.
+    let chart = chart_html(&dom, "recent_p99_us");
+    assert!(chart.contains("data-node=\"1\""), "{chart}");
+    let now = chart
+        .split("highest now ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|ms| ms.parse::<f64>().ok());
+    assert!(now.is_some_and(|ms| ms > 0.0), "{chart}");
 
     // A screenshot of the whole console, kept under target/.
     let shots = Path::new(env!("CARGO_BIN_EXE_zerodb"))

@@ -327,6 +327,12 @@ pub struct InfoReport {
     /// Bytes of the data file free for reuse (ZeroDB's engine: free pages
     /// times the page size; 0 when unknown).
     pub garbage_bytes: u64,
+    /// Median request latency of the last 10 to 20 s, microseconds (0: no
+    /// request in that time).
+    pub recent_latency_p50_us: u64,
+    /// 99th percentile request latency of the last 10 to 20 s,
+    /// microseconds (0: no request in that time).
+    pub recent_latency_p99_us: u64,
 }
 
 /// The result of validating the storage engine.

@@ -5,7 +5,6 @@ use super::NodeProtocol;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use hdrhistogram::Histogram;
 use tokio::runtime::RuntimeFlavor;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -14,6 +13,7 @@ use zerodb_storage::Engine;
 use zerodb_txn::ClientId;
 
 use super::clock::Clock;
+use super::latency::Latency;
 use super::peers::Peers;
 use super::prepared::SharedCache;
 use super::query::{LargeScans, LocalCall};
@@ -26,8 +26,6 @@ use zerodb_transport::{Incoming, Responder, Transport};
 
 /// How long shutdown waits for the last replies to leave.
 const SHUTDOWN_REPLY_WAIT: Duration = Duration::from_secs(2);
-/// Largest request latency recorded, microseconds (an hour).
-pub(super) const LATENCY_MAX_US: u64 = 3_600_000_000;
 
 /// What came of one of the core's asks, reported by the task that carried
 /// it out.
@@ -90,7 +88,7 @@ pub(crate) struct EventLoop {
     pub(super) direct: Vec<(Responder<ClientResponse>, ClientResponse)>,
     /// Last boot id heard from each peer.
     boots: BTreeMap<NodeId, u64>,
-    pub(super) latency: Histogram<u64>,
+    pub(super) latency: Latency,
     pub(super) inputs: u64,
     /// Reply tasks still running (awaited at shutdown).
     replies: Vec<JoinHandle<()>>,
@@ -128,8 +126,7 @@ impl EventLoop {
             local: VecDeque::new(),
             direct: Vec::new(),
             boots: BTreeMap::new(),
-            latency: Histogram::new_with_bounds(1, LATENCY_MAX_US, 2)
-                .expect("static histogram bounds are valid"),
+            latency: Latency::new(Instant::now()),
             inputs: 0,
             replies: Vec::new(),
         }
@@ -326,8 +323,9 @@ impl EventLoop {
                     let Some(pending) = self.pending.remove(&client) else {
                         continue;
                     };
-                    let micros = pending.started.elapsed().as_micros() as u64;
-                    let _ = self.latency.record(micros.clamp(1, LATENCY_MAX_US));
+                    let now = Instant::now();
+                    let micros = now.saturating_duration_since(pending.started).as_micros() as u64;
+                    self.latency.record(micros, now);
                     self.respond(pending.responder, response);
                 }
                 Output::Datagram { to, addr, bytes } => {

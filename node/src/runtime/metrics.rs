@@ -52,6 +52,18 @@ pub fn render(info: &InfoReport) -> String {
         info.latency_p999_us,
     );
     metric(
+        "request_latency_recent_p50_microseconds",
+        "gauge",
+        "Median request latency of the last 10 to 20 seconds (0: no request).",
+        info.recent_latency_p50_us,
+    );
+    metric(
+        "request_latency_recent_p99_microseconds",
+        "gauge",
+        "99th percentile request latency of the last 10 to 20 seconds (0: no request).",
+        info.recent_latency_p99_us,
+    );
+    metric(
         "committed_total",
         "counter",
         "Writes and transactions committed.",

@@ -28,6 +28,7 @@ mod clock;
 pub mod console;
 pub mod engine;
 mod event_loop;
+mod latency;
 pub mod metrics;
 mod peers;
 pub mod prepared;

@@ -205,9 +205,9 @@ impl EventLoop {
             uptime_seconds: self.started.elapsed().as_secs(),
             requests: tally.replies,
             request_errors: tally.errors,
-            latency_p50_us: self.latency.value_at_quantile(0.5),
-            latency_p99_us: self.latency.value_at_quantile(0.99),
-            latency_p999_us: self.latency.value_at_quantile(0.999),
+            latency_p50_us: self.latency.since_start(0.5),
+            latency_p99_us: self.latency.since_start(0.99),
+            latency_p999_us: self.latency.since_start(0.999),
             committed: tally.committed,
             aborted: tally.aborted,
             in_flight: self.core.requests_in_flight() as u64,
@@ -229,6 +229,8 @@ impl EventLoop {
             file_bytes: stats.file_bytes,
             live_bytes: stats.live_bytes,
             garbage_bytes: stats.garbage_bytes,
+            recent_latency_p50_us: self.latency.recent(0.5, Instant::now()),
+            recent_latency_p99_us: self.latency.recent(0.99, Instant::now()),
         }
     }
 }

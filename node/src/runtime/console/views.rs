@@ -272,6 +272,11 @@ pub struct FiguresView {
     pub latency_p50_us: u64,
     /// 99th percentile request latency, microseconds (since start).
     pub latency_p99_us: u64,
+    /// Median request latency of the last 10 to 20 s, microseconds (0: no
+    /// request then): the page charts it over time.
+    pub recent_p50_us: u64,
+    /// 99th percentile request latency of the last 10 to 20 s.
+    pub recent_p99_us: u64,
     /// Requests in flight.
     pub in_flight: u64,
     /// Records in the engine.
@@ -291,6 +296,8 @@ impl From<&InfoReport> for FiguresView {
             fsyncs: info.batches_synced,
             latency_p50_us: info.latency_p50_us,
             latency_p99_us: info.latency_p99_us,
+            recent_p50_us: info.recent_latency_p50_us,
+            recent_p99_us: info.recent_latency_p99_us,
             in_flight: info.in_flight,
             records: info.records,
         }

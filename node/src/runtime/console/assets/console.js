@@ -15,6 +15,10 @@ const CHARTS = [
   { key: "aborted", title: "aborts/s" },
   { key: "fsyncs", title: "fsyncs/s" },
   { key: "committed", title: "commits/s" },
+  // Gauges, charted as they are (in ms): each node's latency over its last
+  // 10 to 20 s, so a slow minute shows as a bump, not a drift.
+  { key: "recent_p50_us", title: "p50 latency (ms)", gauge: true },
+  { key: "recent_p99_us", title: "p99 latency (ms)", gauge: true },
 ];
 
 // The page's own colours of health (the CSS badges use the same).
@@ -229,9 +233,10 @@ function record(figures) {
       const delta = entry.figures[chart.key] - before.figures[chart.key];
       // A counter that went back means the node restarted: no rate.
       const rate = delta >= 0 ? delta / seconds : 0;
+      const value = chart.gauge ? entry.figures[chart.key] / 1000 : rate;
       const id = `${chart.key}/${entry.node}`;
       const line = state.history.get(id) || [];
-      line.push(rate);
+      line.push(value);
       if (line.length > HISTORY_MAX) line.splice(0, line.length - HISTORY_MAX);
       state.history.set(id, line);
     }
@@ -251,15 +256,19 @@ function drawCharts(figures) {
     }
     plot.replaceChildren();
     let total = 0;
+    let highest = 0;
     for (const [node, line] of lines) {
       if (line.length === 0) continue;
       total += line[line.length - 1];
+      highest = Math.max(highest, line[line.length - 1]);
       const step = 300 / (HISTORY_MAX - 1);
       const offset = 300 - step * (line.length - 1);
       const points = line.map((v, i) => `${(offset + i * step).toFixed(1)},${(98 - (v / top) * 94).toFixed(1)}`).join(" ");
       plot.append(svg("polyline", { points, fill: "none", stroke: colour(node), "stroke-width": 1.5, "data-node": node, "vector-effect": "non-scaling-stroke" }));
     }
-    box.querySelector(".now").textContent = `all nodes now ${total.toFixed(1)}/s · top of scale ${top.toFixed(1)}`;
+    box.querySelector(".now").textContent = chart.gauge
+      ? `highest now ${highest.toFixed(1)} ms · top of scale ${top.toFixed(1)}`
+      : `all nodes now ${total.toFixed(1)}/s · top of scale ${top.toFixed(1)}`;
   }
   const latency = figures.filter((f) => f.figures).map((f) =>
     `n${f.node} p50 ${f.figures.latency_p50_us} µs, p99 ${f.figures.latency_p99_us} µs`);
