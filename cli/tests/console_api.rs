@@ -211,6 +211,17 @@ async fn the_console_api_answers_and_names_every_bad_input() {
         serde_json::json!([{"name": "Ada", "age": 36}])
     );
     assert_eq!(query["text"][1], "[{ age: 36, name: 'Ada' }]");
+    // EXPLAIN (the page's Explain button puts it before the text): the
+    // plan as rows.
+    let body = r#"{"text": "EXPLAIN SELECT name FROM person", "database": "shop"}"#;
+    let plan = blocking(move || post_json(console, "/api/query", body)).await;
+    assert_eq!(plan.status, 200, "{}", plan.body);
+    let plan = plan.json();
+    let steps = plan["results"][0].as_array().unwrap();
+    assert!(
+        steps.iter().any(|step| step["operation"].is_string()),
+        "{plan}"
+    );
     let namespaces = blocking(move || get(console, "/api/namespaces"))
         .await
         .json();

@@ -226,6 +226,23 @@ async fn the_console_shows_the_ring_a_down_node_and_query_rows_in_a_browser() {
     assert_eq!(dom.matches("class=\"health-mark\"").count(), 3);
     assert!(dom.contains("3 of 3 nodes up"), "{dom}");
 
+    // A traversal's results drawn as a graph (the Graph tab): the row's
+    // record linked to the record its traversal reached.
+    let query = "DEFINE EDGE knows; CREATE person:grace; CREATE person:alan; \
+                 RELATE person:grace -> knows -> person:alan; \
+                 SELECT id, ->knows->person AS knows FROM person:grace";
+    let url = format!("{base}?q={}", percent_encode(query));
+    let dom = page(&["--dump-dom"], url).await.unwrap().unwrap();
+    assert!(dom.contains("class=\"ok\">ok: 5 results"), "{dom}");
+    for vertex in ["person:grace", "person:alan"] {
+        assert!(dom.contains(&format!("data-id=\"{vertex}\"")), "{dom}");
+    }
+    assert!(
+        dom.contains("data-from=\"person:grace\" data-to=\"person:alan\""),
+        "{dom}"
+    );
+    assert!(dom.contains("2 records, 1 links"), "{dom}");
+
     // Node 3 stops: the page marks it DOWN.
     let mut third = nodes.0.remove(2);
     third.kill().unwrap();

@@ -335,7 +335,97 @@ function resultTable(value) {
   return el("pre", {}, JSON.stringify(value, null, 2));
 }
 
-async function runQuery(event) {
+// ---- graph view of results --------------------------------------------
+
+// Most records the graph view draws; a larger result says so instead.
+const GRAPH_VERTICES_MAX = 150;
+// A record id as the API writes it (zeroql text: `table:id`).
+const RECORD_ID = /^[A-Za-z_][A-Za-z0-9_]*:\S+$/;
+
+function isRecordId(value) {
+  return typeof value === "string" && RECORD_ID.test(value);
+}
+
+// Every record id inside a value (arrays and objects walked).
+function recordIds(value, out) {
+  if (isRecordId(value)) out.push(value);
+  else if (Array.isArray(value)) for (const item of value) recordIds(item, out);
+  else if (value && typeof value === "object") for (const item of Object.values(value)) recordIds(item, out);
+  return out;
+}
+
+// The graph in statement results: a row with an `id` links to every record
+// id in its other fields (a traversal's results, labelled by field); an
+// edge record (`in`, `out`) links its two ends, labelled by its table.
+function resultEdges(results) {
+  const edges = [];
+  const rows = [];
+  for (const value of results) if (Array.isArray(value)) rows.push(...value);
+  for (const row of rows) {
+    if (!row || typeof row !== "object" || Array.isArray(row)) continue;
+    if (isRecordId(row.in) && isRecordId(row.out)) {
+      edges.push({ from: row.in, to: row.out, label: isRecordId(row.id) ? row.id.split(":")[0] : "" });
+      continue;
+    }
+    if (!isRecordId(row.id)) continue;
+    for (const [field, value] of Object.entries(row)) {
+      if (field === "id") continue;
+      for (const to of recordIds(value, [])) edges.push({ from: row.id, to, label: field });
+    }
+  }
+  // The same link seen twice (a RELATE's edge, then a traversal over it)
+  // is drawn once.
+  const seen = new Set();
+  return edges.filter(({ from, to, label }) => {
+    const key = JSON.stringify([from, to, label]);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+function resultGraph(results) {
+  const box = document.getElementById("result-graph");
+  box.replaceChildren();
+  const edges = resultEdges(results);
+  const vertices = [];
+  for (const { from, to } of edges) for (const id of [from, to]) if (!vertices.includes(id)) vertices.push(id);
+  if (vertices.length === 0) {
+    box.append(el("p", { class: "note" }, "no links between records in these results (select an id and a traversal, e.g. SELECT id, ->knows->person AS knows FROM person)"));
+    return;
+  }
+  if (vertices.length > GRAPH_VERTICES_MAX) {
+    box.append(el("p", { class: "note" }, `${vertices.length} records: the graph view draws at most ${GRAPH_VERTICES_MAX}; narrow the query`));
+    return;
+  }
+  const size = 520;
+  const middle = size / 2;
+  const radius = vertices.length === 1 ? 0 : middle - 70;
+  const at = new Map(vertices.map((id, i) => {
+    const angle = (2 * Math.PI * i) / vertices.length - Math.PI / 2;
+    return [id, [middle + radius * Math.cos(angle), middle + radius * Math.sin(angle)]];
+  }));
+  const tables = [...new Set(vertices.map((id) => id.split(":")[0]))];
+  const plot = svg("svg", { id: "graph", viewBox: `0 0 ${size} ${size}`, width: size, height: size });
+  for (const { from, to, label } of edges) {
+    const [x1, y1] = at.get(from);
+    const [x2, y2] = at.get(to);
+    plot.append(svg("line", { x1, y1, x2, y2, stroke: "#98a2b3", "stroke-width": 1.2, "data-from": from, "data-to": to }));
+    const text = svg("text", { x: (x1 + x2) / 2, y: (y1 + y2) / 2 - 3, "font-size": 10, fill: "#667085", "text-anchor": "middle" });
+    text.textContent = label;
+    plot.append(text);
+  }
+  for (const id of vertices) {
+    const [x, y] = at.get(id);
+    plot.append(svg("circle", { cx: x, cy: y, r: 7, fill: colour(tables.indexOf(id.split(":")[0]) + 1), "data-id": id }));
+    const text = svg("text", { x, y: y - 11, "font-size": 11, fill: "#1d2330", "text-anchor": "middle" });
+    text.textContent = id;
+    plot.append(text);
+  }
+  box.append(plot, el("p", { class: "note" }, `${vertices.length} records, ${edges.length} links`));
+}
+
+async function runQuery(event, prefix = "") {
   if (event) event.preventDefault();
   const form = new FormData(document.getElementById("query-form"));
   const status = document.getElementById("query-status");
@@ -347,7 +437,7 @@ async function runQuery(event) {
     answer = await api("/api/query", {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ text: form.get("text"), namespace: form.get("namespace"), database: form.get("database") }),
+      body: JSON.stringify({ text: prefix + form.get("text"), namespace: form.get("namespace"), database: form.get("database") }),
     });
   } catch (error) {
     status.className = "error";
@@ -364,6 +454,7 @@ async function runQuery(event) {
     tables.append(resultTable(value));
   });
   document.getElementById("result-json").textContent = JSON.stringify(body, null, 2);
+  resultGraph(results);
   if (answer.ok) {
     status.className = "ok";
     status.textContent = `ok: ${results.length} result${results.length === 1 ? "" : "s"} in ${ms} ms`;
@@ -394,6 +485,7 @@ function start() {
   });
   const queryForm = document.getElementById("query-form");
   queryForm.addEventListener("submit", runQuery);
+  document.getElementById("query-explain").addEventListener("click", () => runQuery(null, "EXPLAIN "));
   document.getElementById("query-text").addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) runQuery(event);
   });
