@@ -376,7 +376,7 @@ fn the_fast_path_on_a_quorum_is_caught() {
         fast_path_on_quorum: true,
         ..UnsafeSwitches::default()
     };
-    broken_switch_is_caught(switches, WorkloadKind::Register, 17, "linearizability");
+    broken_switch_is_caught(switches, WorkloadKind::Register, 20, "linearizability");
 }
 
 /// I4 broken: a replica whose lock lease ran out forgets the prepare

@@ -5,7 +5,9 @@
 //! A scan is complete when enough nodes answered that every partition has
 //! at least one member of each write quorum among them: all members but
 //! `rf - quorum` ([`scan_quorum`]). The scan ends when every node asked has
-//! answered (or failed), or when its [`Timer::Ask`] fires
+//! answered (or failed), when enough did and only nodes held down when it
+//! started are still missing (so one node down within the quorum does not
+//! hold every scan until its timer), or when its [`Timer::Ask`] fires
 //! ([`SCAN_TIMEOUT_MS`]); with fewer answers than needed the client gets
 //! [`ServiceError::ScanIncomplete`]. Not linearizable: a transaction
 //! committed but not yet applied everywhere may be missed.
@@ -52,6 +54,9 @@ pub struct ScanState {
     answers: Vec<Vec<ScanEntry>>,
     /// Nodes asked that have not answered.
     waiting: BTreeSet<NodeId>,
+    /// Nodes held down (by gossip or a failed send) when the scan started:
+    /// asked, but not waited for once the scan has enough answers.
+    held_down: BTreeSet<NodeId>,
     /// Answers needed for a complete scan ([`scan_quorum`]).
     needed: usize,
     /// Members of the cluster.
@@ -59,19 +64,26 @@ pub struct ScanState {
 }
 
 impl ScanState {
-    /// Takes `from`'s answer; returns whether every node asked has now
-    /// answered. An answer from a node not asked, or a second one, is
-    /// ignored.
+    /// Takes `from`'s answer; returns whether the scan is now done
+    /// ([`ScanState::done`]). An answer from a node not asked, or a second
+    /// one, is ignored.
     pub(super) fn answered(&mut self, from: NodeId, answer: Option<ClientResponse>) -> bool {
         if !self.waiting.remove(&from) {
-            return self.waiting.is_empty();
+            return self.done();
         }
         match answer {
             Some(ClientResponse::Scan(entries)) => self.answers.push(entries),
             Some(other) => tracing::warn!(peer = %from, ?other, "unexpected local scan answer"),
             None => tracing::debug!(peer = %from, "a node did not answer a scan"),
         }
+        self.done()
+    }
+
+    /// Whether waiting longer cannot help: every node asked answered, or
+    /// the answers are enough and only nodes held down are missing.
+    fn done(&self) -> bool {
         self.waiting.is_empty()
+            || (self.answers.len() >= self.needed && self.waiting.is_subset(&self.held_down))
     }
 
     /// The client's answer from what came.
@@ -116,15 +128,21 @@ impl<E: Engine> NodeCore<E> {
             .map(|member| NodeId(member.id))
             .filter(|node| *node != self.id)
             .collect();
+        let held_down = waiting
+            .iter()
+            .copied()
+            .filter(|node| self.is_down(now_ms, *node))
+            .collect();
         let scan = ScanState {
             client,
             limit: query.limit.min(crate::api::SCAN_LIMIT_MAX) as usize,
             answers,
             waiting,
+            held_down,
             needed,
             members,
         };
-        if scan.waiting.is_empty() {
+        if scan.done() {
             let response = scan.verdict();
             self.outbox.push(Output::Reply { client, response });
             return;
