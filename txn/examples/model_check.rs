@@ -14,6 +14,38 @@
 
 use zerodb_txn::model::{self, Scenario};
 
+const USAGE: &str = "\
+usage: model_check [--scenario NAME] [--depth N] [--states-max N]
+                   [--unsafe-case-1] [--unsafe-skip-range-locks]
+                   [--drops N] [--duplicates N] [--ticks N] [--crashes N] [--faults N]
+                   [--unchecked PREFIX-OF-AN-INVARIANT-NAME]...
+
+  --scenario     contention, two-partitions, termination, range-scan, blind,
+                 case-1, range-unlocked, blind-unrefused, or all (default: all
+                 five protocol scenarios)
+  --depth        most steps per run (default 12)
+  --states-max   stop after this many states (default: no limit)
+  --drops ...    fault bounds of each run (default: the scenario's)
+  --unchecked    do not check the state invariant whose name starts so
+Prints the states explored, the depth reached, the invariants checked and
+the violations (with the trace of the first); exits 1 on a violation, 2 on
+bad arguments.";
+
+/// Stops with the usage and `problem` (exit status 2).
+fn usage_error(problem: &str) -> ! {
+    eprintln!("model_check: {problem}\n\n{USAGE}");
+    std::process::exit(2);
+}
+
+fn number<T: std::str::FromStr>(flag: &str, value: Option<String>) -> T {
+    let Some(value) = value else {
+        usage_error(&format!("{flag} needs a value"));
+    };
+    value
+        .parse()
+        .unwrap_or_else(|_| usage_error(&format!("{flag} {value}: not a number")))
+}
+
 fn main() {
     let mut which = "all".to_string();
     let mut depth = 12usize;
@@ -24,18 +56,29 @@ fn main() {
     let mut unchecked: Vec<String> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let mut value = || args.next().expect("a value after the flag");
         match arg.as_str() {
-            "--scenario" => which = value(),
-            "--depth" => depth = value().parse().expect("--depth N"),
-            "--states-max" => states_max = value().parse().expect("--states-max N"),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return;
+            }
+            "--scenario" => {
+                which = args
+                    .next()
+                    .unwrap_or_else(|| usage_error("--scenario needs a name"))
+            }
+            "--depth" => depth = number(&arg, args.next()),
+            "--states-max" => states_max = number(&arg, args.next()),
             "--unsafe-case-1" => unsafe_case_1 = true,
             "--unsafe-skip-range-locks" => unsafe_skip_range_locks = true,
             "--drops" | "--duplicates" | "--ticks" | "--crashes" | "--faults" => {
-                bounds.push((arg.clone(), value().parse().expect("a count")))
+                let count = number(&arg, args.next());
+                bounds.push((arg, count))
             }
-            "--unchecked" => unchecked.push(value()),
-            other => panic!("unknown argument {other}; see the example's docs"),
+            "--unchecked" => unchecked.push(
+                args.next()
+                    .unwrap_or_else(|| usage_error("--unchecked needs a prefix")),
+            ),
+            other => usage_error(&format!("unknown argument {other}")),
         }
     }
     let scenarios: Vec<Scenario> = match which.as_str() {
@@ -54,7 +97,7 @@ fn main() {
             model::range_scan(depth),
             model::blind(depth),
         ],
-        other => panic!("unknown scenario {other}"),
+        other => usage_error(&format!("unknown scenario {other}")),
     };
     let mut violations = 0;
     for mut scenario in scenarios {
@@ -74,9 +117,13 @@ fn main() {
             let found = model::STATE_INVARIANTS
                 .iter()
                 .find(|i| i.starts_with(name.as_str()));
-            scenario
-                .unchecked
-                .push(found.expect("--unchecked: a prefix of a state invariant's name"));
+            let Some(found) = found else {
+                usage_error(&format!(
+                    "--unchecked {name}: no state invariant starts so; they are {:?}",
+                    model::STATE_INVARIANTS
+                ));
+            };
+            scenario.unchecked.push(found);
         }
         let started = std::time::Instant::now();
         let mut report = model::check(&scenario);

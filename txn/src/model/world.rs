@@ -320,14 +320,16 @@ impl World {
     /// to coordinators handed over at once (see `super` for why). A step
     /// that sends nothing but requests skips its sync (DESIGN.md 6.1 step
     /// 5, `Message::is_request`): a crash before a later sync loses its
-    /// writes.
+    /// writes. A step that raised the HLC floor syncs whatever it sends
+    /// (`TxnNode::take_floor_raised`, as both drivers do).
     fn release(&mut self, id: u32, actions: Vec<Action>) {
         let answers = actions.iter().any(|action| match action {
             Action::Send { msg, .. } => !msg.is_request(),
             Action::Reply { .. } => true,
             Action::SetTimer { .. } => false,
         });
-        if answers {
+        let floor_raised = self.replica(id).take_floor_raised();
+        if answers || floor_raised {
             self.replica(id)
                 .engine_mut()
                 .sync()
