@@ -229,15 +229,18 @@ impl<E: Engine> TxnNode<E> {
         }
     }
 
-    /// This replica's prepare of `(txn, attempt)`. With `refuse`, one it
-    /// neither holds nor resolved is refused durably (termination);
-    /// without, it is only reported (reads).
+    /// This replica's prepare of `(txn, attempt)`. With `refuse`
+    /// (termination), one it neither holds nor resolved is refused
+    /// durably, and a blind one it holds only as a copy is granted as its
+    /// own if its late request would be (`self_grant_copied_prepare`), so
+    /// that termination can decide; without, it is only reported (reads).
     fn prepare_state(&mut self, txn: TxnId, attempt: Attempt, refuse: bool) -> PrepareState {
         if let Some(held) = self.replica.held.get(&txn) {
             if held.record.attempt == attempt {
-                return PrepareState::Prepared {
-                    self_granted: !held.record.copied,
-                };
+                let copied = held.record.copied;
+                let self_granted =
+                    !copied || (refuse && self.self_grant_copied_prepare(txn, attempt));
+                return PrepareState::Prepared { self_granted };
             }
         }
         let Ok(finished) = self.load_finished(txn) else {
