@@ -196,6 +196,14 @@ impl<E: Engine> TxnNode<E> {
                 // Termination asks for this replica's prepare with the
                 // promise; one it does not hold is refused durably now
                 // (DESIGN.md 6.1 step 6), and the promise's sync covers it.
+                // With nothing accepted, termination decides a blind
+                // attempt by the prepares, where a copy counts for nothing:
+                // a copy this replica could grant itself becomes its vote
+                // first (sim/FAILING.md 16). With a value accepted,
+                // termination adopts it and needs no vote.
+                if state.accepted.is_none() {
+                    self.self_grant_copied_prepare(txn, attempt);
+                }
                 let mut status = state.status();
                 status.prepare = self.prepare_state(txn, attempt, true);
                 self.send(
@@ -229,18 +237,15 @@ impl<E: Engine> TxnNode<E> {
         }
     }
 
-    /// This replica's prepare of `(txn, attempt)`. With `refuse`
-    /// (termination), one it neither holds nor resolved is refused
-    /// durably, and a blind one it holds only as a copy is granted as its
-    /// own if its late request would be (`self_grant_copied_prepare`), so
-    /// that termination can decide; without, it is only reported (reads).
+    /// This replica's prepare of `(txn, attempt)`. With `refuse`, one it
+    /// neither holds nor resolved is refused durably (termination);
+    /// without, it is only reported (reads).
     fn prepare_state(&mut self, txn: TxnId, attempt: Attempt, refuse: bool) -> PrepareState {
         if let Some(held) = self.replica.held.get(&txn) {
             if held.record.attempt == attempt {
-                let copied = held.record.copied;
-                let self_granted =
-                    !copied || (refuse && self.self_grant_copied_prepare(txn, attempt));
-                return PrepareState::Prepared { self_granted };
+                return PrepareState::Prepared {
+                    self_granted: !held.record.copied,
+                };
             }
         }
         let Ok(finished) = self.load_finished(txn) else {
