@@ -116,6 +116,27 @@ fn ranges_seed_1732_a_timer_handed_over_before_its_time_stopped_the_ticks() {
     });
 }
 
+/// A blind write T was self-prepared at n2 and n3; its coordinator n1,
+/// recovering from a lost disk, had refused it `Recovering`, crashed and
+/// copied T's prepare from n2. Termination never met n2 and n3 in one
+/// round, n3 lost its disk, and from then on T had one self-granted
+/// prepare and two copies: termination could neither commit nor abort it,
+/// and n3's vote fence waited for the watermark T held (liveness). A
+/// voting replica now grants a copied blind prepare as its own when
+/// termination asks, if the attempt's late request would be granted
+/// (`self_grant_copied_prepare` in `txn/src/replica/locks.rs`).
+#[test]
+fn register_seed_1293_termination_could_not_decide_a_copied_blind_prepare() {
+    assert_clean(&RunConfig {
+        seed: 1293,
+        nodes: 3,
+        clients: 16,
+        workload: WorkloadKind::Register,
+        faults: FaultLevel::Mixed,
+        ..RunConfig::default()
+    });
+}
+
 /// A `SELECT ... WHERE team = 0` read an index entry in one read round and
 /// its record, deleted meanwhile, in the next: the executor reported the
 /// index as corrupt ("index entry names missing record"), an error built

@@ -196,6 +196,14 @@ impl<E: Engine> TxnNode<E> {
                 // Termination asks for this replica's prepare with the
                 // promise; one it does not hold is refused durably now
                 // (DESIGN.md 6.1 step 6), and the promise's sync covers it.
+                // With nothing accepted, termination decides a blind
+                // attempt by the prepares, where a copy counts for nothing:
+                // a copy this replica could grant itself becomes its vote
+                // first (sim/FAILING.md 16). With a value accepted,
+                // termination adopts it and needs no vote.
+                if state.accepted.is_none() {
+                    self.self_grant_copied_prepare(txn, attempt);
+                }
                 let mut status = state.status();
                 status.prepare = self.prepare_state(txn, attempt, true);
                 self.send(
