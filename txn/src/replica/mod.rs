@@ -13,6 +13,7 @@
 //! - `M` -> the engine incarnation this state belongs to.
 
 mod anti_entropy;
+mod copied;
 mod data;
 mod fence;
 mod learn;
