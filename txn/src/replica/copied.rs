@@ -102,3 +102,7 @@ impl<E: Engine> TxnNode<E> {
             })
     }
 }
+
+#[cfg(test)]
+#[path = "copied_tests.rs"]
+mod tests;

@@ -384,4 +384,4 @@ fn txn_of(key: &[u8]) -> Option<TxnId> {
 
 #[cfg(test)]
 #[path = "sync_tests.rs"]
-mod tests;
+pub(crate) mod tests;

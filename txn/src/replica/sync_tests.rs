@@ -18,7 +18,7 @@ use crate::testing::{test_ring, test_view};
 /// (so it comes up recovering and copies from its peers). Without a
 /// watermark, its vote fence lifts once both peers told their clocks
 /// (`chunk` answers for them); the last test here covers a fence that waits.
-fn recovering_node() -> TxnNode<MemoryEngine> {
+pub(crate) fn recovering_node() -> TxnNode<MemoryEngine> {
     recovering_node_with(TxnOptions {
         watermark_ms: 0,
         ..TxnOptions::default()
@@ -50,7 +50,7 @@ fn system_entry(key: Vec<u8>, bytes: Vec<u8>) -> (Vec<u8>, Versioned) {
 }
 
 /// A transaction id of coordinator 2 at `ms`.
-fn txn_at(ms: u64) -> TxnId {
+pub(crate) fn txn_at(ms: u64) -> TxnId {
     TxnId {
         timestamp: ver(Version {
             physical_ms: ms,
@@ -62,7 +62,7 @@ fn txn_at(ms: u64) -> TxnId {
 }
 
 /// The test partition of the `strong` namespace.
-fn strong_partition() -> PartitionId {
+pub(crate) fn strong_partition() -> PartitionId {
     PartitionId {
         namespace: "strong".into(),
         token: 1,
@@ -70,7 +70,7 @@ fn strong_partition() -> PartitionId {
 }
 
 /// An exclusive lock on key `id` of the test partition.
-fn lock_key(id: &str) -> LockKey {
+pub(crate) fn lock_key(id: &str) -> LockKey {
     LockKey {
         key: Key::new("strong", "db", "t", id).storage_key(),
         partition: strong_partition(),
@@ -79,12 +79,12 @@ fn lock_key(id: &str) -> LockKey {
 }
 
 /// A lock record as a peer's system-space entry.
-fn lock_entry(record: &LockRecord) -> (Vec<u8>, Versioned) {
+pub(crate) fn lock_entry(record: &LockRecord) -> (Vec<u8>, Versioned) {
     system_entry(keys::lock(record.txn), codec::encode_stored(record))
 }
 
 /// Delivers a whole space from `peer` in one final page.
-fn chunk(
+pub(crate) fn chunk(
     n: &mut TxnNode<MemoryEngine>,
     peer: u32,
     space: Space,
@@ -386,7 +386,7 @@ fn peer(id: u32) -> TxnNode<MemoryEngine> {
     .unwrap()
 }
 
-fn sends(actions: Vec<Action>) -> Vec<(NodeId, Message)> {
+pub(crate) fn sends(actions: Vec<Action>) -> Vec<(NodeId, Message)> {
     actions
         .into_iter()
         .filter_map(|a| match a {
@@ -641,147 +641,4 @@ fn a_store_that_lost_state_does_not_revive_a_released_lock() {
         left.as_ref().and_then(|r| r.value.as_ref()).is_none(),
         "{left:?}"
     );
-}
-
-/// A blind attempt's prepare at `ms` writing key `k` of the test
-/// partition at version `version_ms`, as a peer granted it.
-fn blind_prepare(ms: u64, version_ms: u64) -> LockRecord {
-    use crate::message::BlindWrites;
-    use crate::types::Write;
-    let key = lock_key("k");
-    LockRecord {
-        txn: txn_at(ms),
-        attempt: 1,
-        home: strong_partition(),
-        lease_ms: 1_000,
-        keys: vec![key.clone()],
-        ranges: Vec::new(),
-        blind: Some(BlindWrites {
-            version: ver(Version {
-                physical_ms: version_ms,
-                logical: 0,
-                node: 2,
-            }),
-            writes: vec![Write {
-                partition: strong_partition(),
-                key: key.key,
-                value: Some(b"v".to_vec()),
-            }],
-        }),
-        copied: false,
-    }
-}
-
-/// A node that lost its disk, copied `lock` from both peers and `k` at
-/// `stored_ms` (if any) from peer 2, and votes again (no watermark, so
-/// its fence lifts once both peers told their clocks).
-fn voting_after_copying(lock: &LockRecord, stored_ms: Option<u64>) -> TxnNode<MemoryEngine> {
-    let mut n = recovering_node();
-    n.handle_timer(10, Timer::Tick);
-    let data: Vec<_> = stored_ms
-        .map(|ms| {
-            let version = ver(Version {
-                physical_ms: ms,
-                logical: 0,
-                node: 3,
-            });
-            let value = Some(b"old".to_vec());
-            (lock_key("k").key, Versioned { version, value })
-        })
-        .into_iter()
-        .collect();
-    chunk(&mut n, 2, Space::System, vec![lock_entry(lock)]);
-    chunk(&mut n, 3, Space::System, vec![lock_entry(lock)]);
-    chunk(&mut n, 2, Space::Data, data);
-    chunk(&mut n, 3, Space::Data, Vec::new());
-    assert_eq!(n.status(), ReplicaStatus::Normal, "both peers copied");
-    n
-}
-
-/// What `n` reports of its prepare of `lock`'s attempt when peer 2's
-/// termination asks (a Paxos `Prepare` on the attempt's register).
-fn prepare_reported_to_termination(
-    n: &mut TxnNode<MemoryEngine>,
-    lock: &LockRecord,
-) -> crate::message::PrepareState {
-    let msg = Message::Prepare {
-        txn: lock.txn,
-        attempt: lock.attempt,
-        ballot: crate::types::Ballot {
-            round: 1,
-            node: 2,
-            life: 1,
-        },
-        epoch: Epoch {
-            ring: test_ring(3).epoch(),
-            policy: 0,
-        },
-        home: lock.home.clone(),
-    };
-    let answers = sends(n.handle_message(20, NodeId(2), msg));
-    let promised = answers.iter().find_map(|(_, m)| match m {
-        Message::Promise { status, .. } => Some(status.prepare),
-        _ => None,
-    });
-    promised.unwrap_or_else(|| panic!("no promise: {answers:?}"))
-}
-
-/// The lock record of `txn` in `n`'s store.
-fn stored_lock(n: &mut TxnNode<MemoryEngine>, txn: TxnId) -> LockRecord {
-    let record = n.engine_mut().get(Space::System, &keys::lock(txn)).unwrap();
-    codec::decode(&record.and_then(|r| r.value).unwrap()).unwrap()
-}
-
-/// Register seed 1293 of `--nodes 3 --clients 16 --faults mixed`
-/// (sim/FAILING.md 16): a blind attempt had one self-granted prepare and
-/// two copies, so termination could neither commit it (no quorum of
-/// self-granted prepares) nor abort it (no refusal), and a fenced replica
-/// waited for it forever. A voting replica asked by termination grants its
-/// copy as its own, durably, as it would grant the attempt's late request.
-#[test]
-fn a_voting_replica_grants_its_copied_blind_prepare_when_termination_asks() {
-    use crate::message::PrepareState;
-    let lock = blind_prepare(5, 6);
-    let mut n = voting_after_copying(&lock, Some(4));
-    assert!(stored_lock(&mut n, lock.txn).copied);
-    assert_eq!(
-        prepare_reported_to_termination(&mut n, &lock),
-        PrepareState::Prepared { self_granted: true }
-    );
-    assert!(
-        !stored_lock(&mut n, lock.txn).copied,
-        "the vote is durable before the promise leaves"
-    );
-    assert_eq!(n.locks_held(), 1, "still one lock, now a vote");
-}
-
-/// The grant checks I8 as a lock request would: a stored version at or
-/// above the commit version keeps the copy a lock, never a vote.
-#[test]
-fn a_copied_blind_prepare_not_above_the_stored_version_stays_a_lock() {
-    use crate::message::PrepareState;
-    let lock = blind_prepare(5, 6);
-    let mut n = voting_after_copying(&lock, Some(6));
-    assert_eq!(
-        prepare_reported_to_termination(&mut n, &lock),
-        PrepareState::Prepared {
-            self_granted: false
-        }
-    );
-    assert!(stored_lock(&mut n, lock.txn).copied);
-}
-
-/// Reads only report: a read that meets the copy does not turn it into a
-/// vote (only termination asks for one).
-#[test]
-fn a_read_does_not_turn_a_copied_blind_prepare_into_a_vote() {
-    let lock = blind_prepare(5, 6);
-    let mut n = voting_after_copying(&lock, None);
-    let msg = Message::QueryDecision {
-        req: 7,
-        txn: lock.txn,
-        attempt: lock.attempt,
-    };
-    n.handle_message(20, NodeId(2), msg);
-    assert!(stored_lock(&mut n, lock.txn).copied);
 }
