@@ -121,6 +121,7 @@ impl Driver {
                     key: zkey(index),
                     value: value.to_vec(),
                     level: *level,
+                    ttl_ms: None,
                 };
                 Self::zoutcome(Self::zcall(session, request).await)
             }

@@ -227,6 +227,7 @@ impl KvOperations {
                 key,
                 value: self.value.clone(),
                 level: Level::One,
+                ttl_ms: None,
             })
         })
     }
@@ -289,6 +290,7 @@ async fn load(connect: &ConnectArgs, space: &KeySpace, args: &BenchArgs) -> Resu
                     key: space.key(&key_id(index)),
                     value: value.clone(),
                     level: Level::One,
+                    ttl_ms: None,
                 });
                 session.call(&request).await?;
                 index += clients;

@@ -31,6 +31,12 @@ pub enum ClientCommand {
         /// Replicas to wait for (eventual namespaces only).
         #[arg(long, value_enum)]
         level: Option<LevelChoice>,
+        /// Expire the record this long after the write: 500ms, 30s, 10m,
+        /// 2h, 7d, 1h30m. Eventual namespaces read it as absent from then
+        /// on; strong ones once a quorum of its replicas' clocks passed it
+        /// and the expiry sweep deleted it (within a few seconds).
+        #[arg(long, value_parser = crate::ttl::parse_ttl)]
+        ttl: Option<u64>,
     },
     /// Delete a key.
     #[command(alias = "delete")]
@@ -189,6 +195,7 @@ fn show_condition(condition: &zerodb_txn::Condition) -> String {
         Condition::ValueEquals(value) => format!("== {:?}", show_bytes(value)),
         Condition::VersionEquals(version) => format!("version == {}", show_version(*version)),
         Condition::IntCompare { op, value } => format!("{op:?} {value}"),
+        Condition::Expired => "expired".into(),
     }
 }
 
@@ -224,7 +231,10 @@ fn versioned_json(found: &Option<Versioned>) -> Value {
         Some(Versioned {
             version,
             value: Some(value),
-        }) => json!({"value": show_bytes(value), "version": show_version(*version)}),
+            expires_at_ms,
+        }) => {
+            json!({"value": show_bytes(value), "version": show_version(*version), "expires_at_ms": expires_at_ms})
+        }
         _ => Value::Null,
     }
 }
@@ -250,10 +260,16 @@ fn build(command: &ClientCommand, space: &KeySpace) -> Result<ClientRequest, Cli
             key: space.key(key),
             level: LevelChoice::level(*level),
         }),
-        ClientCommand::Put { key, value, level } => ClientRequest::Data(Request::Put {
+        ClientCommand::Put {
+            key,
+            value,
+            level,
+            ttl,
+        } => ClientRequest::Data(Request::Put {
             key: space.key(key),
             value: value.as_bytes().to_vec(),
             level: LevelChoice::level(*level),
+            ttl_ms: *ttl,
         }),
         ClientCommand::Del { key, level } => ClientRequest::Data(Request::Delete {
             key: space.key(key),

@@ -13,6 +13,7 @@ pub mod meta;
 pub mod server;
 pub mod shell;
 pub mod sql;
+pub mod ttl;
 pub mod txn_text;
 
 use clap::{Parser, Subcommand};

@@ -179,6 +179,7 @@ async fn read(session: &mut Session) -> Result<(Catalog, zerodb_txn::Ver), CliEr
         ClientResponse::Data(Response::Value(Some(Versioned {
             version,
             value: Some(bytes),
+            ..
         }))) => Ok((
             Catalog::decode(&bytes).map_err(|e| CliError::new(exit::INTERNAL, e.to_string()))?,
             version,

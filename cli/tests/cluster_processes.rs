@@ -23,6 +23,7 @@ async fn put(session: &mut Session, id: &str, value: &str) -> Result<(), String>
         key: key(id),
         value: value.as_bytes().to_vec(),
         level: Level::One,
+        ttl_ms: None,
     });
     match session.call(&request).await {
         Ok(ClientResponse::Data(Response::Written { .. })) => Ok(()),

@@ -45,6 +45,7 @@ async fn a_node_with_a_lost_disk_copies_its_state_back_before_it_votes() {
             key: key(i),
             value: format!("v{i}").into_bytes(),
             level: Level::One,
+            ttl_ms: None,
         });
         let answer = writer.call(&request).await;
         assert!(

@@ -278,10 +278,35 @@ impl Client {
 
     /// Writes a key; returns the version written.
     pub async fn put(&self, key: &Key, value: impl Into<Vec<u8>>) -> Result<Ver, Error> {
+        self.put_request(key, value.into(), None).await
+    }
+
+    /// Writes a key that expires `ttl` after the write (1 ms to 100 years):
+    /// its record carries `expires_at_ms`, the write's version time plus
+    /// the TTL. An eventual namespace reads it as absent from then on; a
+    /// strong one until a quorum of its replicas' clocks passed that time
+    /// and the node's expiry sweep deleted it (DESIGN.md 6.3).
+    pub async fn put_with_ttl(
+        &self,
+        key: &Key,
+        value: impl Into<Vec<u8>>,
+        ttl: Duration,
+    ) -> Result<Ver, Error> {
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        self.put_request(key, value.into(), Some(ttl_ms)).await
+    }
+
+    async fn put_request(
+        &self,
+        key: &Key,
+        value: Vec<u8>,
+        ttl_ms: Option<u64>,
+    ) -> Result<Ver, Error> {
         let request = ClientRequest::Data(Request::Put {
             key: key.clone(),
-            value: value.into(),
+            value,
             level: Level::One,
+            ttl_ms,
         });
         written(self.call(&request, false).await?)
     }
@@ -481,6 +506,7 @@ mod tests {
             key: key.clone(),
             value: b"v".to_vec(),
             level: Level::One,
+            ttl_ms: None,
         });
         let read_txn = ClientRequest::Data(Request::Txn {
             ops: vec![Op::Get(key.clone())],

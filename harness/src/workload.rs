@@ -440,12 +440,7 @@ mod tests {
 
     #[test]
     fn values_round_trip_and_foreign_bytes_are_flagged() {
-        let found = |bytes: Vec<u8>| {
-            Some(Versioned {
-                version: zerodb_client::Ver::ZERO,
-                value: Some(bytes),
-            })
-        };
+        let found = |bytes: Vec<u8>| Some(Versioned::new(zerodb_client::Ver::ZERO, Some(bytes)));
         assert_eq!(decode(found(encode(42))), Some(42));
         assert_eq!(decode(found(b"abc".to_vec())), Some(i64::MIN));
         assert_eq!(decode(None), None);

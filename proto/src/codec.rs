@@ -6,8 +6,9 @@ use bincode::{Decode, Encode};
 
 use crate::error::CodecError;
 
-/// The protocol version byte in front of every frame.
-pub const PROTOCOL_VERSION: u8 = 1;
+/// The protocol version byte in front of every frame (and of the protocol
+/// state a node stores). 2: records carry an expiry time (TTL).
+pub const PROTOCOL_VERSION: u8 = 2;
 
 /// The largest frame accepted or produced, in bytes.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;

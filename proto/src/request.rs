@@ -83,6 +83,10 @@ pub enum Condition {
         /// The right-hand side.
         value: i64,
     },
+    /// The key holds a live value whose expiry time has passed on the clock
+    /// of every replica whose read the transaction used (a quorum), so no
+    /// single clock decides an expiry (DESIGN.md 6.3).
+    Expired,
 }
 
 /// One operation of a transaction. Operations run in order and see the
@@ -104,6 +108,25 @@ pub enum Op {
     /// share-locked until the transaction ends, so no key can be written
     /// into it meanwhile (no phantoms, DESIGN.md 6.1 step 1).
     AssertRange(RangeAssert),
+    /// Write a value that expires `ttl_ms` after the commit (its commit
+    /// version's physical time plus the TTL); 1 to [`TTL_MS_MAX`].
+    PutTtl(Key, Vec<u8>, u64),
+}
+
+/// The longest TTL a write may carry: 100 years, in ms.
+pub const TTL_MS_MAX: u64 = 100 * 365 * 24 * 3600 * 1000;
+
+/// Checks a TTL a request carries (see [`TTL_MS_MAX`]).
+pub fn check_ttl(ttl_ms: u64) -> Result<(), String> {
+    if ttl_ms == 0 {
+        return Err("a TTL must be at least 1 ms".to_string());
+    }
+    if ttl_ms > TTL_MS_MAX {
+        return Err(format!(
+            "a TTL of {ttl_ms} ms is longer than the longest allowed, {TTL_MS_MAX} ms (100 years)"
+        ));
+    }
+    Ok(())
 }
 
 /// The live records a range of one table must hold (see [`Op::AssertRange`]).
@@ -149,14 +172,22 @@ impl Op {
     /// The key the operation touches (for a range, its first key).
     pub fn key(&self) -> &Key {
         match self {
-            Op::Get(k) | Op::Put(k, _) | Op::Delete(k) | Op::Incr(k, _) | Op::Assert(k, _) => k,
+            Op::Get(k)
+            | Op::Put(k, _)
+            | Op::PutTtl(k, _, _)
+            | Op::Delete(k)
+            | Op::Incr(k, _)
+            | Op::Assert(k, _) => k,
             Op::AssertRange(range) => &range.start,
         }
     }
 
     /// Whether the operation writes its key.
     pub fn writes(&self) -> bool {
-        matches!(self, Op::Put(..) | Op::Delete(_) | Op::Incr(..))
+        matches!(
+            self,
+            Op::Put(..) | Op::PutTtl(..) | Op::Delete(_) | Op::Incr(..)
+        )
     }
 }
 
@@ -179,6 +210,9 @@ pub enum Request {
         value: Vec<u8>,
         /// Eventual namespaces only.
         level: Level,
+        /// Expire the record this many ms after the write (see
+        /// [`Op::PutTtl`]); `None` keeps it until it is overwritten.
+        ttl_ms: Option<u64>,
     },
     /// Single-key delete.
     Delete {

@@ -175,6 +175,28 @@ pub struct Versioned {
     pub version: Ver,
     /// The value, or `None` for a tombstone.
     pub value: Option<Vec<u8>>,
+    /// When the record expires, in ms since the Unix epoch (set by a write
+    /// with a TTL: its commit version's physical time plus the TTL).
+    /// Eventual reads treat an expired record as absent; strong reads see
+    /// it until the conditional delete that expires it commits (DESIGN.md
+    /// 6.3).
+    pub expires_at_ms: Option<u64>,
+}
+
+impl Versioned {
+    /// A record that never expires.
+    pub fn new(version: Ver, value: Option<Vec<u8>>) -> Versioned {
+        Versioned {
+            version,
+            value,
+            expires_at_ms: None,
+        }
+    }
+
+    /// Whether the record has expired at `now_ms`.
+    pub fn expired_at(&self, now_ms: u64) -> bool {
+        self.expires_at_ms.is_some_and(|at| at <= now_ms)
+    }
 }
 
 #[cfg(test)]

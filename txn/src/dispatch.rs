@@ -96,11 +96,13 @@ impl<E: Engine> TxnNode<E> {
                 values,
                 ranges,
                 self_granted,
+                clock_ms,
             } => {
                 let granted = Granted {
                     values,
                     ranges,
                     self_granted,
+                    clock_ms,
                 };
                 self.on_lock_granted(from, txn, attempt, granted)
             }

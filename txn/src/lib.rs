@@ -81,5 +81,6 @@ pub use request::{
     RANGE_ASSERT_RECORDS_MAX,
 };
 pub use types::{
-    ver, version, Attempt, Ballot, Decision, Epoch, Key, KeyExt, PartitionId, TxnId, Ver, Versioned,
+    record, ver, version, versioned, Attempt, Ballot, Decision, Epoch, Key, KeyExt, PartitionId,
+    TxnId, Ver, Versioned,
 };

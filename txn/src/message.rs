@@ -160,6 +160,9 @@ pub enum Message {
         /// The replica granted the locks itself (a lock copied from peers
         /// during lost-state recovery is not a vote of the fast path).
         self_granted: bool,
+        /// The replica's clock when it read the values (ms since the Unix
+        /// epoch): an expiry holds only once every read replica passed it.
+        clock_ms: u64,
     },
     /// Wait-die said die: a conflicting holder is older (or the wait queue
     /// is full or timed out).

@@ -207,6 +207,11 @@ impl<E: Engine> TxnNode<E> {
         self.replica.status
     }
 
+    /// The node's view: ring, down set and namespace policies.
+    pub fn view(&self) -> &View {
+        &self.view
+    }
+
     /// The engine (for the driver's `sync`, and for inspection in tests).
     pub fn engine_mut(&mut self) -> &mut E {
         &mut self.engine

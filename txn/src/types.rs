@@ -2,7 +2,7 @@
 //! transaction ids, ballots, partitions, keys, versions on the wire.
 
 use bincode::{Decode, Encode};
-use zerodb_storage::Version;
+use zerodb_storage::{Record, Version};
 
 use crate::membership::{NodeId, RecordKey};
 
@@ -23,6 +23,24 @@ pub fn version(ver: Ver) -> Version {
         physical_ms: ver.physical_ms,
         logical: ver.logical,
         node: ver.node,
+    }
+}
+
+/// The wire form of a stored record.
+pub fn versioned(record: Record) -> Versioned {
+    Versioned {
+        version: ver(record.version),
+        value: record.value,
+        expires_at_ms: record.expires_at_ms,
+    }
+}
+
+/// The storage form of a wire record.
+pub fn record(versioned: &Versioned) -> Record {
+    Record {
+        version: version(versioned.version),
+        value: versioned.value.clone(),
+        expires_at_ms: versioned.expires_at_ms,
     }
 }
 
@@ -98,6 +116,9 @@ pub struct Write {
     pub key: Vec<u8>,
     /// New value, or `None` to delete (tombstone).
     pub value: Option<Vec<u8>>,
+    /// When the value expires (ms since the Unix epoch), for a write with a
+    /// TTL.
+    pub expires_at_ms: Option<u64>,
 }
 
 /// The value of a decision register.
@@ -114,6 +135,17 @@ pub enum Decision {
     },
     /// The attempt aborted: release its locks.
     Aborted,
+}
+
+impl Write {
+    /// The record this write leaves when it commits at `version`.
+    pub fn at(&self, version: Ver) -> Versioned {
+        Versioned {
+            version,
+            value: self.value.clone(),
+            expires_at_ms: self.expires_at_ms,
+        }
+    }
 }
 
 impl Decision {

@@ -31,6 +31,7 @@ fn put(c: &mut Cluster, coordinator: u32, key: &Key, value: &[u8]) {
             key: key.clone(),
             value: value.to_vec(),
             level: Level::One,
+            ttl_ms: None,
         },
         5_000,
     );

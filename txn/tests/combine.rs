@@ -15,6 +15,7 @@ fn put(k: &Key, v: &str) -> Request {
         key: k.clone(),
         value: v.as_bytes().to_vec(),
         level: Level::One,
+        ttl_ms: None,
     }
 }
 

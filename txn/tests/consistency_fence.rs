@@ -100,6 +100,7 @@ fn an_eventual_write_into_a_namespace_now_strong_is_refused() {
         key: key.clone(),
         value: b"bypasses the locks".to_vec(),
         level: Level::One,
+        ttl_ms: None,
     };
     let actions = nodes
         .get_mut(&coordinator)

@@ -59,6 +59,7 @@ fn committed_write(c: &mut Cluster) -> (TxnId, u32, zerodb_txn::PartitionId, Dec
             key: key(),
             value: b"new".to_vec(),
             level: Level::Quorum,
+            ttl_ms: None,
         },
         5_000,
     );
@@ -217,6 +218,7 @@ fn a_read_that_meets_a_forgotten_lock_reads_again() {
             node: 1,
         }),
         value: Some(b"old".to_vec()),
+        expires_at_ms: None,
     };
     let lock = LockInfo {
         txn,

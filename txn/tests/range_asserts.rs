@@ -18,6 +18,7 @@ fn put(c: &mut Cluster, id: &str, value: &[u8]) -> Ver {
         key: key(id),
         value: value.to_vec(),
         level: Level::One,
+        ttl_ms: None,
     };
     match c.call(1, req, 5_000) {
         Some(Response::Written { version }) => version,

@@ -59,6 +59,7 @@ fn a_commit_of_other_writes_is_never_acknowledged() {
         key: key(k),
         value: encode_int(n),
         level: Level::One,
+        ttl_ms: None,
     };
     c.call(1, put("alice", 100), 5_000);
     c.call(1, put("bob", 0), 5_000);

@@ -17,6 +17,7 @@ fn put(k: &Key, v: &[u8]) -> Request {
         key: k.clone(),
         value: v.to_vec(),
         level: Level::One,
+        ttl_ms: None,
     }
 }
 
@@ -382,6 +383,7 @@ fn an_eventual_write_to_a_down_replica_leaves_a_hint_that_is_replayed() {
             key: k.clone(),
             value: b"<html>".to_vec(),
             level: Level::All,
+            ttl_ms: None,
         },
         5_000,
     );

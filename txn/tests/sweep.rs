@@ -48,6 +48,7 @@ fn bank_run(seed: u64) -> (usize, usize) {
                 key: account(i),
                 value: encode_int(START_BALANCE),
                 level: Level::One,
+                ttl_ms: None,
             },
             5_000,
         );

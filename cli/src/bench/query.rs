@@ -146,6 +146,7 @@ impl Operations {
                 key: space.key(&self.new_id()),
                 value: self.value.clone(),
                 level: Level::One,
+                ttl_ms: None,
             })),
             Workload::Get => {
                 let index = pick(args.distribution, &self.zipf, args.keys, rng);

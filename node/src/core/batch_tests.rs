@@ -19,6 +19,7 @@ fn put_batch(options: CoreOptions) -> Vec<Output> {
         key: Key::new("default", "db", "t", id),
         value: b"1".to_vec(),
         level: Level::One,
+        ttl_ms: None,
     };
     // A first write loads the catalog the node checks requests against.
     harness.request(1, 100, put("warm"));

@@ -6,6 +6,7 @@
 use zerodb_storage::Engine;
 use zerodb_txn::{Action, ClientId, Request, Response};
 
+use super::expiry::Sweeper;
 use super::metadata::{Admission, Caller, Metadata};
 use super::{NodeCore, Output};
 
@@ -74,6 +75,7 @@ impl<E: Engine> NodeCore<E> {
     /// a step of the background purge of dropped namespaces.
     pub(super) fn tick_metadata(&mut self, now_ms: u64, actions: &mut Vec<Action>) {
         self.purge_dropped();
+        self.sweep_expired(now_ms, actions);
         let (requests, expired) = self.metadata.tick(now_ms);
         for (internal, request) in requests {
             actions.extend(self.txn.handle_request(now_ms, internal, request));
@@ -117,6 +119,9 @@ impl<E: Engine> NodeCore<E> {
                         for (internal, request) in requests {
                             next.extend(self.txn.handle_request(now_ms, internal, request));
                         }
+                    }
+                    Action::Reply { client, response } if Sweeper::owns(client) => {
+                        self.expiry_answered(client, &response);
                     }
                     Action::Reply { client, response } => {
                         changed |= self.metadata.client_reply(client, &response);

@@ -334,6 +334,7 @@ impl Metadata {
             Response::Value(Some(Versioned {
                 version,
                 value: Some(bytes),
+                ..
             })) => match Catalog::decode(&bytes) {
                 Ok(catalog) => {
                     let changed = self.install(catalog, version);

@@ -21,6 +21,7 @@ fn put(ns: &str, id: &str) -> Request {
         key: Key::new(ns, "db", "t", id),
         value: b"v".to_vec(),
         level: Level::One,
+        ttl_ms: None,
     }
 }
 
@@ -58,6 +59,7 @@ pub(in crate::core) fn change(
         Response::Value(Some(Versioned {
             version,
             value: Some(bytes),
+            ..
         })) => (Catalog::decode(&bytes).unwrap(), version),
         other => panic!("catalog read failed: {other:?}"),
     };
@@ -196,6 +198,7 @@ fn catalog_writes_that_move_data_or_are_stale_are_refused() {
         key: catalog_key(),
         value: vec![1],
         level: Level::One,
+        ttl_ms: None,
     };
     assert!(refusal(harness.request_as(2, 31, admin(), blind)).contains("assert version"));
 }
@@ -208,6 +211,7 @@ fn loaded(catalog: &Catalog, cluster_size: usize) -> super::Metadata {
     let answer = Response::Value(Some(Versioned {
         version: zerodb_txn::Ver::ZERO,
         value: Some(catalog.encode()),
+        expires_at_ms: None,
     }));
     let (_, changed) = metadata.internal_reply(0, client, answer);
     assert!(changed);

@@ -14,6 +14,7 @@
 pub mod batch;
 pub mod catalog;
 mod catalog_change;
+pub mod expiry;
 pub mod forward;
 mod gate;
 pub mod gossip;
@@ -131,6 +132,8 @@ pub struct NodeCore<E: Engine> {
     purging: Option<purge::PurgeCursor>,
     /// The down set a driver imposes (see [`NodeCore::override_down`]).
     down_override: Option<BTreeSet<NodeId>>,
+    /// The expiry sweep (see [`expiry`]).
+    sweeper: expiry::Sweeper,
 }
 
 impl<E: Engine> NodeCore<E> {
@@ -192,6 +195,7 @@ impl<E: Engine> NodeCore<E> {
             purged: Default::default(),
             purging: None,
             down_override: None,
+            sweeper: expiry::Sweeper::default(),
         })
     }
 
@@ -526,6 +530,8 @@ pub fn health_name(liveness: zerodb_gossip::Liveness) -> &'static str {
 
 #[cfg(test)]
 mod batch_tests;
+#[cfg(test)]
+mod expiry_tests;
 #[cfg(test)]
 mod gossip_tests;
 #[cfg(test)]

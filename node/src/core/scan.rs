@@ -61,6 +61,9 @@ pub struct ScanState {
     needed: usize,
     /// Members of the cluster.
     members: usize,
+    /// In an eventual namespace, the gathering node's clock when the scan
+    /// started: records whose TTL ran out by then are left out.
+    hide_expired_at: Option<u64>,
 }
 
 impl ScanState {
@@ -95,7 +98,12 @@ impl ScanState {
                 members: self.members as u32,
             });
         }
-        ClientResponse::Scan(merge_scans(self.answers, self.limit))
+        let mut merged = merge_scans(self.answers, usize::MAX);
+        if let Some(now_ms) = self.hide_expired_at {
+            merged.retain(|entry| !entry.value.expired_at(now_ms));
+        }
+        merged.truncate(self.limit);
+        ClientResponse::Scan(merged)
     }
 }
 
@@ -141,6 +149,9 @@ impl<E: Engine> NodeCore<E> {
             held_down,
             needed,
             members,
+            hide_expired_at: (self.policies.get(&query.namespace).consistency
+                == zerodb_txn::membership::Consistency::Eventual)
+                .then_some(now_ms),
         };
         if scan.done() {
             let response = scan.verdict();
@@ -213,10 +224,7 @@ impl<E: Engine> NodeCore<E> {
                 live += usize::from(record.value.is_some());
                 entries.push(ScanEntry {
                     id: key.id,
-                    value: Versioned {
-                        version: zerodb_txn::ver(record.version),
-                        value: record.value,
-                    },
+                    value: zerodb_txn::versioned(record),
                 });
             }
             if last_page {

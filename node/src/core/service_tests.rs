@@ -32,6 +32,7 @@ fn put(namespace: &str, id: &str) -> Request {
         key: Key::new(namespace, "db", "t", id),
         value: id.as_bytes().to_vec(),
         level: Level::One,
+        ttl_ms: None,
     }
 }
 

@@ -53,6 +53,8 @@ pub(super) struct Harness {
     pub(super) gossip: bool,
     /// Nodes cut off: every message and datagram to or from them is lost.
     pub(super) isolated: std::collections::BTreeSet<NodeId>,
+    /// How far ahead of `now_ms` a node's clock runs (none: exact).
+    pub(super) ahead_ms: BTreeMap<NodeId, u64>,
 }
 
 /// Time step of the harness.
@@ -86,6 +88,7 @@ impl Harness {
             datagrams: Vec::new(),
             gossip: true,
             isolated: Default::default(),
+            ahead_ms: BTreeMap::new(),
         };
         for id in 1..=n {
             let engine = MemoryEngine::new(Incarnation(u64::from(id)));
@@ -106,6 +109,11 @@ impl Harness {
         harness
     }
 
+    /// What `node`'s clock reads now.
+    pub(super) fn clock(&self, node: NodeId) -> u64 {
+        self.now_ms + self.ahead_ms.get(&node).copied().unwrap_or(0)
+    }
+
     pub(super) fn release(&mut self, node: NodeId, outputs: Vec<Output>) {
         let core = self.nodes.get_mut(&node).unwrap();
         core.sync().unwrap();
@@ -118,8 +126,9 @@ impl Harness {
                 }
                 Output::Reply { client, response } => match self.asked.remove(&client) {
                     Some((asker, id, asked)) => {
+                        let now_ms = self.clock(asker);
                         let outputs = self.nodes.get_mut(&asker).unwrap().handle_answer(
-                            self.now_ms,
+                            now_ms,
                             id,
                             asked,
                             Some(response),
@@ -152,12 +161,12 @@ impl Harness {
         request: ClientRequest,
     ) -> ClientResponse {
         let (node, client) = (NodeId(node), ClientId(client));
-        let outputs = self.nodes.get_mut(&node).unwrap().handle_client_request(
-            self.now_ms,
-            client,
-            caller,
-            request,
-        );
+        let now_ms = self.clock(node);
+        let outputs = self
+            .nodes
+            .get_mut(&node)
+            .unwrap()
+            .handle_client_request(now_ms, client, caller, request);
         self.release(node, outputs);
         for _ in 0..10_000 {
             if let Some(response) = self.replies.remove(&client) {
@@ -189,12 +198,12 @@ impl Harness {
     ) -> Response {
         let node = NodeId(node);
         let client = ClientId(client);
-        let outputs = self.nodes.get_mut(&node).unwrap().handle_data_request(
-            self.now_ms,
-            client,
-            caller,
-            req,
-        );
+        let now_ms = self.clock(node);
+        let outputs = self
+            .nodes
+            .get_mut(&node)
+            .unwrap()
+            .handle_data_request(now_ms, client, caller, req);
         self.release(node, outputs);
         for _ in 0..10_000 {
             if let Some(response) = self.take_reply(client) {
@@ -221,8 +230,9 @@ impl Harness {
 
     pub(super) fn step(&mut self) {
         if let Some((from, to, msg)) = self.queue.pop_front() {
+            let now_ms = self.clock(to);
             let core = self.nodes.get_mut(&to).unwrap();
-            let outputs = core.handle_message(self.now_ms, from, msg);
+            let outputs = core.handle_message(now_ms, from, msg);
             self.release(to, outputs);
             return;
         }
@@ -230,15 +240,16 @@ impl Harness {
             let client = ClientId(self.next_ask_client);
             self.next_ask_client += 1;
             self.asked.insert(client, (asker, id, to));
+            let now_ms = self.clock(to);
             let core = self.nodes.get_mut(&to).unwrap();
-            let outputs = core.handle_client_request(self.now_ms, client, Caller::Node, request);
+            let outputs = core.handle_client_request(now_ms, client, Caller::Node, request);
             self.release(to, outputs);
             return;
         }
         self.now_ms += HARNESS_STEP_MS;
-        let now = self.now_ms;
         for (from, to, bytes) in std::mem::take(&mut self.datagrams) {
             if self.gossip && !self.cut(from, to) {
+                let now = self.clock(to);
                 let outputs = self
                     .nodes
                     .get_mut(&to)
@@ -247,12 +258,14 @@ impl Harness {
                 self.release(to, outputs);
             }
         }
-        let (due, later) = std::mem::take(&mut self.timers)
+        let timers = std::mem::take(&mut self.timers);
+        let (due, later) = timers
             .into_iter()
-            .partition(|(at, _, _)| *at <= now);
+            .partition(|(at, node, _)| *at <= self.clock(*node));
         self.timers = later;
         let due: Vec<(u64, NodeId, Timer)> = due;
         for (_, node, timer) in due {
+            let now = self.clock(node);
             let outputs = self.nodes.get_mut(&node).unwrap().handle_timer(now, timer);
             self.release(node, outputs);
         }
@@ -270,6 +283,7 @@ fn three_cores_write_read_and_commit_a_transaction() {
         key: key("a"),
         value: b"1".to_vec(),
         level: Level::One,
+        ttl_ms: None,
     };
     assert!(matches!(
         harness.request(1, 1, put),
@@ -357,6 +371,7 @@ fn scans_merge_by_version_and_hide_tombstones() {
             key: key(id),
             value: id.as_bytes().to_vec(),
             level: Level::One,
+            ttl_ms: None,
         };
         harness.request(1, 10 + i as u64, put);
     }
@@ -384,6 +399,7 @@ fn a_limited_scan_counts_live_records_only_so_deletes_do_not_hide_later_records(
             key: key(id),
             value: id.as_bytes().to_vec(),
             level: Level::One,
+            ttl_ms: None,
         };
         harness.request(1, 10 + i as u64, put);
     }

@@ -200,6 +200,7 @@ pub(super) async fn write_each<C: CoreCalls>(
                         key,
                         value: value.clone(),
                         level: LEVEL,
+                        ttl_ms: None,
                     },
                     None => Request::Delete { key, level: LEVEL },
                 });

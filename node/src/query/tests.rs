@@ -86,7 +86,14 @@ impl MemoryCore {
             ClientRequest::Data(Request::Put { key, value, .. }) => {
                 let version = self.next_version();
                 let value = Some(value);
-                records.insert(key, Versioned { version, value });
+                records.insert(
+                    key,
+                    Versioned {
+                        version,
+                        value,
+                        expires_at_ms: None,
+                    },
+                );
                 *self.single_writes.lock().unwrap() += 1;
                 ClientResponse::Data(Response::Written { version })
             }
@@ -97,6 +104,7 @@ impl MemoryCore {
                     Versioned {
                         version,
                         value: None,
+                        expires_at_ms: None,
                     },
                 );
                 *self.single_writes.lock().unwrap() += 1;
@@ -131,6 +139,7 @@ impl MemoryCore {
                                 Versioned {
                                     version,
                                     value: Some(value),
+                                    expires_at_ms: None,
                                 },
                             );
                         }
@@ -140,6 +149,7 @@ impl MemoryCore {
                                 Versioned {
                                     version,
                                     value: None,
+                                    expires_at_ms: None,
                                 },
                             );
                         }

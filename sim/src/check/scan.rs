@@ -147,6 +147,7 @@ mod tests {
             value: Versioned {
                 version: Ver::ZERO,
                 value: Some(encode_int(value as i64)),
+                expires_at_ms: None,
             },
         }
     }

@@ -27,6 +27,7 @@ pub fn decode_read(answer: &Answer) -> Option<(Catalog, Ver)> {
         Answer::Response(Response::Value(Some(Versioned {
             version,
             value: Some(bytes),
+            ..
         }))) => Catalog::decode(bytes)
             .ok()
             .map(|catalog| (catalog, *version)),

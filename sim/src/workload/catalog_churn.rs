@@ -203,6 +203,7 @@ impl CatalogChurn {
                 key: Key::new(&name, "sim", "churn", "k"),
                 value: name.as_bytes().to_vec(),
                 level: Level::One,
+                ttl_ms: None,
             },
             Step::Create | Step::Revoke | Step::Drop => {
                 let mut change = CatalogSetup::new(self.change(step, name));

@@ -259,6 +259,7 @@ impl RangesWorkload {
             key,
             value: encode_int(1),
             level: Level::One,
+            ttl_ms: None,
         }
     }
 

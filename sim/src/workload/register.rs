@@ -148,6 +148,7 @@ impl RegisterWorkload {
                 key,
                 value: encode_int(*value as i64),
                 level: Level::One,
+                ttl_ms: None,
             },
             RegisterOp::Delete { .. } => Request::Delete {
                 key,

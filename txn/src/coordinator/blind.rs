@@ -32,7 +32,7 @@ use std::collections::BTreeSet;
 
 use zerodb_storage::Engine;
 
-use super::execute::{execute, RangeReads};
+use super::execute::{execute, RangeReads, ReadClocks};
 use super::txn::{is_blind, Phase, TxnRun};
 use crate::error::{ClientError, Refusal};
 use crate::membership::NodeId;
@@ -80,15 +80,22 @@ impl<E: Engine> TxnNode<E> {
             .keys()
             .map(|k| (k.clone(), None))
             .collect();
-        let done = execute(&run.ops, &nothing_read, &RangeReads::new(), commit)
-            .expect("puts and deletes cannot fail");
+        let done = execute(
+            &run.ops,
+            &nothing_read,
+            &ReadClocks::new(),
+            &RangeReads::new(),
+            commit,
+        )
+        .expect("puts and deletes cannot fail");
         let writes = done
             .writes
             .into_iter()
-            .map(|(key, value)| Write {
+            .map(|(key, staged)| Write {
                 partition: run.home.clone(),
                 key,
-                value,
+                value: staged.value,
+                expires_at_ms: staged.expires_at_ms,
             })
             .collect();
         Some(BlindPlan {

@@ -63,7 +63,7 @@ impl<E: Engine> TxnNode<E> {
         client: ClientId,
         op: Op,
     ) -> Result<(), ClientError> {
-        debug_assert!(matches!(op, Op::Put(..) | Op::Delete(_)));
+        debug_assert!(matches!(op, Op::Put(..) | Op::PutTtl(..) | Op::Delete(_)));
         let skey = op.key().storage_key();
         let Some(writes) = self.coord.combiner.keys.get(&skey) else {
             return self.lead_write(client, op, Vec::new());

@@ -54,6 +54,7 @@ impl<E: Engine> TxnNode<E> {
         client: ClientId,
         key: Key,
         value: Option<Vec<u8>>,
+        ttl_ms: Option<u64>,
         level: Level,
     ) -> Result<(), ClientError> {
         let view = &self.view;
@@ -86,9 +87,11 @@ impl<E: Engine> TxnNode<E> {
         }
         let policy = Some(view.policies.version_of(&key.namespace));
         let epoch = view.namespace_epoch(&key.namespace);
+        let version = ver(self.timestamp());
         let record = Versioned {
-            version: ver(self.timestamp()),
+            version,
             value,
+            expires_at_ms: ttl_ms.map(|ttl| version.physical_ms.saturating_add(ttl)),
         };
         let req = self.next_req();
         for (to, hint_for) in &sends {
@@ -216,7 +219,11 @@ impl<E: Engine> TxnNode<E> {
         if count >= op.needed && !op.answered {
             op.answered = true;
             let client = op.client;
-            let value = best.filter(|v| v.value.is_some());
+            // Tombstones and records whose TTL ran out (by this
+            // coordinator's clock: eventual reads promise no more) read as
+            // absent.
+            let now_ms = self.now_ms;
+            let value = best.filter(|v| v.value.is_some() && !v.expired_at(now_ms));
             self.reply(client, Response::Value(value));
         }
         if all {

@@ -13,9 +13,24 @@ use crate::types::{Ver, Versioned};
 pub(crate) struct Executed {
     /// One result per operation.
     pub(crate) results: Vec<OpResult>,
-    /// Final value per written storage key (`None`: delete).
-    pub(crate) writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Final write per written storage key.
+    pub(crate) writes: BTreeMap<Vec<u8>, Staged>,
 }
+
+/// The final write of one key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Staged {
+    /// New value (`None`: delete).
+    pub(crate) value: Option<Vec<u8>>,
+    /// Expiry of a value written with a TTL: the commit version's physical
+    /// time plus the TTL.
+    pub(crate) expires_at_ms: Option<u64>,
+}
+
+/// Per storage key read, the lowest clock (ms) among the replicas whose
+/// grants the reads came from: an `Assert(_, Expired)` holds only once
+/// every one of them had passed the record's expiry.
+pub(crate) type ReadClocks = BTreeMap<Vec<u8>, u64>;
 
 /// The records read under each range lock, by the index of the operation
 /// that asserts the range: storage key -> latest version and whether it is
@@ -30,10 +45,15 @@ pub(crate) type RangeReads = BTreeMap<usize, BTreeMap<Vec<u8>, (Ver, bool)>>;
 pub(crate) fn execute(
     ops: &[Op],
     reads: &BTreeMap<Vec<u8>, Option<Versioned>>,
+    clocks: &ReadClocks,
     ranges: &RangeReads,
     commit_version: Ver,
 ) -> Result<Executed, ClientError> {
-    let mut overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+    let mut overlay: BTreeMap<Vec<u8>, Staged> = BTreeMap::new();
+    let stage = |value: Option<Vec<u8>>| Staged {
+        value,
+        expires_at_ms: None,
+    };
     let mut results = Vec::with_capacity(ops.len());
     for (index, op) in ops.iter().enumerate() {
         if let Op::AssertRange(range) = op {
@@ -44,9 +64,10 @@ pub(crate) fn execute(
         }
         let skey = op.key().storage_key();
         let current: Option<Versioned> = match overlay.get(&skey) {
-            Some(value) => Some(Versioned {
+            Some(staged) => Some(Versioned {
                 version: commit_version,
-                value: value.clone(),
+                value: staged.value.clone(),
+                expires_at_ms: staged.expires_at_ms,
             }),
             None => reads.get(&skey).cloned().flatten(),
         };
@@ -55,11 +76,19 @@ pub(crate) fn execute(
         match op {
             Op::Get(_) => results.push(OpResult::Value(live)),
             Op::Put(_, value) => {
-                overlay.insert(skey, Some(value.clone()));
+                overlay.insert(skey, stage(Some(value.clone())));
+                results.push(OpResult::Written);
+            }
+            Op::PutTtl(_, value, ttl_ms) => {
+                let staged = Staged {
+                    value: Some(value.clone()),
+                    expires_at_ms: Some(commit_version.physical_ms.saturating_add(*ttl_ms)),
+                };
+                overlay.insert(skey, staged);
                 results.push(OpResult::Written);
             }
             Op::Delete(_) => {
-                overlay.insert(skey, None);
+                overlay.insert(skey, stage(None));
                 results.push(OpResult::Written);
             }
             Op::Incr(key, by) => {
@@ -71,11 +100,12 @@ pub(crate) fn execute(
                     .ok_or_else(|| ClientError::BadRequest {
                         reason: format!("incr of {key} by {by} overflows {old}"),
                     })?;
-                overlay.insert(skey, Some(encode_int(new)));
+                overlay.insert(skey, stage(Some(encode_int(new))));
                 results.push(OpResult::Int(new));
             }
             Op::Assert(key, condition) => {
-                if !holds(condition, live.as_ref()) {
+                let clock = clocks.get(&skey).copied().unwrap_or(0);
+                if !holds(condition, live.as_ref(), clock) {
                     return Err(ClientError::ConditionFailed {
                         key: key.clone(),
                         condition: condition.clone(),
@@ -100,7 +130,7 @@ pub(crate) fn execute(
 fn check_range(
     range: &RangeAssert,
     read: &BTreeMap<Vec<u8>, (Ver, bool)>,
-    overlay: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    overlay: &BTreeMap<Vec<u8>, Staged>,
     commit_version: Ver,
 ) -> Result<(), ClientError> {
     let start = range.start.storage_key();
@@ -110,8 +140,8 @@ fn check_range(
         .filter(|(_, (_, is_live))| *is_live)
         .map(|(k, (version, _))| (k.clone(), *version))
         .collect();
-    for (key, value) in overlay.range(start..end) {
-        match value {
+    for (key, staged) in overlay.range(start..end) {
+        match staged.value {
             Some(_) => live.insert(key.clone(), commit_version),
             None => live.remove(key),
         };
@@ -146,8 +176,11 @@ fn int_of(live: Option<&Versioned>) -> Option<i64> {
     }
 }
 
-fn holds(condition: &Condition, live: Option<&Versioned>) -> bool {
+/// Whether `condition` holds for `live`; `clock` is the lowest clock of
+/// the replicas the read came from (see [`ReadClocks`]).
+fn holds(condition: &Condition, live: Option<&Versioned>, clock: u64) -> bool {
     match condition {
+        Condition::Expired => live.is_some_and(|v| v.expired_at(clock)),
         Condition::Exists => live.is_some(),
         Condition::NotExists => live.is_none(),
         Condition::ValueEquals(want) => live.and_then(|v| v.value.as_ref()) == Some(want),
@@ -185,6 +218,7 @@ mod tests {
                     Some(Versioned {
                         version: ver(1),
                         value: Some(encode_int(*n)),
+                        expires_at_ms: None,
                     }),
                 )
             })
@@ -207,6 +241,7 @@ mod tests {
         let out = execute(
             &ops,
             &reads(&[("a", 50), ("b", 5)]),
+            &ReadClocks::new(),
             &RangeReads::new(),
             ver(9),
         )
@@ -215,7 +250,10 @@ mod tests {
         assert_eq!(out.results[2], OpResult::Int(35));
         assert_eq!(
             out.writes.get(&k("a").storage_key()),
-            Some(&Some(encode_int(20)))
+            Some(&Staged {
+                value: Some(encode_int(20)),
+                expires_at_ms: None
+            })
         );
     }
 
@@ -228,7 +266,14 @@ mod tests {
                 value: 100,
             },
         )];
-        let err = execute(&ops, &reads(&[("a", 50)]), &RangeReads::new(), ver(9)).unwrap_err();
+        let err = execute(
+            &ops,
+            &reads(&[("a", 50)]),
+            &ReadClocks::new(),
+            &RangeReads::new(),
+            ver(9),
+        )
+        .unwrap_err();
         match err {
             ClientError::ConditionFailed { key, found, .. } => {
                 assert_eq!(key, k("a"));
@@ -247,16 +292,24 @@ mod tests {
             Op::Assert(k("x"), Condition::NotExists),
             Op::Get(k("x")),
         ];
-        let out = execute(&ops, &BTreeMap::new(), &RangeReads::new(), ver(3)).unwrap();
+        let out = execute(
+            &ops,
+            &BTreeMap::new(),
+            &ReadClocks::new(),
+            &RangeReads::new(),
+            ver(3),
+        )
+        .unwrap();
         assert_eq!(
             out.results[1],
             OpResult::Value(Some(Versioned {
                 version: ver(3),
-                value: Some(b"v".to_vec())
+                value: Some(b"v".to_vec()),
+                expires_at_ms: None,
             }))
         );
         assert_eq!(out.results[4], OpResult::Value(None));
-        assert_eq!(out.writes.get(&k("x").storage_key()), Some(&None));
+        assert_eq!(out.writes[&k("x").storage_key()].value, None);
     }
 
     #[test]
@@ -265,6 +318,7 @@ mod tests {
         assert!(execute(
             &[Op::Assert(k("a"), Condition::VersionEquals(ver(1)))],
             &r,
+            &ReadClocks::new(),
             &RangeReads::new(),
             ver(5)
         )
@@ -272,6 +326,7 @@ mod tests {
         assert!(execute(
             &[Op::Assert(k("b"), Condition::VersionEquals(Ver::ZERO))],
             &r,
+            &ReadClocks::new(),
             &RangeReads::new(),
             ver(5)
         )
@@ -279,6 +334,7 @@ mod tests {
         assert!(execute(
             &[Op::Assert(k("a"), Condition::NotExists)],
             &r,
+            &ReadClocks::new(),
             &RangeReads::new(),
             ver(5)
         )
@@ -286,6 +342,7 @@ mod tests {
         assert!(execute(
             &[Op::Assert(k("a"), Condition::ValueEquals(encode_int(1)))],
             &r,
+            &ReadClocks::new(),
             &RangeReads::new(),
             ver(5)
         )
@@ -300,11 +357,90 @@ mod tests {
             Some(Versioned {
                 version: ver(1),
                 value: Some(b"hello".to_vec()),
+                expires_at_ms: None,
             }),
         );
         assert!(matches!(
-            execute(&[Op::Incr(k("a"), 1)], &r, &RangeReads::new(), ver(2)),
+            execute(
+                &[Op::Incr(k("a"), 1)],
+                &r,
+                &ReadClocks::new(),
+                &RangeReads::new(),
+                ver(2)
+            ),
             Err(ClientError::BadRequest { .. })
         ));
+    }
+}
+
+#[cfg(test)]
+mod ttl_tests {
+    use super::*;
+    use crate::types::Key;
+
+    fn k(id: &str) -> Key {
+        Key::new("ns", "db", "t", id)
+    }
+
+    fn at(ms: u64) -> Ver {
+        Ver {
+            physical_ms: ms,
+            logical: 0,
+            node: 1,
+        }
+    }
+
+    fn expiring(expires_at_ms: u64) -> BTreeMap<Vec<u8>, Option<Versioned>> {
+        let record = Versioned {
+            version: at(100),
+            value: Some(b"v".to_vec()),
+            expires_at_ms: Some(expires_at_ms),
+        };
+        BTreeMap::from([(k("a").storage_key(), Some(record))])
+    }
+
+    fn expired(reads: &BTreeMap<Vec<u8>, Option<Versioned>>, clock: u64) -> bool {
+        let clocks = ReadClocks::from([(k("a").storage_key(), clock)]);
+        let ops = [Op::Assert(k("a"), Condition::Expired), Op::Delete(k("a"))];
+        execute(&ops, reads, &clocks, &RangeReads::new(), at(5_000)).is_ok()
+    }
+
+    #[test]
+    fn a_ttl_write_expires_at_its_commit_time_plus_the_ttl() {
+        let ops = [Op::PutTtl(k("a"), b"v".to_vec(), 1_500), Op::Get(k("a"))];
+        let out = execute(
+            &ops,
+            &BTreeMap::new(),
+            &ReadClocks::new(),
+            &RangeReads::new(),
+            at(7_000),
+        )
+        .unwrap();
+        assert_eq!(out.writes[&k("a").storage_key()].expires_at_ms, Some(8_500));
+        let OpResult::Value(Some(read)) = &out.results[1] else {
+            panic!("the transaction reads its own write: {:?}", out.results[1]);
+        };
+        assert_eq!(read.expires_at_ms, Some(8_500));
+    }
+
+    #[test]
+    fn expired_holds_only_once_the_lowest_read_clock_passed_the_expiry() {
+        let reads = expiring(1_000);
+        assert!(!expired(&reads, 999), "one ms early: the record stays");
+        assert!(expired(&reads, 1_000));
+        assert!(expired(&reads, 4_000));
+        let never = BTreeMap::from([(
+            k("a").storage_key(),
+            Some(Versioned::new(at(100), Some(b"v".to_vec()))),
+        )]);
+        assert!(!expired(&never, u64::MAX), "no TTL: never expired");
+        assert!(
+            !expired(&BTreeMap::new(), u64::MAX),
+            "absent: nothing to expire"
+        );
+        assert!(
+            !expired(&reads, 0) && !expired(&reads, 500),
+            "no clock reported (0) or an early one: not expired"
+        );
     }
 }

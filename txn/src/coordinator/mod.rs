@@ -19,7 +19,7 @@ use crate::membership::{Consistency, NodeId, PartitionLevel};
 use crate::message::{RegisterStatus, ReqId};
 use crate::node::TxnNode;
 use crate::quorum::{Nay, Votes};
-use crate::request::{ClientId, Op, RangeAssert, Request, Response};
+use crate::request::{check_ttl, ClientId, Op, RangeAssert, Request, Response};
 use crate::types::{Key, PartitionId, TxnId};
 use crate::RANGE_ASSERT_RECORDS_MAX;
 
@@ -115,12 +115,27 @@ impl<E: Engine> TxnNode<E> {
                 .map(|op| op.key().clone())
                 .ok_or_else(|| bad("a transaction needs at least one operation"))?,
         };
+        if let Request::Put {
+            ttl_ms: Some(ttl), ..
+        } = &req
+        {
+            check_ttl(*ttl).map_err(|reason| bad(&reason))?;
+        }
         let view = &self.view;
         let consistency = view.policies.get(&first.namespace).consistency;
         match (consistency, req) {
             (Consistency::Strong, Request::Get { key, .. }) => self.start_strong_read(client, key),
-            (Consistency::Strong, Request::Put { key, value, .. }) => {
-                self.start_single_write(client, Op::Put(key, value))
+            (
+                Consistency::Strong,
+                Request::Put {
+                    key, value, ttl_ms, ..
+                },
+            ) => {
+                let op = match ttl_ms {
+                    Some(ttl) => Op::PutTtl(key, value, ttl),
+                    None => Op::Put(key, value),
+                };
+                self.start_single_write(client, op)
             }
             (Consistency::Strong, Request::Delete { key, .. }) => {
                 self.start_single_write(client, Op::Delete(key))
@@ -132,11 +147,17 @@ impl<E: Engine> TxnNode<E> {
             (Consistency::Eventual, Request::Get { key, level }) => {
                 self.start_eventual_read(client, key, level)
             }
-            (Consistency::Eventual, Request::Put { key, value, level }) => {
-                self.start_eventual_write(client, key, Some(value), level)
-            }
+            (
+                Consistency::Eventual,
+                Request::Put {
+                    key,
+                    value,
+                    level,
+                    ttl_ms,
+                },
+            ) => self.start_eventual_write(client, key, Some(value), ttl_ms, level),
             (Consistency::Eventual, Request::Delete { key, level }) => {
-                self.start_eventual_write(client, key, None, level)
+                self.start_eventual_write(client, key, None, None, level)
             }
             (Consistency::Eventual, Request::Txn { .. }) => Err(bad(&format!(
                 "namespace {} is eventual: transactions need a strong namespace",
@@ -160,6 +181,9 @@ impl<E: Engine> TxnNode<E> {
                     "key {} is in eventual namespace {ns}: a transaction may not span strong and eventual namespaces",
                     op.key()
                 )));
+            }
+            if let Op::PutTtl(_, _, ttl) = op {
+                check_ttl(*ttl).map_err(|reason| bad(&reason))?;
             }
             if let Op::AssertRange(range) = op {
                 check_range_assert(range, view.policies.get(ns).partition_level)?;

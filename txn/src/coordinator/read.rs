@@ -314,10 +314,7 @@ impl<E: Engine> TxnNode<E> {
                 targets.extend(view.replicas(p));
             }
             if let Some(w) = writes.iter().find(|w| w.key == read.skey) {
-                let v = Versioned {
-                    version: *version,
-                    value: w.value.clone(),
-                };
+                let v = w.at(*version);
                 if read.learned.as_ref().is_none_or(|l| l.version < v.version) {
                     read.learned = Some(v);
                 }

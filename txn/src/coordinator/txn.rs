@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use zerodb_storage::Engine;
 
-use super::execute::{execute, RangeReads};
+use super::execute::{execute, RangeReads, ReadClocks};
 use super::key_of;
 use crate::error::{ClientError, Refusal};
 use crate::membership::NodeId;
@@ -40,6 +40,8 @@ pub(crate) struct Granted {
     pub(crate) ranges: Vec<Vec<RangeEntry>>,
     /// The replica granted the locks itself (not from a copy).
     pub(crate) self_granted: bool,
+    /// The replica's clock when it read the values.
+    pub(crate) clock_ms: u64,
 }
 
 /// Grants so far, by replica.
@@ -449,13 +451,16 @@ impl<E: Engine> TxnNode<E> {
         // The latest value of a key is the highest version among the grants
         // of its partition's replicas (lock quorums intersect).
         let mut reads: BTreeMap<Vec<u8>, Option<Versioned>> = BTreeMap::new();
+        let mut clocks = ReadClocks::new();
         for (skey, partition) in &run.key_partition {
             let replicas = &run.partitions[partition];
             let mut best: Option<Versioned> = None;
+            let mut clock = u64::MAX;
             for node in replicas {
                 let Some(answer) = granted.get(node) else {
                     continue;
                 };
+                clock = clock.min(answer.clock_ms);
                 for (k, v) in &answer.values {
                     if k == skey {
                         if let Some(v) = v {
@@ -470,6 +475,7 @@ impl<E: Engine> TxnNode<E> {
                 self.hlc.observe(version(b.version));
             }
             reads.insert(skey.clone(), best);
+            clocks.insert(skey.clone(), clock);
         }
         let ranges = merge_ranges(run, granted);
         for records in ranges.values() {
@@ -478,7 +484,7 @@ impl<E: Engine> TxnNode<E> {
             }
         }
         let version = ver(self.timestamp());
-        match execute(&run.ops, &reads, &ranges, version) {
+        match execute(&run.ops, &reads, &clocks, &ranges, version) {
             Err(error) => {
                 self.abort_attempt(run);
                 self.reply(run.client, Response::Error(error));
@@ -488,10 +494,11 @@ impl<E: Engine> TxnNode<E> {
                 let writes = done
                     .writes
                     .into_iter()
-                    .map(|(key, value)| Write {
+                    .map(|(key, staged)| Write {
                         partition: run.key_partition[&key].clone(),
                         key,
-                        value,
+                        value: staged.value,
+                        expires_at_ms: staged.expires_at_ms,
                     })
                     .collect();
                 let value = Decision::Committed {
@@ -651,5 +658,5 @@ fn merge_ranges(run: &TxnRun, granted: &Grants) -> RangeReads {
 /// writes are known before anything is read (DESIGN.md 6.1).
 pub(super) fn is_blind(ops: &[Op]) -> bool {
     ops.iter()
-        .all(|op| matches!(op, Op::Put(..) | Op::Delete(_)))
+        .all(|op| matches!(op, Op::Put(..) | Op::PutTtl(..) | Op::Delete(_)))
 }

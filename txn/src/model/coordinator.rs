@@ -187,6 +187,7 @@ impl Coordinator {
                 partition: view.partition_of(k),
                 key: k.storage_key(),
                 value: Some(format!("{}.{}", self.node.0, self.attempt).into_bytes()),
+                expires_at_ms: None,
             })
             .collect()
     }

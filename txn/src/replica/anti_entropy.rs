@@ -25,8 +25,8 @@
 //! Cost: every step scans the node's eventual data (strong namespaces are
 //! skipped with one seek each); there is no incrementally maintained tree.
 
-use crate::types::ver;
 use crate::types::version;
+use crate::types::versioned;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
@@ -67,11 +67,16 @@ fn leaf_of(key: &[u8]) -> u16 {
     (xxh3_64(key) >> 48) as u16
 }
 
+/// The hash of one record: its key, version and whether it is a delete. A
+/// record written with a TTL hashes the same whether or not this replica
+/// swept it into a tombstone yet (the sweeper keeps its version and
+/// expiry): versions are unique per write, so both forms are one write.
 fn entry_hash(key: &[u8], record: &Record) -> u64 {
     let mut bytes = Vec::with_capacity(key.len() + 17);
     bytes.extend_from_slice(key);
     bytes.extend_from_slice(&record.version.to_bytes());
-    bytes.push(u8::from(record.value.is_none()));
+    let deleted = record.value.is_none() && record.expires_at_ms.is_none();
+    bytes.push(u8::from(deleted));
     xxh3_64(&bytes)
 }
 
@@ -225,13 +230,7 @@ impl<E: Engine> TxnNode<E> {
                 return;
             }
             bytes += size;
-            out.push((
-                key.to_vec(),
-                Versioned {
-                    version: ver(record.version),
-                    value: record.value.clone(),
-                },
-            ));
+            out.push((key.to_vec(), versioned(record.clone())));
         });
         out
     }

@@ -38,6 +38,7 @@ fn blind_prepare(ms: u64, version_ms: u64) -> LockRecord {
                 partition: strong_partition(),
                 key: key.key,
                 value: Some(b"v".to_vec()),
+                expires_at_ms: None,
             }],
         }),
         copied: false,
@@ -58,7 +59,14 @@ fn voting_after_copying(lock: &LockRecord, stored_ms: Option<u64>) -> TxnNode<Me
                 node: 3,
             });
             let value = Some(b"old".to_vec());
-            (lock_key("k").key, Versioned { version, value })
+            (
+                lock_key("k").key,
+                Versioned {
+                    version,
+                    value,
+                    expires_at_ms: None,
+                },
+            )
         })
         .into_iter()
         .collect();

@@ -1,9 +1,9 @@
 //! Data at a replica: the version rule, reads, stores (read repair and
 //! eventual writes) and hinted handoff.
 
-use crate::types::ver;
 use crate::types::version;
-use zerodb_storage::{Direction, Engine, Record, ScanRange, Space, StorageError, WriteBatch};
+use crate::types::versioned;
+use zerodb_storage::{Direction, Engine, ScanRange, Space, StorageError, WriteBatch};
 
 use super::{keys, system_record};
 use crate::codec;
@@ -30,15 +30,7 @@ impl<E: Engine> TxnNode<E> {
         if current.is_some_and(|c| c.version >= version(record.version)) {
             return Ok(false);
         }
-        batch.put(
-            Space::Data,
-            key.to_vec(),
-            Record {
-                version: version(record.version),
-                value: record.value.clone(),
-                expires_at_ms: None,
-            },
-        );
+        batch.put(Space::Data, key.to_vec(), crate::types::record(record));
         Ok(true)
     }
 
@@ -55,10 +47,7 @@ impl<E: Engine> TxnNode<E> {
             return;
         }
         let value = match self.engine.get(Space::Data, &key) {
-            Ok(r) => r.map(|r| Versioned {
-                version: ver(r.version),
-                value: r.value,
-            }),
+            Ok(r) => r.map(versioned),
             Err(e) => {
                 self.send(
                     from,

@@ -9,7 +9,7 @@ use crate::codec;
 use crate::error::Refusal;
 use crate::message::Message;
 use crate::node::TxnNode;
-use crate::types::{Attempt, Decision, PartitionId, TxnId, Versioned};
+use crate::types::{Attempt, Decision, PartitionId, TxnId};
 
 impl<E: Engine> TxnNode<E> {
     /// Learns the decision of `(txn, attempt)`: records it in the register
@@ -64,10 +64,7 @@ impl<E: Engine> TxnNode<E> {
         {
             for w in writes {
                 if self.is_replica_of(&w.partition) {
-                    let record = Versioned {
-                        version: *version,
-                        value: w.value.clone(),
-                    };
+                    let record = w.at(*version);
                     self.put_if_newer(&mut batch, &w.key, &record)?;
                 }
             }

@@ -4,7 +4,7 @@
 
 use std::ops::Bound;
 
-use zerodb_storage::{Direction, Engine, Record, ScanRange, Space, StorageError, WriteBatch};
+use zerodb_storage::{Direction, Engine, ScanRange, Space, StorageError, WriteBatch};
 
 use super::{keys, system_record, Finished, LockRecord};
 use crate::codec;
@@ -484,6 +484,7 @@ impl<E: Engine> TxnNode<E> {
                     values,
                     ranges,
                     self_granted,
+                    clock_ms: self.now_ms,
                 },
             ),
             Err(reason) => self.refuse(from, req, reason),
@@ -498,10 +499,7 @@ impl<E: Engine> TxnNode<E> {
         req: &LockRead,
     ) -> Result<(Vec<(Vec<u8>, Option<Versioned>)>, Vec<Vec<RangeEntry>>), Refusal> {
         let storage = |e: StorageError| Refusal::Storage(e.to_string());
-        let versioned = |r: Record| Versioned {
-            version: ver(r.version),
-            value: r.value,
-        };
+        let versioned = crate::types::versioned;
         let mut values = Vec::with_capacity(req.keys.len());
         // A blind prepare's coordinator reads nothing: its writes and
         // version are fixed (the version was checked against the stored

@@ -50,6 +50,7 @@ fn commit(id: &str, value: Option<&[u8]>) -> Decision {
             },
             key: skey(id),
             value: value.map(<[u8]>::to_vec),
+            expires_at_ms: None,
         }],
         participants: vec![PartitionId {
             namespace: "ns".into(),

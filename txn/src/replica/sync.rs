@@ -17,7 +17,7 @@ use crate::codec;
 use crate::membership::{quorum, NodeId};
 use crate::message::Message;
 use crate::node::{ReplicaStatus, TxnNode};
-use crate::types::{TxnId, Versioned};
+use crate::types::{versioned, TxnId, Versioned};
 use crate::watermark::RELEASED_KEY;
 
 /// Copy progress from one peer.
@@ -169,15 +169,7 @@ impl<E: Engine> TxnNode<E> {
                     )
                     || k.as_slice() == RELEASED_KEY
             })
-            .map(|(k, r)| {
-                (
-                    k,
-                    Versioned {
-                        version: ver(r.version),
-                        value: r.value,
-                    },
-                )
-            })
+            .map(|(k, r)| (k, versioned(r)))
             .collect();
         self.send(
             from,

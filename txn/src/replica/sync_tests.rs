@@ -45,6 +45,7 @@ fn system_entry(key: Vec<u8>, bytes: Vec<u8>) -> (Vec<u8>, Versioned) {
         Versioned {
             version: Ver::ZERO,
             value: Some(bytes),
+            expires_at_ms: None,
         },
     )
 }
@@ -430,6 +431,7 @@ fn a_commit_applied_during_the_copy_is_never_missed_by_both_data_and_locks() {
                 partition,
                 key: k.clone(),
                 value: Some(b"new".to_vec()),
+                expires_at_ms: None,
             }],
             participants: vec![],
         },
