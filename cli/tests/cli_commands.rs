@@ -96,6 +96,42 @@ fn dev_serves_the_command_line_and_stops_on_sigterm() {
     assert_eq!(code, Some(0));
     assert!(json.contains("\"value\":\"v\""), "{json}");
 
+    // A TTL: the record carries its expiry, and the sweep deletes it
+    // (strong namespace: once a quorum of replica clocks passed it).
+    assert_eq!(
+        client(&["put", "session", "t", "--ttl", "1500ms"]).0,
+        Some(0)
+    );
+    let (code, json) = client(&["--json", "get", "session"]);
+    assert_eq!(code, Some(0), "{json}");
+    let found: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let expires_at = found["expires_at_ms"].as_u64().expect("an expiry");
+    assert!(
+        expires_at > now_ms && expires_at <= now_ms + 1_500,
+        "{json}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while client(&["get", "session"]).0 == Some(0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the record outlived its TTL by 15 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let output = zerodb()
+        .arg("--dir")
+        .arg(&dir)
+        .args(["put", "k", "v", "--ttl", "5y"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("unknown unit \"y\""), "{stderr}");
+
     // Space figures of one node's engine (`admin` asks the first seed):
     // after a checkpoint its data file holds the superblocks, the pages in
     // use and the free pages, and the text names them.
