@@ -61,7 +61,7 @@ pub enum ClientCommand {
         limit: u32,
     },
     /// Run a transaction, e.g. 'get a; assert b == "x"; put c 1; incr d 5'.
-    /// Operations: get K, put K V, del K, incr K N, assert K exists|missing|== V|!= N|< N|<= N|> N|>= N.
+    /// Operations: get K, put K V [ttl 30m], del K, incr K N, assert K exists|missing|== V|!= N|< N|<= N|> N|>= N.
     Txn {
         /// The transaction in the text form (or JSON with --input-json).
         text: String,
@@ -532,6 +532,10 @@ fn print_info(info: &InfoReport, out: Output) {
         info.committed, info.aborted, info.in_flight, info.locks_held
     );
     println!(
+        "expiry: {} passes; {} eventual records swept into tombstones, {} strong records deleted",
+        info.expiry_passes, info.expired_tombstoned, info.expiring_deletes_committed
+    );
+    println!(
         "batches synced: {} for {} inputs",
         info.batches_synced, info.inputs_handled
     );
@@ -600,6 +604,8 @@ impl serde::Serialize for InfoJson<'_> {
             "garbage_bytes": i.garbage_bytes,
             "recent_latency_p50_us": i.recent_latency_p50_us,
             "recent_latency_p99_us": i.recent_latency_p99_us,
+            "expiry_passes": i.expiry_passes, "expired_tombstoned": i.expired_tombstoned,
+            "expiring_deletes_committed": i.expiring_deletes_committed,
         })
         .serialize(serializer)
     }

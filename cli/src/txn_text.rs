@@ -6,6 +6,7 @@
 //! ```text
 //! get a; assert b == "x"; put c 1; incr d 5; del e
 //! assert k exists | missing | == "bytes" | == 5 | != 5 | < 5 | <= 5 | > 5 | >= 5
+//! put session token ttl 30m
 //! ```
 //!
 //! A quoted right-hand side of `==` compares bytes; an unquoted integer
@@ -13,7 +14,8 @@
 //!
 //! JSON: `[{"op":"get","key":"a"}, {"op":"put","key":"c","value":"1"},
 //! {"op":"incr","key":"d","by":5}, {"op":"del","key":"e"},
-//! {"op":"assert","key":"b","cond":"==","value":"x"}]`
+//! {"op":"assert","key":"b","cond":"==","value":"x"},
+//! {"op":"put","key":"s","value":"t","ttl":"30m"}]`
 //! (`cond`: `exists`, `missing`, `==` with a string value compares bytes,
 //! comparisons with a number `value` compare integers).
 
@@ -127,11 +129,24 @@ fn statement(words: &[Word], space: &KeySpace) -> Result<Op, String> {
             Ok(Op::Get(space.key(&args[0].text)))
         }
         "put" | "set" => {
-            arity(2, "put KEY VALUE")?;
-            Ok(Op::Put(
-                space.key(&args[0].text),
-                args[1].text.as_bytes().to_vec(),
-            ))
+            let usage = "put KEY VALUE [ttl DURATION]";
+            let put =
+                |key: &Word, value: &Word| (space.key(&key.text), value.text.as_bytes().to_vec());
+            match &args[..] {
+                [key, value] => {
+                    let (key, value) = put(key, value);
+                    Ok(Op::Put(key, value))
+                }
+                [key, value, word, ttl]
+                    if word.text.eq_ignore_ascii_case("ttl") && !word.quoted =>
+                {
+                    let (key, value) = put(key, value);
+                    Ok(Op::PutTtl(key, value, crate::ttl::parse_ttl(&ttl.text)?))
+                }
+                _ => Err(format!(
+                    "`{verb}` takes 2 arguments, or 4 with a TTL: {usage}"
+                )),
+            }
         }
         "del" | "delete" => {
             arity(1, "del KEY")?;
@@ -206,7 +221,18 @@ pub fn parse_json(text: &str, space: &KeySpace) -> Result<Vec<Op>, String> {
         let key = space.key(text("key")?);
         let op = match text("op")? {
             "get" => Op::Get(key),
-            "put" | "set" => Op::Put(key, text("value")?.as_bytes().to_vec()),
+            "put" | "set" => {
+                let value = text("value")?.as_bytes().to_vec();
+                match field("ttl") {
+                    None => Op::Put(key, value),
+                    Some(_) => Op::PutTtl(
+                        key,
+                        value,
+                        crate::ttl::parse_ttl(text("ttl")?)
+                            .map_err(|error| format!("operation {index}: {error}"))?,
+                    ),
+                }
+            }
             "del" | "delete" => Op::Delete(key),
             "incr" => Op::Incr(
                 key,
@@ -259,6 +285,23 @@ mod tests {
             database: "d".into(),
             table: "t".into(),
         }
+    }
+
+    #[test]
+    fn a_put_may_carry_a_ttl_in_both_forms() {
+        let k = |id: &str| space().key(id);
+        let want = vec![Op::PutTtl(k("s"), b"t".to_vec(), 1_800_000)];
+        assert_eq!(parse_text("put s t ttl 30m", &space()).unwrap(), want);
+        let json = r#"[{"op":"put","key":"s","value":"t","ttl":"30m"}]"#;
+        assert_eq!(parse_json(json, &space()).unwrap(), want);
+        let error = parse_text("put s t ttl 5y", &space()).unwrap_err();
+        assert!(error.contains("unknown unit"), "{error}");
+        let error = parse_text("put s", &space()).unwrap_err();
+        assert!(error.contains("put KEY VALUE [ttl DURATION]"), "{error}");
+        let error = parse_text("put s t for 5s", &space()).unwrap_err();
+        assert!(error.contains("4 with a TTL"), "{error}");
+        let error = parse_json(r#"[{"op":"put","key":"s","value":"t","ttl":5}]"#, &space());
+        assert!(error.unwrap_err().contains("`ttl` must be a string"));
     }
 
     #[test]

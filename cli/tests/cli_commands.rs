@@ -160,6 +160,7 @@ fn dev_serves_the_command_line_and_stops_on_sigterm() {
         figure("recent_latency_p50_us") <= figure("recent_latency_p99_us"),
         "{json}"
     );
+    assert!(figure("expiry_passes") > 0, "the sweep runs: {json}");
     let (code, text) = admin(&["admin", "info"]);
     assert_eq!(code, Some(0), "{text}");
     assert!(

@@ -333,6 +333,13 @@ pub struct InfoReport {
     /// 99th percentile request latency of the last 10 to 20 s,
     /// microseconds (0: no request in that time).
     pub recent_latency_p99_us: u64,
+    /// Passes of the expiry sweep over this node's data finished.
+    pub expiry_passes: u64,
+    /// Eventual records whose TTL ran out that this node swept into
+    /// tombstones.
+    pub expired_tombstoned: u64,
+    /// Expiring deletes of strong records this node committed.
+    pub expiring_deletes_committed: u64,
 }
 
 /// The result of validating the storage engine.

@@ -195,6 +195,7 @@ impl EventLoop {
         let now = self.clock.now_ms();
         let stats = self.core.engine_stats();
         let tally = self.core.tally();
+        let expiry = self.core.expiry_tally();
         let status = self.core.status(now);
         let up = status.members.iter().filter(|member| member.up).count() as u32;
         InfoReport {
@@ -231,6 +232,9 @@ impl EventLoop {
             garbage_bytes: stats.garbage_bytes,
             recent_latency_p50_us: self.latency.recent(0.5, Instant::now()),
             recent_latency_p99_us: self.latency.recent(0.99, Instant::now()),
+            expiry_passes: expiry.passes,
+            expired_tombstoned: expiry.tombstoned,
+            expiring_deletes_committed: expiry.deletes_committed,
         }
     }
 }
