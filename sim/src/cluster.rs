@@ -170,9 +170,25 @@ pub struct NodeSlot<D: SimDisk> {
     pub(crate) batch_scheduled: bool,
     /// Whether the node is syncing a batch (inputs wait in the inbox).
     pub(crate) syncing: bool,
+    /// The highest reading of its clock any of its lives was given.
+    pub(crate) clock_high_ms: u64,
 }
 
 impl<D: SimDisk> NodeSlot<D> {
+    /// The node's clock at true time `now_us`, as handed to its core
+    /// (remembered in [`NodeSlot::clock_high`]).
+    pub(crate) fn read_clock(&mut self, now_us: Micros) -> u64 {
+        let now_ms = self.clock.now_ms(now_us);
+        self.clock_high_ms = self.clock_high_ms.max(now_ms);
+        now_ms
+    }
+
+    /// The highest clock reading the node was handed so far: every clock a
+    /// replica reported (a grant's `clock_ms`) is at most this.
+    pub fn clock_high(&self) -> u64 {
+        self.clock_high_ms
+    }
+
     /// True when the node is running.
     pub fn is_up(&self) -> bool {
         self.node.is_some()
@@ -346,6 +362,7 @@ impl<D: SimDisk> Cluster<D> {
                 inbox: Vec::new(),
                 batch_scheduled: false,
                 syncing: false,
+                clock_high_ms: 0,
             });
         }
         // Every slot exists before the first node sends to its peers.
@@ -526,7 +543,7 @@ impl<D: SimDisk> Cluster<D> {
                         node.txn().watermark_report()
                     );
                 }
-                let outputs = node.start(slot.clock.now_ms(now_us));
+                let outputs = node.start(slot.read_clock(now_us));
                 slot.node = Some(node);
                 self.publish_down_set();
                 self.begin_sync(index, outputs);
@@ -550,7 +567,7 @@ impl<D: SimDisk> Cluster<D> {
         let down = self.down_set();
         let now_us = self.now_us;
         for slot in &mut self.nodes {
-            let now_ms = slot.clock.now_ms(now_us);
+            let now_ms = slot.read_clock(now_us);
             if let Some(node) = slot.node.as_mut() {
                 node.override_down(now_ms, Some(down.clone()));
             }

@@ -176,7 +176,7 @@ impl<D: SimDisk> Cluster<D> {
         }
         let rest = slot.inbox.split_off(slot.inbox.len().min(BATCH_INPUTS_MAX));
         let inbound = std::mem::replace(&mut slot.inbox, rest);
-        let now_ms = slot.clock.now_ms(now_us);
+        let now_ms = slot.read_clock(now_us);
         // A timer that waited in the inbox for a sync may meet a clock that
         // jumped back meanwhile: the core is handed a timer only once its
         // clock reads the timer's time (a core that re-arms only after its

@@ -26,6 +26,7 @@ use crate::workload::mixed_ns::MixedNsWorkload;
 use crate::workload::ranges::{ranges_policy, RangesWorkload, GROUPS, RANGES_NAMESPACE};
 use crate::workload::register::RegisterWorkload;
 use crate::workload::scans::WRONG_ANSWER;
+use crate::workload::ttl::TtlWorkload;
 use crate::workload::{
     Answer, Call, OutcomeCounts, Workload, WorkloadKind, ADMIN, EVENTUAL_NAMESPACE,
     STRONG_NAMESPACE,
@@ -217,6 +218,7 @@ fn options(config: &RunConfig) -> TxnOptions {
         unsafe_fast_path_on_quorum: switches.fast_path_on_quorum,
         unsafe_read_skips_blind_prepare: switches.read_skips_blind_prepare,
         unsafe_drop_expired_prepares: switches.drop_expired_prepares,
+        unsafe_expire_on_coordinator_clock: switches.expire_on_coordinator_clock,
         watermark_ms: WATERMARK_MS,
         watermark_margin_ms: WATERMARK_MARGIN_MS,
         ..TxnOptions::default()
@@ -248,6 +250,7 @@ fn workload(config: &RunConfig, rng: &mut StdRng) -> Box<dyn Workload> {
         WorkloadKind::Graph => {
             Box::new(GraphWorkload::new(config.unsafe_switches.skip_edge_cascade))
         }
+        WorkloadKind::Ttl => Box::new(TtlWorkload::new(STRONG_NAMESPACE, config.rf / 2 + 1)),
     }
 }
 
@@ -482,18 +485,22 @@ pub fn run_on<D: SimDisk>(config: &RunConfig) -> RunSummary {
                         }
                     }
                 },
-                Some(process) => match workload.complete(process, now, answer) {
-                    Some(follow_up) => {
-                        let caller = workload.caller(process);
-                        clients.issue(&mut cluster, process, caller, Call::Data(follow_up))
+                Some(process) => {
+                    let highs: Vec<u64> = cluster.nodes.iter().map(|n| n.clock_high()).collect();
+                    workload.observe_clocks(&highs);
+                    match workload.complete(process, now, answer) {
+                        Some(follow_up) => {
+                            let caller = workload.caller(process);
+                            clients.issue(&mut cluster, process, caller, Call::Data(follow_up))
+                        }
+                        None => {
+                            let think = clients.rng.random_range(0..THINK_US_MAX);
+                            cluster
+                                .queue
+                                .push(now + think, SimEvent::ClientWake { process: process.0 });
+                        }
                     }
-                    None => {
-                        let think = clients.rng.random_range(0..THINK_US_MAX);
-                        cluster
-                            .queue
-                            .push(now + think, SimEvent::ClientWake { process: process.0 });
-                    }
-                },
+                }
                 None => {}
             }
         }

@@ -45,6 +45,9 @@ pub struct UnsafeSwitches {
     /// A replica drops a prepare whose lease expired, without an outcome
     /// (I4).
     pub drop_expired_prepares: bool,
+    /// A strong record's expiry is judged by the coordinator's clock alone
+    /// (DESIGN.md 6.3).
+    pub expire_on_coordinator_clock: bool,
     /// zeroql deletes a vertex without its edges (the graph workload's
     /// statements; `Session::unsafe_skip_edge_cascade`).
     pub skip_edge_cascade: bool,
@@ -93,6 +96,10 @@ impl UnsafeSwitches {
             (
                 self.drop_expired_prepares,
                 " --unsafe-drop-expired-prepares",
+            ),
+            (
+                self.expire_on_coordinator_clock,
+                " --unsafe-expire-on-coordinator-clock",
             ),
             (self.skip_edge_cascade, " --unsafe-skip-edge-cascade"),
         ] {

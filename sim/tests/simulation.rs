@@ -39,6 +39,7 @@ fn same_seed_gives_the_same_history() {
         WorkloadKind::Ranges,
         WorkloadKind::Documents,
         WorkloadKind::Graph,
+        WorkloadKind::Ttl,
     ] {
         let config = config(42, workload, FaultLevel::Heavy, 150);
         let first = run(&config);
@@ -403,4 +404,38 @@ fn a_read_that_skips_a_blind_prepare_is_caught() {
         ..UnsafeSwitches::default()
     };
     broken_switch_is_caught(switches, WorkloadKind::Register, 10, "linearizability");
+}
+
+/// TTLs: under heavy faults no strong record is deleted before a quorum of
+/// clocks passed its expiry, and the sweep does delete records within the
+/// runs (absent reads are in the histories).
+#[test]
+fn ttl_records_expire_never_early_and_do_expire() {
+    let mut deleted = 0;
+    for seed in 0..10 {
+        let config = RunConfig {
+            keep_history: true,
+            ..config(seed, WorkloadKind::Ttl, FaultLevel::Heavy, 300)
+        };
+        let summary = run(&config);
+        assert_clean(&config, &summary);
+        let history = summary.history.unwrap_or_default();
+        deleted += history.matches("present: false").count();
+    }
+    assert!(
+        deleted >= 20,
+        "only {deleted} reads saw an expired key gone"
+    );
+}
+
+/// DESIGN.md 6.3 broken: the coordinator judges a strong record's expiry by
+/// its own clock, so a node whose clock runs ahead deletes it early (29 of
+/// heavy ttl seeds 0 to 59 are caught).
+#[test]
+fn expiry_by_the_coordinator_clock_alone_is_caught() {
+    let switches = UnsafeSwitches {
+        expire_on_coordinator_clock: true,
+        ..UnsafeSwitches::default()
+    };
+    broken_switch_is_caught(switches, WorkloadKind::Ttl, 1, "ttl");
 }

@@ -113,6 +113,11 @@ pub struct TxnOptions {
     /// marker, instead of terminating it through the register (breaks I4).
     /// Never set in production.
     pub unsafe_drop_expired_prepares: bool,
+    /// Checker validation only: `Assert(_, Expired)` is judged by the
+    /// coordinator's own clock instead of the lowest clock of the replicas
+    /// it read from, so one clock ahead deletes a strong record early
+    /// (DESIGN.md 6.3). Never set in production.
+    pub unsafe_expire_on_coordinator_clock: bool,
 }
 
 impl Default for TxnOptions {
@@ -150,6 +155,7 @@ impl Default for TxnOptions {
             unsafe_fast_path_on_quorum: false,
             unsafe_read_skips_blind_prepare: false,
             unsafe_drop_expired_prepares: false,
+            unsafe_expire_on_coordinator_clock: false,
         }
     }
 }

@@ -125,6 +125,11 @@ struct Args {
     /// without an outcome instead of terminating it (breaks I4).
     #[arg(long)]
     unsafe_drop_expired_prepares: bool,
+    /// Test only: a strong record's expiry is judged by the coordinator's
+    /// clock alone, not the lowest clock of the replicas read (caught by
+    /// the ttl workload).
+    #[arg(long)]
+    unsafe_expire_on_coordinator_clock: bool,
     /// Test only: zeroql deletes a vertex without its edges, leaving them
     /// and their adjacency entries behind (caught by the graph workload).
     #[arg(long)]
@@ -181,6 +186,7 @@ fn main() -> ExitCode {
             fast_path_on_quorum: args.unsafe_fast_path_on_quorum,
             read_skips_blind_prepare: args.unsafe_read_skips_blind_prepare,
             drop_expired_prepares: args.unsafe_drop_expired_prepares,
+            expire_on_coordinator_clock: args.unsafe_expire_on_coordinator_clock,
             skip_edge_cascade: args.unsafe_skip_edge_cascade,
         },
         keep_history: args.history,

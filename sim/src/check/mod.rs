@@ -13,6 +13,7 @@ pub mod ranges;
 pub mod register;
 pub mod rest;
 pub mod scan;
+pub mod ttl;
 
 /// A history the checkers cannot interpret (a bug in the recorder, not an
 /// anomaly of the system under test).

@@ -13,6 +13,7 @@ pub mod query_core;
 pub mod ranges;
 pub mod register;
 pub mod scans;
+pub mod ttl;
 
 use std::collections::BTreeSet;
 
@@ -82,6 +83,10 @@ pub enum WorkloadKind {
     /// loop, checked for edges with both ends and both adjacency entries
     /// and traversals that agree with acknowledged writes.
     Graph,
+    /// Strong writes with short TTLs, each read until the expiry sweep
+    /// deleted it, checked against the nodes' clocks (a record is never
+    /// deleted before a quorum of clocks passed its expiry).
+    Ttl,
 }
 
 impl WorkloadKind {
@@ -95,6 +100,7 @@ impl WorkloadKind {
             WorkloadKind::Ranges => "ranges",
             WorkloadKind::Documents => "documents",
             WorkloadKind::Graph => "graph",
+            WorkloadKind::Ttl => "ttl",
         }
     }
 }
@@ -111,8 +117,9 @@ impl std::str::FromStr for WorkloadKind {
             "ranges" => Ok(WorkloadKind::Ranges),
             "documents" => Ok(WorkloadKind::Documents),
             "graph" => Ok(WorkloadKind::Graph),
+            "ttl" => Ok(WorkloadKind::Ttl),
             other => Err(format!(
-                "unknown workload {other:?}; use register, append, bank, mixed-ns, ranges, documents or graph"
+                "unknown workload {other:?}; use register, append, bank, mixed-ns, ranges, documents, graph or ttl"
             )),
         }
     }
@@ -143,6 +150,10 @@ pub trait Workload {
     /// The answer to `process`'s outstanding request. Returns a follow-up
     /// request to send at once (the next step of a multi-step operation).
     fn complete(&mut self, process: ProcessId, now_us: Micros, answer: Answer) -> Option<Request>;
+
+    /// Every node's highest clock reading so far, handed over just before
+    /// each [`Workload::complete`] (for checkers that judge expiry times).
+    fn observe_clocks(&mut self, _clock_highs: &[u64]) {}
 
     /// Operations recorded so far (the run stops issuing at its target).
     fn recorded(&self) -> usize;

@@ -475,6 +475,9 @@ impl<E: Engine> TxnNode<E> {
                 self.hlc.observe(version(b.version));
             }
             reads.insert(skey.clone(), best);
+            if self.options.unsafe_expire_on_coordinator_clock {
+                clock = self.now_ms;
+            }
             clocks.insert(skey.clone(), clock);
         }
         let ranges = merge_ranges(run, granted);
