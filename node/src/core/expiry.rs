@@ -161,7 +161,14 @@ impl<E: Engine> NodeCore<E> {
             let Ok(rk) = RecordKey::decode(&skey) else {
                 continue;
             };
-            if rk.namespace == SYSTEM_NAMESPACE {
+            // The system namespace's records carry no TTL; a namespace
+            // the catalog does not hold (dropped: the purge removes it)
+            // is left alone.
+            let known = self
+                .metadata
+                .catalog()
+                .is_some_and(|catalog| catalog.policy(&rk.namespace).is_some());
+            if rk.namespace == SYSTEM_NAMESPACE || !known {
                 continue;
             }
             match self.policies.get(&rk.namespace).consistency {
