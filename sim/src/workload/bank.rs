@@ -122,11 +122,7 @@ impl BankWorkload {
                 }
                 Outcome::Ok(BankResult::Balances(balances))
             }
-            (op, answer) => {
-                self.protocol_errors
-                    .push(format!("{op:?} answered by {answer:?}"));
-                Outcome::Info("unexpected response".to_string())
-            }
+            (op, answer) => super::unexpected(&mut self.protocol_errors, op, answer),
         }
     }
 }

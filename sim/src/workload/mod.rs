@@ -279,6 +279,17 @@ pub fn failure_outcome<R>(answer: &Answer) -> Option<Outcome<R>> {
     }
 }
 
+/// The outcome of an answer that does not fit its request: a protocol
+/// error, recorded in `errors`, and an indeterminate outcome.
+pub fn unexpected<R>(
+    errors: &mut Vec<String>,
+    op: &impl std::fmt::Debug,
+    answer: &impl std::fmt::Debug,
+) -> Outcome<R> {
+    errors.push(format!("{op:?} answered by {answer:?}"));
+    Outcome::Info("unexpected response".to_string())
+}
+
 /// One operation per line, numbered by history index.
 pub fn render<T: std::fmt::Debug>(history: &[T]) -> String {
     let mut text = String::new();

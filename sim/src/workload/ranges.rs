@@ -321,11 +321,7 @@ impl RangesWorkload {
                 }
                 Outcome::Ok(())
             }
-            (op, response) => {
-                self.protocol_errors
-                    .push(format!("{op:?} answered by {response:?}"));
-                Outcome::Info("unexpected response".to_string())
-            }
+            (op, response) => super::unexpected(&mut self.protocol_errors, op, response),
         }
     }
 

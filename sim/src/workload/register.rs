@@ -196,11 +196,7 @@ impl RegisterWorkload {
             (RegisterOp::Cas { .. }, Response::Committed { .. }) => {
                 Outcome::Ok(RegisterResult::Swapped(true))
             }
-            (op, response) => {
-                self.protocol_errors
-                    .push(format!("{op:?} answered by {response:?}"));
-                Outcome::Info("unexpected response".to_string())
-            }
+            (op, response) => super::unexpected(&mut self.protocol_errors, op, response),
         }
     }
 }

@@ -85,11 +85,7 @@ impl TtlWorkload {
                     clock_highs: self.clock_highs.clone(),
                 })
             }
-            (op, answer) => {
-                self.protocol_errors
-                    .push(format!("{op:?} answered by {answer:?}"));
-                Outcome::Info("unexpected response".to_string())
-            }
+            (op, answer) => super::unexpected(&mut self.protocol_errors, op, answer),
         }
     }
 }
