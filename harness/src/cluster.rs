@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use crate::net::{node_address, node_namespace};
+use crate::ttl::ClockBook;
 use crate::HarnessError;
 
 /// The QUIC port every node listens on (each in its own namespace).
@@ -60,6 +61,7 @@ pub struct Cluster {
     dir: PathBuf,
     nodes: Vec<Node>,
     faketime: Option<PathBuf>,
+    clock_book: ClockBook,
 }
 
 impl Cluster {
@@ -126,6 +128,7 @@ impl Cluster {
                 })
                 .collect(),
             faketime: libfaketime(),
+            clock_book: ClockBook::new(nodes),
         })
     }
 
@@ -140,6 +143,12 @@ impl Cluster {
     /// The folder with certificates, configurations, data and logs.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The largest clock offset each node has run with (shared: it follows
+    /// later restarts).
+    pub fn clock_book(&self) -> ClockBook {
+        self.clock_book.clone()
     }
 
     /// Whether clock offsets can be applied (libfaketime is installed).
@@ -190,6 +199,7 @@ impl Cluster {
         let child = command
             .spawn()
             .map_err(|e| HarnessError::Setup(format!("cannot start node n{id}: {e}")))?;
+        self.clock_book.started(id, clock_offset_s);
         let node = self.node(id);
         node.child = Some(child);
         node.paused = false;

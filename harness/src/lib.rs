@@ -21,6 +21,7 @@ pub mod nemesis;
 pub mod net;
 pub mod ranges;
 pub mod run;
+pub mod ttl;
 pub mod workload;
 
 /// Why a run could not be carried out (anomalies are not errors: they are

@@ -69,6 +69,11 @@ pub struct Args {
     /// and range reads (checked for phantoms).
     #[arg(long, default_value_t = 2)]
     pub range_workers: u32,
+    /// TTL workers: strong writes with TTLs of 0.3 to 2 s, each read until
+    /// the expiry sweep deleted it (checked: never before a quorum of node
+    /// clocks passed the expiry).
+    #[arg(long, default_value_t = 1)]
+    pub ttl_workers: u32,
     /// Storage engine of the nodes: zerodb, sled or memory.
     #[arg(long, default_value = "zerodb")]
     pub engine: String,
@@ -110,6 +115,8 @@ pub struct Summary {
     pub bank: OutcomeCounts,
     /// Range operations by outcome.
     pub ranges: OutcomeCounts,
+    /// TTL operations by outcome.
+    pub ttl: OutcomeCounts,
     /// Faults injected by kind.
     pub faults: FaultCounts,
     /// Every anomaly and inconclusive check, one line each.
@@ -125,8 +132,8 @@ impl fmt::Display for Summary {
         }
         writeln!(
             f,
-            "seed {}: register {}, bank {}, ranges {}",
-            self.seed, self.registers, self.bank, self.ranges
+            "seed {}: register {}, bank {}, ranges {}, ttl {}",
+            self.seed, self.registers, self.bank, self.ranges, self.ttl
         )?;
         if let Some(dir) = &self.kept {
             writeln!(f, "run folder (logs, data): {}", dir.display())?;
@@ -135,9 +142,11 @@ impl fmt::Display for Summary {
         all.ok += self.bank.ok;
         all.failed += self.bank.failed;
         all.indeterminate += self.bank.indeterminate;
-        all.ok += self.ranges.ok;
-        all.failed += self.ranges.failed;
-        all.indeterminate += self.ranges.indeterminate;
+        for counts in [&self.ranges, &self.ttl] {
+            all.ok += counts.ok;
+            all.failed += counts.failed;
+            all.indeterminate += counts.indeterminate;
+        }
         write!(
             f,
             "operations {all}, faults injected {}, anomalies {}",
@@ -249,6 +258,20 @@ async fn run_inner(args: Args, seed: u64, dir: PathBuf) -> Result<Summary, Harne
         });
         process += 1;
     }
+    for worker in 0..args.ttl_workers {
+        let client =
+            Client::new(client_config.clone()).map_err(|e| HarnessError::Setup(e.to_string()))?;
+        let worker_seed = seed.wrapping_mul(1_000_033).wrapping_add(u64::from(worker));
+        workers.push(tokio::spawn(crate::ttl::ttl_worker(
+            client,
+            ProcessId(process),
+            worker_seed,
+            limits.clone(),
+            recorder.clone(),
+            cluster.clock_book(),
+        )));
+        process += 1;
+    }
     let mut nemesis = Nemesis::new(StdRng::seed_from_u64(seed), kinds);
     nemesis.run(&mut cluster, &topology, deadline).await?;
     for worker in workers {
@@ -323,6 +346,16 @@ async fn run_inner(args: Args, seed: u64, dir: PathBuf) -> Result<Summary, Harne
             Err(error) => anomalies.push(format!("ranges: malformed history: {error}")),
         }
     }
+    let ttl = recorder
+        .ttl
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    // Replica rings of RF 3 (`nodes.min(3)`): a quorum of 2, of 1 alone.
+    let quorum = (args.nodes.min(3) / 2 + 1) as usize;
+    anomalies.extend(zerodb_sim::check::ttl::check_ttl(&ttl, quorum));
+    let mut ttl_counts = OutcomeCounts::default();
+    ttl_counts.add(&ttl);
     let mut range_counts = OutcomeCounts::default();
     range_counts.add(&ranges);
     let mut register_counts = OutcomeCounts::default();
@@ -342,6 +375,7 @@ async fn run_inner(args: Args, seed: u64, dir: PathBuf) -> Result<Summary, Harne
         registers: register_counts,
         bank: bank_counts,
         ranges: range_counts,
+        ttl: ttl_counts,
         faults: nemesis.counts.clone(),
         anomalies,
         kept,

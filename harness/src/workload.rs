@@ -17,6 +17,7 @@ use rand::{RngExt, SeedableRng};
 use zerodb_client::{
     Client, CompareOp, Condition, Error, Key, Op, OpResult, QueryErrorKind, Versioned,
 };
+use zerodb_sim::check::ttl::TtlOperation;
 use zerodb_sim::history::{
     BankOp, BankOperation, BankResult, Operation, Outcome, ProcessId, RegisterOp,
     RegisterOperation, RegisterResult,
@@ -70,6 +71,8 @@ pub struct Recorder {
     pub bank: Mutex<Vec<BankOperation>>,
     /// Range operations, in completion order.
     pub ranges: Mutex<Vec<RangeOperation>>,
+    /// TTL operations, in completion order.
+    pub ttl: Mutex<Vec<TtlOperation>>,
     pub(crate) next_value: AtomicU64,
 }
 
@@ -81,6 +84,7 @@ impl Recorder {
             registers: Mutex::new(Vec::new()),
             bank: Mutex::new(Vec::new()),
             ranges: Mutex::new(Vec::new()),
+            ttl: Mutex::new(Vec::new()),
             next_value: AtomicU64::new(1),
         })
     }
