@@ -36,8 +36,10 @@ struct Args {
     /// registers side by side), ranges (inserts that count their group
     /// under a range lock, and range reads: phantoms) or documents (zeroql
     /// statements on a table with a unique index, run by the nodes' query
-    /// loop) or graph (zeroql RELATE, cascading deletes and traversals, run
-    /// by the nodes' query loop).
+    /// loop), graph (zeroql RELATE, cascading deletes and traversals, run
+    /// by the nodes' query loop) or ttl (strong writes with TTLs, read until
+    /// the expiry sweep deletes them: never before a quorum of clocks
+    /// passed the expiry).
     #[arg(long, default_value = "register")]
     workload: WorkloadKind,
     /// Fault level: none, light, heavy or mixed (drawn per seed).
