@@ -371,76 +371,63 @@ mod tests {
             Err(ClientError::BadRequest { .. })
         ));
     }
-}
 
-#[cfg(test)]
-mod ttl_tests {
-    use super::*;
-    use crate::types::Key;
+    /// TTLs: the expiry a write carries and the `Expired` condition.
+    mod ttl {
+        use super::*;
 
-    fn k(id: &str) -> Key {
-        Key::new("ns", "db", "t", id)
-    }
-
-    fn at(ms: u64) -> Ver {
-        Ver {
-            physical_ms: ms,
-            logical: 0,
-            node: 1,
+        fn expiring(expires_at_ms: u64) -> BTreeMap<Vec<u8>, Option<Versioned>> {
+            let record = Versioned {
+                version: ver(100),
+                value: Some(b"v".to_vec()),
+                expires_at_ms: Some(expires_at_ms),
+            };
+            BTreeMap::from([(k("a").storage_key(), Some(record))])
         }
-    }
 
-    fn expiring(expires_at_ms: u64) -> BTreeMap<Vec<u8>, Option<Versioned>> {
-        let record = Versioned {
-            version: at(100),
-            value: Some(b"v".to_vec()),
-            expires_at_ms: Some(expires_at_ms),
-        };
-        BTreeMap::from([(k("a").storage_key(), Some(record))])
-    }
+        fn expired(reads: &BTreeMap<Vec<u8>, Option<Versioned>>, clock: u64) -> bool {
+            let clocks = ReadClocks::from([(k("a").storage_key(), clock)]);
+            let ops = [Op::Assert(k("a"), Condition::Expired), Op::Delete(k("a"))];
+            execute(&ops, reads, &clocks, &RangeReads::new(), ver(5_000)).is_ok()
+        }
 
-    fn expired(reads: &BTreeMap<Vec<u8>, Option<Versioned>>, clock: u64) -> bool {
-        let clocks = ReadClocks::from([(k("a").storage_key(), clock)]);
-        let ops = [Op::Assert(k("a"), Condition::Expired), Op::Delete(k("a"))];
-        execute(&ops, reads, &clocks, &RangeReads::new(), at(5_000)).is_ok()
-    }
+        #[test]
+        fn a_ttl_write_expires_at_its_commit_time_plus_the_ttl() {
+            let ops = [Op::PutTtl(k("a"), b"v".to_vec(), 1_500), Op::Get(k("a"))];
+            let out = execute(
+                &ops,
+                &BTreeMap::new(),
+                &ReadClocks::new(),
+                &RangeReads::new(),
+                ver(7_000),
+            )
+            .unwrap();
+            assert_eq!(out.writes[&k("a").storage_key()].expires_at_ms, Some(8_500));
+            let OpResult::Value(Some(read)) = &out.results[1] else {
+                panic!("the transaction reads its own write: {:?}", out.results[1]);
+            };
+            assert_eq!(read.expires_at_ms, Some(8_500));
+        }
 
-    #[test]
-    fn a_ttl_write_expires_at_its_commit_time_plus_the_ttl() {
-        let ops = [Op::PutTtl(k("a"), b"v".to_vec(), 1_500), Op::Get(k("a"))];
-        let out = execute(
-            &ops,
-            &BTreeMap::new(),
-            &ReadClocks::new(),
-            &RangeReads::new(),
-            at(7_000),
-        )
-        .unwrap();
-        assert_eq!(out.writes[&k("a").storage_key()].expires_at_ms, Some(8_500));
-        let OpResult::Value(Some(read)) = &out.results[1] else {
-            panic!("the transaction reads its own write: {:?}", out.results[1]);
-        };
-        assert_eq!(read.expires_at_ms, Some(8_500));
-    }
-
-    #[test]
-    fn expired_holds_only_once_the_lowest_read_clock_passed_the_expiry() {
-        let reads = expiring(1_000);
-        assert!(!expired(&reads, 999), "one ms early: the record stays");
-        assert!(expired(&reads, 1_000));
-        assert!(expired(&reads, 4_000));
-        let never = BTreeMap::from([(
-            k("a").storage_key(),
-            Some(Versioned::new(at(100), Some(b"v".to_vec()))),
-        )]);
-        assert!(!expired(&never, u64::MAX), "no TTL: never expired");
-        assert!(
-            !expired(&BTreeMap::new(), u64::MAX),
-            "absent: nothing to expire"
-        );
-        assert!(
-            !expired(&reads, 0) && !expired(&reads, 500),
-            "no clock reported (0) or an early one: not expired"
-        );
+        #[test]
+        fn expired_holds_only_once_the_lowest_read_clock_passed_the_expiry() {
+            let reads = expiring(1_000);
+            assert!(!expired(&reads, 999), "one ms early: the record stays");
+            assert!(expired(&reads, 1_000));
+            assert!(expired(&reads, 4_000));
+            let never = BTreeMap::from([(
+                k("a").storage_key(),
+                Some(Versioned::new(ver(100), Some(b"v".to_vec()))),
+            )]);
+            assert!(!expired(&never, u64::MAX), "no TTL: never expired");
+            assert!(
+                !expired(&BTreeMap::new(), u64::MAX),
+                "absent: nothing to expire"
+            );
+            assert!(
+                !expired(&reads, 0) && !expired(&reads, 500),
+                "no clock reported (0) or an early one: not expired"
+            );
+        }
     }
 }
