@@ -8,9 +8,13 @@ use crate::membership::NodeId;
 use crate::message::Message;
 use crate::node::TxnNode;
 use crate::paxos::PaxosAddress;
+use crate::types::version;
 
 impl<E: Engine> TxnNode<E> {
     pub(crate) fn dispatch_message(&mut self, from: NodeId, msg: Message) {
+        if let Some(txn) = msg.vote_request_txn() {
+            self.observe_request(version(txn.timestamp));
+        }
         match msg {
             Message::LockRead(req) => self.handle_lock_read(from, req),
             Message::Decide {

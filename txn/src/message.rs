@@ -422,6 +422,17 @@ pub enum Message {
 }
 
 impl Message {
+    /// The transaction a request asks this replica to vote on (a lock or
+    /// prepare, a Paxos `Prepare`, a `Decide`); the replica's clock moves
+    /// past its timestamp (`TxnNode::observe_request`).
+    pub fn vote_request_txn(&self) -> Option<TxnId> {
+        match self {
+            Message::LockRead(req) => Some(req.txn),
+            Message::Decide { txn, .. } | Message::Prepare { txn, .. } => Some(*txn),
+            _ => None,
+        }
+    }
+
     /// Whether the message is a request that may leave its sender before
     /// the sync of the batch that produced it (group commit, DESIGN.md 6.1:
     /// a node writes its own prepare while its peers write theirs).

@@ -318,8 +318,31 @@ impl<E: Engine> TxnNode<E> {
     /// version would leave replicas disagreeing forever.
     pub(crate) fn timestamp(&mut self) -> Version {
         let ts = self.hlc.now(self.now_ms);
-        if ts.physical_ms >= self.hlc_floor_ms {
-            let floor = ts.physical_ms + HLC_FLOOR_STEP_MS;
+        self.keep_floor_above(ts.physical_ms);
+        ts
+    }
+
+    /// Moves the clock past the timestamp of a transaction this replica is
+    /// asked to vote on (a lock, a prepare, a decision), durably: the
+    /// floor follows, so a restart does not forget it. The vote fence
+    /// (`replica/fence.rs`) rests on this: every transaction a replica
+    /// that lost its disk voted on had, if its vote could count, a vote of
+    /// some peer too, and that peer's clock then reports a time at or past
+    /// the transaction's. Without it, a transaction the lost incarnation
+    /// coordinated with its clock ahead of every peer's lay above all their
+    /// answers, and the fence could lift while its messages were in flight.
+    pub(crate) fn observe_request(&mut self, seen: Version) {
+        if self.options.unsafe_skip_request_clock {
+            return;
+        }
+        self.hlc.observe(seen);
+        self.keep_floor_above(seen.physical_ms);
+    }
+
+    /// Raises the durable floor when the clock reached it.
+    fn keep_floor_above(&mut self, physical_ms: u64) {
+        if physical_ms >= self.hlc_floor_ms {
+            let floor = physical_ms + HLC_FLOOR_STEP_MS;
             let mut batch = WriteBatch::new();
             batch.put(
                 Space::System,
@@ -335,7 +358,6 @@ impl<E: Engine> TxnNode<E> {
                 Err(e) => tracing::warn!(error = %e, "could not persist the HLC floor"),
             }
         }
-        ts
     }
 
     /// A transaction id no earlier life of this node issued. The durable

@@ -118,6 +118,11 @@ pub struct TxnOptions {
     /// it read from, so one clock ahead deletes a strong record early
     /// (DESIGN.md 6.3). Never set in production.
     pub unsafe_expire_on_coordinator_clock: bool,
+    /// Checker validation only: a replica does not move its clock past
+    /// the timestamps of the transactions it votes on, so a peer that lost
+    /// its disk can lift its vote fence below a transaction it coordinated
+    /// with its clock ahead (`replica/fence.rs`). Never set in production.
+    pub unsafe_skip_request_clock: bool,
 }
 
 impl Default for TxnOptions {
@@ -156,6 +161,7 @@ impl Default for TxnOptions {
             unsafe_read_skips_blind_prepare: false,
             unsafe_drop_expired_prepares: false,
             unsafe_expire_on_coordinator_clock: false,
+            unsafe_skip_request_clock: false,
         }
     }
 }

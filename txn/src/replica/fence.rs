@@ -125,7 +125,14 @@ impl<E: Engine> TxnNode<E> {
 
     /// A recovering member asks for the highest HLC this node has seen.
     pub(crate) fn handle_clock_ask(&mut self, from: NodeId, req: ReqId) {
-        let seen = self.hlc.last().max(Version {
+        // The clock keeps only `(physical, logical)` of what it observed: a
+        // transaction's id at that instant may carry any node field, so the
+        // answer is above all of them.
+        let seen = Version {
+            node: u32::MAX,
+            ..self.hlc.last()
+        };
+        let seen = seen.max(Version {
             physical_ms: self.now_ms,
             logical: 0,
             node: 0,

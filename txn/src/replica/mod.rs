@@ -13,6 +13,8 @@
 //! - `M` -> the engine incarnation this state belongs to.
 
 mod anti_entropy;
+#[cfg(test)]
+mod clock_tests;
 mod copied;
 mod data;
 mod fence;
