@@ -11,6 +11,11 @@
 //! early, or the acknowledged write was lost. Counting every node (not
 //! only the key's replicas) keeps the check sound in clusters larger than
 //! the replication factor, at the price of missing some violations there.
+//!
+//! Once a read found the key absent, the expiring delete committed: a read
+//! invoked after that one completed must find it absent too (a strong
+//! delete stays; a record that comes back was resurrected by a replica that
+//! missed the delete).
 
 use std::collections::BTreeMap;
 
@@ -67,6 +72,7 @@ pub fn check_ttl(history: &[TtlOperation], quorum: usize) -> Vec<String> {
         }
     }
     let mut anomalies = Vec::new();
+    let mut gone_at: BTreeMap<u64, Micros> = BTreeMap::new();
     for op in history {
         let (
             TtlOp::Read { key },
@@ -84,6 +90,8 @@ pub fn check_ttl(history: &[TtlOperation], quorum: usize) -> Vec<String> {
         if *present || op.invoke_us <= acknowledged_us {
             continue;
         }
+        let gone = gone_at.entry(*key).or_insert(op.complete_us);
+        *gone = (*gone).min(op.complete_us);
         let passed = clock_highs.iter().filter(|c| **c >= expires_at_ms).count();
         if passed < quorum {
             let behind: Vec<i128> = clock_highs
@@ -94,6 +102,29 @@ pub fn check_ttl(history: &[TtlOperation], quorum: usize) -> Vec<String> {
                 "ttl: key k{key} read absent at {} us, but only {passed} node clocks had reached its expiry {expires_at_ms} (quorum {quorum}; clocks minus expiry, ms: {behind:?}): deleted early, or an acknowledged write lost",
                 op.complete_us
             ));
+        }
+    }
+    anomalies.extend(resurrections(history, &gone_at));
+    anomalies
+}
+
+/// Reads that found a key present although an earlier read, completed
+/// before they were invoked, had found it gone.
+fn resurrections(history: &[TtlOperation], gone_at: &BTreeMap<u64, Micros>) -> Vec<String> {
+    let mut anomalies = Vec::new();
+    for op in history {
+        let (TtlOp::Read { key }, Outcome::Ok(TtlResult::Read { present: true, .. })) =
+            (&op.op, &op.outcome)
+        else {
+            continue;
+        };
+        if let Some(&gone_us) = gone_at.get(key) {
+            if op.invoke_us > gone_us {
+                anomalies.push(format!(
+                    "ttl: key k{key} read present at {} us (invoked at {} us) after a read completed absent at {gone_us} us: an expired record came back",
+                    op.complete_us, op.invoke_us
+                ));
+            }
         }
     }
     anomalies
@@ -145,6 +176,30 @@ mod tests {
         let anomalies = check_ttl(&history(vec![1_500, 999, 900]), 2);
         assert_eq!(anomalies.len(), 1, "{anomalies:?}");
         assert!(anomalies[0].contains("only 1 node clocks"), "{anomalies:?}");
+    }
+
+    #[test]
+    fn a_record_read_again_after_it_was_read_gone_is_a_resurrection() {
+        let read = |invoke_us, complete_us, present| {
+            op(
+                invoke_us,
+                complete_us,
+                TtlOp::Read { key: 1 },
+                TtlResult::Read {
+                    present,
+                    clock_highs: vec![2_000, 2_000, 2_000],
+                },
+            )
+        };
+        let mut ops = history(vec![2_000, 2_000, 2_000]);
+        // Present while the absent read ran (concurrent): not judged.
+        ops.push(read(25, 40, true));
+        assert!(check_ttl(&ops, 2).is_empty(), "{:?}", check_ttl(&ops, 2));
+        // Present after the absent read completed: back from the dead.
+        ops.push(read(31, 50, true));
+        let anomalies = check_ttl(&ops, 2);
+        assert_eq!(anomalies.len(), 1, "{anomalies:?}");
+        assert!(anomalies[0].contains("came back"), "{anomalies:?}");
     }
 
     #[test]

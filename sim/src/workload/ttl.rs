@@ -1,6 +1,7 @@
 //! TTLs in a strong namespace: each process writes a fresh key with a
 //! short TTL, then reads it every few tens of milliseconds until it is
-//! gone (the expiry sweep deleted it) or it gave up. The checker
+//! gone (the expiry sweep deleted it) or it gave up, and a few times more
+//! once gone (a strong delete stays). The checker
 //! ([`check_ttl`]) judges every absent read against the nodes' clocks.
 
 use std::collections::BTreeMap;
@@ -24,17 +25,20 @@ pub const READ_INTERVAL_US: Micros = 20_000;
 /// Reads of one key before its process moves on (the key outlived its TTL
 /// by seconds: a liveness problem of the sweep, not checked here).
 pub const READS_PER_KEY_MAX: u32 = 200;
+/// Reads of a key after one found it gone (a delete must stay).
+pub const READS_AFTER_GONE: u32 = 3;
 
 /// What one process is doing.
 #[derive(Clone, Debug)]
 enum State {
     /// Writes a fresh key next.
     Fresh,
-    /// Reads `key` until it is gone.
+    /// Reads `key` until it is gone, then [`READS_AFTER_GONE`] times more.
     Polling {
         key: u64,
         next_read_us: Micros,
         reads: u32,
+        gone_reads: u32,
     },
 }
 
@@ -132,12 +136,34 @@ impl Workload for TtlWorkload {
                 key: *key,
                 next_read_us,
                 reads: 0,
+                gone_reads: 0,
             },
             (TtlOp::Put { .. }, _, _) => State::Fresh,
-            (TtlOp::Read { .. }, Outcome::Ok(TtlResult::Read { present: false, .. }), _) => {
-                State::Fresh
+            (
+                TtlOp::Read { key },
+                Outcome::Ok(TtlResult::Read { present: false, .. }),
+                Some(State::Polling {
+                    reads, gone_reads, ..
+                }),
+            ) => {
+                if *gone_reads >= READS_AFTER_GONE {
+                    State::Fresh
+                } else {
+                    State::Polling {
+                        key: *key,
+                        next_read_us,
+                        reads: *reads,
+                        gone_reads: gone_reads + 1,
+                    }
+                }
             }
-            (TtlOp::Read { key }, _, Some(State::Polling { reads, .. })) => {
+            (
+                TtlOp::Read { key },
+                _,
+                Some(State::Polling {
+                    reads, gone_reads, ..
+                }),
+            ) => {
                 if *reads + 1 >= READS_PER_KEY_MAX {
                     State::Fresh
                 } else {
@@ -145,6 +171,7 @@ impl Workload for TtlWorkload {
                         key: *key,
                         next_read_us,
                         reads: reads + 1,
+                        gone_reads: *gone_reads,
                     }
                 }
             }
