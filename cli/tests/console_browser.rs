@@ -2,7 +2,9 @@
 //! Chromium (Debian's `chromium`) loads node 1's console and the test reads
 //! what the page shows from the DOM Chromium dumps: three nodes on the
 //! ring, node 3 marked DOWN after it is killed, and the rows of a zeroql
-//! query run from the page. A screenshot is kept as
+//! query run from the page. It also leaves the page open for ten virtual
+//! minutes (a chart update every 2 s, no heap growth once the histories are
+//! full) and times what loading the page fetches. A screenshot is kept as
 //! `target/console/console.png`.
 //!
 //! Skips, saying so on standard error, only when no Chromium is installed
@@ -30,6 +32,21 @@ const SCREENSHOT_TRIES: u32 = 2;
 /// Virtual time Chromium gives the page to load, fetch and draw, ms (the
 /// page polls every 2 s: this covers two rounds).
 const PAGE_TIME_BUDGET_MS: u32 = 5_000;
+/// Virtual time of the run that leaves the page open (ten minutes: 300
+/// chart updates). Virtual time stands still while a fetch is pending, so
+/// it takes seconds of real time.
+const OPEN_TAB_BUDGET_MS: u32 = 600_000;
+/// Real time that run may take.
+const OPEN_TAB_RUN_MAX: Duration = Duration::from_secs(180);
+/// Chart updates the open tab must have made in its ten minutes (one
+/// every 2 s is 300).
+const OPEN_TAB_POLLS_MIN: u64 = 290;
+/// Growth of the tab's live JavaScript heap allowed from the moment the
+/// chart histories are full to the end of the ten minutes.
+const OPEN_TAB_HEAP_GROWTH_MAX: f64 = 1.10;
+/// What loading the console may take on loopback: the page, its script
+/// and style, and the first answers of the three APIs it draws from.
+const PAGE_LOAD_MAX: Duration = Duration::from_secs(1);
 
 fn chromium() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("ZERODB_CHROMIUM") {
@@ -51,6 +68,7 @@ fn say(text: &str) {
 fn run_chromium(
     binary: &Path,
     profile: &Path,
+    (budget_ms, run_max): (u32, Duration),
     extra: &[String],
     url: &str,
 ) -> Result<String, String> {
@@ -67,7 +85,7 @@ fn run_chromium(
             "--hide-scrollbars",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("--virtual-time-budget={PAGE_TIME_BUDGET_MS}"))
+        .arg(format!("--virtual-time-budget={budget_ms}"))
         .args(extra)
         .arg(url)
         .stdin(Stdio::null())
@@ -75,23 +93,34 @@ fn run_chromium(
         .stderr(std::fs::File::create(profile.with_extension("log")).unwrap())
         .spawn()
         .expect("chromium starts");
-    let deadline = Instant::now() + CHROMIUM_RUN_MAX;
+    // Read the DOM while Chromium writes it: a page larger than the pipe
+    // (64 KiB) blocks Chromium until someone reads.
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let reader = std::thread::spawn(move || {
+        let mut dom = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut dom).map(|_| dom)
+    });
+    let deadline = Instant::now() + run_max;
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
             let log = std::fs::read_to_string(profile.with_extension("log")).unwrap_or_default();
             return Err(format!(
-                "chromium did not finish {url} within {CHROMIUM_RUN_MAX:?}; it said:\n{log}"
+                "chromium did not finish {url} within {run_max:?}; it said:\n{log}"
             ));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let output = child.wait_with_output().unwrap();
-    if !output.status.success() {
-        return Err(format!("chromium failed on {url}: {:?}", output.status));
+    let status = child.wait().unwrap();
+    if !status.success() {
+        return Err(format!("chromium failed on {url}: {status:?}"));
     }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    let dom = reader
+        .join()
+        .expect("reader thread")
+        .map_err(|e| format!("reading chromium's output: {e}"))?;
+    Ok(String::from_utf8_lossy(&dom).into_owned())
 }
 
 /// The member rows the page drew: `(node, health)` in table order.
@@ -115,6 +144,37 @@ fn member_rows(dom: &str) -> Vec<(u32, String)> {
             (node.parse().unwrap(), health)
         })
         .collect()
+}
+
+/// The number in `data-NAME="..."` on the page's `<body>`, if there.
+fn body_figure(dom: &str, name: &str) -> Option<u64> {
+    let body = dom.split("<body").nth(1)?.split('>').next()?;
+    let value = body.split(&format!("data-{name}=\"")).nth(1)?;
+    value.split('"').next()?.parse().ok()
+}
+
+/// The median time of fetching what the console needs to draw the ring:
+/// the page, its script and style, and the first answer of each API.
+fn page_load_time(console: SocketAddr) -> Duration {
+    let mut times: Vec<Duration> = (0..5)
+        .map(|_| {
+            let started = Instant::now();
+            for path in [
+                "/",
+                "/console.js",
+                "/console.css",
+                "/api/ring",
+                "/api/metrics",
+                "/api/namespaces",
+            ] {
+                let answer = get(console, path);
+                assert_eq!(answer.status, 200, "{path}: {answer:?}");
+            }
+            started.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[times.len() / 2]
 }
 
 /// The markup of the chart of `metric` in a dumped DOM (up to the next
@@ -198,13 +258,15 @@ async fn the_console_shows_the_ring_a_down_node_and_query_rows_in_a_browser() {
     // A fresh profile per run: a profile still locked by the previous
     // run's last processes would hand the page to them.
     let runs = std::sync::atomic::AtomicU32::new(0);
-    let page = |extra: &[&str], url: String| {
+    let page_for = |time: (u32, Duration), extra: &[&str], url: String| {
         let extra: Vec<String> = extra.iter().map(|flag| flag.to_string()).collect();
         let run = runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let profile = dir.0.join(format!("chromium-profile-{run}"));
         let browser = browser.clone();
-        tokio::task::spawn_blocking(move || run_chromium(&browser, &profile, &extra, &url))
+        tokio::task::spawn_blocking(move || run_chromium(&browser, &profile, time, &extra, &url))
     };
+    let page =
+        |extra: &[&str], url: String| page_for((PAGE_TIME_BUDGET_MS, CHROMIUM_RUN_MAX), extra, url);
     for node in 1..=3 {
         tokio::task::spawn_blocking(move || wait_health(console, node, "up"))
             .await
@@ -225,6 +287,47 @@ async fn the_console_shows_the_ring_a_down_node_and_query_rows_in_a_browser() {
     );
     assert_eq!(dom.matches("class=\"health-mark\"").count(), 3);
     assert!(dom.contains("3 of 3 nodes up"), "{dom}");
+
+    // Loading: what the page needs before it can draw the ring.
+    let load = tokio::task::spawn_blocking(move || page_load_time(console))
+        .await
+        .unwrap();
+    say(&format!(
+        "console browser test: page, assets and first API answers in {load:?} (median of 5)"
+    ));
+    assert!(load < PAGE_LOAD_MAX, "loading the console took {load:?}");
+
+    // The tab left open for ten (virtual) minutes: a chart update every
+    // 2 s, and a heap that stops growing once the histories are full.
+    let flags = [
+        "--dump-dom",
+        "--enable-precise-memory-info",
+        "--js-flags=--expose-gc",
+    ];
+    let open = Instant::now();
+    let time = (OPEN_TAB_BUDGET_MS, OPEN_TAB_RUN_MAX);
+    let dom = page_for(time, &flags, base.clone()).await.unwrap().unwrap();
+    let polls = body_figure(&dom, "polls").unwrap_or(0);
+    let figure = |name| {
+        body_figure(&dom, name).unwrap_or_else(|| panic!("no data-{name} on the page: {dom}"))
+    };
+    let (full, now) = (figure("heap-full"), figure("heap-now"));
+    let (elements_full, elements_now) = (figure("elements-full"), figure("elements-now"));
+    say(&format!(
+        "console browser test: open tab, {polls} chart updates in 10 virtual minutes \
+         ({:?} real); when the histories filled and at the end: live heap {full} and \
+         {now} bytes, {elements_full} and {elements_now} elements",
+        open.elapsed()
+    ));
+    assert!(polls >= OPEN_TAB_POLLS_MIN, "{polls} chart updates");
+    assert!(
+        elements_now <= elements_full,
+        "the page grew from {elements_full} to {elements_now} elements after its histories were full"
+    );
+    assert!(
+        now as f64 <= full as f64 * OPEN_TAB_HEAP_GROWTH_MAX,
+        "the tab's heap grew from {full} to {now} bytes after its histories were full"
+    );
 
     // A traversal's results drawn as a graph (the Graph tab): the row's
     // record linked to the record its traversal reached.

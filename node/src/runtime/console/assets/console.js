@@ -24,7 +24,7 @@ const CHARTS = [
 // The page's own colours of health (the CSS badges use the same).
 const HEALTH_COLOUR = { up: "#1a9e55", suspect: "#d99a00", down: "#d92d20", recovering: "#2f6fd6" };
 
-const state = { ring: null, placement: null, samples: new Map(), history: new Map() };
+const state = { ring: null, placement: null, samples: new Map(), history: new Map(), polls: 0 };
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -286,6 +286,28 @@ async function refreshFigures() {
   } catch (error) {
     document.getElementById("latency").textContent = `figures: ${error.message}`;
   }
+  notePoll();
+}
+
+// The page's own upkeep, on <body data-*> for the browser test: how many
+// chart updates ran, and the page's elements and JavaScript heap
+// (Chromium's performance.memory) once the chart histories are full and
+// now. A tab left open must not grow once they are full. `window.gc`
+// exists only when the browser was started with --js-flags=--expose-gc
+// (the test does), so the heap figures are of live objects.
+function notePoll() {
+  state.polls += 1;
+  const report = document.body.dataset;
+  report.polls = state.polls;
+  const full = state.polls === HISTORY_MAX + 10;
+  const elements = document.getElementsByTagName("*").length;
+  if (full) report.elementsFull = elements;
+  report.elementsNow = elements;
+  if (!performance.memory) return;
+  if (window.gc) window.gc();
+  const heap = performance.memory.usedJSHeapSize;
+  if (full) report.heapFull = heap;
+  report.heapNow = heap;
 }
 
 // ---- namespaces --------------------------------------------------------
