@@ -163,6 +163,27 @@ impl Cluster {
     /// Starts node `id` (its log appends to `n<id>.log`), with its clock
     /// `clock_offset_s` seconds off true time.
     pub fn start(&mut self, id: u32, clock_offset_s: i64) -> Result<(), HarnessError> {
+        self.launch(id, clock_offset_s, false)
+    }
+
+    /// Starts node `id` with `--recover` (its disk was lost): it copies its
+    /// state from its peers before it votes.
+    pub fn start_recovering(&mut self, id: u32, clock_offset_s: i64) -> Result<(), HarnessError> {
+        self.launch(id, clock_offset_s, true)
+    }
+
+    /// Deletes node `id`'s data folder (the node must be stopped).
+    pub fn lose_disk(&mut self, id: u32) -> Result<(), HarnessError> {
+        assert!(self.node(id).child.is_none(), "n{id} still runs");
+        let data = self.dir.join(format!("n{id}"));
+        match std::fs::remove_dir_all(&data) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(HarnessError::Setup(format!("{}: {e}", data.display()))),
+        }
+    }
+
+    fn launch(&mut self, id: u32, clock_offset_s: i64, recover: bool) -> Result<(), HarnessError> {
         let log_path = self.dir.join(format!("n{id}.log"));
         let log = OpenOptions::new()
             .create(true)
@@ -180,6 +201,7 @@ impl Cluster {
             .arg("start")
             .arg("--config")
             .arg(&config)
+            .args(recover.then_some("--recover"))
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log)

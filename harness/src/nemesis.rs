@@ -1,6 +1,8 @@
 //! Faults on a schedule drawn from a seeded RNG: kill -9 and restart,
-//! SIGSTOP/SIGCONT, two-way and one-way partitions, and clock offsets
-//! (a kill -9 and a restart under libfaketime).
+//! SIGSTOP/SIGCONT, two-way and one-way partitions, clock offsets (a kill
+//! -9 and a restart under libfaketime), and lost disks (a kill -9, the
+//! data folder deleted, a restart with `--recover`: the node copies its
+//! state from its peers and votes again only after its vote fence).
 //!
 //! One fault at a time: inject, hold, heal, a quiet gap, the next. With at
 //! most one node out, a quorum of three replicas always exists, so the
@@ -12,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::RngExt;
+
+use zerodb_client::{Client, ClientConfig, ClientRequest, ClientResponse};
 
 use crate::cluster::Cluster;
 use crate::net::Topology;
@@ -25,6 +29,9 @@ const HOLD_MS_MIN: u64 = 1000;
 
 /// Longest quiet gap between faults, in milliseconds.
 const GAP_MS_MAX: u64 = 3000;
+
+/// How often a node back from a lost disk is asked whether it votes again.
+const RECOVERED_POLL_MS: u64 = 500;
 
 /// Largest clock offset of a node, in seconds, either way.
 pub const CLOCK_OFFSET_S_MAX: i64 = 30;
@@ -42,6 +49,8 @@ pub enum FaultKind {
     OneWay,
     /// kill -9, then a restart with the wall clock offset.
     Clock,
+    /// kill -9, the data folder deleted, then a restart with `--recover`.
+    LostDisk,
 }
 
 /// How many faults of each kind were injected.
@@ -57,12 +66,19 @@ pub struct FaultCounts {
     pub one_way: u64,
     /// Restarts with a clock offset.
     pub clock_offsets: u64,
+    /// Restarts on an empty data folder.
+    pub lost_disks: u64,
 }
 
 impl FaultCounts {
     /// All faults.
     pub fn total(&self) -> u64 {
-        self.kills + self.pauses + self.partitions + self.one_way + self.clock_offsets
+        self.kills
+            + self.pauses
+            + self.partitions
+            + self.one_way
+            + self.clock_offsets
+            + self.lost_disks
     }
 
     fn count(&mut self, kind: FaultKind) {
@@ -72,6 +88,7 @@ impl FaultCounts {
             FaultKind::Partition => self.partitions += 1,
             FaultKind::OneWay => self.one_way += 1,
             FaultKind::Clock => self.clock_offsets += 1,
+            FaultKind::LostDisk => self.lost_disks += 1,
         }
     }
 }
@@ -80,14 +97,18 @@ impl fmt::Display for FaultCounts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} ({} kills, {} pauses, {} partitions, {} one-way, {} clock offsets)",
+            "{} ({} kills, {} pauses, {} partitions, {} one-way, {} clock offsets",
             self.total(),
             self.kills,
             self.pauses,
             self.partitions,
             self.one_way,
             self.clock_offsets
-        )
+        )?;
+        if self.lost_disks > 0 {
+            write!(f, ", {} lost disks", self.lost_disks)?;
+        }
+        write!(f, ")")
     }
 }
 
@@ -100,17 +121,22 @@ pub struct Nemesis {
     /// Nodes that exited without being killed (each is an anomaly).
     pub crashes: Vec<String>,
     started: Instant,
+    /// A client configuration per node that reaches only that node (to ask
+    /// a node back from a lost disk whether it votes again).
+    node_clients: Vec<ClientConfig>,
 }
 
 impl Nemesis {
-    /// A nemesis drawing from `rng` among `kinds` (none: no faults).
-    pub fn new(rng: StdRng, kinds: Vec<FaultKind>) -> Nemesis {
+    /// A nemesis drawing from `rng` among `kinds` (none: no faults);
+    /// `node_clients[i]` reaches node `i + 1` alone.
+    pub fn new(rng: StdRng, kinds: Vec<FaultKind>, node_clients: Vec<ClientConfig>) -> Nemesis {
         Nemesis {
             rng,
             kinds,
             counts: FaultCounts::default(),
             crashes: Vec::new(),
             started: Instant::now(),
+            node_clients,
         }
     }
 
@@ -152,6 +178,19 @@ impl Nemesis {
                     self.log(format_args!("restart n{a} with clock offset {offset:+} s"));
                     cluster.start(a, offset)?;
                 }
+                FaultKind::LostDisk => {
+                    cluster.kill(a);
+                    cluster.lose_disk(a)?;
+                    sleep_until_at_most(deadline, hold).await;
+                    let offset = cluster.clock_offset(a);
+                    self.log(format_args!("restart n{a} on an empty disk with --recover"));
+                    cluster.start_recovering(a, offset)?;
+                    // The next fault waits until it votes again: a second
+                    // lost disk while it copies would be two of three
+                    // replicas without their state, beyond what a ring of
+                    // three survives (DESIGN.md 6.4: at most Q-1).
+                    self.await_recovered(a, deadline).await;
+                }
                 FaultKind::Pause => {
                     cluster.pause(a, true);
                     sleep_until_at_most(deadline, hold).await;
@@ -170,6 +209,35 @@ impl Nemesis {
         self.note_crashes(cluster);
         topology.heal()?;
         cluster.heal()
+    }
+
+    /// Waits until node `id` reports `normal` (it copied its state and
+    /// its vote fence lifted), or until `deadline`.
+    async fn await_recovered(&self, id: u32, deadline: Instant) {
+        let Some(config) = self.node_clients.get(id as usize - 1) else {
+            return;
+        };
+        let waited = Instant::now();
+        let client = Client::new(config.clone()).ok();
+        while Instant::now() < deadline {
+            let answer = match &client {
+                Some(client) => client.request(&ClientRequest::Status).await.ok(),
+                None => None,
+            };
+            if let Some(ClientResponse::Status(status)) = answer {
+                if status.node == id && status.replica_status == "normal" {
+                    self.log(format_args!(
+                        "n{id} votes again after {:.1} s",
+                        waited.elapsed().as_secs_f64()
+                    ));
+                    return;
+                }
+            }
+            sleep_until_at_most(deadline, RECOVERED_POLL_MS).await;
+        }
+        self.log(format_args!(
+            "n{id} still recovering at the end of the faults"
+        ));
     }
 
     fn note_crashes(&mut self, cluster: &mut Cluster) {

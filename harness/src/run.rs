@@ -272,7 +272,10 @@ async fn run_inner(args: Args, seed: u64, dir: PathBuf) -> Result<Summary, Harne
         )));
         process += 1;
     }
-    let mut nemesis = Nemesis::new(StdRng::seed_from_u64(seed), kinds);
+    let node_clients = (1..=cluster.seeds().len() as u32)
+        .map(|id| node_client_config(&cluster, id))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut nemesis = Nemesis::new(StdRng::seed_from_u64(seed), kinds, node_clients);
     nemesis.run(&mut cluster, &topology, deadline).await?;
     for worker in workers {
         let _ = worker.await;
@@ -383,9 +386,21 @@ async fn run_inner(args: Args, seed: u64, dir: PathBuf) -> Result<Summary, Harne
 }
 
 fn client_config(cluster: &Cluster) -> Result<ClientConfig, HarnessError> {
+    client_config_for(cluster, cluster.seeds())
+}
+
+/// A client of node `id` alone.
+fn node_client_config(cluster: &Cluster, id: u32) -> Result<ClientConfig, HarnessError> {
+    client_config_for(cluster, vec![cluster.seeds()[id as usize - 1]])
+}
+
+fn client_config_for(
+    cluster: &Cluster,
+    seeds: Vec<std::net::SocketAddr>,
+) -> Result<ClientConfig, HarnessError> {
     let certs = cluster.dir().join("certs");
     let mut config = ClientConfig::from_files(
-        cluster.seeds(),
+        seeds,
         &certs.join("ca.crt"),
         &certs.join("client.admin.crt"),
         &certs.join("client.admin.key"),
