@@ -201,6 +201,15 @@ mod tests {
         Key::new("ns", "db", "t", id)
     }
 
+    /// `execute` with no read clocks and no range reads.
+    fn run(
+        ops: &[Op],
+        reads: &BTreeMap<Vec<u8>, Option<Versioned>>,
+        at: Ver,
+    ) -> Result<Executed, ClientError> {
+        execute(ops, reads, &ReadClocks::new(), &RangeReads::new(), at)
+    }
+
     fn ver(n: u64) -> Ver {
         Ver {
             physical_ms: n,
@@ -238,14 +247,7 @@ mod tests {
             Op::Incr(k("a"), -30),
             Op::Incr(k("b"), 30),
         ];
-        let out = execute(
-            &ops,
-            &reads(&[("a", 50), ("b", 5)]),
-            &ReadClocks::new(),
-            &RangeReads::new(),
-            ver(9),
-        )
-        .unwrap();
+        let out = run(&ops, &reads(&[("a", 50), ("b", 5)]), ver(9)).unwrap();
         assert_eq!(out.results[1], OpResult::Int(20));
         assert_eq!(out.results[2], OpResult::Int(35));
         assert_eq!(
@@ -266,14 +268,7 @@ mod tests {
                 value: 100,
             },
         )];
-        let err = execute(
-            &ops,
-            &reads(&[("a", 50)]),
-            &ReadClocks::new(),
-            &RangeReads::new(),
-            ver(9),
-        )
-        .unwrap_err();
+        let err = run(&ops, &reads(&[("a", 50)]), ver(9)).unwrap_err();
         match err {
             ClientError::ConditionFailed { key, found, .. } => {
                 assert_eq!(key, k("a"));
@@ -292,14 +287,7 @@ mod tests {
             Op::Assert(k("x"), Condition::NotExists),
             Op::Get(k("x")),
         ];
-        let out = execute(
-            &ops,
-            &BTreeMap::new(),
-            &ReadClocks::new(),
-            &RangeReads::new(),
-            ver(3),
-        )
-        .unwrap();
+        let out = run(&ops, &BTreeMap::new(), ver(3)).unwrap();
         assert_eq!(
             out.results[1],
             OpResult::Value(Some(Versioned {
@@ -315,35 +303,22 @@ mod tests {
     #[test]
     fn version_and_existence_conditions() {
         let r = reads(&[("a", 1)]);
-        assert!(execute(
+        assert!(run(
             &[Op::Assert(k("a"), Condition::VersionEquals(ver(1)))],
             &r,
-            &ReadClocks::new(),
-            &RangeReads::new(),
             ver(5)
         )
         .is_ok());
-        assert!(execute(
+        assert!(run(
             &[Op::Assert(k("b"), Condition::VersionEquals(Ver::ZERO))],
             &r,
-            &ReadClocks::new(),
-            &RangeReads::new(),
             ver(5)
         )
         .is_ok());
-        assert!(execute(
-            &[Op::Assert(k("a"), Condition::NotExists)],
-            &r,
-            &ReadClocks::new(),
-            &RangeReads::new(),
-            ver(5)
-        )
-        .is_err());
-        assert!(execute(
+        assert!(run(&[Op::Assert(k("a"), Condition::NotExists)], &r, ver(5)).is_err());
+        assert!(run(
             &[Op::Assert(k("a"), Condition::ValueEquals(encode_int(1)))],
             &r,
-            &ReadClocks::new(),
-            &RangeReads::new(),
             ver(5)
         )
         .is_ok());
@@ -361,13 +336,7 @@ mod tests {
             }),
         );
         assert!(matches!(
-            execute(
-                &[Op::Incr(k("a"), 1)],
-                &r,
-                &ReadClocks::new(),
-                &RangeReads::new(),
-                ver(2)
-            ),
+            run(&[Op::Incr(k("a"), 1)], &r, ver(2)),
             Err(ClientError::BadRequest { .. })
         ));
     }
@@ -394,14 +363,7 @@ mod tests {
         #[test]
         fn a_ttl_write_expires_at_its_commit_time_plus_the_ttl() {
             let ops = [Op::PutTtl(k("a"), b"v".to_vec(), 1_500), Op::Get(k("a"))];
-            let out = execute(
-                &ops,
-                &BTreeMap::new(),
-                &ReadClocks::new(),
-                &RangeReads::new(),
-                ver(7_000),
-            )
-            .unwrap();
+            let out = run(&ops, &BTreeMap::new(), ver(7_000)).unwrap();
             assert_eq!(out.writes[&k("a").storage_key()].expires_at_ms, Some(8_500));
             let OpResult::Value(Some(read)) = &out.results[1] else {
                 panic!("the transaction reads its own write: {:?}", out.results[1]);
